@@ -1,0 +1,417 @@
+// Package config reads the gateway's YAML file into plain structs, expands
+// ${ENV} references so secrets stay out of the file, and validates it. Every
+// error names the file, the part of the file (source, dataset, requester) and
+// the field. Nothing else in the gateway reads files or the environment.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	// Dir is the directory of the config file; relative paths in the file
+	// are resolved against it.
+	Dir string `yaml:"-"`
+	// File is the path the config was read from.
+	File string `yaml:"-"`
+
+	Server     Server      `yaml:"server"`
+	Query      Query       `yaml:"query"`
+	Sources    []Source    `yaml:"sources"`
+	Datasets   []Dataset   `yaml:"standard_datasets"`
+	Requesters []Requester `yaml:"requesters"`
+}
+
+// Server holds the listen addresses.
+type Server struct {
+	HTTP   string `yaml:"http"`
+	Flight string `yaml:"flight"`
+	// MaxBodyBytes caps a request body; larger ones get 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// Query holds the engine's limits.
+type Query struct {
+	// Timeout is the default and the largest timeout of a query.
+	Timeout Duration `yaml:"timeout"`
+	// MemoryLimit is DuckDB's memory limit for one query, e.g. "1GB".
+	MemoryLimit string `yaml:"memory_limit"`
+	// Threads is DuckDB's thread count for one query.
+	Threads int `yaml:"threads"`
+	// TempDir is where DuckDB may spill; the gateway owns it.
+	TempDir string `yaml:"temp_dir"`
+	// MaxConcurrent caps queries running at once; more wait.
+	MaxConcurrent int `yaml:"max_concurrent"`
+}
+
+// Source is one council store.
+type Source struct {
+	ID      string `yaml:"id"`      // the name used in SQL
+	Council string `yaml:"council"` // official name
+	GSS     string `yaml:"gss"`     // GSS code, e.g. S12000036
+	Type    string `yaml:"type"`    // adapter: postgres, mysql, sqlite, duckdb, files
+	DSN     string `yaml:"dsn"`     // postgres, mysql
+	Path    string `yaml:"path"`    // sqlite, duckdb, files (resolved against the config dir)
+	// Schema is the database schema to expose (postgres; default public).
+	Schema string `yaml:"schema"`
+	// Tables limits what is exposed; empty exposes every table.
+	Tables []string `yaml:"tables"`
+	// Files maps table names to files, for the files adapter.
+	Files map[string]FileTable `yaml:"files"`
+	// MaxConnections caps connections to the store (default 4).
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// FileTable is one table of a files source: a glob under the source path.
+type FileTable struct {
+	Glob   string `yaml:"glob"`
+	Format string `yaml:"format"` // csv, parquet, json; default from the extension
+	// Options are passed to DuckDB's reader (e.g. delim, header, all_varchar).
+	Options map[string]string `yaml:"options"`
+}
+
+// Dataset is a standard dataset: one shared schema that several councils map
+// their own tables onto.
+type Dataset struct {
+	Name        string             `yaml:"name"`
+	Description string             `yaml:"description"`
+	Columns     []Column           `yaml:"columns"`
+	Mappings    map[string]Mapping `yaml:"mappings"` // by source id
+}
+
+// Column is one column of a standard dataset.
+type Column struct {
+	Name        string `yaml:"name"`
+	Type        string `yaml:"type"` // a DuckDB type: VARCHAR, DATE, DECIMAL(14,2), BOOLEAN, ...
+	Description string `yaml:"description"`
+}
+
+// Mapping is how one council's table fills a standard dataset.
+type Mapping struct {
+	Table   string                   `yaml:"table"`
+	Columns map[string]ColumnMapping `yaml:"columns"` // by standard column
+}
+
+// ColumnMapping fills one standard column from a local column. A standard
+// column with no mapping is NULL for that council.
+type ColumnMapping struct {
+	From string `yaml:"from"`
+	// Convert is one of: "" (cast to the standard type), "date:<strptime
+	// format>", "timestamp:<strptime format>", "amount" (strip £, commas and
+	// spaces, then cast), "bool" (Y/N, Yes/No, true/false, 1/0), "trim".
+	Convert string `yaml:"convert"`
+	// Values maps local values to standard ones (e.g. Revenue: R).
+	Values map[string]string `yaml:"values"`
+}
+
+// UnmarshalYAML accepts a bare string as {from: string}.
+func (m *ColumnMapping) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		m.From = n.Value
+		return nil
+	}
+	type plain ColumnMapping
+	return n.Decode((*plain)(m))
+}
+
+// Requester is an API key holder.
+type Requester struct {
+	ID           string   `yaml:"id"`
+	Organisation string   `yaml:"organisation"`
+	Roles        []string `yaml:"roles"`
+	Purposes     []string `yaml:"purposes"`
+	// KeySHA256 is the hex SHA-256 of the API key; the key itself is never
+	// stored.
+	KeySHA256 string `yaml:"key_sha256"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 30s or 2m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Defaults.
+const (
+	DefaultHTTP          = "127.0.0.1:8080"
+	DefaultFlight        = "127.0.0.1:8815"
+	DefaultTimeout       = 60 * time.Second
+	DefaultMemoryLimit   = "1GB"
+	DefaultMaxBodyBytes  = 1 << 20
+	DefaultMaxConcurrent = 16
+)
+
+// Load reads, expands and validates the file at path.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(raw, path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Parse parses raw YAML read from file (used for error messages and to
+// resolve relative paths). ${NAME} and ${NAME:-default} are replaced from
+// the environment; an unset variable without a default is an error.
+func Parse(raw []byte, file string) (*Config, error) {
+	var missing []string
+	expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
+		sub := envRef.FindSubmatch(m)
+		if v, ok := os.LookupEnv(string(sub[1])); ok {
+			return []byte(v)
+		}
+		if len(sub[2]) > 0 {
+			return sub[3]
+		}
+		missing = append(missing, string(sub[1]))
+		return nil
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("config %s: environment variable %s is not set", file, strings.Join(missing, ", "))
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
+	}
+	c.File = file
+	c.Dir = filepath.Dir(abs)
+	c.setDefaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
+	}
+	return &c, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Server.HTTP == "" {
+		c.Server.HTTP = DefaultHTTP
+	}
+	if c.Server.Flight == "" {
+		c.Server.Flight = DefaultFlight
+	}
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Query.Timeout == 0 {
+		c.Query.Timeout = Duration(DefaultTimeout)
+	}
+	if c.Query.MemoryLimit == "" {
+		c.Query.MemoryLimit = DefaultMemoryLimit
+	}
+	if c.Query.Threads == 0 {
+		c.Query.Threads = 2
+	}
+	if c.Query.MaxConcurrent == 0 {
+		c.Query.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.Query.TempDir == "" {
+		c.Query.TempDir = filepath.Join(os.TempDir(), "council-gateway")
+	} else {
+		c.Query.TempDir = c.Resolve(c.Query.TempDir)
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Path != "" {
+			s.Path = c.Resolve(s.Path)
+		}
+		if s.MaxConnections == 0 {
+			s.MaxConnections = 4
+		}
+	}
+}
+
+// Resolve makes a path in the file absolute, relative to the config dir.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// AdapterTypes are the source types the gateway knows.
+var AdapterTypes = []string{"postgres", "mysql", "sqlite", "duckdb", "files"}
+
+var ident = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+var gssCode = regexp.MustCompile(`^[EWSN][0-9]{8}$`)
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// reserved source ids: schema names the engine uses itself.
+var reserved = map[string]bool{"std": true, "gateway": true, "main": true, "temp": true, "system": true, "information_schema": true, "pg_catalog": true, "memory": true}
+
+func (c *Config) validate() error {
+	var errs []error
+	if len(c.Sources) == 0 {
+		errs = append(errs, errors.New("sources: at least one source is needed"))
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Sources {
+		where := fmt.Sprintf("sources[%d]", i)
+		if s.ID != "" {
+			where = fmt.Sprintf("source %q", s.ID)
+		}
+		switch {
+		case s.ID == "":
+			errs = append(errs, fmt.Errorf("%s: field id is required", where))
+		case !ident.MatchString(s.ID):
+			errs = append(errs, fmt.Errorf("%s: field id must be lower-case letters, digits and _ (it is used in SQL)", where))
+		case reserved[s.ID]:
+			errs = append(errs, fmt.Errorf("%s: field id %q is reserved", where, s.ID))
+		case seen[s.ID]:
+			errs = append(errs, fmt.Errorf("%s: field id is used twice", where))
+		}
+		seen[s.ID] = true
+		if s.Council == "" {
+			errs = append(errs, fmt.Errorf("%s: field council (the official name) is required", where))
+		}
+		if !gssCode.MatchString(s.GSS) {
+			errs = append(errs, fmt.Errorf("%s: field gss %q is not a GSS code like S12000036", where, s.GSS))
+		}
+		switch s.Type {
+		case "postgres", "mysql":
+			if s.DSN == "" {
+				errs = append(errs, fmt.Errorf("%s: field dsn is required for type %s", where, s.Type))
+			}
+		case "sqlite", "duckdb", "files":
+			if s.Path == "" {
+				errs = append(errs, fmt.Errorf("%s: field path is required for type %s", where, s.Type))
+			}
+		case "":
+			errs = append(errs, fmt.Errorf("%s: field type is required (one of %s)", where, strings.Join(AdapterTypes, ", ")))
+		default:
+			errs = append(errs, fmt.Errorf("%s: field type %q is not one of %s", where, s.Type, strings.Join(AdapterTypes, ", ")))
+		}
+		if len(s.Files) > 0 && s.Type != "files" {
+			errs = append(errs, fmt.Errorf("%s: field files is only for type files", where))
+		}
+		for name, f := range s.Files {
+			if f.Glob == "" {
+				errs = append(errs, fmt.Errorf("%s: files.%s: field glob is required", where, name))
+			}
+			switch f.Format {
+			case "", "csv", "parquet", "json":
+			default:
+				errs = append(errs, fmt.Errorf("%s: files.%s: field format %q is not csv, parquet or json", where, name, f.Format))
+			}
+		}
+	}
+	dsSeen := map[string]bool{}
+	for i, d := range c.Datasets {
+		where := fmt.Sprintf("standard_datasets[%d]", i)
+		if d.Name != "" {
+			where = fmt.Sprintf("standard dataset %q", d.Name)
+		}
+		if !ident.MatchString(d.Name) {
+			errs = append(errs, fmt.Errorf("%s: field name must be lower-case letters, digits and _", where))
+		}
+		if dsSeen[d.Name] {
+			errs = append(errs, fmt.Errorf("%s: name is used twice", where))
+		}
+		dsSeen[d.Name] = true
+		cols := map[string]bool{"council": true, "council_gss": true}
+		for j, col := range d.Columns {
+			if !ident.MatchString(col.Name) {
+				errs = append(errs, fmt.Errorf("%s: columns[%d]: name %q must be lower-case letters, digits and _", where, j, col.Name))
+			}
+			if cols[col.Name] {
+				errs = append(errs, fmt.Errorf("%s: column %q is defined twice or is reserved (council and council_gss are added by the gateway)", where, col.Name))
+			}
+			cols[col.Name] = true
+			if col.Type == "" {
+				errs = append(errs, fmt.Errorf("%s: column %q: field type is required", where, col.Name))
+			}
+		}
+		if len(d.Columns) == 0 {
+			errs = append(errs, fmt.Errorf("%s: field columns: at least one column is needed", where))
+		}
+		for src, m := range d.Mappings {
+			if !seen[src] {
+				errs = append(errs, fmt.Errorf("%s: mappings.%s: no source has id %q", where, src, src))
+			}
+			if m.Table == "" {
+				errs = append(errs, fmt.Errorf("%s: mappings.%s: field table is required", where, src))
+			}
+			for col, cm := range m.Columns {
+				if !cols[col] || col == "council" || col == "council_gss" {
+					errs = append(errs, fmt.Errorf("%s: mappings.%s.columns.%s: the dataset has no column %q", where, src, col, col))
+				}
+				if cm.From == "" {
+					errs = append(errs, fmt.Errorf("%s: mappings.%s.columns.%s: field from is required", where, src, col))
+				}
+				if err := ValidConvert(cm.Convert); err != nil {
+					errs = append(errs, fmt.Errorf("%s: mappings.%s.columns.%s: field convert: %w", where, src, col, err))
+				}
+			}
+		}
+	}
+	reqSeen := map[string]bool{}
+	keySeen := map[string]bool{}
+	for i, r := range c.Requesters {
+		where := fmt.Sprintf("requesters[%d]", i)
+		if r.ID != "" {
+			where = fmt.Sprintf("requester %q", r.ID)
+		}
+		if r.ID == "" {
+			errs = append(errs, fmt.Errorf("%s: field id is required", where))
+		} else if reqSeen[r.ID] {
+			errs = append(errs, fmt.Errorf("%s: id is used twice", where))
+		}
+		reqSeen[r.ID] = true
+		if !sha256Hex.MatchString(r.KeySHA256) {
+			errs = append(errs, fmt.Errorf("%s: field key_sha256 must be 64 lower-case hex digits (sha256sum of the key)", where))
+		} else if keySeen[r.KeySHA256] {
+			errs = append(errs, fmt.Errorf("%s: field key_sha256: the same key is given to two requesters", where))
+		}
+		keySeen[r.KeySHA256] = true
+	}
+	if c.Query.Timeout < 0 {
+		errs = append(errs, errors.New("query: field timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidConvert checks a conversion name.
+func ValidConvert(conv string) error {
+	name, arg, _ := strings.Cut(conv, ":")
+	switch name {
+	case "", "amount", "bool", "trim":
+		if arg != "" {
+			return fmt.Errorf("%q takes no argument", name)
+		}
+		return nil
+	case "date", "timestamp":
+		if arg == "" {
+			return fmt.Errorf("%q needs a strptime format, e.g. %s:%%d/%%m/%%Y", name, name)
+		}
+		return nil
+	}
+	return fmt.Errorf("%q is not one of date:<format>, timestamp:<format>, amount, bool, trim", conv)
+}

@@ -1,0 +1,65 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error for the doors: each maps codes to its own status
+// (HTTP in httpapi, gRPC later) in one function.
+type Code string
+
+// Error codes.
+const (
+	CodeBadRequest    Code = "bad_request"    // malformed request or SQL
+	CodeReadOnly      Code = "read_only"      // not a read-only query
+	CodeUnauthorized  Code = "unauthorized"   // no or unknown credentials
+	CodeForbidden     Code = "forbidden"      // policy denied
+	CodeNotFound      Code = "not_found"      // unknown source or table
+	CodeTooLarge      Code = "too_large"      // request body too large
+	CodeSourceFailed  Code = "source_failed"  // a council's store failed
+	CodeTimeout       Code = "timeout"        // query timed out
+	CodeCanceled      Code = "canceled"       // the client went away
+	CodeInternal      Code = "internal"       // anything else
+	CodeQueryFailed   Code = "query_failed"   // the SQL failed while running (bad cast, division by zero)
+	CodeUnavailable   Code = "unavailable"    // the gateway is shutting down or overloaded
+	CodeInvalidConfig Code = "invalid_config" // configuration rejected
+)
+
+// Error is the gateway's error type. Message is safe to show the requester;
+// Err (if any) carries the full cause for the log.
+type Error struct {
+	Code    Code
+	Message string
+	Source  string // the council source involved, if any
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", e.Message, e.Err)
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with a formatted, user-safe message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error whose cause is err.
+func Wrap(code Code, err error, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or
+// CodeInternal.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}

@@ -1,0 +1,143 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// Source is one council store seen through an adapter. It is the whole
+// contract an adapter implements; pin it with
+//
+//	var _ gateway.Source = (*Source)(nil)
+type Source interface {
+	// Tables lists the tables the source exposes, each with its Arrow schema.
+	Tables(ctx context.Context) ([]Table, error)
+	// Scan starts reading one table and returns a stream of record batches.
+	// The reader's schema holds exactly req.Columns, in that order (all the
+	// table's columns when req.Columns is empty). The scan must stop, and
+	// release what it holds in the store, when ctx is cancelled or the reader
+	// is released.
+	Scan(ctx context.Context, req ScanRequest) (*ScanResult, error)
+	// Ping checks that the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases connections and files.
+	Close() error
+}
+
+// Table is one table of a source.
+type Table struct {
+	Name   string
+	Schema *arrow.Schema
+	// Rows is the store's estimate of the row count, or -1 when unknown.
+	Rows int64
+}
+
+// ScanRequest says what the engine needs from one table. Everything in it is
+// an offer: the engine re-applies every filter and the limit itself, so an
+// adapter may ignore any part it cannot do exactly. One rule binds: an
+// adapter may apply Limit only if it applied every filter exactly, because a
+// limit over a superset of rows would lose rows the query needs.
+type ScanRequest struct {
+	Table   string
+	Columns []string // in output order; empty means every column
+	Filters []Filter // a conjunction
+	Limit   int64    // -1 for none
+}
+
+// ScanResult is a started scan.
+type ScanResult struct {
+	Reader array.RecordReader
+	// Pushed says what the store was asked to do.
+	Pushed Pushed
+	// Statement is what was sent to the store (SQL with placeholders, or a
+	// description for file stores), for stats and EXPLAIN.
+	Statement string
+	// Args are the bound parameters of Statement.
+	Args []any
+}
+
+// Pushed records which parts of a ScanRequest a store applied.
+type Pushed struct {
+	Columns bool  `json:"columns"`
+	Filters []int `json:"filters,omitempty"` // indexes into ScanRequest.Filters
+	Limit   bool  `json:"limit"`
+}
+
+// Summary is a short human description, e.g. "columns, 2 filters, limit".
+func (p Pushed) Summary() string {
+	var parts []string
+	if p.Columns {
+		parts = append(parts, "columns")
+	}
+	switch n := len(p.Filters); n {
+	case 0:
+	case 1:
+		parts = append(parts, "1 filter")
+	default:
+		parts = append(parts, fmt.Sprintf("%d filters", n))
+	}
+	if p.Limit {
+		parts = append(parts, "limit")
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Op is a filter operator.
+type Op string
+
+// Filter operators an adapter may be offered.
+const (
+	OpEq        Op = "="
+	OpNe        Op = "<>"
+	OpLt        Op = "<"
+	OpLe        Op = "<="
+	OpGt        Op = ">"
+	OpGe        Op = ">="
+	OpIsNull    Op = "IS NULL"
+	OpIsNotNull Op = "IS NOT NULL"
+)
+
+// Filter is one condition "Column Op Value" over a column of the scanned
+// table. Value is nil for the IS [NOT] NULL operators and otherwise one of:
+// int64, float64, string, bool, Decimal, Date, or time.Time (a timestamp).
+// The engine only offers a filter when the value's kind matches the column's
+// Arrow type, so an adapter never has to guess a conversion.
+type Filter struct {
+	Column string
+	Op     Op
+	Value  any
+}
+
+func (f Filter) String() string {
+	if f.Value == nil {
+		return fmt.Sprintf("%s %s", f.Column, f.Op)
+	}
+	switch v := f.Value.(type) {
+	case string:
+		return fmt.Sprintf("%s %s '%s'", f.Column, f.Op, strings.ReplaceAll(v, "'", "''"))
+	case time.Time:
+		return fmt.Sprintf("%s %s TIMESTAMP '%s'", f.Column, f.Op, v.Format("2006-01-02 15:04:05.999999"))
+	case Date:
+		return fmt.Sprintf("%s %s DATE '%s'", f.Column, f.Op, v)
+	default:
+		return fmt.Sprintf("%s %s %v", f.Column, f.Op, v)
+	}
+}
+
+// Decimal is an exact decimal literal such as "500.25", kept as text so no
+// precision is lost on the way to the store.
+type Decimal string
+
+// Date is a calendar date literal, formatted YYYY-MM-DD.
+type Date string
+
+// Time parses the date at midnight UTC.
+func (d Date) Time() (time.Time, error) { return time.Parse(time.DateOnly, string(d)) }
