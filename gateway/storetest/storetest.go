@@ -18,7 +18,7 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // MariaDB driver
-	_ "github.com/jackc/pgx/v5/stdlib"  // PostgreSQL driver
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver
 )
 
 // Server addresses; override with GATEWAY_TEST_PG and GATEWAY_TEST_MYSQL
