@@ -1,0 +1,187 @@
+package duckdbscan
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/councildata/gateway/gateway"
+)
+
+// render builds the statement for req: the requested columns, every filter
+// it can apply exactly, and the limit when every filter was applied. Values
+// are bound parameters; each is cast to the type of its Go value, so
+// DuckDB never converts a value to the column's type behind the filter's
+// back (binding 500.251 to a DECIMAL(10,2) parameter would round it).
+func (t *table) render(req gateway.ScanRequest) (string, []any, gateway.Pushed, error) {
+	var pushed gateway.Pushed
+	cols := t.columns
+	if len(req.Columns) > 0 {
+		cols = make([]column, len(req.Columns))
+		for i, name := range req.Columns {
+			c, ok := t.column(name)
+			if !ok {
+				return "", nil, pushed, fmt.Errorf("no column %q", name)
+			}
+			cols[i] = c
+		}
+		pushed.Columns = true
+	}
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	b.WriteString(selectList(cols))
+	b.WriteString(" FROM ")
+	b.WriteString(t.relation)
+	var args []any
+	var conds []string
+	for i, f := range req.Filters {
+		c, ok := t.column(f.Column)
+		if !ok {
+			continue
+		}
+		cond, arg, ok := condition(c, f)
+		if !ok {
+			continue
+		}
+		conds = append(conds, cond)
+		if arg != nil {
+			args = append(args, arg)
+		}
+		pushed.Filters = append(pushed.Filters, i)
+	}
+	if len(conds) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(conds, " AND "))
+	}
+	if req.Limit >= 0 && len(pushed.Filters) == len(req.Filters) {
+		b.WriteString(" LIMIT ")
+		b.WriteString(strconv.FormatInt(req.Limit, 10))
+		pushed.Limit = true
+	}
+	return b.String(), args, pushed, nil
+}
+
+func (t *table) column(name string) (column, bool) {
+	for _, c := range t.columns {
+		if c.name == name {
+			return c, true
+		}
+	}
+	for _, c := range t.columns {
+		if strings.EqualFold(c.name, name) {
+			return c, true
+		}
+	}
+	return column{}, false
+}
+
+// condition renders one filter over column c, or reports false when it
+// cannot be applied exactly (an unknown operator, or a value whose kind
+// does not fit the column).
+func condition(c column, f gateway.Filter) (string, any, bool) {
+	switch f.Op {
+	case gateway.OpIsNull, gateway.OpIsNotNull:
+		if f.Value != nil {
+			return "", nil, false
+		}
+		return "(" + c.expr + ") " + string(f.Op), nil, true
+	case gateway.OpEq, gateway.OpNe, gateway.OpLt, gateway.OpLe, gateway.OpGt, gateway.OpGe:
+	default:
+		return "", nil, false
+	}
+	var sqlType string
+	var arg any
+	switch v := f.Value.(type) {
+	case int64:
+		if !numeric(c.typ) {
+			return "", nil, false
+		}
+		sqlType, arg = "BIGINT", v
+	case float64:
+		if !numeric(c.typ) {
+			return "", nil, false
+		}
+		sqlType, arg = "DOUBLE", v
+	case gateway.Decimal:
+		p, s, ok := decimalShape(string(v))
+		if !ok || !numeric(c.typ) {
+			return "", nil, false
+		}
+		sqlType, arg = fmt.Sprintf("DECIMAL(%d,%d)", p, s), string(v)
+	case string:
+		if c.typ.ID() != arrow.STRING {
+			return "", nil, false
+		}
+		sqlType, arg = "VARCHAR", v
+	case bool:
+		if c.typ.ID() != arrow.BOOL {
+			return "", nil, false
+		}
+		sqlType, arg = "BOOLEAN", v
+	case gateway.Date:
+		if _, err := v.Time(); err != nil || !temporal(c.typ) {
+			return "", nil, false
+		}
+		sqlType, arg = "DATE", string(v)
+	case time.Time:
+		if !temporal(c.typ) {
+			return "", nil, false
+		}
+		// A zoned column compares instants; a plain one compares the
+		// wall-clock reading, as the engine's TIMESTAMP literal does.
+		if ts, ok := c.typ.(*arrow.TimestampType); ok && ts.TimeZone != "" {
+			sqlType, arg = "TIMESTAMPTZ", v.Format("2006-01-02 15:04:05.999999-07:00")
+		} else {
+			sqlType, arg = "TIMESTAMP", v.Format("2006-01-02 15:04:05.999999")
+		}
+	default:
+		return "", nil, false
+	}
+	return "(" + c.expr + ") " + string(f.Op) + " CAST(? AS " + sqlType + ")", arg, true
+}
+
+func numeric(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64,
+		arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
+		arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64,
+		arrow.DECIMAL32, arrow.DECIMAL64, arrow.DECIMAL128, arrow.DECIMAL256:
+		return true
+	}
+	return false
+}
+
+func temporal(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.DATE32, arrow.DATE64, arrow.TIMESTAMP:
+		return true
+	}
+	return false
+}
+
+// decimalShape returns the precision and scale of a literal like "-500.25",
+// or false when it is not one DuckDB can hold (at most 38 digits).
+func decimalShape(s string) (p, scale int, ok bool) {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
+	intPart, frac, _ := strings.Cut(s, ".")
+	if intPart == "" && frac == "" {
+		return 0, 0, false
+	}
+	for _, r := range intPart + frac {
+		if r < '0' || r > '9' {
+			return 0, 0, false
+		}
+	}
+	intPart = strings.TrimLeft(intPart, "0")
+	p, scale = len(intPart)+len(frac), len(frac)
+	if p == 0 {
+		p = 1
+	}
+	if p > 38 {
+		return 0, 0, false
+	}
+	return p, scale, true
+}

@@ -1,0 +1,350 @@
+package duckdbscan
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/councildata/gateway/gateway"
+)
+
+// Defaults for the adapter's own DuckDB. They are modest on purpose: the
+// adapter only reads and filters; joins and aggregates happen in the engine.
+const (
+	DefaultMemoryLimit    = "256MB"
+	DefaultThreads        = 2
+	DefaultMaxConnections = 4
+)
+
+// Option changes how a Store's DuckDB is opened.
+type Option func(*settings)
+
+type settings struct {
+	memoryLimit string
+	threads     int
+	tempDir     string
+	maxConns    int
+}
+
+// WithMemoryLimit sets DuckDB's memory_limit, e.g. "512MB".
+func WithMemoryLimit(limit string) Option { return func(s *settings) { s.memoryLimit = limit } }
+
+// WithThreads sets DuckDB's thread count.
+func WithThreads(n int) Option { return func(s *settings) { s.threads = n } }
+
+// WithTempDir lets DuckDB spill to dir. DuckDB holds a whole scan result
+// before the first batch leaves it, so without a temp dir a result larger
+// than the memory limit fails; with one it spills there. The default is no
+// spilling.
+func WithTempDir(dir string) Option { return func(s *settings) { s.tempDir = dir } }
+
+// WithMaxConnections caps the connections, and so the scans open at once;
+// a Scan beyond the cap waits for a released reader or its ctx.
+func WithMaxConnections(n int) Option { return func(s *settings) { s.maxConns = n } }
+
+// Store is an adapter's own DuckDB database and the tables it exposes.
+type Store struct {
+	kind string // "duckdb" or "files", the first word of every error
+	id   string // the source id
+	db   *sql.DB
+
+	tables []*table // sorted by name
+}
+
+type table struct {
+	name     string // as exposed
+	relation string // quoted SQL name of the table or view in DuckDB
+	rows     int64
+	columns  []column
+	schema   *arrow.Schema
+}
+
+type column struct {
+	name     string
+	duckType string         // as DESCRIBE prints it
+	expr     string         // SQL that yields the normalised value
+	typ      arrow.DataType // the normalised Arrow type
+}
+
+// Open opens an adapter-owned DuckDB database: path "" is in-memory, and
+// config holds extra start-up settings such as access_mode=READ_ONLY. kind
+// and id name the adapter and the source in every error.
+func Open(kind, id, path string, config map[string]string, opts ...Option) (*Store, error) {
+	st := settings{memoryLimit: DefaultMemoryLimit, threads: DefaultThreads, maxConns: DefaultMaxConnections}
+	for _, o := range opts {
+		o(&st)
+	}
+	if st.threads <= 0 {
+		st.threads = DefaultThreads
+	}
+	if st.maxConns <= 0 {
+		st.maxConns = DefaultMaxConnections
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, &gateway.Error{Code: gateway.CodeInvalidConfig, Source: id,
+			Message: fmt.Sprintf("%s %s: path %q must not contain ? or #", kind, id, path)}
+	}
+	q := url.Values{}
+	q.Set("memory_limit", st.memoryLimit)
+	q.Set("threads", strconv.Itoa(st.threads))
+	q.Set("temp_directory", st.tempDir)
+	// Extensions come from nowhere: json, parquet and icu are built in.
+	q.Set("autoinstall_known_extensions", "false")
+	q.Set("autoload_known_extensions", "false")
+	// Arrow output every client reads: utf8 and binary with 32-bit
+	// offsets, no view types, no list views, no duckdb.* extension types.
+	q.Set("arrow_output_version", "1.0")
+	q.Set("produce_arrow_string_view", "false")
+	q.Set("arrow_large_buffer_size", "false")
+	q.Set("arrow_lossless_conversion", "false")
+	q.Set("arrow_output_list_view", "false")
+	for k, v := range config {
+		q.Set(k, v)
+	}
+	connector, err := duckdb.NewConnector(path+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, &gateway.Error{Code: gateway.CodeSourceFailed, Source: id,
+			Message: fmt.Sprintf("%s %s: open %s", kind, id, describePath(path)), Err: err}
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(st.maxConns)
+	db.SetMaxIdleConns(st.maxConns)
+	s := &Store{kind: kind, id: id, db: db}
+	// TimeZone belongs to the icu extension, so it cannot be a start-up
+	// setting. UTC makes TIMESTAMPTZ come out as timestamp[us, tz=UTC].
+	// duckdb-go shares one DuckDB instance between all openers of a file
+	// in the process, so a second Source over the same file finds it set
+	// and locked already.
+	var tz string
+	err = db.QueryRow("SELECT current_setting('TimeZone')").Scan(&tz)
+	if err == nil && tz != "UTC" {
+		_, err = db.Exec("SET GLOBAL TimeZone = 'UTC'")
+	}
+	if err != nil {
+		db.Close()
+		return nil, s.failed(err, "set time zone")
+	}
+	return s, nil
+}
+
+func describePath(path string) string {
+	if path == "" {
+		return "in-memory database"
+	}
+	return path
+}
+
+// DB is the database, for the adapter that owns the Store to define its
+// tables before Lock. Nothing else may use it.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Lock closes the database to everything but reading files under dirs: no
+// other file, no extension, no further change of settings. Call it after
+// the adapter has defined its tables.
+func (s *Store) Lock(ctx context.Context, dirs ...string) error {
+	var locked bool
+	if err := s.db.QueryRowContext(ctx, "SELECT current_setting('lock_configuration')").Scan(&locked); err != nil {
+		return s.failed(err, "lock down")
+	}
+	if locked {
+		return nil // a shared instance, locked by its first opener
+	}
+	var stmts []string
+	if len(dirs) > 0 {
+		quoted := make([]string, len(dirs))
+		for i, d := range dirs {
+			if !strings.HasSuffix(d, "/") {
+				d += "/"
+			}
+			quoted[i] = QuoteString(d)
+		}
+		stmts = append(stmts, "SET GLOBAL allowed_directories = ["+strings.Join(quoted, ", ")+"]")
+	}
+	stmts = append(stmts,
+		"SET GLOBAL enable_external_access = false",
+		"SET GLOBAL lock_configuration = true")
+	for _, q := range stmts {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return s.failed(err, "lock down")
+		}
+	}
+	return nil
+}
+
+// AddTable exposes the DuckDB relation (a table or view in the main
+// schema, by its unquoted name) as the table name, with rows as its row
+// estimate (-1 when unknown). It reads the relation's columns and works out
+// the normalised Arrow schema by asking DuckDB for an empty result.
+func (s *Store) AddTable(ctx context.Context, name, relation string, rows int64) error {
+	rel := QuoteIdent(relation)
+	rs, err := s.db.QueryContext(ctx, "DESCRIBE SELECT * FROM "+rel)
+	if err != nil {
+		return s.tableFailed(name, err, "describe")
+	}
+	t := &table{name: name, relation: rel, rows: rows}
+	cols, err := rs.Columns()
+	if err != nil {
+		rs.Close()
+		return s.tableFailed(name, err, "describe")
+	}
+	for rs.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rs.Scan(ptrs...); err != nil {
+			rs.Close()
+			return s.tableFailed(name, err, "describe")
+		}
+		cname, _ := vals[0].(string)
+		ctype, _ := vals[1].(string)
+		t.columns = append(t.columns, column{name: cname, duckType: ctype, expr: normalise(QuoteIdent(cname), ctype)})
+	}
+	if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+		return s.tableFailed(name, err, "describe")
+	}
+	if len(t.columns) == 0 {
+		return s.tableFailed(name, errors.New("it has no columns"), "describe")
+	}
+	stmt := "SELECT " + selectList(t.columns) + " FROM " + rel + " LIMIT 0"
+	r, err := s.query(ctx, stmt, nil)
+	if err != nil {
+		return s.tableFailed(name, err, "read schema")
+	}
+	t.schema = r.Schema()
+	r.Release()
+	for i := range t.columns {
+		t.columns[i].typ = t.schema.Field(i).Type
+	}
+	i, found := slices.BinarySearchFunc(s.tables, name, func(t *table, n string) int { return strings.Compare(t.name, n) })
+	if found {
+		return &gateway.Error{Code: gateway.CodeInvalidConfig, Source: s.id,
+			Message: fmt.Sprintf("%s %s: table %q is defined twice", s.kind, s.id, name)}
+	}
+	s.tables = slices.Insert(s.tables, i, t)
+	return nil
+}
+
+// Tables lists the tables added, by name.
+func (s *Store) Tables(ctx context.Context) ([]gateway.Table, error) {
+	out := make([]gateway.Table, len(s.tables))
+	for i, t := range s.tables {
+		out[i] = gateway.Table{Name: t.name, Schema: t.schema, Rows: t.rows}
+	}
+	return out, nil
+}
+
+// Ping runs a trivial query.
+func (s *Store) Ping(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, "SELECT 1"); err != nil {
+		return s.failed(err, "ping")
+	}
+	return nil
+}
+
+// Close closes the database. Readers still open keep their connection
+// until released.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return s.failed(err, "close")
+	}
+	return nil
+}
+
+// Scan renders req as one SELECT with bound parameters and streams its
+// result.
+func (s *Store) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
+	t := s.lookup(req.Table)
+	if t == nil {
+		names := make([]string, len(s.tables))
+		for i, t := range s.tables {
+			names[i] = t.name
+		}
+		return nil, &gateway.Error{Code: gateway.CodeNotFound, Source: s.id,
+			Message: fmt.Sprintf("%s %s: no table %q; tables: %s", s.kind, s.id, req.Table, strings.Join(names, ", "))}
+	}
+	stmt, args, pushed, err := t.render(req)
+	if err != nil {
+		return nil, &gateway.Error{Code: gateway.CodeBadRequest, Source: s.id,
+			Message: fmt.Sprintf("%s %s: scan %q: %v", s.kind, s.id, t.name, err)}
+	}
+	r, err := s.query(ctx, stmt, args)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s %s: scan %q: %w", s.kind, s.id, t.name, errors.Join(ctx.Err(), err))
+		}
+		return nil, s.tableFailed(t.name, err, "scan")
+	}
+	return &gateway.ScanResult{Reader: r, Pushed: pushed, Statement: stmt, Args: args}, nil
+}
+
+func (s *Store) lookup(name string) *table {
+	var fold *table
+	for _, t := range s.tables {
+		if t.name == name {
+			return t
+		}
+		if strings.EqualFold(t.name, name) {
+			if fold != nil {
+				return nil // ambiguous without the exact case
+			}
+			fold = t
+		}
+	}
+	return fold
+}
+
+// query runs stmt on a connection of its own through DuckDB's Arrow
+// interface. The returned reader holds the connection until released.
+func (s *Store) query(ctx context.Context, stmt string, args []any) (*reader, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rr array.RecordReader
+	err = conn.Raw(func(dc any) error {
+		dconn, ok := dc.(driver.Conn)
+		if !ok {
+			return fmt.Errorf("unexpected driver connection %T", dc)
+		}
+		a, err := duckdb.NewArrowFromConn(dconn)
+		if err != nil {
+			return err
+		}
+		rr, err = a.QueryContext(ctx, stmt, args...)
+		return err
+	})
+	if err != nil {
+		return nil, errors.Join(err, conn.Close())
+	}
+	return newReader(rr, conn, s), nil
+}
+
+func (s *Store) failed(err error, what string) *gateway.Error {
+	return &gateway.Error{Code: gateway.CodeSourceFailed, Source: s.id,
+		Message: fmt.Sprintf("%s %s: %s", s.kind, s.id, what), Err: err}
+}
+
+func (s *Store) tableFailed(name string, err error, what string) *gateway.Error {
+	return &gateway.Error{Code: gateway.CodeSourceFailed, Source: s.id,
+		Message: fmt.Sprintf("%s %s: table %q: %s", s.kind, s.id, name, what), Err: err}
+}
+
+// QuoteIdent quotes a DuckDB identifier.
+func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// QuoteString quotes a DuckDB string literal. Use it only for text the
+// adapter's configuration supplies (paths, reader options), never for a
+// filter value.
+func QuoteString(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }

@@ -1,0 +1,199 @@
+// Package files is the adapter for a council store kept as CSV, Parquet or
+// JSON files in a directory. Each table is a DuckDB view over DuckDB's own
+// reader (read_csv, read_parquet, read_json), defined when the source opens,
+// in an in-memory DuckDB that belongs to the adapter; scans are one
+// parameterised SELECT over the view, streamed as Arrow.
+//
+// The adapter must never read outside its directory (globs with .. or an
+// absolute path are refused, and DuckDB itself is locked to the directory),
+// never write a file, never load or install a DuckDB extension, and never
+// use the engine's DuckDB.
+package files
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/councildata/gateway/adapters/duckdbscan"
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/config"
+)
+
+// Source is a directory of data files.
+type Source struct {
+	id    string
+	root  string
+	store *duckdbscan.Store
+}
+
+var _ gateway.Source = (*Source)(nil)
+
+// spec is one table before it exists in DuckDB.
+type spec struct {
+	name    string
+	format  string   // csv, parquet or json
+	globs   []string // absolute, inside root
+	options []string // rendered "name = value" reader arguments
+	from    string   // what the table was made from, for errors
+}
+
+// Open defines the tables of the directory cfg.Path: those of cfg.Files,
+// or, without it, one per data file directly in the directory and one per
+// subdirectory (see discover). cfg.Tables, when set, limits the tables.
+// Every table's files are checked and its schema read now, so a bad file
+// fails the start-up with the source and table named.
+func Open(ctx context.Context, cfg config.Source, opts ...duckdbscan.Option) (*Source, error) {
+	if cfg.Path == "" {
+		return nil, configError(cfg.ID, "", "field path is required")
+	}
+	root, err := filepath.Abs(cfg.Path)
+	if err != nil {
+		return nil, configError(cfg.ID, "", "path %q: %v", cfg.Path, err)
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		return nil, &gateway.Error{Code: gateway.CodeSourceFailed, Source: cfg.ID, Err: err,
+			Message: fmt.Sprintf("files %s: directory %s", cfg.ID, root)}
+	}
+	if !fi.IsDir() {
+		return nil, configError(cfg.ID, "", "path %s is not a directory", root)
+	}
+	var specs []spec
+	if len(cfg.Files) > 0 {
+		specs, err = configured(cfg, root)
+	} else {
+		specs, err = discover(cfg.ID, root)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Tables) > 0 {
+		if specs, err = pick(cfg, specs); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.MaxConnections > 0 {
+		opts = append([]duckdbscan.Option{duckdbscan.WithMaxConnections(cfg.MaxConnections)}, opts...)
+	}
+	store, err := duckdbscan.Open("files", cfg.ID, "", nil, opts...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{id: cfg.ID, root: root, store: store}
+	if err := s.define(ctx, cfg.ID, specs); err != nil {
+		return nil, errors.Join(err, store.Close())
+	}
+	return s, nil
+}
+
+// define creates a view per spec, locks DuckDB to the directory, and reads
+// each view's schema.
+func (s *Source) define(ctx context.Context, id string, specs []spec) error {
+	db := s.store.DB()
+	rows := make([]int64, len(specs))
+	for i, sp := range specs {
+		for _, g := range sp.globs {
+			var n int64
+			if err := db.QueryRowContext(ctx, "SELECT count(*) FROM glob(?)", g).Scan(&n); err != nil {
+				return tableFailed(id, sp.name, err, "list %s", g)
+			}
+			if n == 0 {
+				return &gateway.Error{Code: gateway.CodeSourceFailed, Source: id,
+					Message: fmt.Sprintf("files %s: table %q: no file matches %s", id, sp.name, g)}
+			}
+		}
+		list := make([]string, len(sp.globs))
+		for j, g := range sp.globs {
+			list[j] = duckdbscan.QuoteString(g)
+		}
+		args := append([]string{"[" + strings.Join(list, ", ") + "]"}, sp.options...)
+		q := fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM read_%s(%s)",
+			duckdbscan.QuoteIdent(sp.name), sp.format, strings.Join(args, ", "))
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return tableFailed(id, sp.name, err, "read %s as %s", sp.from, sp.format)
+		}
+		rows[i] = -1
+		if sp.format == "parquet" {
+			rows[i] = parquetRows(ctx, s, sp.globs)
+		}
+	}
+	if err := s.store.Lock(ctx, s.root); err != nil {
+		return err
+	}
+	for i, sp := range specs {
+		if err := s.store.AddTable(ctx, sp.name, sp.name, rows[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parquetRows sums the row counts in the files' footers, or -1.
+func parquetRows(ctx context.Context, s *Source, globs []string) int64 {
+	var total int64
+	for _, g := range globs {
+		var n *int64
+		if err := s.store.DB().QueryRowContext(ctx, "SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata(?)", g).Scan(&n); err != nil || n == nil {
+			return -1
+		}
+		total += *n
+	}
+	return total
+}
+
+// pick keeps the specs cfg.Tables names; an unknown name is an error that
+// lists the tables there are.
+func pick(cfg config.Source, specs []spec) ([]spec, error) {
+	var out []spec
+	for _, want := range cfg.Tables {
+		i := slices.IndexFunc(specs, func(s spec) bool { return s.name == want })
+		if i < 0 {
+			names := make([]string, len(specs))
+			for j, s := range specs {
+				names[j] = s.name
+			}
+			return nil, configError(cfg.ID, want, "not found in %s (field tables); tables: %s", cfg.Path, strings.Join(names, ", "))
+		}
+		out = append(out, specs[i])
+	}
+	return out, nil
+}
+
+func configError(id, table, format string, args ...any) error {
+	msg := fmt.Sprintf("files %s: ", id)
+	if table != "" {
+		msg += fmt.Sprintf("table %q: ", table)
+	}
+	return &gateway.Error{Code: gateway.CodeInvalidConfig, Source: id, Message: msg + fmt.Sprintf(format, args...)}
+}
+
+func tableFailed(id, table string, err error, format string, args ...any) error {
+	return &gateway.Error{Code: gateway.CodeSourceFailed, Source: id, Err: err,
+		Message: fmt.Sprintf("files %s: table %q: ", id, table) + fmt.Sprintf(format, args...)}
+}
+
+// Tables lists the tables with their Arrow schemas; Rows is the footer
+// count for Parquet and -1 for CSV and JSON.
+func (s *Source) Tables(ctx context.Context) ([]gateway.Table, error) { return s.store.Tables(ctx) }
+
+// Scan reads one table; see duckdbscan.Store.Scan.
+func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
+	return s.store.Scan(ctx, req)
+}
+
+// Ping checks that the directory is still there and DuckDB answers.
+func (s *Source) Ping(ctx context.Context) error {
+	if _, err := os.Stat(s.root); err != nil {
+		return &gateway.Error{Code: gateway.CodeSourceFailed, Source: s.id, Err: err,
+			Message: fmt.Sprintf("files %s: directory %s", s.id, s.root)}
+	}
+	return s.store.Ping(ctx)
+}
+
+// Close closes the adapter's DuckDB.
+func (s *Source) Close() error { return s.store.Close() }

@@ -1,0 +1,234 @@
+// Package mysql is the gateway's adapter for a council's MariaDB or MySQL
+// store, through github.com/go-sql-driver/mysql. It lists the tables and
+// views of the DSN's database from information_schema and scans a table
+// with one SELECT, streaming rows (the driver reads them off the socket one
+// at a time) as Arrow record batches.
+//
+// Sessions run with time_zone '+00:00' and the driver's location UTC, so
+// TIMESTAMP values are read as UTC instants and DATETIME values keep their
+// wall-clock time.
+//
+// What it must never do: write to the store (it sends only SELECTs), put a
+// filter value into SQL text (the driver's client-side interpolation and
+// multi-statements are switched off whatever the DSN says), or push a filter
+// that could drop rows the engine would keep: MariaDB and MySQL compare text
+// case-insensitively and ignoring trailing spaces, so text equality is
+// pushed only as a superset, and text ranges not at all.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/councildata/gateway/adapters/sqlscan"
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/config"
+)
+
+// Source is a MariaDB or MySQL store.
+type Source struct {
+	cfg   config.Source
+	db    *sql.DB
+	alloc memory.Allocator
+	// BatchRows is the most rows in one record batch (default
+	// sqlscan.DefaultBatchRows). Set it before the first Scan.
+	BatchRows int
+}
+
+var _ gateway.Source = (*Source)(nil)
+
+const store = "mysql"
+
+// Open connects to the database cfg.DSN names (go-sql-driver format, e.g.
+// root@tcp(127.0.0.1:3306)/council), checks that it answers and that every
+// table in cfg.Tables exists, and returns the source. Arrow buffers come
+// from alloc.
+func Open(ctx context.Context, cfg config.Source, alloc memory.Allocator) (*Source, error) {
+	if alloc == nil {
+		alloc = memory.DefaultAllocator
+	}
+	mc, err := mysql.ParseDSN(cfg.DSN)
+	if err != nil {
+		return nil, &gateway.Error{Code: gateway.CodeInvalidConfig, Source: cfg.ID,
+			Message: fmt.Sprintf("mysql %s: field dsn", cfg.ID), Err: err}
+	}
+	if mc.DBName == "" {
+		return nil, &gateway.Error{Code: gateway.CodeInvalidConfig, Source: cfg.ID,
+			Message: fmt.Sprintf("mysql %s: field dsn names no database (it should end in /<database>)", cfg.ID)}
+	}
+	mc.ParseTime = true
+	mc.Loc = time.UTC
+	mc.InterpolateParams = false
+	mc.MultiStatements = false
+	if mc.Params == nil {
+		mc.Params = map[string]string{}
+	}
+	mc.Params["time_zone"] = "'+00:00'"
+	conn, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, &gateway.Error{Code: gateway.CodeInvalidConfig, Source: cfg.ID,
+			Message: fmt.Sprintf("mysql %s: field dsn", cfg.ID), Err: err}
+	}
+	db := sql.OpenDB(conn)
+	n := cfg.MaxConnections
+	if n <= 0 {
+		n = 4
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Source{cfg: cfg, db: db, alloc: alloc}
+	if err := s.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if _, err := s.Tables(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping checks that the store answers.
+func (s *Source) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return sqlscan.StoreError(ctx, store, s.cfg.ID, "ping", err)
+	}
+	return nil
+}
+
+// Close closes the connections.
+func (s *Source) Close() error { return s.db.Close() }
+
+// Tables lists the tables and views of the database (only those in
+// cfg.Tables when it is set). Rows is information_schema's TABLE_ROWS: an
+// estimate for InnoDB, -1 for views.
+func (s *Source) Tables(ctx context.Context) ([]gateway.Table, error) {
+	all, err := s.tables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gateway.Table, len(all))
+	for i, t := range all {
+		out[i] = t.Gateway()
+	}
+	return out, nil
+}
+
+func (s *Source) tables(ctx context.Context) ([]sqlscan.Table, error) {
+	all, err := s.describe(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return sqlscan.Expose(store, s.cfg.ID, all, s.cfg.Tables)
+}
+
+func (s *Source) table(ctx context.Context, name string) (sqlscan.Table, error) {
+	if len(s.cfg.Tables) == 0 || slices.Contains(s.cfg.Tables, name) {
+		ts, err := s.describe(ctx, name)
+		if err != nil {
+			return sqlscan.Table{}, err
+		}
+		for _, t := range ts {
+			if t.Name == name { // information_schema compares names case-insensitively
+				return t, nil
+			}
+		}
+	}
+	all, err := s.tables(ctx)
+	if err != nil {
+		return sqlscan.Table{}, err
+	}
+	names := make([]string, len(all))
+	for i, t := range all {
+		names[i] = t.Name
+	}
+	return sqlscan.Table{}, sqlscan.UnknownTable(store, s.cfg.ID, name, names)
+}
+
+const catalogSQL = `
+SELECT t.TABLE_NAME, t.TABLE_TYPE, t.TABLE_ROWS,
+       c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.IS_NULLABLE
+FROM information_schema.TABLES t
+JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME
+WHERE t.TABLE_SCHEMA = DATABASE() AND (? = '' OR t.TABLE_NAME = ?)
+ORDER BY t.TABLE_NAME, c.ORDINAL_POSITION`
+
+func (s *Source) describe(ctx context.Context, only string) ([]sqlscan.Table, error) {
+	rows, err := s.db.QueryContext(ctx, catalogSQL, only, only)
+	if err != nil {
+		return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, "list tables", err)
+	}
+	defer rows.Close()
+	var out []sqlscan.Table
+	for rows.Next() {
+		var (
+			table, kind, col, dataType, colType, nullable string
+			est, prec, scale                              sql.NullInt64
+		)
+		if err := rows.Scan(&table, &kind, &est, &col, &dataType, &colType, &prec, &scale, &nullable); err != nil {
+			return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, "list tables", err)
+		}
+		if len(out) == 0 || out[len(out)-1].Name != table {
+			rowsEst := int64(-1)
+			if kind != "VIEW" && est.Valid {
+				rowsEst = est.Int64
+			}
+			out = append(out, sqlscan.Table{Name: table, Rows: rowsEst})
+		}
+		c := column(col, dataType, colType, prec, scale)
+		c.Nullable = c.Nullable || nullable == "YES"
+		t := &out[len(out)-1]
+		t.Columns = append(t.Columns, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, "list tables", err)
+	}
+	return out, nil
+}
+
+// Scan starts one SELECT for req and streams its rows.
+func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
+	what := fmt.Sprintf("scan %q", req.Table)
+	t, err := s.table(ctx, req.Table)
+	if err != nil {
+		return nil, err
+	}
+	q, err := sqlscan.Build(dialect, t, req)
+	if err != nil {
+		var ge *gateway.Error
+		if errors.As(err, &ge) {
+			ge.Source = s.cfg.ID
+		}
+		return nil, err
+	}
+	cells := make([]sqlscan.Cell, len(q.Columns))
+	for i, c := range q.Columns {
+		if cells[i], err = cell(c); err != nil {
+			return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, what, err)
+		}
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	rows, err := s.db.QueryContext(qctx, q.SQL, q.Args...)
+	if err != nil {
+		cancel()
+		return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, what, err)
+	}
+	r := sqlscan.NewReader(sqlscan.ReaderOptions{
+		Alloc:     s.alloc,
+		Schema:    q.Schema,
+		Cursor:    rows,
+		Cells:     cells,
+		BatchRows: s.BatchRows,
+		Cancel:    cancel,
+		Wrap:      func(err error) error { return sqlscan.StoreError(ctx, store, s.cfg.ID, what, err) },
+	})
+	return &gateway.ScanResult{Reader: r, Pushed: q.Pushed, Statement: q.SQL, Args: q.Args}, nil
+}

@@ -1,0 +1,434 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/councildata/gateway/adapters/sqlscan/scantest"
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/storetest"
+)
+
+// setup creates a test database, runs the statements in it and opens the
+// adapter on it with a checked allocator that must be empty at the end.
+func setup(t *testing.T, stmts ...string) (*Source, *sql.DB, *memory.CheckedAllocator) {
+	t.Helper()
+	dsn, db := storetest.Postgres(t)
+	ctx := context.Background()
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	src, err := Open(ctx, config.Source{ID: "pg1", Type: "postgres", DSN: dsn, MaxConnections: 2}, alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		src.Close()
+		alloc.AssertSize(t, 0)
+	})
+	return src, db, alloc
+}
+
+func scan(t *testing.T, src *Source, req gateway.ScanRequest) (*gateway.ScanResult, [][]string) {
+	t.Helper()
+	res, err := src.Scan(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Reader.Release()
+	rows, _ := scantest.Collect(t, res.Reader)
+	return res, rows
+}
+
+func TestTypes(t *testing.T) {
+	tests := []struct {
+		sqlType string
+		literal string // the first row's value; the second row is NULL
+		want    arrow.DataType
+		value   string // as scantest.Value shows it
+	}{
+		{"smallint", "-32768", arrow.PrimitiveTypes.Int16, "-32768"},
+		{"integer", "2147483647", arrow.PrimitiveTypes.Int32, "2147483647"},
+		{"bigint", "-9223372036854775808", arrow.PrimitiveTypes.Int64, "-9223372036854775808"},
+		{"numeric(12,2)", "-1234567890.12", &arrow.Decimal128Type{Precision: 12, Scale: 2}, "-1234567890.12"},
+		{"numeric(38,0)", "99999999999999999999999999999999999999", &arrow.Decimal128Type{Precision: 38, Scale: 0}, "99999999999999999999999999999999999999"},
+		{"numeric", "3.14159", &arrow.Decimal128Type{Precision: 38, Scale: 10}, "3.1415900000"},
+		{"numeric(50,2)", "1.5", arrow.BinaryTypes.String, "1.50"},
+		{"amount2", "12.3", &arrow.Decimal128Type{Precision: 6, Scale: 2}, "12.30"}, // a domain over numeric(6,2)
+		{"real", "1.5", arrow.PrimitiveTypes.Float32, "1.5"},
+		{"double precision", "-2.25", arrow.PrimitiveTypes.Float64, "-2.25"},
+		{"text", "'héllo wörld'", arrow.BinaryTypes.String, "héllo wörld"},
+		{"varchar(10)", "'abc'", arrow.BinaryTypes.String, "abc"},
+		{"char(5)", "'ab'", arrow.BinaryTypes.String, "ab   "},
+		{"boolean", "true", arrow.FixedWidthTypes.Boolean, "true"},
+		{"date", "'2024-02-29'", arrow.FixedWidthTypes.Date32, "2024-02-29"},
+		{"date", "'1901-12-13'", arrow.FixedWidthTypes.Date32, "1901-12-13"},
+		{"timestamp", "'2024-01-02 03:04:05.123456'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.123456"},
+		{"timestamptz", "'2024-01-02 03:04:05.5+02'", &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, "2024-01-02 01:04:05.500000Z"},
+		{"json", `'{"b": 1,  "a": 2}'`, arrow.BinaryTypes.String, `{"b": 1,  "a": 2}`},
+		{"jsonb", `'{"b": 1,  "a": 2}'`, arrow.BinaryTypes.String, `{"a": 2, "b": 1}`},
+		{"uuid", "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", arrow.BinaryTypes.String, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
+		{"bytea", `'\xdeadbeef'`, arrow.BinaryTypes.Binary, "deadbeef"},
+		{"bytea", `'\x'`, arrow.BinaryTypes.Binary, ""}, // empty, not NULL
+		{"interval", "'1 day 2 hours'", arrow.BinaryTypes.String, "1 day 02:00:00"},
+		{"integer[]", "'{1,2}'", arrow.BinaryTypes.String, "{1,2}"},
+		{"mood", "'happy'", arrow.BinaryTypes.String, "happy"}, // an enum
+	}
+	var cols, first, second []string
+	for i, tt := range tests {
+		cols = append(cols, fmt.Sprintf("c%d %s", i, tt.sqlType))
+		first = append(first, tt.literal)
+		second = append(second, "NULL")
+	}
+	src, _, _ := setup(t,
+		"CREATE DOMAIN amount2 AS numeric(6,2)",
+		"CREATE TYPE mood AS ENUM ('sad', 'happy')",
+		"CREATE TABLE types ("+strings.Join(cols, ", ")+")",
+		"INSERT INTO types VALUES ("+strings.Join(first, ", ")+"), ("+strings.Join(second, ", ")+")",
+	)
+
+	tables, err := src.Tables(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) != 1 || tables[0].Name != "types" {
+		t.Fatalf("tables: %+v", tables)
+	}
+	schema := tables[0].Schema
+	res, rows := scan(t, src, gateway.ScanRequest{Table: "types", Limit: -1})
+	if !res.Reader.Schema().Equal(schema) {
+		t.Errorf("scan schema %s differs from Tables schema %s", res.Reader.Schema(), schema)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("got %d rows, want 2", len(rows))
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprintf("%s=%s", tt.sqlType, tt.literal), func(t *testing.T) {
+			if got := schema.Field(i).Type; !arrow.TypeEqual(got, tt.want) {
+				t.Errorf("Arrow type %s, want %s", got, tt.want)
+			}
+			if rows[0][i] != tt.value {
+				t.Errorf("value %q, want %q", rows[0][i], tt.value)
+			}
+			if rows[1][i] != scantest.Null {
+				t.Errorf("NULL read as %q", rows[1][i])
+			}
+		})
+	}
+}
+
+func TestNumericTooPrecise(t *testing.T) {
+	src, _, _ := setup(t,
+		"CREATE TABLE n (id int, free numeric)",
+		"INSERT INTO n VALUES (1, 1.5), (2, 0.12345678901)",
+	)
+	res, err := src.Scan(context.Background(), gateway.ScanRequest{Table: "n", Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Reader.Release()
+	_, _, err = scantest.CollectErr(res.Reader)
+	if err == nil {
+		t.Fatal("a numeric with 11 digits after the point read as DECIMAL(38,10) without error")
+	}
+	for _, want := range []string{"pg1", `"n"`, `column "free"`, "0.12345678901"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	if gateway.ErrorCode(err) != gateway.CodeSourceFailed {
+		t.Errorf("code %s, want source_failed", gateway.ErrorCode(err))
+	}
+}
+
+const pushdownData = `
+CREATE TABLE p (id int PRIMARY KEY, i2 smallint, name text, code char(4), amount numeric(10,2),
+  d date, ts timestamp, tz timestamptz, ok boolean, f4 real, f8 double precision, u uuid);
+INSERT INTO p VALUES
+ (1, 1, 'apple',  'ab', 10.50, '2024-01-01', '2024-01-01 10:00', '2024-01-01 10:00+00', true,  1.5, 1.5, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
+ (2, 2, 'Banana', 'cd',  2.00, '2024-01-02', '2024-01-02 10:00', '2024-01-02 10:00+00', false, 2.5, 2.5, NULL),
+ (3, 3, 'cherry', 'ab', 99.99, '2024-01-03', '2024-01-03 10:00', '2024-01-03 10:00+00', true,  3.5, 3.5, NULL),
+ (4, NULL, 'Émile', 'zz', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (5, 5, NULL, 'a', -1.00, '2023-12-31', '2023-12-31 23:59:59.999999', '2023-12-31 23:59:59.999999+00', false, 0, 0, NULL);`
+
+func TestPushdown(t *testing.T) {
+	src, db, _ := setup(t, pushdownData)
+	f := func(col string, op gateway.Op, v any) gateway.Filter {
+		return gateway.Filter{Column: col, Op: op, Value: v}
+	}
+	ts := func(s string) time.Time {
+		v, err := time.Parse("2006-01-02 15:04:05.999999", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tests := []struct {
+		name    string
+		filters []gateway.Filter
+		limit   int64
+		pushed  []int
+		limitOK bool
+		ids     []string // what the store returns
+	}{
+		{"int eq", []gateway.Filter{f("id", gateway.OpEq, int64(3))}, 10, []int{0}, true, []string{"3"}},
+		{"int ne", []gateway.Filter{f("id", gateway.OpNe, int64(3))}, -1, []int{0}, false, []string{"1", "2", "4", "5"}},
+		{"smallint beyond its range", []gateway.Filter{f("i2", gateway.OpLt, int64(100000))}, -1, []int{0}, false, []string{"1", "2", "3", "5"}},
+		{"text range is byte order", []gateway.Filter{f("name", gateway.OpGt, "b")}, -1, []int{0}, false, []string{"3", "4"}},
+		{"text le", []gateway.Filter{f("name", gateway.OpLe, "apple")}, -1, []int{0}, false, []string{"1", "2"}},
+		{"text eq is case sensitive", []gateway.Filter{f("name", gateway.OpEq, "APPLE")}, -1, []int{0}, false, nil},
+		{"char(n) eq is a superset, so no limit", []gateway.Filter{f("code", gateway.OpEq, "ab")}, 10, []int{0}, false, []string{"1", "3"}},
+		{"char(n) range not pushed", []gateway.Filter{f("code", gateway.OpLt, "b")}, 10, nil, false, []string{"1", "2", "3", "4", "5"}},
+		{"decimal", []gateway.Filter{f("amount", gateway.OpGe, gateway.Decimal("10.50"))}, -1, []int{0}, false, []string{"1", "3"}},
+		{"date", []gateway.Filter{f("d", gateway.OpLt, gateway.Date("2024-01-02"))}, -1, []int{0}, false, []string{"1", "5"}},
+		{"timestamp", []gateway.Filter{f("ts", gateway.OpGe, ts("2024-01-02 10:00:00"))}, -1, []int{0}, false, []string{"2", "3"}},
+		{"timestamp micros", []gateway.Filter{f("ts", gateway.OpEq, ts("2023-12-31 23:59:59.999999"))}, -1, []int{0}, false, []string{"5"}},
+		{"timestamptz", []gateway.Filter{f("tz", gateway.OpLt, ts("2024-01-02 10:00:00"))}, -1, []int{0}, false, []string{"1", "5"}},
+		{"bool", []gateway.Filter{f("ok", gateway.OpEq, true)}, -1, []int{0}, false, []string{"1", "3"}},
+		{"real not pushed", []gateway.Filter{f("f4", gateway.OpGt, 2.0)}, 2, nil, false, []string{"1", "2", "3", "4", "5"}},
+		{"double", []gateway.Filter{f("f8", gateway.OpGt, 2.0)}, -1, []int{0}, false, []string{"2", "3"}},
+		{"uuid as text", []gateway.Filter{f("u", gateway.OpEq, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")}, -1, []int{0}, false, []string{"1"}},
+		{"uuid not a uuid", []gateway.Filter{f("u", gateway.OpEq, "not-a-uuid")}, -1, []int{0}, false, nil},
+		{"is null", []gateway.Filter{f("name", gateway.OpIsNull, nil)}, -1, []int{0}, false, []string{"5"}},
+		{"is not null", []gateway.Filter{f("amount", gateway.OpIsNotNull, nil)}, -1, []int{0}, false, []string{"1", "2", "3", "5"}},
+		{"exact conjunction keeps the limit", []gateway.Filter{f("id", gateway.OpGt, int64(1)), f("ok", gateway.OpEq, false)}, 1, []int{0, 1}, true, []string{"2"}},
+		{"one refused filter drops the limit", []gateway.Filter{f("id", gateway.OpGt, int64(1)), f("f4", gateway.OpEq, 2.5)}, 1, []int{0}, false, []string{"2", "3", "4", "5"}},
+		{"limit alone", nil, 2, nil, true, []string{"1", "2"}},
+		{"injection", []gateway.Filter{f("name", gateway.OpEq, "x'; DROP TABLE p; --")}, -1, []int{0}, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, rows := scan(t, src, gateway.ScanRequest{Table: "p", Columns: []string{"id"}, Filters: tt.filters, Limit: tt.limit})
+			var ids []string
+			for _, r := range rows {
+				ids = append(ids, r[0])
+			}
+			slices.Sort(ids)
+			if !reflect.DeepEqual(ids, tt.ids) {
+				t.Errorf("ids %v, want %v\n%s %v", ids, tt.ids, res.Statement, res.Args)
+			}
+			want := gateway.Pushed{Columns: true, Filters: tt.pushed, Limit: tt.limitOK}
+			if !reflect.DeepEqual(res.Pushed, want) {
+				t.Errorf("pushed %+v, want %+v", res.Pushed, want)
+			}
+			// Values travel as bound parameters: the SQL has no literal.
+			if strings.ContainsRune(res.Statement, '\'') {
+				t.Errorf("statement %q holds a literal", res.Statement)
+			}
+			for i, fl := range tt.filters {
+				if fl.Value != nil && slices.Contains(tt.pushed, i) && !strings.Contains(res.Statement, "$1") {
+					t.Errorf("statement %q has no placeholder", res.Statement)
+				}
+				if s, ok := fl.Value.(string); ok && slices.Contains(tt.pushed, i) && !slices.Contains(res.Args, any(s)) {
+					t.Errorf("args %v do not hold the value %q", res.Args, s)
+				}
+			}
+		})
+	}
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM p").Scan(&n); err != nil || n != 5 {
+		t.Errorf("after the injection attempt: count %d, err %v", n, err)
+	}
+}
+
+func TestStreaming(t *testing.T) {
+	src, _, _ := setup(t, "CREATE VIEW big AS SELECT g AS n, 'row ' || g AS label FROM generate_series(1, 200000) g")
+	src.BatchRows = 10000
+	res, err := src.Scan(context.Background(), gateway.ScanRequest{Table: "big", Columns: []string{"n"}, Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Reader.Release()
+	var rows, sum int64
+	batches := 0
+	for res.Reader.Next() {
+		rec := res.Reader.RecordBatch()
+		if rec.NumRows() > 10000 {
+			t.Fatalf("batch of %d rows, more than BatchRows", rec.NumRows())
+		}
+		batches++
+		rows += rec.NumRows()
+		for _, v := range rec.Column(0).(interface{ Int32Values() []int32 }).Int32Values() {
+			sum += int64(v)
+		}
+	}
+	if err := res.Reader.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 200000 || sum != 200000*200001/2 || batches != 20 {
+		t.Errorf("rows %d, sum %d, batches %d; want 200000 rows in 20 batches", rows, sum, batches)
+	}
+}
+
+// activeQueries counts running statements that read the view.
+func activeQueries(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var n int
+	err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity
+		WHERE state = 'active' AND query LIKE '%"endless"%' AND pid <> pg_backend_pid()`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func waitNoQuery(t *testing.T, db *sql.DB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for activeQueries(t, db) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the query is still running on the server 10s after it was cancelled")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+const endless = "CREATE VIEW endless AS SELECT generate_series(1, 2000000000) AS n"
+
+func TestCancelContext(t *testing.T) {
+	src, db, _ := setup(t, endless)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := src.Scan(ctx, gateway.ScanRequest{Table: "endless", Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Reader.Release()
+	if !res.Reader.Next() {
+		t.Fatal(res.Reader.Err())
+	}
+	if activeQueries(t, db) != 1 {
+		t.Fatal("the query is not running on the server mid-stream")
+	}
+	// Cancel and stop reading: the server must stop on its own.
+	cancel()
+	waitNoQuery(t, db)
+	for res.Reader.Next() {
+	}
+	err = res.Reader.Err()
+	if err == nil {
+		t.Fatal("a cancelled scan ended without error")
+	}
+	if code := gateway.ErrorCode(err); code != gateway.CodeCanceled {
+		t.Errorf("code %s, want canceled (%v)", code, err)
+	}
+}
+
+func TestReleaseStopsQuery(t *testing.T) {
+	src, db, _ := setup(t, endless)
+	res, err := src.Scan(context.Background(), gateway.ScanRequest{Table: "endless", Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Reader.Next() {
+		t.Fatal(res.Reader.Err())
+	}
+	res.Reader.Release()
+	waitNoQuery(t, db)
+	// The pool still works afterwards.
+	_, rows := scan(t, src, gateway.ScanRequest{Table: "endless", Limit: 3})
+	if len(rows) != 3 {
+		t.Errorf("got %d rows after a cancelled scan, want 3", len(rows))
+	}
+}
+
+func TestTablesAndErrors(t *testing.T) {
+	src, _, _ := setup(t,
+		"CREATE SCHEMA other",
+		"CREATE TABLE other.hidden (x int)",
+		"CREATE TABLE a (x int)",
+		"INSERT INTO a SELECT generate_series(1, 1000)",
+		"ANALYZE a",
+		"CREATE TABLE never_analysed (x int)",
+		"CREATE VIEW v AS SELECT x FROM a",
+	)
+	ctx := context.Background()
+	tables, err := src.Tables(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]int64{}
+	for _, tb := range tables {
+		rows[tb.Name] = tb.Rows
+	}
+	want := map[string]int64{"a": 1000, "never_analysed": -1, "v": -1}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("tables and row estimates %v, want %v", rows, want)
+	}
+
+	_, err = src.Scan(ctx, gateway.ScanRequest{Table: "hidden", Limit: -1})
+	var ge *gateway.Error
+	if !errors.As(err, &ge) || ge.Code != gateway.CodeNotFound || ge.Source != "pg1" {
+		t.Fatalf("scan of an unknown table: %v", err)
+	}
+	for _, s := range []string{`"hidden"`, "a, never_analysed, v"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %s", err, s)
+		}
+	}
+
+	_, err = src.Scan(ctx, gateway.ScanRequest{Table: "a", Columns: []string{"nope"}, Limit: -1})
+	if gateway.ErrorCode(err) != gateway.CodeBadRequest || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("scan of an unknown column: %v", err)
+	}
+}
+
+func TestOpenConfig(t *testing.T) {
+	dsn, db := storetest.Postgres(t)
+	ctx := context.Background()
+	for _, s := range []string{"CREATE SCHEMA council", "CREATE TABLE council.a (x int)", "CREATE TABLE council.b (y text)", "CREATE TABLE public.c (z int)"} {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := config.Source{ID: "pg2", Type: "postgres", DSN: dsn, Schema: "council", Tables: []string{"b"}}
+	src, err := Open(ctx, cfg, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := src.Tables(ctx)
+	if err != nil || len(tables) != 1 || tables[0].Name != "b" {
+		t.Errorf("tables %v, err %v; want only b", tables, err)
+	}
+	_, err = src.Scan(ctx, gateway.ScanRequest{Table: "a", Limit: -1})
+	if gateway.ErrorCode(err) != gateway.CodeNotFound {
+		t.Errorf("scan of a table outside cfg.Tables: %v, want not_found", err)
+	}
+	src.Close()
+
+	cfg.Tables = []string{"b", "missing"}
+	_, err = Open(ctx, cfg, memory.DefaultAllocator)
+	if err == nil || !strings.Contains(err.Error(), "pg2") || !strings.Contains(err.Error(), `"missing"`) {
+		t.Errorf("open with an unknown table: %v, want an error naming pg2 and missing", err)
+	}
+
+	cfg.Tables = nil
+	cfg.DSN = "postgres://postgres@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=2"
+	_, err = Open(ctx, cfg, memory.DefaultAllocator)
+	var ge *gateway.Error
+	if !errors.As(err, &ge) || ge.Code != gateway.CodeSourceFailed || ge.Source != "pg2" {
+		t.Errorf("open of an unreachable store: %#v", err)
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	src, _, _ := setup(t, "CREATE TABLE a (x int)")
+	_, err := src.pool.Exec(context.Background(), "INSERT INTO a VALUES (1)")
+	if err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("insert through the adapter's pool: %v, want a read-only error", err)
+	}
+}

@@ -1,0 +1,310 @@
+package sqlscan
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/councildata/gateway/gateway"
+)
+
+// Column is one column of a store table as an adapter sees it.
+type Column struct {
+	// Name is the column's name, in the store and in Arrow.
+	Name string
+	// Type is the Arrow type the adapter produces for it.
+	Type     arrow.DataType
+	Nullable bool
+	// StoreType is the type the store declares, e.g. "numeric(12,2)" or
+	// "tinyint(1)"; the dialect's filter hook and error messages use it.
+	StoreType string
+	// Expr is the SQL that reads the column when it is not just the quoted
+	// name, e.g. a text cast for a type the adapter does not map. Filters on
+	// the column compare this expression, so they see what the reader sees.
+	Expr string
+	// LooseCollation is set, to the collation's name, when the store may call
+	// two byte-wise different strings of this column equal (a PostgreSQL
+	// nondeterministic collation). Empty otherwise.
+	LooseCollation string
+}
+
+// Table is one store table: its columns and the store's row estimate.
+type Table struct {
+	// Schema is the store namespace to qualify the name with (a PostgreSQL
+	// schema); empty for none.
+	Schema  string
+	Name    string
+	Columns []Column
+	// Rows is the store's estimate of the row count, or -1 when unknown.
+	Rows int64
+}
+
+// ArrowSchema is the Arrow schema of all the table's columns.
+func (t Table) ArrowSchema() *arrow.Schema { return schemaOf(t.Columns) }
+
+// Gateway is the table as the gateway.Source contract lists it.
+func (t Table) Gateway() gateway.Table {
+	return gateway.Table{Name: t.Name, Schema: t.ArrowSchema(), Rows: t.Rows}
+}
+
+func schemaOf(cols []Column) *arrow.Schema {
+	fields := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type, Nullable: c.Nullable}
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// Fit says how a store applies one filter.
+type Fit int
+
+const (
+	// FitNone means the filter is not pushed: the store could drop rows the
+	// engine would keep, or the dialect cannot express it.
+	FitNone Fit = iota
+	// FitSuperset means the store keeps every row the engine would keep and
+	// maybe more (MariaDB's case-insensitive, PAD SPACE text equality). The
+	// engine re-applies the filter; the limit can no longer be pushed.
+	FitSuperset
+	// FitExact means the store keeps exactly the rows the engine would keep.
+	FitExact
+)
+
+func (f Fit) String() string {
+	switch f {
+	case FitSuperset:
+		return "superset"
+	case FitExact:
+		return "exact"
+	}
+	return "none"
+}
+
+// Cond is how a store applies one filter, as decided by Dialect.Filter.
+type Cond struct {
+	Fit Fit
+	// Left is the SQL for the column side; empty means the column's SQL as
+	// passed to Dialect.Filter.
+	Left string
+	// Right is the SQL for the value side: a format with one %s where the
+	// placeholder goes, e.g. "%s::int8" or "CAST(%s AS DATE)". Empty means
+	// the bare placeholder. Ignored for IS [NOT] NULL.
+	Right string
+	// Arg is the value bound to the placeholder, converted to what the
+	// driver expects. Ignored for IS [NOT] NULL.
+	Arg any
+}
+
+// Dialect is what Build needs to know about a store's SQL.
+type Dialect struct {
+	// Name is the store kind in messages: "postgres", "mysql", "sqlite".
+	Name string
+	// Quote quotes an identifier.
+	Quote func(ident string) string
+	// Placeholder renders the n-th (1-based) bound parameter: $1 or ?.
+	Placeholder func(n int) string
+	// Filter decides whether and how the store applies filter f to column
+	// c; colSQL is the SQL that reads the column (quoted name or c.Expr).
+	// f.Value has been checked: nil exactly for IS [NOT] NULL. A hook that
+	// is unsure must return FitNone: the engine re-applies every filter, so
+	// a refused filter costs speed, while a wrong FitExact costs rows.
+	Filter func(c Column, f gateway.Filter, colSQL string) Cond
+}
+
+// Query is a rendered scan.
+type Query struct {
+	SQL  string
+	Args []any
+	// Columns are the projected columns, in output order.
+	Columns []Column
+	// Schema is the Arrow schema of the result.
+	Schema *arrow.Schema
+	Pushed gateway.Pushed
+}
+
+// ColumnSQL is the SQL that reads c.
+func (d Dialect) ColumnSQL(c Column) string {
+	if c.Expr != "" {
+		return c.Expr
+	}
+	return d.Quote(c.Name)
+}
+
+// Build renders req over t as one SELECT: the requested columns, the filters
+// d can apply as a WHERE with bound parameters, and LIMIT when req has one
+// and every filter was applied exactly. A requested column that t lacks is a
+// CodeBadRequest error naming it.
+func Build(d Dialect, t Table, req gateway.ScanRequest) (*Query, error) {
+	byName := make(map[string]Column, len(t.Columns))
+	for _, c := range t.Columns {
+		byName[c.Name] = c
+	}
+	cols := t.Columns
+	if len(req.Columns) > 0 {
+		cols = make([]Column, len(req.Columns))
+		for i, name := range req.Columns {
+			c, ok := byName[name]
+			if !ok {
+				return nil, gateway.Errorf(gateway.CodeBadRequest, "table %q has no column %q; its columns are %s",
+					t.Name, name, strings.Join(columnNames(t.Columns), ", "))
+			}
+			cols[i] = c
+		}
+	}
+	if len(cols) == 0 {
+		return nil, gateway.Errorf(gateway.CodeBadRequest, "table %q has no columns", t.Name)
+	}
+
+	q := &Query{Columns: cols, Schema: schemaOf(cols)}
+	q.Pushed.Columns = len(req.Columns) > 0
+
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if c.Expr != "" {
+			b.WriteString(c.Expr)
+			b.WriteString(" AS ")
+		}
+		b.WriteString(d.Quote(c.Name))
+	}
+	b.WriteString(" FROM ")
+	if t.Schema != "" {
+		b.WriteString(d.Quote(t.Schema))
+		b.WriteString(".")
+	}
+	b.WriteString(d.Quote(t.Name))
+
+	allExact := true
+	where := 0
+	for i, f := range req.Filters {
+		c, ok := byName[f.Column]
+		if !ok || !wellFormed(f) {
+			allExact = false
+			continue
+		}
+		colSQL := d.ColumnSQL(c)
+		cond := d.Filter(c, f, colSQL)
+		switch cond.Fit {
+		case FitExact:
+		case FitSuperset:
+			allExact = false
+		default:
+			allExact = false
+			continue
+		}
+		if where == 0 {
+			b.WriteString(" WHERE ")
+		} else {
+			b.WriteString(" AND ")
+		}
+		where++
+		left := cond.Left
+		if left == "" {
+			left = colSQL
+		}
+		b.WriteString(left)
+		b.WriteString(" ")
+		b.WriteString(string(f.Op))
+		if f.Op != gateway.OpIsNull && f.Op != gateway.OpIsNotNull {
+			q.Args = append(q.Args, cond.Arg)
+			ph := d.Placeholder(len(q.Args))
+			if cond.Right != "" {
+				ph = fmt.Sprintf(cond.Right, ph)
+			}
+			b.WriteString(" ")
+			b.WriteString(ph)
+		}
+		q.Pushed.Filters = append(q.Pushed.Filters, i)
+	}
+	if req.Limit >= 0 && allExact {
+		q.Args = append(q.Args, req.Limit)
+		b.WriteString(" LIMIT ")
+		b.WriteString(d.Placeholder(len(q.Args)))
+		q.Pushed.Limit = true
+	}
+	q.SQL = b.String()
+	return q, nil
+}
+
+// wellFormed reports whether f has a known operator and a value exactly
+// when the operator needs one.
+func wellFormed(f gateway.Filter) bool {
+	switch f.Op {
+	case gateway.OpIsNull, gateway.OpIsNotNull:
+		return f.Value == nil
+	case gateway.OpEq, gateway.OpNe, gateway.OpLt, gateway.OpLe, gateway.OpGt, gateway.OpGe:
+		return f.Value != nil
+	}
+	return false
+}
+
+// IsNullOp reports whether op is IS NULL or IS NOT NULL.
+func IsNullOp(op gateway.Op) bool { return op == gateway.OpIsNull || op == gateway.OpIsNotNull }
+
+// IsRangeOp reports whether op is <, <=, > or >=.
+func IsRangeOp(op gateway.Op) bool {
+	return op == gateway.OpLt || op == gateway.OpLe || op == gateway.OpGt || op == gateway.OpGe
+}
+
+func columnNames(cols []Column) []string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// QuoteWith returns a quoting function that wraps an identifier in q and
+// doubles any q inside it: QuoteWith('"') for PostgreSQL and SQLite,
+// QuoteWith('`') for MySQL.
+func QuoteWith(q byte) func(string) string {
+	s := string(q)
+	return func(ident string) string {
+		return s + strings.ReplaceAll(ident, s, s+s) + s
+	}
+}
+
+// Dollar renders PostgreSQL placeholders: $1, $2, ...
+func Dollar(n int) string { return fmt.Sprintf("$%d", n) }
+
+// Question renders MySQL and SQLite placeholders: ?.
+func Question(int) string { return "?" }
+
+// Expose checks that every name in want is one of tables and keeps only
+// those (all tables when want is empty). An unknown name is an error naming
+// the source and the table, for start-up.
+func Expose(store, source string, tables []Table, want []string) ([]Table, error) {
+	if len(want) == 0 {
+		return tables, nil
+	}
+	have := make(map[string]bool, len(tables))
+	for _, t := range tables {
+		have[t.Name] = true
+	}
+	for _, w := range want {
+		if !have[w] {
+			names := make([]string, len(tables))
+			for i, t := range tables {
+				names[i] = t.Name
+			}
+			return nil, &gateway.Error{
+				Code:   gateway.CodeInvalidConfig,
+				Source: source,
+				Message: fmt.Sprintf("%s %s: field tables names %q, which the store does not have (it has: %s)",
+					store, source, w, strings.Join(names, ", ")),
+			}
+		}
+	}
+	var out []Table
+	for _, t := range tables {
+		if slices.Contains(want, t.Name) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
