@@ -1,0 +1,331 @@
+// Package catalog knows what exists: the council sources with their tables
+// and Arrow schemas, and the standard datasets with the councils that map
+// them. It answers name lookups with errors that list what does exist, and
+// it never reads data.
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/config"
+)
+
+// Source is one council source and what the catalog knows of it.
+type Source struct {
+	Config config.Source
+	Store  gateway.Source
+
+	mu       sync.Mutex
+	tables   []gateway.Table // nil until listed
+	listedAt time.Time
+	err      error // the last listing error
+}
+
+// Catalog is the set of sources and standard datasets.
+type Catalog struct {
+	sources  []*Source
+	byID     map[string]*Source
+	datasets []*Dataset
+	byName   map[string]*Dataset
+}
+
+// Dataset is a standard dataset and the councils that map it.
+type Dataset struct {
+	Config  config.Dataset
+	Members []Member // ordered by source id
+}
+
+// Member is one council's contribution to a standard dataset.
+type Member struct {
+	Source  *Source
+	Mapping config.Mapping
+}
+
+// New builds a catalog over opened stores (keyed by source id) and lists
+// every source's tables. A source that cannot be listed now is kept and
+// listed again on first use; its error is reported by Check and readyz.
+// Mappings onto tables or columns that do not exist are errors naming the
+// dataset, the source and the column.
+func New(ctx context.Context, cfg *config.Config, stores map[string]gateway.Source) (*Catalog, error) {
+	c := &Catalog{byID: map[string]*Source{}, byName: map[string]*Dataset{}}
+	for _, sc := range cfg.Sources {
+		st, ok := stores[sc.ID]
+		if !ok {
+			return nil, fmt.Errorf("catalog: source %q has no store", sc.ID)
+		}
+		s := &Source{Config: sc, Store: st}
+		c.sources = append(c.sources, s)
+		c.byID[sc.ID] = s
+	}
+	var wg sync.WaitGroup
+	for _, s := range c.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Tables(ctx); err != nil {
+				slog.Warn("source not reachable at start", "source", s.Config.ID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, dc := range cfg.Datasets {
+		d := &Dataset{Config: dc}
+		ids := make([]string, 0, len(dc.Mappings))
+		for id := range dc.Mappings {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			m := dc.Mappings[id]
+			s := c.byID[id]
+			d.Members = append(d.Members, Member{Source: s, Mapping: m})
+			if err := checkMapping(ctx, dc.Name, s, m); err != nil {
+				return nil, err
+			}
+		}
+		c.datasets = append(c.datasets, d)
+		c.byName[dc.Name] = d
+	}
+	return c, nil
+}
+
+func checkMapping(ctx context.Context, dataset string, s *Source, m config.Mapping) error {
+	tables, err := s.Tables(ctx)
+	if err != nil {
+		return nil // checked again when the source is reachable
+	}
+	t, ok := findTable(tables, m.Table)
+	if !ok {
+		return fmt.Errorf("standard dataset %q: mappings.%s: source %q has no table %q (it has %s)",
+			dataset, s.Config.ID, s.Config.ID, m.Table, tableNames(tables))
+	}
+	for col, cm := range m.Columns {
+		if FieldIndex(t.Schema, cm.From) < 0 {
+			return fmt.Errorf("standard dataset %q: mappings.%s.columns.%s: table %s.%s has no column %q (it has %s)",
+				dataset, s.Config.ID, col, s.Config.ID, t.Name, cm.From, columnNames(t.Schema))
+		}
+	}
+	return nil
+}
+
+// Tables lists the source's tables, from cache once listed.
+func (s *Source) Tables(ctx context.Context) ([]gateway.Table, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tables != nil {
+		return s.tables, nil
+	}
+	ts, err := s.Store.Tables(ctx)
+	if err != nil {
+		s.err = err
+		e := gateway.Wrap(gateway.CodeSourceFailed, err, "council source %q (%s) is not reachable", s.Config.ID, s.Config.Council)
+		e.Source = s.Config.ID
+		return nil, e
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	s.tables, s.err, s.listedAt = ts, nil, time.Now()
+	return ts, nil
+}
+
+// Table finds one table of the source.
+func (s *Source) Table(ctx context.Context, name string) (gateway.Table, error) {
+	ts, err := s.Tables(ctx)
+	if err != nil {
+		return gateway.Table{}, err
+	}
+	t, ok := findTable(ts, name)
+	if !ok {
+		return gateway.Table{}, gateway.Errorf(gateway.CodeNotFound, "source %q has no table %q; its tables are: %s", s.Config.ID, name, tableNames(ts))
+	}
+	return t, nil
+}
+
+func findTable(ts []gateway.Table, name string) (gateway.Table, bool) {
+	for _, t := range ts {
+		if strings.EqualFold(t.Name, name) {
+			return t, true
+		}
+	}
+	return gateway.Table{}, false
+}
+
+// Sources returns the sources in configuration order.
+func (c *Catalog) Sources() []*Source { return c.sources }
+
+// Datasets returns the standard datasets in configuration order.
+func (c *Catalog) Datasets() []*Dataset { return c.datasets }
+
+// Source finds a source by id (case-insensitive, as SQL identifiers are).
+func (c *Catalog) Source(id string) (*Source, error) {
+	if s, ok := c.byID[strings.ToLower(id)]; ok {
+		return s, nil
+	}
+	return nil, gateway.Errorf(gateway.CodeNotFound, "no source or schema %q; the sources are: %s, and standard datasets are under std", id, strings.Join(c.sourceIDs(), ", "))
+}
+
+// Dataset finds a standard dataset by name.
+func (c *Catalog) Dataset(name string) (*Dataset, error) {
+	if d, ok := c.byName[strings.ToLower(name)]; ok {
+		return d, nil
+	}
+	names := make([]string, 0, len(c.datasets))
+	for _, d := range c.datasets {
+		names = append(names, "std."+d.Config.Name)
+	}
+	return nil, gateway.Errorf(gateway.CodeNotFound, "no standard dataset %q; the standard datasets are: %s", name, strings.Join(names, ", "))
+}
+
+func (c *Catalog) sourceIDs() []string {
+	ids := make([]string, 0, len(c.sources))
+	for _, s := range c.sources {
+		ids = append(ids, s.Config.ID)
+	}
+	return ids
+}
+
+// Status is one source's reachability, for readyz and `gateway check`.
+type Status struct {
+	Source  string        `json:"source"`
+	Council string        `json:"council"`
+	GSS     string        `json:"gss"`
+	Type    string        `json:"type"`
+	OK      bool          `json:"ok"`
+	Tables  int           `json:"tables"`
+	Rows    int64         `json:"rows"` // sum of estimates, -1 if unknown
+	Error   string        `json:"error,omitempty"`
+	Elapsed time.Duration `json:"-"`
+}
+
+// Check pings every source in parallel.
+func (c *Catalog) Check(ctx context.Context) []Status {
+	out := make([]Status, len(c.sources))
+	var wg sync.WaitGroup
+	for i, s := range c.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			st := Status{Source: s.Config.ID, Council: s.Config.Council, GSS: s.Config.GSS, Type: s.Config.Type}
+			err := s.Store.Ping(ctx)
+			var ts []gateway.Table
+			if err == nil {
+				ts, err = s.Tables(ctx)
+			}
+			if err != nil {
+				st.Error = err.Error()
+			} else {
+				st.OK, st.Tables = true, len(ts)
+				for _, t := range ts {
+					if t.Rows < 0 || st.Rows < 0 {
+						st.Rows = -1
+						continue
+					}
+					st.Rows += t.Rows
+				}
+			}
+			st.Elapsed = time.Since(start)
+			out[i] = st
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// FieldIndex finds a column by name, exactly first, then ignoring case.
+func FieldIndex(s *arrow.Schema, name string) int {
+	if idx := s.FieldIndices(name); len(idx) > 0 {
+		return idx[0]
+	}
+	for i, f := range s.Fields() {
+		if strings.EqualFold(f.Name, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+func tableNames(ts []gateway.Table) string {
+	if len(ts) == 0 {
+		return "no tables"
+	}
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func columnNames(s *arrow.Schema) string {
+	names := make([]string, 0, s.NumFields())
+	for _, f := range s.Fields() {
+		names = append(names, fmt.Sprintf("%q", f.Name))
+	}
+	return strings.Join(names, ", ")
+}
+
+// SQLType names an Arrow type the way DuckDB (and the analyst) would.
+func SQLType(t arrow.DataType) string {
+	switch t := t.(type) {
+	case *arrow.Int8Type:
+		return "TINYINT"
+	case *arrow.Int16Type:
+		return "SMALLINT"
+	case *arrow.Int32Type:
+		return "INTEGER"
+	case *arrow.Int64Type:
+		return "BIGINT"
+	case *arrow.Uint8Type:
+		return "UTINYINT"
+	case *arrow.Uint16Type:
+		return "USMALLINT"
+	case *arrow.Uint32Type:
+		return "UINTEGER"
+	case *arrow.Uint64Type:
+		return "UBIGINT"
+	case *arrow.Float32Type:
+		return "FLOAT"
+	case *arrow.Float64Type:
+		return "DOUBLE"
+	case *arrow.Decimal128Type:
+		return fmt.Sprintf("DECIMAL(%d,%d)", t.Precision, t.Scale)
+	case *arrow.Decimal256Type:
+		return fmt.Sprintf("DECIMAL(%d,%d)", t.Precision, t.Scale)
+	case *arrow.StringType, *arrow.LargeStringType, *arrow.StringViewType:
+		return "VARCHAR"
+	case *arrow.BinaryType, *arrow.LargeBinaryType, *arrow.BinaryViewType, *arrow.FixedSizeBinaryType:
+		return "BLOB"
+	case *arrow.BooleanType:
+		return "BOOLEAN"
+	case *arrow.Date32Type, *arrow.Date64Type:
+		return "DATE"
+	case *arrow.TimestampType:
+		if t.TimeZone != "" {
+			return "TIMESTAMP WITH TIME ZONE"
+		}
+		return "TIMESTAMP"
+	case *arrow.Time32Type, *arrow.Time64Type:
+		return "TIME"
+	case *arrow.NullType:
+		return "NULL"
+	}
+	return strings.ToUpper(t.String())
+}
+
+// Column finds a standard column by name.
+func (d *Dataset) Column(name string) *config.Column {
+	for i := range d.Config.Columns {
+		if strings.EqualFold(d.Config.Columns[i].Name, name) {
+			return &d.Config.Columns[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/councildata/gateway/gateway"
+)
+
+// node is one object of DuckDB's JSON parse tree.
+type node = map[string]any
+
+// analysis is what the gateway needs to know of a query before running it.
+type analysis struct {
+	explain bool
+	sql     string // the statement DuckDB will run (without EXPLAIN)
+	refs    []*tableRef
+	ctes    map[string]bool
+	columns map[string]bool // every identifier used as a column name, lower-cased
+	star    bool            // some * or COLUMNS(...) reads every column
+}
+
+// tableRef is one BASE_TABLE in the query.
+type tableRef struct {
+	schema, table, alias string
+	// reused is true inside a CTE or an expression subquery, where DuckDB
+	// may read a table more than once; such scans are materialized.
+	reused bool
+	// node is the SELECT node whose only FROM item is this table, when the
+	// table is read alone; pushdown looks only at such nodes.
+	node node
+}
+
+// name is the qualified name as written.
+func (r *tableRef) name() string {
+	if r.schema == "" {
+		return r.table
+	}
+	return r.schema + "." + r.table
+}
+
+var explainPrefix = regexp.MustCompile(`(?is)^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*explain\s+(?:analyze\s+)?`)
+
+// safeTableFunctions may appear in FROM; they read no data outside the query.
+var safeTableFunctions = map[string]bool{"range": true, "generate_series": true, "unnest": true}
+
+// parseTree turns DuckDB's json_serialize_sql output into an analysis.
+// serialized is the JSON text; original is the SQL as sent by the analyst.
+func analyze(serialized string, query string, explain bool) (*analysis, error) {
+	dec := json.NewDecoder(strings.NewReader(serialized))
+	dec.UseNumber()
+	var root node
+	if err := dec.Decode(&root); err != nil {
+		return nil, fmt.Errorf("decode parse tree: %w", err)
+	}
+	if isErr, _ := root["error"].(bool); isErr {
+		msg, _ := root["error_message"].(string)
+		typ, _ := root["error_type"].(string)
+		if strings.Contains(msg, "Only SELECT statements") {
+			return nil, gateway.Errorf(gateway.CodeReadOnly, "only read-only queries are accepted (SELECT, WITH, VALUES, or EXPLAIN of those)")
+		}
+		if typ == "parser" {
+			return nil, gateway.Errorf(gateway.CodeBadRequest, "SQL syntax error: %s", msg)
+		}
+		return nil, gateway.Errorf(gateway.CodeBadRequest, "cannot parse the query: %s", msg)
+	}
+	stmts, _ := root["statements"].([]any)
+	switch {
+	case len(stmts) == 0:
+		return nil, gateway.Errorf(gateway.CodeBadRequest, "the request has no SQL statement")
+	case len(stmts) > 1:
+		return nil, gateway.Errorf(gateway.CodeBadRequest, "send one statement at a time (this request has %d)", len(stmts))
+	}
+	a := &analysis{explain: explain, sql: query, ctes: map[string]bool{}, columns: map[string]bool{}}
+	var err error
+	walk(stmts[0], false, func(n node, reused bool) bool {
+		if err != nil {
+			return false
+		}
+		if m, ok := n["cte_map"].(node); ok {
+			for _, e := range asSlice(m["map"]) {
+				if k, ok := e.(node)["key"].(string); ok {
+					a.ctes[strings.ToLower(k)] = true
+				}
+			}
+		}
+		switch {
+		case n["type"] == "SELECT_NODE":
+			if from, ok := n["from_table"].(node); ok && from["type"] == "BASE_TABLE" {
+				from["__select"] = n
+			}
+		case n["type"] == "BASE_TABLE" && n["table_name"] != nil:
+			r := &tableRef{schema: str(n["schema_name"]), table: str(n["table_name"]), alias: str(n["alias"]), reused: reused}
+			if sel, ok := n["__select"].(node); ok {
+				r.node = sel
+				delete(n, "__select")
+			}
+			if c := str(n["catalog_name"]); c != "" {
+				err = gateway.Errorf(gateway.CodeNotFound, "table %s.%s.%s: name tables as <source>.<table> or std.<dataset>, without a catalog", c, r.schema, r.table)
+				return false
+			}
+			a.refs = append(a.refs, r)
+		case n["type"] == "TABLE_FUNCTION":
+			fn, _ := n["function"].(node)
+			name := strings.ToLower(str(fn["function_name"]))
+			if !safeTableFunctions[name] {
+				err = gateway.Errorf(gateway.CodeBadRequest, "table function %s() is not available: data is read only from the catalog's tables (GET /v1/catalog lists them)", name)
+				return false
+			}
+		case n["class"] == "COLUMN_REF":
+			for _, p := range asSlice(n["column_names"]) {
+				if s, ok := p.(string); ok {
+					a.columns[strings.ToLower(s)] = true
+				}
+			}
+		case n["class"] == "STAR":
+			a.star = true
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// walk visits every object in the tree, depth first, telling visit whether
+// the object is inside a CTE definition or an expression subquery (places
+// DuckDB may evaluate more than once). visit returns false to stop
+// descending.
+func walk(v any, reused bool, visit func(node, bool) bool) {
+	switch v := v.(type) {
+	case node:
+		if !visit(v, reused) {
+			return
+		}
+		inner := reused || v["class"] == "SUBQUERY"
+		for k, child := range v {
+			if k == "__select" {
+				continue
+			}
+			walk(child, inner || k == "cte_map", visit)
+		}
+	case []any:
+		for _, child := range v {
+			walk(child, reused, visit)
+		}
+	}
+}
+
+func asSlice(v any) []any { s, _ := v.([]any); return s }
+
+func str(v any) string { s, _ := v.(string); return s }

@@ -1,0 +1,373 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/catalog"
+	"github.com/councildata/gateway/gateway/config"
+)
+
+// Engine runs queries. It is safe for concurrent use.
+type Engine struct {
+	cat   *catalog.Catalog
+	cfg   config.Query
+	alloc memory.Allocator
+	sem   chan struct{}
+
+	parseMu   sync.Mutex
+	parseConn *sql.Conn
+	closeDB   func()
+}
+
+// New returns an engine over the catalog. It validates the standard
+// datasets' column types and conversion formats with DuckDB, so a bad type
+// in the config stops the start with the dataset and column named.
+func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query) (*Engine, error) {
+	_, conn, closeDB, err := openDuck(ctx, sandboxDSN("256MB", 1), "")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "SET lock_configuration = true"); err != nil {
+		closeDB()
+		return nil, fmt.Errorf("lock parser database: %w", err)
+	}
+	e := &Engine{cat: cat, cfg: cfg, alloc: memory.DefaultAllocator, sem: make(chan struct{}, max(cfg.MaxConcurrent, 1)), parseConn: conn, closeDB: closeDB}
+	if err := e.checkDatasets(ctx); err != nil {
+		closeDB()
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
+		closeDB()
+		return nil, fmt.Errorf("query temp_dir: %w", err)
+	}
+	return e, nil
+}
+
+// Close frees the engine's own DuckDB.
+func (e *Engine) Close() error {
+	e.closeDB()
+	return nil
+}
+
+func (e *Engine) checkDatasets(ctx context.Context) error {
+	for _, d := range e.cat.Datasets() {
+		for _, c := range d.Config.Columns {
+			if _, err := e.parseConn.ExecContext(ctx, fmt.Sprintf("SELECT CAST(NULL AS %s)", c.Type)); err != nil {
+				return fmt.Errorf("standard dataset %q: column %q: type %q is not a DuckDB type: %w", d.Config.Name, c.Name, c.Type, err)
+			}
+		}
+		for _, m := range d.Members {
+			for col, cm := range m.Mapping.Columns {
+				if conv, arg, _ := strings.Cut(cm.Convert, ":"); conv == "date" || conv == "timestamp" {
+					if _, err := e.parseConn.ExecContext(ctx, "SELECT try_strptime('2024-01-01', $1)", arg); err != nil {
+						return fmt.Errorf("standard dataset %q: mappings.%s.columns.%s: convert format %q: %w", d.Config.Name, m.Source.Config.ID, col, arg, err)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Request is one query.
+type Request struct {
+	SQL       string
+	QueryID   string
+	Requester *gateway.Requester
+	// Timeout, if positive and below the configured timeout, shortens it.
+	Timeout time.Duration
+}
+
+// SourceStats describes one scan of a query.
+type SourceStats struct {
+	Source    string `json:"source"`
+	Table     string `json:"table"`
+	Rows      int64  `json:"rows"`
+	ElapsedMS int64  `json:"elapsed_ms"`
+	Pushed    string `json:"pushed"`
+	Statement string `json:"statement,omitempty"`
+}
+
+// Result is a running query. Read Reader to the end (or stop early), then
+// call Close exactly once.
+type Result struct {
+	QueryID  string
+	Reader   array.RecordReader
+	Warnings []string
+
+	start   time.Time
+	scans   []*scan
+	cleanup func()
+	once    sync.Once
+	ctx     context.Context
+}
+
+// Sources reports what each scan did so far; after the reader is exhausted
+// it is final.
+func (r *Result) Sources() []SourceStats {
+	out := make([]SourceStats, 0, len(r.scans))
+	for _, s := range r.scans {
+		out = append(out, s.stats())
+	}
+	return out
+}
+
+// Elapsed is the time since the query started.
+func (r *Result) Elapsed() time.Duration { return time.Since(r.start) }
+
+// Err classifies an error met while reading the result: a council's store
+// failing, a timeout, or a failure in the query itself.
+func (r *Result) Err(err error) error {
+	if err == nil {
+		return nil
+	}
+	return classify(r.ctx, r.scans, err)
+}
+
+// Close ends the query, stops every scan and frees its database.
+func (r *Result) Close() {
+	r.once.Do(r.cleanup)
+}
+
+// NewQueryID returns a random query id.
+func NewQueryID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "q_" + hex.EncodeToString(b)
+}
+
+// Query plans and starts a query. On success the caller owns the Result.
+func (e *Engine) Query(ctx context.Context, req Request) (res *Result, err error) {
+	start := time.Now()
+	if req.QueryID == "" {
+		req.QueryID = NewQueryID()
+	}
+	a, err := e.parse(ctx, req.SQL)
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.plan(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, classify(ctx, nil, ctx.Err())
+	}
+	timeout := time.Duration(e.cfg.Timeout)
+	if req.Timeout > 0 && req.Timeout < timeout {
+		timeout = req.Timeout
+	}
+	qctx, cancel := context.WithTimeout(ctx, timeout)
+	var cleanups []func()
+	cleanup := func() {
+		cancel()
+		for _, f := range slices.Backward(cleanups) {
+			f()
+		}
+		<-e.sem
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+
+	tempDir := filepath.Join(e.cfg.TempDir, req.QueryID)
+	db, conn, closeDB, err := openDuck(qctx, sandboxDSN(e.cfg.MemoryLimit, e.cfg.Threads), tempDir)
+	if err != nil {
+		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not start the query engine")
+	}
+	cleanups = append(cleanups, func() { closeDB(); os.RemoveAll(tempDir) })
+
+	if err := e.startScans(qctx, p, a.explain); err != nil {
+		for _, s := range p.scans {
+			if s.reader != nil {
+				s.reader.Release()
+			}
+		}
+		return nil, err
+	}
+
+	cleanups = append(cleanups, func() {
+		for _, s := range p.scans {
+			s.reader.Release() // the engine's own reference
+		}
+	})
+	if err := e.load(qctx, db, p); err != nil {
+		return nil, classify(qctx, p.scans, err)
+	}
+	var reader array.RecordReader
+	if err == nil {
+		for _, stmt := range append(p.setup(), "SET lock_configuration = true") {
+			if _, err = conn.ExecContext(qctx, stmt); err != nil {
+				err = fmt.Errorf("set up query database (%s): %w", stmt, err)
+				break
+			}
+		}
+	}
+	if err == nil {
+		sqlText := a.sql
+		if a.explain {
+			sqlText = "EXPLAIN " + sqlText
+		}
+		var rows *sql.Rows
+		if rows, err = conn.QueryContext(qctx, sqlText); err == nil {
+			if reader, err = newRowsReader(rows, e.alloc, 4096, nil); err != nil {
+				rows.Close()
+			}
+		}
+	}
+	if err != nil {
+		return nil, classify(qctx, p.scans, err)
+	}
+	cleanups = append(cleanups, reader.Release)
+	res = &Result{QueryID: req.QueryID, Reader: reader, start: start, scans: p.scans, ctx: qctx}
+	res.cleanup = func() {
+		cleanup()
+		slog.Debug("query closed", "query_id", req.QueryID, "elapsed", time.Since(start))
+	}
+	return res, nil
+}
+
+// load copies every scan into its table, each on its own connection so the
+// councils' stores are read in parallel.
+func (e *Engine) load(ctx context.Context, db *sql.DB, p *plan) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(p.scans))
+	for i, s := range p.scans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer conn.Close()
+			var release func()
+			err = withArrow(conn, func(ar *duckdb.Arrow) error {
+				var err error
+				release, err = ar.RegisterView(s.reader, s.streamName())
+				return err
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("register scan of %s.%s: %w", s.source.Config.ID, s.table.Name, err)
+				return
+			}
+			defer release()
+			if _, err := conn.ExecContext(ctx, s.load()); err != nil {
+				errs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// parse runs DuckDB's parser over the SQL.
+func (e *Engine) parse(ctx context.Context, query string) (*analysis, error) {
+	if strings.TrimSpace(query) == "" {
+		return nil, gateway.Errorf(gateway.CodeBadRequest, "the request has no SQL")
+	}
+	explain := false
+	if loc := explainPrefix.FindStringIndex(query); loc != nil {
+		explain = true
+		query = query[loc[1]:]
+	}
+	e.parseMu.Lock()
+	var serialized string
+	err := e.parseConn.QueryRowContext(ctx, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query).Scan(&serialized)
+	e.parseMu.Unlock()
+	if err != nil {
+		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not parse the query")
+	}
+	return analyze(serialized, query, explain)
+}
+
+// classify turns an error from DuckDB or a scan into a gateway error.
+func classify(ctx context.Context, scans []*scan, err error) error {
+	for _, s := range scans {
+		if s.reader == nil {
+			continue
+		}
+		if f := s.reader.failure(); f != nil {
+			return f
+		}
+	}
+	if ctx != nil {
+		switch ctx.Err() {
+		case context.DeadlineExceeded:
+			return gateway.Wrap(gateway.CodeTimeout, err, "the query did not finish within its timeout")
+		case context.Canceled:
+			return gateway.Wrap(gateway.CodeCanceled, err, "the query was cancelled")
+		}
+	}
+	var ge *gateway.Error
+	if errors.As(err, &ge) {
+		return err
+	}
+	var de *duckdb.Error
+	if errors.As(err, &de) {
+		msg := de.Msg
+		switch de.Type {
+		case duckdb.ErrorTypeParser, duckdb.ErrorTypeBinder, duckdb.ErrorTypeCatalog, duckdb.ErrorTypeMismatchType, duckdb.ErrorTypeInvalidType, duckdb.ErrorTypeSyntax:
+			return gateway.Wrap(gateway.CodeBadRequest, err, "%s", msg)
+		case duckdb.ErrorTypeConversion, duckdb.ErrorTypeOutOfRange, duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeDivideByZero, duckdb.ErrorTypeNotImplemented, duckdb.ErrorTypePermission:
+			return gateway.Wrap(gateway.CodeQueryFailed, err, "%s", msg)
+		case duckdb.ErrorTypeOutOfMemory:
+			return gateway.Wrap(gateway.CodeQueryFailed, err, "the query needs more memory than a query may use; aggregate more or select fewer columns")
+		case duckdb.ErrorTypeInterrupt:
+			return gateway.Wrap(gateway.CodeCanceled, err, "the query was cancelled")
+		}
+	}
+	return gateway.Wrap(gateway.CodeInternal, err, "the query failed")
+}
+
+// scanStats helpers
+
+func (s *scan) stats() SourceStats {
+	st := SourceStats{Source: s.source.Config.ID, Table: s.table.Name, Pushed: "none (pruned)"}
+	if s.pruned {
+		return st
+	}
+	st.Pushed = s.pushed.Summary()
+	st.Statement = s.statement
+	if s.reader != nil {
+		st.Rows = s.reader.rows.Load()
+		el := s.reader.elapsed.Load()
+		if el == 0 {
+			el = int64(time.Since(s.reader.started))
+		}
+		st.ElapsedMS = time.Duration(el).Milliseconds()
+	}
+	return st
+}
+
+// emptyReader is a stream with a schema and no rows.
+func emptyReader(schema *arrow.Schema) array.RecordReader {
+	r, _ := array.NewRecordReader(schema, nil)
+	return r
+}
+
+func asGatewayError(err error, target **gateway.Error) bool { return errors.As(err, target) }

@@ -1,0 +1,444 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/catalog"
+	"github.com/councildata/gateway/gateway/config"
+)
+
+// memSource is an in-memory store that pushes nothing down and records the
+// requests it is sent. fail makes its stream fail after the first batch;
+// block makes it wait for cancellation.
+type memSource struct {
+	tables map[string]arrow.RecordBatch
+	fail   bool
+	block  bool
+
+	mu       sync.Mutex
+	requests []gateway.ScanRequest
+	active   int
+}
+
+func (m *memSource) Tables(context.Context) ([]gateway.Table, error) {
+	var out []gateway.Table
+	for name, rec := range m.tables {
+		out = append(out, gateway.Table{Name: name, Schema: rec.Schema(), Rows: rec.NumRows()})
+	}
+	return out, nil
+}
+
+func (m *memSource) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
+	rec, ok := m.tables[req.Table]
+	if !ok {
+		return nil, gateway.Errorf(gateway.CodeNotFound, "no table %s", req.Table)
+	}
+	m.mu.Lock()
+	m.requests = append(m.requests, req)
+	m.active++
+	m.mu.Unlock()
+	idx := make([]int, len(req.Columns))
+	fields := make([]arrow.Field, len(req.Columns))
+	cols := make([]arrow.Array, len(req.Columns))
+	for i, c := range req.Columns {
+		idx[i] = rec.Schema().FieldIndices(c)[0]
+		fields[i] = rec.Schema().Field(idx[i])
+		c, err := array.Concatenate([]arrow.Array{rec.Column(idx[i])}, memory.DefaultAllocator)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Release()
+		cols[i] = c
+	}
+	schema := arrow.NewSchema(fields, nil)
+	out := array.NewRecordBatch(schema, cols, rec.NumRows())
+	return &gateway.ScanResult{Reader: &memReader{src: m, ctx: ctx, schema: schema, rec: out}}, nil
+}
+
+func (m *memSource) Ping(context.Context) error { return nil }
+func (m *memSource) Close() error               { return nil }
+
+type memReader struct {
+	src    *memSource
+	ctx    context.Context
+	schema *arrow.Schema
+	rec    arrow.RecordBatch
+	n      int
+	err    error
+	once   sync.Once
+}
+
+func (r *memReader) Schema() *arrow.Schema { return r.schema }
+func (r *memReader) Next() bool {
+	if r.src.block {
+		<-r.ctx.Done()
+		r.err = r.ctx.Err()
+		return false
+	}
+	r.n++
+	if r.n == 2 && r.src.fail {
+		r.err = errors.New("connection reset by peer")
+		return false
+	}
+	return r.n == 1 || (r.src.fail && r.n < 2)
+}
+func (r *memReader) RecordBatch() arrow.RecordBatch { return r.rec }
+func (r *memReader) Record() arrow.RecordBatch      { return r.rec }
+func (r *memReader) Err() error                     { return r.err }
+func (r *memReader) Retain()                        {}
+func (r *memReader) Release() {
+	r.once.Do(func() {
+		r.rec.Release()
+		r.src.mu.Lock()
+		r.src.active--
+		r.src.mu.Unlock()
+	})
+}
+
+// spend builds a local spend table with text dates and amounts.
+func spendTable(dates, amounts, suppliers, capRev []string) arrow.RecordBatch {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "Date Paid", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "Net Amount", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "Supplier", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "Cap/Rev", Type: arrow.BinaryTypes.String, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	b.Field(0).(*array.StringBuilder).AppendValues(dates, nil)
+	b.Field(1).(*array.StringBuilder).AppendValues(amounts, nil)
+	b.Field(2).(*array.StringBuilder).AppendValues(suppliers, nil)
+	b.Field(3).(*array.StringBuilder).AppendValues(capRev, nil)
+	return b.NewRecordBatch()
+}
+
+func typedSpend(dates []int32, amounts []int64, suppliers []string) arrow.RecordBatch {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "payment_date", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+		{Name: "amount", Type: &arrow.Decimal128Type{Precision: 14, Scale: 2}, Nullable: true},
+		{Name: "supplier_name", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for i := range dates {
+		b.Field(0).(*array.Date32Builder).Append(arrow.Date32(dates[i]))
+		b.Field(1).(*array.Decimal128Builder).Append(decimalFromCents(amounts[i]))
+		b.Field(2).(*array.StringBuilder).Append(suppliers[i])
+		b.Field(3).(*array.Int64Builder).Append(int64(i + 1))
+	}
+	return b.NewRecordBatch()
+}
+
+type fixture struct {
+	eng  *Engine
+	edin *memSource
+	glas *memSource
+	cfg  *config.Config
+}
+
+const testYAML = `
+query: {timeout: 5s, memory_limit: 256MB, threads: 1}
+sources:
+  - {id: edinburgh, council: The City of Edinburgh Council, gss: S12000036, type: sqlite, path: /x}
+  - {id: glasgow, council: Glasgow City Council, gss: S12000049, type: files, path: /y}
+standard_datasets:
+  - name: spend_over_500
+    columns:
+      - {name: payment_date, type: DATE}
+      - {name: amount, type: "DECIMAL(14,2)"}
+      - {name: beneficiary_name, type: VARCHAR}
+      - {name: capital_revenue, type: VARCHAR}
+    mappings:
+      edinburgh:
+        table: payments
+        columns:
+          payment_date: payment_date
+          amount: amount
+          beneficiary_name: supplier_name
+      glasgow:
+        table: spend
+        columns:
+          payment_date: {from: Date Paid, convert: "date:%d/%m/%Y"}
+          amount: {from: Net Amount, convert: amount}
+          beneficiary_name: {from: Supplier, convert: trim}
+          capital_revenue: {from: Cap/Rev, values: {Revenue: R, Capital: C}}
+`
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	cfg, err := config.Parse([]byte(testYAML), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Query.TempDir = t.TempDir()
+	f := &fixture{cfg: cfg,
+		edin: &memSource{tables: map[string]arrow.RecordBatch{"payments": typedSpend([]int32{19800, 19801, 19802}, []int64{50000, 125050, -7500}, []string{"Acme Ltd", "Bravo plc", "Acme Ltd"})}},
+		glas: &memSource{tables: map[string]arrow.RecordBatch{"spend": spendTable(
+			[]string{"01/04/2024", "15/05/2024", "not a date"},
+			[]string{"£1,234.56", " 600.00 ", "£2,000.00"},
+			[]string{" Acme Ltd ", "Clyde Works", "Acme Ltd"},
+			[]string{"Revenue", "Capital", "Revenue"})}},
+	}
+	cat, err := catalog.New(context.Background(), cfg, map[string]gateway.Source{"edinburgh": f.edin, "glasgow": f.glas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.eng, err = New(context.Background(), cat, cfg.Query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.eng.Close() })
+	return f
+}
+
+// rows runs a query and renders every row as text.
+func (f *fixture) rows(t *testing.T, sql string) []string {
+	t.Helper()
+	out, err := f.query(sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
+func (f *fixture) query(sql string) ([]string, error) {
+	res, err := f.eng.Query(context.Background(), Request{SQL: sql})
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	var out []string
+	for res.Reader.Next() {
+		rec := res.Reader.RecordBatch()
+		for i := range int(rec.NumRows()) {
+			var cells []string
+			for c := range int(rec.NumCols()) {
+				col := rec.Column(c)
+				if d, ok := col.(*array.Decimal128); ok && d.IsValid(i) {
+					cells = append(cells, d.Value(i).ToString(d.DataType().(*arrow.Decimal128Type).Scale))
+					continue
+				}
+				cells = append(cells, col.ValueStr(i))
+			}
+			out = append(out, strings.Join(cells, "|"))
+		}
+	}
+	if err := res.Reader.Err(); err != nil {
+		return nil, res.Err(err)
+	}
+	return out, nil
+}
+
+func TestStandardDatasetConvertsEachCouncilsShape(t *testing.T) {
+	f := newFixture(t)
+	got := f.rows(t, `SELECT council, council_gss, payment_date, amount, beneficiary_name, capital_revenue FROM std.spend_over_500 ORDER BY council, payment_date NULLS LAST, amount`)
+	want := []string{
+		"edinburgh|S12000036|2024-03-18|500.00|Acme Ltd|(null)",
+		"edinburgh|S12000036|2024-03-19|1250.50|Bravo plc|(null)",
+		"edinburgh|S12000036|2024-03-20|-75.00|Acme Ltd|(null)",
+		"glasgow|S12000049|2024-04-01|1234.56|Acme Ltd|R",
+		"glasgow|S12000049|2024-05-15|600.00|Clyde Works|C",
+		"glasgow|S12000049|(null)|2000.00|Acme Ltd|R",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestCrossCouncilAggregateAndJoin(t *testing.T) {
+	f := newFixture(t)
+	got := f.rows(t, `SELECT council, count(*), sum(amount) FROM std.spend_over_500 GROUP BY council ORDER BY council`)
+	want := []string{"edinburgh|3|1675.50", "glasgow|3|3834.56"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v want %v", got, want)
+	}
+	// A join between a council table and the standard dataset reads the
+	// edinburgh table twice: it must be materialized, not streamed twice.
+	got = f.rows(t, `SELECT count(*) FROM edinburgh.payments p JOIN std.spend_over_500 s ON s.beneficiary_name = p.supplier_name`)
+	if want := []string{"9"}; !slices.Equal(got, want) {
+		t.Errorf("join: got %v want %v", got, want)
+	}
+	got = f.rows(t, `SELECT a.id, b.id FROM edinburgh.payments a, edinburgh.payments b WHERE a.id = b.id ORDER BY 1`)
+	if want := []string{"1|1", "2|2", "3|3"}; !slices.Equal(got, want) {
+		t.Errorf("self join: got %v want %v", got, want)
+	}
+	got = f.rows(t, `WITH x AS (SELECT * FROM edinburgh.payments) SELECT count(*) FROM x UNION ALL SELECT count(*) FROM x`)
+	if want := []string{"3", "3"}; !slices.Equal(got, want) {
+		t.Errorf("cte twice: got %v want %v", got, want)
+	}
+	got = f.rows(t, `SELECT count(*) FROM edinburgh.payments WHERE amount > (SELECT avg(amount) FROM edinburgh.payments)`)
+	if want := []string{"1"}; !slices.Equal(got, want) {
+		t.Errorf("subquery: got %v want %v", got, want)
+	}
+}
+
+func TestPushdownRequests(t *testing.T) {
+	f := newFixture(t)
+	f.rows(t, `SELECT supplier_name FROM edinburgh.payments WHERE amount > 100.50 AND payment_date BETWEEN DATE '2024-01-01' AND DATE '2024-12-31' LIMIT 2`)
+	req := f.edin.requests[len(f.edin.requests)-1]
+	if want := []string{"payment_date", "amount", "supplier_name"}; !slices.Equal(req.Columns, want) {
+		t.Errorf("columns %v want %v", req.Columns, want)
+	}
+	wantF := []gateway.Filter{
+		{Column: "amount", Op: gateway.OpGt, Value: gateway.Decimal("100.50")},
+		{Column: "payment_date", Op: gateway.OpGe, Value: gateway.Date("2024-01-01")},
+		{Column: "payment_date", Op: gateway.OpLe, Value: gateway.Date("2024-12-31")},
+	}
+	if fmt.Sprint(req.Filters) != fmt.Sprint(wantF) || req.Limit != 2 {
+		t.Errorf("filters %v limit %d, want %v limit 2", req.Filters, req.Limit, wantF)
+	}
+	// A condition the store cannot be offered keeps the limit in DuckDB.
+	f.rows(t, `SELECT id FROM edinburgh.payments WHERE lower(supplier_name) = 'acme ltd' AND id = 1 LIMIT 1`)
+	req = f.edin.requests[len(f.edin.requests)-1]
+	if req.Limit != -1 || len(req.Filters) != 1 {
+		t.Errorf("partial where: %+v", req)
+	}
+	// ORDER BY makes the limit the engine's.
+	f.rows(t, `SELECT id FROM edinburgh.payments ORDER BY amount LIMIT 1`)
+	if req = f.edin.requests[len(f.edin.requests)-1]; req.Limit != -1 {
+		t.Errorf("order by limit pushed: %+v", req)
+	}
+	// count(*) still needs one column to count.
+	if got := f.rows(t, `SELECT count(*) FROM edinburgh.payments`); !slices.Equal(got, []string{"3"}) {
+		t.Errorf("count: %v", got)
+	}
+	if req = f.edin.requests[len(f.edin.requests)-1]; len(req.Columns) != 1 {
+		t.Errorf("count(*) columns %v", req.Columns)
+	}
+}
+
+func TestStandardPushdownAndCouncilPruning(t *testing.T) {
+	f := newFixture(t)
+	nGlas := len(f.glas.requests)
+	got := f.rows(t, `SELECT beneficiary_name FROM std.spend_over_500 WHERE council = 'edinburgh' AND amount >= 500 ORDER BY 1`)
+	if want := []string{"Acme Ltd", "Bravo plc"}; !slices.Equal(got, want) {
+		t.Errorf("got %v want %v", got, want)
+	}
+	if len(f.glas.requests) != nGlas {
+		t.Errorf("glasgow was scanned although the query asks for edinburgh only")
+	}
+	req := f.edin.requests[len(f.edin.requests)-1]
+	if fmt.Sprint(req.Filters) != fmt.Sprint([]gateway.Filter{{Column: "amount", Op: gateway.OpGe, Value: int64(500)}}) {
+		t.Errorf("edinburgh filters %v", req.Filters)
+	}
+	// Glasgow's amount is parsed from text: the filter stays in DuckDB.
+	f.rows(t, `SELECT count(*) FROM std.spend_over_500 WHERE amount >= 500`)
+	if req := f.glas.requests[len(f.glas.requests)-1]; len(req.Filters) != 0 {
+		t.Errorf("glasgow was sent %v", req.Filters)
+	}
+}
+
+func TestRejectsWhatIsNotAReadOnlyQuery(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		sql  string
+		code gateway.Code
+		msg  string
+	}{
+		{"DELETE FROM edinburgh.payments", gateway.CodeReadOnly, "read-only"},
+		{"CREATE TABLE x AS SELECT 1", gateway.CodeReadOnly, "read-only"},
+		{"ATTACH '/tmp/x.db'", gateway.CodeReadOnly, "read-only"},
+		{"SET memory_limit='10GB'", gateway.CodeReadOnly, "read-only"},
+		{"COPY (SELECT 1) TO '/tmp/x.csv'", gateway.CodeReadOnly, "read-only"},
+		{"SELEC 1", gateway.CodeBadRequest, "syntax error"},
+		{"SELECT 1; SELECT 2", gateway.CodeBadRequest, "one statement"},
+		{"", gateway.CodeBadRequest, "no SQL"},
+		{"SELECT * FROM read_csv('/etc/passwd')", gateway.CodeBadRequest, "read_csv"},
+		{"SELECT * FROM nowhere.payments", gateway.CodeNotFound, "edinburgh, glasgow"},
+		{"SELECT * FROM edinburgh.nothing", gateway.CodeNotFound, "payments"},
+		{"SELECT * FROM payments", gateway.CodeNotFound, "<source>.payments"},
+		{"SELECT * FROM std.nothing", gateway.CodeNotFound, "std.spend_over_500"},
+		{"SELECT * FROM memory.main.x", gateway.CodeNotFound, "without a catalog"},
+		{"SELECT no_such_column FROM edinburgh.payments", gateway.CodeBadRequest, "no_such_column"},
+		{"SELECT CAST('x' AS INTEGER)", gateway.CodeQueryFailed, "Conversion"},
+	}
+	for _, c := range cases {
+		t.Run(c.sql, func(t *testing.T) {
+			_, err := f.query(c.sql)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			var ge *gateway.Error
+			if !errors.As(err, &ge) || ge.Code != c.code || !strings.Contains(ge.Message, c.msg) {
+				t.Fatalf("got %v (code %s), want code %s and %q", err, gateway.ErrorCode(err), c.code, c.msg)
+			}
+		})
+	}
+}
+
+func TestSandboxCannotReachOutside(t *testing.T) {
+	f := newFixture(t)
+	got := f.rows(t, `SELECT current_setting('enable_external_access'), current_setting('lock_configuration'), current_setting('autoload_known_extensions')`)
+	if want := []string{"false|true|false"}; !slices.Equal(got, want) {
+		t.Errorf("settings %v", got)
+	}
+	// Reads that hide inside expressions are refused by DuckDB itself.
+	for _, sql := range []string{
+		`SELECT * FROM (SELECT 1) WHERE EXISTS (SELECT * FROM glob('/etc/*'))`,
+		`SELECT count(*) FROM duckdb_tables() WHERE database_name <> 'memory' OR schema_name NOT IN ('main','edinburgh','std','glasgow')`,
+	} {
+		rows, err := f.query(sql)
+		if err == nil && !(len(rows) == 1 && rows[0] == "0") {
+			t.Errorf("%s: %v", sql, rows)
+		}
+	}
+}
+
+func TestSourceFailureNamesTheCouncil(t *testing.T) {
+	f := newFixture(t)
+	f.glas.fail = true
+	_, err := f.query(`SELECT count(*) FROM std.spend_over_500`)
+	var ge *gateway.Error
+	if !errors.As(err, &ge) || ge.Code != gateway.CodeSourceFailed || ge.Source != "glasgow" || !strings.Contains(ge.Message, "glasgow") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTimeoutStopsTheScans(t *testing.T) {
+	f := newFixture(t)
+	f.glas.block = true
+	start := time.Now()
+	res, err := f.eng.Query(context.Background(), Request{SQL: `SELECT count(*) FROM glasgow.spend`, Timeout: 200 * time.Millisecond})
+	if err == nil {
+		for res.Reader.Next() {
+		}
+		err = res.Err(res.Reader.Err())
+		res.Close()
+	}
+	if gateway.ErrorCode(err) != gateway.CodeTimeout {
+		t.Fatalf("got %v, want a timeout", err)
+	}
+	if time.Since(start) > 4*time.Second {
+		t.Errorf("the timeout did not stop the query promptly")
+	}
+	f.glas.mu.Lock()
+	defer f.glas.mu.Unlock()
+	if f.glas.active != 0 {
+		t.Errorf("%d scans still open after the query ended", f.glas.active)
+	}
+}
+
+func TestExplainReadsNothing(t *testing.T) {
+	f := newFixture(t)
+	n := len(f.edin.requests)
+	got := f.rows(t, `EXPLAIN SELECT count(*) FROM edinburgh.payments`)
+	if len(got) == 0 || len(f.edin.requests) != n {
+		t.Errorf("explain returned %d rows and sent %d scans", len(got), len(f.edin.requests)-n)
+	}
+}
+
+func decimalFromCents(c int64) decimal128.Num { return decimal128.FromI64(c) }

@@ -1,0 +1,388 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/catalog"
+)
+
+// scan is one read of one council table for a query.
+type scan struct {
+	id     int
+	source *catalog.Source
+	table  gateway.Table
+	req    gateway.ScanRequest
+	refs   int  // how many places in the query read it
+	reused bool // read inside a CTE or an expression subquery
+	pruned bool // a condition on council excludes it: it is not read at all
+
+	// set when started
+	reader    *prefetch
+	pushed    gateway.Pushed
+	statement string
+}
+
+func (s *scan) streamName() string { return fmt.Sprintf("__scan_%d", s.id) }
+
+// shared says whether the query reads the scan in more than one place (or
+// where DuckDB may read it repeatedly); such a scan serves several
+// conditions, so no single WHERE clause may be pushed into it.
+func (s *scan) shared() bool { return s.refs > 1 || s.reused }
+
+// relation is the table the scan's rows are loaded into.
+//
+// Every scan is loaded with "CREATE TABLE ... AS SELECT * FROM <stream>"
+// rather than queried as a view over the Arrow stream: DuckDB 1.5's C API
+// Arrow scan (duckdb_arrow_scan) assumes the stream applies the projections
+// and filters DuckDB pushes into it, which a plain stream cannot, so a view
+// read with a WHERE clause or a column subset returns wrong rows (see
+// duckdb/duckdb#16050). SELECT * with no filter is read correctly, the load
+// of each scan runs on its own connection in parallel, and the table may
+// spill to the query's temp directory.
+func (s *scan) relation() string { return ident(fmt.Sprintf("__data_%d", s.id)) }
+
+// load is the statement that copies the stream into the scan's table.
+func (s *scan) load() string {
+	return fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), ident(s.streamName()))
+}
+
+// plan is what a query needs set up before it runs.
+type plan struct {
+	scans  []*scan
+	direct []directView // <source>.<table> views
+	std    []*stdView   // std.<dataset> views
+}
+
+type directView struct {
+	source, table string
+	scan          *scan
+}
+
+type stdView struct {
+	dataset *catalog.Dataset
+	members []*scan // one per member, in member order
+}
+
+// setup returns the DDL that gives the analyst's names to the scans.
+func (p *plan) setup() []string {
+	var stmts []string
+	schemas := map[string]bool{}
+	schema := func(name string) {
+		if !schemas[name] {
+			schemas[name] = true
+			stmts = append(stmts, "CREATE SCHEMA "+ident(name))
+		}
+	}
+	for _, v := range p.direct {
+		schema(v.source)
+		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT * FROM %s", ident(v.source), ident(v.table), v.scan.relation()))
+	}
+	for _, v := range p.std {
+		schema("std")
+		parts := make([]string, 0, len(v.members))
+		for i, m := range v.dataset.Members {
+			s := v.members[i]
+			fetched := map[string]bool{}
+			for _, c := range s.req.Columns {
+				fetched[strings.ToLower(c)] = true
+			}
+			parts = append(parts, memberSelect(v.dataset, m, s.relation(), fetched))
+		}
+		if len(parts) == 0 { // a dataset no council maps yet
+			parts = append(parts, emptyDataset(v.dataset))
+		}
+		stmts = append(stmts, fmt.Sprintf("CREATE VIEW std.%s AS %s", ident(v.dataset.Config.Name), strings.Join(parts, " UNION ALL ")))
+	}
+	return stmts
+}
+
+func emptyDataset(d *catalog.Dataset) string {
+	cols := []string{"CAST(NULL AS VARCHAR) AS council", "CAST(NULL AS VARCHAR) AS council_gss"}
+	for _, c := range d.Config.Columns {
+		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type, ident(c.Name)))
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " WHERE false"
+}
+
+// plan resolves the query's tables and decides each scan's request.
+func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
+	p := &plan{}
+	scans := map[string]*scan{}
+	getScan := func(src *catalog.Source, t gateway.Table) *scan {
+		key := src.Config.ID + "\x00" + t.Name
+		if s, ok := scans[key]; ok {
+			return s
+		}
+		s := &scan{id: len(p.scans), source: src, table: t, req: gateway.ScanRequest{Table: t.Name, Limit: -1}}
+		scans[key] = s
+		p.scans = append(p.scans, s)
+		return s
+	}
+	needed := map[*scan]map[string]bool{} // local columns, lower-cased
+	need := func(s *scan, col string) {
+		if needed[s] == nil {
+			needed[s] = map[string]bool{}
+		}
+		needed[s][strings.ToLower(col)] = true
+	}
+	type refScan struct {
+		ref   *tableRef
+		scans []*scan
+		std   *stdView
+	}
+	var resolved []refScan
+	directSeen := map[*scan]bool{}
+	stdSeen := map[string]*stdView{}
+
+	for _, ref := range a.refs {
+		if ref.schema == "" {
+			if a.ctes[strings.ToLower(ref.table)] {
+				continue
+			}
+			return nil, gateway.Errorf(gateway.CodeNotFound, "table %q needs its source: write <source>.%s, or std.%s for a standard dataset (GET /v1/catalog lists them)", ref.table, ref.table, ref.table)
+		}
+		wholeRow := a.star || a.columns[strings.ToLower(ref.table)] || (ref.alias != "" && a.columns[strings.ToLower(ref.alias)])
+		if strings.EqualFold(ref.schema, "std") {
+			d, err := e.cat.Dataset(ref.table)
+			if err != nil {
+				return nil, err
+			}
+			v := stdSeen[d.Config.Name]
+			if v == nil {
+				v = &stdView{dataset: d}
+				stdSeen[d.Config.Name] = v
+				p.std = append(p.std, v)
+			}
+			rs := refScan{ref: ref, std: v}
+			for _, m := range d.Members {
+				t, err := m.Source.Table(ctx, m.Mapping.Table)
+				if err != nil {
+					return nil, fmt.Errorf("std.%s: %w", d.Config.Name, err)
+				}
+				s := getScan(m.Source, t)
+				s.refs++
+				s.reused = s.reused || ref.reused
+				rs.scans = append(rs.scans, s)
+				for _, col := range d.Config.Columns {
+					cm, ok := m.Mapping.Columns[col.Name]
+					if ok && (wholeRow || a.columns[col.Name]) {
+						need(s, cm.From)
+					}
+				}
+			}
+			resolved = append(resolved, rs)
+			continue
+		}
+		src, err := e.cat.Source(ref.schema)
+		if err != nil {
+			return nil, err
+		}
+		t, err := src.Table(ctx, ref.table)
+		if err != nil {
+			return nil, err
+		}
+		s := getScan(src, t)
+		s.refs++
+		s.reused = s.reused || ref.reused
+		for _, f := range t.Schema.Fields() {
+			if wholeRow || a.columns[strings.ToLower(f.Name)] {
+				need(s, f.Name)
+			}
+		}
+		if !directSeen[s] {
+			directSeen[s] = true
+			p.direct = append(p.direct, directView{source: src.Config.ID, table: t.Name, scan: s})
+		}
+		resolved = append(resolved, refScan{ref: ref, scans: []*scan{s}})
+	}
+
+	// Columns: the table's own order, or the cheapest column when the query
+	// needs none (count(*)): a stream still has to carry the row count.
+	for _, s := range p.scans {
+		for _, f := range s.table.Schema.Fields() {
+			if needed[s][strings.ToLower(f.Name)] {
+				s.req.Columns = append(s.req.Columns, f.Name)
+			}
+		}
+		if len(s.req.Columns) == 0 && s.table.Schema.NumFields() > 0 {
+			s.req.Columns = []string{cheapest(s.table.Schema)}
+		}
+	}
+
+	// Filters and limits, only for scans read in exactly one place.
+	for _, rs := range resolved {
+		conds, complete := conditions(rs.ref)
+		limit, hasLimit := limitOf(rs.ref)
+		if rs.std == nil {
+			s := rs.scans[0]
+			if s.shared() {
+				continue
+			}
+			all := complete
+			for _, c := range conds {
+				i := catalog.FieldIndex(s.table.Schema, c.column)
+				if i < 0 || !compatible(s.table.Schema.Field(i).Type, c.value) {
+					all = false
+					continue
+				}
+				s.req.Filters = append(s.req.Filters, gateway.Filter{Column: s.table.Schema.Field(i).Name, Op: c.op, Value: c.value})
+			}
+			if all && hasLimit {
+				s.req.Limit = limit
+			}
+			continue
+		}
+		d := rs.std.dataset
+		for i, m := range d.Members {
+			s := rs.scans[i]
+			if s.shared() {
+				continue
+			}
+			all := complete
+			var filters []gateway.Filter
+			for _, c := range conds {
+				switch c.column {
+				case "council", "council_gss":
+					want := m.Source.Config.ID
+					if c.column == "council_gss" {
+						want = m.Source.Config.GSS
+					}
+					v, isText := c.value.(string)
+					if c.op == gateway.OpEq && isText {
+						if !strings.EqualFold(v, want) || (c.column == "council_gss" && v != want) {
+							s.pruned = true
+						}
+						continue
+					}
+					all = false
+					continue
+				}
+				col := d.Column(c.column)
+				cm, mapped := m.Mapping.Columns[c.column]
+				if col == nil || !mapped || cm.Convert != "" || len(cm.Values) > 0 {
+					all = false
+					continue
+				}
+				fi := catalog.FieldIndex(s.table.Schema, cm.From)
+				if fi < 0 {
+					all = false
+					continue
+				}
+				ft := s.table.Schema.Field(fi).Type
+				if !sameType(ft, col.Type) || !compatible(ft, c.value) {
+					all = false
+					continue
+				}
+				filters = append(filters, gateway.Filter{Column: s.table.Schema.Field(fi).Name, Op: c.op, Value: c.value})
+			}
+			s.req.Filters = filters
+			if all && hasLimit {
+				s.req.Limit = limit
+			}
+		}
+	}
+	for _, rs := range resolved {
+		if rs.std != nil {
+			rs.std.members = rs.scans
+		}
+	}
+	return p, nil
+}
+
+// cheapest picks a narrow column to carry row counts.
+func cheapest(s *arrow.Schema) string {
+	best, bestW := s.Field(0).Name, 1<<30
+	for _, f := range s.Fields() {
+		w := 64
+		if fw, ok := f.Type.(arrow.FixedWidthDataType); ok {
+			w = fw.BitWidth()
+		}
+		if w < bestW {
+			best, bestW = f.Name, w
+		}
+	}
+	return best
+}
+
+// startScans starts every scan in parallel. For EXPLAIN nothing is read:
+// each scan is an empty stream of the right shape.
+func (e *Engine) startScans(ctx context.Context, p *plan, explain bool) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(p.scans))
+	for i, s := range p.scans {
+		schema := projectSchema(s.table.Schema, s.req.Columns)
+		if explain || s.pruned {
+			s.reader = newPrefetch(ctx, s.source.Config.ID, emptyReader(schema), 1)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.source.Store.Scan(ctx, s.req)
+			if err != nil {
+				errs[i] = scanError(s, err)
+				return
+			}
+			if !sameShape(res.Reader.Schema(), schema) {
+				res.Reader.Release()
+				errs[i] = gateway.Errorf(gateway.CodeSourceFailed, "council source %q returned columns %v for %s, not the %v asked for", s.source.Config.ID, res.Reader.Schema(), s.table.Name, schema)
+				return
+			}
+			s.pushed, s.statement = res.Pushed, res.Statement
+			s.reader = newPrefetch(ctx, s.source.Config.ID, res.Reader, 4)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanError(s *scan, err error) error {
+	var ge *gateway.Error
+	if ok := asGatewayError(err, &ge); ok && ge.Code != gateway.CodeInternal {
+		if ge.Source == "" {
+			ge.Source = s.source.Config.ID
+		}
+		return ge
+	}
+	e := gateway.Wrap(gateway.CodeSourceFailed, err, "council source %q (%s) failed to read %s", s.source.Config.ID, s.source.Config.Council, s.table.Name)
+	e.Source = s.source.Config.ID
+	return e
+}
+
+// projectSchema keeps the named columns, in that order.
+func projectSchema(s *arrow.Schema, cols []string) *arrow.Schema {
+	if len(cols) == 0 {
+		return s
+	}
+	fields := make([]arrow.Field, 0, len(cols))
+	for _, c := range cols {
+		fields = append(fields, s.Field(catalog.FieldIndex(s, c)))
+	}
+	md := s.Metadata()
+	return arrow.NewSchema(fields, &md)
+}
+
+// sameShape compares column names and types, not nullability or metadata.
+func sameShape(a, b *arrow.Schema) bool {
+	if a.NumFields() != b.NumFields() {
+		return false
+	}
+	for i := range a.NumFields() {
+		fa, fb := a.Field(i), b.Field(i)
+		if fa.Name != fb.Name || !arrow.TypeEqual(fa.Type, fb.Type) {
+			return false
+		}
+	}
+	return true
+}
