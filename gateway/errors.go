@@ -24,6 +24,7 @@ const (
 	CodeQueryFailed   Code = "query_failed"   // the SQL failed while running (bad cast, division by zero)
 	CodeUnavailable   Code = "unavailable"    // the gateway is shutting down or overloaded
 	CodeInvalidConfig Code = "invalid_config" // configuration rejected
+	CodeNotAcceptable Code = "not_acceptable" // no output format the client accepts
 )
 
 // Error is the gateway's error type. Message is safe to show the requester;

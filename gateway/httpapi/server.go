@@ -1,0 +1,277 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/auth"
+	"github.com/councildata/gateway/gateway/catalog"
+	"github.com/councildata/gateway/gateway/engine"
+)
+
+// Server serves the HTTP API.
+type Server struct {
+	Engine       *engine.Engine
+	Catalog      *catalog.Catalog
+	Keys         *auth.Keys
+	MaxBodyBytes int64
+	Version      string
+	Log          *slog.Logger
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Group(func(r chi.Router) {
+		r.Use(s.authenticate)
+		r.Post("/v1/query", s.query)
+		r.Get("/v1/catalog", s.catalog)
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, GET /v1/catalog, /healthz and /readyz", r.Method, r.URL.Path), "")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)}})
+	})
+	return r
+}
+
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := s.Keys.Authenticate(auth.BearerToken(r.Header.Get("Authorization")))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="council-gateway"`)
+			writeError(w, s.Log, err, "")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(gateway.WithRequester(r.Context(), req)))
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.Version})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	statuses := s.Catalog.Check(ctx)
+	status, code := "ready", http.StatusOK
+	var down []string
+	for _, st := range statuses {
+		if !st.OK {
+			down = append(down, st.Source)
+		}
+	}
+	if len(down) > 0 {
+		status, code = "degraded: "+strings.Join(down, ", ")+" not reachable", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]any{"status": status, "sources": statuses})
+}
+
+type catalogColumn struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+}
+
+type catalogTable struct {
+	Name    string          `json:"name"`
+	SQLName string          `json:"sql_name"`
+	Rows    int64           `json:"rows"`
+	Columns []catalogColumn `json:"columns"`
+}
+
+func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
+	type source struct {
+		ID      string         `json:"id"`
+		Council string         `json:"council"`
+		GSS     string         `json:"gss"`
+		Type    string         `json:"type"`
+		Error   string         `json:"error,omitempty"`
+		Tables  []catalogTable `json:"tables"`
+	}
+	type member struct {
+		Source  string `json:"source"`
+		Council string `json:"council"`
+		GSS     string `json:"gss"`
+		Table   string `json:"table"`
+	}
+	type dataset struct {
+		Name        string          `json:"name"`
+		SQLName     string          `json:"sql_name"`
+		Description string          `json:"description,omitempty"`
+		Columns     []catalogColumn `json:"columns"`
+		Councils    []member        `json:"councils"`
+	}
+	out := struct {
+		Sources  []source  `json:"sources"`
+		Datasets []dataset `json:"standard_datasets"`
+	}{Sources: []source{}, Datasets: []dataset{}}
+	for _, src := range s.Catalog.Sources() {
+		so := source{ID: src.Config.ID, Council: src.Config.Council, GSS: src.Config.GSS, Type: src.Config.Type, Tables: []catalogTable{}}
+		tables, err := src.Tables(r.Context())
+		if err != nil {
+			so.Error = "not reachable"
+		}
+		for _, t := range tables {
+			ct := catalogTable{Name: t.Name, SQLName: src.Config.ID + "." + t.Name, Rows: t.Rows}
+			for _, f := range t.Schema.Fields() {
+				ct.Columns = append(ct.Columns, catalogColumn{Name: f.Name, Type: catalog.SQLType(f.Type)})
+			}
+			so.Tables = append(so.Tables, ct)
+		}
+		out.Sources = append(out.Sources, so)
+	}
+	for _, d := range s.Catalog.Datasets() {
+		do := dataset{Name: d.Config.Name, SQLName: "std." + d.Config.Name, Description: d.Config.Description,
+			Columns:  []catalogColumn{{Name: "council", Type: "VARCHAR", Description: "source id of the council"}, {Name: "council_gss", Type: "VARCHAR", Description: "GSS code of the council"}},
+			Councils: []member{}}
+		for _, c := range d.Config.Columns {
+			do.Columns = append(do.Columns, catalogColumn{Name: c.Name, Type: c.Type, Description: c.Description})
+		}
+		for _, m := range d.Members {
+			do.Councils = append(do.Councils, member{Source: m.Source.Config.ID, Council: m.Source.Config.Council, GSS: m.Source.Config.GSS, Table: m.Mapping.Table})
+		}
+		out.Datasets = append(out.Datasets, do)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type queryRequest struct {
+	SQL       string `json:"sql"`
+	TimeoutMS int64  `json:"timeout_ms"`
+}
+
+func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	queryID := engine.NewQueryID()
+	w.Header().Set("X-Query-Id", queryID)
+	var req queryRequest
+	body := http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, s.Log, gateway.Errorf(gateway.CodeTooLarge, "the request body is larger than %d bytes", s.MaxBodyBytes), queryID)
+			return
+		}
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeBadRequest, "the body must be JSON like {\"sql\": \"SELECT ...\"}: %v", err), queryID)
+		return
+	}
+	if req.TimeoutMS < 0 {
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeBadRequest, "timeout_ms must be positive"), queryID)
+		return
+	}
+	format, err := negotiate(r.Header.Get("Accept"))
+	if err != nil {
+		writeError(w, s.Log, err, queryID)
+		return
+	}
+	requester := gateway.RequesterFrom(r.Context())
+	start := time.Now()
+	res, err := s.Engine.Query(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Timeout: time.Duration(req.TimeoutMS) * time.Millisecond})
+	if err != nil {
+		s.logQuery(requester, queryID, req.SQL, start, 0, err)
+		writeError(w, s.Log, err, queryID)
+		return
+	}
+	defer res.Close()
+	rows, err := stream(w, format, res)
+	s.logQuery(requester, queryID, req.SQL, start, rows, err)
+}
+
+func (s *Server) logQuery(r *gateway.Requester, queryID, sql string, start time.Time, rows int64, err error) {
+	attrs := []any{"query_id", queryID, "requester", r.ID, "rows", rows, "elapsed_ms", time.Since(start).Milliseconds()}
+	if err != nil {
+		s.Log.Info("query failed", append(attrs, "code", gateway.ErrorCode(err), "err", err)...)
+		return
+	}
+	s.Log.Info("query", attrs...)
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	QueryID string `json:"query_id,omitempty"`
+	Source  string `json:"source,omitempty"`
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+// statusOf maps a gateway error code to an HTTP status: the one place that
+// does.
+func statusOf(code gateway.Code) int {
+	switch code {
+	case gateway.CodeBadRequest, gateway.CodeReadOnly, gateway.CodeQueryFailed:
+		return http.StatusBadRequest
+	case gateway.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case gateway.CodeForbidden:
+		return http.StatusForbidden
+	case gateway.CodeNotFound:
+		return http.StatusNotFound
+	case gateway.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case gateway.CodeSourceFailed:
+		return http.StatusBadGateway
+	case gateway.CodeTimeout:
+		return http.StatusGatewayTimeout
+	case gateway.CodeCanceled:
+		return 499 // client closed request
+	case gateway.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case gateway.CodeNotAcceptable:
+		return http.StatusNotAcceptable
+	}
+	return http.StatusInternalServerError
+}
+
+// detail is what the client sees of an error.
+func detail(log *slog.Logger, err error, queryID string) (int, errorDetail) {
+	code := gateway.ErrorCode(err)
+	d := errorDetail{Code: string(code), QueryID: queryID}
+	var ge *gateway.Error
+	if errors.As(err, &ge) && code != gateway.CodeInternal {
+		d.Message, d.Source = ge.Message, ge.Source
+	} else {
+		d.Code = string(gateway.CodeInternal)
+		d.Message = "internal error; quote query id " + queryID + " to the gateway's operators"
+		log.Error("internal error", "query_id", queryID, "err", err)
+	}
+	return statusOf(code), d
+}
+
+func writeError(w http.ResponseWriter, log *slog.Logger, err error, queryID string) {
+	status, d := detail(log, err, queryID)
+	writeJSON(w, status, errorBody{Error: d})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// logOf is the logger stream errors go to.
+func logOf() *slog.Logger { return slog.Default() }
