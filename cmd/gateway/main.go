@@ -1,0 +1,77 @@
+// Command gateway is the Council Data Gateway: one SQL endpoint over many
+// councils' stores.
+//
+//	gateway serve --config FILE [--http ADDR] [--flight ADDR]
+//	gateway check --config FILE
+//	gateway version
+//
+// main only parses flags and signals; Main does the wiring, and the
+// end-to-end tests drive the same Main.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  gateway serve --config FILE [--http ADDR] [--flight ADDR]
+  gateway check --config FILE
+  gateway version`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	switch args[0] {
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "gateway", version)
+		return nil
+	case "serve", "check":
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var m Main
+	fs.StringVar(&m.ConfigPath, "config", "", "the gateway's YAML config file")
+	fs.StringVar(&m.HTTPAddr, "http", "", "HTTP listen address (default from config, else 127.0.0.1:8080)")
+	fs.StringVar(&m.FlightAddr, "flight", "", "Flight SQL listen address (default from config, else 127.0.0.1:8815)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if m.ConfigPath == "" {
+		return fmt.Errorf("%s needs --config FILE\n%s", args[0], usage)
+	}
+	if args[0] == "check" {
+		return m.Check(ctx, stdout)
+	}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+	return m.Serve(ctx)
+}

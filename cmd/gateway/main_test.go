@@ -1,0 +1,345 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/councildata/gateway/gateway/synth"
+)
+
+// demo writes the demo data for a seed beside a copy of the demo config,
+// and the canonical (already standardised) rows for the same seed.
+func demo(t *testing.T, seed uint64) (configPath, canonDir string) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	opts := synth.Options{Seed: seed}
+	if err := synth.WriteDemo(ctx, filepath.Join(dir, "data"), opts); err != nil {
+		t.Fatal(err)
+	}
+	canonDir = filepath.Join(dir, "canonical")
+	if err := synth.WriteCanonical(ctx, canonDir, opts, synth.DemoCouncils()); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../../deploy/demo/gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	configPath = filepath.Join(dir, "gateway.yaml")
+	if err := os.WriteFile(configPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return configPath, canonDir
+}
+
+// start runs the real gateway on a free port, as `gateway serve` does.
+func start(t *testing.T, configPath string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Main{ConfigPath: configPath, HTTPAddr: "127.0.0.1:0"}
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := m.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		m.Close()
+	})
+	return "http://" + addr
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func post(t *testing.T, base, key, accept, body string) response {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/v1/query", strings.NewReader(body))
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+func sqlBody(q string) string {
+	b, _ := json.Marshal(map[string]string{"sql": q})
+	return string(b)
+}
+
+type jsonResult struct {
+	QueryID string `json:"query_id"`
+	Columns []struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+	} `json:"columns"`
+	Rows  [][]any `json:"rows"`
+	Stats struct {
+		Rows    int64 `json:"rows"`
+		Sources []struct {
+			Source string `json:"source"`
+			Rows   int64  `json:"rows"`
+			Pushed string `json:"pushed"`
+		} `json:"sources"`
+	} `json:"stats"`
+	Warnings []string `json:"warnings"`
+}
+
+func queryJSON(t *testing.T, base, q string) jsonResult {
+	t.Helper()
+	r := post(t, base, "demo-analyst", "", sqlBody(q))
+	if r.status != 200 {
+		t.Fatalf("%s: status %d: %s", q, r.status, r.body)
+	}
+	var res jsonResult
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.UseNumber()
+	if err := dec.Decode(&res); err != nil {
+		t.Fatalf("%s: %v: %s", q, err, r.body)
+	}
+	return res
+}
+
+func cellText(v any) string {
+	if v == nil {
+		return "NULL"
+	}
+	return fmt.Sprint(v)
+}
+
+// TestStandardDatasetsMatchGroundTruth: what the gateway answers over
+// std.* equals what DuckDB computes directly over the generator's canonical
+// rows for the same seed, row for row and column for column.
+func TestStandardDatasetsMatchGroundTruth(t *testing.T) {
+	cfg, canon := demo(t, 7)
+	base := start(t, cfg)
+	truth, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer truth.Close()
+	for _, c := range []struct{ dataset, key string }{
+		{"spend_over_500", "council, transaction_id"},
+		{"planning_applications", "council, reference"},
+	} {
+		t.Run(c.dataset, func(t *testing.T) {
+			got := queryJSON(t, base, fmt.Sprintf("SELECT * FROM std.%s ORDER BY %s", c.dataset, c.key))
+			var names []string
+			for _, col := range got.Columns {
+				names = append(names, col.Name)
+			}
+			casts := make([]string, len(names))
+			for i, n := range names {
+				casts[i] = fmt.Sprintf("CAST(%q AS VARCHAR)", n)
+			}
+			rows, err := truth.Query(fmt.Sprintf("SELECT %s FROM read_parquet('%s') ORDER BY %s", strings.Join(casts, ", "), filepath.Join(canon, c.dataset+".parquet"), c.key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var want [][]string
+			for rows.Next() {
+				vals := make([]sql.NullString, len(names))
+				ptrs := make([]any, len(names))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				row := make([]string, len(names))
+				for i, v := range vals {
+					row[i] = "NULL"
+					if v.Valid {
+						row[i] = v.String
+					}
+				}
+				want = append(want, row)
+			}
+			if len(got.Rows) != len(want) || len(want) < 6*100 {
+				t.Fatalf("gateway returned %d rows, ground truth has %d", len(got.Rows), len(want))
+			}
+			mismatches := 0
+			for i := range want {
+				gotRow := make([]string, len(got.Rows[i]))
+				for j, v := range got.Rows[i] {
+					gotRow[j] = cellText(v)
+				}
+				if !slices.Equal(gotRow, want[i]) {
+					if mismatches < 5 {
+						t.Errorf("row %d:\n got %v\nwant %v", i, gotRow, want[i])
+					}
+					mismatches++
+				}
+			}
+			if mismatches > 0 {
+				t.Errorf("%d of %d rows differ", mismatches, len(want))
+			}
+		})
+	}
+}
+
+func TestHTTPAPI(t *testing.T) {
+	cfg, _ := demo(t, 42)
+	base := start(t, cfg)
+
+	// Every council answers the quick-start query.
+	res := queryJSON(t, base, "SELECT council, count(*) AS payments, sum(amount) AS total FROM std.spend_over_500 GROUP BY council ORDER BY council")
+	if len(res.Rows) != 6 || res.Stats.Rows != 6 || len(res.Stats.Sources) != 6 || res.QueryID == "" || res.Warnings == nil {
+		t.Fatalf("quick start query: %+v", res)
+	}
+	for _, s := range res.Stats.Sources {
+		if s.Rows != 400 || !strings.Contains(s.Pushed, "columns") {
+			t.Errorf("source stats %+v", s)
+		}
+	}
+	if res.Columns[2].Type != "DECIMAL(38,2)" {
+		t.Errorf("sum(amount) type %s", res.Columns[2].Type)
+	}
+
+	q := sqlBody("SELECT council, count(*) AS n FROM std.planning_applications GROUP BY council ORDER BY council")
+	// CSV
+	r := post(t, base, "demo-public", "text/csv", q)
+	lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
+	if r.status != 200 || r.header.Get("Content-Type") != "text/csv" || len(lines) != 7 || lines[0] != "council,n" || lines[1] != "dundee,120" {
+		t.Errorf("csv: %d %q", r.status, r.body)
+	}
+	// NDJSON
+	r = post(t, base, "demo-partner", "application/x-ndjson", q)
+	lines = strings.Split(strings.TrimSpace(string(r.body)), "\n")
+	if r.status != 200 || len(lines) != 6 || lines[0] != `{"council":"dundee","n":120}` {
+		t.Errorf("ndjson: %d %q", r.status, r.body)
+	}
+	// Arrow IPC stream
+	r = post(t, base, "demo-governance", "application/vnd.apache.arrow.stream", q)
+	rd, err := ipc.NewReader(bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatalf("arrow: %v (%d %q)", err, r.status, r.body)
+	}
+	n := 0
+	for rd.Next() {
+		n += int(rd.RecordBatch().NumRows())
+	}
+	rd.Release()
+	if n != 6 {
+		t.Errorf("arrow stream had %d rows", n)
+	}
+
+	errorCases := []struct {
+		name, key, accept, body string
+		status                  int
+		code, msg               string
+	}{
+		{"no key", "", "", q, 401, "unauthorized", "API key"},
+		{"unknown key", "not-a-key", "", q, 401, "unauthorized", "not known"},
+		{"write", "demo-analyst", "", sqlBody("DELETE FROM glasgow.spend"), 400, "read_only", "read-only"},
+		{"syntax", "demo-analyst", "", sqlBody("SELEC 1"), 400, "bad_request", "syntax"},
+		{"not json", "demo-analyst", "", "SELECT 1", 400, "bad_request", "JSON"},
+		{"unknown source", "demo-analyst", "", sqlBody("SELECT * FROM leeds.spend"), 404, "not_found", "edinburgh, glasgow"},
+		{"unknown table", "demo-analyst", "", sqlBody("SELECT * FROM glasgow.nothing"), 404, "not_found", "planning, spend"},
+		{"file access", "demo-analyst", "", sqlBody("SELECT * FROM read_csv('/etc/passwd')"), 400, "bad_request", "read_csv"},
+		{"too large", "demo-analyst", "", sqlBody("SELECT '" + strings.Repeat("x", 2<<20) + "'"), 413, "too_large", "larger"},
+		{"bad accept", "demo-analyst", "image/png", q, 406, "not_acceptable", "image/png"},
+	}
+	for _, c := range errorCases {
+		t.Run(c.name, func(t *testing.T) {
+			r := post(t, base, c.key, c.accept, c.body)
+			var e struct {
+				Error struct{ Code, Message, QueryID string } `json:"error"`
+			}
+			if err := json.Unmarshal(r.body, &e); err != nil || r.status != c.status || e.Error.Code != c.code || !strings.Contains(e.Error.Message, c.msg) {
+				t.Errorf("got %d %s, want %d %s containing %q", r.status, r.body, c.status, c.code, c.msg)
+			}
+		})
+	}
+
+	// Catalog, health and readiness.
+	req, _ := http.NewRequest("GET", base+"/v1/catalog", nil)
+	req.Header.Set("Authorization", "Bearer demo-analyst")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cat struct {
+		Sources []struct {
+			ID     string `json:"id"`
+			GSS    string `json:"gss"`
+			Tables []struct {
+				SQLName string `json:"sql_name"`
+			} `json:"tables"`
+		} `json:"sources"`
+		Datasets []struct {
+			SQLName  string                    `json:"sql_name"`
+			Councils []struct{ Source string } `json:"councils"`
+		} `json:"standard_datasets"`
+	}
+	json.NewDecoder(resp.Body).Decode(&cat)
+	resp.Body.Close()
+	if len(cat.Sources) != 6 || len(cat.Datasets) != 2 || cat.Datasets[0].SQLName != "std.spend_over_500" || len(cat.Datasets[0].Councils) != 6 || len(cat.Sources[0].Tables) < 2 {
+		t.Errorf("catalog: %+v", cat)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(base + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s: %v %v", path, resp.StatusCode, err)
+		}
+		resp.Body.Close()
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	cfg, _ := demo(t, 42)
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"check", "--config", cfg}, &out, &errOut); err != nil {
+		t.Fatalf("check: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "ok   edinburgh") || !strings.Contains(lines[0], "2 tables") {
+		t.Errorf("check output:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"version"}, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "gateway ") {
+		t.Errorf("version: %v %q", err, out.String())
+	}
+	// A config error names the file, the source and the field, and nothing starts.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("sources:\n  - {id: fife, council: Fife Council, gss: S1200004, type: files, path: x}\n"), 0o644)
+	err := run(context.Background(), []string{"serve", "--config", bad}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml") || !strings.Contains(err.Error(), `source "fife"`) || !strings.Contains(err.Error(), "gss") {
+		t.Errorf("bad config: %v", err)
+	}
+	if err := run(context.Background(), []string{"serve"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--config") {
+		t.Errorf("serve without config: %v", err)
+	}
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	duckdbfile "github.com/councildata/gateway/adapters/duckdb"
+	"github.com/councildata/gateway/adapters/files"
+	"github.com/councildata/gateway/adapters/mysql"
+	"github.com/councildata/gateway/adapters/postgres"
+	"github.com/councildata/gateway/adapters/sqlite"
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/auth"
+	"github.com/councildata/gateway/gateway/catalog"
+	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/engine"
+	"github.com/councildata/gateway/gateway/httpapi"
+)
+
+// Main is the running gateway: config, stores, catalog, engine, servers.
+type Main struct {
+	ConfigPath string
+	HTTPAddr   string // overrides the config
+	FlightAddr string // overrides the config (Flight SQL is not served yet)
+
+	Config  *config.Config
+	Catalog *catalog.Catalog
+	Engine  *engine.Engine
+	stores  map[string]gateway.Source
+
+	listener net.Listener
+	server   *http.Server
+}
+
+// Open reads the config, opens every source and builds the engine. A config
+// error stops it with the file, source and field named.
+func (m *Main) Open(ctx context.Context) error {
+	cfg, err := config.Load(m.ConfigPath)
+	if err != nil {
+		return err
+	}
+	m.Config = cfg
+	if m.HTTPAddr == "" {
+		m.HTTPAddr = cfg.Server.HTTP
+	}
+	if m.FlightAddr == "" {
+		m.FlightAddr = cfg.Server.Flight
+	}
+	m.stores = map[string]gateway.Source{}
+	for _, sc := range cfg.Sources {
+		st, err := openSource(ctx, sc)
+		if err != nil {
+			m.Close()
+			return fmt.Errorf("config %s: source %q: %w", cfg.File, sc.ID, err)
+		}
+		m.stores[sc.ID] = st
+	}
+	if m.Catalog, err = catalog.New(ctx, cfg, m.stores); err != nil {
+		m.Close()
+		return fmt.Errorf("config %s: %w", cfg.File, err)
+	}
+	if m.Engine, err = engine.New(ctx, m.Catalog, cfg.Query); err != nil {
+		m.Close()
+		return fmt.Errorf("config %s: %w", cfg.File, err)
+	}
+	return nil
+}
+
+// Listen binds the HTTP address (":0" picks a free port) and returns it.
+func (m *Main) Listen() (string, error) {
+	ln, err := net.Listen("tcp", m.HTTPAddr)
+	if err != nil {
+		return "", fmt.Errorf("listen on %s: %w", m.HTTPAddr, err)
+	}
+	m.listener = ln
+	api := &httpapi.Server{Engine: m.Engine, Catalog: m.Catalog, Keys: auth.NewKeys(m.Config.Requesters), MaxBodyBytes: m.Config.Server.MaxBodyBytes, Version: version}
+	m.server = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return ln.Addr().String(), nil
+}
+
+// Serve serves HTTP until ctx ends, then shuts down gracefully.
+func (m *Main) Serve(ctx context.Context) error {
+	if m.listener == nil {
+		if _, err := m.Listen(); err != nil {
+			return err
+		}
+	}
+	slog.Info("council gateway serving", "http", "http://"+m.listener.Addr().String(), "sources", len(m.Config.Sources), "standard_datasets", len(m.Config.Datasets))
+	errc := make(chan error, 1)
+	go func() { errc <- m.server.Serve(m.listener) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return m.server.Shutdown(shutdown)
+}
+
+// Close releases the engine and every store.
+func (m *Main) Close() error {
+	var errs []error
+	if m.Engine != nil {
+		errs = append(errs, m.Engine.Close())
+	}
+	for _, st := range m.stores {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Check validates the config and connects to every source, printing one
+// line per council.
+func (m *Main) Check(ctx context.Context, w io.Writer) error {
+	cfg, err := config.Load(m.ConfigPath)
+	if err != nil {
+		return err
+	}
+	m.Config = cfg
+	m.stores = map[string]gateway.Source{}
+	defer m.Close()
+	failed := 0
+	for _, sc := range cfg.Sources {
+		st, err := openSource(ctx, sc)
+		if err != nil {
+			fmt.Fprintf(w, "FAIL %-12s %-34s %s: %v\n", sc.ID, sc.Council, sc.Type, err)
+			failed++
+			continue
+		}
+		m.stores[sc.ID] = st
+	}
+	if len(m.stores) == len(cfg.Sources) {
+		cat, err := catalog.New(ctx, cfg, m.stores)
+		if err != nil {
+			return fmt.Errorf("config %s: %w", cfg.File, err)
+		}
+		for _, st := range cat.Check(ctx) {
+			if !st.OK {
+				failed++
+				fmt.Fprintf(w, "FAIL %-12s %-34s %s: %s\n", st.Source, st.Council, st.Type, st.Error)
+				continue
+			}
+			rows := "rows unknown"
+			if st.Rows >= 0 {
+				rows = fmt.Sprintf("%d rows", st.Rows)
+			}
+			fmt.Fprintf(w, "ok   %-12s %-34s %-8s %d tables, %s (%s)\n", st.Source, st.Council, st.Type, st.Tables, rows, st.Elapsed.Round(time.Millisecond))
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d sources failed", failed, len(cfg.Sources))
+	}
+	return nil
+}
+
+// openSource opens one council store with its adapter. A store that is
+// unreachable now (rather than misconfigured) is opened lazily: the gateway
+// starts, readyz says which council is down, and queries that need it fail
+// with 502 naming it until it comes back.
+func openSource(ctx context.Context, sc config.Source) (gateway.Source, error) {
+	open := func(ctx context.Context) (gateway.Source, error) {
+		switch sc.Type {
+		case "postgres":
+			return postgres.Open(ctx, sc, memory.DefaultAllocator)
+		case "mysql":
+			return mysql.Open(ctx, sc, memory.DefaultAllocator)
+		case "sqlite":
+			return sqlite.Open(ctx, sc, memory.DefaultAllocator)
+		case "duckdb":
+			return duckdbfile.Open(ctx, sc)
+		case "files":
+			return files.Open(ctx, sc)
+		}
+		return nil, fmt.Errorf("unknown type %q", sc.Type)
+	}
+	st, err := open(ctx)
+	if err == nil {
+		return st, nil
+	}
+	if code := gateway.ErrorCode(err); code == gateway.CodeSourceFailed && (sc.Type == "postgres" || sc.Type == "mysql") {
+		slog.Warn("source not reachable at start; will retry", "source", sc.ID, "err", err)
+		return &lazySource{id: sc.ID, open: open, err: err}, nil
+	}
+	return nil, err
+}
+
+// lazySource opens its store on first use, retrying until it succeeds.
+type lazySource struct {
+	id   string
+	open func(context.Context) (gateway.Source, error)
+	mu   sync.Mutex
+	st   gateway.Source
+	err  error
+}
+
+var _ gateway.Source = (*lazySource)(nil)
+
+func (l *lazySource) get(ctx context.Context) (gateway.Source, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.st != nil {
+		return l.st, nil
+	}
+	st, err := l.open(ctx)
+	if err != nil {
+		e := gateway.Wrap(gateway.CodeSourceFailed, err, "council source %q is not reachable", l.id)
+		e.Source = l.id
+		return nil, e
+	}
+	l.st = st
+	return st, nil
+}
+
+func (l *lazySource) Tables(ctx context.Context) ([]gateway.Table, error) {
+	st, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.Tables(ctx)
+}
+
+func (l *lazySource) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
+	st, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.Scan(ctx, req)
+}
+
+func (l *lazySource) Ping(ctx context.Context) error {
+	st, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Ping(ctx)
+}
+
+func (l *lazySource) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.st != nil {
+		return l.st.Close()
+	}
+	return nil
+}
