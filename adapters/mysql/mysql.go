@@ -19,9 +19,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -34,12 +32,13 @@ import (
 
 // Source is a MariaDB or MySQL store.
 type Source struct {
-	cfg   config.Source
-	db    *sql.DB
-	alloc memory.Allocator
-	// BatchRows is the most rows in one record batch (default
-	// sqlscan.DefaultBatchRows). Set it before the first Scan.
-	BatchRows int
+	*sqlscan.Source
+}
+
+// myStore reads MariaDB's catalog and values.
+type myStore struct {
+	sqlscan.DBStore
+	id string
 }
 
 var _ gateway.Source = (*Source)(nil)
@@ -84,7 +83,8 @@ func Open(ctx context.Context, cfg config.Source, alloc memory.Allocator) (*Sour
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Source{cfg: cfg, db: db, alloc: alloc}
+	st := &myStore{DBStore: sqlscan.DBStore{DB: db}, id: cfg.ID}
+	s := &Source{&sqlscan.Source{Kind: store, ID: cfg.ID, Expose: cfg.Tables, Dialect: dialect, Store: st, Alloc: alloc}}
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -96,63 +96,6 @@ func Open(ctx context.Context, cfg config.Source, alloc memory.Allocator) (*Sour
 	return s, nil
 }
 
-// Ping checks that the store answers.
-func (s *Source) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return sqlscan.StoreError(ctx, store, s.cfg.ID, "ping", err)
-	}
-	return nil
-}
-
-// Close closes the connections.
-func (s *Source) Close() error { return s.db.Close() }
-
-// Tables lists the tables and views of the database (only those in
-// cfg.Tables when it is set). Rows is information_schema's TABLE_ROWS: an
-// estimate for InnoDB, -1 for views.
-func (s *Source) Tables(ctx context.Context) ([]gateway.Table, error) {
-	all, err := s.tables(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]gateway.Table, len(all))
-	for i, t := range all {
-		out[i] = t.Gateway()
-	}
-	return out, nil
-}
-
-func (s *Source) tables(ctx context.Context) ([]sqlscan.Table, error) {
-	all, err := s.describe(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	return sqlscan.Expose(store, s.cfg.ID, all, s.cfg.Tables)
-}
-
-func (s *Source) table(ctx context.Context, name string) (sqlscan.Table, error) {
-	if len(s.cfg.Tables) == 0 || slices.Contains(s.cfg.Tables, name) {
-		ts, err := s.describe(ctx, name)
-		if err != nil {
-			return sqlscan.Table{}, err
-		}
-		for _, t := range ts {
-			if t.Name == name { // information_schema compares names case-insensitively
-				return t, nil
-			}
-		}
-	}
-	all, err := s.tables(ctx)
-	if err != nil {
-		return sqlscan.Table{}, err
-	}
-	names := make([]string, len(all))
-	for i, t := range all {
-		names[i] = t.Name
-	}
-	return sqlscan.Table{}, sqlscan.UnknownTable(store, s.cfg.ID, name, names)
-}
-
 const catalogSQL = `
 SELECT t.TABLE_NAME, t.TABLE_TYPE, t.TABLE_ROWS,
        c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.IS_NULLABLE
@@ -161,10 +104,14 @@ JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE
 WHERE t.TABLE_SCHEMA = DATABASE() AND (? = '' OR t.TABLE_NAME = ?)
 ORDER BY t.TABLE_NAME, c.ORDINAL_POSITION`
 
-func (s *Source) describe(ctx context.Context, only string) ([]sqlscan.Table, error) {
-	rows, err := s.db.QueryContext(ctx, catalogSQL, only, only)
+func (s *myStore) Cell(c sqlscan.Column) (sqlscan.Cell, error) { return cell(c) }
+
+// Describe lists the tables and views of the database. Rows is
+// information_schema's TABLE_ROWS: an estimate for InnoDB, -1 for views.
+func (s *myStore) Describe(ctx context.Context, only string) ([]sqlscan.Table, error) {
+	rows, err := s.DB.QueryContext(ctx, catalogSQL, only, only)
 	if err != nil {
-		return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, "list tables", err)
+		return nil, sqlscan.StoreError(ctx, store, s.id, "list tables", err)
 	}
 	defer rows.Close()
 	var out []sqlscan.Table
@@ -174,7 +121,7 @@ func (s *Source) describe(ctx context.Context, only string) ([]sqlscan.Table, er
 			est, prec, scale                              sql.NullInt64
 		)
 		if err := rows.Scan(&table, &kind, &est, &col, &dataType, &colType, &prec, &scale, &nullable); err != nil {
-			return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, "list tables", err)
+			return nil, sqlscan.StoreError(ctx, store, s.id, "list tables", err)
 		}
 		if len(out) == 0 || out[len(out)-1].Name != table {
 			rowsEst := int64(-1)
@@ -189,46 +136,7 @@ func (s *Source) describe(ctx context.Context, only string) ([]sqlscan.Table, er
 		t.Columns = append(t.Columns, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, "list tables", err)
+		return nil, sqlscan.StoreError(ctx, store, s.id, "list tables", err)
 	}
 	return out, nil
-}
-
-// Scan starts one SELECT for req and streams its rows.
-func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
-	what := fmt.Sprintf("scan %q", req.Table)
-	t, err := s.table(ctx, req.Table)
-	if err != nil {
-		return nil, err
-	}
-	q, err := sqlscan.Build(dialect, t, req)
-	if err != nil {
-		var ge *gateway.Error
-		if errors.As(err, &ge) {
-			ge.Source = s.cfg.ID
-		}
-		return nil, err
-	}
-	cells := make([]sqlscan.Cell, len(q.Columns))
-	for i, c := range q.Columns {
-		if cells[i], err = cell(c); err != nil {
-			return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, what, err)
-		}
-	}
-	qctx, cancel := context.WithCancel(ctx)
-	rows, err := s.db.QueryContext(qctx, q.SQL, q.Args...)
-	if err != nil {
-		cancel()
-		return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, what, err)
-	}
-	r := sqlscan.NewReader(sqlscan.ReaderOptions{
-		Alloc:     s.alloc,
-		Schema:    q.Schema,
-		Cursor:    rows,
-		Cells:     cells,
-		BatchRows: s.BatchRows,
-		Cancel:    cancel,
-		Wrap:      func(err error) error { return sqlscan.StoreError(ctx, store, s.cfg.ID, what, err) },
-	})
-	return &gateway.ScanResult{Reader: r, Pushed: q.Pushed, Statement: q.SQL, Args: q.Args}, nil
 }

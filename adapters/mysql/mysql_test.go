@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -43,93 +42,43 @@ func setup(t *testing.T, stmts ...string) (*Source, *sql.DB) {
 	return src, db
 }
 
-func scan(t *testing.T, src *Source, req gateway.ScanRequest) (*gateway.ScanResult, [][]string) {
-	t.Helper()
-	res, err := src.Scan(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Reader.Release()
-	rows, _ := scantest.Collect(t, res.Reader)
-	return res, rows
-}
-
 func TestTypes(t *testing.T) {
-	tests := []struct {
-		sqlType string
-		literal string // the first row's value; the second row is NULL
-		want    arrow.DataType
-		value   string
-	}{
-		{"BOOLEAN", "TRUE", arrow.FixedWidthTypes.Boolean, "true"},
-		{"tinyint(1)", "2", arrow.FixedWidthTypes.Boolean, "true"},
-		{"tinyint", "-128", arrow.PrimitiveTypes.Int8, "-128"},
-		{"tinyint unsigned", "255", arrow.PrimitiveTypes.Int16, "255"},
-		{"smallint", "-32768", arrow.PrimitiveTypes.Int16, "-32768"},
-		{"mediumint", "-8388608", arrow.PrimitiveTypes.Int32, "-8388608"},
-		{"int", "2147483647", arrow.PrimitiveTypes.Int32, "2147483647"},
-		{"int unsigned", "4294967295", arrow.PrimitiveTypes.Int64, "4294967295"},
-		{"bigint", "-9223372036854775808", arrow.PrimitiveTypes.Int64, "-9223372036854775808"},
-		{"bigint unsigned", "18446744073709551615", arrow.PrimitiveTypes.Uint64, "18446744073709551615"},
-		{"decimal(12,2)", "-1234567890.12", &arrow.Decimal128Type{Precision: 12, Scale: 2}, "-1234567890.12"},
-		{"decimal(38,10)", "1234567890123456789012345678.0123456789", &arrow.Decimal128Type{Precision: 38, Scale: 10}, "1234567890123456789012345678.0123456789"},
-		{"decimal(50,2)", "1.5", arrow.BinaryTypes.String, "1.50"},
-		{"float", "1.5", arrow.PrimitiveTypes.Float32, "1.5"},
-		{"double", "-2.25", arrow.PrimitiveTypes.Float64, "-2.25"},
-		{"varchar(20)", "'héllo wörld'", arrow.BinaryTypes.String, "héllo wörld"},
-		{"char(5)", "'ab'", arrow.BinaryTypes.String, "ab"},
-		{"text", "'a\\nb'", arrow.BinaryTypes.String, "a\nb"},
-		{"enum('x','y')", "'y'", arrow.BinaryTypes.String, "y"},
-		{"json", `'{"a": 1}'`, arrow.BinaryTypes.String, `{"a": 1}`},
-		{"varbinary(10)", "X'DEADBEEF'", arrow.BinaryTypes.Binary, "deadbeef"},
-		{"blob", "''", arrow.BinaryTypes.Binary, ""}, // empty, not NULL
-		{"date", "'2024-02-29'", arrow.FixedWidthTypes.Date32, "2024-02-29"},
-		{"date", "'1901-12-13'", arrow.FixedWidthTypes.Date32, "1901-12-13"},
-		{"datetime(6)", "'2024-01-02 03:04:05.123456'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.123456"},
-		{"datetime", "'2024-01-02 03:04:05'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.000000"},
-		{"timestamp(3) NULL", "'2024-01-02 03:04:05.5'", &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, "2024-01-02 03:04:05.500000Z"},
-		{"time", "'12:34:56'", arrow.BinaryTypes.String, "12:34:56"},
-		{"year", "2024", arrow.BinaryTypes.String, "2024"},
-		{"uuid", "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", arrow.BinaryTypes.String, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
+	tests := []scantest.TypeCase{
+		scantest.Case("BOOLEAN", "TRUE", arrow.FixedWidthTypes.Boolean, "true"),
+		scantest.Case("tinyint(1)", "2", arrow.FixedWidthTypes.Boolean, "true"),
+		scantest.Case("tinyint", "-128", arrow.PrimitiveTypes.Int8, "-128"),
+		scantest.Case("tinyint unsigned", "255", arrow.PrimitiveTypes.Int16, "255"),
+		scantest.Case("smallint", "-32768", arrow.PrimitiveTypes.Int16, "-32768"),
+		scantest.Case("mediumint", "-8388608", arrow.PrimitiveTypes.Int32, "-8388608"),
+		scantest.Case("int", "2147483647", arrow.PrimitiveTypes.Int32, "2147483647"),
+		scantest.Case("int unsigned", "4294967295", arrow.PrimitiveTypes.Int64, "4294967295"),
+		scantest.Case("bigint", "-9223372036854775808", arrow.PrimitiveTypes.Int64, "-9223372036854775808"),
+		scantest.Case("bigint unsigned", "18446744073709551615", arrow.PrimitiveTypes.Uint64, "18446744073709551615"),
+		scantest.Case("decimal(12,2)", "-1234567890.12", &arrow.Decimal128Type{Precision: 12, Scale: 2}, "-1234567890.12"),
+		scantest.Case("decimal(38,10)", "1234567890123456789012345678.0123456789", &arrow.Decimal128Type{Precision: 38, Scale: 10}, "1234567890123456789012345678.0123456789"),
+		scantest.Case("decimal(50,2)", "1.5", arrow.BinaryTypes.String, "1.50"),
+		scantest.Case("float", "1.5", arrow.PrimitiveTypes.Float32, "1.5"),
+		scantest.Case("double", "-2.25", arrow.PrimitiveTypes.Float64, "-2.25"),
+		scantest.Case("varchar(20)", "'héllo wörld'", arrow.BinaryTypes.String, "héllo wörld"),
+		scantest.Case("char(5)", "'ab'", arrow.BinaryTypes.String, "ab"),
+		scantest.Case("text", "'a\\nb'", arrow.BinaryTypes.String, "a\nb"),
+		scantest.Case("enum('x','y')", "'y'", arrow.BinaryTypes.String, "y"),
+		scantest.Case("json", `'{"a": 1}'`, arrow.BinaryTypes.String, `{"a": 1}`),
+		scantest.Case("varbinary(10)", "X'DEADBEEF'", arrow.BinaryTypes.Binary, "deadbeef"),
+		scantest.Case("blob", "''", arrow.BinaryTypes.Binary, ""), // empty, not NULL
+		scantest.Case("date", "'2024-02-29'", arrow.FixedWidthTypes.Date32, "2024-02-29"),
+		scantest.Case("date", "'1901-12-13'", arrow.FixedWidthTypes.Date32, "1901-12-13"),
+		scantest.Case("datetime(6)", "'2024-01-02 03:04:05.123456'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.123456"),
+		scantest.Case("datetime", "'2024-01-02 03:04:05'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.000000"),
+		scantest.Case("timestamp(3) NULL", "'2024-01-02 03:04:05.5'", &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, "2024-01-02 03:04:05.500000Z"),
+		scantest.Case("time", "'12:34:56'", arrow.BinaryTypes.String, "12:34:56"),
+		scantest.Case("year", "2024", arrow.BinaryTypes.String, "2024"),
+		scantest.Case("uuid", "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", arrow.BinaryTypes.String, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
 	}
-	var cols, first, second []string
-	for i, tt := range tests {
-		cols = append(cols, fmt.Sprintf("c%d %s", i, tt.sqlType))
-		first = append(first, tt.literal)
-		second = append(second, "NULL")
-	}
+	create, insert := scantest.TypesTable(tests)
 	src, _ := setup(t,
-		"CREATE TABLE types ("+strings.Join(cols, ", ")+")",
-		"INSERT INTO types VALUES ("+strings.Join(first, ", ")+"), ("+strings.Join(second, ", ")+")",
-	)
-	tables, err := src.Tables(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tables) != 1 || tables[0].Name != "types" {
-		t.Fatalf("tables: %+v", tables)
-	}
-	schema := tables[0].Schema
-	res, rows := scan(t, src, gateway.ScanRequest{Table: "types", Limit: -1})
-	if !res.Reader.Schema().Equal(schema) {
-		t.Errorf("scan schema %s differs from Tables schema %s", res.Reader.Schema(), schema)
-	}
-	if len(rows) != 2 {
-		t.Fatalf("got %d rows, want 2", len(rows))
-	}
-	for i, tt := range tests {
-		t.Run(fmt.Sprintf("%s=%s", tt.sqlType, tt.literal), func(t *testing.T) {
-			if got := schema.Field(i).Type; !arrow.TypeEqual(got, tt.want) {
-				t.Errorf("Arrow type %s, want %s", got, tt.want)
-			}
-			if rows[0][i] != tt.value {
-				t.Errorf("value %q, want %q", rows[0][i], tt.value)
-			}
-			if rows[1][i] != scantest.Null {
-				t.Errorf("NULL read as %q", rows[1][i])
-			}
-		})
-	}
+		create, insert)
+	scantest.CheckTypes(t, src, tests)
 }
 
 // TIMESTAMP values are instants: one written in another time zone reads as
@@ -141,7 +90,7 @@ func TestTimeZoneAndZeroDates(t *testing.T) {
 		"SET SESSION sql_mode = ''; SET time_zone = '+05:00'; "+
 			"INSERT INTO tz VALUES (1, '2024-06-01 12:00:00', '0000-00-00', '0000-00-00 00:00:00')",
 	)
-	_, rows := scan(t, src, gateway.ScanRequest{Table: "tz", Limit: -1})
+	_, rows := scantest.Scan(t, src, gateway.ScanRequest{Table: "tz", Limit: -1})
 	want := [][]string{{"1", "2024-06-01 07:00:00.000000Z", "NULL", "NULL"}}
 	if !reflect.DeepEqual(rows, want) {
 		t.Errorf("rows %v, want %v", rows, want)
@@ -199,7 +148,7 @@ func TestPushdown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, rows := scan(t, src, gateway.ScanRequest{Table: "p", Columns: []string{"id"}, Filters: tt.filters, Limit: tt.limit})
+			res, rows := scantest.Scan(t, src, gateway.ScanRequest{Table: "p", Columns: []string{"id"}, Filters: tt.filters, Limit: tt.limit})
 			var ids []string
 			for _, r := range rows {
 				ids = append(ids, r[0])
@@ -274,7 +223,7 @@ func TestStreaming(t *testing.T) {
 		}
 		res.Reader.Release()
 	}
-	if _, rows := scan(t, src, gateway.ScanRequest{Table: "big", Limit: 5}); len(rows) != 5 {
+	if _, rows := scantest.Scan(t, src, gateway.ScanRequest{Table: "big", Limit: 5}); len(rows) != 5 {
 		t.Errorf("got %d rows after released scans, want 5", len(rows))
 	}
 }

@@ -14,10 +14,8 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 	"time"
 
@@ -34,13 +32,15 @@ import (
 
 // Source is a PostgreSQL store.
 type Source struct {
-	cfg    config.Source
+	*sqlscan.Source
+}
+
+// pgStore is what is PostgreSQL's own: the pool, the catalog query and the
+// value readers.
+type pgStore struct {
+	id     string
 	schema string
 	pool   *pgxpool.Pool
-	alloc  memory.Allocator
-	// BatchRows is the most rows in one record batch (default
-	// sqlscan.DefaultBatchRows). Set it before the first Scan.
-	BatchRows int
 }
 
 var _ gateway.Source = (*Source)(nil)
@@ -79,10 +79,11 @@ func Open(ctx context.Context, cfg config.Source, alloc memory.Allocator) (*Sour
 	if err != nil {
 		return nil, sqlscan.StoreError(ctx, store, cfg.ID, "connect", err)
 	}
-	s := &Source{cfg: cfg, schema: cfg.Schema, pool: pool, alloc: alloc}
-	if s.schema == "" {
-		s.schema = "public"
+	st := &pgStore{id: cfg.ID, schema: cfg.Schema, pool: pool}
+	if st.schema == "" {
+		st.schema = "public"
 	}
+	s := &Source{&sqlscan.Source{Kind: store, ID: cfg.ID, Expose: cfg.Tables, Dialect: dialect, Store: st, Alloc: alloc}}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -92,65 +93,6 @@ func Open(ctx context.Context, cfg config.Source, alloc memory.Allocator) (*Sour
 		return nil, err
 	}
 	return s, nil
-}
-
-// Ping checks that the store answers.
-func (s *Source) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
-		return sqlscan.StoreError(ctx, store, s.cfg.ID, "ping", err)
-	}
-	return nil
-}
-
-// Close closes the connections; scans still running are cut off.
-func (s *Source) Close() error {
-	s.pool.Close()
-	return nil
-}
-
-// Tables lists the tables, views, materialized views and foreign tables of
-// the schema (only those in cfg.Tables when it is set).
-func (s *Source) Tables(ctx context.Context) ([]gateway.Table, error) {
-	all, err := s.tables(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]gateway.Table, len(all))
-	for i, t := range all {
-		out[i] = t.Gateway()
-	}
-	return out, nil
-}
-
-// tables reads the exposed tables from the catalog.
-func (s *Source) tables(ctx context.Context) ([]sqlscan.Table, error) {
-	all, err := s.describe(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	return sqlscan.Expose(store, s.cfg.ID, all, s.cfg.Tables)
-}
-
-// table describes one exposed table, or returns CodeNotFound.
-func (s *Source) table(ctx context.Context, name string) (sqlscan.Table, error) {
-	if len(s.cfg.Tables) == 0 || slices.Contains(s.cfg.Tables, name) {
-		ts, err := s.describe(ctx, name)
-		if err != nil {
-			return sqlscan.Table{}, err
-		}
-		if len(ts) == 1 {
-			return ts[0], nil
-		}
-	}
-	all, err := s.tables(ctx)
-	if err != nil {
-		return sqlscan.Table{}, err
-	}
-	names := make([]string, len(all))
-	for i, t := range all {
-		names[i] = t.Name
-	}
-	return sqlscan.Table{}, sqlscan.UnknownTable(store, s.cfg.ID, name, names)
 }
 
 // catalogSQL lists the columns of the schema's relations, one row per
@@ -173,10 +115,29 @@ WHERE n.nspname = $1
   AND ($2::text = '' OR c.relname = $2::text)
 ORDER BY c.relname, a.attnum`
 
-func (s *Source) describe(ctx context.Context, only string) ([]sqlscan.Table, error) {
+func (s *pgStore) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+func (s *pgStore) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+func (s *pgStore) Cell(c sqlscan.Column) (sqlscan.Cell, error) { return cell(c) }
+
+func (s *pgStore) Query(ctx context.Context, sql string, args []any) (sqlscan.Cursor, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return cursor{rows}, nil
+}
+
+// Describe lists the tables, views, materialized views and foreign tables
+// of the schema.
+func (s *pgStore) Describe(ctx context.Context, only string) ([]sqlscan.Table, error) {
 	rows, err := s.pool.Query(ctx, catalogSQL, s.schema, only)
 	if err != nil {
-		return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, "list tables", err)
+		return nil, sqlscan.StoreError(ctx, store, s.id, "list tables", err)
 	}
 	defer rows.Close()
 	var out []sqlscan.Table
@@ -188,7 +149,7 @@ func (s *Source) describe(ctx context.Context, only string) ([]sqlscan.Table, er
 			typmod                                 int32
 		)
 		if err := rows.Scan(&rel, &kind, &reltuples, &col, &nullable, &typname, &typmod, &format, &loose); err != nil {
-			return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, "list tables", err)
+			return nil, sqlscan.StoreError(ctx, store, s.id, "list tables", err)
 		}
 		if len(out) == 0 || out[len(out)-1].Name != rel {
 			est := int64(-1)
@@ -205,48 +166,9 @@ func (s *Source) describe(ctx context.Context, only string) ([]sqlscan.Table, er
 		t.Columns = append(t.Columns, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, "list tables", err)
+		return nil, sqlscan.StoreError(ctx, store, s.id, "list tables", err)
 	}
 	return out, nil
-}
-
-// Scan starts one SELECT for req and streams its rows.
-func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
-	what := fmt.Sprintf("scan %q", req.Table)
-	t, err := s.table(ctx, req.Table)
-	if err != nil {
-		return nil, err
-	}
-	q, err := sqlscan.Build(dialect, t, req)
-	if err != nil {
-		var ge *gateway.Error
-		if errors.As(err, &ge) {
-			ge.Source = s.cfg.ID
-		}
-		return nil, err
-	}
-	cells := make([]sqlscan.Cell, len(q.Columns))
-	for i, c := range q.Columns {
-		if cells[i], err = cell(c); err != nil {
-			return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, what, err)
-		}
-	}
-	qctx, cancel := context.WithCancel(ctx)
-	rows, err := s.pool.Query(qctx, q.SQL, q.Args...)
-	if err != nil {
-		cancel()
-		return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, what, err)
-	}
-	r := sqlscan.NewReader(sqlscan.ReaderOptions{
-		Alloc:     s.alloc,
-		Schema:    q.Schema,
-		Cursor:    cursor{rows},
-		Cells:     cells,
-		BatchRows: s.BatchRows,
-		Cancel:    cancel,
-		Wrap:      func(err error) error { return sqlscan.StoreError(ctx, store, s.cfg.ID, what, err) },
-	})
-	return &gateway.ScanResult{Reader: r, Pushed: q.Pushed, Statement: q.SQL, Args: q.Args}, nil
 }
 
 // cursor adapts pgx.Rows to sqlscan.Cursor.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -43,92 +42,41 @@ func setup(t *testing.T, stmts ...string) (*Source, *sql.DB, *memory.CheckedAllo
 	return src, db, alloc
 }
 
-func scan(t *testing.T, src *Source, req gateway.ScanRequest) (*gateway.ScanResult, [][]string) {
-	t.Helper()
-	res, err := src.Scan(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Reader.Release()
-	rows, _ := scantest.Collect(t, res.Reader)
-	return res, rows
-}
-
 func TestTypes(t *testing.T) {
-	tests := []struct {
-		sqlType string
-		literal string // the first row's value; the second row is NULL
-		want    arrow.DataType
-		value   string // as scantest.Value shows it
-	}{
-		{"smallint", "-32768", arrow.PrimitiveTypes.Int16, "-32768"},
-		{"integer", "2147483647", arrow.PrimitiveTypes.Int32, "2147483647"},
-		{"bigint", "-9223372036854775808", arrow.PrimitiveTypes.Int64, "-9223372036854775808"},
-		{"numeric(12,2)", "-1234567890.12", &arrow.Decimal128Type{Precision: 12, Scale: 2}, "-1234567890.12"},
-		{"numeric(38,0)", "99999999999999999999999999999999999999", &arrow.Decimal128Type{Precision: 38, Scale: 0}, "99999999999999999999999999999999999999"},
-		{"numeric", "3.14159", &arrow.Decimal128Type{Precision: 38, Scale: 10}, "3.1415900000"},
-		{"numeric(50,2)", "1.5", arrow.BinaryTypes.String, "1.50"},
-		{"amount2", "12.3", &arrow.Decimal128Type{Precision: 6, Scale: 2}, "12.30"}, // a domain over numeric(6,2)
-		{"real", "1.5", arrow.PrimitiveTypes.Float32, "1.5"},
-		{"double precision", "-2.25", arrow.PrimitiveTypes.Float64, "-2.25"},
-		{"text", "'héllo wörld'", arrow.BinaryTypes.String, "héllo wörld"},
-		{"varchar(10)", "'abc'", arrow.BinaryTypes.String, "abc"},
-		{"char(5)", "'ab'", arrow.BinaryTypes.String, "ab   "},
-		{"boolean", "true", arrow.FixedWidthTypes.Boolean, "true"},
-		{"date", "'2024-02-29'", arrow.FixedWidthTypes.Date32, "2024-02-29"},
-		{"date", "'1901-12-13'", arrow.FixedWidthTypes.Date32, "1901-12-13"},
-		{"timestamp", "'2024-01-02 03:04:05.123456'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.123456"},
-		{"timestamptz", "'2024-01-02 03:04:05.5+02'", &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, "2024-01-02 01:04:05.500000Z"},
-		{"json", `'{"b": 1,  "a": 2}'`, arrow.BinaryTypes.String, `{"b": 1,  "a": 2}`},
-		{"jsonb", `'{"b": 1,  "a": 2}'`, arrow.BinaryTypes.String, `{"a": 2, "b": 1}`},
-		{"uuid", "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", arrow.BinaryTypes.String, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
-		{"bytea", `'\xdeadbeef'`, arrow.BinaryTypes.Binary, "deadbeef"},
-		{"bytea", `'\x'`, arrow.BinaryTypes.Binary, ""}, // empty, not NULL
-		{"interval", "'1 day 2 hours'", arrow.BinaryTypes.String, "1 day 02:00:00"},
-		{"integer[]", "'{1,2}'", arrow.BinaryTypes.String, "{1,2}"},
-		{"mood", "'happy'", arrow.BinaryTypes.String, "happy"}, // an enum
+	tests := []scantest.TypeCase{
+		scantest.Case("smallint", "-32768", arrow.PrimitiveTypes.Int16, "-32768"),
+		scantest.Case("integer", "2147483647", arrow.PrimitiveTypes.Int32, "2147483647"),
+		scantest.Case("bigint", "-9223372036854775808", arrow.PrimitiveTypes.Int64, "-9223372036854775808"),
+		scantest.Case("numeric(12,2)", "-1234567890.12", &arrow.Decimal128Type{Precision: 12, Scale: 2}, "-1234567890.12"),
+		scantest.Case("numeric(38,0)", "99999999999999999999999999999999999999", &arrow.Decimal128Type{Precision: 38, Scale: 0}, "99999999999999999999999999999999999999"),
+		scantest.Case("numeric", "3.14159", &arrow.Decimal128Type{Precision: 38, Scale: 10}, "3.1415900000"),
+		scantest.Case("numeric(50,2)", "1.5", arrow.BinaryTypes.String, "1.50"),
+		scantest.Case("amount2", "12.3", &arrow.Decimal128Type{Precision: 6, Scale: 2}, "12.30"), // a domain over numeric(6,2)
+		scantest.Case("real", "1.5", arrow.PrimitiveTypes.Float32, "1.5"),
+		scantest.Case("double precision", "-2.25", arrow.PrimitiveTypes.Float64, "-2.25"),
+		scantest.Case("text", "'héllo wörld'", arrow.BinaryTypes.String, "héllo wörld"),
+		scantest.Case("varchar(10)", "'abc'", arrow.BinaryTypes.String, "abc"),
+		scantest.Case("char(5)", "'ab'", arrow.BinaryTypes.String, "ab   "),
+		scantest.Case("boolean", "true", arrow.FixedWidthTypes.Boolean, "true"),
+		scantest.Case("date", "'2024-02-29'", arrow.FixedWidthTypes.Date32, "2024-02-29"),
+		scantest.Case("date", "'1901-12-13'", arrow.FixedWidthTypes.Date32, "1901-12-13"),
+		scantest.Case("timestamp", "'2024-01-02 03:04:05.123456'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.123456"),
+		scantest.Case("timestamptz", "'2024-01-02 03:04:05.5+02'", &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, "2024-01-02 01:04:05.500000Z"),
+		scantest.Case("json", `'{"b": 1,  "a": 2}'`, arrow.BinaryTypes.String, `{"b": 1,  "a": 2}`),
+		scantest.Case("jsonb", `'{"b": 1,  "a": 2}'`, arrow.BinaryTypes.String, `{"a": 2, "b": 1}`),
+		scantest.Case("uuid", "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", arrow.BinaryTypes.String, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+		scantest.Case("bytea", `'\xdeadbeef'`, arrow.BinaryTypes.Binary, "deadbeef"),
+		scantest.Case("bytea", `'\x'`, arrow.BinaryTypes.Binary, ""), // empty, not NULL
+		scantest.Case("interval", "'1 day 2 hours'", arrow.BinaryTypes.String, "1 day 02:00:00"),
+		scantest.Case("integer[]", "'{1,2}'", arrow.BinaryTypes.String, "{1,2}"),
+		scantest.Case("mood", "'happy'", arrow.BinaryTypes.String, "happy"), // an enum
 	}
-	var cols, first, second []string
-	for i, tt := range tests {
-		cols = append(cols, fmt.Sprintf("c%d %s", i, tt.sqlType))
-		first = append(first, tt.literal)
-		second = append(second, "NULL")
-	}
+	create, insert := scantest.TypesTable(tests)
 	src, _, _ := setup(t,
 		"CREATE DOMAIN amount2 AS numeric(6,2)",
 		"CREATE TYPE mood AS ENUM ('sad', 'happy')",
-		"CREATE TABLE types ("+strings.Join(cols, ", ")+")",
-		"INSERT INTO types VALUES ("+strings.Join(first, ", ")+"), ("+strings.Join(second, ", ")+")",
-	)
-
-	tables, err := src.Tables(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tables) != 1 || tables[0].Name != "types" {
-		t.Fatalf("tables: %+v", tables)
-	}
-	schema := tables[0].Schema
-	res, rows := scan(t, src, gateway.ScanRequest{Table: "types", Limit: -1})
-	if !res.Reader.Schema().Equal(schema) {
-		t.Errorf("scan schema %s differs from Tables schema %s", res.Reader.Schema(), schema)
-	}
-	if len(rows) != 2 {
-		t.Fatalf("got %d rows, want 2", len(rows))
-	}
-	for i, tt := range tests {
-		t.Run(fmt.Sprintf("%s=%s", tt.sqlType, tt.literal), func(t *testing.T) {
-			if got := schema.Field(i).Type; !arrow.TypeEqual(got, tt.want) {
-				t.Errorf("Arrow type %s, want %s", got, tt.want)
-			}
-			if rows[0][i] != tt.value {
-				t.Errorf("value %q, want %q", rows[0][i], tt.value)
-			}
-			if rows[1][i] != scantest.Null {
-				t.Errorf("NULL read as %q", rows[1][i])
-			}
-		})
-	}
+		create, insert)
+	scantest.CheckTypes(t, src, tests)
 }
 
 func TestNumericTooPrecise(t *testing.T) {
@@ -212,7 +160,7 @@ func TestPushdown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, rows := scan(t, src, gateway.ScanRequest{Table: "p", Columns: []string{"id"}, Filters: tt.filters, Limit: tt.limit})
+			res, rows := scantest.Scan(t, src, gateway.ScanRequest{Table: "p", Columns: []string{"id"}, Filters: tt.filters, Limit: tt.limit})
 			var ids []string
 			for _, r := range rows {
 				ids = append(ids, r[0])
@@ -340,7 +288,7 @@ func TestReleaseStopsQuery(t *testing.T) {
 	res.Reader.Release()
 	waitNoQuery(t, db)
 	// The pool still works afterwards.
-	_, rows := scan(t, src, gateway.ScanRequest{Table: "endless", Limit: 3})
+	_, rows := scantest.Scan(t, src, gateway.ScanRequest{Table: "endless", Limit: 3})
 	if len(rows) != 3 {
 		t.Errorf("got %d rows after a cancelled scan, want 3", len(rows))
 	}
@@ -427,7 +375,7 @@ func TestOpenConfig(t *testing.T) {
 
 func TestReadOnly(t *testing.T) {
 	src, _, _ := setup(t, "CREATE TABLE a (x int)")
-	_, err := src.pool.Exec(context.Background(), "INSERT INTO a VALUES (1)")
+	_, err := src.Store.(*pgStore).pool.Exec(context.Background(), "INSERT INTO a VALUES (1)")
 	if err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("insert through the adapter's pool: %v, want a read-only error", err)
 	}

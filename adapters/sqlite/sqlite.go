@@ -14,11 +14,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -32,12 +30,13 @@ import (
 
 // Source is a SQLite file.
 type Source struct {
-	cfg   config.Source
-	db    *sql.DB
-	alloc memory.Allocator
-	// BatchRows is the most rows in one record batch (default
-	// sqlscan.DefaultBatchRows). Set it before the first Scan.
-	BatchRows int
+	*sqlscan.Source
+}
+
+// liteStore reads the file's schema and values.
+type liteStore struct {
+	sqlscan.DBStore
+	id string
 }
 
 var _ gateway.Source = (*Source)(nil)
@@ -71,7 +70,8 @@ func Open(ctx context.Context, cfg config.Source, alloc memory.Allocator) (*Sour
 	}
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
-	s := &Source{cfg: cfg, db: db, alloc: alloc}
+	st := &liteStore{DBStore: sqlscan.DBStore{DB: db}, id: cfg.ID}
+	s := &Source{&sqlscan.Source{Kind: store, ID: cfg.ID, Expose: cfg.Tables, Dialect: dialect, Store: st, Alloc: alloc}}
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -84,65 +84,18 @@ func Open(ctx context.Context, cfg config.Source, alloc memory.Allocator) (*Sour
 }
 
 // Ping checks that the file can be read.
-func (s *Source) Ping(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, "SELECT count(*) FROM sqlite_schema"); err != nil {
-		return sqlscan.StoreError(ctx, store, s.cfg.ID, "ping", err)
-	}
-	return nil
+func (s *liteStore) Ping(ctx context.Context) error {
+	_, err := s.DB.ExecContext(ctx, "SELECT count(*) FROM sqlite_schema")
+	return err
 }
 
-// Close closes the file.
-func (s *Source) Close() error { return s.db.Close() }
+func (s *liteStore) Cell(c sqlscan.Column) (sqlscan.Cell, error) { return cell(c) }
 
-// Tables lists the file's tables and views (only those in cfg.Tables when
-// it is set). Rows comes from sqlite_stat1 when ANALYZE has filled it, and
-// is -1 otherwise.
-func (s *Source) Tables(ctx context.Context) ([]gateway.Table, error) {
-	all, err := s.tables(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]gateway.Table, len(all))
-	for i, t := range all {
-		out[i] = t.Gateway()
-	}
-	return out, nil
-}
-
-func (s *Source) tables(ctx context.Context) ([]sqlscan.Table, error) {
-	all, err := s.describe(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	return sqlscan.Expose(store, s.cfg.ID, all, s.cfg.Tables)
-}
-
-func (s *Source) table(ctx context.Context, name string) (sqlscan.Table, error) {
-	if len(s.cfg.Tables) == 0 || slices.Contains(s.cfg.Tables, name) {
-		ts, err := s.describe(ctx, name)
-		if err != nil {
-			return sqlscan.Table{}, err
-		}
-		for _, t := range ts {
-			if t.Name == name {
-				return t, nil
-			}
-		}
-	}
-	all, err := s.tables(ctx)
-	if err != nil {
-		return sqlscan.Table{}, err
-	}
-	names := make([]string, len(all))
-	for i, t := range all {
-		names[i] = t.Name
-	}
-	return sqlscan.Table{}, sqlscan.UnknownTable(store, s.cfg.ID, name, names)
-}
-
-func (s *Source) describe(ctx context.Context, only string) ([]sqlscan.Table, error) {
-	fail := func(err error) error { return sqlscan.StoreError(ctx, store, s.cfg.ID, "list tables", err) }
-	conn, err := s.db.Conn(ctx)
+// Describe lists the file's tables and views. Rows comes from sqlite_stat1
+// when ANALYZE has filled it, and is -1 otherwise.
+func (s *liteStore) Describe(ctx context.Context, only string) ([]sqlscan.Table, error) {
+	fail := func(err error) error { return sqlscan.StoreError(ctx, store, s.id, "list tables", err) }
+	conn, err := s.DB.Conn(ctx)
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -226,43 +179,4 @@ func statRows(ctx context.Context, conn *sql.Conn, table string) (int64, error) 
 		}
 	}
 	return est, rows.Err()
-}
-
-// Scan starts one SELECT for req and streams its rows.
-func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
-	what := fmt.Sprintf("scan %q", req.Table)
-	t, err := s.table(ctx, req.Table)
-	if err != nil {
-		return nil, err
-	}
-	q, err := sqlscan.Build(dialect, t, req)
-	if err != nil {
-		var ge *gateway.Error
-		if errors.As(err, &ge) {
-			ge.Source = s.cfg.ID
-		}
-		return nil, err
-	}
-	cells := make([]sqlscan.Cell, len(q.Columns))
-	for i, c := range q.Columns {
-		if cells[i], err = cell(c); err != nil {
-			return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, what, err)
-		}
-	}
-	qctx, cancel := context.WithCancel(ctx)
-	rows, err := s.db.QueryContext(qctx, q.SQL, q.Args...)
-	if err != nil {
-		cancel()
-		return nil, sqlscan.StoreError(ctx, store, s.cfg.ID, what, err)
-	}
-	r := sqlscan.NewReader(sqlscan.ReaderOptions{
-		Alloc:     s.alloc,
-		Schema:    q.Schema,
-		Cursor:    rows,
-		Cells:     cells,
-		BatchRows: s.BatchRows,
-		Cancel:    cancel,
-		Wrap:      func(err error) error { return sqlscan.StoreError(ctx, store, s.cfg.ID, what, err) },
-	})
-	return &gateway.ScanResult{Reader: r, Pushed: q.Pushed, Statement: q.SQL, Args: q.Args}, nil
 }

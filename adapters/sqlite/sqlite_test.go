@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -52,86 +51,36 @@ func setup(t *testing.T, stmts ...string) *Source {
 	return src
 }
 
-func scan(t *testing.T, src *Source, req gateway.ScanRequest) (*gateway.ScanResult, [][]string) {
-	t.Helper()
-	res, err := src.Scan(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Reader.Release()
-	rows, _ := scantest.Collect(t, res.Reader)
-	return res, rows
-}
-
 func TestTypes(t *testing.T) {
-	tests := []struct {
-		decl    string
-		literal string // the first row's value; the second row is NULL
-		want    arrow.DataType
-		value   string
-	}{
-		{"INTEGER", "-9223372036854775808", arrow.PrimitiveTypes.Int64, "-9223372036854775808"},
-		{"INT", "42", arrow.PrimitiveTypes.Int64, "42"},
-		{"BIGINT", "'17'", arrow.PrimitiveTypes.Int64, "17"}, // numeric text becomes an integer
-		{"REAL", "1.5", arrow.PrimitiveTypes.Float64, "1.5"},
-		{"DOUBLE", "3", arrow.PrimitiveTypes.Float64, "3"},
-		{"FLOAT", "-0.25", arrow.PrimitiveTypes.Float64, "-0.25"},
-		{"NUMERIC(10,2)", "1234.5", &arrow.Decimal128Type{Precision: 10, Scale: 2}, "1234.50"},
-		{"DECIMAL(12,2)", "0.1", &arrow.Decimal128Type{Precision: 12, Scale: 2}, "0.10"},
-		{"DECIMAL(5)", "7", &arrow.Decimal128Type{Precision: 5, Scale: 0}, "7"},
-		{"NUMERIC", "2.5", arrow.PrimitiveTypes.Float64, "2.5"},
-		{"TEXT", "'héllo wörld'", arrow.BinaryTypes.String, "héllo wörld"},
-		{"VARCHAR(10)", "'abc'", arrow.BinaryTypes.String, "abc"},
-		{"BLOB", "X'DEADBEEF'", arrow.BinaryTypes.Binary, "deadbeef"},
-		{"BLOB", "X''", arrow.BinaryTypes.Binary, ""},
-		{"BOOLEAN", "TRUE", arrow.FixedWidthTypes.Boolean, "true"},
-		{"BOOLEAN", "0", arrow.FixedWidthTypes.Boolean, "false"},
-		{"DATE", "'2024-02-29'", arrow.FixedWidthTypes.Date32, "2024-02-29"},
-		{"DATE", "'1901-12-13 00:00:00'", arrow.FixedWidthTypes.Date32, "1901-12-13"},
-		{"DATETIME", "'2024-01-02 03:04:05.123456'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.123456"},
-		{"TIMESTAMP", "'2024-01-02T03:04:05Z'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.000000"},
-		{"TIMESTAMP", "'2024-01-02T03:04:05+02:00'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 01:04:05.000000"},
-		{"", "12", arrow.BinaryTypes.String, "12"}, // no declared type: read as text
-		{"JSON", `'{"a": 1}'`, arrow.BinaryTypes.String, `{"a": 1}`},
+	tests := []scantest.TypeCase{
+		scantest.Case("INTEGER", "-9223372036854775808", arrow.PrimitiveTypes.Int64, "-9223372036854775808"),
+		scantest.Case("INT", "42", arrow.PrimitiveTypes.Int64, "42"),
+		scantest.Case("BIGINT", "'17'", arrow.PrimitiveTypes.Int64, "17"), // numeric text becomes an integer
+		scantest.Case("REAL", "1.5", arrow.PrimitiveTypes.Float64, "1.5"),
+		scantest.Case("DOUBLE", "3", arrow.PrimitiveTypes.Float64, "3"),
+		scantest.Case("FLOAT", "-0.25", arrow.PrimitiveTypes.Float64, "-0.25"),
+		scantest.Case("NUMERIC(10,2)", "1234.5", &arrow.Decimal128Type{Precision: 10, Scale: 2}, "1234.50"),
+		scantest.Case("DECIMAL(12,2)", "0.1", &arrow.Decimal128Type{Precision: 12, Scale: 2}, "0.10"),
+		scantest.Case("DECIMAL(5)", "7", &arrow.Decimal128Type{Precision: 5, Scale: 0}, "7"),
+		scantest.Case("NUMERIC", "2.5", arrow.PrimitiveTypes.Float64, "2.5"),
+		scantest.Case("TEXT", "'héllo wörld'", arrow.BinaryTypes.String, "héllo wörld"),
+		scantest.Case("VARCHAR(10)", "'abc'", arrow.BinaryTypes.String, "abc"),
+		scantest.Case("BLOB", "X'DEADBEEF'", arrow.BinaryTypes.Binary, "deadbeef"),
+		scantest.Case("BLOB", "X''", arrow.BinaryTypes.Binary, ""),
+		scantest.Case("BOOLEAN", "TRUE", arrow.FixedWidthTypes.Boolean, "true"),
+		scantest.Case("BOOLEAN", "0", arrow.FixedWidthTypes.Boolean, "false"),
+		scantest.Case("DATE", "'2024-02-29'", arrow.FixedWidthTypes.Date32, "2024-02-29"),
+		scantest.Case("DATE", "'1901-12-13 00:00:00'", arrow.FixedWidthTypes.Date32, "1901-12-13"),
+		scantest.Case("DATETIME", "'2024-01-02 03:04:05.123456'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.123456"),
+		scantest.Case("TIMESTAMP", "'2024-01-02T03:04:05Z'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.000000"),
+		scantest.Case("TIMESTAMP", "'2024-01-02T03:04:05+02:00'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 01:04:05.000000"),
+		scantest.Case("", "12", arrow.BinaryTypes.String, "12"), // no declared type: read as text
+		scantest.Case("JSON", `'{"a": 1}'`, arrow.BinaryTypes.String, `{"a": 1}`),
 	}
-	var cols, first, second []string
-	for i, tt := range tests {
-		cols = append(cols, fmt.Sprintf("c%d %s", i, tt.decl))
-		first = append(first, tt.literal)
-		second = append(second, "NULL")
-	}
+	create, insert := scantest.TypesTable(tests)
 	src := setup(t,
-		"CREATE TABLE types ("+strings.Join(cols, ", ")+")",
-		"INSERT INTO types VALUES ("+strings.Join(first, ", ")+"), ("+strings.Join(second, ", ")+")",
-	)
-	tables, err := src.Tables(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tables) != 1 || tables[0].Name != "types" {
-		t.Fatalf("tables: %+v", tables)
-	}
-	schema := tables[0].Schema
-	res, rows := scan(t, src, gateway.ScanRequest{Table: "types", Limit: -1})
-	if !res.Reader.Schema().Equal(schema) {
-		t.Errorf("scan schema %s differs from Tables schema %s", res.Reader.Schema(), schema)
-	}
-	if len(rows) != 2 {
-		t.Fatalf("got %d rows, want 2", len(rows))
-	}
-	for i, tt := range tests {
-		t.Run(fmt.Sprintf("%s=%s", tt.decl, tt.literal), func(t *testing.T) {
-			if got := schema.Field(i).Type; !arrow.TypeEqual(got, tt.want) {
-				t.Errorf("Arrow type %s, want %s", got, tt.want)
-			}
-			if rows[0][i] != tt.value {
-				t.Errorf("value %q, want %q", rows[0][i], tt.value)
-			}
-			if rows[1][i] != scantest.Null {
-				t.Errorf("NULL read as %q", rows[1][i])
-			}
-		})
-	}
+		create, insert)
+	scantest.CheckTypes(t, src, tests)
 }
 
 // Values that do not match the declared type fail the scan with an error
@@ -213,7 +162,7 @@ func TestPushdown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, rows := scan(t, src, gateway.ScanRequest{Table: "p", Columns: []string{"id"}, Filters: tt.filters, Limit: tt.limit})
+			res, rows := scantest.Scan(t, src, gateway.ScanRequest{Table: "p", Columns: []string{"id"}, Filters: tt.filters, Limit: tt.limit})
 			var ids []string
 			for _, r := range rows {
 				ids = append(ids, r[0])
@@ -231,7 +180,7 @@ func TestPushdown(t *testing.T) {
 			}
 		})
 	}
-	_, rows := scan(t, src, gateway.ScanRequest{Table: "p", Columns: []string{"id"}, Limit: -1})
+	_, rows := scantest.Scan(t, src, gateway.ScanRequest{Table: "p", Columns: []string{"id"}, Limit: -1})
 	if len(rows) != 5 {
 		t.Errorf("after the injection attempt: %d rows", len(rows))
 	}
@@ -291,10 +240,10 @@ func TestReadOnlyAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if _, err := src.db.Exec("INSERT INTO a VALUES (1)"); err == nil {
+	if _, err := src.Store.(*liteStore).DB.Exec("INSERT INTO a VALUES (1)"); err == nil {
 		t.Error("insert through the adapter's handle succeeded")
 	}
-	if _, err := src.db.Exec("PRAGMA query_only = 0; INSERT INTO a VALUES (1)"); err == nil {
+	if _, err := src.Store.(*liteStore).DB.Exec("PRAGMA query_only = 0; INSERT INTO a VALUES (1)"); err == nil {
 		t.Error("insert after lifting query_only succeeded: mode=ro is not in force")
 	}
 
