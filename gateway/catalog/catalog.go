@@ -24,10 +24,8 @@ type Source struct {
 	Config config.Source
 	Store  gateway.Source
 
-	mu       sync.Mutex
-	tables   []gateway.Table // nil until listed
-	listedAt time.Time
-	err      error // the last listing error
+	mu     sync.Mutex
+	tables []gateway.Table // nil until listed
 }
 
 // Catalog is the set of sources and standard datasets.
@@ -126,13 +124,12 @@ func (s *Source) Tables(ctx context.Context) ([]gateway.Table, error) {
 	}
 	ts, err := s.Store.Tables(ctx)
 	if err != nil {
-		s.err = err
 		e := gateway.Wrap(gateway.CodeSourceFailed, err, "council source %q (%s) is not reachable", s.Config.ID, s.Config.Council)
 		e.Source = s.Config.ID
 		return nil, e
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
-	s.tables, s.err, s.listedAt = ts, nil, time.Now()
+	s.tables = ts
 	return ts, nil
 }
 

@@ -369,5 +369,3 @@ func emptyReader(schema *arrow.Schema) array.RecordReader {
 	r, _ := array.NewRecordReader(schema, nil)
 	return r
 }
-
-func asGatewayError(err error, target **gateway.Error) bool { return errors.As(err, target) }

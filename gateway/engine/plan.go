@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -349,7 +350,7 @@ func (e *Engine) startScans(ctx context.Context, p *plan, explain bool) error {
 
 func scanError(s *scan, err error) error {
 	var ge *gateway.Error
-	if ok := asGatewayError(err, &ge); ok && ge.Code != gateway.CodeInternal {
+	if errors.As(err, &ge) && ge.Code != gateway.CodeInternal {
 		if ge.Source == "" {
 			ge.Source = s.source.Config.ID
 		}

@@ -2,10 +2,10 @@ package engine
 
 import (
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -90,6 +90,8 @@ func arrowType(name string) (arrow.DataType, string) {
 		return arrow.BinaryTypes.String, "string"
 	case name == "BLOB":
 		return arrow.BinaryTypes.Binary, "bytes"
+	case name == "UUID":
+		return arrow.BinaryTypes.String, "uuid"
 	case name == "DATE":
 		return arrow.FixedWidthTypes.Date32, "date"
 	case name == "TIMESTAMP WITH TIME ZONE" || name == "TIMESTAMPTZ":
@@ -97,7 +99,7 @@ func arrowType(name string) (arrow.DataType, string) {
 	case strings.HasPrefix(name, "TIMESTAMP"):
 		return &arrow.TimestampType{Unit: arrow.Microsecond}, "timestamp"
 	}
-	return arrow.BinaryTypes.String, "text" // UUID, JSON, INTERVAL, TIME, ENUM, LIST, STRUCT, MAP
+	return arrow.BinaryTypes.String, "text" // JSON, INTERVAL, TIME, ENUM, LIST, STRUCT, MAP
 }
 
 func (r *rowsReader) Schema() *arrow.Schema { return r.schema }
@@ -150,36 +152,8 @@ func appendValue(b array.Builder, kind string, v any) error {
 	switch kind {
 	case "bool":
 		b.(*array.BooleanBuilder).Append(v.(bool))
-	case "int":
-		i, err := toInt64(v)
-		if err != nil {
-			return err
-		}
-		switch b := b.(type) {
-		case *array.Int8Builder:
-			b.Append(int8(i))
-		case *array.Int16Builder:
-			b.Append(int16(i))
-		case *array.Int32Builder:
-			b.Append(int32(i))
-		case *array.Int64Builder:
-			b.Append(i)
-		}
-	case "uint":
-		u, err := strconv.ParseUint(fmt.Sprint(v), 10, 64)
-		if err != nil {
-			return err
-		}
-		switch b := b.(type) {
-		case *array.Uint8Builder:
-			b.Append(uint8(u))
-		case *array.Uint16Builder:
-			b.Append(uint16(u))
-		case *array.Uint32Builder:
-			b.Append(uint32(u))
-		case *array.Uint64Builder:
-			b.Append(u)
-		}
+	case "int", "uint":
+		return appendInteger(b, v)
 	case "float":
 		switch b := b.(type) {
 		case *array.Float32Builder:
@@ -217,6 +191,13 @@ func appendValue(b array.Builder, kind string, v any) error {
 		b.(*array.StringBuilder).Append(v.(string))
 	case "bytes":
 		b.(*array.BinaryBuilder).Append(v.([]byte))
+	case "uuid":
+		u, ok := v.([]byte)
+		if !ok || len(u) != 16 {
+			return fmt.Errorf("unexpected %T for UUID", v)
+		}
+		h := hex.EncodeToString(u)
+		b.(*array.StringBuilder).Append(h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:])
 	case "date":
 		t := v.(time.Time)
 		b.(*array.Date32Builder).Append(arrow.Date32FromTime(t))
@@ -229,20 +210,30 @@ func appendValue(b array.Builder, kind string, v any) error {
 	return nil
 }
 
-func toInt64(v any) (int64, error) {
+// appendInteger appends an integer of the exact Go type duckdb-go gives
+// for the column's DuckDB type.
+func appendInteger(b array.Builder, v any) error {
 	switch v := v.(type) {
 	case int8:
-		return int64(v), nil
+		b.(*array.Int8Builder).Append(v)
 	case int16:
-		return int64(v), nil
+		b.(*array.Int16Builder).Append(v)
 	case int32:
-		return int64(v), nil
+		b.(*array.Int32Builder).Append(v)
 	case int64:
-		return v, nil
-	case int:
-		return int64(v), nil
+		b.(*array.Int64Builder).Append(v)
+	case uint8:
+		b.(*array.Uint8Builder).Append(v)
+	case uint16:
+		b.(*array.Uint16Builder).Append(v)
+	case uint32:
+		b.(*array.Uint32Builder).Append(v)
+	case uint64:
+		b.(*array.Uint64Builder).Append(v)
+	default:
+		return fmt.Errorf("unexpected %T for an integer", v)
 	}
-	return 0, fmt.Errorf("unexpected %T for an integer", v)
+	return nil
 }
 
 func textOf(v any) string {

@@ -193,7 +193,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer res.Close()
-	rows, err := stream(w, format, res)
+	rows, err := stream(w, s.Log, format, res)
 	s.logQuery(requester, queryID, req.SQL, start, rows, err)
 }
 
@@ -272,6 +272,3 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
-
-// logOf is the logger stream errors go to.
-func logOf() *slog.Logger { return slog.Default() }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
@@ -59,13 +60,13 @@ func negotiate(accept string) (string, error) {
 // that ends the stream (JSON with an "error" member, NDJSON with an error
 // line, CSV and Arrow by aborting the response so the client sees it
 // truncated).
-func stream(w http.ResponseWriter, format string, res *engine.Result) (int64, error) {
+func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.Result) (int64, error) {
 	rd := res.Reader
 	has := rd.Next()
 	if !has {
 		if err := rd.Err(); err != nil {
 			err = res.Err(err)
-			writeError(w, logOf(), err, res.QueryID)
+			writeError(w, log, err, res.QueryID)
 			return 0, err
 		}
 	}
@@ -92,7 +93,7 @@ func stream(w http.ResponseWriter, format string, res *engine.Result) (int64, er
 	case formatArrow:
 		err = writeArrow(w, rd.Schema(), next, &rows, flusher)
 	default:
-		err = writeJSONResult(w, res, next, &rows)
+		err = writeJSONResult(w, log, res, next, &rows)
 		return rows, err
 	}
 	if err == nil {
@@ -101,7 +102,7 @@ func stream(w http.ResponseWriter, format string, res *engine.Result) (int64, er
 	if err != nil {
 		err = res.Err(err)
 		if format == formatNDJSON {
-			_, d := detail(logOf(), err, res.QueryID)
+			_, d := detail(log, err, res.QueryID)
 			b, _ := json.Marshal(errorBody{Error: d})
 			w.Write(append(b, '\n'))
 			return rows, err
@@ -111,7 +112,7 @@ func stream(w http.ResponseWriter, format string, res *engine.Result) (int64, er
 	return rows, nil
 }
 
-func writeJSONResult(w io.Writer, res *engine.Result, next func() (arrow.RecordBatch, bool), rows *int64) error {
+func writeJSONResult(w io.Writer, log *slog.Logger, res *engine.Result, next func() (arrow.RecordBatch, bool), rows *int64) error {
 	schema := res.Reader.Schema()
 	type column struct {
 		Name string `json:"name"`
@@ -151,7 +152,7 @@ func writeJSONResult(w io.Writer, res *engine.Result, next func() (arrow.RecordB
 	io.WriteString(w, "]")
 	if rerr := res.Reader.Err(); rerr != nil {
 		err = res.Err(rerr)
-		_, d := detail(logOf(), err, res.QueryID)
+		_, d := detail(log, err, res.QueryID)
 		b, _ := json.Marshal(d)
 		fmt.Fprintf(w, `,"error":%s`, b)
 	}
