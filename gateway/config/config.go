@@ -148,6 +148,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// MarshalYAML writes the duration as "30s".
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
 // Defaults.
 const (
 	DefaultHTTP          = "127.0.0.1:8080"

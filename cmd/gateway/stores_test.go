@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/storetest"
+	"github.com/councildata/gateway/gateway/synth"
+)
+
+// databases loads three councils into the real PostgreSQL (two, a schema
+// each) and MariaDB (one), writes a gateway config over them and the
+// canonical rows for the same seed, and returns the config path, the
+// canonical directory and a handle on the PostgreSQL database.
+func databases(t *testing.T) (configPath, canonDir string, pg *sql.DB) {
+	t.Helper()
+	ctx := context.Background()
+	pgDSN, pg := storetest.Postgres(t)
+	myDSN, my := storetest.MySQL(t)
+	var myDB string
+	if err := my.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&myDB); err != nil {
+		t.Fatal(err)
+	}
+	councils := synth.LoadCouncils(9, synth.StorePostgres)[6:]
+	opts := synth.Options{Seed: 11, SpendRows: 300, PlanningRows: 90}
+	cfg := config.Config{
+		Query:      config.Query{Timeout: config.Duration(time.Minute)},
+		Requesters: []config.Requester{{ID: "analyst", Organisation: "test", KeySHA256: "cce657f16c436d5357567f215df4e4d5c56f8a19c32916e43562db7905035a04"}},
+	}
+	for i, c := range councils {
+		tables := synth.Generate(opts, c).Local()
+		src := config.Source{ID: c.ID, Council: c.Name, GSS: c.GSS}
+		if i < 2 {
+			if err := synth.WritePostgres(ctx, pgDSN, c.ID, tables...); err != nil {
+				t.Fatal(err)
+			}
+			src.Type, src.DSN, src.Schema = "postgres", pgDSN, c.ID
+		} else {
+			if err := synth.WriteMySQL(ctx, my, myDB, tables...); err != nil {
+				t.Fatal(err)
+			}
+			src.Type, src.DSN = "mysql", myDSN
+		}
+		cfg.Sources = append(cfg.Sources, src)
+	}
+	cfg.Datasets = synth.StandardDatasets(councils)
+	dir := t.TempDir()
+	canonDir = filepath.Join(dir, "canonical")
+	if err := synth.WriteCanonical(ctx, canonDir, opts, councils); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := yaml.Marshal(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configPath = filepath.Join(dir, "gateway.yaml")
+	if err := os.WriteFile(configPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return configPath, canonDir, pg
+}
+
+// TestDatabasesBehindStandardDatasets: councils on PostgreSQL and MariaDB
+// answer std.* exactly as the canonical rows say.
+func TestDatabasesBehindStandardDatasets(t *testing.T) {
+	cfg, canon, _ := databases(t)
+	base := start(t, cfg)
+	checkGroundTruth(t, base, canon, 3*90)
+
+	// Filters on standard columns that are plain renames reach the store.
+	res := queryJSON(t, base, "SELECT council, count(*) FROM std.spend_over_500 WHERE council = '"+synth.LoadCouncils(7, synth.StorePostgres)[6].ID+"' GROUP BY council")
+	if len(res.Rows) != 1 || len(res.Stats.Sources) != 3 {
+		t.Fatalf("one council: %+v", res)
+	}
+	read := 0
+	for _, s := range res.Stats.Sources {
+		if s.Pushed != "none (pruned)" {
+			read++
+		}
+	}
+	if read != 1 {
+		t.Errorf("a query for one council read %d councils' stores: %+v", read, res.Stats.Sources)
+	}
+}
+
+// TestClientGoneStopsTheStoreQuery: when the HTTP client goes away, the
+// query running in the council's PostgreSQL is cancelled.
+func TestClientGoneStopsTheStoreQuery(t *testing.T) {
+	cfg, _, pg := databases(t)
+	council := synth.LoadCouncils(7, synth.StorePostgres)[6].ID
+	ctx := context.Background()
+	if _, err := pg.ExecContext(ctx, `CREATE VIEW "`+council+`".slow AS SELECT 1 AS x FROM (SELECT pg_sleep(120)) s`); err != nil {
+		t.Fatal(err)
+	}
+	base := start(t, cfg)
+	running := func() int {
+		var n int
+		if err := pg.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%slow%' AND application_name LIKE 'council-gateway%' AND state = 'active'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	reqCtx, cancel := context.WithCancel(ctx)
+	req, _ := http.NewRequestWithContext(reqCtx, "POST", base+"/v1/query", strings.NewReader(sqlBody(`SELECT * FROM `+council+`.slow`)))
+	req.Header.Set("Authorization", "Bearer demo-analyst")
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for running() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the query never reached PostgreSQL")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	for running() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the PostgreSQL query kept running after the client went away")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
