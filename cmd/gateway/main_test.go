@@ -349,3 +349,34 @@ func TestCommandLine(t *testing.T) {
 		t.Errorf("serve without config: %v", err)
 	}
 }
+
+// TestReadmeQueries runs every query the README shows with curl against the
+// demo, so the quick start cannot drift from what the gateway does.
+func TestReadmeQueries(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		_, rest, ok := strings.Cut(line, "-d '")
+		if !ok {
+			continue
+		}
+		body := strings.ReplaceAll(rest, `'\''`, "'")
+		body = body[:strings.LastIndex(body, "'")]
+		bodies = append(bodies, body)
+	}
+	if len(bodies) < 5 {
+		t.Fatalf("found %d curl queries in the README", len(bodies))
+	}
+	cfg, _ := demo(t, 42)
+	base := start(t, cfg)
+	for _, body := range bodies {
+		r := post(t, base, "demo-analyst", "", body)
+		var res jsonResult
+		if r.status != 200 || json.Unmarshal(r.body, &res) != nil || len(res.Rows) == 0 {
+			t.Errorf("README query %s: %d %.300s", body, r.status, r.body)
+		}
+	}
+}

@@ -1,0 +1,2 @@
+-- Writes are refused before anything runs.
+DELETE FROM glasgow.spend

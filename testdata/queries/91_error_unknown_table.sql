@@ -1,0 +1,2 @@
+-- An unknown table lists what the council has.
+SELECT * FROM fife.spend
