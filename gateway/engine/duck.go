@@ -48,6 +48,10 @@ func openDuck(ctx context.Context, dsn, tempDir string) (*sql.DB, *sql.Conn, fun
 					return
 				}
 			}
+			// Zoned timestamps leave as UTC (tz "UTC", not "Etc/UTC").
+			if _, err = ex.ExecContext(ctx, "SET GLOBAL TimeZone = 'UTC'", nil); err != nil {
+				return
+			}
 			// Nothing runs on this database before this line.
 			_, err = ex.ExecContext(ctx, "SET enable_external_access = false", nil)
 		})

@@ -231,12 +231,11 @@ func (e *Engine) Query(ctx context.Context, req Request) (res *Result, err error
 		if a.explain {
 			sqlText = "EXPLAIN " + sqlText
 		}
-		var rows *sql.Rows
-		if rows, err = conn.QueryContext(qctx, sqlText); err == nil {
-			if reader, err = newRowsReader(rows, e.alloc, 4096, nil); err != nil {
-				rows.Close()
-			}
-		}
+		err = withArrow(conn, func(ar *duckdb.Arrow) error {
+			r, err := ar.QueryContext(qctx, sqlText)
+			reader = r
+			return err
+		})
 	}
 	if err != nil {
 		return nil, classify(qctx, p.scans, err)

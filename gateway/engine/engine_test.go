@@ -232,7 +232,9 @@ func (f *fixture) query(sql string) ([]string, error) {
 					cells = append(cells, d.Value(i).ToString(d.DataType().(*arrow.Decimal128Type).Scale))
 					continue
 				}
-				cells = append(cells, col.ValueStr(i))
+				// Arrow strings alias the batch's memory, which is freed
+				// when the reader moves on: keep a copy.
+				cells = append(cells, strings.Clone(col.ValueStr(i)))
 			}
 			out = append(out, strings.Join(cells, "|"))
 		}
@@ -430,7 +432,8 @@ func TestResultTypes(t *testing.T) {
 		{"DATE '1901-12-13'", arrow.FixedWidthTypes.Date32, "1901-12-13"},
 		{"TIMESTAMP '2024-01-02 03:04:05.123456'", &arrow.TimestampType{Unit: arrow.Microsecond}, "2024-01-02 03:04:05.123456"},
 		{"'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::UUID", arrow.BinaryTypes.String, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
-		{"[1, 2]", arrow.BinaryTypes.String, "[1,2]"},
+		{"[1, 2]", arrow.ListOf(arrow.PrimitiveTypes.Int32), "[1,2]"},
+		{"TIMESTAMPTZ '2024-01-02 03:04:05+02'", &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, "2024-01-02 01:04:05"},
 		{"NULL::INTEGER", arrow.PrimitiveTypes.Int32, "(null)"},
 	}
 	for _, c := range cases {
@@ -454,7 +457,7 @@ func TestResultTypes(t *testing.T) {
 			case *array.Binary:
 				text = base64.StdEncoding.EncodeToString(a.Value(0))
 			case *array.Timestamp:
-				text = a.Value(0).ToTime(arrow.Microsecond).Format("2006-01-02 15:04:05.999999")
+				text = a.Value(0).ToTime(arrow.Microsecond).UTC().Format("2006-01-02 15:04:05.999999")
 			default:
 				text = col.ValueStr(0)
 			}

@@ -282,8 +282,23 @@ func jsonValue(a arrow.Array, i int) any {
 		return a.Value(i)
 	case *array.Float64:
 		return a.Value(i)
+	case array.ListLike, *array.Struct:
+		return nested(a, i)
 	}
 	return textValue(a, i)
+}
+
+// nested is a list, struct or map cell as JSON-ready values.
+func nested(a arrow.Array, i int) any {
+	return json.RawMessage(mustJSON(a.GetOneForMarshal(i)))
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte("null")
+	}
+	return b
 }
 
 // textValue is the text form of one cell, "" for NULL.
@@ -311,6 +326,8 @@ func textValue(a arrow.Array, i int) string {
 		return strconv.FormatBool(a.Value(i))
 	case *array.Float64:
 		return strconv.FormatFloat(a.Value(i), 'g', -1, 64)
+	case array.ListLike, *array.Struct:
+		return string(mustJSON(a.GetOneForMarshal(i)))
 	}
 	return a.ValueStr(i)
 }

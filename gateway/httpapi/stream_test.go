@@ -1,8 +1,15 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/councildata/gateway/gateway"
 )
@@ -49,6 +56,43 @@ func TestStatusOf(t *testing.T) {
 	for code, want := range cases {
 		if got := statusOf(code); got != want {
 			t.Errorf("statusOf(%s) = %d, want %d", code, got, want)
+		}
+	}
+}
+
+func TestCellFormats(t *testing.T) {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema([]arrow.Field{
+		{Name: "l", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true},
+		{Name: "d", Type: &arrow.Decimal128Type{Precision: 10, Scale: 2}, Nullable: true},
+		{Name: "t", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
+		{Name: "day", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+		{Name: "b", Type: arrow.BinaryTypes.Binary, Nullable: true},
+	}, nil))
+	defer b.Release()
+	lb := b.Field(0).(*array.ListBuilder)
+	lb.Append(true)
+	lb.ValueBuilder().(*array.Int32Builder).AppendValues([]int32{1, 2}, nil)
+	b.Field(1).(*array.Decimal128Builder).Append(decimal128.FromI64(-50))
+	b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).UnixMicro()))
+	b.Field(3).(*array.Date32Builder).Append(arrow.Date32FromTime(time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)))
+	b.Field(4).(*array.BinaryBuilder).Append([]byte{0xAA, 0})
+	for _, f := range b.Fields() {
+		f.AppendNull()
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	wantJSON := []string{`[1,2]`, `"-0.50"`, `"2024-01-02T03:04:05Z"`, `"2024-04-01"`, `"qgA="`}
+	wantText := []string{`[1,2]`, `-0.50`, `2024-01-02T03:04:05Z`, `2024-04-01`, `qgA=`}
+	for c := range int(rec.NumCols()) {
+		got, _ := json.Marshal(jsonValue(rec.Column(c), 0))
+		if string(got) != wantJSON[c] {
+			t.Errorf("column %d JSON %s, want %s", c, got, wantJSON[c])
+		}
+		if got := textValue(rec.Column(c), 0); got != wantText[c] {
+			t.Errorf("column %d text %q, want %q", c, got, wantText[c])
+		}
+		if got, _ := json.Marshal(jsonValue(rec.Column(c), 1)); string(got) != "null" || textValue(rec.Column(c), 1) != "" {
+			t.Errorf("column %d NULL as %s / %q", c, got, textValue(rec.Column(c), 1))
 		}
 	}
 }
