@@ -34,6 +34,7 @@ func databases(t *testing.T) (configPath, canonDir string, pg *sql.DB) {
 	opts := synth.Options{Seed: 11, SpendRows: 300, PlanningRows: 90}
 	cfg := config.Config{
 		Query:      config.Query{Timeout: config.Duration(time.Minute)},
+		Policy:     config.Policy{Disabled: true},
 		Requesters: []config.Requester{{ID: "analyst", Organisation: "test", KeySHA256: "cce657f16c436d5357567f215df4e4d5c56f8a19c32916e43562db7905035a04"}},
 	}
 	for i, c := range councils {

@@ -47,6 +47,7 @@ func spendTable() gateway.Table {
 func parse(t *testing.T, datasets string) *config.Config {
 	t.Helper()
 	c, err := config.Parse([]byte(`
+policy: {disabled: true}
 sources:
   - {id: fife, council: Fife Council, gss: S12000047, type: sqlite, path: /x}
   - {id: moray, council: The Moray Council, gss: S12000020, type: sqlite, path: /y}

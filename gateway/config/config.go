@@ -30,6 +30,59 @@ type Config struct {
 	Sources    []Source    `yaml:"sources"`
 	Datasets   []Dataset   `yaml:"standard_datasets"`
 	Requesters []Requester `yaml:"requesters"`
+	Auth       Auth        `yaml:"auth"`
+	Policy     Policy      `yaml:"policy"`
+	Audit      Audit       `yaml:"audit"`
+}
+
+// Auth configures bearer tokens other than API keys.
+type Auth struct {
+	// JWT, when set, accepts OIDC/JWT bearer tokens.
+	JWT *JWT `yaml:"jwt"`
+}
+
+// JWT configures the verification of JWT bearer tokens.
+type JWT struct {
+	// JWKSFile or JWKSURL gives the signing keys (exactly one).
+	JWKSFile string `yaml:"jwks_file"`
+	JWKSURL  string `yaml:"jwks_url"`
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	// Algorithms allowed (default RS256, ES256); "none" is never allowed.
+	Algorithms []string `yaml:"algorithms"`
+	// Leeway tolerated on exp and nbf (default 30s).
+	Leeway Duration `yaml:"leeway"`
+	// Claims names the claims that hold the requester's fields.
+	Claims JWTClaims `yaml:"claims"`
+}
+
+// JWTClaims maps token claims onto requester fields.
+type JWTClaims struct {
+	ID           string `yaml:"id"`           // default sub
+	Organisation string `yaml:"organisation"` // default org
+	Roles        string `yaml:"roles"`        // default roles
+	Purposes     string `yaml:"purposes"`     // default purposes
+}
+
+// Policy configures the Open Policy Agent decision.
+type Policy struct {
+	// Dir holds the Rego modules and agreements/ (resolved against the
+	// config file's directory).
+	Dir string `yaml:"dir"`
+	// HashSalt keys the salted-hash mask; keep it secret (${ENV}).
+	HashSalt string `yaml:"hash_salt"`
+	// Timeout bounds one decision (default 100ms); a timeout denies.
+	Timeout Duration `yaml:"timeout"`
+	// Disabled turns policy off: every authenticated requester reads
+	// everything. For development only; logged loudly.
+	Disabled bool `yaml:"disabled"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	// File is the JSON-lines audit log (default audit/audit.jsonl beside
+	// the config file).
+	File string `yaml:"file"`
 }
 
 // Server holds the listen addresses.
@@ -241,6 +294,39 @@ func (c *Config) setDefaults() {
 	} else {
 		c.Query.TempDir = c.Resolve(c.Query.TempDir)
 	}
+	if c.Policy.Dir != "" {
+		c.Policy.Dir = c.Resolve(c.Policy.Dir)
+	}
+	if c.Policy.Timeout == 0 {
+		c.Policy.Timeout = Duration(100 * time.Millisecond)
+	}
+	if c.Audit.File == "" {
+		c.Audit.File = "audit/audit.jsonl"
+	}
+	c.Audit.File = c.Resolve(c.Audit.File)
+	if j := c.Auth.JWT; j != nil {
+		if j.JWKSFile != "" {
+			j.JWKSFile = c.Resolve(j.JWKSFile)
+		}
+		if len(j.Algorithms) == 0 {
+			j.Algorithms = []string{"RS256", "ES256"}
+		}
+		if j.Leeway == 0 {
+			j.Leeway = Duration(30 * time.Second)
+		}
+		if j.Claims.ID == "" {
+			j.Claims.ID = "sub"
+		}
+		if j.Claims.Organisation == "" {
+			j.Claims.Organisation = "org"
+		}
+		if j.Claims.Roles == "" {
+			j.Claims.Roles = "roles"
+		}
+		if j.Claims.Purposes == "" {
+			j.Claims.Purposes = "purposes"
+		}
+	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Path != "" {
@@ -394,6 +480,22 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: field key_sha256: the same key is given to two requesters", where))
 		}
 		keySeen[r.KeySHA256] = true
+	}
+	if j := c.Auth.JWT; j != nil {
+		if (j.JWKSFile == "") == (j.JWKSURL == "") {
+			errs = append(errs, errors.New("auth.jwt: give exactly one of jwks_file and jwks_url"))
+		}
+		if j.Issuer == "" || j.Audience == "" {
+			errs = append(errs, errors.New("auth.jwt: fields issuer and audience are required"))
+		}
+		for _, a := range j.Algorithms {
+			if strings.EqualFold(a, "none") {
+				errs = append(errs, errors.New("auth.jwt: algorithm none is never allowed"))
+			}
+		}
+	}
+	if !c.Policy.Disabled && c.Policy.Dir == "" {
+		errs = append(errs, errors.New("policy: field dir is required (the Rego policies and agreements), or set disabled: true for development"))
 	}
 	if c.Query.Timeout < 0 {
 		errs = append(errs, errors.New("query: field timeout must be positive"))

@@ -9,6 +9,7 @@ import (
 )
 
 const base = `
+policy: {disabled: true}
 sources:
   - {id: fife, council: Fife Council, gss: S12000047, type: sqlite, path: data/fife.sqlite}
 `
@@ -31,6 +32,7 @@ func TestEnvironmentExpansion(t *testing.T) {
 	t.Setenv("GW_TEST_DSN", "postgres://u:secret@db/x")
 	yaml := `
 query: {timeout: ${GW_TEST_TIMEOUT:-45s}}
+policy: {disabled: true}
 sources:
   - {id: leeds, council: Leeds City Council, gss: E08000035, type: postgres, dsn: "${GW_TEST_DSN}"}
 `

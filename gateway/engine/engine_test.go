@@ -152,6 +152,7 @@ type fixture struct {
 
 const testYAML = `
 query: {timeout: 5s, memory_limit: 256MB, threads: 1}
+policy: {disabled: true}
 sources:
   - {id: edinburgh, council: The City of Edinburgh Council, gss: S12000036, type: sqlite, path: /x}
   - {id: glasgow, council: Glasgow City Council, gss: S12000049, type: files, path: /y}
