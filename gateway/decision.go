@@ -1,0 +1,93 @@
+package gateway
+
+import "context"
+
+// PolicyInput is the one document the policy decides on for a query. Its
+// shape is documented, with examples, in policies/README.md; keep the two
+// in step.
+type PolicyInput struct {
+	// Action is "query" (run SQL), "explain" (dry run) or "catalog" (list
+	// what the requester may see).
+	Action    string    `json:"action"`
+	Requester Requester `json:"requester"`
+	// Purpose and CaseRef are what the request declared (JSON fields
+	// purpose/case_ref, or the X-Gateway-Purpose / X-Gateway-Case-Ref
+	// headers); empty when it declared none.
+	Purpose string `json:"purpose"`
+	CaseRef string `json:"case_ref"`
+	QueryID string `json:"query_id"`
+	// Time is when the request arrived, RFC 3339 in UTC; agreements'
+	// start and end dates are compared with it.
+	Time string `json:"time"`
+	// Tables are every table the query reads, one entry per council table
+	// (a standard dataset contributes one entry per council that maps it).
+	Tables []PolicyTable `json:"tables"`
+}
+
+// PolicyTable is one table a query reads.
+type PolicyTable struct {
+	Source  string `json:"source"`  // source id, e.g. edinburgh
+	Council string `json:"council"` // official name
+	GSS     string `json:"gss"`     // GSS code
+	Table   string `json:"table"`   // the council's own table name
+	// Dataset is the standard dataset the table is read through
+	// (std.<dataset>), or "" when the query names the council's table.
+	Dataset string `json:"dataset"`
+	// Columns are the columns the query uses: standard column names when
+	// Dataset is set, the council's own names otherwise.
+	Columns []string `json:"columns"`
+}
+
+// Decision is the policy's answer: one TableDecision per PolicyInput
+// table, in the same order.
+type Decision struct {
+	Tables []TableDecision `json:"tables"`
+	// Revision identifies the policy and agreements that decided.
+	Revision string `json:"revision"`
+}
+
+// TableDecision says how one table may be read.
+type TableDecision struct {
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"`
+	// RowFilter is a DuckDB SQL condition over the table's columns (the
+	// standard names when read through a dataset); only rows for which it
+	// is true exist for the query. Empty means every row.
+	RowFilter string `json:"row_filter,omitempty"`
+	// Masks replace a column's values before the query sees them.
+	Masks map[string]Mask `json:"masks,omitempty"`
+	// AggregateOnly means only aggregates of the table may leave, and any
+	// output group built from fewer than MinGroupSize rows is suppressed.
+	AggregateOnly bool  `json:"aggregate_only,omitempty"`
+	MinGroupSize  int   `json:"min_group_size,omitempty"`
+	RowCap        int64 `json:"row_cap,omitempty"` // 0 = no cap
+	// Agreements are the ids of the data-sharing agreements that allowed
+	// the access (or "own-council" for a council reading its own data).
+	Agreements []string `json:"agreements,omitempty"`
+}
+
+// Mask kinds.
+const (
+	MaskNull           = "null"            // NULL
+	MaskRedact         = "redact"          // a constant (Value, default "REDACTED")
+	MaskHash           = "hash"            // salted hash, different for every requester
+	MaskKeepPrefix     = "keep_prefix"     // the first N characters
+	MaskPostcodeSector = "postcode_sector" // outward code and first digit of the inward code: "EH12 5AB" -> "EH12 5"
+	MaskTruncateDate   = "truncate_date"   // to the start of Unit: month or year
+	MaskRound          = "round"           // to N decimal places (negative N rounds to tens, hundreds...)
+)
+
+// Mask is how one column is masked.
+type Mask struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value,omitempty"`
+	N     int    `json:"n,omitempty"`
+	Unit  string `json:"unit,omitempty"`
+}
+
+// Decider decides a query's access. Undefined results, errors and timeouts
+// are denials; an implementation returns an error only when it could not
+// decide, and the caller denies.
+type Decider interface {
+	Decide(ctx context.Context, in PolicyInput) (*Decision, error)
+}
