@@ -83,6 +83,10 @@ type Mask struct {
 	Value string `json:"value,omitempty"`
 	N     int    `json:"n,omitempty"`
 	Unit  string `json:"unit,omitempty"`
+	// When, if set, is a DuckDB SQL condition over the table's columns:
+	// the mask applies only to rows where it is true (e.g. redact the
+	// beneficiary name only when beneficiary_type = 'individual').
+	When string `json:"when,omitempty"`
 }
 
 // Decider decides a query's access. Undefined results, errors and timeouts
