@@ -68,7 +68,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Close()
 		return fmt.Errorf("config %s: %w", cfg.File, err)
 	}
-	if m.Engine, err = engine.New(ctx, m.Catalog, cfg.Query); err != nil {
+	if m.Engine, err = engine.New(ctx, m.Catalog, cfg.Query, engine.Policy{}); err != nil {
 		m.Close()
 		return fmt.Errorf("config %s: %w", cfg.File, err)
 	}

@@ -117,6 +117,17 @@ func analyze(serialized string, query string, explain bool) (*analysis, error) {
 			}
 		case n["class"] == "STAR":
 			a.star = true
+		case n["type"] == "JOIN":
+			// USING (col) names columns outside any expression; a
+			// NATURAL join uses every column the two sides share.
+			for _, c := range asSlice(n["using_columns"]) {
+				if name, ok := c.(string); ok {
+					a.columns[strings.ToLower(name)] = true
+				}
+			}
+			if n["ref_type"] == "NATURAL" {
+				a.star = true
+			}
 		}
 		return true
 	})

@@ -27,10 +27,11 @@ import (
 
 // Engine runs queries. It is safe for concurrent use.
 type Engine struct {
-	cat   *catalog.Catalog
-	cfg   config.Query
-	alloc memory.Allocator
-	sem   chan struct{}
+	cat    *catalog.Catalog
+	cfg    config.Query
+	policy Policy
+	alloc  memory.Allocator
+	sem    chan struct{}
 
 	parseMu   sync.Mutex
 	parseConn *sql.Conn
@@ -40,7 +41,7 @@ type Engine struct {
 // New returns an engine over the catalog. It validates the standard
 // datasets' column types and conversion formats with DuckDB, so a bad type
 // in the config stops the start with the dataset and column named.
-func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query) (*Engine, error) {
+func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query, pol Policy) (*Engine, error) {
 	_, conn, closeDB, err := openDuck(ctx, sandboxDSN("256MB", 1), "")
 	if err != nil {
 		return nil, err
@@ -49,7 +50,7 @@ func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query) (*Engine, 
 		closeDB()
 		return nil, fmt.Errorf("lock parser database: %w", err)
 	}
-	e := &Engine{cat: cat, cfg: cfg, alloc: memory.DefaultAllocator, sem: make(chan struct{}, max(cfg.MaxConcurrent, 1)), parseConn: conn, closeDB: closeDB}
+	e := &Engine{cat: cat, cfg: cfg, policy: pol, alloc: memory.DefaultAllocator, sem: make(chan struct{}, max(cfg.MaxConcurrent, 1)), parseConn: conn, closeDB: closeDB}
 	if err := e.checkDatasets(ctx); err != nil {
 		closeDB()
 		return nil, err
@@ -92,8 +93,21 @@ type Request struct {
 	SQL       string
 	QueryID   string
 	Requester *gateway.Requester
+	// Purpose and CaseRef are what the request declared.
+	Purpose, CaseRef string
 	// Timeout, if positive and below the configured timeout, shortens it.
 	Timeout time.Duration
+	// Now, if set, is the request's time (tests); default time.Now.
+	Now func() time.Time
+}
+
+func (r Request) action() string { return "query" }
+
+func (r Request) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // SourceStats describes one scan of a query.
@@ -168,6 +182,11 @@ func (e *Engine) Query(ctx context.Context, req Request) (res *Result, err error
 	if err != nil {
 		return nil, err
 	}
+	p.hashKey = hashKeyFor(e.policy.HashSalt, req.Requester)
+	if _, _, err := e.authorize(ctx, req, p); err != nil {
+		return nil, err
+	}
+	p.applyPolicy()
 
 	select {
 	case e.sem <- struct{}{}:

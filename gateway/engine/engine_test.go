@@ -144,10 +144,11 @@ func typedSpend(dates []int32, amounts []int64, suppliers []string) arrow.Record
 }
 
 type fixture struct {
-	eng  *Engine
-	edin *memSource
-	glas *memSource
-	cfg  *config.Config
+	eng     *Engine
+	edin    *memSource
+	glas    *memSource
+	cfg     *config.Config
+	decider gateway.Decider
 }
 
 const testYAML = `
@@ -179,7 +180,7 @@ standard_datasets:
           capital_revenue: {from: Cap/Rev, values: {Revenue: R, Capital: C}}
 `
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, decider ...gateway.Decider) *fixture {
 	t.Helper()
 	cfg, err := config.Parse([]byte(testYAML), "test.yaml")
 	if err != nil {
@@ -187,18 +188,21 @@ func newFixture(t *testing.T) *fixture {
 	}
 	cfg.Query.TempDir = t.TempDir()
 	f := &fixture{cfg: cfg,
-		edin: &memSource{tables: map[string]arrow.RecordBatch{"payments": typedSpend([]int32{19800, 19801, 19802}, []int64{50000, 125050, -7500}, []string{"Acme Ltd", "Bravo plc", "Acme Ltd"})}},
+		edin: &memSource{tables: map[string]arrow.RecordBatch{"sites": sitesTable(), "payments": typedSpend([]int32{19800, 19801, 19802}, []int64{50000, 125050, -7500}, []string{"Acme Ltd", "Bravo plc", "Acme Ltd"})}},
 		glas: &memSource{tables: map[string]arrow.RecordBatch{"spend": spendTable(
 			[]string{"01/04/2024", "15/05/2024", "not a date"},
 			[]string{"£1,234.56", " 600.00 ", "£2,000.00"},
 			[]string{" Acme Ltd ", "Clyde Works", "Acme Ltd"},
 			[]string{"Revenue", "Capital", "Revenue"})}},
 	}
+	if len(decider) > 0 {
+		f.decider = decider[0]
+	}
 	cat, err := catalog.New(context.Background(), cfg, map[string]gateway.Source{"edinburgh": f.edin, "glasgow": f.glas})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.eng, err = New(context.Background(), cat, cfg.Query)
+	f.eng, err = New(context.Background(), cat, cfg.Query, Policy{Decider: f.decider, HashSalt: "test-salt"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,6 +278,14 @@ func TestCrossCouncilAggregateAndJoin(t *testing.T) {
 	got = f.rows(t, `SELECT count(*) FROM edinburgh.payments p JOIN std.spend_over_500 s ON s.beneficiary_name = p.supplier_name`)
 	if want := []string{"9"}; !slices.Equal(got, want) {
 		t.Errorf("join: got %v want %v", got, want)
+	}
+	got = f.rows(t, `SELECT count(*) FROM edinburgh.payments a JOIN edinburgh.payments b USING (id)`)
+	if want := []string{"3"}; !slices.Equal(got, want) {
+		t.Errorf("join using: got %v want %v", got, want)
+	}
+	got = f.rows(t, `SELECT count(*) FROM edinburgh.payments NATURAL JOIN edinburgh.payments`)
+	if want := []string{"3"}; !slices.Equal(got, want) {
+		t.Errorf("natural join: got %v want %v", got, want)
 	}
 	got = f.rows(t, `SELECT a.id, b.id FROM edinburgh.payments a, edinburgh.payments b WHERE a.id = b.id ORDER BY 1`)
 	if want := []string{"1|1", "2|2", "3|3"}; !slices.Equal(got, want) {

@@ -22,6 +22,9 @@ type scan struct {
 	refs   int  // how many places in the query read it
 	reused bool // read inside a CTE or an expression subquery
 	pruned bool // a condition on council excludes it: it is not read at all
+	// allColumns: the policy's row filter or mask conditions may need any
+	// column, so the scan fetches them all.
+	allColumns bool
 
 	// set when started
 	reader    *prefetch
@@ -55,19 +58,36 @@ func (s *scan) load() string {
 
 // plan is what a query needs set up before it runs.
 type plan struct {
-	scans  []*scan
-	direct []directView // <source>.<table> views
-	std    []*stdView   // std.<dataset> views
+	hashKey string // the requester's key for the hash mask
+	scans   []*scan
+	direct  []*directView // <source>.<table> views
+	std     []*stdView    // std.<dataset> views
 }
 
 type directView struct {
-	source, table string
-	scan          *scan
+	source *catalog.Source
+	table  string
+	scan   *scan
+	used   []string // the columns the query uses, in table order
+	dec    *gateway.TableDecision
 }
 
 type stdView struct {
 	dataset *catalog.Dataset
-	members []*scan // one per member, in member order
+	members []*scan                  // one per member, in member order
+	used    map[string]bool          // standard columns the query uses
+	decs    []*gateway.TableDecision // one per member
+}
+
+// usedColumns lists the standard columns the query uses, in dataset order.
+func (v *stdView) usedColumns() []string {
+	var out []string
+	for _, c := range v.dataset.Config.Columns {
+		if v.used[c.Name] {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }
 
 // setup returns the DDL that gives the analyst's names to the scans.
@@ -80,11 +100,19 @@ func (p *plan) setup() []string {
 			stmts = append(stmts, "CREATE SCHEMA "+ident(name))
 		}
 	}
-	for _, v := range p.direct {
-		schema(v.source)
-		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT * FROM %s", ident(v.source), ident(v.table), v.scan.relation()))
+	for i, v := range p.direct {
+		schema(v.source.Config.ID)
+		from := v.scan.relation()
+		if v.dec.RowFilter != "" || len(v.dec.Masks) > 0 {
+			// Rows and values the policy hides are gone before the
+			// analyst's SQL runs: a table, not a view, so no predicate of
+			// the analyst's can be evaluated ahead of the row filter.
+			from = ident(fmt.Sprintf("__policy_direct_%d", i))
+			stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s AS %s", from, p.policySelect(v.scan.relation(), v.scan.req.Columns, v.used, v.dec, v.scan.table.Schema, nil)))
+		}
+		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT * FROM %s", ident(v.source.Config.ID), ident(v.table), from))
 	}
-	for _, v := range p.std {
+	for vi, v := range p.std {
 		schema("std")
 		parts := make([]string, 0, len(v.members))
 		for i, m := range v.dataset.Members {
@@ -93,7 +121,13 @@ func (p *plan) setup() []string {
 			for _, c := range s.req.Columns {
 				fetched[strings.ToLower(c)] = true
 			}
-			parts = append(parts, memberSelect(v.dataset, m, s.relation(), fetched))
+			member := memberSelect(v.dataset, m, s.relation(), fetched)
+			if d := v.decs[i]; d != nil && (d.RowFilter != "" || len(d.Masks) > 0) {
+				name := ident(fmt.Sprintf("__policy_std_%d_%d", vi, i))
+				stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s AS %s", name, p.policySelect("("+member+")", stdNames(v.dataset), v.usedColumns(), d, nil, v.dataset)))
+				member = "SELECT * FROM " + name
+			}
+			parts = append(parts, member)
 		}
 		if len(parts) == 0 { // a dataset no council maps yet
 			parts = append(parts, emptyDataset(v.dataset))
@@ -156,9 +190,14 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 			}
 			v := stdSeen[d.Config.Name]
 			if v == nil {
-				v = &stdView{dataset: d}
+				v = &stdView{dataset: d, used: map[string]bool{}}
 				stdSeen[d.Config.Name] = v
 				p.std = append(p.std, v)
+			}
+			for _, col := range d.Config.Columns {
+				if wholeRow || a.columns[col.Name] {
+					v.used[col.Name] = true
+				}
 			}
 			rs := refScan{ref: ref, std: v}
 			for _, m := range d.Members {
@@ -198,7 +237,17 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 		}
 		if !directSeen[s] {
 			directSeen[s] = true
-			p.direct = append(p.direct, directView{source: src.Config.ID, table: t.Name, scan: s})
+			p.direct = append(p.direct, &directView{source: src, table: t.Name, scan: s})
+		}
+		for _, v := range p.direct {
+			if v.scan == s {
+				v.used = nil
+				for _, f := range t.Schema.Fields() {
+					if needed[s][strings.ToLower(f.Name)] {
+						v.used = append(v.used, f.Name)
+					}
+				}
+			}
 		}
 		resolved = append(resolved, refScan{ref: ref, scans: []*scan{s}})
 	}

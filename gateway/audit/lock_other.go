@@ -1,0 +1,9 @@
+//go:build !unix
+
+package audit
+
+import "os"
+
+// lockFile does nothing where flock is not available; run one gateway per
+// log file there.
+func lockFile(*os.File) error { return nil }

@@ -1,0 +1,166 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/councildata/gateway/gateway"
+)
+
+// DecisionPath is the default Record.Path: the decision every door asks for.
+const DecisionPath = "gateway/decision"
+
+// Outcomes of a request.
+const (
+	OutcomeAllowed  = "allowed"  // the policy allowed it and it completed
+	OutcomeDenied   = "denied"   // the policy denied it (or could not decide)
+	OutcomeFailed   = "failed"   // it was allowed but failed (bad SQL, a source failed, timeout)
+	OutcomeCanceled = "canceled" // the client went away
+)
+
+// Doors.
+const (
+	DoorHTTP   = "http"
+	DoorFlight = "flight"
+)
+
+// Record is one audited request, one line of the log. Every field is always
+// written (nil pointers and slices as null), in this order; the log's
+// top-level keys are therefore the same on every line.
+//
+// Canonical form and hash: the line is the record marshalled by
+// encoding/json (compact, HTML escaping off) from this struct, whose last
+// field is hash. Hash is the lowercase hex SHA-256 of that line marshalled
+// with Hash set to "", i.e. of the written line (without its newline) with
+// the final `"hash":"<64 hex>"}` replaced by `"hash":""}`. Verify checks the
+// bytes as written, not a re-marshalled struct, so a key added to a line, a
+// changed number format or a new field in a later gateway version are all
+// either caught or harmless.
+type Record struct {
+	// DecisionID identifies the record (a random UUID when empty).
+	DecisionID string `json:"decision_id"`
+	// Timestamp is when the request arrived or was decided (now when
+	// zero); written in UTC, RFC 3339 with nanoseconds.
+	Timestamp time.Time `json:"timestamp"`
+	// Path is the policy decision asked for (DecisionPath when empty).
+	Path string `json:"path"`
+	// Input is the policy input document, as given to the policy; nil
+	// when the request failed before one was built.
+	Input *gateway.PolicyInput `json:"input"`
+	// Result is the policy's decision; nil when there was none (policy
+	// failed or was not reached).
+	Result *gateway.Decision `json:"result"`
+	// RequestedBy is the client's remote address.
+	RequestedBy string `json:"requested_by"`
+
+	QueryID string `json:"query_id"`
+	Door    string `json:"door"`   // DoorHTTP, DoorFlight
+	Action  string `json:"action"` // "query", "explain", "catalog"
+	// Requester is who asked (its roles and purposes are in Input).
+	Requester Requester `json:"requester"`
+	SQL       string    `json:"sql"`
+	// Tables are the tables the query named: source.table or std.dataset.
+	Tables  []string `json:"tables"`
+	Purpose string   `json:"purpose"`
+	CaseRef string   `json:"case_ref"`
+	// Agreements are the ids of the agreements that allowed the access.
+	Agreements []string `json:"agreements"`
+	// Rows is the number of rows returned.
+	Rows int64 `json:"rows"`
+	// DurationMS is how long the request took, in milliseconds (fractional).
+	DurationMS float64 `json:"duration_ms"`
+	// Outcome is one of the Outcome constants; Append refuses any other.
+	Outcome string `json:"outcome"`
+	// Error is the error message when the outcome is not allowed.
+	Error string `json:"error"`
+
+	// The chain, filled by Append.
+	Seq      uint64 `json:"seq"`
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"` // must stay the last field
+}
+
+// Requester is the requester as recorded: who, for which organisation.
+type Requester struct {
+	ID           string `json:"id"`
+	Organisation string `json:"organisation"`
+}
+
+// hashSuffix is how every marshalled record with an empty hash ends.
+const hashSuffix = `"hash":""}`
+
+// hashLen is the length of a hex SHA-256.
+const hashLen = 2 * sha256.Size
+
+// encode sets r.Hash and returns r's line, newline included. r's chain
+// fields (Seq, PrevHash) must already be set; r.Hash is ignored.
+func encode(r *Record) ([]byte, error) {
+	r.Hash = ""
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep <, > and & readable in SQL
+	if err := enc.Encode(r); err != nil {
+		return nil, fmt.Errorf("audit: encode record: %w", err)
+	}
+	line := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if !bytes.HasSuffix(line, []byte(hashSuffix)) {
+		return nil, errors.New("audit: encoded record does not end with the hash field")
+	}
+	sum := sha256.Sum256(line)
+	r.Hash = hex.EncodeToString(sum[:])
+	out := make([]byte, 0, len(line)+hashLen+1)
+	out = append(out, line[:len(line)-2]...) // up to `"hash":"`
+	out = append(out, r.Hash...)
+	out = append(out, '"', '}', '\n')
+	return out, nil
+}
+
+// lineHash returns the hash a line (without its newline) claims in its
+// final hash member and the hash of its canonical form; ok is false when
+// the line does not end with a `"hash":"<64 hex>"}` member.
+func lineHash(line []byte) (claimed, actual string, ok bool) {
+	// ... "hash":"<64 hex>"}
+	const tail = len(`"hash":"`) + hashLen + len(`"}`)
+	if len(line) < tail+1 || !bytes.HasSuffix(line, []byte(`"}`)) {
+		return "", "", false
+	}
+	start := len(line) - tail
+	if !bytes.Equal(line[start:start+len(`"hash":"`)], []byte(`"hash":"`)) {
+		return "", "", false
+	}
+	claimed = string(line[len(line)-2-hashLen : len(line)-2])
+	if _, err := hex.DecodeString(claimed); err != nil {
+		return "", "", false
+	}
+	canon := make([]byte, 0, start+len(hashSuffix))
+	canon = append(canon, line[:start]...)
+	canon = append(canon, hashSuffix...)
+	sum := sha256.Sum256(canon)
+	return claimed, hex.EncodeToString(sum[:]), true
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+}
+
+func validOutcome(o string) bool {
+	switch o {
+	case OutcomeAllowed, OutcomeDenied, OutcomeFailed, OutcomeCanceled:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,256 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/councildata/gateway/gateway"
+)
+
+// rules is a fake policy: a decision per "source.table" (or
+// "std.dataset/source"), allowing anything not listed.
+type rules struct {
+	mu     sync.Mutex
+	by     map[string]gateway.TableDecision
+	inputs []gateway.PolicyInput
+	err    error
+}
+
+func (r *rules) Decide(_ context.Context, in gateway.PolicyInput) (*gateway.Decision, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inputs = append(r.inputs, in)
+	if r.err != nil {
+		return nil, r.err
+	}
+	d := &gateway.Decision{Revision: "test"}
+	for _, t := range in.Tables {
+		key := t.Source + "." + t.Table
+		if t.Dataset != "" {
+			key = "std." + t.Dataset + "/" + t.Source
+		}
+		td, ok := r.by[key]
+		if !ok {
+			td = gateway.TableDecision{Allowed: true, Reason: "test allows"}
+		}
+		d.Tables = append(d.Tables, td)
+	}
+	return d, nil
+}
+
+func (r *rules) last() gateway.PolicyInput {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inputs[len(r.inputs)-1]
+}
+
+func sitesTable() arrow.RecordBatch {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "postcode", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "opened", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+		{Name: "area", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	b.Field(0).(*array.StringBuilder).AppendValues([]string{"EH12 5AB", "eh1 1yz", "not a postcode", ""}, []bool{true, true, true, false})
+	b.Field(1).(*array.Date32Builder).AppendValues([]arrow.Date32{19800, 19830, 19900, 0}, []bool{true, true, true, false})
+	b.Field(2).(*array.Float64Builder).AppendValues([]float64{1234.567, 9.5, 0.44, 0}, []bool{true, true, true, false})
+	return b.NewRecordBatch()
+}
+
+func policyFixture(t *testing.T, by map[string]gateway.TableDecision) (*fixture, *rules) {
+	t.Helper()
+	r := &rules{by: by}
+	return newFixture(t, r), r
+}
+
+func TestDeniedTableFailsTheQuery(t *testing.T) {
+	f, r := policyFixture(t, map[string]gateway.TableDecision{
+		"std.spend_over_500/glasgow": {Allowed: false, Reason: "no active agreement covers Glasgow City Council's spend for purpose 'x'"},
+	})
+	_, err := f.eng.Query(context.Background(), Request{SQL: "SELECT sum(amount) FROM std.spend_over_500", Purpose: "x", CaseRef: "C-1", Requester: &gateway.Requester{ID: "a"}})
+	var ge *gateway.Error
+	if !errors.As(err, &ge) || ge.Code != gateway.CodeForbidden || !strings.Contains(ge.Message, "Glasgow City Council's spend") {
+		t.Fatalf("got %v", err)
+	}
+	in := r.last()
+	if in.Purpose != "x" || in.CaseRef != "C-1" || in.Requester.ID != "a" || in.Action != "query" || len(in.Tables) != 2 {
+		t.Fatalf("input %+v", in)
+	}
+	for _, tb := range in.Tables {
+		if tb.Dataset != "spend_over_500" || !slices.Equal(tb.Columns, []string{"amount"}) {
+			t.Errorf("table %+v", tb)
+		}
+	}
+	// Nothing was read from any council.
+	if len(f.glas.requests) != 0 || len(f.edin.requests) != 0 {
+		t.Errorf("a denied query read the stores")
+	}
+	// A condition on council leaves Glasgow out of the question entirely.
+	if got := f.rows(t, "SELECT count(*) FROM std.spend_over_500 WHERE council = 'edinburgh'"); !slices.Equal(got, []string{"3"}) {
+		t.Errorf("edinburgh only: %v", got)
+	}
+	if n := len(r.last().Tables); n != 1 {
+		t.Errorf("policy asked about %d tables for one council", n)
+	}
+}
+
+func TestPolicyFailureDenies(t *testing.T) {
+	f, r := policyFixture(t, nil)
+	r.err = errors.New("rego: eval timeout")
+	_, err := f.query("SELECT count(*) FROM edinburgh.payments")
+	if gateway.ErrorCode(err) != gateway.CodeForbidden {
+		t.Fatalf("got %v", err)
+	}
+	r.err = nil
+	r.by = map[string]gateway.TableDecision{"edinburgh.payments": {Allowed: true, Masks: map[string]gateway.Mask{"supplier_name": {Kind: "scramble"}}}}
+	if _, err := f.query("SELECT supplier_name FROM edinburgh.payments"); gateway.ErrorCode(err) != gateway.CodeForbidden {
+		t.Fatalf("unknown mask kind: %v", err)
+	}
+}
+
+// Rows a row filter hides must behave as if they did not exist, whatever
+// the analyst's SQL does: errors, joins, subqueries.
+func TestRowFilterCannotBeTalkedAround(t *testing.T) {
+	f, _ := policyFixture(t, map[string]gateway.TableDecision{
+		"edinburgh.payments":         {Allowed: true, RowFilter: "id <> 3"},
+		"std.spend_over_500/glasgow": {Allowed: true, RowFilter: "capital_revenue = 'R'"},
+	})
+	cases := []struct{ sql, want string }{
+		{"SELECT count(*) FROM edinburgh.payments", "2"},
+		{"SELECT count(*) FROM edinburgh.payments WHERE CASE WHEN id = 3 THEN error('a hidden row was seen') ELSE true END", "2"},
+		{"SELECT count(*) FROM edinburgh.payments WHERE 1 / (id - 3) <> 0", "2"},
+		{"SELECT max(id) FROM (SELECT * FROM edinburgh.payments) s", "2"},
+		{"WITH x AS (SELECT id FROM edinburgh.payments) SELECT string_agg(id::VARCHAR, ',' ORDER BY id) FROM x", "1,2"},
+		{"SELECT count(*) FROM edinburgh.payments a JOIN edinburgh.payments b USING (id)", "2"},
+		{"SELECT count(*) FROM std.spend_over_500 WHERE council = 'glasgow'", "2"},
+		{"SELECT count(*) FROM std.spend_over_500 WHERE council = 'glasgow' AND CASE WHEN capital_revenue = 'C' THEN error('hidden') ELSE true END", "2"},
+	}
+	for _, c := range cases {
+		got, err := f.query(c.sql)
+		if err != nil || !slices.Equal(got, []string{c.want}) {
+			t.Errorf("%s: got %v %v, want %s", c.sql, got, err, c.want)
+		}
+	}
+	// The filter needs a column the query does not name: the scan fetched it.
+	if got := f.rows(t, "SELECT sum(amount) FROM edinburgh.payments"); !slices.Equal(got, []string{"1750.50"}) {
+		t.Errorf("sum over filtered rows: %v", got)
+	}
+	// A limit is not pushed below the row filter.
+	if got := f.rows(t, "SELECT id FROM edinburgh.payments LIMIT 5"); len(got) != 2 {
+		t.Errorf("limit: %v", got)
+	}
+	if req := f.edin.requests[len(f.edin.requests)-1]; req.Limit != -1 {
+		t.Errorf("limit pushed under a row filter: %+v", req)
+	}
+}
+
+// Masks apply before the analyst's SQL, so every way of reaching a column
+// sees the masked value, and filters compare masked values.
+func TestMasksReachEveryPath(t *testing.T) {
+	f, _ := policyFixture(t, map[string]gateway.TableDecision{
+		"edinburgh.payments": {Allowed: true, Masks: map[string]gateway.Mask{
+			"supplier_name": {Kind: gateway.MaskRedact, When: "id <> 2"}, // Acme (ids 1, 3) redacted, Bravo kept
+		}},
+	})
+	cases := []struct {
+		sql  string
+		want []string
+	}{
+		{"SELECT supplier_name FROM edinburgh.payments ORDER BY id", []string{"REDACTED", "Bravo plc", "REDACTED"}},
+		{"SELECT * EXCLUDE (payment_date, amount, id) FROM edinburgh.payments ORDER BY 1", []string{"Bravo plc", "REDACTED", "REDACTED"}},
+		{"SELECT * EXCLUDE (payment_date, amount, id) REPLACE (upper(supplier_name) AS supplier_name) FROM edinburgh.payments ORDER BY 1", []string{"BRAVO PLC", "REDACTED", "REDACTED"}},
+		{"SELECT COLUMNS('supp.*') FROM edinburgh.payments ORDER BY 1", []string{"Bravo plc", "REDACTED", "REDACTED"}},
+		{"SELECT struct_pack(s := supplier_name)::VARCHAR FROM edinburgh.payments ORDER BY 1", []string{"{'s': Bravo plc}", "{'s': REDACTED}", "{'s': REDACTED}"}},
+		{"SELECT count(*) FROM edinburgh.payments WHERE supplier_name = 'Acme Ltd'", []string{"0"}},
+		{"SELECT count(*) FROM edinburgh.payments WHERE supplier_name LIKE 'Acme%'", []string{"0"}},
+		{"SELECT supplier_name, count(*) FROM edinburgh.payments GROUP BY 1 ORDER BY 1", []string{"Bravo plc|1", "REDACTED|2"}},
+		{"WITH x AS (SELECT supplier_name s FROM edinburgh.payments) SELECT s FROM x WHERE s <> 'Bravo plc'", []string{"REDACTED", "REDACTED"}},
+		{"SELECT (SELECT max(supplier_name) FROM edinburgh.payments WHERE id = 1)", []string{"REDACTED"}},
+		{"SELECT a.supplier_name FROM edinburgh.payments a JOIN edinburgh.payments b ON a.id = b.id AND a.id = 3", []string{"REDACTED"}},
+		{"SELECT supplier_name FROM std.spend_over_500 s JOIN edinburgh.payments p ON s.beneficiary_name = p.supplier_name WHERE s.council = 'edinburgh' ORDER BY 1", []string{"Bravo plc"}},
+	}
+	for _, c := range cases {
+		got, err := f.query(c.sql)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%s: got %v %v, want %v", c.sql, got, err, c.want)
+		}
+	}
+	// A filter on a masked column never reaches the store with a raw value.
+	f.rows(t, "SELECT id FROM edinburgh.payments WHERE supplier_name = 'Acme Ltd'")
+	for _, flt := range f.edin.requests[len(f.edin.requests)-1].Filters {
+		if flt.Column == "supplier_name" {
+			t.Errorf("masked column pushed to the store: %v", flt)
+		}
+	}
+}
+
+func TestMaskKinds(t *testing.T) {
+	cases := []struct {
+		col  string
+		mask gateway.Mask
+		want []string // in the sites table's order, the NULL row last
+	}{
+		{"postcode", gateway.Mask{Kind: gateway.MaskPostcodeSector}, []string{"EH12 5", "EH1 1", "(null)", "(null)"}},
+		{"postcode", gateway.Mask{Kind: gateway.MaskKeepPrefix, N: 3}, []string{"EH1", "eh1", "not", "(null)"}},
+		{"postcode", gateway.Mask{Kind: gateway.MaskRedact, Value: "[withheld]"}, []string{"[withheld]", "[withheld]", "[withheld]", "(null)"}},
+		{"postcode", gateway.Mask{Kind: gateway.MaskNull}, []string{"(null)", "(null)", "(null)", "(null)"}},
+		{"opened", gateway.Mask{Kind: gateway.MaskTruncateDate, Unit: "month"}, []string{"2024-03-01", "2024-04-01", "2024-06-01", "(null)"}},
+		{"opened", gateway.Mask{Kind: gateway.MaskTruncateDate, Unit: "year"}, []string{"2024-01-01", "2024-01-01", "2024-01-01", "(null)"}},
+		{"area", gateway.Mask{Kind: gateway.MaskRound, N: 1}, []string{"1234.6", "9.5", "0.4", "(null)"}},
+		{"area", gateway.Mask{Kind: gateway.MaskRound, N: -2}, []string{"1200", "0", "0", "(null)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.col+"/"+c.mask.Kind, func(t *testing.T) {
+			f, _ := policyFixture(t, map[string]gateway.TableDecision{
+				"edinburgh.sites": {Allowed: true, Masks: map[string]gateway.Mask{c.col: c.mask}},
+			})
+			order := "opened NULLS LAST"
+			if c.col == "opened" {
+				order = "area DESC NULLS LAST"
+			}
+			got := f.rows(t, "SELECT "+c.col+" FROM edinburgh.sites ORDER BY "+order)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// The hash mask lets one requester join on a column without seeing it, and
+// gives another requester different hashes, so the two cannot be matched.
+func TestHashMaskDiffersPerRequester(t *testing.T) {
+	f, _ := policyFixture(t, map[string]gateway.TableDecision{
+		"edinburgh.payments": {Allowed: true, Masks: map[string]gateway.Mask{"supplier_name": {Kind: gateway.MaskHash}}},
+	})
+	hashes := func(who string) []string {
+		res, err := f.eng.Query(context.Background(), Request{SQL: "SELECT supplier_name FROM edinburgh.payments ORDER BY id", Requester: &gateway.Requester{ID: who}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Close()
+		var out []string
+		for res.Reader.Next() {
+			col := res.Reader.RecordBatch().Column(0).(*array.String)
+			for i := range col.Len() {
+				out = append(out, strings.Clone(col.Value(i)))
+			}
+		}
+		return out
+	}
+	a, b := hashes("alice"), hashes("bob")
+	if len(a) != 3 || a[0] != a[2] || a[0] == a[1] || len(a[0]) != 64 {
+		t.Errorf("alice's hashes %v: Acme twice must hash alike, Bravo differently", a)
+	}
+	if a[0] == b[0] || slices.Contains(a, "Acme Ltd") {
+		t.Errorf("alice %v and bob %v share hashes or see the name", a, b)
+	}
+}

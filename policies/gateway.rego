@@ -1,0 +1,104 @@
+# The gateway's access decision. The gateway evaluates data.gateway.decision
+# once per query, with the input document described in README.md (the Go
+# type gateway.PolicyInput), and enforces the answer: one object per input
+# table, in the same order, shaped like gateway.TableDecision.
+#
+# Everything is denied unless a rule below allows it:
+#   - gateway.audit (the audit log) to the governance role;
+#   - a council's own staff reading their own council's data, in full;
+#   - anyone else reading a standard dataset (std.<dataset>) through an
+#     active, in-date data-sharing agreement (agreements.rego) that names
+#     them, the council, the dataset, every column the query uses, and the
+#     purpose the request declared.
+#
+# Reasons name only what the requester asked for and the agreements they are
+# a receiving party of; they never say whether rows or tables exist.
+package gateway
+
+# The actions the gateway asks about.
+actions := {"query", "explain", "catalog"}
+
+# Roles whose holders are a council's own staff for its own data. Governance
+# officers are deliberately not among them: they read the audit log.
+own_council_roles := {"analyst", "officer"}
+
+# The pseudo-agreement ids recorded for access that no agreement file gives.
+own_council_id := "own-council"
+
+audit_governance_id := "audit-governance"
+
+requester_roles := {r | some r in input.requester.roles}
+
+requester_purposes := {p | some p in input.requester.purposes}
+
+# who names the requester in reasons: "NHS Lothian (partner@nhs-lothian)".
+who := sprintf("%s (%s)", [input.requester.organisation, input.requester.id]) if {
+	input.requester.organisation != ""
+} else := sprintf("requester %s", [input.requester.id])
+
+decision := {"tables": [decide(t) | some t in input.tables]}
+
+decide(t) := deny(sprintf("action %q is not one the policy knows; denied", [input.action])) if {
+	not input.action in actions
+} else := gateway_table(t) if {
+	t.source == "gateway"
+} else := own_council_decision(t) if {
+	own_council(t)
+} else := deny(own_staff_only_reason(t)) if {
+	is_own_council_member(t)
+} else := deny(direct_read_reason(t)) if {
+	t.dataset == ""
+} else := agreement_decision(t, best) if {
+	best := best_view(t)
+} else := deny(no_agreement_reason(t))
+
+deny(reason) := {"allowed": false, "reason": reason}
+
+# The gateway's own tables: only the audit log exists, for governance.
+gateway_table(t) := {
+	"allowed": true,
+	"reason": "the governance role may read the audit log",
+	"agreements": [audit_governance_id],
+} if {
+	t.table == "audit"
+	"governance" in requester_roles
+} else := deny("the audit log (gateway.audit) is readable only by the governance role") if {
+	t.table == "audit"
+} else := deny(sprintf("gateway.%s is not a table the policy allows", [t.table]))
+
+is_own_council_member(t) if {
+	t.council != ""
+	input.requester.organisation == t.council
+}
+
+own_council(t) if {
+	is_own_council_member(t)
+	some r in requester_roles
+	r in own_council_roles
+}
+
+own_council_decision(t) := {
+	"allowed": true,
+	"reason": sprintf("%s staff reading their own council's data", [t.council]),
+	"agreements": [own_council_id],
+}
+
+own_staff_only_reason(t) := sprintf(
+	"%s's own data is open to its staff roles (%s), not to %s with roles [%s]; the governance role reads the audit log",
+	[t.council, concat(", ", sort(own_council_roles)), input.requester.id, concat(", ", sort(requester_roles))],
+)
+
+direct_read_reason(t) := sprintf(
+	"only %s's own staff may read its table %s directly; others read the standard datasets (std.*) under a data-sharing agreement",
+	[council_name(t), t.table],
+)
+
+council_name(t) := t.council if t.council != ""
+
+else := t.source
+
+# table_name is what the requester called the table: the dataset, or the
+# council's own table.
+table_name(t) := t.dataset if t.dataset != ""
+
+else := t.table
