@@ -20,6 +20,10 @@ type analysis struct {
 	ctes    map[string]bool
 	columns map[string]bool // every identifier used as a column name, lower-cased
 	star    bool            // some * or COLUMNS(...) reads every column
+	// doc is the whole parse tree and root the statement's top node, for
+	// the aggregate-only check and rewrite.
+	doc  node
+	root node
 }
 
 // tableRef is one BASE_TABLE in the query.
@@ -73,7 +77,10 @@ func analyze(serialized string, query string, explain bool) (*analysis, error) {
 	case len(stmts) > 1:
 		return nil, gateway.Errorf(gateway.CodeBadRequest, "send one statement at a time (this request has %d)", len(stmts))
 	}
-	a := &analysis{explain: explain, sql: query, ctes: map[string]bool{}, columns: map[string]bool{}}
+	a := &analysis{explain: explain, sql: query, ctes: map[string]bool{}, columns: map[string]bool{}, doc: root}
+	if st, ok := stmts[0].(node); ok {
+		a.root, _ = st["node"].(node)
+	}
 	var err error
 	walk(stmts[0], false, func(n node, reused bool) bool {
 		if err != nil {

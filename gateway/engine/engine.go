@@ -33,9 +33,10 @@ type Engine struct {
 	alloc  memory.Allocator
 	sem    chan struct{}
 
-	parseMu   sync.Mutex
-	parseConn *sql.Conn
-	closeDB   func()
+	parseMu    sync.Mutex
+	parseConn  *sql.Conn
+	aggregates map[string]bool // DuckDB's aggregate function names
+	closeDB    func()
 }
 
 // New returns an engine over the catalog. It validates the standard
@@ -54,6 +55,10 @@ func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query, pol Policy
 	if err := e.checkDatasets(ctx); err != nil {
 		closeDB()
 		return nil, err
+	}
+	if e.aggregates, err = e.aggregateNames(ctx); err != nil {
+		closeDB()
+		return nil, fmt.Errorf("list aggregate functions: %w", err)
 	}
 	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
 		closeDB()
@@ -123,9 +128,9 @@ type SourceStats struct {
 // Result is a running query. Read Reader to the end (or stop early), then
 // call Close exactly once.
 type Result struct {
-	QueryID  string
-	Reader   array.RecordReader
-	Warnings []string
+	QueryID string
+	Reader  array.RecordReader
+	guard   *guard
 
 	start   time.Time
 	scans   []*scan
@@ -142,6 +147,24 @@ func (r *Result) Sources() []SourceStats {
 		out = append(out, s.stats())
 	}
 	return out
+}
+
+// Warnings says what the policy changed in the result (suppressed groups,
+// a row cap); final once the reader is exhausted.
+func (r *Result) Warnings() []string {
+	if r.guard == nil {
+		return []string{}
+	}
+	return append([]string{}, r.guard.warnings()...)
+}
+
+// Suppressed is how many output groups were suppressed for being smaller
+// than the policy's minimum.
+func (r *Result) Suppressed() int64 {
+	if r.guard == nil {
+		return 0
+	}
+	return r.guard.suppressed.Load()
 }
 
 // Elapsed is the time since the query started.
@@ -187,6 +210,13 @@ func (e *Engine) Query(ctx context.Context, req Request) (res *Result, err error
 		return nil, err
 	}
 	p.applyPolicy()
+	minGroup, aggOnly := p.aggregateOnly()
+	var aggIdx []int
+	if aggOnly && !a.explain {
+		if aggIdx, err = e.checkAggregate(a); err != nil {
+			return nil, err
+		}
+	}
 
 	select {
 	case e.sem <- struct{}{}:
@@ -249,18 +279,27 @@ func (e *Engine) Query(ctx context.Context, req Request) (res *Result, err error
 		sqlText := a.sql
 		if a.explain {
 			sqlText = "EXPLAIN " + sqlText
+		} else if aggOnly {
+			sqlText, err = e.suppressionSQL(qctx, conn, a, aggIdx, minGroup)
 		}
-		err = withArrow(conn, func(ar *duckdb.Arrow) error {
-			r, err := ar.QueryContext(qctx, sqlText)
-			reader = r
-			return err
-		})
+		if err == nil {
+			err = withArrow(conn, func(ar *duckdb.Arrow) error {
+				r, err := ar.QueryContext(qctx, sqlText)
+				reader = r
+				return err
+			})
+		}
 	}
 	if err != nil {
 		return nil, classify(qctx, p.scans, err)
 	}
+	var g *guard
+	if rowCap := p.rowCap(); !a.explain && (aggOnly || rowCap > 0) {
+		g = newGuard(reader, aggOnly, rowCap)
+		reader = g
+	}
 	cleanups = append(cleanups, reader.Release)
-	res = &Result{QueryID: req.QueryID, Reader: reader, start: start, scans: p.scans, ctx: qctx}
+	res = &Result{QueryID: req.QueryID, Reader: reader, start: start, scans: p.scans, ctx: qctx, guard: g}
 	res.cleanup = func() {
 		cleanup()
 		slog.Debug("query closed", "query_id", req.QueryID, "elapsed", time.Since(start))

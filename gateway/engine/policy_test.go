@@ -254,3 +254,81 @@ func TestHashMaskDiffersPerRequester(t *testing.T) {
 		t.Errorf("alice %v and bob %v share hashes or see the name", a, b)
 	}
 }
+
+func TestAggregateOnly(t *testing.T) {
+	agg := gateway.TableDecision{Allowed: true, AggregateOnly: true, MinGroupSize: 3}
+	f, _ := policyFixture(t, map[string]gateway.TableDecision{"std.spend_over_500/edinburgh": agg, "std.spend_over_500/glasgow": agg})
+	run := func(sql string) ([]string, *Result, error) {
+		res, err := f.eng.Query(context.Background(), Request{SQL: sql})
+		if err != nil {
+			return nil, nil, err
+		}
+		defer res.Close()
+		var out []string
+		for res.Reader.Next() {
+			rec := res.Reader.RecordBatch()
+			for i := range int(rec.NumRows()) {
+				var cells []string
+				for c := range int(rec.NumCols()) {
+					cells = append(cells, strings.Clone(rec.Column(c).ValueStr(i)))
+				}
+				out = append(out, strings.Join(cells, "|"))
+			}
+		}
+		return out, res, res.Err(res.Reader.Err())
+	}
+	got, res, err := run("SELECT council, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY council ORDER BY council")
+	if err != nil || !slices.Equal(got, []string{"edinburgh|3|1675.5", "glasgow|3|3834.56"}) || res.Suppressed() != 0 {
+		t.Fatalf("large groups: %v %v", got, err)
+	}
+	got, res, err = run("SELECT council, capital_revenue, count(*), sum(amount) FROM std.spend_over_500 GROUP BY ALL ORDER BY council, capital_revenue")
+	want := []string{"edinburgh|(null)|3|1675.5", "glasgow|C|(null)|(null)", "glasgow|R|(null)|(null)"}
+	if err != nil || !slices.Equal(got, want) || res.Suppressed() != 2 || len(res.Warnings()) != 1 {
+		t.Fatalf("small groups: got %v %v, suppressed %d, warnings %v; want %v", got, err, res.Suppressed(), res.Warnings(), want)
+	}
+	refused := []string{
+		"SELECT * FROM std.spend_over_500",
+		"SELECT amount FROM std.spend_over_500",
+		"SELECT council, min(amount) FROM std.spend_over_500 GROUP BY council",
+		"SELECT council, string_agg(beneficiary_name, ',') FROM std.spend_over_500 GROUP BY council",
+		"SELECT council, count(*) FILTER (WHERE beneficiary_name = 'Acme Ltd') FROM std.spend_over_500 GROUP BY council",
+		"SELECT council, sum(CASE WHEN beneficiary_name = 'Acme Ltd' THEN amount END) FROM std.spend_over_500 GROUP BY council",
+		"SELECT council, count(*) FROM std.spend_over_500 GROUP BY council HAVING count(*) < 3",
+		"SELECT council, sum(amount) FROM std.spend_over_500 GROUP BY council ORDER BY sum(amount)",
+		"SELECT council, sum(amount) AS s FROM std.spend_over_500 GROUP BY council ORDER BY s",
+		"SELECT council, sum(amount) FROM std.spend_over_500 GROUP BY council ORDER BY 2",
+		"SELECT council, count(*) OVER () FROM std.spend_over_500",
+		"WITH x AS (SELECT * FROM std.spend_over_500) SELECT count(*) FROM x",
+		"SELECT count(*) FROM (SELECT * FROM std.spend_over_500)",
+		"SELECT count(*) FROM std.spend_over_500 WHERE amount > (SELECT 1)",
+		"SELECT s.council, count(*) FROM std.spend_over_500 s JOIN edinburgh.payments p ON p.id = 1 GROUP BY 1",
+		"SELECT council, count(*) FROM std.spend_over_500 GROUP BY ROLLUP (council)",
+		"SELECT council, count(*) FROM std.spend_over_500 GROUP BY council UNION ALL SELECT 'x', 1",
+	}
+	for _, sql := range refused {
+		if _, _, err := run(sql); gateway.ErrorCode(err) != gateway.CodeForbidden || !strings.Contains(err.Error(), "only leave as aggregates") {
+			t.Errorf("%s: %v", sql, err)
+		}
+	}
+	// A WHERE that singles one row out makes a group of one: suppressed.
+	got, res, err = run("SELECT council, count(*), sum(amount) FROM std.spend_over_500 WHERE beneficiary_name = 'Bravo plc' GROUP BY council")
+	if err != nil || !slices.Equal(got, []string{"edinburgh|(null)|(null)"}) || res.Suppressed() != 1 {
+		t.Errorf("singled out: %v %v", got, err)
+	}
+}
+
+func TestRowCap(t *testing.T) {
+	f, _ := policyFixture(t, map[string]gateway.TableDecision{"edinburgh.payments": {Allowed: true, RowCap: 2}})
+	res, err := f.eng.Query(context.Background(), Request{SQL: "SELECT id FROM edinburgh.payments ORDER BY id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	n := 0
+	for res.Reader.Next() {
+		n += int(res.Reader.RecordBatch().NumRows())
+	}
+	if n != 2 || len(res.Warnings()) != 1 || !strings.Contains(res.Warnings()[0], "2 rows") {
+		t.Errorf("capped result: %d rows, warnings %v", n, res.Warnings())
+	}
+}

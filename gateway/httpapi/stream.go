@@ -156,13 +156,9 @@ func writeJSONResult(w io.Writer, log *slog.Logger, res *engine.Result, next fun
 		b, _ := json.Marshal(d)
 		fmt.Fprintf(w, `,"error":%s`, b)
 	}
-	stats := map[string]any{"rows": *rows, "elapsed_ms": res.Elapsed().Milliseconds(), "sources": res.Sources()}
+	stats := map[string]any{"rows": *rows, "elapsed_ms": res.Elapsed().Milliseconds(), "sources": res.Sources(), "suppressed": res.Suppressed()}
 	sb, _ := json.Marshal(stats)
-	warnings := res.Warnings
-	if warnings == nil {
-		warnings = []string{}
-	}
-	wb, _ := json.Marshal(warnings)
+	wb, _ := json.Marshal(res.Warnings())
 	fmt.Fprintf(w, `,"stats":%s,"warnings":%s}`+"\n", sb, wb)
 	return err
 }
