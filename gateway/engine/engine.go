@@ -104,9 +104,17 @@ type Request struct {
 	Timeout time.Duration
 	// Now, if set, is the request's time (tests); default time.Now.
 	Now func() time.Time
+	// Action is what the policy is asked about: "query" (the default) or
+	// "explain".
+	Action string
 }
 
-func (r Request) action() string { return "query" }
+func (r Request) action() string {
+	if r.Action == "" {
+		return "query"
+	}
+	return r.Action
+}
 
 func (r Request) now() time.Time {
 	if r.Now != nil {

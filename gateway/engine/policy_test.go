@@ -332,3 +332,32 @@ func TestRowCap(t *testing.T) {
 		t.Errorf("capped result: %d rows, warnings %v", n, res.Warnings())
 	}
 }
+
+func TestExplainShowsDecisionsWithoutReading(t *testing.T) {
+	f, r := policyFixture(t, map[string]gateway.TableDecision{
+		"std.spend_over_500/edinburgh": {Allowed: true, RowFilter: "amount > 0", Masks: map[string]gateway.Mask{"beneficiary_name": {Kind: gateway.MaskRedact}}, Agreements: []string{"DSA-1"}},
+		"std.spend_over_500/glasgow":   {Allowed: false, Reason: "agreement DSA-2 expired on 2026-03-31"},
+	})
+	ex, err := f.eng.Explain(context.Background(), Request{SQL: "SELECT beneficiary_name, amount FROM std.spend_over_500 WHERE amount > 100", Purpose: "research"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Allowed || !strings.Contains(ex.Error, "expired") || len(ex.Tables) != 2 || r.last().Action != "explain" {
+		t.Fatalf("explanation %+v", ex)
+	}
+	edin := ex.Tables[0]
+	if edin.Source != "edinburgh" || !edin.Allowed || edin.RowFilter != "amount > 0" || edin.Masks["beneficiary_name"].Kind != "redact" ||
+		!slices.Equal(edin.Agreements, []string{"DSA-1"}) || !slices.Equal(edin.Columns, []string{"amount", "beneficiary_name"}) || edin.Scan == nil {
+		t.Errorf("edinburgh %+v", edin)
+	}
+	if ex.Tables[1].Allowed || ex.Tables[1].Scan != nil {
+		t.Errorf("glasgow %+v", ex.Tables[1])
+	}
+	if len(f.edin.requests)+len(f.glas.requests) != 0 {
+		t.Errorf("explain read the stores")
+	}
+	vis, err := f.eng.Visible(context.Background(), Request{Purpose: "research"})
+	if err != nil || !vis["std.spend_over_500/edinburgh"] || vis["std.spend_over_500/glasgow"] || !vis["edinburgh.payments"] {
+		t.Errorf("visible %v %v", vis, err)
+	}
+}
