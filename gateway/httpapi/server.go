@@ -27,6 +27,9 @@ type Server struct {
 	MaxBodyBytes int64
 	Version      string
 	Log          *slog.Logger
+	// PolicyStatus, if set, reports the policy revision in force and the
+	// last reload error, for /readyz.
+	PolicyStatus func() (revision string, lastErr error)
 }
 
 // Handler returns the API's routes.
@@ -41,6 +44,7 @@ func (s *Server) Handler() http.Handler {
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
 		r.Post("/v1/query", s.query)
+		r.Post("/v1/policy/explain", s.explain)
 		r.Get("/v1/catalog", s.catalog)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +86,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if len(down) > 0 {
 		status, code = "degraded: "+strings.Join(down, ", ")+" not reachable", http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]any{"status": status, "sources": statuses})
+	body := map[string]any{"status": status, "sources": statuses}
+	if s.PolicyStatus != nil {
+		rev, err := s.PolicyStatus()
+		pol := map[string]any{"revision": rev}
+		if err != nil {
+			pol["last_reload_error"] = err.Error()
+		}
+		body["policy"] = pol
+	}
+	writeJSON(w, code, body)
 }
 
 type catalogColumn struct {
@@ -124,6 +137,11 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		Sources  []source  `json:"sources"`
 		Datasets []dataset `json:"standard_datasets"`
 	}{Sources: []source{}, Datasets: []dataset{}}
+	visible, err := s.Engine.Visible(r.Context(), engine.Request{QueryID: engine.NewQueryID(), Requester: gateway.RequesterFrom(r.Context()),
+		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose"))), CaseRef: r.Header.Get("X-Gateway-Case-Ref")})
+	if err != nil {
+		s.Log.Warn("catalog: policy could not decide; showing nothing", "err", err)
+	}
 	for _, src := range s.Catalog.Sources() {
 		so := source{ID: src.Config.ID, Council: src.Config.Council, GSS: src.Config.GSS, Type: src.Config.Type, Tables: []catalogTable{}}
 		tables, err := src.Tables(r.Context())
@@ -131,13 +149,18 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 			so.Error = "not reachable"
 		}
 		for _, t := range tables {
+			if !visible[src.Config.ID+"."+t.Name] {
+				continue
+			}
 			ct := catalogTable{Name: t.Name, SQLName: src.Config.ID + "." + t.Name, Rows: t.Rows}
 			for _, f := range t.Schema.Fields() {
 				ct.Columns = append(ct.Columns, catalogColumn{Name: f.Name, Type: catalog.SQLType(f.Type)})
 			}
 			so.Tables = append(so.Tables, ct)
 		}
-		out.Sources = append(out.Sources, so)
+		if len(so.Tables) > 0 || so.Error != "" && len(visible) > 0 {
+			out.Sources = append(out.Sources, so)
+		}
 	}
 	for _, d := range s.Catalog.Datasets() {
 		do := dataset{Name: d.Config.Name, SQLName: "std." + d.Config.Name, Description: d.Config.Description,
@@ -147,9 +170,14 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 			do.Columns = append(do.Columns, catalogColumn{Name: c.Name, Type: c.Type, Description: c.Description})
 		}
 		for _, m := range d.Members {
+			if !visible["std."+d.Config.Name+"/"+m.Source.Config.ID] {
+				continue
+			}
 			do.Councils = append(do.Councils, member{Source: m.Source.Config.ID, Council: m.Source.Config.Council, GSS: m.Source.Config.GSS, Table: m.Mapping.Table})
 		}
-		out.Datasets = append(out.Datasets, do)
+		if len(do.Councils) > 0 {
+			out.Datasets = append(out.Datasets, do)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -157,11 +185,15 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 type queryRequest struct {
 	SQL       string `json:"sql"`
 	TimeoutMS int64  `json:"timeout_ms"`
+	// Purpose and CaseRef may also come as X-Gateway-Purpose and
+	// X-Gateway-Case-Ref headers; the body wins.
+	Purpose string `json:"purpose"`
+	CaseRef string `json:"case_ref"`
 }
 
-func (s *Server) query(w http.ResponseWriter, r *http.Request) {
-	queryID := engine.NewQueryID()
-	w.Header().Set("X-Query-Id", queryID)
+// readQuery decodes a query request body, with the declared purpose and
+// case reference from the body or the headers.
+func (s *Server) readQuery(w http.ResponseWriter, r *http.Request, queryID string) (queryRequest, bool) {
 	var req queryRequest
 	body := http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
 	dec := json.NewDecoder(body)
@@ -170,13 +202,43 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			writeError(w, s.Log, gateway.Errorf(gateway.CodeTooLarge, "the request body is larger than %d bytes", s.MaxBodyBytes), queryID)
-			return
+			return req, false
 		}
 		writeError(w, s.Log, gateway.Errorf(gateway.CodeBadRequest, "the body must be JSON like {\"sql\": \"SELECT ...\"}: %v", err), queryID)
-		return
+		return req, false
 	}
 	if req.TimeoutMS < 0 {
 		writeError(w, s.Log, gateway.Errorf(gateway.CodeBadRequest, "timeout_ms must be positive"), queryID)
+		return req, false
+	}
+	if req.Purpose == "" {
+		req.Purpose = strings.TrimSpace(r.Header.Get("X-Gateway-Purpose"))
+	}
+	if req.CaseRef == "" {
+		req.CaseRef = strings.TrimSpace(r.Header.Get("X-Gateway-Case-Ref"))
+	}
+	return req, true
+}
+
+func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
+	queryID := engine.NewQueryID()
+	req, ok := s.readQuery(w, r, queryID)
+	if !ok {
+		return
+	}
+	ex, err := s.Engine.Explain(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: gateway.RequesterFrom(r.Context()), Purpose: req.Purpose, CaseRef: req.CaseRef})
+	if err != nil {
+		writeError(w, s.Log, err, queryID)
+		return
+	}
+	writeJSON(w, http.StatusOK, ex)
+}
+
+func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	queryID := engine.NewQueryID()
+	w.Header().Set("X-Query-Id", queryID)
+	req, ok := s.readQuery(w, r, queryID)
+	if !ok {
 		return
 	}
 	format, err := negotiate(r.Header.Get("Accept"))
@@ -186,7 +248,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	}
 	requester := gateway.RequesterFrom(r.Context())
 	start := time.Now()
-	res, err := s.Engine.Query(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Timeout: time.Duration(req.TimeoutMS) * time.Millisecond})
+	res, err := s.Engine.Query(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Purpose: req.Purpose, CaseRef: req.CaseRef, Timeout: time.Duration(req.TimeoutMS) * time.Millisecond})
 	if err != nil {
 		s.logQuery(requester, queryID, req.SQL, start, 0, err)
 		writeError(w, s.Log, err, queryID)
@@ -271,4 +333,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
