@@ -1,11 +1,16 @@
 // Package auth turns a request's credentials into a gateway.Requester. It
-// knows API keys (stored only as SHA-256 hashes) and never logs a key.
-// Authorization, what a requester may see, is the policy package's job.
+// knows API keys (stored only as SHA-256 hashes) and OIDC/JWT bearer tokens
+// (verified against a JWKS file or URL, with an allow-list of algorithms
+// that never includes "none"); Authenticator tells them apart. It never logs
+// a credential and never puts one in an error message. Authorization, what a
+// requester may see, is the policy package's job.
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"strings"
 
@@ -55,4 +60,69 @@ func BearerToken(header string) string {
 		return ""
 	}
 	return strings.TrimSpace(token)
+}
+
+// BasicToken extracts the user and password from an Authorization header
+// value using the Basic scheme (RFC 7617), as Flight SQL clients send them.
+func BasicToken(header string) (user, password string, ok bool) {
+	scheme, encoded, found := strings.Cut(strings.TrimSpace(header), " ")
+	if !found || !strings.EqualFold(scheme, "Basic") {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
+	if err != nil {
+		return "", "", false
+	}
+	user, password, ok = strings.Cut(string(raw), ":")
+	if !ok {
+		return "", "", false
+	}
+	return user, password, true
+}
+
+// Authenticator accepts both API keys and JWT bearer tokens.
+type Authenticator struct {
+	keys *Keys
+	jwt  *JWT // nil when JWT tokens are not enabled
+}
+
+// New builds an Authenticator from the configured API key holders and, if
+// jwt is not nil, JWT verification (see NewJWT; ctx bounds the background
+// refresh of a JWKS URL). Call Close when done.
+func New(ctx context.Context, keys []config.Requester, jwt *config.JWT) (*Authenticator, error) {
+	a := &Authenticator{keys: NewKeys(keys)}
+	if jwt != nil {
+		j, err := NewJWT(ctx, jwt)
+		if err != nil {
+			return nil, err
+		}
+		a.jwt = j
+	}
+	return a, nil
+}
+
+// Authenticate returns the requester behind a bearer credential (the value
+// BearerToken extracts). A JWS compact token (three parts separated by two
+// dots) is verified as a JWT; anything else is looked up as an API key.
+// Every failure is a *gateway.Error with CodeUnauthorized.
+func (a *Authenticator) Authenticate(ctx context.Context, bearer string) (*gateway.Requester, error) {
+	bearer = strings.TrimSpace(bearer)
+	if bearer == "" {
+		return nil, gateway.Errorf(gateway.CodeUnauthorized, "credentials are required: send Authorization: Bearer <API key or token>")
+	}
+	if strings.Count(bearer, ".") == 2 {
+		if a.jwt == nil {
+			return nil, gateway.Errorf(gateway.CodeUnauthorized, "JWT tokens are not enabled on this gateway: use an API key")
+		}
+		return a.jwt.Verify(ctx, bearer)
+	}
+	return a.keys.Authenticate(bearer)
+}
+
+// Close stops background work (refreshing a JWKS URL).
+func (a *Authenticator) Close() error {
+	if a == nil {
+		return nil
+	}
+	return a.jwt.Close()
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -142,6 +143,11 @@ func (j *JWT) Verify(ctx context.Context, token string) (*gateway.Requester, err
 			return nil, unauthorized(nil, "the token has header parameters the gateway does not support (crit or b64)")
 		}
 		return nil, unauthorized(nil, "the token's signature is not valid")
+	}
+	// The payload must be the claims themselves, not another JWS or JWE
+	// for the parser to unwrap.
+	if p := bytes.TrimSpace(payload); len(p) == 0 || p[0] != '{' {
+		return nil, unauthorized(nil, "the token is malformed: its claims are not a valid JSON object")
 	}
 	tok, err := jwt.ParseInsecure(payload)
 	if err != nil {
