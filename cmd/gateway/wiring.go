@@ -37,6 +37,8 @@ type Main struct {
 	Engine  *engine.Engine
 	stores  map[string]gateway.Source
 
+	auth *auth.Authenticator
+
 	listener net.Listener
 	server   *http.Server
 }
@@ -72,6 +74,10 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Close()
 		return fmt.Errorf("config %s: %w", cfg.File, err)
 	}
+	if m.auth, err = auth.New(ctx, cfg.Requesters, cfg.Auth.JWT); err != nil {
+		m.Close()
+		return fmt.Errorf("config %s: auth: %w", cfg.File, err)
+	}
 	return nil
 }
 
@@ -82,7 +88,7 @@ func (m *Main) Listen() (string, error) {
 		return "", fmt.Errorf("listen on %s: %w", m.HTTPAddr, err)
 	}
 	m.listener = ln
-	api := &httpapi.Server{Engine: m.Engine, Catalog: m.Catalog, Keys: auth.NewKeys(m.Config.Requesters), MaxBodyBytes: m.Config.Server.MaxBodyBytes, Version: version}
+	api := &httpapi.Server{Engine: m.Engine, Catalog: m.Catalog, Auth: m.auth, MaxBodyBytes: m.Config.Server.MaxBodyBytes, Version: version}
 	m.server = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	return ln.Addr().String(), nil
 }
@@ -112,6 +118,9 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.Engine != nil {
 		errs = append(errs, m.Engine.Close())
+	}
+	if m.auth != nil {
+		errs = append(errs, m.auth.Close())
 	}
 	for _, st := range m.stores {
 		errs = append(errs, st.Close())

@@ -23,7 +23,7 @@ import (
 type Server struct {
 	Engine       *engine.Engine
 	Catalog      *catalog.Catalog
-	Keys         *auth.Keys
+	Auth         *auth.Authenticator
 	MaxBodyBytes int64
 	Version      string
 	Log          *slog.Logger
@@ -58,7 +58,7 @@ func (s *Server) Handler() http.Handler {
 
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := s.Keys.Authenticate(auth.BearerToken(r.Header.Get("Authorization")))
+		req, err := s.Auth.Authenticate(r.Context(), auth.BearerToken(r.Header.Get("Authorization")))
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="council-gateway"`)
 			writeError(w, s.Log, err, "")
