@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,9 +26,10 @@ type Log struct {
 
 	mu     sync.Mutex
 	f      *os.File
-	seq    uint64 // the last record's seq, 0 when empty
-	hash   string // the last record's hash, "" when empty
-	failed error  // the write failure that stopped the log
+	hf     *os.File // the head file
+	seq    uint64   // the last record's seq, 0 when empty
+	hash   string   // the last record's hash, "" when empty
+	failed error    // the write failure that stopped the log
 	closed bool
 }
 
@@ -90,16 +90,16 @@ func (l *Log) resume() error {
 	case err != nil:
 		return fmt.Errorf("audit: refusing to open %s: %w", l.path, err)
 	case h.Seq > last.seq:
-		return fmt.Errorf("audit: %s ends at seq %d (line %d) but its head file records seq %d: %d record(s) "+
+		return fmt.Errorf("audit: %s line %d: the log ends at seq %d but its head file records seq %d: %d record(s) "+
 			"were removed from the end; refusing to append: examine it with VerifyFile and move it aside",
-			l.path, last.seq, line, h.Seq, h.Seq-last.seq)
+			l.path, line+1, last.seq, h.Seq, h.Seq-last.seq)
 	case h.Seq == last.seq && h.Hash != last.hash:
 		return fmt.Errorf("audit: %s line %d: the last record's hash %s is not the head file's %s: the end of "+
 			"the log was replaced; refusing to append", l.path, line, short(last.hash), short(h.Hash))
 	case h.Seq < last.seq:
-		// The gateway stopped between syncing a record and renaming its
-		// head (or before the rename reached the disk): check the chain
-		// up to the head's record before trusting the log.
+		// The gateway stopped between syncing a record and syncing its
+		// head: check the chain up to the head's record before trusting
+		// the log.
 		if _, err := l.f.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("audit: %s: %w", l.path, err)
 		}
@@ -121,8 +121,12 @@ func (l *Log) resume() error {
 		}
 	}
 	l.seq, l.hash = last.seq, last.hash
-	if err := writeHead(l.head, headState{Seq: l.seq, Hash: l.hash}); err != nil {
-		return fmt.Errorf("audit: %w", err)
+	if l.hf, err = openHead(l.head); err != nil {
+		return err
+	}
+	if err := writeHead(l.hf, headState{Seq: l.seq, Hash: l.hash}); err != nil {
+		l.hf.Close()
+		return err
 	}
 	return nil
 }
@@ -193,7 +197,7 @@ func (l *Log) Append(ctx context.Context, rec *Record) error {
 		return l.fail(fmt.Errorf("audit: fsync %s: %w", l.path, err))
 	}
 	l.seq, l.hash = rec.Seq, rec.Hash
-	if err := writeHead(l.head, headState{Seq: l.seq, Hash: l.hash}); err != nil {
+	if err := writeHead(l.hf, headState{Seq: l.seq, Hash: l.hash}); err != nil {
 		// The record is on disk, but without its head the end of the log
 		// is no longer guarded: stop rather than go on unguarded.
 		return l.fail(err)
@@ -222,64 +226,12 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
+	herr := l.hf.Close()
 	if err := l.f.Close(); err != nil {
 		return fmt.Errorf("audit: close %s: %w", l.path, err)
 	}
-	return nil
-}
-
-// The head file. It holds the last record's seq and hash as one JSON line,
-// {"seq":N,"hash":"..."}, and is replaced after every append by writing a
-// temporary file, fsyncing it and renaming it over the old one, so it is
-// always either the old or the new head, never a torn one. The directory is
-// not fsynced after the rename: if the machine stops before the rename
-// reaches the disk the head is left behind the log, which Open and
-// VerifyFile accept when the log's hash at the head's seq matches. A head
-// that is ahead of the log is what removing records from the end looks
-// like.
-
-type headState struct {
-	Seq  uint64 `json:"seq"`
-	Hash string `json:"hash"`
-}
-
-func headPath(log string) string { return log + ".head" }
-
-func readHead(path string) (headState, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return headState{}, err
-		}
-		return headState{}, fmt.Errorf("head file: %w", err)
-	}
-	var h headState
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&h); err != nil || (h.Seq == 0) != (h.Hash == "") {
-		return headState{}, fmt.Errorf("head file %s is corrupt: %q", path, b)
-	}
-	return h, nil
-}
-
-func writeHead(path string, h headState) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("audit: head file: %w", err)
-	}
-	_, err = fmt.Fprintf(f, "{\"seq\":%d,\"hash\":%q}\n", h.Seq, h.Hash)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("audit: head file %s: %w", path, err)
+	if herr != nil {
+		return fmt.Errorf("audit: close %s: %w", l.head, herr)
 	}
 	return nil
 }
