@@ -18,10 +18,13 @@ const DecisionPath = "gateway/decision"
 
 // Outcomes of a request.
 const (
-	OutcomeAllowed  = "allowed"  // the policy allowed it and it completed
+	OutcomeAllowed  = "allowed"  // the policy allowed it; written before any data leaves
 	OutcomeDenied   = "denied"   // the policy denied it (or could not decide)
 	OutcomeFailed   = "failed"   // it was allowed but failed (bad SQL, a source failed, timeout)
 	OutcomeCanceled = "canceled" // the client went away
+	// OutcomeCompleted closes an allowed request: its rows were sent. Rows
+	// and DurationMS say how many and how long.
+	OutcomeCompleted = "completed"
 )
 
 // Doors.
@@ -159,7 +162,7 @@ func newUUID() (string, error) {
 
 func validOutcome(o string) bool {
 	switch o {
-	case OutcomeAllowed, OutcomeDenied, OutcomeFailed, OutcomeCanceled:
+	case OutcomeAllowed, OutcomeDenied, OutcomeFailed, OutcomeCanceled, OutcomeCompleted:
 		return true
 	}
 	return false

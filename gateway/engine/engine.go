@@ -21,6 +21,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/audit"
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/config"
 )
@@ -107,6 +108,9 @@ type Request struct {
 	// Action is what the policy is asked about: "query" (the default) or
 	// "explain".
 	Action string
+	// Door ("http", "flight") and RemoteAddr say where the request came
+	// from, for the audit log.
+	Door, RemoteAddr string
 }
 
 func (r Request) action() string {
@@ -139,6 +143,8 @@ type Result struct {
 	QueryID string
 	Reader  array.RecordReader
 	guard   *guard
+	failure error                       // the classified error met while reading, if any
+	done    func(rows int64, err error) // audits the end of the request
 
 	start   time.Time
 	scans   []*scan
@@ -184,7 +190,8 @@ func (r *Result) Err(err error) error {
 	if err == nil {
 		return nil
 	}
-	return classify(r.ctx, r.scans, err)
+	r.failure = classify(r.ctx, r.scans, err)
+	return r.failure
 }
 
 // Close ends the query, stops every scan and frees its database.
@@ -200,32 +207,62 @@ func NewQueryID() string {
 }
 
 // Query plans and starts a query. On success the caller owns the Result.
-func (e *Engine) Query(ctx context.Context, req Request) (res *Result, err error) {
+//
+// Every request is audited: a failure or denial when it happens; for an
+// allowed query one record before anything is read (if it cannot be
+// written, nothing is read) and one when the result is closed, with the
+// rows returned.
+func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	start := time.Now()
 	if req.QueryID == "" {
 		req.QueryID = NewQueryID()
 	}
+	ev := auditEvent{req: req, start: start}
+	fail := func(outcome string, err error) (*Result, error) {
+		ev.outcome, ev.err = outcome, err
+		_ = e.audit(ctx, ev) // the request fails anyway; the audit error is logged
+		return nil, err
+	}
 	a, err := e.parse(ctx, req.SQL)
 	if err != nil {
-		return nil, err
+		return fail(audit.OutcomeFailed, err)
 	}
+	ev.tables = refNames(a)
 	p, err := e.plan(ctx, a)
 	if err != nil {
-		return nil, err
+		return fail(audit.OutcomeFailed, err)
 	}
 	p.hashKey = hashKeyFor(e.policy.HashSalt, req.Requester)
-	if _, _, err := e.authorize(ctx, req, p); err != nil {
-		return nil, err
+	ev.in, ev.dec, err = e.authorize(ctx, req, p)
+	if err != nil {
+		return fail(audit.OutcomeDenied, err)
 	}
 	p.applyPolicy()
 	minGroup, aggOnly := p.aggregateOnly()
 	var aggIdx []int
 	if aggOnly && !a.explain {
 		if aggIdx, err = e.checkAggregate(a); err != nil {
-			return nil, err
+			return fail(audit.OutcomeDenied, err)
 		}
 	}
+	ev.outcome = audit.OutcomeAllowed
+	if err := e.audit(ctx, ev); err != nil {
+		return nil, err // nothing has been read
+	}
+	res, err := e.run(ctx, req, a, p, aggOnly, aggIdx, minGroup)
+	if err != nil {
+		return fail(outcomeOf(err), err)
+	}
+	res.done = func(rows int64, err error) {
+		ev.outcome, ev.err, ev.rows = outcomeOf(err), err, rows
+		_ = e.audit(ctx, ev)
+	}
+	return res, nil
+}
 
+// run reads the scans into the query's DuckDB and starts the analyst's SQL.
+func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, aggOnly bool, aggIdx []int, minGroup int) (res *Result, err error) {
+	start := time.Now()
 	select {
 	case e.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -301,16 +338,17 @@ func (e *Engine) Query(ctx context.Context, req Request) (res *Result, err error
 	if err != nil {
 		return nil, classify(qctx, p.scans, err)
 	}
-	var g *guard
-	if rowCap := p.rowCap(); !a.explain && (aggOnly || rowCap > 0) {
-		g = newGuard(reader, aggOnly, rowCap)
-		reader = g
-	}
+	rowCap := p.rowCap()
+	g := newGuard(reader, aggOnly && !a.explain, rowCap)
+	reader = g
 	cleanups = append(cleanups, reader.Release)
 	res = &Result{QueryID: req.QueryID, Reader: reader, start: start, scans: p.scans, ctx: qctx, guard: g}
 	res.cleanup = func() {
 		cleanup()
 		slog.Debug("query closed", "query_id", req.QueryID, "elapsed", time.Since(start))
+		if res.done != nil {
+			res.done(g.rows, res.failure)
+		}
 	}
 	return res, nil
 }

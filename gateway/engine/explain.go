@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/audit"
 )
 
 // Explanation is a policy dry run: what the policy decides for each table a
@@ -33,15 +34,28 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 		req.QueryID = NewQueryID()
 	}
 	req.Action = "explain"
+	ev := auditEvent{req: req, start: time.Now(), outcome: audit.OutcomeFailed}
 	a, err := e.parse(ctx, req.SQL)
 	if err != nil {
+		ev.err = err
+		_ = e.audit(ctx, ev)
 		return nil, err
 	}
+	ev.tables = refNames(a)
 	p, err := e.plan(ctx, a)
 	if err != nil {
+		ev.err = err
+		_ = e.audit(ctx, ev)
 		return nil, err
 	}
 	in, dec, err := e.authorize(ctx, req, p)
+	ev.in, ev.dec, ev.err, ev.outcome = in, dec, err, audit.OutcomeAllowed
+	if err != nil {
+		ev.outcome = audit.OutcomeDenied
+	}
+	if aerr := e.audit(ctx, ev); aerr != nil {
+		return nil, aerr
+	}
 	out := &Explanation{QueryID: req.QueryID, Allowed: err == nil, Tables: []ExplainedTable{}}
 	if err != nil {
 		out.Error = message(err)
@@ -128,6 +142,14 @@ func (e *Engine) Visible(ctx context.Context, req Request) (map[string]bool, err
 		return out, nil
 	}
 	dec, err := e.policy.Decider.Decide(ctx, in)
+	req.Action = "catalog"
+	ev := auditEvent{req: req, start: time.Now(), in: &in, dec: dec, outcome: audit.OutcomeAllowed, err: err}
+	if err != nil {
+		ev.outcome = audit.OutcomeDenied
+	}
+	if aerr := e.audit(ctx, ev); aerr != nil {
+		return out, aerr
+	}
 	if dec == nil || len(dec.Tables) != len(in.Tables) {
 		return out, err // nothing visible
 	}

@@ -21,6 +21,8 @@ type Policy struct {
 	Decider gateway.Decider
 	// HashSalt keys the salted-hash mask.
 	HashSalt string
+	// Audit, if set, records every request: allowed, denied or failed.
+	Audit Auditor
 }
 
 // policyInput describes every council table the plan reads.

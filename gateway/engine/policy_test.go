@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/audit"
 )
 
 // rules is a fake policy: a decision per "source.table" (or
@@ -359,5 +363,80 @@ func TestExplainShowsDecisionsWithoutReading(t *testing.T) {
 	vis, err := f.eng.Visible(context.Background(), Request{Purpose: "research"})
 	if err != nil || !vis["std.spend_over_500/edinburgh"] || vis["std.spend_over_500/glasgow"] || !vis["edinburgh.payments"] {
 		t.Errorf("visible %v %v", vis, err)
+	}
+}
+
+// failingAuditor cannot write.
+type failingAuditor struct{}
+
+func (failingAuditor) Append(context.Context, *audit.Record) error { return errors.New("disk full") }
+
+func TestEveryRequestIsAudited(t *testing.T) {
+	r := &rules{by: map[string]gateway.TableDecision{
+		"std.spend_over_500/glasgow":   {Allowed: false, Reason: "no agreement"},
+		"std.spend_over_500/edinburgh": {Allowed: true, Agreements: []string{"DSA-7"}},
+	}}
+	f := newFixture(t, r)
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	log, err := audit.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	f.eng.policy.Audit = log
+	who := &gateway.Requester{ID: "analyst@edinburgh", Organisation: "The City of Edinburgh Council"}
+	ctx := context.Background()
+	// allowed: two records, the second with the rows
+	res, err := f.eng.Query(ctx, Request{SQL: "SELECT amount FROM std.spend_over_500 WHERE council = 'edinburgh'", Requester: who, Purpose: "research", CaseRef: "CASE-9", RemoteAddr: "127.0.0.1:5000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for res.Reader.Next() {
+	}
+	res.Close()
+	// denied, failed, explained
+	f.eng.Query(ctx, Request{SQL: "SELECT amount FROM std.spend_over_500", Requester: who})
+	f.eng.Query(ctx, Request{SQL: "SELEC 1", Requester: who})
+	f.eng.Explain(ctx, Request{SQL: "SELECT 1 FROM edinburgh.payments", Requester: who})
+
+	rep, err := audit.VerifyFile(path)
+	if err != nil || !rep.OK() || rep.Records != 5 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	raw, _ := os.ReadFile(path)
+	var recs []audit.Record
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var rec audit.Record
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	want := []struct{ action, outcome string }{{"query", "allowed"}, {"query", "completed"}, {"query", "denied"}, {"query", "failed"}, {"explain", "allowed"}}
+	for i, w := range want {
+		if recs[i].Action != w.action || recs[i].Outcome != w.outcome {
+			t.Errorf("record %d: %s/%s, want %s/%s", i, recs[i].Action, recs[i].Outcome, w.action, w.outcome)
+		}
+	}
+	first, done := recs[0], recs[1]
+	if first.Purpose != "research" || first.CaseRef != "CASE-9" || first.Requester.ID != who.ID || first.RequestedBy != "127.0.0.1:5000" ||
+		!slices.Equal(first.Agreements, []string{"DSA-7"}) || first.Input == nil || first.Result == nil || !slices.Equal(first.Tables, []string{"std.spend_over_500"}) {
+		t.Errorf("allowed record %+v", first)
+	}
+	if done.Rows != 3 || done.QueryID != first.QueryID {
+		t.Errorf("completion record: rows %d, query %s vs %s", done.Rows, done.QueryID, first.QueryID)
+	}
+	if !strings.Contains(recs[2].Error, "no agreement") || !strings.Contains(recs[3].Error, "syntax") {
+		t.Errorf("denied %q / failed %q", recs[2].Error, recs[3].Error)
+	}
+
+	// When the audit log cannot be written, no data leaves and no store is read.
+	f.eng.policy.Audit = failingAuditor{}
+	n := len(f.edin.requests)
+	if _, err := f.eng.Query(ctx, Request{SQL: "SELECT amount FROM std.spend_over_500 WHERE council = 'edinburgh'", Requester: who}); gateway.ErrorCode(err) != gateway.CodeUnavailable {
+		t.Fatalf("unaudited query: %v", err)
+	}
+	if len(f.edin.requests) != n {
+		t.Errorf("a store was read although the audit write failed")
 	}
 }

@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/audit"
+)
+
+// Auditor appends audit records; *audit.Log is one. An Append error means
+// the record may not be on disk: the engine then lets no data out.
+type Auditor interface {
+	Append(ctx context.Context, rec *audit.Record) error
+}
+
+// auditEvent is what one audit record says about a request.
+type auditEvent struct {
+	req     Request
+	tables  []string
+	in      *gateway.PolicyInput
+	dec     *gateway.Decision
+	outcome string
+	err     error
+	rows    int64
+	start   time.Time
+}
+
+// audit appends a record. With no auditor configured it does nothing.
+func (e *Engine) audit(ctx context.Context, ev auditEvent) error {
+	if e.policy.Audit == nil {
+		return nil
+	}
+	rec := &audit.Record{
+		Timestamp:   ev.start,
+		Input:       ev.in,
+		Result:      ev.dec,
+		RequestedBy: ev.req.RemoteAddr,
+		QueryID:     ev.req.QueryID,
+		Door:        ev.req.Door,
+		Action:      ev.req.action(),
+		SQL:         ev.req.SQL,
+		Tables:      ev.tables,
+		Purpose:     ev.req.Purpose,
+		CaseRef:     ev.req.CaseRef,
+		Rows:        ev.rows,
+		DurationMS:  float64(time.Since(ev.start).Microseconds()) / 1000,
+		Outcome:     ev.outcome,
+	}
+	if rec.Door == "" {
+		rec.Door = audit.DoorHTTP
+	}
+	if ev.req.Requester != nil {
+		rec.Requester = audit.Requester{ID: ev.req.Requester.ID, Organisation: ev.req.Requester.Organisation}
+	}
+	if ev.err != nil {
+		rec.Error = message(ev.err)
+	}
+	if ev.dec != nil {
+		for _, t := range ev.dec.Tables {
+			for _, a := range t.Agreements {
+				if !slices.Contains(rec.Agreements, a) {
+					rec.Agreements = append(rec.Agreements, a)
+				}
+			}
+		}
+		slices.Sort(rec.Agreements)
+	}
+	// The record is written even if the request's context has ended: a
+	// cancelled request is still audited.
+	if err := e.policy.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
+		slog.Error("audit write failed", "query_id", ev.req.QueryID, "err", err)
+		return gateway.Wrap(gateway.CodeUnavailable, err, "the audit log could not be written, so no data was released (query %s)", ev.req.QueryID)
+	}
+	return nil
+}
+
+// refNames are the tables a query names, as written.
+func refNames(a *analysis) []string {
+	var out []string
+	for _, r := range a.refs {
+		if r.schema == "" {
+			continue // a CTE
+		}
+		n := r.schema + "." + r.table
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// outcomeOf is the audit outcome of an error after the policy allowed a
+// request.
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return audit.OutcomeCompleted
+	case gateway.ErrorCode(err) == gateway.CodeCanceled:
+		return audit.OutcomeCanceled
+	case gateway.ErrorCode(err) == gateway.CodeForbidden:
+		return audit.OutcomeDenied
+	}
+	return audit.OutcomeFailed
+}
