@@ -715,3 +715,37 @@ func BenchmarkHead(b *testing.B) {
 		}
 	})
 }
+
+func TestTable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, o := range []string{OutcomeAllowed, OutcomeDenied} {
+		if err := l.Append(ctx, &Record{Outcome: o, Requester: Requester{ID: "gov"}, Tables: []string{"std.x"}, SQL: "SELECT 1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	tb := NewTable(path)
+	res, err := tb.Scan(ctx, gateway.ScanRequest{Table: TableName, Columns: []string{"seq", "outcome", "tables", "input"}, Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Reader.Release()
+	if !res.Reader.Next() {
+		t.Fatal("no batch")
+	}
+	rec := res.Reader.RecordBatch()
+	if rec.NumRows() != 2 || rec.NumCols() != 4 {
+		t.Fatalf("got %d rows %d cols", rec.NumRows(), rec.NumCols())
+	}
+	if rec.Column(0).ValueStr(1) != "2" || rec.Column(1).ValueStr(1) != OutcomeDenied || rec.Column(2).ValueStr(0) != `["std.x"]` || rec.Column(3).IsValid(0) {
+		t.Errorf("values: %v %v %v %v", rec.Column(0), rec.Column(1), rec.Column(2), rec.Column(3))
+	}
+	if _, err := tb.Scan(ctx, gateway.ScanRequest{Table: "nope"}); gateway.ErrorCode(err) != gateway.CodeNotFound {
+		t.Errorf("unknown table: %v", err)
+	}
+}
