@@ -23,21 +23,32 @@ package gateway
 # with it as strings.
 today := substring(input.time, 0, 10)
 
-in_force(a) if {
-	a.status == "active"
-	started(a)
-	not ended(a)
+# Facts about each agreement that do not depend on the table are rules, so
+# they are worked out once per decision (and never by passing a whole
+# agreement to a function, which OPA would copy and hash on every call).
+
+started_ids contains id if {
+	a := data.agreements[id]
+	substring(a.sharing_schedule.start, 0, 10) <= today
 }
 
-started(a) if substring(a.sharing_schedule.start, 0, 10) <= today
-
-ended(a) if {
+ended_ids contains id if {
+	a := data.agreements[id]
 	is_string(a.sharing_schedule.end)
 	substring(a.sharing_schedule.end, 0, 10) < today
 }
 
-# receives(a): the requester is a receiving party of a.
-receives(a) if {
+# in_force_ids: active and within the sharing schedule.
+in_force_ids contains id if {
+	a := data.agreements[id]
+	a.status == "active"
+	id in started_ids
+	not id in ended_ids
+}
+
+# receiving_ids: the requester is the receiving party.
+receiving_ids contains id if {
+	a := data.agreements[id]
 	orgs := {o | some o in a.parties.receiving.organisations}
 	roles := {r | some r in a.parties.receiving.roles}
 	count(orgs) + count(roles) > 0
@@ -56,125 +67,137 @@ role_matches(roles) if {
 	r in requester_roles
 }
 
-# discloses(a, t): t's council is a disclosing party of a.
-discloses(a, t) if {
-	some d in a.parties.disclosing
-	d in {"*", t.source, t.gss}
-	d != ""
-}
-
-purpose_matches(a) if {
+# purpose_ids: the declared purpose is one of the agreement's and one of
+# the requester's.
+purpose_ids contains id if {
+	a := data.agreements[id]
 	input.purpose != ""
 	input.purpose in a.purpose_codes
 	input.purpose in requester_purposes
 }
 
-# terms(a, t) are a's terms for t's dataset, with their index.
-terms(a, t) := {i: ds |
-	some i, ds in a.datasets
-	ds.dataset == t.dataset
+# valid_terms: [id, index] of dataset terms with a known granularity (and a
+# minimum cell for aggregates) and only valid masks.
+valid_terms contains [id, i] if {
+	some [id, i] in good_granularity
+	not [id, i] in invalid_masks
 }
 
-columns_denied(ds) := {c | some c in ds.columns_denied}
-
-column_allowed(ds, c) if {
-	"*" in ds.columns_allowed
-	not c in columns_denied(ds)
+good_granularity contains [id, i] if {
+	data.agreements[id].datasets[i].granularity == "record"
 }
 
-column_allowed(ds, c) if {
-	c in ds.columns_allowed
-	not c in columns_denied(ds)
-}
-
-covers(ds, t) if {
-	every c in t.columns {
-		column_allowed(ds, c)
-	}
-}
-
-valid_terms(ds) if {
-	ds.granularity == "record"
-	every _, m in object.get(ds, "masks", {}) {
-		valid_mask(m)
-	}
-}
-
-valid_terms(ds) if {
+good_granularity contains [id, i] if {
+	ds := data.agreements[id].datasets[i]
 	ds.granularity == "aggregate"
 	is_number(ds.min_cell)
 	ds.min_cell >= 1
-	every _, m in object.get(ds, "masks", {}) {
-		valid_mask(m)
-	}
 }
 
-# views(t) are the agreement terms that give access to t, each as
-# [aggregate?, number of masks, row filter?, agreement id, dataset index] so
-# that sorting puts the least restrictive first.
-views(t) := {[agg, nmasks, filtered, id, i] |
-	some id, a in data.agreements
-	in_force(a)
-	receives(a)
-	discloses(a, t)
-	purpose_matches(a)
-	some i, ds in terms(a, t)
-	valid_terms(ds)
-	covers(ds, t)
-	agg := granularity_rank(ds)
-	nmasks := count({c | some c, _ in ds.masks})
-	filtered := row_filter_rank(ds)
+invalid_masks contains [id, i] if {
+	m := data.agreements[id].datasets[i].masks[_]
+	not valid_mask(m)
 }
 
-best_view(t) := sort(views(t))[0]
+# row_filtered: [id, index] of dataset terms with a row filter.
+row_filtered contains [id, i] if {
+	f := data.agreements[id].datasets[i].row_filter
+	is_string(f)
+	f != ""
+}
 
-granularity_rank(ds) := 0 if ds.granularity == "record"
+# discloses(disclosing, t): t's council is among the disclosing parties.
+discloses(disclosing, t) if {
+	some d in disclosing
+	d in {"*", t.source, t.gss}
+	d != ""
+}
 
-else := 1
+# usable[dataset] are the terms this request may use for dataset: those of
+# in-force agreements the requester receives under, for the declared
+# purpose, with valid terms, each with what tables are checked against and
+# its rank, [aggregate?, number of masks, row filter?, id, index], so that
+# sorting puts the least restrictive first.
+usable[ds.dataset] contains {
+	"id": id,
+	"index": i,
+	"rank": [granularity_rank(ds.granularity), count({c | some c, _ in ds.masks}), row_filter_rank([id, i]), id, i],
+	"disclosing": {d | some d in a.parties.disclosing},
+	"all_columns": "*" in ds.columns_allowed,
+	"allowed": {c | some c in ds.columns_allowed},
+	"denied": {c | some c in ds.columns_denied},
+} if {
+	some id in in_force_ids
+	id in receiving_ids
+	id in purpose_ids
+	a := data.agreements[id]
+	some i, ds in a.datasets
+	[id, i] in valid_terms
+}
 
-row_filter_rank(ds) := 1 if row_filter(ds) != ""
+# uncovered are the columns a query uses that terms do not allow.
+uncovered(all, allowed, denied, cols) := cols & denied if all
+
+else := (cols - allowed) | (cols & denied)
+
+# views(t) are the usable terms that cover t: its council and every column
+# it uses.
+views(t) := {u.rank |
+	some u in usable[t.dataset]
+	discloses(u.disclosing, t)
+	count(uncovered(u.all_columns, u.allowed, u.denied, {c | some c in t.columns})) == 0
+}
+
+# best_view(t) is [agreement id, dataset index] of the least restrictive
+# view.
+best_view(t) := [v[3], v[4]] if v := sort(views(t))[0]
+
+granularity_rank("record") := 0
+
+granularity_rank("aggregate") := 1
+
+row_filter_rank(key) := 1 if key in row_filtered
 
 else := 0
 
-row_filter(ds) := ds.row_filter if is_string(ds.row_filter)
-
-else := ""
-
-agreement_decision(t, view) := object.union_n([
+# agreement_decision(key) is the decision for the terms at key, [agreement
+# id, dataset index]. (Parts are looked up by key rather than passed whole
+# agreements, which OPA would copy on every call.)
+agreement_decision(key) := object.union_n([
 	{
 		"allowed": true,
-		"reason": sprintf("allowed by data-sharing agreement %s (%s) for purpose %q", [view[3], a.title, input.purpose]),
-		"agreements": [view[3]],
+		"reason": sprintf("allowed by data-sharing agreement %s (%s) for purpose %q", [key[0], data.agreements[key[0]].title, input.purpose]),
+		"agreements": [key[0]],
 	},
-	row_filter_part(ds),
-	masks_part(ds),
-	aggregate_part(ds),
-	row_cap_part(a, ds),
-]) if {
-	a := data.agreements[view[3]]
-	ds := a.datasets[view[4]]
-}
+	row_filter_part(key),
+	masks_part(key),
+	aggregate_part(key),
+	row_cap_part(key),
+])
 
-row_filter_part(ds) := {"row_filter": row_filter(ds)} if row_filter(ds) != ""
+row_filter_part(key) := {"row_filter": data.agreements[key[0]].datasets[key[1]].row_filter} if key in row_filtered
 
 else := {}
 
-masks_part(ds) := {"masks": ms} if {
-	ms := {c: mask(m) | some c, m in ds.masks}
+masks_part(key) := {"masks": ms} if {
+	ms := {c: mask(m) | some c, m in data.agreements[key[0]].datasets[key[1]].masks}
 	count(ms) > 0
 } else := {}
 
-aggregate_part(ds) := {"aggregate_only": true, "min_group_size": ds.min_cell} if ds.granularity == "aggregate"
-
-else := {}
+aggregate_part(key) := {"aggregate_only": true, "min_group_size": ds.min_cell} if {
+	ds := data.agreements[key[0]].datasets[key[1]]
+	ds.granularity == "aggregate"
+} else := {}
 
 # A dataset's row_cap overrides the agreement's.
-row_cap_part(_, ds) := {"row_cap": ds.row_cap} if {
-	is_number(ds.row_cap)
-	ds.row_cap > 0
-} else := {"row_cap": a.row_cap} if {
-	is_number(a.row_cap)
-	a.row_cap > 0
+row_cap_part(key) := {"row_cap": cap} if {
+	cap := data.agreements[key[0]].datasets[key[1]].row_cap
+	is_number(cap)
+	cap > 0
+} else := {"row_cap": cap} if {
+	cap := data.agreements[key[0]].row_cap
+	is_number(cap)
+	cap > 0
 } else := {}
 
 # Reasons for a denial, most specific first. They speak only of the
@@ -205,38 +228,39 @@ no_agreement_reason(t) := sprintf(
 )
 
 # An in-force agreement for this requester, council, purpose and dataset
-# that does not allow every column the query uses.
-column_reason(t) := sprintf(
+# that does not allow every column the query uses (the first by id).
+column_reason(t) := sort(column_reasons(t))[0]
+
+column_reasons(t) := {sprintf(
 	"data-sharing agreement %s gives %s access to %s from %s for purpose %q, but not to column(s) %s",
-	[id, who, t.dataset, council_name(t), input.purpose, concat(", ", sort(missing))],
-) if {
-	some id, a in data.agreements
-	in_force(a)
-	receives(a)
-	discloses(a, t)
-	purpose_matches(a)
-	some _, ds in terms(a, t)
-	missing := {c | some c in t.columns; not column_allowed(ds, c)}
+	[u.id, who, t.dataset, council_name(t), input.purpose, concat(", ", sort(missing))],
+) |
+	some u in usable[t.dataset]
+	discloses(u.disclosing, t)
+	missing := uncovered(u.all_columns, u.allowed, u.denied, {c | some c in t.columns})
 	count(missing) > 0
 }
 
-# An agreement that would match but is not in force.
-lapsed_reason(t) := sprintf(
+# An agreement that would match but is not in force (the first by id).
+lapsed_reason(t) := sort(lapsed_reasons(t))[0]
+
+lapsed_reasons(t) := {sprintf(
 	"data-sharing agreement %s would give %s access to %s from %s for purpose %q, but it %s",
-	[id, who, t.dataset, council_name(t), input.purpose, not_in_force_reason(a)],
-) if {
-	some id, a in data.agreements
-	not in_force(a)
-	receives(a)
-	discloses(a, t)
-	purpose_matches(a)
-	count(terms(a, t)) > 0
+	[id, who, t.dataset, council_name(t), input.purpose, not_in_force_reason(id, a.status, a.sharing_schedule)],
+) |
+	a := data.agreements[id]
+	not id in in_force_ids
+	id in receiving_ids
+	id in purpose_ids
+	discloses(a.parties.disclosing, t)
+	some ds in a.datasets
+	ds.dataset == t.dataset
 }
 
-not_in_force_reason(a) := sprintf("is %s, not active", [a.status]) if {
-	a.status != "active"
-} else := sprintf("does not start until %s", [a.sharing_schedule.start]) if {
-	not started(a)
-} else := sprintf("expired on %s", [a.sharing_schedule.end]) if {
-	ended(a)
+not_in_force_reason(id, status, schedule) := sprintf("is %s, not active", [status]) if {
+	status != "active"
+} else := sprintf("does not start until %s", [schedule.start]) if {
+	not id in started_ids
+} else := sprintf("expired on %s", [schedule.end]) if {
+	id in ended_ids
 } else := "is not in force"

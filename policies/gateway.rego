@@ -48,7 +48,7 @@ decide(t) := deny(sprintf("action %q is not one the policy knows; denied", [inpu
 	is_own_council_member(t)
 } else := deny(direct_read_reason(t)) if {
 	t.dataset == ""
-} else := agreement_decision(t, best) if {
+} else := agreement_decision(best) if {
 	best := best_view(t)
 } else := deny(no_agreement_reason(t))
 

@@ -43,6 +43,8 @@ valid_mask(m) if {
 
 valid_when(m) if not m.when
 
+valid_when(m) if m.when == null
+
 valid_when(m) if is_string(m.when)
 
 # mask(m) is m as the decision carries it: kind plus only the parameters

@@ -1,0 +1,201 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/loader"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+)
+
+// decisionQuery is the one query the gateway asks.
+const decisionQuery = "data.gateway.decision"
+
+// agreementsDir is where agreements live, below the policy directory.
+const agreementsDir = "agreements"
+
+// bundle is one consistent load of the policy directory.
+type bundle struct {
+	modules  map[string]*ast.Module
+	store    storage.Store
+	revision string
+}
+
+// isTest reports whether path is a Rego test file.
+func isTest(path string) bool { return strings.HasSuffix(path, "_test.rego") }
+
+// wanted reports whether the loader reads path: Rego modules and JSON/YAML
+// data, never hidden files or directories (editors' swap files, .git).
+func wanted(path string, isDir, tests bool) bool {
+	base := filepath.Base(path)
+	if strings.HasPrefix(base, ".") && base != "." && base != ".." {
+		return false
+	}
+	if isDir {
+		return true
+	}
+	switch filepath.Ext(base) {
+	case ".rego":
+		return tests || !isTest(base)
+	case ".json", ".yaml", ".yml":
+		return true
+	}
+	return false
+}
+
+// load reads dir: it validates every agreement strictly and parses every
+// Rego module with file:line:col errors, then lets OPA's loader (the one the
+// CLI uses) build the modules and data, so data.agreements is laid out
+// exactly as `opa test` lays it out. tests includes *_test.rego.
+func load(dir string, tests bool) (*bundle, error) {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("policy dir: %w", err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("policy dir %s is not a directory", dir)
+	}
+	var (
+		errs  []error
+		files []string
+	)
+	walkErr := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !wanted(path, d.IsDir(), tests) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		files = append(files, path)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		switch {
+		case filepath.Ext(path) == ".rego":
+			if _, err := ast.ParseModuleWithOpts(path, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1}); err != nil {
+				errs = append(errs, astErrors(err))
+			}
+		case strings.HasPrefix(filepath.ToSlash(rel), agreementsDir+"/"):
+			parts := strings.Split(filepath.ToSlash(rel), "/")
+			if len(parts) != 3 {
+				errs = append(errs, &fileError{File: path, Msg: "an agreement lives at agreements/<id>/agreement.yaml, one directory per agreement"})
+				return nil
+			}
+			if _, err := parseAgreement(path, parts[1], src); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return nil
+	})
+	if walkErr != nil {
+		return nil, fmt.Errorf("policy dir %s: %w", dir, walkErr)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("policy dir %s holds no Rego modules", dir)
+	}
+
+	result, err := loader.NewFileLoader().
+		WithRegoVersion(ast.RegoV1).
+		WithProcessAnnotation(true).
+		Filtered([]string{dir}, func(abspath string, info fs.FileInfo, _ int) bool {
+			return !wanted(abspath, info.IsDir(), tests)
+		})
+	if err != nil {
+		return nil, fmt.Errorf("policy dir %s: %w", dir, err)
+	}
+	b := &bundle{modules: make(map[string]*ast.Module, len(result.Modules))}
+	for _, m := range result.Modules {
+		b.modules[m.Name] = m.Parsed
+	}
+	// AST values on read: the data is not converted again for every decision.
+	b.store = inmem.NewFromObjectWithOpts(result.Documents, inmem.OptReturnASTValuesOnRead(true))
+	b.revision, err = revision(dir, files)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// revision is a short hash of the names and contents of files.
+func revision(dir string, files []string) (string, error) {
+	slices.Sort(files)
+	h := sha256.New()
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		rel, _ := filepath.Rel(dir, f)
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), len(src))
+		h.Write(src)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// compile compiles b's modules; strict is `opa check --strict`.
+func compile(b *bundle, strict bool) (*ast.Compiler, error) {
+	c := ast.NewCompiler().
+		WithStrict(strict).
+		WithEnablePrintStatements(false).
+		WithUseTypeCheckAnnotations(true)
+	c.Compile(b.modules)
+	if c.Failed() {
+		return nil, astErrors(c.Errors)
+	}
+	return c, nil
+}
+
+// prepare compiles b and prepares the decision query.
+func prepare(ctx context.Context, b *bundle) (rego.PreparedEvalQuery, error) {
+	c, err := compile(b, false)
+	if err != nil {
+		return rego.PreparedEvalQuery{}, err
+	}
+	if len(c.GetRulesExact(ast.MustParseRef(decisionQuery))) == 0 {
+		return rego.PreparedEvalQuery{}, fmt.Errorf("no rule %s: the entry point must be `decision` in package gateway", decisionQuery)
+	}
+	return rego.New(
+		rego.Query(decisionQuery),
+		rego.Compiler(c),
+		rego.Store(b.store),
+	).PrepareForEval(ctx)
+}
+
+// astErrors formats OPA parse and compile errors as file:line:col.
+func astErrors(err error) error {
+	var es ast.Errors
+	if !errors.As(err, &es) {
+		return err
+	}
+	out := make([]error, 0, len(es))
+	for _, e := range es {
+		if e.Location != nil {
+			out = append(out, fmt.Errorf("%s:%d:%d: %s: %s", e.Location.File, e.Location.Row, e.Location.Col, e.Code, e.Message))
+		} else {
+			out = append(out, fmt.Errorf("%s: %s", e.Code, e.Message))
+		}
+	}
+	return errors.Join(out...)
+}

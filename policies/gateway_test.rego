@@ -1,0 +1,118 @@
+# The general rules: deny by default, one decision per table in input order,
+# the audit table, direct reads, unknown requesters and actions.
+package gateway_test
+
+test_no_agreements_denies_everyone_but_own_staff if {
+	tables := [spend("fife", ["amount"]), planning("glasgow", ["reference"]), planning("edinburgh", ["reference"])]
+	every who in [public, partner] {
+		ds := decide(request(who, who.purposes[0], tables)) with data.agreements as {}
+		count(ds) == 3
+		every d in ds {
+			d.allowed == false
+			startswith(d.reason, "no active data-sharing agreement gives")
+		}
+	}
+	own := decide(request(analyst, "research", tables)) with data.agreements as {}
+	[d.allowed | some d in own] == [false, false, true]
+}
+
+test_denial_is_only_allowed_false_and_reason if {
+	d := one(public, "transparency", spend("fife", ["amount"])) with data.agreements as {}
+	object.keys(d) == {"allowed", "reason"}
+}
+
+test_decisions_follow_input_order if {
+	tables := [
+		planning("edinburgh", ["reference"]), # allowed (agreement)
+		audit_table, # denied
+		spend("edinburgh", ["amount"]), # denied (expired)
+		planning("fife", ["reference"]), # denied (not a disclosing party)
+		planning("edinburgh", ["reference", "applicant_name"]), # denied (column)
+		planning("edinburgh", ["ward"]), # allowed
+	]
+	ds := decide(request(partner, "health-and-social-care", tables))
+	[d.allowed | some d in ds] == [true, false, false, false, false, true]
+	contains(ds[2].reason, "expired")
+	contains(ds[4].reason, "applicant_name")
+}
+
+test_no_tables_gives_empty_decision if {
+	decide(request(public, "transparency", [])) == []
+}
+
+test_unknown_organisation_is_denied if {
+	acme := {"id": "someone@acme", "organisation": "Acme Data Ltd", "roles": ["partner"], "purposes": ["health-and-social-care"]}
+	ds := decide(request(acme, "health-and-social-care", [planning("edinburgh", ["reference"]), spend("fife", ["amount"])]))
+	every d in ds {
+		d.allowed == false
+		startswith(d.reason, "no active data-sharing agreement gives Acme Data Ltd (someone@acme) access to")
+	}
+}
+
+test_requester_without_roles_or_purposes_is_denied if {
+	nobody := {"id": "nobody", "organisation": "", "roles": null, "purposes": null}
+	ds := decide(request(nobody, "transparency", [planning("fife", ["reference"]), audit_table, direct("fife", "payments", ["Net"])]))
+	every d in ds {
+		d.allowed == false
+	}
+	ds[0].reason == "purpose \"transparency\" is not among the purposes registered for nobody ()"
+}
+
+test_organisation_match_needs_the_role_too if {
+	# NHS Lothian staff without the partner role get nothing from the
+	# agreement that names both the organisation and the role.
+	p := object.union(partner, {"roles": ["clinician"]})
+	not one(p, "health-and-social-care", planning("edinburgh", ["reference"])).allowed
+}
+
+test_unknown_action_is_denied if {
+	doc := object.union(request(analyst, "research", [planning("edinburgh", ["reference"])]), {"action": "delete"})
+	d := decide(doc)[0]
+	not d.allowed
+	d.reason == "action \"delete\" is not one the policy knows; denied"
+}
+
+test_explain_and_catalog_decide_like_query if {
+	every action in ["explain", "catalog"] {
+		doc := object.union(request(partner, "health-and-social-care", [planning("edinburgh", ["reference"])]), {"action": action})
+		decide(doc)[0].agreements == ["nhs-lothian-planning-health"]
+	}
+}
+
+test_direct_reads_only_for_own_staff if {
+	own := one(analyst, "", direct("edinburgh", "planning_applications", ["ApplicantName"]))
+	own.allowed
+	own.agreements == ["own-council"]
+	every who in [public, partner] {
+		d := one(who, who.purposes[0], direct("edinburgh", "planning_applications", ["CaseReference"]))
+		not d.allowed
+		d.reason == "only The City of Edinburgh Council's own staff may read its table planning_applications directly; others read the standard datasets (std.*) under a data-sharing agreement"
+	}
+}
+
+test_direct_reads_denied_even_with_a_matching_agreement if {
+	# open-data-transparency covers every council's planning_applications,
+	# but only through std.planning_applications.
+	not one(public, "transparency", direct("stirling", "planning", ["casereference"])).allowed
+}
+
+test_audit_table_only_for_governance if {
+	one(governance, "", audit_table).allowed
+	every who in [analyst, partner, public] {
+		not one(who, who.purposes[0], audit_table).allowed
+	}
+}
+
+test_other_gateway_tables_are_denied if {
+	t := object.union(audit_table, {"table": "secrets"})
+	d := one(governance, "audit", t)
+	not d.allowed
+	d.reason == "gateway.secrets is not a table the policy allows"
+}
+
+test_reasons_do_not_mention_rows if {
+	ds := decide(request(partner, "health-and-social-care", [spend("fife", ["amount"]), planning("dundee", ["reference"])]))
+	every d in ds {
+		not contains(d.reason, "row")
+	}
+}
