@@ -350,6 +350,13 @@ func TestStandardPushdownAndCouncilPruning(t *testing.T) {
 	if fmt.Sprint(req.Filters) != fmt.Sprint([]gateway.Filter{{Column: "amount", Op: gateway.OpGe, Value: int64(500)}}) {
 		t.Errorf("edinburgh filters %v", req.Filters)
 	}
+	nGlas = len(f.glas.requests)
+	if got := f.rows(t, `SELECT count(*) FROM std.spend_over_500 WHERE council IN ('edinburgh', 'fife') AND council_gss IN ('S12000036')`); !slices.Equal(got, []string{"3"}) {
+		t.Errorf("IN: %v", got)
+	}
+	if len(f.glas.requests) != nGlas {
+		t.Errorf("glasgow was scanned although IN leaves it out")
+	}
 	// Glasgow's amount is parsed from text: the filter stays in DuckDB.
 	f.rows(t, `SELECT count(*) FROM std.spend_over_500 WHERE amount >= 500`)
 	if req := f.glas.requests[len(f.glas.requests)-1]; len(req.Filters) != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -276,6 +277,10 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 			}
 			all := complete
 			for _, c := range conds {
+				if c.op == opIn {
+					all = false
+					continue
+				}
 				i := catalog.FieldIndex(s.table.Schema, c.column)
 				if i < 0 || !compatible(s.table.Schema.Field(i).Type, c.value) {
 					all = false
@@ -303,13 +308,24 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 					if c.column == "council_gss" {
 						want = m.Source.Config.GSS
 					}
-					v, isText := c.value.(string)
-					if c.op == gateway.OpEq && isText {
-						if !strings.EqualFold(v, want) || (c.column == "council_gss" && v != want) {
+					if c.op == opIn {
+						if !slices.ContainsFunc(c.value.([]any), func(v any) bool { return councilIs(v, want) }) {
 							s.pruned = true
 						}
 						continue
 					}
+					if c.op == gateway.OpEq {
+						if _, isText := c.value.(string); isText {
+							if !councilIs(c.value, want) {
+								s.pruned = true
+							}
+							continue
+						}
+					}
+					all = false
+					continue
+				}
+				if c.op == opIn {
 					all = false
 					continue
 				}
@@ -343,6 +359,14 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// councilIs reports whether a literal equals the council's value of the
+// column (its source id or GSS code), compared exactly, as DuckDB compares
+// text.
+func councilIs(v any, want string) bool {
+	s, ok := v.(string)
+	return ok && s == want
 }
 
 // cheapest picks a narrow column to carry row counts.

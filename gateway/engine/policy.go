@@ -89,23 +89,33 @@ func (e *Engine) authorize(ctx context.Context, req Request, p *plan) (*gateway.
 			k++
 		}
 	}
-	var denied []string
+	// One line per distinct reason, naming the tables it applies to.
+	var reasons []string
+	tablesOf := map[string][]string{}
 	for i, d := range dec.Tables {
-		if !d.Allowed {
-			t := in.Tables[i]
-			name := t.Source + "." + t.Table
-			if t.Dataset != "" {
-				name = "std." + t.Dataset + " (" + t.Council + ")"
-			}
-			reason := d.Reason
-			if reason == "" {
-				reason = "no policy allows it"
-			}
-			denied = append(denied, name+": "+reason)
+		if d.Allowed {
+			continue
 		}
+		t := in.Tables[i]
+		name := t.Source + "." + t.Table
+		if t.Dataset != "" {
+			name = "std." + t.Dataset + " from " + t.Council
+		}
+		reason := d.Reason
+		if reason == "" {
+			reason = "no policy allows it"
+		}
+		if _, seen := tablesOf[reason]; !seen {
+			reasons = append(reasons, reason)
+		}
+		tablesOf[reason] = append(tablesOf[reason], name)
 	}
-	if len(denied) > 0 {
-		return &in, dec, gateway.Errorf(gateway.CodeForbidden, "access denied: %s", strings.Join(denied, "; "))
+	if len(reasons) > 0 {
+		parts := make([]string, len(reasons))
+		for i, r := range reasons {
+			parts[i] = strings.Join(tablesOf[r], ", ") + ": " + r
+		}
+		return &in, dec, gateway.Errorf(gateway.CodeForbidden, "access denied: %s", strings.Join(parts, "; "))
 	}
 	for _, d := range dec.Tables {
 		for col, m := range d.Masks {

@@ -27,6 +27,9 @@ var compareOps = map[string]gateway.Op{
 	"COMPARE_GREATERTHANOREQUALTO": gateway.OpGe,
 }
 
+// opIn is "column IN (values)"; it is never sent to a store.
+const opIn gateway.Op = "IN"
+
 var flipped = map[gateway.Op]gateway.Op{
 	gateway.OpEq: gateway.OpEq, gateway.OpNe: gateway.OpNe,
 	gateway.OpLt: gateway.OpGt, gateway.OpLe: gateway.OpGe,
@@ -87,6 +90,26 @@ func simple(n node, ref *tableRef) []condition {
 		return nil
 	}
 	switch typ {
+	case "COMPARE_IN":
+		// col IN (literals): not offered to stores, but a standard
+		// dataset's council condition prunes with it.
+		ch := asSlice(n["children"])
+		if len(ch) < 2 {
+			return nil
+		}
+		col, ok := columnOf(asNode(ch[0]), ref)
+		if !ok {
+			return nil
+		}
+		var vals []any
+		for _, c := range ch[1:] {
+			v, ok := literal(asNode(c))
+			if !ok {
+				return nil
+			}
+			vals = append(vals, v)
+		}
+		return []condition{{column: col, op: opIn, value: vals}}
 	case "OPERATOR_IS_NULL", "OPERATOR_IS_NOT_NULL":
 		ch := asSlice(n["children"])
 		if len(ch) != 1 {
