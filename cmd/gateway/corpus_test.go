@@ -21,7 +21,7 @@ func TestQueryCorpus(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no queries: %v", err)
 	}
-	cfg, _ := demo(t, 42)
+	cfg, _ := demo(t, 42, false)
 	base := start(t, cfg)
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".sql")

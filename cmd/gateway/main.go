@@ -36,6 +36,10 @@ func main() {
 const usage = `usage:
   gateway serve --config FILE [--http ADDR] [--flight ADDR]
   gateway check --config FILE
+  gateway policy test [-v] [DIR]          run the Rego unit tests (default DIR: policies)
+  gateway policy check [DIR]              compile the policies strictly, like opa check --strict
+  gateway policy explain --config FILE --as KEY [--purpose P] [--case-ref C] "SQL"
+  gateway audit verify FILE               check the audit log's hash chain
   gateway version`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -47,6 +51,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "gateway", version)
 		return nil
+	case "policy":
+		return runPolicy(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(args[1:], stdout)
 	case "serve", "check":
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)

@@ -21,8 +21,11 @@ import (
 )
 
 // demo writes the demo data for a seed beside a copy of the demo config,
-// and the canonical (already standardised) rows for the same seed.
-func demo(t *testing.T, seed uint64) (configPath, canonDir string) {
+// and the canonical (already standardised) rows for the same seed. With
+// policy false the copy turns policy off, for tests of federation itself
+// (ground truth, the query corpus); otherwise the demo's real policies and
+// agreements apply.
+func demo(t *testing.T, seed uint64, policy bool) (configPath, canonDir string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -38,8 +41,16 @@ func demo(t *testing.T, seed uint64) (configPath, canonDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	policies, err := filepath.Abs("../../policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(raw), "dir: ../../policies", "dir: "+policies, 1)
+	if !policy {
+		text = strings.Replace(text, "policy:\n", "policy:\n  disabled: true\n", 1)
+	}
 	configPath = filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(configPath, raw, 0o644); err != nil {
+	if err := os.WriteFile(configPath, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return configPath, canonDir
@@ -98,6 +109,12 @@ func sqlBody(q string) string {
 	return string(b)
 }
 
+// sqlFor is a query body declaring a purpose.
+func sqlFor(q, purpose string) string {
+	b, _ := json.Marshal(map[string]string{"sql": q, "purpose": purpose})
+	return string(b)
+}
+
 type jsonResult struct {
 	QueryID string `json:"query_id"`
 	Columns []struct {
@@ -106,8 +123,9 @@ type jsonResult struct {
 	} `json:"columns"`
 	Rows  [][]any `json:"rows"`
 	Stats struct {
-		Rows    int64 `json:"rows"`
-		Sources []struct {
+		Rows       int64 `json:"rows"`
+		Suppressed int64 `json:"suppressed"`
+		Sources    []struct {
 			Source string `json:"source"`
 			Rows   int64  `json:"rows"`
 			Pushed string `json:"pushed"`
@@ -116,9 +134,10 @@ type jsonResult struct {
 	Warnings []string `json:"warnings"`
 }
 
+// queryJSON runs q as demo-analyst for the purpose "research".
 func queryJSON(t *testing.T, base, q string) jsonResult {
 	t.Helper()
-	r := post(t, base, "demo-analyst", "", sqlBody(q))
+	r := post(t, base, "demo-analyst", "", sqlFor(q, "research"))
 	if r.status != 200 {
 		t.Fatalf("%s: status %d: %s", q, r.status, r.body)
 	}
@@ -142,7 +161,7 @@ func cellText(v any) string {
 // std.* equals what DuckDB computes directly over the generator's canonical
 // rows for the same seed, row for row and column for column.
 func TestStandardDatasetsMatchGroundTruth(t *testing.T) {
-	cfg, canon := demo(t, 7)
+	cfg, canon := demo(t, 7, false)
 	checkGroundTruth(t, start(t, cfg), canon, 6*100)
 }
 
@@ -217,7 +236,7 @@ func checkGroundTruth(t *testing.T, base, canon string, min int) {
 }
 
 func TestHTTPAPI(t *testing.T) {
-	cfg, _ := demo(t, 42)
+	cfg, _ := demo(t, 42, true)
 	base := start(t, cfg)
 
 	// Every council answers the quick-start query.
@@ -234,21 +253,21 @@ func TestHTTPAPI(t *testing.T) {
 		t.Errorf("sum(amount) type %s", res.Columns[2].Type)
 	}
 
-	q := sqlBody("SELECT council, count(*) AS n FROM std.planning_applications GROUP BY council ORDER BY council")
+	q := sqlFor("SELECT council, count(*) AS n FROM std.planning_applications GROUP BY council ORDER BY council", "research")
 	// CSV
-	r := post(t, base, "demo-public", "text/csv", q)
+	r := post(t, base, "demo-analyst", "text/csv", q)
 	lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
 	if r.status != 200 || r.header.Get("Content-Type") != "text/csv" || len(lines) != 7 || lines[0] != "council,n" || lines[1] != "dundee,120" {
 		t.Errorf("csv: %d %q", r.status, r.body)
 	}
 	// NDJSON
-	r = post(t, base, "demo-partner", "application/x-ndjson", q)
+	r = post(t, base, "demo-analyst", "application/x-ndjson", q)
 	lines = strings.Split(strings.TrimSpace(string(r.body)), "\n")
 	if r.status != 200 || len(lines) != 6 || lines[0] != `{"council":"dundee","n":120}` {
 		t.Errorf("ndjson: %d %q", r.status, r.body)
 	}
 	// Arrow IPC stream
-	r = post(t, base, "demo-governance", "application/vnd.apache.arrow.stream", q)
+	r = post(t, base, "demo-analyst", "application/vnd.apache.arrow.stream", q)
 	rd, err := ipc.NewReader(bytes.NewReader(r.body))
 	if err != nil {
 		t.Fatalf("arrow: %v (%d %q)", err, r.status, r.body)
@@ -291,7 +310,7 @@ func TestHTTPAPI(t *testing.T) {
 	}
 
 	// Catalog, health and readiness.
-	req, _ := http.NewRequest("GET", base+"/v1/catalog", nil)
+	req, _ := http.NewRequest("GET", base+"/v1/catalog?purpose=research", nil)
 	req.Header.Set("Authorization", "Bearer demo-analyst")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -312,7 +331,9 @@ func TestHTTPAPI(t *testing.T) {
 	}
 	json.NewDecoder(resp.Body).Decode(&cat)
 	resp.Body.Close()
-	if len(cat.Sources) != 6 || len(cat.Datasets) != 2 || cat.Datasets[0].SQLName != "std.spend_over_500" || len(cat.Datasets[0].Councils) != 6 || len(cat.Sources[0].Tables) < 2 {
+	// The analyst may read their own council's tables and, for research,
+	// both standard datasets from every council: nothing else is listed.
+	if len(cat.Sources) != 1 || cat.Sources[0].ID != "edinburgh" || len(cat.Datasets) != 2 || cat.Datasets[0].SQLName != "std.spend_over_500" || len(cat.Datasets[0].Councils) != 6 || len(cat.Sources[0].Tables) < 2 {
 		t.Errorf("catalog: %+v", cat)
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {
@@ -325,7 +346,7 @@ func TestHTTPAPI(t *testing.T) {
 }
 
 func TestCommandLine(t *testing.T) {
-	cfg, _ := demo(t, 42)
+	cfg, _ := demo(t, 42, true)
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), []string{"check", "--config", cfg}, &out, &errOut); err != nil {
 		t.Fatalf("check: %v\n%s", err, out.String())
@@ -351,32 +372,80 @@ func TestCommandLine(t *testing.T) {
 }
 
 // TestReadmeQueries runs every query the README shows with curl against the
-// demo, so the quick start cannot drift from what the gateway does.
+// demo, with the real policy, as the key the README uses: a query the README
+// marks "# 403" must be refused, every other must return rows. So the quick
+// start and the persona examples cannot drift from what the gateway does.
 func TestReadmeQueries(t *testing.T) {
 	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bodies []string
+	type example struct{ key, path, body, line string }
+	var examples []example
+	key := ""
 	for _, line := range strings.Split(string(raw), "\n") {
+		if _, rest, ok := strings.Cut(line, "Authorization: Bearer "); ok {
+			key, _, _ = strings.Cut(rest, "'")
+		}
 		_, rest, ok := strings.Cut(line, "-d '")
 		if !ok {
 			continue
 		}
 		body := strings.ReplaceAll(rest, `'\''`, "'")
 		body = body[:strings.LastIndex(body, "'")]
-		bodies = append(bodies, body)
+		path := "/v1/query"
+		if strings.Contains(body, "policy/explain") || strings.Contains(lineBefore(raw, line), "policy/explain") {
+			path = "/v1/policy/explain"
+		}
+		examples = append(examples, example{key: key, path: path, body: body, line: line})
 	}
-	if len(bodies) < 5 {
-		t.Fatalf("found %d curl queries in the README", len(bodies))
+	if len(examples) < 10 {
+		t.Fatalf("found %d curl queries in the README", len(examples))
 	}
-	cfg, _ := demo(t, 42)
+	cfg, _ := demo(t, 42, true)
 	base := start(t, cfg)
-	for _, body := range bodies {
-		r := post(t, base, "demo-analyst", "", body)
+	for _, ex := range examples {
+		req, _ := http.NewRequest("POST", base+ex.path, strings.NewReader(ex.body))
+		req.Header.Set("Authorization", "Bearer "+ex.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(ex.line, "# 403") {
+			if resp.StatusCode != 403 {
+				t.Errorf("README query as %s should be refused: %s: %d %.300s", ex.key, ex.body, resp.StatusCode, b)
+			}
+			continue
+		}
 		var res jsonResult
-		if r.status != 200 || json.Unmarshal(r.body, &res) != nil || len(res.Rows) == 0 {
-			t.Errorf("README query %s: %d %.300s", body, r.status, r.body)
+		ok := resp.StatusCode == 200 && json.Unmarshal(b, &res) == nil && (len(res.Rows) > 0 || ex.path != "/v1/query")
+		if !ok {
+			t.Errorf("README query as %s: %s: %d %.300s", ex.key, ex.body, resp.StatusCode, b)
 		}
 	}
+}
+
+// lineBefore returns the line before line in the README, where curl
+// names the endpoint when the body is on the next line.
+func lineBefore(raw []byte, line string) string {
+	lines := strings.Split(string(raw), "\n")
+	for i, l := range lines {
+		if l == line && i > 0 {
+			return lines[i-1]
+		}
+	}
+	return ""
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

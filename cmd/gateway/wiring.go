@@ -19,11 +19,13 @@ import (
 	"github.com/councildata/gateway/adapters/postgres"
 	"github.com/councildata/gateway/adapters/sqlite"
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/audit"
 	"github.com/councildata/gateway/gateway/auth"
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/config"
 	"github.com/councildata/gateway/gateway/engine"
 	"github.com/councildata/gateway/gateway/httpapi"
+	"github.com/councildata/gateway/gateway/policy"
 )
 
 // Main is the running gateway: config, stores, catalog, engine, servers.
@@ -37,7 +39,10 @@ type Main struct {
 	Engine  *engine.Engine
 	stores  map[string]gateway.Source
 
-	auth *auth.Authenticator
+	auth   *auth.Authenticator
+	policy *policy.Engine // nil when policy is disabled
+	audit  *audit.Log
+	stop   context.CancelFunc // stops the policy watcher
 
 	listener net.Listener
 	server   *http.Server
@@ -66,11 +71,35 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.stores[sc.ID] = st
 	}
+	if m.audit, err = audit.Open(cfg.Audit.File); err != nil {
+		m.Close()
+		return fmt.Errorf("config %s: audit: %w", cfg.File, err)
+	}
+	// The audit log is the table gateway.audit, under policy like any other.
+	cfg.Sources = append(cfg.Sources, config.Source{ID: "gateway", Council: "Council Data Gateway", Type: "audit"})
+	m.stores["gateway"] = audit.NewTable(cfg.Audit.File)
 	if m.Catalog, err = catalog.New(ctx, cfg, m.stores); err != nil {
 		m.Close()
 		return fmt.Errorf("config %s: %w", cfg.File, err)
 	}
-	if m.Engine, err = engine.New(ctx, m.Catalog, cfg.Query, engine.Policy{}); err != nil {
+	gov := engine.Policy{HashSalt: cfg.Policy.HashSalt, Audit: m.audit}
+	if cfg.Policy.Disabled {
+		slog.Warn("POLICY IS DISABLED: every authenticated requester may read everything", "config", cfg.File)
+	} else {
+		if m.policy, err = policy.New(ctx, cfg.Policy); err != nil {
+			m.Close()
+			return fmt.Errorf("config %s: policy: %w", cfg.File, err)
+		}
+		gov.Decider = m.policy
+		watchCtx, stop := context.WithCancel(context.Background())
+		m.stop = stop
+		go func() {
+			if err := m.policy.Watch(watchCtx); err != nil && watchCtx.Err() == nil {
+				slog.Error("policy watcher stopped; changes need a restart", "err", err)
+			}
+		}()
+	}
+	if m.Engine, err = engine.New(ctx, m.Catalog, cfg.Query, gov); err != nil {
 		m.Close()
 		return fmt.Errorf("config %s: %w", cfg.File, err)
 	}
@@ -89,6 +118,11 @@ func (m *Main) Listen() (string, error) {
 	}
 	m.listener = ln
 	api := &httpapi.Server{Engine: m.Engine, Catalog: m.Catalog, Auth: m.auth, MaxBodyBytes: m.Config.Server.MaxBodyBytes, Version: version}
+	if m.policy != nil {
+		api.PolicyStatus = func() (string, error) { return m.policy.Revision(), m.policy.LastError() }
+	} else {
+		api.PolicyStatus = func() (string, error) { return "disabled", nil }
+	}
 	m.server = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	return ln.Addr().String(), nil
 }
@@ -116,6 +150,12 @@ func (m *Main) Serve(ctx context.Context) error {
 // Close releases the engine and every store.
 func (m *Main) Close() error {
 	var errs []error
+	if m.stop != nil {
+		m.stop()
+	}
+	if m.audit != nil {
+		errs = append(errs, m.audit.Close())
+	}
 	if m.Engine != nil {
 		errs = append(errs, m.Engine.Close())
 	}
