@@ -230,7 +230,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	ev.tables = refNames(a)
 	p, err := e.plan(ctx, a)
 	if err != nil {
-		return fail(audit.OutcomeFailed, err)
+		return fail(audit.OutcomeFailed, e.hideListing(err))
 	}
 	p.hashKey = hashKeyFor(e.policy.HashSalt, req.Requester)
 	ev.in, ev.dec, err = e.authorize(ctx, req, p)
@@ -258,6 +258,21 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		_ = e.audit(ctx, ev)
 	}
 	return res, nil
+}
+
+// hideListing drops the list of what exists from a not-found error when
+// policy is on: the catalog a requester may see is filtered by policy, and a
+// 404 must not list more.
+func (e *Engine) hideListing(err error) error {
+	var ge *gateway.Error
+	if e.policy.Decider == nil || !errors.As(err, &ge) || ge.Code != gateway.CodeNotFound {
+		return err
+	}
+	head, _, found := strings.Cut(ge.Message, "; ")
+	if !found {
+		return err
+	}
+	return gateway.Errorf(gateway.CodeNotFound, "%s; GET /v1/catalog?purpose=... lists what you may read", head)
 }
 
 // run reads the scans into the query's DuckDB and starts the analyst's SQL.

@@ -44,6 +44,7 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 	ev.tables = refNames(a)
 	p, err := e.plan(ctx, a)
 	if err != nil {
+		err = e.hideListing(err)
 		ev.err = err
 		_ = e.audit(ctx, ev)
 		return nil, err
