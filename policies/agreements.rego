@@ -19,62 +19,94 @@
 # agreement id) and that agreement is recorded.
 package gateway
 
-# today is the request's date in UTC, YYYY-MM-DD; agreement dates compare
-# with it as strings.
-today := substring(input.time, 0, 10)
-
-# Facts about each agreement that do not depend on the table are rules, so
-# they are worked out once per decision (and never by passing a whole
-# agreement to a function, which OPA would copy and hash on every call).
-
-started_ids contains id if {
-	a := data.agreements[id]
-	substring(a.sharing_schedule.start, 0, 10) <= today
+# --- The agreement index: everything about the agreements that does not
+# depend on the request ---------------------------------------------------
+#
+# agreement_index reads only data.agreements, never input, so its value is
+# the same for every request under one set of agreement files. The gateway
+# works it out once per policy load and evaluates every decision with it in
+# place (gateway/policy/load.go: `with data.gateway.agreement_index as ...`);
+# `opa test` and `with data.agreements as {...}` work it out again for each
+# evaluation, from the same rules. The per-request rules below then look
+# terms up by purpose code and dataset instead of walking every agreement.
+#
+#   terms[purpose code][dataset]  the dataset terms of every agreement that
+#                                 lists the purpose code and has a receiving
+#                                 party, one object per terms (term_entry)
+#   decisions[id][index]          the allowed decision for valid terms, less
+#                                 the reason, and the agreement's title
+agreement_index := {
+	"terms": index_terms,
+	"decisions": index_decisions,
 }
 
-ended_ids contains id if {
-	a := data.agreements[id]
-	is_string(a.sharing_schedule.end)
-	substring(a.sharing_schedule.end, 0, 10) < today
+index_terms[code][ds.dataset] contains term_entry(id, i) if {
+	some id, a in data.agreements
+	agreement_facts[id]
+	some code in a.purpose_codes
+	some i, ds in a.datasets
 }
 
-# in_force_ids: active and within the sharing schedule.
-in_force_ids contains id if {
-	a := data.agreements[id]
-	a.status == "active"
-	id in started_ids
-	not id in ended_ids
+index_decisions[id][i] := {"title": data.agreements[id].title, "decision": term_decision([id, i])} if {
+	some [id, i] in valid_terms
 }
 
-# receiving_ids: the requester is the receiving party.
-receiving_ids contains id if {
-	a := data.agreements[id]
+# agreement_facts[id] are what a request is checked against, for agreements
+# that name a receiving party: status, schedule (start10/end10, the dates
+# compared with the request's; end10 only for a string end), receiving
+# organisations and roles, and disclosing councils.
+agreement_facts[id] := object.union_n([
+	{
+		"id": id,
+		"status": a.status,
+		"schedule": a.sharing_schedule,
+		"orgs": orgs,
+		"roles": roles,
+		"disclosing": {d | some d in a.parties.disclosing},
+	},
+	start_part(a.sharing_schedule),
+	end_part(a.sharing_schedule),
+]) if {
+	some id, a in data.agreements
 	orgs := {o | some o in a.parties.receiving.organisations}
 	roles := {r | some r in a.parties.receiving.roles}
 	count(orgs) + count(roles) > 0
-	org_matches(orgs)
-	role_matches(roles)
 }
 
-org_matches(orgs) if count(orgs) == 0
+start_part(schedule) := {"start10": substring(schedule.start, 0, 10)} if {
+	substring(schedule.start, 0, 10)
+} else := {}
 
-org_matches(orgs) if input.requester.organisation in orgs
+end_part(schedule) := {"end10": substring(schedule.end, 0, 10)} if {
+	is_string(schedule.end)
+} else := {}
 
-role_matches(roles) if count(roles) == 0
-
-role_matches(roles) if {
-	some r in roles
-	r in requester_roles
+# term_entry(id, i) is agreement id's facts plus those of its dataset terms
+# i: whether they are valid and, if so, their rank, [aggregate?, number of
+# masks, row filter?, id, index], so that sorting puts the least restrictive
+# first, and the columns tables are checked against.
+term_entry(id, i) := object.union_n([
+	agreement_facts[id],
+	{
+		"index": i,
+		"valid": [id, i] in valid_terms,
+		"all_columns": "*" in ds.columns_allowed,
+		"allowed": {c | some c in ds.columns_allowed},
+		"denied": {c | some c in ds.columns_denied},
+	},
+	rank_part(id, i, ds),
+]) if {
+	ds := data.agreements[id].datasets[i]
 }
 
-# purpose_ids: the declared purpose is one of the agreement's and one of
-# the requester's.
-purpose_ids contains id if {
-	a := data.agreements[id]
-	input.purpose != ""
-	input.purpose in a.purpose_codes
-	input.purpose in requester_purposes
-}
+rank_part(id, i, ds) := {"rank": [
+	granularity_rank(ds.granularity),
+	count({c | some c, _ in ds.masks}),
+	row_filter_rank([id, i]),
+	id, i,
+]} if {
+	[id, i] in valid_terms
+} else := {}
 
 # valid_terms: [id, index] of dataset terms with a known granularity (and a
 # minimum cell for aggregates) and only valid masks.
@@ -106,52 +138,6 @@ row_filtered contains [id, i] if {
 	f != ""
 }
 
-# discloses(disclosing, t): t's council is among the disclosing parties.
-discloses(disclosing, t) if {
-	some d in disclosing
-	d in {"*", t.source, t.gss}
-	d != ""
-}
-
-# usable[dataset] are the terms this request may use for dataset: those of
-# in-force agreements the requester receives under, for the declared
-# purpose, with valid terms, each with what tables are checked against and
-# its rank, [aggregate?, number of masks, row filter?, id, index], so that
-# sorting puts the least restrictive first.
-usable[ds.dataset] contains {
-	"id": id,
-	"index": i,
-	"rank": [granularity_rank(ds.granularity), count({c | some c, _ in ds.masks}), row_filter_rank([id, i]), id, i],
-	"disclosing": {d | some d in a.parties.disclosing},
-	"all_columns": "*" in ds.columns_allowed,
-	"allowed": {c | some c in ds.columns_allowed},
-	"denied": {c | some c in ds.columns_denied},
-} if {
-	some id in in_force_ids
-	id in receiving_ids
-	id in purpose_ids
-	a := data.agreements[id]
-	some i, ds in a.datasets
-	[id, i] in valid_terms
-}
-
-# uncovered are the columns a query uses that terms do not allow.
-uncovered(all, allowed, denied, cols) := cols & denied if all
-
-else := (cols - allowed) | (cols & denied)
-
-# views(t) are the usable terms that cover t: its council and every column
-# it uses.
-views(t) := {u.rank |
-	some u in usable[t.dataset]
-	discloses(u.disclosing, t)
-	count(uncovered(u.all_columns, u.allowed, u.denied, {c | some c in t.columns})) == 0
-}
-
-# best_view(t) is [agreement id, dataset index] of the least restrictive
-# view.
-best_view(t) := [v[3], v[4]] if v := sort(views(t))[0]
-
 granularity_rank("record") := 0
 
 granularity_rank("aggregate") := 1
@@ -160,15 +146,10 @@ row_filter_rank(key) := 1 if key in row_filtered
 
 else := 0
 
-# agreement_decision(key) is the decision for the terms at key, [agreement
-# id, dataset index]. (Parts are looked up by key rather than passed whole
-# agreements, which OPA would copy on every call.)
-agreement_decision(key) := object.union_n([
-	{
-		"allowed": true,
-		"reason": sprintf("allowed by data-sharing agreement %s (%s) for purpose %q", [key[0], data.agreements[key[0]].title, input.purpose]),
-		"agreements": [key[0]],
-	},
+# term_decision(key) is the decision for the terms at key, [agreement id,
+# dataset index], but for its reason, which names the request's purpose.
+term_decision(key) := object.union_n([
+	{"allowed": true, "agreements": [key[0]]},
 	row_filter_part(key),
 	masks_part(key),
 	aggregate_part(key),
@@ -199,6 +180,92 @@ row_cap_part(key) := {"row_cap": cap} if {
 	is_number(cap)
 	cap > 0
 } else := {}
+
+# --- Per request ----------------------------------------------------------
+
+# today is the request's date in UTC, YYYY-MM-DD; agreement dates compare
+# with it as strings.
+today := substring(input.time, 0, 10)
+
+# purpose_terms[dataset] are the terms of agreements whose purpose codes
+# contain the declared purpose, when the requester's own registered
+# purposes contain it too.
+purpose_terms := agreement_index.terms[input.purpose] if {
+	input.purpose != ""
+	input.purpose in requester_purposes
+}
+
+# in_force(e): the agreement is active and within its sharing schedule.
+in_force(e) if {
+	e.status == "active"
+	started(e)
+	not ended(e)
+}
+
+started(e) if e.start10 <= today
+
+ended(e) if e.end10 < today
+
+# receives(e): the requester is the agreement's receiving party (when it
+# lists both organisations and roles, both must match).
+receives(e) if {
+	org_matches(e.orgs)
+	role_matches(e.roles)
+}
+
+org_matches(orgs) if count(orgs) == 0
+
+org_matches(orgs) if input.requester.organisation in orgs
+
+role_matches(roles) if count(roles) == 0
+
+role_matches(roles) if {
+	some r in roles
+	r in requester_roles
+}
+
+# discloses(disclosing, t): t's council is among the disclosing parties.
+discloses(disclosing, t) if {
+	some d in disclosing
+	d in {"*", t.source, t.gss}
+	d != ""
+}
+
+# usable[dataset] are the terms this request may use for dataset: valid
+# terms of in-force agreements the requester receives under, for the
+# declared purpose.
+usable[ds] contains e if {
+	some e in purpose_terms[ds]
+	e.valid
+	in_force(e)
+	receives(e)
+}
+
+# uncovered are the columns a query uses that terms do not allow.
+uncovered(all, allowed, denied, cols) := cols & denied if all
+
+else := (cols - allowed) | (cols & denied)
+
+# views(t) are the ranks of the usable terms that cover t: its council and
+# every column it uses.
+views(t) := {e.rank |
+	some e in usable[t.dataset]
+	discloses(e.disclosing, t)
+	count(uncovered(e.all_columns, e.allowed, e.denied, {c | some c in t.columns})) == 0
+}
+
+# best_view(t) is [agreement id, dataset index] of the least restrictive
+# view.
+best_view(t) := [v[3], v[4]] if v := sort(views(t))[0]
+
+# agreement_decision(key) is the decision for the terms at key, [agreement
+# id, dataset index].
+agreement_decision(key) := object.union(d.decision, {"reason": sprintf(
+	"allowed by data-sharing agreement %s (%s) for purpose %q",
+	[key[0], d.title, input.purpose],
+)}) if {
+	d := agreement_index.decisions[key[0]][key[1]]
+}
 
 # Reasons for a denial, most specific first. They speak only of the
 # requester's own registered purposes and of agreements the requester is a
@@ -246,21 +313,18 @@ lapsed_reason(t) := sort(lapsed_reasons(t))[0]
 
 lapsed_reasons(t) := {sprintf(
 	"data-sharing agreement %s would give %s access to %s from %s for purpose %q, but it %s",
-	[id, who, t.dataset, council_name(t), input.purpose, not_in_force_reason(id, a.status, a.sharing_schedule)],
+	[e.id, who, t.dataset, council_name(t), input.purpose, not_in_force_reason(e)],
 ) |
-	a := data.agreements[id]
-	not id in in_force_ids
-	id in receiving_ids
-	id in purpose_ids
-	discloses(a.parties.disclosing, t)
-	some ds in a.datasets
-	ds.dataset == t.dataset
+	some e in purpose_terms[t.dataset]
+	not in_force(e)
+	receives(e)
+	discloses(e.disclosing, t)
 }
 
-not_in_force_reason(id, status, schedule) := sprintf("is %s, not active", [status]) if {
-	status != "active"
-} else := sprintf("does not start until %s", [schedule.start]) if {
-	not id in started_ids
-} else := sprintf("expired on %s", [schedule.end]) if {
-	id in ended_ids
+not_in_force_reason(e) := sprintf("is %s, not active", [e.status]) if {
+	e.status != "active"
+} else := sprintf("does not start until %s", [e.schedule.start]) if {
+	not started(e)
+} else := sprintf("expired on %s", [e.schedule.end]) if {
+	ended(e)
 } else := "is not in force"

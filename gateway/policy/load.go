@@ -167,7 +167,17 @@ func compile(b *bundle, strict bool) (*ast.Compiler, error) {
 	return c, nil
 }
 
-// prepare compiles b and prepares the decision query.
+// indexRule is the policy's agreement index: everything about the
+// agreements that does not depend on the request (policies/agreements.rego).
+// Its value is fixed for one load of the policy directory, so prepare works
+// it out once and every decision is evaluated with that value in place
+// (`with data.gateway.agreement_index as <value>`), instead of OPA working
+// it out again from every agreement for every request. `opa test` and the
+// Rego tests' `with data.agreements as {...}` evaluate the rule itself.
+const indexRule = "data.gateway.agreement_index"
+
+// prepare compiles b and prepares the decision query, with the agreement
+// index worked out once when the policy defines it.
 func prepare(ctx context.Context, b *bundle) (rego.PreparedEvalQuery, error) {
 	c, err := compile(b, false)
 	if err != nil {
@@ -176,11 +186,107 @@ func prepare(ctx context.Context, b *bundle) (rego.PreparedEvalQuery, error) {
 	if len(c.GetRulesExact(ast.MustParseRef(decisionQuery))) == 0 {
 		return rego.PreparedEvalQuery{}, fmt.Errorf("no rule %s: the entry point must be `decision` in package gateway", decisionQuery)
 	}
+	query, err := decisionBody(ctx, c, b.store)
+	if err != nil {
+		return rego.PreparedEvalQuery{}, err
+	}
 	return rego.New(
-		rego.Query(decisionQuery),
+		rego.ParsedQuery(query),
 		rego.Compiler(c),
 		rego.Store(b.store),
 	).PrepareForEval(ctx)
+}
+
+// decisionBody is the decision query, pinning the agreement index to its
+// value for this load when the policy defines the index.
+func decisionBody(ctx context.Context, c *ast.Compiler, store storage.Store) (ast.Body, error) {
+	query := ast.MustParseBody(decisionQuery)
+	index, err := evalIndex(ctx, c, store)
+	if err != nil || index == nil {
+		return query, err
+	}
+	return ast.NewBody(query[0].IncludeWith(ast.NewTerm(ast.MustParseRef(indexRule)), index)), nil
+}
+
+// evalIndex evaluates the agreement index rule once, with no input. It is
+// nil when the policy has no such rule or it is undefined (each decision
+// then evaluates whatever the policy says). The rule, and every rule it
+// depends on, must not read input or call a non-deterministic built-in:
+// its value is reused for every request.
+func evalIndex(ctx context.Context, c *ast.Compiler, store storage.Store) (*ast.Term, error) {
+	ref := ast.MustParseRef(indexRule)
+	rules := c.GetRulesExact(ref)
+	if len(rules) == 0 {
+		return nil, nil
+	}
+	if err := requestIndependent(c, rules); err != nil {
+		return nil, fmt.Errorf("%s is worked out once per policy load, so %w", indexRule, err)
+	}
+	rs, err := rego.New(
+		rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.NewTerm(ref)))),
+		rego.Compiler(c),
+		rego.Store(store),
+		rego.StrictBuiltinErrors(true),
+		// Keep the AST term: sets stay sets.
+		rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
+	).Eval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", indexRule, err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, nil
+	}
+	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok || !t.IsGround() {
+		return nil, fmt.Errorf("%s: unexpected value %T", indexRule, rs[0].Expressions[0].Value)
+	}
+	return t, nil
+}
+
+// requestIndependent checks that rules and everything they depend on read
+// neither input nor a non-deterministic built-in (time, random numbers,
+// HTTP...).
+func requestIndependent(c *ast.Compiler, rules []*ast.Rule) error {
+	seen := map[*ast.Rule]bool{}
+	queue := slices.Clone(rules)
+	var errs []error
+	for len(queue) > 0 {
+		r := queue[0]
+		queue = queue[1:]
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		at := func(loc *ast.Location) string {
+			if loc == nil {
+				return r.Head.Ref().String()
+			}
+			return fmt.Sprintf("%s:%d", loc.File, loc.Row)
+		}
+		ast.WalkTerms(r, func(t *ast.Term) bool {
+			if ref, ok := t.Value.(ast.Ref); ok && ref.HasPrefix(ast.InputRootRef) {
+				errs = append(errs, fmt.Errorf("%s: it must not read input (%v)", at(t.Location), ref))
+			}
+			return false
+		})
+		ast.WalkExprs(r, func(e *ast.Expr) bool {
+			if e.IsCall() {
+				if bi, ok := ast.BuiltinMap[e.Operator().String()]; ok && bi.Nondeterministic {
+					errs = append(errs, fmt.Errorf("%s: it must not call the non-deterministic built-in %s", at(e.Location), bi.Name))
+				}
+			}
+			return false
+		})
+		for else_ := r.Else; else_ != nil; else_ = else_.Else {
+			queue = append(queue, else_)
+		}
+		for dep := range c.Graph.Dependencies(r) {
+			if d, ok := dep.(*ast.Rule); ok {
+				queue = append(queue, d)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // astErrors formats OPA parse and compile errors as file:line:col.
