@@ -4,6 +4,7 @@
 # table, in the same order, shaped like gateway.TableDecision.
 #
 # Everything is denied unless a rule below allows it:
+#   - the catalog (action "catalog": metadata only) to the governance role;
 #   - gateway.audit (the audit log) to the governance role;
 #   - a council's own staff reading their own council's data, in full;
 #   - anyone else reading a standard dataset (std.<dataset>) through an
@@ -27,6 +28,8 @@ own_council_id := "own-council"
 
 audit_governance_id := "audit-governance"
 
+governance_catalog_id := "governance-catalog"
+
 requester_roles := {r | some r in input.requester.roles}
 
 requester_purposes := {p | some p in input.requester.purposes}
@@ -40,6 +43,9 @@ decision := {"tables": [decide(t) | some t in input.tables]}
 
 decide(t) := deny(sprintf("action %q is not one the policy knows; denied", [input.action])) if {
 	not input.action in actions
+} else := governance_catalog if {
+	input.action == "catalog"
+	"governance" in requester_roles
 } else := gateway_table(t) if {
 	t.source == "gateway"
 } else := own_council_decision(t) if {
@@ -53,6 +59,14 @@ decide(t) := deny(sprintf("action %q is not one the policy knows; denied", [inpu
 } else := deny(no_agreement_reason(t))
 
 deny(reason) := {"allowed": false, "reason": reason}
+
+# The governance role sees every table in the catalog: what exists, not its
+# data. Only for action "catalog"; a query or explain is decided as below.
+governance_catalog := {
+	"allowed": true,
+	"reason": "the governance role may see the catalog (metadata only)",
+	"agreements": [governance_catalog_id],
+}
 
 # The gateway's own tables: only the audit log exists, for governance.
 gateway_table(t) := {

@@ -38,7 +38,7 @@ func (p *plan) policyInput(req Request) gateway.PolicyInput {
 	}
 	for _, v := range p.std {
 		for i, m := range v.dataset.Members {
-			if v.members[i].pruned && v.members[i].refs == 1 {
+			if v.members[i].pruned {
 				continue // not read at all
 			}
 			in.Tables = append(in.Tables, gateway.PolicyTable{Source: m.Source.Config.ID, Council: m.Source.Config.Council,
@@ -81,7 +81,7 @@ func (e *Engine) authorize(ctx context.Context, req Request, p *plan) (*gateway.
 	for _, v := range p.std {
 		v.decs = make([]*gateway.TableDecision, len(v.members))
 		for i := range v.dataset.Members {
-			if v.members[i].pruned && v.members[i].refs == 1 {
+			if v.members[i].pruned {
 				v.decs[i] = &gateway.TableDecision{Allowed: true, Reason: "not read"}
 				continue
 			}

@@ -147,7 +147,7 @@ var (
 	granularities = []string{"record", "aggregate"}
 	maskKinds     = []string{gateway.MaskNull, gateway.MaskRedact, gateway.MaskHash, gateway.MaskKeepPrefix, gateway.MaskPostcodeSector, gateway.MaskTruncateDate, gateway.MaskRound}
 	truncateUnits = []string{"month", "year"}
-	reservedIDs   = []string{"own-council", "audit-governance"}
+	reservedIDs   = []string{"own-council", "audit-governance", "governance-catalog"}
 )
 
 // fileError is a mistake in one file, at a line when known.

@@ -264,8 +264,15 @@ func requestIndependent(c *ast.Compiler, rules []*ast.Rule) error {
 			return fmt.Sprintf("%s:%d", loc.File, loc.Row)
 		}
 		ast.WalkTerms(r, func(t *ast.Term) bool {
-			if ref, ok := t.Value.(ast.Ref); ok && ref.HasPrefix(ast.InputRootRef) {
-				errs = append(errs, fmt.Errorf("%s: it must not read input (%v)", at(t.Location), ref))
+			switch v := t.Value.(type) {
+			case ast.Ref:
+				if v.HasPrefix(ast.InputRootRef) {
+					errs = append(errs, fmt.Errorf("%s: it must not read input (%v)", at(t.Location), v))
+				}
+			case ast.Call:
+				if bi, ok := ast.BuiltinMap[v[0].String()]; ok && bi.Nondeterministic {
+					errs = append(errs, fmt.Errorf("%s: it must not call the non-deterministic built-in %s", at(t.Location), bi.Name))
+				}
 			}
 			return false
 		})
