@@ -60,7 +60,7 @@ func demo(t *testing.T, seed uint64, policy bool) (configPath, canonDir string) 
 func start(t *testing.T, configPath string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Main{ConfigPath: configPath, HTTPAddr: "127.0.0.1:0"}
+	m := &Main{ConfigPath: configPath, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0"}
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/config"
 	"github.com/councildata/gateway/gateway/engine"
+	"github.com/councildata/gateway/gateway/flightapi"
 	"github.com/councildata/gateway/gateway/httpapi"
 	"github.com/councildata/gateway/gateway/policy"
 )
@@ -32,7 +33,9 @@ import (
 type Main struct {
 	ConfigPath string
 	HTTPAddr   string // overrides the config
-	FlightAddr string // overrides the config (Flight SQL is not served yet)
+	// FlightAddr overrides the config; after Listen it is the bound
+	// address (":0" picks a free port).
+	FlightAddr string
 
 	Config  *config.Config
 	Catalog *catalog.Catalog
@@ -46,6 +49,9 @@ type Main struct {
 
 	listener net.Listener
 	server   *http.Server
+
+	flightListener net.Listener
+	flight         *flightapi.Server
 }
 
 // Open reads the config, opens every source and builds the engine. A config
@@ -110,13 +116,33 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-// Listen binds the HTTP address (":0" picks a free port) and returns it.
+// Listen binds the HTTP and Flight SQL addresses (":0" picks a free port)
+// and returns the HTTP one; m.FlightAddr becomes the bound Flight address.
 func (m *Main) Listen() (string, error) {
+	cfg := flightapi.Config{Engine: m.Engine, Catalog: m.Catalog, Auth: m.auth, Version: version,
+		TicketTTL: time.Duration(m.Config.Server.FlightTicketTTL), SessionTTL: time.Duration(m.Config.Server.FlightSessionTTL)}
+	if t := m.Config.Server.FlightTLS; t != nil {
+		tlsCfg, err := flightapi.LoadTLS(t.CertFile, t.KeyFile)
+		if err != nil {
+			return "", fmt.Errorf("config %s: server.flight_tls: %w", m.Config.File, err)
+		}
+		cfg.TLS = tlsCfg
+	}
+	fs, err := flightapi.New(cfg)
+	if err != nil {
+		return "", err
+	}
 	ln, err := net.Listen("tcp", m.HTTPAddr)
 	if err != nil {
 		return "", fmt.Errorf("listen on %s: %w", m.HTTPAddr, err)
 	}
-	m.listener = ln
+	fln, err := net.Listen("tcp", m.FlightAddr)
+	if err != nil {
+		ln.Close()
+		return "", fmt.Errorf("listen for Flight SQL on %s: %w", m.FlightAddr, err)
+	}
+	m.listener, m.flightListener, m.flight = ln, fln, fs
+	m.FlightAddr = fln.Addr().String()
 	api := &httpapi.Server{Engine: m.Engine, Catalog: m.Catalog, Auth: m.auth, MaxBodyBytes: m.Config.Server.MaxBodyBytes, Version: version}
 	if m.policy != nil {
 		api.PolicyStatus = func() (string, error) { return m.policy.Revision(), m.policy.LastError() }
@@ -127,24 +153,36 @@ func (m *Main) Listen() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// Serve serves HTTP until ctx ends, then shuts down gracefully.
+// Serve serves HTTP and Flight SQL until ctx ends (or one of them fails),
+// then shuts both down gracefully.
 func (m *Main) Serve(ctx context.Context) error {
 	if m.listener == nil {
 		if _, err := m.Listen(); err != nil {
 			return err
 		}
 	}
-	slog.Info("council gateway serving", "http", "http://"+m.listener.Addr().String(), "sources", len(m.Config.Sources), "standard_datasets", len(m.Config.Datasets))
-	errc := make(chan error, 1)
+	flightScheme := "grpc://"
+	if m.Config.Server.FlightTLS != nil {
+		flightScheme = "grpc+tls://"
+	}
+	slog.Info("council gateway serving", "http", "http://"+m.listener.Addr().String(), "flight", flightScheme+m.FlightAddr,
+		"sources", len(m.Config.Sources), "standard_datasets", len(m.Config.Datasets))
+	errc := make(chan error, 2)
 	go func() { errc <- m.server.Serve(m.listener) }()
+	go func() { errc <- m.flight.Serve(m.flightListener) }()
+	var failed error
 	select {
-	case err := <-errc:
-		return err
+	case failed = <-errc:
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return m.server.Shutdown(shutdown)
+	m.flight.Stop(shutdown)
+	err := m.server.Shutdown(shutdown)
+	if failed != nil && !errors.Is(failed, http.ErrServerClosed) {
+		return failed
+	}
+	return err
 }
 
 // Close releases the engine and every store.

@@ -89,8 +89,23 @@ type Audit struct {
 type Server struct {
 	HTTP   string `yaml:"http"`
 	Flight string `yaml:"flight"`
+	// FlightTLS, when set, serves Flight SQL over TLS with this
+	// certificate and key (PEM files, resolved against the config dir).
+	FlightTLS *TLS `yaml:"flight_tls"`
+	// FlightTicketTTL is how long a Flight SQL ticket (a planned query
+	// waiting to be fetched) stays valid; default 2m.
+	FlightTicketTTL Duration `yaml:"flight_ticket_ttl"`
+	// FlightSessionTTL is how long a bearer token returned by the Flight
+	// SQL handshake (basic auth) stays valid; default 1h.
+	FlightSessionTTL Duration `yaml:"flight_session_ttl"`
 	// MaxBodyBytes caps a request body; larger ones get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// TLS names a certificate and its private key, PEM-encoded.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Query holds the engine's limits.
@@ -208,6 +223,8 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 const (
 	DefaultHTTP          = "127.0.0.1:8080"
 	DefaultFlight        = "127.0.0.1:8815"
+	DefaultTicketTTL     = 2 * time.Minute
+	DefaultSessionTTL    = time.Hour
 	DefaultTimeout       = 60 * time.Second
 	DefaultMemoryLimit   = "1GB"
 	DefaultMaxBodyBytes  = 1 << 20
@@ -276,6 +293,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Server.FlightTicketTTL == 0 {
+		c.Server.FlightTicketTTL = Duration(DefaultTicketTTL)
+	}
+	if c.Server.FlightSessionTTL == 0 {
+		c.Server.FlightSessionTTL = Duration(DefaultSessionTTL)
+	}
+	if t := c.Server.FlightTLS; t != nil {
+		t.CertFile, t.KeyFile = c.Resolve(t.CertFile), c.Resolve(t.KeyFile)
 	}
 	if c.Query.Timeout == 0 {
 		c.Query.Timeout = Duration(DefaultTimeout)
@@ -358,6 +384,12 @@ var reserved = map[string]bool{"std": true, "gateway": true, "main": true, "temp
 
 func (c *Config) validate() error {
 	var errs []error
+	if t := c.Server.FlightTLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
+		errs = append(errs, errors.New("server.flight_tls: fields cert_file and key_file are both required"))
+	}
+	if c.Server.FlightTicketTTL < 0 || c.Server.FlightSessionTTL < 0 {
+		errs = append(errs, errors.New("server: flight_ticket_ttl and flight_session_ttl must be positive"))
+	}
 	if len(c.Sources) == 0 {
 		errs = append(errs, errors.New("sources: at least one source is needed"))
 	}

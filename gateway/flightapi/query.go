@@ -1,0 +1,262 @@
+package flightapi
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/councildata/gateway/gateway/engine"
+)
+
+// A statement's life: GetFlightInfo plans it through engine.Query (parse,
+// plan, policy decision, audit, source scans) and keeps the running Result
+// here under a random ticket id; the ticket is the id with an HMAC binding
+// it to the requester and an expiry. DoGet, by the same requester, takes
+// the Result out (once) and streams it. The SQL and the plan never leave
+// the server, so a ticket cannot alter them.
+
+// pendingQuery is a planned query waiting for its DoGet.
+type pendingQuery struct {
+	requester string
+	res       *engine.Result
+	cancel    context.CancelFunc // cancels the query's context (and its scans)
+	timer     *time.Timer        // closes it when the ticket expires
+	once      sync.Once
+}
+
+// close ends a query nobody is reading.
+func (p *pendingQuery) close() {
+	p.once.Do(func() {
+		p.cancel()
+		p.res.Err(context.Canceled) // audited as cancelled
+		p.res.Close()
+	})
+}
+
+// plan runs the engine up to the first batch and returns the FlightInfo
+// whose single endpoint carries the ticket.
+func (s *Server) plan(ctx context.Context, sqlText string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	queryID := engine.NewQueryID()
+	req := s.request(ctx, sqlText, queryID)
+	// The query outlives this call (DoGet reads it), so it gets its own
+	// context; until planning ends, the caller going away cancels it.
+	qctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	res, err := s.cfg.Engine.Query(qctx, req)
+	if err != nil {
+		stop()
+		cancel()
+		return nil, toStatus(s.log, err, queryID)
+	}
+	if !stop() { // the client went away while the sources were read
+		cancel()
+		res.Close()
+		return nil, status.Error(codes.Canceled, "the client went away")
+	}
+	schema := res.Reader.Schema()
+	now := s.cfg.Now()
+	tok, id := s.sign.issue(kindTicket, req.Requester.ID, now.Add(s.cfg.TicketTTL))
+	p := &pendingQuery{requester: req.Requester.ID, res: res, cancel: cancel}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		p.close()
+		return nil, status.Error(codes.Unavailable, "the gateway is shutting down")
+	}
+	s.tickets[id] = p
+	s.mu.Unlock()
+	p.timer = time.AfterFunc(s.cfg.TicketTTL, func() {
+		s.mu.Lock()
+		if s.tickets[id] == p {
+			delete(s.tickets, id)
+		}
+		s.mu.Unlock()
+		p.close()
+	})
+	ticket, err := flightsql.CreateStatementQueryTicket(tok)
+	if err != nil {
+		return nil, toStatus(s.log, err, queryID)
+	}
+	return &flight.FlightInfo{
+		Schema:           flight.SerializeSchema(schema, s.mem),
+		FlightDescriptor: desc,
+		Endpoint:         []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}},
+		TotalRecords:     -1,
+		TotalBytes:       -1,
+		AppMetadata:      []byte(queryID),
+	}, nil
+}
+
+// take checks a ticket against the caller and hands over its query, once.
+func (s *Server) take(ctx context.Context, tok []byte) (string, *pendingQuery, error) {
+	who := callFrom(ctx).requester
+	id, err := s.sign.verify(kindTicket, tok, who.ID, s.cfg.Now())
+	switch {
+	case errors.Is(err, errExpiredToken):
+		return "", nil, status.Error(codes.NotFound, "the ticket has expired; plan the statement again")
+	case err != nil:
+		return "", nil, status.Error(codes.PermissionDenied, "the ticket is not valid for this requester")
+	}
+	s.mu.Lock()
+	p := s.tickets[id]
+	delete(s.tickets, id)
+	s.mu.Unlock()
+	if p == nil {
+		return "", nil, status.Error(codes.NotFound, "the ticket was already used or has expired; plan the statement again")
+	}
+	if p.timer != nil && !p.timer.Stop() {
+		// The expiry timer fired between the check and the take: it closes
+		// the query, so this ticket gets nothing.
+		return "", nil, status.Error(codes.NotFound, "the ticket has expired; plan the statement again")
+	}
+	return id, p, nil
+}
+
+// GetFlightInfoStatement plans an ad hoc query.
+func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	if len(cmd.GetTransactionId()) > 0 {
+		return nil, status.Error(codes.InvalidArgument, "the gateway is read-only and has no transactions")
+	}
+	return s.plan(ctx, cmd.GetQuery(), desc)
+}
+
+// DoGetStatement streams a planned query. Prepared statements' tickets are
+// statement tickets too, so this serves both.
+func (s *Server) DoGetStatement(ctx context.Context, cmd flightsql.StatementQueryTicket) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	id, p, err := s.take(ctx, cmd.GetStatementHandle())
+	if err != nil {
+		return nil, nil, err
+	}
+	// The client going away, or CancelFlightInfo, cancels the query's
+	// context: DuckDB and the scans stop; the reader below ends and its
+	// Release closes the Result on the streaming goroutine.
+	stop := context.AfterFunc(ctx, p.cancel)
+	s.mu.Lock()
+	s.running[id] = p.cancel
+	s.mu.Unlock()
+	rdr := &resultReader{RecordReader: p.res.Reader, ctx: ctx, cancel: p.cancel, s: s, res: p.res, done: func() {
+		stop()
+		p.cancel()
+		s.mu.Lock()
+		delete(s.running, id)
+		s.mu.Unlock()
+	}}
+	ch := make(chan flight.StreamChunk, 2)
+	go flight.StreamChunksFromReader(ctx, rdr, ch) // takes ownership: Release closes the Result
+	return p.res.Reader.Schema(), ch, nil
+}
+
+// Trailers of a statement's DoGet.
+const (
+	QueryIDTrailer    = "x-gateway-query-id"
+	WarningTrailer    = "x-gateway-warning" // one per warning
+	SuppressedTrailer = "x-gateway-suppressed"
+)
+
+// asciiOnly keeps a warning legal as gRPC metadata.
+func asciiOnly(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// resultReader hands the engine's reader to Flight: errors are classified
+// by the Result and mapped to gRPC codes, and Release closes the Result
+// exactly once.
+type resultReader struct {
+	array.RecordReader
+	ctx    context.Context // the DoGet call's
+	cancel context.CancelFunc
+	s      *Server
+	res    *engine.Result
+	done   func()
+	err    error
+	once   sync.Once
+}
+
+func (r *resultReader) Next() bool {
+	if r.RecordReader.Next() {
+		return true
+	}
+	if err := r.RecordReader.Err(); err != nil {
+		r.err = toStatus(r.s.log, r.res.Err(err), r.res.QueryID)
+	}
+	return false
+}
+
+func (r *resultReader) Err() error { return r.err }
+
+func (r *resultReader) Retain() {}
+
+func (r *resultReader) Release() {
+	r.once.Do(func() {
+		if r.err == nil && r.ctx.Err() != nil {
+			r.cancel()
+			r.res.Err(r.ctx.Err()) // the client went away: audited as cancelled
+		}
+		r.res.Close() // releases the engine's reader; warnings are final
+		r.done()
+		// Warnings travel beside the result, as in HTTP: in the DoGet's
+		// trailers, with the query id and the suppressed-group count.
+		md := metadata.Pairs(QueryIDTrailer, r.res.QueryID, SuppressedTrailer, strconv.FormatInt(r.res.Suppressed(), 10))
+		for _, w := range r.res.Warnings() {
+			md.Append(WarningTrailer, asciiOnly(w))
+		}
+		_ = grpc.SetTrailer(r.ctx, md)
+	})
+}
+
+// CancelFlightInfo cancels a planned or running query of the caller's.
+func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightInfoRequest) (flight.CancelFlightInfoResult, error) {
+	st := flight.CancelStatusNotCancellable
+	info := req.GetInfo()
+	if info == nil || len(info.Endpoint) == 0 {
+		return flight.CancelFlightInfoResult{Status: st}, status.Error(codes.InvalidArgument, "no FlightInfo to cancel")
+	}
+	who := callFrom(ctx).requester
+	for _, ep := range info.Endpoint {
+		t, err := flightsql.GetStatementQueryTicket(ep.GetTicket())
+		if err != nil {
+			return flight.CancelFlightInfoResult{Status: st}, status.Error(codes.InvalidArgument, "not a statement's FlightInfo")
+		}
+		id, err := s.sign.verify(kindTicket, t.GetStatementHandle(), who.ID, s.cfg.Now())
+		if errors.Is(err, errExpiredToken) {
+			continue // nothing left to cancel
+		}
+		if err != nil {
+			return flight.CancelFlightInfoResult{Status: st}, status.Error(codes.PermissionDenied, "the ticket is not valid for this requester")
+		}
+		s.mu.Lock()
+		p := s.tickets[id]
+		delete(s.tickets, id)
+		running := s.running[id]
+		s.mu.Unlock()
+		switch {
+		case p != nil:
+			if p.timer != nil {
+				p.timer.Stop()
+			}
+			p.close()
+			st = flight.CancelStatusCancelled
+		case running != nil:
+			running()
+			st = flight.CancelStatusCancelling
+		}
+	}
+	return flight.CancelFlightInfoResult{Status: st}, nil
+}
