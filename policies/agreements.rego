@@ -30,39 +30,64 @@ package gateway
 # evaluation, from the same rules. The per-request rules below then look
 # terms up by purpose code and dataset instead of walking every agreement.
 #
-#   terms[purpose code][dataset]  the dataset terms of every agreement that
-#                                 lists the purpose code and has a receiving
-#                                 party, one object per terms (term_entry)
-#   decisions[id][index]          the allowed decision for valid terms, less
-#                                 the reason, and the agreement's title
+#   terms[purpose code][dataset]       the valid dataset terms of every
+#                                      active agreement that lists the
+#                                      purpose code and has a receiving
+#                                      party, least restrictive first, each
+#                                      with the decision it gives for the
+#                                      purpose code (term_entry)
+#   agreements[purpose code][dataset]  those agreements' facts, for every
+#                                      agreement with terms for the dataset,
+#                                      valid or not (for denial reasons)
 agreement_index := {
 	"terms": index_terms,
-	"decisions": index_decisions,
+	"agreements": index_agreements,
 }
 
-index_terms[code][ds.dataset] contains term_entry(id, i) if {
+index_terms[code][name] := [term_entry(code, id, i) | some [_, _, _, id, i] in sort(ranks)] if {
+	some code, by_dataset in index_ranks
+	some name, ranks in by_dataset
+}
+
+# index_ranks[code][dataset] are the ranks of valid terms, [aggregate?,
+# number of masks, row filter?, id, index], so that sorting puts the least
+# restrictive first.
+index_ranks[code][ds.dataset] contains [
+	granularity_rank(ds.granularity),
+	count({c | some c, _ in ds.masks}),
+	row_filter_rank([id, i]),
+	id, i,
+] if {
 	some id, a in data.agreements
 	agreement_facts[id]
 	some code in a.purpose_codes
+	a.status == "active"
 	some i, ds in a.datasets
+	[id, i] in valid_terms
 }
 
-index_decisions[id][i] := {"title": data.agreements[id].title, "decision": term_decision([id, i])} if {
-	some [id, i] in valid_terms
+index_agreements[code][ds.dataset] contains agreement_facts[id] if {
+	some id, a in data.agreements
+	agreement_facts[id]
+	some code in a.purpose_codes
+	some ds in a.datasets
 }
 
 # agreement_facts[id] are what a request is checked against, for agreements
 # that name a receiving party: status, schedule (start10/end10, the dates
 # compared with the request's; end10 only for a string end), receiving
-# organisations and roles, and disclosing councils.
+# organisations and roles (and whether one must match: 1 when any are
+# listed, else 0), and disclosing councils (source ids, GSS codes or "*").
 agreement_facts[id] := object.union_n([
 	{
 		"id": id,
 		"status": a.status,
 		"schedule": a.sharing_schedule,
 		"orgs": orgs,
+		"orgs_needed": min([count(orgs), 1]),
 		"roles": roles,
-		"disclosing": {d | some d in a.parties.disclosing},
+		"roles_needed": min([count(roles), 1]),
+		"disclosing": {d | some d in a.parties.disclosing; d != ""},
 	},
 	start_part(a.sharing_schedule),
 	end_part(a.sharing_schedule),
@@ -73,39 +98,38 @@ agreement_facts[id] := object.union_n([
 	count(orgs) + count(roles) > 0
 }
 
-start_part(schedule) := {"start10": substring(schedule.start, 0, 10)} if {
-	substring(schedule.start, 0, 10)
+start_part(schedule) := {"start10": s} if {
+	s := substring(schedule.start, 0, 10)
 } else := {}
 
 end_part(schedule) := {"end10": substring(schedule.end, 0, 10)} if {
 	is_string(schedule.end)
 } else := {}
 
-# term_entry(id, i) is agreement id's facts plus those of its dataset terms
-# i: whether they are valid and, if so, their rank, [aggregate?, number of
-# masks, row filter?, id, index], so that sorting puts the least restrictive
-# first, and the columns tables are checked against.
-term_entry(id, i) := object.union_n([
+# term_entry(code, id, i) is agreement id's facts plus the index of its
+# dataset terms i, the columns tables are checked against (with
+# columns_allowed ["*"] every column but the denied ones, else the permitted
+# ones: columns_allowed minus columns_denied), and the decision the terms
+# give for purpose code.
+term_entry(code, id, i) := object.union_n([
 	agreement_facts[id],
 	{
 		"index": i,
-		"valid": [id, i] in valid_terms,
 		"all_columns": "*" in ds.columns_allowed,
-		"allowed": {c | some c in ds.columns_allowed},
-		"denied": {c | some c in ds.columns_denied},
+		"permitted": {c | some c in ds.columns_allowed} - denied,
+		"denied": denied,
 	},
-	rank_part(id, i, ds),
+	decision_part(code, id, i),
 ]) if {
 	ds := data.agreements[id].datasets[i]
+	denied := {c | some c in ds.columns_denied}
 }
 
-rank_part(id, i, ds) := {"rank": [
-	granularity_rank(ds.granularity),
-	count({c | some c, _ in ds.masks}),
-	row_filter_rank([id, i]),
-	id, i,
-]} if {
-	[id, i] in valid_terms
+decision_part(code, id, i) := {"decision": object.union(term_decision([id, i]), {"reason": sprintf(
+	"allowed by data-sharing agreement %s (%s) for purpose %q",
+	[id, title, code],
+)})} if {
+	title := data.agreements[id].title
 } else := {}
 
 # valid_terms: [id, index] of dataset terms with a known granularity (and a
@@ -147,7 +171,7 @@ row_filter_rank(key) := 1 if key in row_filtered
 else := 0
 
 # term_decision(key) is the decision for the terms at key, [agreement id,
-# dataset index], but for its reason, which names the request's purpose.
+# dataset index], but for its reason, which names the purpose.
 term_decision(key) := object.union_n([
 	{"allowed": true, "agreements": [key[0]]},
 	row_filter_part(key),
@@ -187,12 +211,16 @@ row_cap_part(key) := {"row_cap": cap} if {
 # with it as strings.
 today := substring(input.time, 0, 10)
 
-# purpose_terms[dataset] are the terms of agreements whose purpose codes
-# contain the declared purpose, when the requester's own registered
-# purposes contain it too.
-purpose_terms := agreement_index.terms[input.purpose] if {
+# purpose_terms[dataset] are the valid terms (least restrictive first) and
+# purpose_agreements[dataset] the agreements of the declared purpose, when
+# the requester's own registered purposes contain it too.
+purpose_terms := agreement_index.terms[input.purpose] if declared_purpose
+
+purpose_agreements := agreement_index.agreements[input.purpose] if declared_purpose
+
+declared_purpose if {
 	input.purpose != ""
-	input.purpose in requester_purposes
+	input.purpose in input.requester.purposes
 }
 
 # in_force(e): the agreement is active and within its sharing schedule.
@@ -206,65 +234,58 @@ started(e) if e.start10 <= today
 
 ended(e) if e.end10 < today
 
-# receives(e): the requester is the agreement's receiving party (when it
-# lists both organisations and roles, both must match).
+# receives(e): the requester is the agreement's receiving party: its
+# organisation is listed, if any are, and one of its roles is, if any are.
 receives(e) if {
-	org_matches(e.orgs)
-	role_matches(e.roles)
+	count(e.orgs & requester_organisations) >= e.orgs_needed
+	count(e.roles & requester_roles) >= e.roles_needed
 }
 
-org_matches(orgs) if count(orgs) == 0
+requester_organisations := {o | o := input.requester.organisation}
 
-org_matches(orgs) if input.requester.organisation in orgs
-
-role_matches(roles) if count(roles) == 0
-
-role_matches(roles) if {
-	some r in roles
-	r in requester_roles
-}
+# council_keys(t) name t's council as disclosing parties may: its source id,
+# its GSS code, or "*" for every council. (Disclosing parties are never "".)
+council_keys(t) := {"*", t.source, t.gss}
 
 # discloses(disclosing, t): t's council is among the disclosing parties.
-discloses(disclosing, t) if {
-	some d in disclosing
-	d in {"*", t.source, t.gss}
-	d != ""
-}
+discloses(disclosing, t) if count(council_keys(t) & disclosing) > 0
 
-# usable[dataset] are the terms this request may use for dataset: valid
-# terms of in-force agreements the requester receives under, for the
-# declared purpose.
-usable[ds] contains e if {
-	some e in purpose_terms[ds]
-	e.valid
-	in_force(e)
+# usable[dataset] are the terms this request may use for dataset, least
+# restrictive first: valid terms of active agreements, in their sharing
+# schedule today, that the requester receives under, for the declared
+# purpose.
+usable[ds] := [e |
+	some e in terms
+	started(e)
+	not ended(e)
 	receives(e)
+] if {
+	some ds, terms in purpose_terms
 }
 
-# uncovered are the columns a query uses that terms do not allow.
-uncovered(all, allowed, denied, cols) := cols & denied if all
+# uncovered(e, cols) are the columns a query uses that terms e do not allow.
+uncovered(e, cols) := cols & e.denied if e.all_columns
 
-else := (cols - allowed) | (cols & denied)
+else := cols - e.permitted
 
-# views(t) are the ranks of the usable terms that cover t: its council and
-# every column it uses.
-views(t) := {e.rank |
-	some e in usable[t.dataset]
-	discloses(e.disclosing, t)
-	count(uncovered(e.all_columns, e.allowed, e.denied, {c | some c in t.columns})) == 0
+# covering(dataset, columns) are the usable terms for dataset that allow
+# every column in columns, least restrictive first. (A function of the
+# dataset and columns only, so OPA works it out once for all the councils'
+# tables of a query over a standard dataset.)
+covering(dataset, columns) := [e |
+	some e in usable[dataset]
+	count(uncovered(e, cols)) == 0
+] if {
+	cols := {c | some c in columns}
 }
 
-# best_view(t) is [agreement id, dataset index] of the least restrictive
-# view.
-best_view(t) := [v[3], v[4]] if v := sort(views(t))[0]
-
-# agreement_decision(key) is the decision for the terms at key, [agreement
-# id, dataset index].
-agreement_decision(key) := object.union(d.decision, {"reason": sprintf(
-	"allowed by data-sharing agreement %s (%s) for purpose %q",
-	[key[0], d.title, input.purpose],
-)}) if {
-	d := agreement_index.decisions[key[0]][key[1]]
+# best_view(t) is the least restrictive usable terms that cover t: its
+# council and every column it uses.
+best_view(t) := [e |
+	some e in covering(t.dataset, t.columns)
+	count(keys & e.disclosing) > 0
+][0] if {
+	keys := {"*", t.source, t.gss}
 }
 
 # Reasons for a denial, most specific first. They speak only of the
@@ -302,9 +323,11 @@ column_reasons(t) := {sprintf(
 	"data-sharing agreement %s gives %s access to %s from %s for purpose %q, but not to column(s) %s",
 	[u.id, who, t.dataset, council_name(t), input.purpose, concat(", ", sort(missing))],
 ) |
+	cols := {c | some c in t.columns}
+	keys := council_keys(t)
 	some u in usable[t.dataset]
-	discloses(u.disclosing, t)
-	missing := uncovered(u.all_columns, u.allowed, u.denied, {c | some c in t.columns})
+	count(keys & u.disclosing) > 0
+	missing := uncovered(u, cols)
 	count(missing) > 0
 }
 
@@ -315,7 +338,7 @@ lapsed_reasons(t) := {sprintf(
 	"data-sharing agreement %s would give %s access to %s from %s for purpose %q, but it %s",
 	[e.id, who, t.dataset, council_name(t), input.purpose, not_in_force_reason(e)],
 ) |
-	some e in purpose_terms[t.dataset]
+	some e in purpose_agreements[t.dataset]
 	not in_force(e)
 	receives(e)
 	discloses(e.disclosing, t)

@@ -39,24 +39,39 @@ who := sprintf("%s (%s)", [input.requester.organisation, input.requester.id]) if
 	input.requester.organisation != ""
 } else := sprintf("requester %s", [input.requester.id])
 
-decision := {"tables": [decide(t) | some t in input.tables]}
-
-decide(t) := deny(sprintf("action %q is not one the policy knows; denied", [input.action])) if {
+decision := {"tables": [deny(unknown_action_reason) | some _ in input.tables]} if {
 	not input.action in actions
-} else := governance_catalog if {
+} else := {"tables": [governance_catalog | some _ in input.tables]} if {
 	input.action == "catalog"
 	"governance" in requester_roles
-} else := gateway_table(t) if {
+} else := {"tables": [decide(t) | some t in input.tables]}
+
+unknown_action_reason := sprintf("action %q is not one the policy knows; denied", [input.action])
+
+decide(t) := gateway_table(t) if {
 	t.source == "gateway"
-} else := own_council_decision(t) if {
-	own_council(t)
-} else := deny(own_staff_only_reason(t)) if {
-	is_own_council_member(t)
+} else := own_council_member_decision(t) if {
+	t.council == requester_council
 } else := deny(direct_read_reason(t)) if {
 	t.dataset == ""
-} else := agreement_decision(best) if {
+} else := best.decision if {
 	best := best_view(t)
 } else := deny(no_agreement_reason(t))
+
+# requester_council is the requester's organisation, when it names one; a
+# table of that council is the requester's own council's.
+requester_council := input.requester.organisation if input.requester.organisation != ""
+
+# A council's own members: its staff read its data in full, the others
+# (governance officers) none of it.
+own_council_member_decision(t) := own_council_decision(t) if {
+	own_council_staff
+} else := deny(own_staff_only_reason(t))
+
+own_council_staff if {
+	some r in requester_roles
+	r in own_council_roles
+}
 
 deny(reason) := {"allowed": false, "reason": reason}
 
@@ -79,17 +94,6 @@ gateway_table(t) := {
 } else := deny("the audit log (gateway.audit) is readable only by the governance role") if {
 	t.table == "audit"
 } else := deny(sprintf("gateway.%s is not a table the policy allows", [t.table]))
-
-is_own_council_member(t) if {
-	t.council != ""
-	input.requester.organisation == t.council
-}
-
-own_council(t) if {
-	is_own_council_member(t)
-	some r in requester_roles
-	r in own_council_roles
-}
 
 own_council_decision(t) := {
 	"allowed": true,

@@ -218,3 +218,51 @@ test_governance_own_council_reason if {
 	d := one(governance, "audit", spend("edinburgh", ["amount"]))
 	startswith(d.reason, "The City of Edinburgh Council's own data is open to its staff roles (analyst, officer), not to governance@edinburgh")
 }
+
+governance_catalog_tables := [
+	spend("edinburgh", []),
+	direct("edinburgh", "payments_over_500", []),
+	planning("fife", []),
+	spend("glasgow", []),
+	direct("highland", "spend", []),
+	audit_table,
+]
+
+test_governance_sees_the_catalog if {
+	doc := object.union(request(governance, "", governance_catalog_tables), {"action": "catalog"})
+	ds := decide(doc)
+	count(ds) == count(governance_catalog_tables)
+	every d in ds {
+		d == {
+			"allowed": true,
+			"reason": "the governance role may see the catalog (metadata only)",
+			"agreements": ["governance-catalog"],
+		}
+	}
+}
+
+test_governance_catalog_is_not_query_or_explain if {
+	every action in ["query", "explain"] {
+		every purpose in ["audit", ""] {
+			doc := object.union(request(governance, purpose, governance_catalog_tables), {"action": action})
+			ds := decide(doc)
+			[d.allowed | some d in ds] == [false, false, false, false, false, true]
+			every d in ds {
+				not "governance-catalog" in object.get(d, "agreements", [])
+			}
+			startswith(ds[0].reason, "The City of Edinburgh Council's own data is open to its staff roles")
+		}
+	}
+}
+
+test_catalog_is_for_the_governance_role_only if {
+	# the same tables, listed by the other personas: decided as their queries
+	every who in [analyst, partner, public] {
+		doc := object.union(request(who, who.purposes[0], governance_catalog_tables), {"action": "catalog"})
+		ds := decide(doc)
+		ds == decide(request(who, who.purposes[0], governance_catalog_tables))
+		every d in ds {
+			not "governance-catalog" in object.get(d, "agreements", [])
+		}
+	}
+}

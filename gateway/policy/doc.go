@@ -15,4 +15,11 @@
 // data.agreements[<id>] exactly as they do under the standard CLI; this
 // package first validates each one strictly (unknown fields, dates, status,
 // mask kinds), naming the file and line of any mistake.
+//
+// The policy's agreement index (data.gateway.agreement_index, everything
+// about the agreements that does not depend on the request) is evaluated
+// once per load and pinned into the prepared decision query with `with`, so
+// a decision only does the per-request work; the index's rules must not read
+// input or call non-deterministic built-ins, and a policy whose index does is
+// rejected.
 package policy

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -156,56 +155,78 @@ func inputValue(in *gateway.PolicyInput) ast.Value {
 		}
 		return ast.ArrayTerm(ts...)
 	}
+	k := &inputKeys
 	tables := make([]*ast.Term, len(in.Tables))
 	for i, t := range in.Tables {
 		tables[i] = ast.ObjectTerm(
-			ast.Item(ast.StringTerm("source"), ast.StringTerm(t.Source)),
-			ast.Item(ast.StringTerm("council"), ast.StringTerm(t.Council)),
-			ast.Item(ast.StringTerm("gss"), ast.StringTerm(t.GSS)),
-			ast.Item(ast.StringTerm("table"), ast.StringTerm(t.Table)),
-			ast.Item(ast.StringTerm("dataset"), ast.StringTerm(t.Dataset)),
-			ast.Item(ast.StringTerm("columns"), strs(t.Columns)),
+			ast.Item(k.source, ast.StringTerm(t.Source)),
+			ast.Item(k.council, ast.StringTerm(t.Council)),
+			ast.Item(k.gss, ast.StringTerm(t.GSS)),
+			ast.Item(k.table, ast.StringTerm(t.Table)),
+			ast.Item(k.dataset, ast.StringTerm(t.Dataset)),
+			ast.Item(k.columns, strs(t.Columns)),
 		)
 	}
 	r := in.Requester
 	return ast.NewObject(
-		ast.Item(ast.StringTerm("action"), ast.StringTerm(in.Action)),
-		ast.Item(ast.StringTerm("requester"), ast.ObjectTerm(
-			ast.Item(ast.StringTerm("id"), ast.StringTerm(r.ID)),
-			ast.Item(ast.StringTerm("organisation"), ast.StringTerm(r.Organisation)),
-			ast.Item(ast.StringTerm("roles"), strs(r.Roles)),
-			ast.Item(ast.StringTerm("purposes"), strs(r.Purposes)),
+		ast.Item(k.action, ast.StringTerm(in.Action)),
+		ast.Item(k.requester, ast.ObjectTerm(
+			ast.Item(k.id, ast.StringTerm(r.ID)),
+			ast.Item(k.organisation, ast.StringTerm(r.Organisation)),
+			ast.Item(k.roles, strs(r.Roles)),
+			ast.Item(k.purposes, strs(r.Purposes)),
 		)),
-		ast.Item(ast.StringTerm("purpose"), ast.StringTerm(in.Purpose)),
-		ast.Item(ast.StringTerm("case_ref"), ast.StringTerm(in.CaseRef)),
-		ast.Item(ast.StringTerm("query_id"), ast.StringTerm(in.QueryID)),
-		ast.Item(ast.StringTerm("time"), ast.StringTerm(in.Time)),
-		ast.Item(ast.StringTerm("tables"), ast.ArrayTerm(tables...)),
+		ast.Item(k.purpose, ast.StringTerm(in.Purpose)),
+		ast.Item(k.caseRef, ast.StringTerm(in.CaseRef)),
+		ast.Item(k.queryID, ast.StringTerm(in.QueryID)),
+		ast.Item(k.time, ast.StringTerm(in.Time)),
+		ast.Item(k.tables, ast.ArrayTerm(tables...)),
 	)
+}
+
+// inputKeys are the input document's keys, made once: OPA never changes a
+// term it is given, so every decision's input shares them.
+var inputKeys = struct {
+	source, council, gss, table, dataset, columns        *ast.Term
+	action, requester, id, organisation, roles, purposes *ast.Term
+	purpose, caseRef, queryID, time, tables              *ast.Term
+}{
+	ast.StringTerm("source"), ast.StringTerm("council"), ast.StringTerm("gss"), ast.StringTerm("table"), ast.StringTerm("dataset"), ast.StringTerm("columns"),
+	ast.StringTerm("action"), ast.StringTerm("requester"), ast.StringTerm("id"), ast.StringTerm("organisation"), ast.StringTerm("roles"), ast.StringTerm("purposes"),
+	ast.StringTerm("purpose"), ast.StringTerm("case_ref"), ast.StringTerm("query_id"), ast.StringTerm("time"), ast.StringTerm("tables"),
 }
 
 // decodeDecision checks the policy's answer strictly against the shape of
 // gateway.Decision: anything unexpected is an error, and the caller denies.
+// v is the answer as OPA's AST (see keepAST), or as JSON-like Go values.
 func decodeDecision(v any, want int) ([]gateway.TableDecision, error) {
-	obj, ok := v.(map[string]any)
+	t, ok := v.(*ast.Term)
 	if !ok {
-		return nil, fmt.Errorf("decision is %T, not an object", v)
+		x, err := ast.InterfaceToValue(v)
+		if err != nil {
+			return nil, err
+		}
+		t = ast.NewTerm(x)
 	}
-	for k := range obj {
-		if k != "tables" {
-			return nil, fmt.Errorf("decision has unknown field %q", k)
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return nil, fmt.Errorf("decision is %s, not an object", ast.ValueName(t.Value))
+	}
+	for _, k := range obj.Keys() {
+		if !k.Equal(tablesKey) {
+			return nil, fmt.Errorf("decision has unknown field %v", k)
 		}
 	}
-	arr, ok := obj["tables"].([]any)
+	arr, ok := obj.Get(tablesKey).Value.(*ast.Array)
 	if !ok {
 		return nil, errors.New("decision.tables is not an array")
 	}
-	if len(arr) != want {
-		return nil, fmt.Errorf("decision has %d tables for %d in the input", len(arr), want)
+	if arr.Len() != want {
+		return nil, fmt.Errorf("decision has %d tables for %d in the input", arr.Len(), want)
 	}
-	out := make([]gateway.TableDecision, len(arr))
-	for i, x := range arr {
-		td, err := decodeTable(x)
+	out := make([]gateway.TableDecision, arr.Len())
+	for i := range out {
+		td, err := decodeTable(arr.Elem(i).Value)
 		if err != nil {
 			return nil, fmt.Errorf("decision.tables[%d]: %w", i, err)
 		}
@@ -214,19 +235,41 @@ func decodeDecision(v any, want int) ([]gateway.TableDecision, error) {
 	return out, nil
 }
 
-func decodeTable(x any) (gateway.TableDecision, error) {
-	var td gateway.TableDecision
-	obj, ok := x.(map[string]any)
-	if !ok {
-		return td, fmt.Errorf("is %T, not an object", x)
+var tablesKey = ast.InternedTerm("tables")
+
+// keepAST hands the policy's answer over as OPA's AST, sparing a conversion
+// to Go values that decodeDecision would only walk again.
+func keepAST(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+// fieldName is an object key as decodeTable names it: a string's text.
+func fieldName(k *ast.Term) string {
+	if s, ok := k.Value.(ast.String); ok {
+		return string(s)
 	}
-	allowed, ok := obj["allowed"].(bool)
+	return k.String()
+}
+
+func decodeTable(x ast.Value) (gateway.TableDecision, error) {
+	var td gateway.TableDecision
+	obj, ok := x.(ast.Object)
+	if !ok {
+		return td, fmt.Errorf("is %s, not an object", ast.ValueName(x))
+	}
+	allowed := obj.Get(ast.InternedTerm("allowed"))
+	if allowed == nil {
+		return td, errors.New("allowed is missing or not a boolean")
+	}
+	b, ok := allowed.Value.(ast.Boolean)
 	if !ok {
 		return td, errors.New("allowed is missing or not a boolean")
 	}
-	td.Allowed = allowed
+	td.Allowed = bool(b)
 	var err error
-	for k, v := range obj {
+	for _, key := range obj.Keys() {
+		k, v := fieldName(key), obj.Get(key).Value
+		if _, isString := key.Value.(ast.String); !isString {
+			return td, fmt.Errorf("unknown field %s", k)
+		}
 		switch k {
 		case "allowed":
 		case "reason":
@@ -234,10 +277,11 @@ func decodeTable(x any) (gateway.TableDecision, error) {
 		case "row_filter":
 			td.RowFilter, err = asString(k, v)
 		case "aggregate_only":
-			var ok bool
-			if td.AggregateOnly, ok = v.(bool); !ok {
+			b, ok := v.(ast.Boolean)
+			if !ok {
 				err = fmt.Errorf("%s is not a boolean", k)
 			}
+			td.AggregateOnly = bool(b)
 		case "min_group_size":
 			var n int64
 			n, err = asInt(k, v)
@@ -264,69 +308,69 @@ func decodeTable(x any) (gateway.TableDecision, error) {
 	return td, nil
 }
 
-func asString(k string, v any) (string, error) {
-	s, ok := v.(string)
+func asString(k string, v ast.Value) (string, error) {
+	s, ok := v.(ast.String)
 	if !ok {
 		return "", fmt.Errorf("%s is not a string", k)
 	}
-	return s, nil
+	return string(s), nil
 }
 
-func asStrings(k string, v any) ([]string, error) {
-	arr, ok := v.([]any)
+func asStrings(k string, v ast.Value) ([]string, error) {
+	arr, ok := v.(*ast.Array)
 	if !ok {
 		return nil, fmt.Errorf("%s is not an array", k)
 	}
-	out := make([]string, len(arr))
-	for i, x := range arr {
-		s, ok := x.(string)
+	out := make([]string, arr.Len())
+	for i := range out {
+		s, ok := arr.Elem(i).Value.(ast.String)
 		if !ok {
 			return nil, fmt.Errorf("%s[%d] is not a string", k, i)
 		}
-		out[i] = s
+		out[i] = string(s)
 	}
 	return out, nil
 }
 
-func asInt(k string, v any) (int64, error) {
-	var f float64
-	switch n := v.(type) {
-	case json.Number:
-		if i, err := n.Int64(); err == nil {
-			return i, nil
-		}
-		return 0, fmt.Errorf("%s %s is not a whole number", k, n)
-	case int:
-		return int64(n), nil
-	case int64:
-		return n, nil
-	case float64:
-		f = n
-	default:
+func asInt(k string, v ast.Value) (int64, error) {
+	n, ok := v.(ast.Number)
+	if !ok {
 		return 0, fmt.Errorf("%s is not a number", k)
 	}
-	if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-		return 0, fmt.Errorf("%s %v is not a whole number", k, f)
+	if i, ok := n.Int64(); ok {
+		return i, nil
+	}
+	f, ok := n.Float64()
+	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, fmt.Errorf("%s %s is not a whole number", k, n)
 	}
 	return int64(f), nil
 }
 
 var knownMaskKinds = maskKinds
 
-func asMasks(v any) (map[string]gateway.Mask, error) {
-	obj, ok := v.(map[string]any)
+func asMasks(v ast.Value) (map[string]gateway.Mask, error) {
+	obj, ok := v.(ast.Object)
 	if !ok {
 		return nil, errors.New("masks is not an object")
 	}
-	out := make(map[string]gateway.Mask, len(obj))
-	for col, x := range obj {
-		mo, ok := x.(map[string]any)
+	out := make(map[string]gateway.Mask, obj.Len())
+	for _, ck := range obj.Keys() {
+		col := fieldName(ck)
+		if _, ok := ck.Value.(ast.String); !ok {
+			return nil, fmt.Errorf("masks has a key %s that is not a column name", col)
+		}
+		mo, ok := obj.Get(ck).Value.(ast.Object)
 		if !ok {
 			return nil, fmt.Errorf("masks.%s is not an object", col)
 		}
 		var m gateway.Mask
 		var err error
-		for k, fv := range mo {
+		for _, key := range mo.Keys() {
+			k, fv := fieldName(key), mo.Get(key).Value
+			if _, isString := key.Value.(ast.String); !isString {
+				k = "(" + k + ")"
+			}
 			switch k {
 			case "kind":
 				m.Kind, err = asString(k, fv)

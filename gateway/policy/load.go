@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/loader"
@@ -176,6 +177,10 @@ func compile(b *bundle, strict bool) (*ast.Compiler, error) {
 // Rego tests' `with data.agreements as {...}` evaluate the rule itself.
 const indexRule = "data.gateway.agreement_index"
 
+// indexTimeout bounds working the index out on a load or reload (it takes a
+// few milliseconds for dozens of agreements).
+const indexTimeout = 10 * time.Second
+
 // prepare compiles b and prepares the decision query, with the agreement
 // index worked out once when the policy defines it.
 func prepare(ctx context.Context, b *bundle) (rego.PreparedEvalQuery, error) {
@@ -194,6 +199,7 @@ func prepare(ctx context.Context, b *bundle) (rego.PreparedEvalQuery, error) {
 		rego.ParsedQuery(query),
 		rego.Compiler(c),
 		rego.Store(b.store),
+		rego.GenerateJSON(keepAST),
 	).PrepareForEval(ctx)
 }
 
@@ -222,13 +228,13 @@ func evalIndex(ctx context.Context, c *ast.Compiler, store storage.Store) (*ast.
 	if err := requestIndependent(c, rules); err != nil {
 		return nil, fmt.Errorf("%s is worked out once per policy load, so %w", indexRule, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, indexTimeout)
+	defer cancel()
 	rs, err := rego.New(
 		rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.NewTerm(ref)))),
 		rego.Compiler(c),
 		rego.Store(store),
-		rego.StrictBuiltinErrors(true),
-		// Keep the AST term: sets stay sets.
-		rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
+		rego.GenerateJSON(keepAST), // sets stay sets
 	).Eval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", indexRule, err)

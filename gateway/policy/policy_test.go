@@ -5,12 +5,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/config"
@@ -404,6 +407,10 @@ decision := {"tables": [{"allowed": true, "reason": "", "masks": {"a": {"kind": 
 
 decision := {"tables": [{"allowed": true, "reason": "", "colour": "red"} | some _ in input.tables]}
 `, 0, `unknown field "colour"`},
+		{"not a whole number", `package gateway
+
+decision := {"tables": [{"allowed": true, "reason": "", "row_cap": 1.5} | some _ in input.tables]}
+`, 0, "row_cap 1.5 is not a whole number"},
 		{"aggregate without group", `package gateway
 
 decision := {"tables": [{"allowed": true, "reason": "", "aggregate_only": true} | some _ in input.tables]}
@@ -537,6 +544,145 @@ func BenchmarkDecide(b *testing.B) {
 			slices.Sort(times)
 			b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1e3, "median-µs")
 			b.ReportMetric(float64(times[len(times)*99/100].Nanoseconds())/1e3, "p99-µs")
+		})
+	}
+}
+
+func TestGovernanceCatalog(t *testing.T) {
+	e := newEngine(t, policiesDir)
+	tables := []gateway.PolicyTable{
+		spend("edinburgh"), direct("edinburgh", "payments_over_500"), planning("fife"),
+		spend("glasgow"), direct("highland", "spend"), auditTable,
+	}
+	catalog := input(governance, "", tables...)
+	catalog.Action = "catalog"
+	d, err := e.Decide(context.Background(), catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, td := range d.Tables {
+		if !td.Allowed || td.Reason != "the governance role may see the catalog (metadata only)" ||
+			!slices.Equal(td.Agreements, []string{"governance-catalog"}) ||
+			td.RowFilter != "" || len(td.Masks) > 0 || td.AggregateOnly || td.RowCap != 0 {
+			t.Errorf("catalog table %d: %+v", i, td)
+		}
+	}
+
+	// Never a query or an explain: governance still reads only the audit log.
+	for _, action := range []string{"query", "explain"} {
+		in := input(governance, "audit", tables...)
+		in.Action = action
+		d, err := e.Decide(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, td := range d.Tables {
+			if td.Allowed != (tables[i].Source == "gateway") || slices.Contains(td.Agreements, "governance-catalog") {
+				t.Errorf("%s table %d: %+v", action, i, td)
+			}
+		}
+	}
+
+	// Other roles' catalogs are decided as their queries are.
+	in := input(partner, "health-and-social-care", planning("edinburgh", "reference"), planning("fife", "reference"), auditTable)
+	in.Action = "catalog"
+	d, _ = e.Decide(context.Background(), in)
+	if !d.Tables[0].Allowed || d.Tables[1].Allowed || d.Tables[2].Allowed {
+		t.Errorf("partner catalog: %+v", d.Tables)
+	}
+}
+
+// TestPinnedTermsDecideAsRego checks that the engine, which works the
+// agreement index out once per load, decides exactly as the policy does
+// when OPA evaluates everything for each request (as `opa test` does), over
+// requesters, purposes, dates, actions and tables of every kind.
+func TestPinnedTermsDecideAsRego(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, policiesDir)
+	b, err := load(policiesDir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := compile(b, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := rego.New(rego.Query(decisionQuery), rego.Compiler(c), rego.Store(b.store)).PrepareForEval(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	nobody := gateway.Requester{ID: "nobody"}
+	acme := gateway.Requester{ID: "x@acme", Organisation: "Acme", Roles: []string{"partner", "public"}, Purposes: []string{"health-and-social-care", "transparency", "research"}}
+	lothianAnalyst := gateway.Requester{ID: "a@nhs-lothian", Organisation: "NHS Lothian", Roles: []string{"analyst", "partner"}, Purposes: []string{"health-and-social-care", "research"}}
+	var tables []gateway.PolicyTable
+	for _, c := range councils {
+		tables = append(tables,
+			spend(c.source, "amount"), spend(c.source, "payment_date", "beneficiary_name", "amount", "transaction_id"),
+			planning(c.source, "reference", "postcode"), planning(c.source, "applicant_name"), planning(c.source),
+			direct(c.source, c.spend, "Amount"))
+	}
+	tables = append(tables, auditTable, gateway.PolicyTable{Source: "gateway", Table: "secrets"},
+		gateway.PolicyTable{Source: "nowhere", Dataset: "spend_over_500", Columns: []string{"amount"}},
+		gateway.PolicyTable{Source: "fife", Council: "Fife Council", Dataset: "other_dataset", Columns: []string{"x"}})
+
+	n := 0
+	for _, r := range []gateway.Requester{analyst, partner, public, governance, nobody, acme, lothianAnalyst} {
+		for _, purpose := range []string{"", "research", "service-planning", "health-and-social-care", "transparency", "audit"} {
+			for _, when := range []string{now, "2025-03-31T23:59:59Z", "2024-03-31T00:00:00Z", "2029-01-01T00:00:00Z", "", "yesterday"} {
+				for _, action := range []string{"query", "explain", "catalog", "delete"} {
+					in := input(r, purpose, tables...)
+					in.Time, in.Action = when, action
+					want, err := plain.Eval(ctx, rego.EvalParsedInput(inputValue(&in)))
+					if err != nil || len(want) != 1 {
+						t.Fatalf("plain: %v %v", want, err)
+					}
+					wantTables, err := decodeDecision(want[0].Expressions[0].Value, len(in.Tables))
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := e.Decide(ctx, in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := range wantTables {
+						if !reflect.DeepEqual(got.Tables[i], wantTables[i]) {
+							t.Fatalf("%s %q %q %s table %+v:\n got  %+v\n want %+v", r.ID, purpose, when, action, in.Tables[i], got.Tables[i], wantTables[i])
+						}
+						n++
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d table decisions compared", n)
+}
+
+func TestPinnedRuleMustNotReadTheRequest(t *testing.T) {
+	for name, src := range map[string]string{
+		"input":   "agreement_index := {\"p\": input.purpose}\n",
+		"nested":  "agreement_index := {\"x\": x}\n\nx := helper(1)\n\nhelper(n) := n + count(input.tables)\n",
+		"time":    "agreement_index := {\"t\": time.now_ns()}\n",
+		"clean":   "agreement_index := {\"n\": count(data.agreements)}\n",
+		"missing": "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "gateway.rego"), "package gateway\n\ndecision := {\"tables\": [{\"allowed\": false, \"reason\": \"no\"} | some _ in input.tables]}\n\n"+src)
+			e, err := New(context.Background(), config.Policy{Dir: dir})
+			switch name {
+			case "clean", "missing":
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.Decide(context.Background(), input(public, "", planning("fife"))); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				if err == nil || !strings.Contains(err.Error(), "data.gateway.agreement_index is worked out once per policy load") || !strings.Contains(err.Error(), "gateway.rego:") {
+					t.Fatalf("err = %v", err)
+				}
+			}
 		})
 	}
 }
