@@ -281,6 +281,19 @@ func TestHTTPAPI(t *testing.T) {
 		t.Errorf("arrow stream had %d rows", n)
 	}
 
+	// An empty result is still a well-formed answer in every format.
+	empty := sqlFor("SELECT council, count(*) AS n FROM std.planning_applications WHERE council = 'nowhere' GROUP BY council", "research")
+	r = post(t, base, "demo-analyst", "application/vnd.apache.arrow.stream", empty)
+	if rd, err := ipc.NewReader(bytes.NewReader(r.body)); err != nil || rd.Schema().NumFields() != 2 || rd.Next() {
+		t.Errorf("empty arrow: %d %v", r.status, err)
+	}
+	if r = post(t, base, "demo-analyst", "text/csv", empty); string(r.body) != "council,n\n" {
+		t.Errorf("empty csv: %q", r.body)
+	}
+	if r = post(t, base, "demo-analyst", "", empty); r.status != 200 || !strings.Contains(string(r.body), `"rows":[]`) {
+		t.Errorf("empty json: %s", r.body)
+	}
+
 	errorCases := []struct {
 		name, key, accept, body string
 		status                  int

@@ -342,12 +342,16 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 		} else if aggOnly {
 			sqlText, err = e.suppressionSQL(qctx, conn, a, aggIdx, minGroup)
 		}
-		if err == nil {
+		switch {
+		case err != nil:
+		case a.explain:
 			err = withArrow(conn, func(ar *duckdb.Arrow) error {
 				r, err := ar.QueryContext(qctx, sqlText)
 				reader = r
 				return err
 			})
+		default:
+			reader, err = e.pagedResult(qctx, conn, sqlText)
 		}
 	}
 	if err != nil {

@@ -532,3 +532,46 @@ func TestExplainReadsNothing(t *testing.T) {
 }
 
 func decimalFromCents(c int64) decimal128.Num { return decimal128.FromI64(c) }
+
+// Large results are read back a page at a time, in order, with their own
+// column names, duplicates included.
+func TestPagedResult(t *testing.T) {
+	f := newFixture(t)
+	res, err := f.eng.Query(context.Background(), Request{SQL: "SELECT range AS i, 'x' AS a, 'y' AS a FROM range(150000) ORDER BY i DESC"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if names := res.Reader.Schema().Fields(); names[0].Name != "i" || names[1].Name != "a" || names[2].Name != "a" {
+		t.Fatalf("schema %v", res.Reader.Schema())
+	}
+	want := int64(149999)
+	for res.Reader.Next() {
+		col := res.Reader.RecordBatch().Column(0).(*array.Int64)
+		for i := range col.Len() {
+			if col.Value(i) != want {
+				t.Fatalf("row %d: got %d", 149999-want, col.Value(i))
+			}
+			want--
+		}
+	}
+	if err := res.Reader.Err(); err != nil || want != -1 {
+		t.Fatalf("read to %d: %v", want, err)
+	}
+	if res.Reader.Next() || res.Reader.Next() {
+		t.Fatalf("an exhausted result gave another batch")
+	}
+	// A query that fails while running fails before any row is sent.
+	if _, err := f.eng.Query(context.Background(), Request{SQL: "SELECT 1 / 0 = 1 / 0 AS x, CAST('x' || range AS INTEGER) FROM range(10)"}); gateway.ErrorCode(err) != gateway.CodeQueryFailed {
+		t.Errorf("runtime error: %v", err)
+	}
+}
+
+func TestTrailingCommentAndSemicolon(t *testing.T) {
+	f := newFixture(t)
+	for _, q := range []string{"SELECT 42 AS x -- the answer", "SELECT 42 AS x;", "SELECT 42 AS x; -- done"} {
+		if got := f.rows(t, q); !slices.Equal(got, []string{"42"}) {
+			t.Errorf("%q: %v", q, got)
+		}
+	}
+}
