@@ -41,8 +41,8 @@ import (
 	"github.com/councildata/gateway/gateway/synth"
 )
 
-// startFlight runs the real gateway, as start does, and returns the HTTP
-// base URL and the bound Flight SQL address.
+// startFlight runs the real gateway on free ports, as `gateway serve` does,
+// and returns the HTTP base URL and the bound Flight SQL address.
 func startFlight(t *testing.T, configPath string) (base, flightAddr string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -56,28 +56,12 @@ func demo(t *testing.T, seed uint64, policy bool) (configPath, canonDir string) 
 	return configPath, canonDir
 }
 
-// start runs the real gateway on a free port, as `gateway serve` does.
+// start runs the real gateway on a free port, as `gateway serve` does,
+// and returns its HTTP base URL.
 func start(t *testing.T, configPath string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	m := &Main{ConfigPath: configPath, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0"}
-	if err := m.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	addr, err := m.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		m.Close()
-	})
-	return "http://" + addr
+	base, _ := startFlight(t, configPath)
+	return base
 }
 
 type response struct {
