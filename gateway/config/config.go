@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -120,7 +121,17 @@ type Query struct {
 	TempDir string `yaml:"temp_dir"`
 	// MaxConcurrent caps queries running at once; more wait.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// PushdownOff turns kinds of pushdown off, for tests and for stores
+	// that misbehave: "columns", "filters", "limit", "prune" (councils
+	// left out by a condition on council).
+	PushdownOff []string `yaml:"pushdown_off"`
 }
+
+// Pushdown kinds that PushdownOff may name.
+var PushdownKinds = []string{"columns", "filters", "limit", "prune"}
+
+// PushdownOn reports whether a kind of pushdown is on.
+func (q Query) PushdownOn(kind string) bool { return !slices.Contains(q.PushdownOff, kind) }
 
 // Source is one council store.
 type Source struct {
@@ -528,6 +539,11 @@ func (c *Config) validate() error {
 	}
 	if !c.Policy.Disabled && c.Policy.Dir == "" {
 		errs = append(errs, errors.New("policy: field dir is required (the Rego policies and agreements), or set disabled: true for development"))
+	}
+	for _, k := range c.Query.PushdownOff {
+		if !slices.Contains(PushdownKinds, k) {
+			errs = append(errs, fmt.Errorf("query: field pushdown_off: %q is not one of %s", k, strings.Join(PushdownKinds, ", ")))
+		}
 	}
 	if c.Query.Timeout < 0 {
 		errs = append(errs, errors.New("query: field timeout must be positive"))

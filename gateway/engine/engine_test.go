@@ -575,3 +575,17 @@ func TestTrailingCommentAndSemicolon(t *testing.T) {
 		}
 	}
 }
+
+func TestPushdownSwitches(t *testing.T) {
+	f := newFixture(t)
+	f.eng.cfg.PushdownOff = []string{"columns", "filters", "limit", "prune"}
+	got := f.rows(t, `SELECT id FROM edinburgh.payments WHERE amount > 100 LIMIT 1`)
+	req := f.edin.requests[len(f.edin.requests)-1]
+	if len(got) != 1 || len(req.Filters) != 0 || req.Limit != -1 || len(req.Columns) != 4 {
+		t.Errorf("direct: %v %+v", got, req)
+	}
+	n := len(f.glas.requests)
+	if got := f.rows(t, `SELECT count(*) FROM std.spend_over_500 WHERE council = 'edinburgh'`); !slices.Equal(got, []string{"3"}) || len(f.glas.requests) != n+1 {
+		t.Errorf("prune off: %v, glasgow scanned %d times", got, len(f.glas.requests)-n)
+	}
+}

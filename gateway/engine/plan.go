@@ -256,6 +256,9 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 	// Columns: the table's own order, or the cheapest column when the query
 	// needs none (count(*)): a stream still has to carry the row count.
 	for _, s := range p.scans {
+		if !e.cfg.PushdownOn("columns") {
+			s.allColumns = true
+		}
 		for _, f := range s.table.Schema.Fields() {
 			if needed[s][strings.ToLower(f.Name)] {
 				s.req.Columns = append(s.req.Columns, f.Name)
@@ -270,10 +273,18 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 	for _, rs := range resolved {
 		conds, complete := conditions(rs.ref)
 		limit, hasLimit := limitOf(rs.ref)
+		hasLimit = hasLimit && e.cfg.PushdownOn("limit")
+		if !e.cfg.PushdownOn("filters") {
+			conds = dropStoreFilters(conds)
+			complete = false
+		}
 		if rs.std == nil {
 			s := rs.scans[0]
 			if s.shared() {
 				continue
+			}
+			if !e.cfg.PushdownOn("filters") {
+				conds = nil
 			}
 			all := complete
 			for _, c := range conds {
@@ -309,14 +320,14 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 						want = m.Source.Config.GSS
 					}
 					if c.op == opIn {
-						if !slices.ContainsFunc(c.value.([]any), func(v any) bool { return councilIs(v, want) }) {
+						if !slices.ContainsFunc(c.value.([]any), func(v any) bool { return councilIs(v, want) }) && e.cfg.PushdownOn("prune") {
 							s.pruned = true
 						}
 						continue
 					}
 					if c.op == gateway.OpEq {
 						if _, isText := c.value.(string); isText {
-							if !councilIs(c.value, want) {
+							if !councilIs(c.value, want) && e.cfg.PushdownOn("prune") {
 								s.pruned = true
 							}
 							continue
@@ -359,6 +370,18 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// dropStoreFilters keeps only the conditions on council (which prune
+// councils rather than reach a store).
+func dropStoreFilters(conds []condition) []condition {
+	var out []condition
+	for _, c := range conds {
+		if c.column == "council" || c.column == "council_gss" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // councilIs reports whether a literal equals the council's value of the
