@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/councildata/gateway/adapters/duckdbscan"
@@ -112,6 +113,9 @@ func (s *Source) define(ctx context.Context, id string, specs []spec) error {
 			list[j] = duckdbscan.QuoteString(g)
 		}
 		args := append([]string{"[" + strings.Join(list, ", ") + "]"}, sp.options...)
+		if sp.format == "csv" {
+			args = append(args, fmt.Sprintf("buffer_size = %d", csvBufferSize(sp.options)))
+		}
 		q := fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM read_%s(%s)",
 			duckdbscan.QuoteIdent(sp.name), sp.format, strings.Join(args, ", "))
 		if _, err := db.ExecContext(ctx, q); err != nil {
@@ -197,3 +201,21 @@ func (s *Source) Ping(ctx context.Context) error {
 
 // Close closes the adapter's DuckDB.
 func (s *Source) Close() error { return s.store.Close() }
+
+// csvBufferSize is the CSV reader's buffer per file. DuckDB's default, 16
+// times max_line_size (32 MB), is allocated for every file a scan has open,
+// and a scan of a table over several files keeps several open per thread:
+// two scans at once of a twelve-file table outgrew the adapter's 256 MB and
+// failed with "Out of Memory". Twice the longest line a file may have is
+// enough for the reader (it needs at least one whole line per buffer).
+func csvBufferSize(options []string) int64 {
+	maxLine := int64(2_000_000) // DuckDB's default max_line_size
+	for _, o := range options {
+		if v, ok := strings.CutPrefix(o, "max_line_size = "); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+				maxLine = n
+			}
+		}
+	}
+	return 2 * maxLine
+}

@@ -22,7 +22,13 @@ type scan struct {
 	req    gateway.ScanRequest
 	refs   int  // how many places in the query read it
 	reused bool // read inside a CTE or an expression subquery
-	pruned bool // a condition on council excludes it: it is not read at all
+	// excluded: a condition on council leaves this council out of the
+	// query's answer. With pruning on it is pruned too: not read, and not
+	// put to the policy. With pruning off it is read where the policy lets
+	// it be read without changing the answer (see authorize), so the
+	// answer and the decision are the same either way.
+	excluded bool
+	pruned   bool // not read at all
 	// allColumns: the policy's row filter or mask conditions may need any
 	// column, so the scan fetches them all.
 	allColumns bool
@@ -320,15 +326,15 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 						want = m.Source.Config.GSS
 					}
 					if c.op == opIn {
-						if !slices.ContainsFunc(c.value.([]any), func(v any) bool { return councilIs(v, want) }) && e.cfg.PushdownOn("prune") {
-							s.pruned = true
+						if !slices.ContainsFunc(c.value.([]any), func(v any) bool { return councilIs(v, want) }) {
+							s.excluded = true
 						}
 						continue
 					}
 					if c.op == gateway.OpEq {
 						if _, isText := c.value.(string); isText {
-							if !councilIs(c.value, want) && e.cfg.PushdownOn("prune") {
-								s.pruned = true
+							if !councilIs(c.value, want) {
+								s.excluded = true
 							}
 							continue
 						}
@@ -362,6 +368,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 			if all && hasLimit {
 				s.req.Limit = limit
 			}
+			s.pruned = s.excluded && e.cfg.PushdownOn("prune")
 		}
 	}
 	for _, rs := range resolved {

@@ -78,11 +78,24 @@ func (e *Engine) authorize(ctx context.Context, req Request, p *plan) (*gateway.
 		v.dec = &dec.Tables[k]
 		k++
 	}
+	// A council the query's condition on council leaves out is asked about
+	// only when pruning is off. Its decision must not change the query's:
+	// where it is denied, or its terms reach beyond its own rows (aggregate
+	// only, a row cap), it is not read, as with pruning on.
+	notRead := map[int]bool{}
 	for _, v := range p.std {
 		v.decs = make([]*gateway.TableDecision, len(v.members))
 		for i := range v.dataset.Members {
-			if v.members[i].pruned {
+			s := v.members[i]
+			if s.pruned {
 				v.decs[i] = &gateway.TableDecision{Allowed: true, Reason: "not read"}
+				continue
+			}
+			if d := &dec.Tables[k]; s.excluded && (!d.Allowed || d.AggregateOnly || d.RowCap > 0) {
+				s.pruned = true
+				notRead[k] = true
+				v.decs[i] = &gateway.TableDecision{Allowed: true, Reason: "not read: the query's condition on council leaves it out"}
+				k++
 				continue
 			}
 			v.decs[i] = &dec.Tables[k]
@@ -93,7 +106,7 @@ func (e *Engine) authorize(ctx context.Context, req Request, p *plan) (*gateway.
 	var reasons []string
 	tablesOf := map[string][]string{}
 	for i, d := range dec.Tables {
-		if d.Allowed {
+		if d.Allowed || notRead[i] {
 			continue
 		}
 		t := in.Tables[i]
@@ -117,7 +130,10 @@ func (e *Engine) authorize(ctx context.Context, req Request, p *plan) (*gateway.
 		}
 		return &in, dec, gateway.Errorf(gateway.CodeForbidden, "access denied: %s", strings.Join(parts, "; "))
 	}
-	for _, d := range dec.Tables {
+	for i, d := range dec.Tables {
+		if notRead[i] {
+			continue
+		}
 		for col, m := range d.Masks {
 			if err := validMask(m); err != nil {
 				return &in, dec, gateway.Errorf(gateway.CodeForbidden, "access denied: the policy's mask on %q is not valid (%v)", col, err)

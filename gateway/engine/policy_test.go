@@ -453,3 +453,51 @@ func TestEveryRequestIsAudited(t *testing.T) {
 		t.Errorf("a store was read although the audit write failed")
 	}
 }
+
+// With pruning off, a council that a condition on council leaves out is
+// still put to the policy, but its decision never changes the answer: the
+// query is neither refused, nor made aggregate-only, nor capped for a
+// council whose rows it cannot return. Denied, it is not read; allowed, it
+// is read through its row filter and masks, as any other. Found by the
+// differential test: the NHS partner's Edinburgh-only query was refused
+// with pushdown off because the policy denied Glasgow.
+func TestPruningOffKeepsTheDecision(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		glasgow gateway.TableDecision
+		read    bool
+	}{
+		{"denied", gateway.TableDecision{Allowed: false, Reason: "no agreement for Glasgow"}, false},
+		{"aggregate-only", gateway.TableDecision{Allowed: true, AggregateOnly: true, MinGroupSize: 10}, false},
+		{"row cap", gateway.TableDecision{Allowed: true, RowCap: 1}, false},
+		{"row filter and mask", gateway.TableDecision{Allowed: true, RowFilter: "capital_revenue = 'R'",
+			Masks: map[string]gateway.Mask{"amount": {Kind: gateway.MaskNull}}}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, off := range [][]string{nil, {"prune"}} {
+				f, r := policyFixture(t, map[string]gateway.TableDecision{"std.spend_over_500/glasgow": c.glasgow})
+				f.eng.cfg.PushdownOff = off
+				n := len(f.glas.requests)
+				sql := "SELECT council, amount FROM std.spend_over_500 WHERE council = 'edinburgh' ORDER BY amount"
+				got := f.rows(t, sql)
+				if len(got) != 3 {
+					t.Fatalf("pushdown off %v: %v", off, got)
+				}
+				asked := len(r.last().Tables)
+				read := len(f.glas.requests) > n
+				if off == nil && (asked != 1 || read) {
+					t.Errorf("pruning on: policy asked about %d tables, glasgow read %v", asked, read)
+				}
+				if off != nil && (asked != 2 || read != c.read) {
+					t.Errorf("pruning off: policy asked about %d tables, glasgow read %v (want %v)", asked, read, c.read)
+				}
+				// Glasgow alone is still refused, or still aggregate-only.
+				if !c.glasgow.Allowed || c.glasgow.AggregateOnly {
+					if _, err := f.query("SELECT council, amount FROM std.spend_over_500 WHERE council = 'glasgow'"); gateway.ErrorCode(err) != gateway.CodeForbidden {
+						t.Errorf("pushdown off %v: glasgow itself: %v", off, err)
+					}
+				}
+			}
+		})
+	}
+}
