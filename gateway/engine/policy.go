@@ -163,14 +163,13 @@ func validMask(m gateway.Mask) error {
 // applyPolicy adjusts the scans to the decisions: a scan whose rows the
 // policy filters or masks fetches every column its conditions may need,
 // never sends a filter on a masked column to the store (the store would
-// compare raw values), and takes no limit (a limit before the row filter
-// would drop rows the query is owed).
+// compare raw values), and takes no limit below a row filter (a limit
+// before the row filter would drop rows the query is owed).
 func (p *plan) applyPolicy() {
 	touch := func(s *scan, d *gateway.TableDecision, masked func(string) (string, bool)) {
 		if d == nil || (d.RowFilter == "" && len(d.Masks) == 0 && !d.AggregateOnly && d.RowCap == 0) {
 			return
 		}
-		s.req.Limit = -1
 		if d.RowFilter != "" || hasWhen(d) {
 			s.allColumns = true
 		}
@@ -179,6 +178,12 @@ func (p *plan) applyPolicy() {
 			if _, isMasked := masked(f.Column); !isMasked {
 				kept = append(kept, f)
 			}
+		}
+		// A limit counts rows the query sees: it may stay under masks
+		// alone, which keep every row, but not below a row filter or an
+		// aggregate-only rule, nor once a filter it relied on is taken back.
+		if d.RowFilter != "" || d.AggregateOnly || len(kept) < len(s.req.Filters) {
+			s.req.Limit = -1
 		}
 		s.req.Filters = kept
 	}

@@ -501,3 +501,19 @@ func TestPruningOffKeepsTheDecision(t *testing.T) {
 		})
 	}
 }
+
+// Masks keep every row, so a limit still reaches the store under them; a
+// row filter, or a filter taken back because its column is masked, stops it.
+func TestLimitUnderMasks(t *testing.T) {
+	f, _ := policyFixture(t, map[string]gateway.TableDecision{
+		"edinburgh.payments": {Allowed: true, Masks: map[string]gateway.Mask{"supplier_name": {Kind: gateway.MaskRedact, When: "id <> 2"}}},
+	})
+	f.rows(t, "SELECT id FROM edinburgh.payments WHERE amount > 0 LIMIT 1")
+	if req := f.edin.requests[len(f.edin.requests)-1]; req.Limit != 1 || len(req.Filters) != 1 {
+		t.Errorf("masks alone: %+v", req)
+	}
+	f.rows(t, "SELECT id FROM edinburgh.payments WHERE supplier_name = 'REDACTED' LIMIT 1")
+	if req := f.edin.requests[len(f.edin.requests)-1]; req.Limit != -1 || len(req.Filters) != 0 {
+		t.Errorf("filter on a masked column: %+v", req)
+	}
+}
