@@ -8,7 +8,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 DEMO_DIR := deploy/demo/data
 SEED     ?= 42
 
-.PHONY: build run demo-data test vet fmt clean
+.PHONY: build run demo-data test vet fmt clean bench
 
 build: bin/gateway bin/councilgen
 
@@ -33,6 +33,11 @@ run: build $(DEMO_DIR)/MANIFEST.json
 test:
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) test -tags $(TAGS) -count=1 -timeout 15m ./...
+
+# The benchmark (bench/README.md): needs PostgreSQL on 127.0.0.1:5432 (postgres)
+# and MariaDB on 127.0.0.1:3306 (root). BENCH_FULL=1 adds 32 councils x 250k rows.
+bench:
+	bash bench/bench.sh
 
 fmt:
 	gofmt -w cmd gateway adapters

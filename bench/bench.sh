@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# make bench: generate data, start the gateway, time every scenario against
+# its floor measured in the same run, and write BENCHMARKS.md.
+# See bench/README.md. Everything talks to 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+RUNS=${BENCH_RUNS:-5}
+COUNCILS=${BENCH_COUNCILS:-3}
+ROWS=${BENCH_ROWS:-1000000}
+FULL=${BENCH_FULL:-0}               # 1: also the 32 councils × 250k rows run
+SKIP_GEN=${BENCH_SKIP_GEN:-0}       # 1: reuse bench/out/<run> data
+PROFILE=${BENCH_PROFILE:-auto}      # auto: perf profiles of S1/S2/S4 when perf exists
+REPORT_ONLY=${BENCH_REPORT_ONLY:-0} # 1: only rewrite BENCHMARKS.md from bench/out/*/results
+PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres
+PGDSN=${BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+MYARGS=(-h 127.0.0.1 -P 3306 -u root)
+HTTP_ADDR=127.0.0.1:18080 FLIGHT_ADDR=127.0.0.1:18815
+PHTTP_ADDR=127.0.0.1:18081 PFLIGHT_ADDR=127.0.0.1:18816
+KEY=bench-key
+OUT=$ROOT/bench/out
+BIN=$OUT/bin
+export PGHOST PGPORT PGUSER
+
+log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
+
+# --- build --------------------------------------------------------------
+log "building bin/gateway and the bench tools"
+make -s build >/dev/null
+mkdir -p "$BIN"
+go build -tags duckdb_arrow -o "$BIN/benchgen" ./bench/cmd/benchgen
+go build -o "$BIN/flightpull" ./bench/cmd/flightpull
+go build -o "$BIN/loadgen" ./bench/cmd/loadgen
+
+GW_PID=
+stop_gateway() {
+  if [[ -n "$GW_PID" ]]; then kill "$GW_PID" 2>/dev/null || true; wait "$GW_PID" 2>/dev/null || true; GW_PID=; fi
+}
+trap stop_gateway EXIT
+
+start_gateway() { # config http flight logfile
+  ./bin/gateway serve --config "$1" --http "$2" --flight "$3" >"$4" 2>&1 &
+  GW_PID=$!
+  for _ in $(seq 1 120); do
+    if curl -sf "http://$2/readyz" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$GW_PID" 2>/dev/null; then cat "$4" >&2; echo "gateway exited" >&2; exit 1; fi
+    sleep 0.5
+  done
+  echo "gateway not ready after 60s" >&2; cat "$4" >&2; exit 1
+}
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# timeit LABEL CMD... : one warm-up, then RUNS timed runs; ms per line in $RES/LABEL
+timeit() {
+  local label=$1; shift
+  local n=${TIMEIT_RUNS:-$RUNS}
+  "$@" >/dev/null || { echo "FAILED: $label: $*" >&2; exit 1; }
+  : >"$RES/$label"
+  for _ in $(seq 1 "$n"); do
+    local t0; t0=$(now_ms)
+    "$@" >/dev/null || { echo "FAILED: $label: $*" >&2; exit 1; }
+    echo $(( $(now_ms) - t0 )) >>"$RES/$label"
+  done
+  log "$label: $(stat_of "$label")"
+}
+# median min max of a label
+med() { sort -n "$RES/$1" | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+mn()  { sort -n "$RES/$1" | sed -n 1p; }
+mx()  { sort -n "$RES/$1" | tail -n 1; }
+stat_of() { echo "median $(med "$1") ms ($(mn "$1")–$(mx "$1"))"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }'; }
+fmt_s() { awk -v a="$1" 'BEGIN{ printf "%.2f s", a/1000 }'; }
+cell() { echo "$(fmt_s "$(med "$1")") ($(fmt_s "$(mn "$1")" | sed 's/ s//')–$(fmt_s "$(mx "$1")"))"; }
+
+# Clients
+gw_http() { # accept sql
+  curl -sf -o /dev/null "http://$HTTP_ADDR/v1/query" -H "Authorization: Bearer $KEY" -H "Accept: $1" \
+    --data-binary "$(jq_body "$2")"
+}
+jq_body() { # JSON body for a query (escape \ and ")
+  local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '{"purpose":"research","sql":"%s"}' "$s"
+}
+gw_flight() { "$BIN/flightpull" --addr "$FLIGHT_ADDR" --key "$KEY" --sql "$1"; }
+pg_copy() { psql -X -q -d postgres -c "\\copy ($1) to /dev/null"; }
+pg_run()  { psql -X -q -d postgres -Atc "$1" >/dev/null; }
+my_pull() { mysql "${MYARGS[@]}" --quick -N -e "$1" >/dev/null; }
+
+# components FILE: a flat perf report summed by component
+components() {
+  awk '/^ +[0-9.]+%/ { p=$1; sub(/%/,"",p); s=$0
+    c="other"
+    if (s ~ /\[k\]/) c="kernel"
+    else if (s ~ /duckdb::|duckdb_/) c="DuckDB (C++)"
+    else if (s ~ /jackc\/pgx/) c="pgx (PostgreSQL driver)"
+    else if (s ~ /go-sql-driver/) c="MySQL driver"
+    else if (s ~ /councildata\/gateway/) c="gateway Go code (adapters, engine, output)"
+    else if (s ~ /arrow-go|apache\/arrow/) c="arrow-go"
+    else if (s ~ /math\/big|strconv|encoding\/|compress\//) c="Go std (math/big, strconv, encoding)"
+    else if (s ~ /runtime\.|gcDrain|scanobject|mallocgc/) c="Go runtime (GC, malloc, scheduler)"
+    else if (s ~ /grpc|protobuf/) c="gRPC/protobuf"
+    else if (s ~ /libc|memmove|memcpy/) c="libc (memmove)"
+    t[c]+=p }
+    END { for (c in t) printf "%6.1f%%  %s\n", t[c], c }' "$1" | sort -rn
+}
+
+have_perf=0
+if [[ $PROFILE == 1 || ( $PROFILE == auto && -x "$(command -v perf || true)" ) ]]; then have_perf=1; fi
+profile() { # label sql client(http|flight)
+  [[ $have_perf == 1 ]] || return 0
+  local data="$RES/perf-$1.data"
+  perf record -F 499 -g -p "$GW_PID" -o "$data" -- sleep 600 >/dev/null 2>&1 &
+  local ppid=$!
+  sleep 0.5
+  if [[ $3 == flight ]]; then gw_flight "$2" >/dev/null; else gw_http application/json "$2"; fi
+  kill -INT "$ppid" 2>/dev/null || true; wait "$ppid" 2>/dev/null || true
+  perf report -i "$data" --no-children --sort symbol -g none --stdio 2>/dev/null >"$RES/perf-$1.txt" || true
+  grep -E '^ +[0-9.]+%' "$RES/perf-$1.txt" | sed -n 1,40p >"$RES/profile-$1.txt" || true
+  components "$RES/perf-$1.txt" >"$RES/profile-$1-dso.txt" || true
+  rm -f "$data" "$data.old"
+  log "profile $1 → $RES/profile-$1.txt"
+}
+
+# --- one run: N councils × M rows -----------------------------------------
+bench_run() { # name councils rows
+  local name=$1 n=$2 rows=$3
+  local dir=$OUT/$name
+  RES=$dir/results; mkdir -p "$RES"
+  if [[ $REPORT_ONLY != 1 ]] && [[ $SKIP_GEN != 1 || ! -f $dir/bench.env ]]; then
+    log "[$name] generating $n councils × $rows rows (PostgreSQL, MariaDB, Parquet/CSV)"
+    local t0; t0=$(now_ms)
+    "$BIN/benchgen" --out "$dir" --councils "$n" --rows "$rows" --postgres "$PGDSN" \
+      --http "$HTTP_ADDR" --flight "$FLIGHT_ADDR" --policies "$ROOT/policies" 2>"$dir.gen.log" || { cat "$dir.gen.log"; exit 1; }
+    echo $(( $(now_ms) - t0 )) >"$RES/gen_ms"
+  fi
+  # shellcheck disable=SC1091
+  source "$dir/bench.env"
+  local pg=-1 my=-1 pq=-1 i
+  for ((i = 0; i < N_COUNCILS; i++)); do
+    local st; eval "st=\$C${i}_STORE"
+    [[ $st == postgres && $pg == -1 ]] && pg=$i
+    [[ $st == mysql && $my == -1 ]] && my=$i
+    [[ $st == parquet && $pq == -1 ]] && pq=$i
+  done
+  v() { eval "echo \"\$C$1_$2\""; }
+  local pgid mytab pgtab pqid myid
+  pgid=$(v $pg ID); pgtab=$(v $pg TABLE); myid=$(v $my ID); pqid=$(v $pq ID)
+
+  if [[ $REPORT_ONLY == 1 ]]; then
+    write_section "$name" "$n" "$rows" "$pg" "$my" "$pq" >"$dir/section.md"
+    return 0
+  fi
+  start_gateway "$dir/gateway.yaml" "$HTTP_ADDR" "$FLIGHT_ADDR" "$dir/gateway.log"
+  log "[$name] gateway up (pid $GW_PID); $RUNS runs per scenario after one warm-up"
+
+  local S1="SELECT council, count(*), sum(amount) FROM std.spend_over_500 GROUP BY council"
+  local S3="SELECT * FROM std.spend_over_500 WHERE expense_type = '${S3_VALUE//\'/\'\'}'"
+  local S4="SELECT * FROM std.spend_over_500 ORDER BY amount DESC LIMIT 10"
+
+  # S1
+  timeit s1_gateway gw_http application/json "$S1"
+  timeit s1_pg_pull pg_copy "$(v $pg SQL_PULL_AMOUNT)"
+  timeit s1_my_pull my_pull "$(v $my SQL_PULL_AMOUNT)"
+  timeit s1_pg_agg pg_run "$(v $pg SQL_AGG)"
+  timeit s1_my_agg my_pull "$(v $my SQL_AGG)"
+  # S3
+  timeit s3_gateway gw_http application/json "$S3"
+  timeit s3_pg pg_copy "$(v $pg SQL_FILTER)"
+  timeit s3_my my_pull "$(v $my SQL_FILTER)"
+  # S4
+  timeit s4_gateway gw_http application/json "$S4"
+  timeit s4_pg pg_run "$(v $pg SQL_TOPN)"
+  timeit s4_my my_pull "$(v $my SQL_TOPN)"
+
+  if [[ $name == default ]]; then
+    local S2="SELECT * FROM $pgid.$pgtab"
+    # S2: the PostgreSQL council's whole table, as psql \copy sees it
+    timeit s2_flight gw_flight "$S2"
+    timeit s2_http_arrow gw_http application/vnd.apache.arrow.stream "$S2"
+    timeit s2_pg_copy pg_copy "$(v $pg SQL_PULL_ALL)"
+    timeit s2_my_pull my_pull "$(v $my SQL_PULL_ALL)"
+    # S5: output formats over the Parquet council's 1M standard rows
+    local S5="SELECT * FROM std.spend_over_500 WHERE council = '$pqid'"
+    TIMEIT_RUNS=3 timeit s5_arrow gw_http application/vnd.apache.arrow.stream "$S5"
+    TIMEIT_RUNS=3 timeit s5_csv gw_http text/csv "$S5"
+    TIMEIT_RUNS=3 timeit s5_ndjson gw_http application/x-ndjson "$S5"
+    TIMEIT_RUNS=3 timeit s5_json gw_http application/json "$S5"
+    # S6: 50 analysts × 4 queries of a mixed set
+    local v3=${S3_VALUE//\'/\'\'}
+    log "[$name] S6: 50 analysts × 4 queries"
+    "$BIN/loadgen" --base "http://$HTTP_ADDR" --key "$KEY" --analysts 50 --per 4 --deadline 5m \
+      --query "SELECT * FROM std.spend_over_500 WHERE council = '$pgid' LIMIT 100" \
+      --query "SELECT council, count(*), sum(amount) FROM std.spend_over_500 WHERE expense_type = '$v3' GROUP BY council" \
+      --query "SELECT * FROM $myid.$(v $my TABLE) LIMIT 10" \
+      --query "SELECT council, count(*), sum(amount) FROM std.spend_over_500 WHERE council = '$pqid' GROUP BY council" \
+      --query "SELECT * FROM std.spend_over_500 WHERE council = '$myid' AND expense_type = '$v3' LIMIT 50" \
+      >"$RES/s6.txt"
+    log "S6: $(cat "$RES/s6.txt")"
+    # S7: a small query, policy off (this gateway)
+    SMALL="SELECT * FROM std.spend_over_500 WHERE council = '$myid' LIMIT 10"
+    TIMEIT_RUNS=20 timeit s7_small_nopolicy gw_http application/json "$SMALL"
+    # profiles of what misses
+    profile S1 "$S1" http
+    profile S2 "$S2" flight
+    profile S4 "$S4" http
+  fi
+  stop_gateway
+
+  if [[ $name == default ]]; then
+    # S7: policy decision time, and a small query under the repository's policy
+    log "[$name] S7: go test -bench BenchmarkDecide ./gateway/policy/"
+    go test -tags duckdb_arrow -run '^$' -bench 'BenchmarkDecide' -benchtime 2000x ./gateway/policy/ >"$RES/s7_decide.txt" 2>&1
+    start_gateway "$dir/gateway-policy.yaml" "$PHTTP_ADDR" "$PFLIGHT_ADDR" "$dir/gateway-policy.log"
+    HTTP_ADDR_SAVE=$HTTP_ADDR; HTTP_ADDR=$PHTTP_ADDR
+    TIMEIT_RUNS=20 timeit s7_small_policy gw_http application/json "$SMALL"
+    HTTP_ADDR=$HTTP_ADDR_SAVE
+    stop_gateway
+  fi
+  write_section "$name" "$n" "$rows" "$pg" "$my" "$pq" >"$dir/section.md"
+}
+
+decide() { # subbench metric
+  awk -v b="BenchmarkDecide/$1" -v m="$2" '$1 ~ b { for (i=2;i<=NF;i++) if ($(i)==m) print $(i-1) }' "$RES/s7_decide.txt" | sed -n 1p
+}
+met() { awk -v r="$1" -v t="$2" 'BEGIN{ if (r<=t) print "**met**"; else printf "**missed** (%.1f× over)", r/t }'; }
+
+write_section() { # name n rows pg my pq
+  local name=$1 n=$2 rows=$3 pg=$4 my=$5
+  v() { eval "echo \"\$C$1_$2\""; }
+  local slow=s1_pg_pull slowstore="PostgreSQL ($(v $pg ID))" agg=s1_pg_agg
+  if (( $(med s1_my_pull | cut -d. -f1) > $(med s1_pg_pull | cut -d. -f1) )); then
+    slow=s1_my_pull; slowstore="MariaDB ($(v $my ID))"; agg=s1_my_agg
+  fi
+  local s3slow=s3_pg; (( $(med s3_my | cut -d. -f1) > $(med s3_pg | cut -d. -f1) )) && s3slow=s3_my
+  local s4slow=s4_pg; (( $(med s4_my | cut -d. -f1) > $(med s4_pg | cut -d. -f1) )) && s4slow=s4_my
+  local r1 r1a r3 r4; r1=$(ratio "$(med s1_gateway)" "$(med $slow)"); r1a=$(ratio "$(med s1_gateway)" "$(med $agg)")
+  r3=$(ratio "$(med s3_gateway)" "$(med $s3slow)"); r4=$(ratio "$(med s4_gateway)" "$(med $s4slow)")
+  echo "### Run \`$name\`: $n councils × $rows spend rows"
+  echo
+  echo -n "Stores: "
+  local i; for ((i = 0; i < N_COUNCILS && i < 6; i++)); do echo -n "$(v $i ID) → $(v $i STORE); "; done
+  ((N_COUNCILS > 6)) && echo -n "… (round-robin PostgreSQL, MariaDB, Parquet, CSV/Parquet)"
+  echo
+  [[ -f $RES/gen_ms ]] && echo "Data generated and loaded in $(fmt_s "$(cat "$RES/gen_ms")")."
+  echo "Medians of $RUNS runs after one warm-up, with min–max. Gateway over HTTP (JSON) unless said; policy disabled (\`policy: {disabled: true}\`) for S1–S6."
+  echo
+  echo "| scenario | gateway | floor (same run) | ratio | target |"
+  echo "|---|---|---|---|---|"
+  echo "| S1 cross-council aggregate vs slowest raw pull: $slowstore, amount column | $(cell s1_gateway) | $(cell $slow) | $r1× | ≤ 1.5× $(met "$r1" 1.5) |"
+  echo "| S1 … vs that store running its share of the aggregate | | $(cell $agg) | $r1a× | (info) |"
+  echo "| S1 floors: PostgreSQL pull / MariaDB pull / PostgreSQL agg / MariaDB agg | | $(cell s1_pg_pull) / $(cell s1_my_pull) / $(cell s1_pg_agg) / $(cell s1_my_agg) | | |"
+  if [[ -f $RES/s2_flight ]]; then
+    local r2f r2h; r2f=$(ratio "$(med s2_flight)" "$(med s2_pg_copy)"); r2h=$(ratio "$(med s2_http_arrow)" "$(med s2_pg_copy)")
+    echo "| S2 full scan, 1M rows × all columns, Flight SQL (ADBC) vs \`psql \\copy\` | $(cell s2_flight) | $(cell s2_pg_copy) | $r2f× | ≤ 1.0× $(met "$r2f" 1.0) |"
+    echo "| S2 same over HTTP Arrow (curl) vs \`psql \\copy\` | $(cell s2_http_arrow) | $(cell s2_pg_copy) | $r2h× | (info) |"
+    echo "| S2 (info) MariaDB \`mysql --quick\` of its 1M rows | | $(cell s2_my_pull) | | |"
+  fi
+  echo "| S3 1% filter (\`expense_type = '$S3_VALUE'\`, $(awk -v s="$S3_SHARE" 'BEGIN{printf "%.2f%%", s*100}') of rows) vs slowest store's direct filter | $(cell s3_gateway) | $(cell $s3slow) | $r3× | ≤ 1.3× $(met "$r3" 1.3) |"
+  echo "| S3 floors: PostgreSQL / MariaDB direct | | $(cell s3_pg) / $(cell s3_my) | | |"
+  echo "| S4 top-10 by amount across all councils vs slowest store's own top-10 | $(cell s4_gateway) | $(cell $s4slow) | $r4× | (none) |"
+  if [[ -f $RES/s5_arrow ]]; then
+    local f; for f in arrow csv ndjson json; do
+      echo "| S5 HTTP $f, 1M rows (Parquet council, std columns) | $(cell s5_$f) | | $(awk -v m="$(med s5_$f)" 'BEGIN{printf "%.0f rows/s", 1e6/(m/1000)}') | (none) |"
+    done
+  fi
+  if [[ -f $RES/s6.txt ]]; then
+    echo "| S6 50 concurrent analysts × 4 mixed queries | \`$(cat "$RES/s6.txt" | sed 's/ first_error=""//')\` | | | (none) |"
+  fi
+  if [[ -f $RES/s7_decide.txt ]]; then
+    local dm dp d1 share
+    dm=$(decide 6-tables median-µs); dp=$(decide 6-tables p99-µs); d1=$(decide 1-table median-µs)
+    share=$(awk -v d="$dm" -v q="$(med s7_small_policy)" -v o="$(med s7_small_nopolicy)" 'BEGIN{ printf "%.3f%% of it (%.2f%% of the policy-off time)", d/1000/q*100, d/1000/o*100 }')
+    echo "| S7 policy decision, 6 tables (BenchmarkDecide, demo policies) | median ${dm} µs, p99 ${dp} µs (1 table: ${d1} µs) | | | median < 1 ms $(awk -v d="$dm" 'BEGIN{ if (d<1000) print "**met**"; else print "**missed**" }') |"
+    echo "| S7 small query (\`LIMIT 10\` from one council), policy on vs off | $(cell s7_small_policy) | $(cell s7_small_nopolicy) | $(ratio "$(med s7_small_policy)" "$(med s7_small_nopolicy)")× | decision = $share |"
+  fi
+  echo
+}
+
+machine() {
+  echo "| | |"
+  echo "|---|---|"
+  echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+  echo "| CPU | $(lscpu | awk -F: '/Model name/ && !n {gsub(/^ +/,"",$2); print $2; n=1}'), $(nproc) cores |"
+  echo "| RAM | $(free -g | awk '/Mem:/{print $2}') GiB |"
+  echo "| OS | $(uname -sr) |"
+  echo "| Go | $(go version | awk '{print $3}') |"
+  echo "| PostgreSQL | $(psql -X -d postgres -Atc 'SHOW server_version') |"
+  echo "| MariaDB | $(mysql "${MYARGS[@]}" -N -e 'SELECT VERSION()') |"
+  echo "| gateway | $(git describe --tags --always --dirty 2>/dev/null || echo dev) |"
+  echo "| load average at start | $(cut -d' ' -f1-3 /proc/loadavg) |"
+}
+
+MACHINE=$(machine)
+bench_run default "$COUNCILS" "$ROWS"
+if [[ $FULL == 1 ]]; then
+  bench_run full 32 250000
+fi
+
+# --- BENCHMARKS.md: regenerated above the analysis marker, kept below ---
+MARK='<!-- analysis: written by hand below this line; make bench keeps it -->'
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`make bench\` (bench/bench.sh; see bench/README.md). The data is generated by the"
+  echo "project's generator (gateway/synth) and never committed. Everything ran on one machine over"
+  echo "127.0.0.1; the machine's 2 cores were shared with another engineer's test runs, which adds noise."
+  echo
+  echo "## Machine"
+  echo
+  echo "$MACHINE"
+  echo
+  echo "## Results"
+  echo
+  cat "$OUT/default/section.md"
+  if [[ $FULL == 1 ]]; then cat "$OUT/full/section.md"; else
+    echo "The 32 councils × 250k rows run is optional (\`BENCH_FULL=1 make bench\`) and was not part of this run."
+    echo
+  fi
+  if ls "$OUT"/default/results/profile-*-dso.txt >/dev/null 2>&1; then
+    echo "## CPU profiles (perf, whole gateway process, one query each)"
+    echo
+    for f in "$OUT"/default/results/profile-*-dso.txt; do
+      s=$(basename "$f" -dso.txt); s=${s#profile-}
+      echo "$s, by component (flat perf samples summed):"
+      echo; echo '```'; sed 's/[[:space:]]*$//' "$f" | sed -n 1,10p; echo '```'; echo
+      echo "$s, top symbols:"
+      echo; echo '```'; sed 's/[[:space:]]*$//' "$OUT/default/results/profile-$s.txt" | sed -n 1,15p; echo '```'; echo
+    done
+  fi
+  echo "$MARK"
+  if [[ -f BENCHMARKS.md ]] && grep -qF "$MARK" BENCHMARKS.md; then
+    sed -n "/$(printf '%s' "$MARK" | sed 's/[][\/.*^$]/\\&/g')/,\$p" BENCHMARKS.md | tail -n +2
+  fi
+} >"$OUT/BENCHMARKS.md.new"
+mv "$OUT/BENCHMARKS.md.new" BENCHMARKS.md
+log "wrote BENCHMARKS.md"
+cat "$OUT/default/section.md"
+[[ $FULL == 1 ]] && cat "$OUT/full/section.md"
+exit 0
