@@ -38,15 +38,50 @@ type Table struct {
 }
 
 // ScanRequest says what the engine needs from one table. Everything in it is
-// an offer: the engine re-applies every filter and the limit itself, so an
-// adapter may ignore any part it cannot do exactly. One rule binds: an
-// adapter may apply Limit only if it applied every filter exactly, because a
-// limit over a superset of rows would lose rows the query needs.
+// an offer: the engine re-applies every filter, the order and the limit
+// itself, so an adapter may ignore any part it cannot do exactly. Two rules
+// bind:
+//
+//   - an adapter may apply Limit only if it applied every filter exactly,
+//     because a limit over a superset of rows would lose rows the query
+//     needs;
+//   - when OrderBy is set (it only ever is together with a Limit: a top-N),
+//     the limit means "the first Limit rows in that order", so an adapter may
+//     apply Limit only if it also applies OrderBy, and it may apply OrderBy
+//     only if it orders exactly as DuckDB does: the same comparison of
+//     values (no collation that differs from byte order, no conversion that
+//     is not monotonic and one-to-one) and NULLs placed as each Order says.
+//     An adapter that cannot order a column exactly applies neither OrderBy
+//     nor Limit. Ties may be broken in any way: the engine's own ORDER BY
+//     decides among them.
 type ScanRequest struct {
 	Table   string
 	Columns []string // in output order; empty means every column
 	Filters []Filter // a conjunction
 	Limit   int64    // -1 for none
+	// OrderBy, with Limit, asks for the Limit first rows in this order
+	// (a top-N). Empty for none; never set without a Limit.
+	OrderBy []Order
+}
+
+// Order is one key of a ScanRequest's OrderBy: a column of the scanned
+// table, ascending unless Desc, with NULLs last unless NullsFirst (DuckDB's
+// default, NULLS LAST, holds for both directions).
+type Order struct {
+	Column     string
+	Desc       bool
+	NullsFirst bool
+}
+
+func (o Order) String() string {
+	s := o.Column
+	if o.Desc {
+		s += " DESC"
+	}
+	if o.NullsFirst {
+		return s + " NULLS FIRST"
+	}
+	return s + " NULLS LAST"
 }
 
 // ScanResult is a started scan.
@@ -66,6 +101,9 @@ type Pushed struct {
 	Columns bool  `json:"columns"`
 	Filters []int `json:"filters,omitempty"` // indexes into ScanRequest.Filters
 	Limit   bool  `json:"limit"`
+	// OrderBy is set when the store applied ScanRequest.OrderBy (and then
+	// Limit too): it returned the top-N rows.
+	OrderBy bool `json:"order_by,omitempty"`
 }
 
 // Summary is a short human description, e.g. "columns, 2 filters, limit".
@@ -81,7 +119,10 @@ func (p Pushed) Summary() string {
 	default:
 		parts = append(parts, fmt.Sprintf("%d filters", n))
 	}
-	if p.Limit {
+	switch {
+	case p.OrderBy && p.Limit:
+		parts = append(parts, "top-N")
+	case p.Limit:
 		parts = append(parts, "limit")
 	}
 	if len(parts) == 0 {

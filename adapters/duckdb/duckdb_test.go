@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	_ "github.com/duckdb/duckdb-go/v2" // the driver that writes the test databases
 
+	"github.com/councildata/gateway/adapters/sqlscan/scantest"
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/config"
 )
@@ -570,4 +571,16 @@ func TestCancel(t *testing.T) {
 	if err := s.Ping(context.Background()); err != nil {
 		t.Errorf("Ping after cancelled scans: %v", err)
 	}
+}
+
+// TestTopN checks that a DuckDB file's top-N is the engine's: the same
+// engine, with direction and NULL placement always explicit.
+func TestTopN(t *testing.T) {
+	rows := scantest.TopNRows(true)
+	s := open(t, makeDB(t, append([]string{scantest.TopNDuckDDL}, rows...)...))
+	scantest.TopN(t, s, scantest.TopNCase{
+		DuckDDL: scantest.TopNDuckDDL,
+		Inserts: rows,
+		Keys:    []string{"i", "amount", "f8", "name", "d", "ts", "ok"},
+	})
 }

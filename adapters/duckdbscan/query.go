@@ -12,7 +12,8 @@ import (
 )
 
 // render builds the statement for req: the requested columns, every filter
-// it can apply exactly, and the limit when every filter was applied. Values
+// it can apply exactly, and the limit when every filter was applied (with
+// its ORDER BY, for a top-N). Values
 // are bound parameters; each is cast to the type of its Go value, so
 // DuckDB never converts a value to the column's type behind the filter's
 // back (binding 500.251 to a DECIMAL(10,2) parameter would round it).
@@ -56,12 +57,50 @@ func (t *table) render(req gateway.ScanRequest) (string, []any, gateway.Pushed, 
 		b.WriteString(" WHERE ")
 		b.WriteString(strings.Join(conds, " AND "))
 	}
-	if req.Limit >= 0 && len(pushed.Filters) == len(req.Filters) {
+	pushLimit := req.Limit >= 0 && len(pushed.Filters) == len(req.Filters)
+	if pushLimit && len(req.OrderBy) > 0 {
+		if order, ok := t.orderBy(req.OrderBy); ok {
+			b.WriteString(" ORDER BY ")
+			b.WriteString(order)
+			pushed.OrderBy = true
+		} else {
+			pushLimit = false // a limit without its order would keep the wrong rows
+		}
+	}
+	if pushLimit {
 		b.WriteString(" LIMIT ")
 		b.WriteString(strconv.FormatInt(req.Limit, 10))
 		pushed.Limit = true
 	}
 	return b.String(), args, pushed, nil
+}
+
+// orderBy renders a top-N's keys over the normalised column expressions,
+// so the order is of the values the engine sees, with every direction and
+// NULL placement explicit (the store's settings then do not matter). It is
+// DuckDB ordering DuckDB's values; only nested types, whose order the engine
+// never asks for, are refused.
+func (t *table) orderBy(keys []gateway.Order) (string, bool) {
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		c, ok := t.column(k.Column)
+		if !ok || !(numeric(c.typ) || temporal(c.typ) || c.typ.ID() == arrow.STRING || c.typ.ID() == arrow.BOOL) {
+			return "", false
+		}
+		s := "(" + c.expr + ")"
+		if k.Desc {
+			s += " DESC"
+		} else {
+			s += " ASC"
+		}
+		if k.NullsFirst {
+			s += " NULLS FIRST"
+		} else {
+			s += " NULLS LAST"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", "), len(parts) > 0
 }
 
 func (t *table) column(name string) (column, bool) {

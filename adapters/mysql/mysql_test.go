@@ -276,3 +276,29 @@ func TestOpenConfig(t *testing.T) {
 		t.Errorf("open of an unreachable store: %v", err)
 	}
 }
+
+// TestTopN checks that MariaDB's top-N is DuckDB's, NULL placement (MariaDB
+// sorts NULLs first ascending; the adapter puts an IS NULL key first), ties
+// and booleans stored as 2 included, and that it refuses text, dates, times
+// and FLOAT, whose order in the store could differ.
+func TestTopN(t *testing.T) {
+	rows := scantest.TopNRows(false)
+	src, _ := setup(t, append([]string{
+		`CREATE TABLE topn (id int, i int, amount decimal(10,2), f8 double, name varchar(20), d date, ts datetime(6), ok boolean, f4 float,
+			KEY (amount))`,
+		`INSERT INTO topn (id, i, amount, f8, name, d, ts, ok, f4) VALUES (11, 1, 1.00, 0.5, 'x', '2020-01-01', '2020-01-01 00:00:00', 2, 1.5)`,
+	}, rows...)...)
+	scantest.TopN(t, src, scantest.TopNCase{
+		DuckDDL: scantest.TopNDuckDDL,
+		Inserts: append([]string{`INSERT INTO topn VALUES (11, 1, 1.00, 0.5, 'x', '2020-01-01', '2020-01-01 00:00:00', true)`}, rows...),
+		Keys:    []string{"i", "amount", "f8", "ok"},
+		Refused: []string{"name", "d", "ts", "f4"},
+	})
+	res, _ := scantest.Scan(t, src, gateway.ScanRequest{Table: "topn", Columns: []string{"id"}, Limit: 2,
+		Filters: []gateway.Filter{{Column: "i", Op: gateway.OpGt, Value: int64(0)}},
+		OrderBy: []gateway.Order{{Column: "amount", Desc: true}, {Column: "ok", NullsFirst: true}}})
+	want := "SELECT `id` FROM `topn` WHERE `i` > ? ORDER BY (`amount` IS NULL) ASC, `amount` DESC, (`ok` IS NULL) DESC, (`ok` <> 0) ASC LIMIT ?"
+	if res.Statement != want || !reflect.DeepEqual(res.Args, []any{int64(0), int64(2)}) {
+		t.Errorf("statement %s %v\nwant      %s [0 2]", res.Statement, res.Args, want)
+	}
+}

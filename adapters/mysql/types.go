@@ -210,6 +210,31 @@ var dialect = sqlscan.Dialect{
 	Quote:       sqlscan.QuoteWith('`'),
 	Placeholder: sqlscan.Question,
 	Filter:      filter,
+	Order:       order,
+	// MariaDB and MySQL have no NULLS FIRST/LAST (NULLs sort first
+	// ascending): Build adds a leading (col IS NULL) key.
+}
+
+// order orders c as DuckDB orders what the reader makes of it: integers,
+// decimals and floats numerically (neither store holds a NaN), and
+// booleans as "non-zero", which is what the reader reads. Not FLOAT (two
+// values the text protocol prints alike would be ties for the engine but
+// not for the store), nor text (the
+// default collations are case-insensitive and PAD SPACE, and even the
+// binary ones pad), nor dates and times (a zero date is read as NULL but
+// sorts below every date in the store), nor anything read through a cast.
+func order(c sqlscan.Column, col string) (string, bool) {
+	if c.Expr != "" {
+		return "", false
+	}
+	switch c.Type.(type) {
+	case *arrow.Int8Type, *arrow.Int16Type, *arrow.Int32Type, *arrow.Int64Type, *arrow.Uint64Type,
+		*arrow.Float64Type, *arrow.Decimal128Type:
+		return col, true
+	case *arrow.BooleanType:
+		return "(" + col + " <> 0)", true
+	}
+	return "", false
 }
 
 func filter(c sqlscan.Column, f gateway.Filter, col string) sqlscan.Cond {

@@ -380,3 +380,29 @@ func TestReadOnly(t *testing.T) {
 		t.Errorf("insert through the adapter's pool: %v, want a read-only error", err)
 	}
 }
+
+// TestTopN checks that PostgreSQL's top-N is DuckDB's, NULL placement,
+// NaN, ties and byte-order text included, and that it refuses the orders
+// it cannot give exactly.
+func TestTopN(t *testing.T) {
+	rows := scantest.TopNRows(true)
+	src, _, _ := setup(t, append([]string{
+		`CREATE TABLE topn (id int, i int, amount numeric(10,2), f8 float8, name text COLLATE "en-x-icu", d date, ts timestamp, ok boolean,
+			c char(3), tz timestamptz, b bytea)`,
+		`CREATE INDEX ON topn (amount)`,
+	}, rows...)...)
+	// Fill the refused columns so they have values to (not) order.
+	scantest.TopN(t, src, scantest.TopNCase{
+		DuckDDL: scantest.TopNDuckDDL,
+		Inserts: rows,
+		Keys:    []string{"i", "amount", "f8", "name", "d", "ts", "ok"},
+		Refused: []string{"c", "tz", "b"},
+	})
+	res, _ := scantest.Scan(t, src, gateway.ScanRequest{Table: "topn", Columns: []string{"id"}, Limit: 2,
+		Filters: []gateway.Filter{{Column: "i", Op: gateway.OpGt, Value: int64(0)}},
+		OrderBy: []gateway.Order{{Column: "name", Desc: true}, {Column: "id", NullsFirst: true}}})
+	want := `SELECT "id" FROM "public"."topn" WHERE "i" > $1::int8 ORDER BY ("name") COLLATE "C" DESC NULLS LAST, "id" ASC NULLS FIRST LIMIT $2`
+	if res.Statement != want || !reflect.DeepEqual(res.Args, []any{int64(0), int64(2)}) {
+		t.Errorf("statement %s %v\nwant      %s [0 2]", res.Statement, res.Args, want)
+	}
+}

@@ -235,6 +235,31 @@ var dialect = sqlscan.Dialect{
 	Quote:       sqlscan.QuoteWith('"'),
 	Placeholder: sqlscan.Dollar,
 	Filter:      filter,
+	Order:       order,
+	NullsOrder:  true,
+}
+
+// order orders c as DuckDB orders what the reader makes of it: numbers
+// numerically (NaN above every number, as in DuckDB), dates and plain
+// timestamps in time order, false before true, and text in byte order
+// (COLLATE "C", which for UTF-8 is code point order, DuckDB's order). Not
+// char(n), which compares ignoring the trailing spaces it is read with, nor
+// timestamptz, nor binary.
+func order(c sqlscan.Column, col string) (string, bool) {
+	switch t := c.Type.(type) {
+	case *arrow.Int16Type, *arrow.Int32Type, *arrow.Int64Type,
+		*arrow.Float32Type, *arrow.Float64Type, *arrow.Decimal128Type,
+		*arrow.BooleanType, *arrow.Date32Type:
+		return col, c.Expr == ""
+	case *arrow.TimestampType:
+		return col, c.Expr == "" && t.TimeZone == ""
+	case *arrow.StringType:
+		if isBpchar(c.StoreType) {
+			return "", false
+		}
+		return "(" + col + `) COLLATE "C"`, true
+	}
+	return "", false
 }
 
 func filter(c sqlscan.Column, f gateway.Filter, col string) sqlscan.Cond {

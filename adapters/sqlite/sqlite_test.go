@@ -266,3 +266,26 @@ func TestReadOnlyAndErrors(t *testing.T) {
 		t.Errorf("open with an unknown table: %v", err)
 	}
 }
+
+// TestTopN checks that SQLite's top-N is DuckDB's (text in byte order even
+// under a NOCASE column collation, booleans stored as 2, dates as ISO
+// text) and that it refuses decimals and timestamps.
+func TestTopN(t *testing.T) {
+	rows := scantest.TopNRows(false)
+	src := setup(t, append([]string{
+		`CREATE TABLE topn (id INTEGER, i INTEGER, amount NUMERIC(10,2), f8 REAL, name TEXT COLLATE NOCASE, d DATE, ts DATETIME, ok BOOLEAN)`,
+		`INSERT INTO topn VALUES (11, 1, 1.00, 0.5, 'x', '2020-01-01', '2020-01-01 00:00:00', 2)`,
+	}, rows...)...)
+	scantest.TopN(t, src, scantest.TopNCase{
+		DuckDDL: scantest.TopNDuckDDL,
+		Inserts: append([]string{`INSERT INTO topn VALUES (11, 1, 1.00, 0.5, 'x', '2020-01-01', '2020-01-01 00:00:00', true)`}, rows...),
+		Keys:    []string{"i", "f8", "name", "d", "ok"},
+		Refused: []string{"amount", "ts"},
+	})
+	res, _ := scantest.Scan(t, src, gateway.ScanRequest{Table: "topn", Columns: []string{"id"}, Limit: 2,
+		OrderBy: []gateway.Order{{Column: "name", Desc: true, NullsFirst: true}, {Column: "d"}}})
+	want := `SELECT "id" FROM "topn" ORDER BY "name" COLLATE BINARY DESC NULLS FIRST, substr(CAST("d" AS TEXT), 1, 10) COLLATE BINARY ASC NULLS LAST LIMIT ?`
+	if res.Statement != want || !reflect.DeepEqual(res.Args, []any{int64(2)}) {
+		t.Errorf("statement %s %v\nwant      %s [2]", res.Statement, res.Args, want)
+	}
+}

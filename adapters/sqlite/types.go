@@ -294,6 +294,37 @@ var dialect = sqlscan.Dialect{
 	Quote:       sqlscan.QuoteWith('"'),
 	Placeholder: sqlscan.Question,
 	Filter:      filter,
+	Order:       order,
+	NullsOrder:  true, // SQLite 3.30+
+}
+
+// order orders c as DuckDB orders what the reader makes of it: integers
+// and reals numerically (SQLite stores NaN as NULL), booleans as
+// "non-zero", text in byte order (COLLATE BINARY overrides a NOCASE or RTRIM
+// column collation), and dates by their first ten characters, the ISO text
+// the reader parses. Not decimals (stored as REAL and read rounded, so the
+// store's order breaks ties the engine sees), nor timestamps (their text
+// forms do not sort as instants), nor blobs.
+func order(c sqlscan.Column, col string) (string, bool) {
+	switch c.Type.(type) {
+	case *arrow.Int64Type:
+		return col, c.Expr == ""
+	case *arrow.Float64Type:
+		// Only REAL affinity, which stores every number as a REAL: a
+		// NUMERIC column keeps integers, which the reader rounds to
+		// doubles beyond 2^53, so the store would break ties the engine
+		// sees.
+		d := strings.ToUpper(c.StoreType)
+		real := strings.Contains(d, "REAL") || strings.Contains(d, "FLOA") || strings.Contains(d, "DOUB")
+		return col, c.Expr == "" && real
+	case *arrow.BooleanType:
+		return "(" + col + " <> 0)", c.Expr == ""
+	case *arrow.StringType:
+		return col + " COLLATE BINARY", true
+	case *arrow.Date32Type:
+		return "substr(" + col + ", 1, 10) COLLATE BINARY", true
+	}
+	return "", false
 }
 
 func filter(c sqlscan.Column, f gateway.Filter, col string) sqlscan.Cond {

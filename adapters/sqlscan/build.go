@@ -111,6 +111,18 @@ type Dialect struct {
 	// is unsure must return FitNone: the engine re-applies every filter, so
 	// a refused filter costs speed, while a wrong FitExact costs rows.
 	Filter func(c Column, f gateway.Filter, colSQL string) Cond
+	// Order decides whether the store can order column c exactly as DuckDB
+	// orders the values the reader produces for it, NULLs aside: the same
+	// comparison (byte order for text, numeric order for numbers, NaN above
+	// every number, false before true). It returns the SQL to order by
+	// (colSQL, or e.g. colSQL+` COLLATE "C"`) and true, or false when the
+	// store's order could differ; then Build pushes neither the order nor
+	// the limit. Nil refuses every order.
+	Order func(c Column, colSQL string) (string, bool)
+	// NullsOrder is set when the store understands NULLS FIRST and NULLS
+	// LAST (PostgreSQL, SQLite 3.30+). Otherwise Build places NULLs with a
+	// leading "(col IS NULL)" key (MySQL and MariaDB).
+	NullsOrder bool
 }
 
 // Query is a rendered scan.
@@ -134,7 +146,9 @@ func (d Dialect) ColumnSQL(c Column) string {
 
 // Build renders req over t as one SELECT: the requested columns, the filters
 // d can apply as a WHERE with bound parameters, and LIMIT when req has one
-// and every filter was applied exactly. A requested column that t lacks is a
+// and every filter was applied exactly. When req has an OrderBy too (a
+// top-N), the LIMIT goes out only with an ORDER BY that d renders exactly as
+// DuckDB orders, NULL placement included; otherwise neither does. A requested column that t lacks is a
 // CodeBadRequest error naming it.
 func Build(d Dialect, t Table, req gateway.ScanRequest) (*Query, error) {
 	byName := make(map[string]Column, len(t.Columns))
@@ -221,7 +235,18 @@ func Build(d Dialect, t Table, req gateway.ScanRequest) (*Query, error) {
 		}
 		q.Pushed.Filters = append(q.Pushed.Filters, i)
 	}
-	if req.Limit >= 0 && allExact {
+	pushLimit := req.Limit >= 0 && allExact
+	if pushLimit && len(req.OrderBy) > 0 {
+		order, ok := d.orderBy(byName, req.OrderBy)
+		if ok {
+			b.WriteString(" ORDER BY ")
+			b.WriteString(order)
+			q.Pushed.OrderBy = true
+		} else {
+			pushLimit = false // a limit without its order would keep the wrong rows
+		}
+	}
+	if pushLimit {
 		q.Args = append(q.Args, req.Limit)
 		b.WriteString(" LIMIT ")
 		b.WriteString(d.Placeholder(len(q.Args)))
@@ -229,6 +254,49 @@ func Build(d Dialect, t Table, req gateway.ScanRequest) (*Query, error) {
 	}
 	q.SQL = b.String()
 	return q, nil
+}
+
+// orderBy renders the ORDER BY keys, or reports false when a key's column
+// is unknown or the store cannot order it exactly.
+func (d Dialect) orderBy(byName map[string]Column, keys []gateway.Order) (string, bool) {
+	if d.Order == nil {
+		return "", false
+	}
+	parts := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		c, ok := byName[k.Column]
+		if !ok {
+			return "", false
+		}
+		colSQL := d.ColumnSQL(c)
+		expr, ok := d.Order(c, colSQL)
+		if !ok {
+			return "", false
+		}
+		if expr == "" {
+			expr = colSQL
+		}
+		dir := " ASC"
+		if k.Desc {
+			dir = " DESC"
+		}
+		if d.NullsOrder {
+			nulls := " NULLS LAST"
+			if k.NullsFirst {
+				nulls = " NULLS FIRST"
+			}
+			parts = append(parts, expr+dir+nulls)
+			continue
+		}
+		// (x IS NULL) is 0 for values and 1 for NULLs: ascending puts NULLs
+		// last, descending first.
+		nulls := "(" + colSQL + " IS NULL) ASC"
+		if k.NullsFirst {
+			nulls = "(" + colSQL + " IS NULL) DESC"
+		}
+		parts = append(parts, nulls, expr+dir)
+	}
+	return strings.Join(parts, ", "), len(parts) > 0
 }
 
 // wellFormed reports whether f has a known operator and a value exactly

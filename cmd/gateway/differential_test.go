@@ -311,7 +311,7 @@ func TestDifferentialPushdown(t *testing.T) {
 		}
 		kinds := map[string]bool{}
 		for _, p := range res.pushed {
-			for _, k := range []string{"filter", "limit", "pruned", "columns"} {
+			for _, k := range []string{"filter", "limit", "top-N", "pruned", "columns"} {
 				if strings.Contains(p, k) {
 					kinds[k] = true
 				}
@@ -333,8 +333,8 @@ func TestDifferentialPushdown(t *testing.T) {
 	t.Logf("shapes: %v", mix)
 	t.Logf("personas: %v", byPersona)
 	t.Logf("queries whose pushdown-on answer pushed: %v", pushes)
-	if only < 0 && (pushes["filter"] == 0 || pushes["limit"] == 0 || pushes["pruned"] == 0) {
-		t.Errorf("the gateway with pushdown on should have pushed filters, limits and pruned councils: %v", pushes)
+	if only < 0 && (pushes["filter"] == 0 || pushes["limit"] == 0 || pushes["top-N"] == 0 || pushes["pruned"] == 0) {
+		t.Errorf("the gateway with pushdown on should have pushed filters, limits, top-Ns and pruned councils: %v", pushes)
 	}
 	if only < 0 && refused > n/3 {
 		t.Errorf("%d of %d queries were refused: the generator should mostly ask what the personas may read", refused, n)
@@ -548,6 +548,25 @@ func genQuery(r *rand.Rand, p *diffPersona, tb *diffTable) diffQuery {
 		case 1:
 			q.sql, q.shape = sel+fmt.Sprintf(" ORDER BY ALL LIMIT %d", 1+r.IntN(40)), "project+topN"
 			q.ordered = true
+			if r.IntN(2) == 0 {
+				// every projected column, in a random order, direction and
+				// NULL placement: still a total order of the output
+				var keys []string
+				for _, i := range r.Perm(len(proj)) {
+					k := ident(proj[i].name)
+					if r.IntN(2) == 0 {
+						k += " DESC"
+					}
+					switch r.IntN(3) {
+					case 1:
+						k += " NULLS FIRST"
+					case 2:
+						k += " NULLS LAST"
+					}
+					keys = append(keys, k)
+				}
+				q.sql = sel + fmt.Sprintf(" ORDER BY %s LIMIT %d OFFSET %d", strings.Join(keys, ", "), 1+r.IntN(40), r.IntN(3))
+			}
 		case 2:
 			q.limit = 1 + r.IntN(60)
 			q.full = sel

@@ -122,13 +122,14 @@ type Query struct {
 	// MaxConcurrent caps queries running at once; more wait.
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// PushdownOff turns kinds of pushdown off, for tests and for stores
-	// that misbehave: "columns", "filters", "limit", "prune" (councils
-	// left out by a condition on council).
+	// that misbehave: "columns", "filters", "limit", "topn" (ORDER BY
+	// ... LIMIT sent to the store), "prune" (councils left out by a
+	// condition on council).
 	PushdownOff []string `yaml:"pushdown_off"`
 }
 
 // Pushdown kinds that PushdownOff may name.
-var PushdownKinds = []string{"columns", "filters", "limit", "prune"}
+var PushdownKinds = []string{"columns", "filters", "limit", "topn", "prune"}
 
 // PushdownOn reports whether a kind of pushdown is on.
 func (q Query) PushdownOn(kind string) bool { return !slices.Contains(q.PushdownOff, kind) }

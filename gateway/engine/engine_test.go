@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -322,10 +323,10 @@ func TestPushdownRequests(t *testing.T) {
 	if req.Limit != -1 || len(req.Filters) != 1 {
 		t.Errorf("partial where: %+v", req)
 	}
-	// ORDER BY makes the limit the engine's.
-	f.rows(t, `SELECT id FROM edinburgh.payments ORDER BY amount LIMIT 1`)
-	if req = f.edin.requests[len(f.edin.requests)-1]; req.Limit != -1 {
-		t.Errorf("order by limit pushed: %+v", req)
+	// An ORDER BY of anything but plain columns keeps the limit in DuckDB.
+	f.rows(t, `SELECT id FROM edinburgh.payments ORDER BY -amount LIMIT 1`)
+	if req = f.edin.requests[len(f.edin.requests)-1]; req.Limit != -1 || req.OrderBy != nil {
+		t.Errorf("order by expression limit pushed: %+v", req)
 	}
 	// count(*) still needs one column to count.
 	if got := f.rows(t, `SELECT count(*) FROM edinburgh.payments`); !slices.Equal(got, []string{"3"}) {
@@ -587,5 +588,77 @@ func TestPushdownSwitches(t *testing.T) {
 	n := len(f.glas.requests)
 	if got := f.rows(t, `SELECT count(*) FROM std.spend_over_500 WHERE council = 'edinburgh'`); !slices.Equal(got, []string{"3"}) || len(f.glas.requests) != n+1 {
 		t.Errorf("prune off: %v, glasgow scanned %d times", got, len(f.glas.requests)-n)
+	}
+}
+
+// A top-N whose order is on plain columns of the table is offered as
+// OrderBy with the limit (plus the offset), with DuckDB's defaults explicit:
+// ASC, NULLS LAST in both directions.
+func TestTopNRequests(t *testing.T) {
+	f := newFixture(t)
+	last := func(m *memSource) gateway.ScanRequest { return m.requests[len(m.requests)-1] }
+	o := func(col string, desc, nullsFirst bool) gateway.Order {
+		return gateway.Order{Column: col, Desc: desc, NullsFirst: nullsFirst}
+	}
+	tests := []struct {
+		sql   string
+		limit int64
+		order []gateway.Order
+		want  []string // the answer, which must not change
+	}{
+		{`SELECT id FROM edinburgh.payments ORDER BY amount DESC LIMIT 2`, 2, []gateway.Order{o("amount", true, false)}, []string{"2", "1"}},
+		{`SELECT id, amount FROM edinburgh.payments p WHERE amount > 0 ORDER BY p.amount NULLS FIRST, id DESC LIMIT 1 OFFSET 1`, 2,
+			[]gateway.Order{o("amount", false, true), o("id", true, false)}, []string{"2|1250.50"}},
+		{`SELECT * FROM edinburgh.payments ORDER BY supplier_name DESC NULLS LAST, id LIMIT 1`, 1,
+			[]gateway.Order{o("supplier_name", true, false), o("id", false, false)}, []string{"2024-03-19|1250.50|Bravo plc|2"}},
+		{`SELECT supplier_name, id FROM edinburgh.payments ORDER BY ALL DESC LIMIT 2`, 2,
+			[]gateway.Order{o("supplier_name", true, false), o("id", true, false)}, []string{"Bravo plc|2", "Acme Ltd|3"}},
+		// not offered: an expression, an alias hiding a column, a position,
+		// a filter the store cannot take, DISTINCT
+		{`SELECT id FROM edinburgh.payments ORDER BY amount + 1 LIMIT 1`, -1, nil, []string{"3"}},
+		{`SELECT id AS amount FROM edinburgh.payments ORDER BY amount DESC LIMIT 1`, -1, nil, []string{"3"}},
+		{`SELECT id FROM edinburgh.payments ORDER BY 1 DESC LIMIT 1`, -1, nil, []string{"3"}},
+		{`SELECT id FROM edinburgh.payments WHERE lower(supplier_name) = 'acme ltd' ORDER BY id LIMIT 1`, -1, nil, []string{"1"}},
+		{`SELECT DISTINCT supplier_name FROM edinburgh.payments ORDER BY supplier_name LIMIT 1`, -1, nil, []string{"Acme Ltd"}},
+		{`SELECT id FROM edinburgh.payments ORDER BY amount DESC`, -1, nil, []string{"2", "1", "3"}},
+	}
+	for _, tt := range tests {
+		got := f.rows(t, tt.sql)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %v want %v", tt.sql, got, tt.want)
+		}
+		req := last(f.edin)
+		if req.Limit != tt.limit || !reflect.DeepEqual(req.OrderBy, tt.order) {
+			t.Errorf("%s: limit %d order %v, want limit %d order %v", tt.sql, req.Limit, req.OrderBy, tt.limit, tt.order)
+		}
+	}
+
+	// A standard dataset: each member whose column is mapped straight gets
+	// its own top-N; a member that converts it gets neither order nor limit.
+	got := f.rows(t, `SELECT council, amount FROM std.spend_over_500 ORDER BY amount DESC LIMIT 2`)
+	if want := []string{"glasgow|2000.00", "edinburgh|1250.50"}; !slices.Equal(got, want) {
+		t.Errorf("std top-N: got %v want %v", got, want)
+	}
+	if req := last(f.edin); req.Limit != 2 || !reflect.DeepEqual(req.OrderBy, []gateway.Order{o("amount", true, false)}) {
+		t.Errorf("std top-N, edinburgh: %+v", req)
+	}
+	if req := last(f.glas); req.Limit != -1 || req.OrderBy != nil {
+		t.Errorf("std top-N, glasgow converts amount: %+v", req)
+	}
+	// A key on council is not a column of any store.
+	f.rows(t, `SELECT council, amount FROM std.spend_over_500 ORDER BY council, amount LIMIT 2`)
+	if req := last(f.edin); req.Limit != -1 || req.OrderBy != nil {
+		t.Errorf("std top-N on council: %+v", req)
+	}
+
+	// The switch turns top-N off and leaves plain limits on.
+	f.eng.cfg.PushdownOff = []string{"topn"}
+	f.rows(t, `SELECT id FROM edinburgh.payments ORDER BY amount DESC LIMIT 2`)
+	if req := last(f.edin); req.Limit != -1 || req.OrderBy != nil {
+		t.Errorf("topn off: %+v", req)
+	}
+	f.rows(t, `SELECT id FROM edinburgh.payments LIMIT 2`)
+	if req := last(f.edin); req.Limit != 2 {
+		t.Errorf("topn off, plain limit: %+v", req)
 	}
 }

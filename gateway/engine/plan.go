@@ -278,8 +278,11 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 	// Filters and limits, only for scans read in exactly one place.
 	for _, rs := range resolved {
 		conds, complete := conditions(rs.ref)
-		limit, hasLimit := limitOf(rs.ref)
+		limit, order, hasLimit := limitOf(rs.ref)
 		hasLimit = hasLimit && e.cfg.PushdownOn("limit")
+		if len(order) > 0 && !e.cfg.PushdownOn("topn") {
+			hasLimit = false
+		}
 		if !e.cfg.PushdownOn("filters") {
 			conds = dropStoreFilters(conds)
 			complete = false
@@ -306,7 +309,20 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				s.req.Filters = append(s.req.Filters, gateway.Filter{Column: s.table.Schema.Field(i).Name, Op: c.op, Value: c.value})
 			}
 			if all && hasLimit {
-				s.req.Limit = limit
+				// A top-N needs every key to be a column of the table.
+				var ob []gateway.Order
+				ok := true
+				for _, k := range order {
+					i := catalog.FieldIndex(s.table.Schema, k.column)
+					if i < 0 {
+						ok = false
+						break
+					}
+					ob = append(ob, gateway.Order{Column: s.table.Schema.Field(i).Name, Desc: k.desc, NullsFirst: k.nullsFirst})
+				}
+				if ok {
+					s.req.Limit, s.req.OrderBy = limit, ob
+				}
 			}
 			continue
 		}
@@ -366,7 +382,29 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 			}
 			s.req.Filters = filters
 			if all && hasLimit {
-				s.req.Limit = limit
+				// Each member gets its own top-N: the union's top-N is
+				// within the union of the members' top-Ns. A key must be a
+				// standard column the member maps straight from a column of
+				// the same type, so the store orders the values DuckDB sees.
+				var ob []gateway.Order
+				ok := true
+				for _, k := range order {
+					col := d.Column(k.column)
+					cm, mapped := m.Mapping.Columns[k.column]
+					if col == nil || !mapped || cm.Convert != "" || len(cm.Values) > 0 {
+						ok = false
+						break
+					}
+					fi := catalog.FieldIndex(s.table.Schema, cm.From)
+					if fi < 0 || !sameType(s.table.Schema.Field(fi).Type, col.Type) {
+						ok = false
+						break
+					}
+					ob = append(ob, gateway.Order{Column: s.table.Schema.Field(fi).Name, Desc: k.desc, NullsFirst: k.nullsFirst})
+				}
+				if ok {
+					s.req.Limit, s.req.OrderBy = limit, ob
+				}
 			}
 			s.pruned = s.excluded && e.cfg.PushdownOn("prune")
 		}

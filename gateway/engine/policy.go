@@ -164,7 +164,8 @@ func validMask(m gateway.Mask) error {
 // policy filters or masks fetches every column its conditions may need,
 // never sends a filter on a masked column to the store (the store would
 // compare raw values), and takes no limit below a row filter (a limit
-// before the row filter would drop rows the query is owed).
+// before the row filter would drop rows the query is owed). A top-N's order
+// goes with its limit, and never orders a masked column.
 func (p *plan) applyPolicy() {
 	touch := func(s *scan, d *gateway.TableDecision, masked func(string) (string, bool)) {
 		if d == nil || (d.RowFilter == "" && len(d.Masks) == 0 && !d.AggregateOnly && d.RowCap == 0) {
@@ -182,8 +183,17 @@ func (p *plan) applyPolicy() {
 		// A limit counts rows the query sees: it may stay under masks
 		// alone, which keep every row, but not below a row filter or an
 		// aggregate-only rule, nor once a filter it relied on is taken back.
-		if d.RowFilter != "" || d.AggregateOnly || len(kept) < len(s.req.Filters) {
+		// A top-N's order may not be on a masked column either: the store
+		// would order raw values, the query masked ones.
+		orderMasked := false
+		for _, o := range s.req.OrderBy {
+			if _, isMasked := masked(o.Column); isMasked {
+				orderMasked = true
+			}
+		}
+		if d.RowFilter != "" || d.AggregateOnly || len(kept) < len(s.req.Filters) || orderMasked {
 			s.req.Limit = -1
+			s.req.OrderBy = nil // an order is only ever offered with its limit
 		}
 		s.req.Filters = kept
 	}

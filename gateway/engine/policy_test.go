@@ -517,3 +517,42 @@ func TestLimitUnderMasks(t *testing.T) {
 		t.Errorf("filter on a masked column: %+v", req)
 	}
 }
+
+// A top-N keeps its order and limit under masks on other columns, and loses
+// both under a row filter, an aggregate-only rule, a filter taken back, or
+// an order on a masked column.
+func TestTopNUnderPolicy(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		dec    gateway.TableDecision
+		sql    string
+		pushed bool
+	}{
+		{"mask on another column", gateway.TableDecision{Allowed: true, Masks: map[string]gateway.Mask{"supplier_name": {Kind: gateway.MaskRedact}}},
+			"SELECT id FROM edinburgh.payments WHERE amount > 0 ORDER BY amount DESC LIMIT 1", true},
+		{"order on a masked column", gateway.TableDecision{Allowed: true, Masks: map[string]gateway.Mask{"supplier_name": {Kind: gateway.MaskRedact}}},
+			"SELECT id FROM edinburgh.payments ORDER BY supplier_name, id LIMIT 1", false},
+		{"order on a column masked by rounding", gateway.TableDecision{Allowed: true, Masks: map[string]gateway.Mask{"amount": {Kind: gateway.MaskRound, N: -3}}},
+			"SELECT id FROM edinburgh.payments ORDER BY amount DESC, id LIMIT 1", false},
+		{"filter on a masked column", gateway.TableDecision{Allowed: true, Masks: map[string]gateway.Mask{"supplier_name": {Kind: gateway.MaskRedact}}},
+			"SELECT id FROM edinburgh.payments WHERE supplier_name = 'REDACTED' ORDER BY id LIMIT 1", false},
+		{"row filter", gateway.TableDecision{Allowed: true, RowFilter: "id <> 2"},
+			"SELECT id FROM edinburgh.payments ORDER BY amount DESC LIMIT 1", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _ := policyFixture(t, map[string]gateway.TableDecision{"edinburgh.payments": tt.dec})
+			on := f.rows(t, tt.sql)
+			req := f.edin.requests[len(f.edin.requests)-1]
+			if pushed := req.Limit >= 0 && len(req.OrderBy) > 0; pushed != tt.pushed {
+				t.Errorf("pushed %v, want %v: %+v", pushed, tt.pushed, req)
+			}
+			if req.Limit < 0 && req.OrderBy != nil {
+				t.Errorf("an order without its limit: %+v", req)
+			}
+			f.eng.cfg.PushdownOff = []string{"topn", "limit"}
+			if off := f.rows(t, tt.sql); !slices.Equal(on, off) {
+				t.Errorf("answer %v with pushdown, %v without", on, off)
+			}
+		})
+	}
+}

@@ -308,45 +308,145 @@ func compatible(t arrow.DataType, v any) bool {
 	return false
 }
 
+// orderKey is one ORDER BY key of a top-N: a column of the table as the
+// query names it (lower-cased), its direction and its NULL placement, with
+// DuckDB's defaults made explicit (ASC, NULLS LAST for both directions:
+// SELECT current_setting('default_null_order') is NULLS_LAST in DuckDB 1.5).
+type orderKey struct {
+	column     string
+	desc       bool
+	nullsFirst bool
+}
+
 // limitOf returns the row count a SELECT node reading one table needs from
 // that table, when the node only projects columns (no aggregate, grouping,
-// DISTINCT, ORDER BY, window or sample) and its limit is a constant.
-func limitOf(ref *tableRef) (int64, bool) {
+// DISTINCT, window or sample) and its limit is a constant. With an ORDER BY
+// whose every key is a plain column of the table (or ORDER BY ALL over a
+// select list of plain columns), it also returns the order: the rows needed
+// are then the first limit rows in that order (a top-N); an ORDER BY of any
+// other shape keeps the limit in the engine. The limit includes the OFFSET.
+func limitOf(ref *tableRef) (int64, []orderKey, bool) {
 	n := ref.node
 	if n == nil || n["having"] != nil || n["qualify"] != nil || n["sample"] != nil ||
 		len(asSlice(n["group_expressions"])) > 0 || len(asSlice(n["group_sets"])) > 0 {
-		return 0, false
+		return 0, nil, false
 	}
-	for _, e := range asSlice(n["select_list"]) {
+	selectList := asSlice(n["select_list"])
+	for _, e := range selectList {
 		en, _ := e.(node)
 		switch en["class"] {
 		case "COLUMN_REF", "STAR", "CONSTANT":
 		default:
-			return 0, false
+			return 0, nil, false
 		}
 	}
 	var limit int64 = -1
-	for _, m := range asSlice(n["modifiers"]) {
+	var order []orderKey
+	for i, m := range asSlice(n["modifiers"]) {
 		mn, _ := m.(node)
+		if mn["type"] == "ORDER_MODIFIER" && i == 0 && order == nil {
+			keys, ok := orderKeys(mn, selectList, ref)
+			if !ok {
+				return 0, nil, false
+			}
+			order = keys
+			continue
+		}
 		if mn["type"] != "LIMIT_MODIFIER" {
-			return 0, false // ORDER BY, DISTINCT, LIMIT PERCENT
+			return 0, nil, false // DISTINCT, LIMIT PERCENT, ORDER BY after LIMIT
 		}
 		l, ok := constant(asNode(mn["limit"]))
 		li, isInt := l.(int64)
 		if !ok || !isInt || li < 0 {
-			return 0, false
+			return 0, nil, false
 		}
 		limit = li
 		if off := asNode(mn["offset"]); off != nil {
 			o, ok := constant(off)
 			oi, isInt := o.(int64)
 			if !ok || !isInt || oi < 0 {
-				return 0, false
+				return 0, nil, false
 			}
 			limit += oi
 		}
 	}
-	return limit, limit >= 0
+	if limit < 0 {
+		return 0, nil, false
+	}
+	return limit, order, true
+}
+
+// orderKeys reads an ORDER BY modifier whose keys are plain columns of ref.
+func orderKeys(mn node, selectList []any, ref *tableRef) ([]orderKey, bool) {
+	for _, s := range selectList {
+		// A star that replaces, renames or picks columns by pattern may
+		// give an ORDER BY name a meaning other than the column's.
+		if sn := asNode(s); sn["class"] == "STAR" {
+			if b, _ := sn["columns"].(bool); b || sn["expr"] != nil ||
+				len(asSlice(sn["replace_list"])) > 0 || len(asSlice(sn["rename_list"])) > 0 {
+				return nil, false
+			}
+		}
+	}
+	var keys []orderKey
+	for _, o := range asSlice(mn["orders"]) {
+		on, _ := o.(node)
+		var k orderKey
+		switch str(on["type"]) {
+		case "ORDER_DEFAULT", "ASCENDING":
+		case "DESCENDING":
+			k.desc = true
+		default:
+			return nil, false
+		}
+		switch str(on["null_order"]) {
+		case "ORDER_DEFAULT", "NULLS LAST", "NULLS_LAST":
+		case "NULLS FIRST", "NULLS_FIRST":
+			k.nullsFirst = true
+		default:
+			return nil, false
+		}
+		e := asNode(on["expression"])
+		if e["class"] == "STAR" {
+			// ORDER BY ALL: every select-list entry, in order, each a
+			// column of ref (no star, no constant).
+			if b, _ := e["columns"].(bool); !b || len(asSlice(mn["orders"])) != 1 ||
+				len(asSlice(e["exclude_list"])) > 0 || len(asSlice(e["replace_list"])) > 0 || len(asSlice(e["rename_list"])) > 0 {
+				return nil, false
+			}
+			for _, s := range selectList {
+				col, ok := columnOf(asNode(s), ref)
+				if !ok {
+					return nil, false
+				}
+				kk := k
+				kk.column = col
+				keys = append(keys, kk)
+			}
+			continue
+		}
+		col, ok := columnOf(e, ref)
+		if !ok {
+			return nil, false
+		}
+		// An unqualified name may name a select-list alias rather than the
+		// column: DuckDB resolves ORDER BY names against the select list
+		// first.
+		if len(asSlice(e["column_names"])) == 1 {
+			for _, s := range selectList {
+				sn := asNode(s)
+				if !strings.EqualFold(str(sn["alias"]), col) {
+					continue
+				}
+				if c, ok := columnOf(sn, ref); !ok || c != col {
+					return nil, false
+				}
+			}
+		}
+		k.column = col
+		keys = append(keys, k)
+	}
+	return keys, len(keys) > 0
 }
 
 func asNode(v any) node { n, _ := v.(node); return n }
