@@ -38,7 +38,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/councildata/gateway/gateway/synth"
 )
 
 // startFlight runs the real gateway on free ports, as `gateway serve` does,
@@ -858,42 +857,15 @@ func TestFlightSQLMillionRowsBoundedMemory(t *testing.T) {
 // query, which the audit log records as cancelled.
 func TestFlightSQLClientGoneStopsTheStoreQuery(t *testing.T) {
 	cfg, _, pg := databases(t)
-	council := synth.LoadCouncils(7, synth.StorePostgres)[6].ID
-	ctx := context.Background()
-	if _, err := pg.ExecContext(ctx, `CREATE VIEW "`+council+`".slow_flight AS SELECT 1 AS x FROM (SELECT pg_sleep(120)) s`); err != nil {
-		t.Fatal(err)
-	}
+	view := slowView(t, pg, "slow_flight")
 	_, addr := startFlight(t, cfg)
 	cl := flightClient(t, addr)
-	running := func() int {
-		var n int
-		if err := pg.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%slow_flight%' AND application_name LIKE 'council-gateway%' AND state = 'active'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	callCtx, cancel := context.WithCancel(asCtx(ctx, "demo-analyst", ""))
-	done := make(chan error, 1)
-	go func() {
-		_, err := cl.Execute(callCtx, `SELECT * FROM `+council+`.slow_flight`)
-		done <- err
-	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for running() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the query never reached PostgreSQL")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; codeOfErr(err) != codes.Canceled {
+	err := stopsStoreQuery(t, pg, "slow_flight", func(ctx context.Context) error {
+		_, err := cl.Execute(asCtx(ctx, "demo-analyst", ""), `SELECT * FROM `+view)
+		return err
+	})
+	if codeOfErr(err) != codes.Canceled {
 		t.Errorf("cancelled call: %v", err)
-	}
-	for running() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the PostgreSQL query kept running after the client went away")
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

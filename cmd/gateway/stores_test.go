@@ -97,30 +97,45 @@ func TestDatabasesBehindStandardDatasets(t *testing.T) {
 // query running in the council's PostgreSQL is cancelled.
 func TestClientGoneStopsTheStoreQuery(t *testing.T) {
 	cfg, _, pg := databases(t)
-	council := synth.LoadCouncils(7, synth.StorePostgres)[6].ID
-	ctx := context.Background()
-	if _, err := pg.ExecContext(ctx, `CREATE VIEW "`+council+`".slow AS SELECT 1 AS x FROM (SELECT pg_sleep(120)) s`); err != nil {
-		t.Fatal(err)
-	}
+	view := slowView(t, pg, "slow")
 	base := start(t, cfg)
-	running := func() int {
-		var n int
-		if err := pg.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%slow%' AND application_name LIKE 'council-gateway%' AND state = 'active'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	reqCtx, cancel := context.WithCancel(ctx)
-	req, _ := http.NewRequestWithContext(reqCtx, "POST", base+"/v1/query", strings.NewReader(sqlBody(`SELECT * FROM `+council+`.slow`)))
-	req.Header.Set("Authorization", "Bearer demo-analyst")
-	done := make(chan error, 1)
-	go func() {
+	stopsStoreQuery(t, pg, "slow", func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/query", strings.NewReader(sqlBody(`SELECT * FROM `+view)))
+		req.Header.Set("Authorization", "Bearer demo-analyst")
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 		}
-		done <- err
-	}()
+		return err
+	})
+}
+
+// slowView creates, in the first loaded PostgreSQL council, a view that
+// sleeps for two minutes, and returns its SQL name.
+func slowView(t *testing.T, pg *sql.DB, name string) string {
+	t.Helper()
+	council := synth.LoadCouncils(7, synth.StorePostgres)[6].ID
+	if _, err := pg.ExecContext(context.Background(), `CREATE VIEW "`+council+`".`+name+` AS SELECT 1 AS x FROM (SELECT pg_sleep(120)) s`); err != nil {
+		t.Fatal(err)
+	}
+	return council + "." + name
+}
+
+// stopsStoreQuery runs call in the background, waits until the gateway's
+// query on the view is running in PostgreSQL, cancels call's context, and
+// requires the PostgreSQL query to go away. It returns call's error.
+func stopsStoreQuery(t *testing.T, pg *sql.DB, view string, call func(context.Context) error) error {
+	t.Helper()
+	running := func() int {
+		var n int
+		if err := pg.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%`+view+`%' AND application_name LIKE 'council-gateway%' AND state = 'active'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- call(ctx) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for running() == 0 {
 		if time.Now().After(deadline) {
@@ -129,11 +144,12 @@ func TestClientGoneStopsTheStoreQuery(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	cancel()
-	<-done
+	err := <-done
 	for running() > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the PostgreSQL query kept running after the client went away")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return err
 }
