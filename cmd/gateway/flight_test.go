@@ -37,7 +37,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-
 )
 
 // startFlight runs the real gateway on free ports, as `gateway serve` does,
