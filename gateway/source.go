@@ -104,6 +104,9 @@ type Pushed struct {
 	// OrderBy is set when the store applied ScanRequest.OrderBy (and then
 	// Limit too): it returned the top-N rows.
 	OrderBy bool `json:"order_by,omitempty"`
+	// Aggregate is set when the store computed a partial aggregate
+	// (Aggregator) rather than returning rows.
+	Aggregate bool `json:"aggregate,omitempty"`
 }
 
 // Summary is a short human description, e.g. "columns, 2 filters, limit".
@@ -118,6 +121,9 @@ func (p Pushed) Summary() string {
 		parts = append(parts, "1 filter")
 	default:
 		parts = append(parts, fmt.Sprintf("%d filters", n))
+	}
+	if p.Aggregate {
+		parts = append(parts, "partial aggregate")
 	}
 	switch {
 	case p.OrderBy && p.Limit:

@@ -160,6 +160,12 @@ func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.Sc
 	return s.store.Scan(ctx, req)
 }
 
+// Aggregate computes a partial aggregate in the adapter's DuckDB; see
+// duckdbscan.Store.Aggregate.
+func (s *Source) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
+	return s.store.Aggregate(ctx, req)
+}
+
 // Ping checks the database answers.
 func (s *Source) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
 

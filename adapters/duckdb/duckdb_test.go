@@ -584,3 +584,18 @@ func TestTopN(t *testing.T) {
 		Keys:    []string{"i", "amount", "f8", "name", "d", "ts", "ok"},
 	})
 }
+
+// TestAggregate checks a DuckDB file's partial aggregates against the
+// engine's own, and that floating-point sums and groups are refused.
+func TestAggregate(t *testing.T) {
+	rows := scantest.TopNRows(true)
+	s := open(t, makeDB(t, append([]string{scantest.TopNDuckDDL}, rows...)...))
+	scantest.Aggregate(t, s, scantest.AggregateCase{
+		DuckDDL:     scantest.TopNDuckDDL,
+		Inserts:     rows,
+		Keys:        []string{"i", "amount", "name", "d", "ts", "ok"},
+		RefusedKeys: []string{"f8"},
+		Sums:        []string{"i", "amount"},
+		RefusedSums: []string{"f8", "name"},
+	})
+}

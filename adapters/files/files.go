@@ -190,6 +190,12 @@ func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.Sc
 	return s.store.Scan(ctx, req)
 }
 
+// Aggregate computes a partial aggregate in the adapter's DuckDB; see
+// duckdbscan.Store.Aggregate.
+func (s *Source) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
+	return s.store.Aggregate(ctx, req)
+}
+
 // Ping checks that the directory is still there and DuckDB answers.
 func (s *Source) Ping(ctx context.Context) error {
 	if _, err := os.Stat(s.root); err != nil {

@@ -302,3 +302,22 @@ func TestTopN(t *testing.T) {
 		t.Errorf("statement %s %v\nwant      %s [0 2]", res.Statement, res.Args, want)
 	}
 }
+
+// TestAggregate checks MariaDB's partial aggregates against DuckDB's, and
+// that it refuses to group or count distinct text (case-insensitive, PAD
+// SPACE collations), dates, times and floats, and to sum floats.
+func TestAggregate(t *testing.T) {
+	rows := scantest.TopNRows(false)
+	src, _ := setup(t, append([]string{
+		`CREATE TABLE topn (id int, i int, amount decimal(10,2), f8 double, name varchar(20), d date, ts datetime(6), ok boolean, f4 float)`,
+		`INSERT INTO topn (id, i, amount, f8, name, d, ts, ok, f4) VALUES (11, 1, 1.00, 0.5, 'x', '2020-01-01', '2020-01-01 00:00:00', 2, 1.5)`,
+	}, rows...)...)
+	scantest.Aggregate(t, src, scantest.AggregateCase{
+		DuckDDL:     scantest.TopNDuckDDL,
+		Inserts:     append([]string{`INSERT INTO topn VALUES (11, 1, 1.00, 0.5, 'x', '2020-01-01', '2020-01-01 00:00:00', true)`}, rows...),
+		Keys:        []string{"i", "amount", "ok"},
+		RefusedKeys: []string{"name", "d", "ts", "f8", "f4"},
+		Sums:        []string{"i", "amount"},
+		RefusedSums: []string{"f8", "f4"},
+	})
+}

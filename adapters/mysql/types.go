@@ -211,6 +211,7 @@ var dialect = sqlscan.Dialect{
 	Placeholder: sqlscan.Question,
 	Filter:      filter,
 	Order:       order,
+	SumCast:     "CAST(%s AS DECIMAL(38,%d))",
 	// MariaDB and MySQL have no NULLS FIRST/LAST (NULLs sort first
 	// ascending): Build adds a leading (col IS NULL) key.
 }

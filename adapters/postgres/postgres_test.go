@@ -406,3 +406,33 @@ func TestTopN(t *testing.T) {
 		t.Errorf("statement %s %v\nwant      %s [0 2]", res.Statement, res.Args, want)
 	}
 }
+
+// TestAggregate checks PostgreSQL's partial aggregates against DuckDB's:
+// text grouped and compared byte-wise under an ICU collation, NaN and
+// NULL groups, sums as DECIMAL(38,s); floats, char(n), timestamptz and
+// bytea refused as group keys.
+func TestAggregate(t *testing.T) {
+	rows := scantest.TopNRows(true)
+	src, _, _ := setup(t, append([]string{
+		`CREATE TABLE topn (id int, i int, amount numeric(10,2), f8 float8, name text COLLATE "en-x-icu", d date, ts timestamp, ok boolean,
+			c char(3), tz timestamptz, b bytea)`,
+	}, rows...)...)
+	scantest.Aggregate(t, src, scantest.AggregateCase{
+		DuckDDL: scantest.TopNDuckDDL, Inserts: rows,
+		Keys:        []string{"i", "amount", "name", "d", "ts", "ok"},
+		RefusedKeys: []string{"f8", "c", "tz", "b"},
+		Sums:        []string{"i", "amount"},
+		RefusedSums: []string{"f8", "name"},
+	})
+	res, err := src.Aggregate(context.Background(), gateway.AggregateRequest{Table: "topn", GroupBy: []string{"name"},
+		Aggs:    []gateway.AggFunc{{Kind: gateway.AggCountStar}, {Kind: gateway.AggSum, Column: "amount"}},
+		Filters: []gateway.Filter{{Column: "i", Op: gateway.OpGt, Value: int64(0)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Reader.Release()
+	want := `SELECT ("name") COLLATE "C" AS "name", count(*) AS "__a0", CAST(sum("amount") AS numeric(38,2)) AS "__a1" FROM "public"."topn" WHERE "i" > $1::int8 GROUP BY ("name") COLLATE "C"`
+	if res.Statement != want {
+		t.Errorf("statement %s\nwant      %s", res.Statement, want)
+	}
+}

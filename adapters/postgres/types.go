@@ -231,6 +231,8 @@ func appendTimestamp(b array.Builder, valid bool, inf pgtype.InfinityModifier, t
 // would otherwise fail to bind) and the comparison is the one the engine
 // makes.
 var dialect = sqlscan.Dialect{
+	SumCast:     "CAST(%s AS numeric(38,%d))",
+	BoolMinMax:  [2]string{"bool_and", "bool_or"},
 	Name:        store,
 	Quote:       sqlscan.QuoteWith('"'),
 	Placeholder: sqlscan.Dollar,

@@ -289,3 +289,23 @@ func TestTopN(t *testing.T) {
 		t.Errorf("statement %s %v\nwant      %s [2]", res.Statement, res.Args, want)
 	}
 }
+
+// TestAggregate checks SQLite's partial aggregates against DuckDB's: text
+// grouped byte-wise under a NOCASE column collation, booleans stored as 2,
+// dates as ISO text; decimals (stored as REAL), timestamps and floats
+// refused.
+func TestAggregate(t *testing.T) {
+	rows := scantest.TopNRows(false)
+	src := setup(t, append([]string{
+		`CREATE TABLE topn (id INTEGER, i INTEGER, amount NUMERIC(10,2), f8 REAL, name TEXT COLLATE NOCASE, d DATE, ts DATETIME, ok BOOLEAN)`,
+		`INSERT INTO topn VALUES (11, 1, 1.00, 0.5, 'x', '2020-01-01', '2020-01-01 00:00:00', 2)`,
+	}, rows...)...)
+	scantest.Aggregate(t, src, scantest.AggregateCase{
+		DuckDDL:     scantest.TopNDuckDDL,
+		Inserts:     append([]string{`INSERT INTO topn VALUES (11, 1, 1.00, 0.5, 'x', '2020-01-01', '2020-01-01 00:00:00', true)`}, rows...),
+		Keys:        []string{"i", "name", "d", "ok"},
+		RefusedKeys: []string{"amount", "ts", "f8"},
+		Sums:        []string{"i"},
+		RefusedSums: []string{"amount", "f8"},
+	})
+}

@@ -123,6 +123,15 @@ type Dialect struct {
 	// LAST (PostgreSQL, SQLite 3.30+). Otherwise Build places NULLs with a
 	// leading "(col IS NULL)" key (MySQL and MariaDB).
 	NullsOrder bool
+	// SumCast, when set, is a format with %s (the sum) and %d (the scale)
+	// that casts a sum to a DECIMAL of precision 38, e.g. PostgreSQL's
+	// "CAST(%s AS numeric(38,%d))"; partial sums are then read as
+	// DECIMAL(38,s). Without it only integer columns are summed in the
+	// store, read as BIGINT.
+	SumCast string
+	// BoolMinMax names the functions that take the min and max of
+	// booleans where min and max do not (PostgreSQL: bool_and, bool_or).
+	BoolMinMax [2]string
 }
 
 // Query is a rendered scan.

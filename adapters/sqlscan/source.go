@@ -135,33 +135,7 @@ func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.Sc
 		}
 		return nil, err
 	}
-	cells := make([]Cell, len(q.Columns))
-	for i, c := range q.Columns {
-		if cells[i], err = s.Store.Cell(c); err != nil {
-			return nil, StoreError(ctx, s.Kind, s.ID, what, err)
-		}
-	}
-	qctx, cancel := context.WithCancel(ctx)
-	rows, err := s.Store.Query(qctx, q.SQL, q.Args)
-	if err != nil {
-		cancel()
-		s.forget(req.Table)
-		return nil, StoreError(ctx, s.Kind, s.ID, what, err)
-	}
-	alloc := s.Alloc
-	if alloc == nil {
-		alloc = memory.DefaultAllocator
-	}
-	r := NewReader(ReaderOptions{
-		Alloc:     alloc,
-		Schema:    q.Schema,
-		Cursor:    rows,
-		Cells:     cells,
-		BatchRows: s.BatchRows,
-		Cancel:    cancel,
-		Wrap:      func(err error) error { return StoreError(ctx, s.Kind, s.ID, what, err) },
-	})
-	return &gateway.ScanResult{Reader: r, Pushed: q.Pushed, Statement: q.SQL, Args: q.Args}, nil
+	return s.run(ctx, what, req.Table, q)
 }
 
 // DBStore gives Query, Ping and Close over a database/sql pool. Stores

@@ -110,9 +110,10 @@ type jsonResult struct {
 		Rows       int64 `json:"rows"`
 		Suppressed int64 `json:"suppressed"`
 		Sources    []struct {
-			Source string `json:"source"`
-			Rows   int64  `json:"rows"`
-			Pushed string `json:"pushed"`
+			Source    string `json:"source"`
+			Rows      int64  `json:"rows"`
+			Pushed    string `json:"pushed"`
+			NotPushed string `json:"not_pushed"`
 		} `json:"sources"`
 	} `json:"stats"`
 	Warnings []string `json:"warnings"`

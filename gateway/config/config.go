@@ -124,12 +124,13 @@ type Query struct {
 	// PushdownOff turns kinds of pushdown off, for tests and for stores
 	// that misbehave: "columns", "filters", "limit", "topn" (ORDER BY
 	// ... LIMIT sent to the store), "prune" (councils left out by a
-	// condition on council).
+	// condition on council), "aggregate" (partial aggregates computed in
+	// the stores).
 	PushdownOff []string `yaml:"pushdown_off"`
 }
 
 // Pushdown kinds that PushdownOff may name.
-var PushdownKinds = []string{"columns", "filters", "limit", "topn", "prune"}
+var PushdownKinds = []string{"columns", "filters", "limit", "topn", "prune", "aggregate"}
 
 // PushdownOn reports whether a kind of pushdown is on.
 func (q Query) PushdownOn(kind string) bool { return !slices.Contains(q.PushdownOff, kind) }
@@ -148,9 +149,24 @@ type Source struct {
 	Tables []string `yaml:"tables"`
 	// Files maps table names to files, for the files adapter.
 	Files map[string]FileTable `yaml:"files"`
-	// MaxConnections caps connections to the store (default 4).
+	// MaxConnections caps connections to the store (default 4). A scan
+	// holds one for as long as it streams, so it also caps the scans of
+	// this source running at once; more wait for a free connection, within
+	// their query's timeout.
 	MaxConnections int `yaml:"max_connections"`
+	// AggregatePushdown says when a GROUP BY query's partial aggregate is
+	// computed in this store rather than in the gateway from streamed rows:
+	// "auto" (the default; see AggregateAuto), "always" (whenever the store
+	// can compute it exactly) or "never".
+	AggregatePushdown string `yaml:"aggregate_pushdown"`
 }
+
+// Values of Source.AggregatePushdown.
+const (
+	AggregateAuto   = "auto"
+	AggregateAlways = "always"
+	AggregateNever  = "never"
+)
 
 // FileTable is one table of a files source: a glob under the source path.
 type FileTable struct {
@@ -373,6 +389,9 @@ func (c *Config) setDefaults() {
 		if s.MaxConnections == 0 {
 			s.MaxConnections = 4
 		}
+		if s.AggregatePushdown == "" {
+			s.AggregatePushdown = AggregateAuto
+		}
 	}
 }
 
@@ -441,6 +460,14 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: field type is required (one of %s)", where, strings.Join(AdapterTypes, ", ")))
 		default:
 			errs = append(errs, fmt.Errorf("%s: field type %q is not one of %s", where, s.Type, strings.Join(AdapterTypes, ", ")))
+		}
+		switch s.AggregatePushdown {
+		case "", AggregateAuto, AggregateAlways, AggregateNever:
+		default:
+			errs = append(errs, fmt.Errorf("%s: field aggregate_pushdown %q is not auto, always or never", where, s.AggregatePushdown))
+		}
+		if s.MaxConnections < 0 {
+			errs = append(errs, fmt.Errorf("%s: field max_connections must be positive", where))
 		}
 		if len(s.Files) > 0 && s.Type != "files" {
 			errs = append(errs, fmt.Errorf("%s: field files is only for type files", where))

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -82,6 +83,7 @@ func analyze(serialized string, query string, explain bool) (*analysis, error) {
 		a.root, _ = st["node"].(node)
 	}
 	var err error
+	orderAll := map[uintptr]bool{} // ORDER BY ALL's star: the select list, not the table's columns
 	walk(stmts[0], false, func(n node, reused bool) bool {
 		if err != nil {
 			return false
@@ -122,8 +124,16 @@ func analyze(serialized string, query string, explain bool) (*analysis, error) {
 					a.columns[strings.ToLower(s)] = true
 				}
 			}
+		case n["type"] == "ORDER_MODIFIER":
+			for _, o := range asSlice(n["orders"]) {
+				if e := asNode(asNode(o)["expression"]); e["class"] == "STAR" && isOrderAll(e) {
+					orderAll[reflect.ValueOf(e).Pointer()] = true
+				}
+			}
 		case n["class"] == "STAR":
-			a.star = true
+			if !orderAll[reflect.ValueOf(n).Pointer()] {
+				a.star = true
+			}
 		case n["type"] == "JOIN":
 			// USING (col) names columns outside any expression; a
 			// NATURAL join uses every column the two sides share.
@@ -142,6 +152,14 @@ func analyze(serialized string, query string, explain bool) (*analysis, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// isOrderAll reports whether a STAR in ORDER BY is ORDER BY ALL, which
+// orders by the select list.
+func isOrderAll(e node) bool {
+	b, _ := e["columns"].(bool)
+	return b && e["expr"] == nil && len(asSlice(e["exclude_list"])) == 0 &&
+		len(asSlice(e["replace_list"])) == 0 && len(asSlice(e["rename_list"])) == 0
 }
 
 // walk visits every object in the tree, depth first, telling visit whether

@@ -134,6 +134,9 @@ type SourceStats struct {
 	Rows      int64  `json:"rows"`
 	ElapsedMS int64  `json:"elapsed_ms"`
 	Pushed    string `json:"pushed"`
+	// NotPushed says why a partial aggregate the query allowed was
+	// computed in the gateway rather than in the store.
+	NotPushed string `json:"not_pushed,omitempty"`
 	Statement string `json:"statement,omitempty"`
 }
 
@@ -239,6 +242,10 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	}
 	p.applyPolicy()
 	minGroup, aggOnly := p.aggregateOnly()
+	if !aggOnly && e.cfg.PushdownOn("aggregate") {
+		p.agg = e.aggregateShape(a)
+		e.planAggregates(p)
+	}
 	var aggIdx []int
 	if aggOnly && !a.explain {
 		if aggIdx, err = e.checkAggregate(a); err != nil {
@@ -335,8 +342,23 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 			}
 		}
 	}
+	sqlText := a.sql
+	if p.agg != nil && !p.anyAggPushed() {
+		p.agg = nil // no store computes a partial: nothing to gain by splitting
+	}
+	if err == nil && p.agg != nil {
+		var stmts []string
+		stmts, sqlText, err = e.aggSetup(qctx, conn, a, p)
+		for _, stmt := range stmts {
+			if err != nil {
+				break
+			}
+			if _, err = conn.ExecContext(qctx, stmt); err != nil {
+				err = fmt.Errorf("combine the councils' partial aggregates (%s): %w", stmt, err)
+			}
+		}
+	}
 	if err == nil {
-		sqlText := a.sql
 		if a.explain {
 			sqlText = "EXPLAIN " + sqlText
 		} else if aggOnly {
@@ -475,6 +497,11 @@ func (s *scan) stats() SourceStats {
 	}
 	st.Pushed = s.pushed.Summary()
 	st.Statement = s.statement
+	if s.agg != nil && !s.aggPushed {
+		st.NotPushed = "partial aggregate: " + s.aggWhy
+	} else if s.agg == nil && s.aggWhy != "" && s.aggWhy != "not read" {
+		st.NotPushed = "partial aggregate: " + s.aggWhy
+	}
 	if s.reader != nil {
 		st.Rows = s.reader.rows.Load()
 		el := s.reader.elapsed.Load()

@@ -33,7 +33,17 @@ type scan struct {
 	// column, so the scan fetches them all.
 	allColumns bool
 
+	// exactFilters: every condition of the query on this table is one of
+	// req.Filters, so a store applying them all exactly applies the whole
+	// WHERE clause (needed for a partial aggregate in the store).
+	exactFilters bool
+	// agg, when set, asks the store for a partial aggregate instead of
+	// rows (see aggpush.go); aggWhy says why it was not, when not.
+	agg    *gateway.AggregateRequest
+	aggWhy string
+
 	// set when started
+	aggPushed bool // the reader carries the store's partial aggregate
 	reader    *prefetch
 	pushed    gateway.Pushed
 	statement string
@@ -58,6 +68,25 @@ func (s *scan) shared() bool { return s.refs > 1 || s.reused }
 // spill to the query's temp directory.
 func (s *scan) relation() string { return ident(fmt.Sprintf("__data_%d", s.id)) }
 
+// rows is the relation of the scan's rows: its table, or an empty table
+// of the same shape when the store sent a partial aggregate instead.
+func (s *scan) rows() string {
+	if s.aggPushed {
+		return ident(fmt.Sprintf("__empty_%d", s.id))
+	}
+	return s.relation()
+}
+
+// emptyTable creates the empty table rows() names for a partial aggregate.
+func (s *scan) emptyTable() string {
+	schema := projectSchema(s.table.Schema, s.req.Columns)
+	cols := make([]string, schema.NumFields())
+	for i, f := range schema.Fields() {
+		cols[i] = ident(f.Name) + " " + catalog.SQLType(f.Type)
+	}
+	return fmt.Sprintf("CREATE TABLE %s (%s)", s.rows(), strings.Join(cols, ", "))
+}
+
 // load is the statement that copies the stream into the scan's table.
 func (s *scan) load() string {
 	return fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), ident(s.streamName()))
@@ -69,6 +98,7 @@ type plan struct {
 	scans   []*scan
 	direct  []*directView // <source>.<table> views
 	std     []*stdView    // std.<dataset> views
+	agg     *aggPlan      // set when the query's aggregation is split
 }
 
 type directView struct {
@@ -100,6 +130,11 @@ func (v *stdView) usedColumns() []string {
 // setup returns the DDL that gives the analyst's names to the scans.
 func (p *plan) setup() []string {
 	var stmts []string
+	for _, s := range p.scans {
+		if s.aggPushed {
+			stmts = append(stmts, s.emptyTable())
+		}
+	}
 	schemas := map[string]bool{}
 	schema := func(name string) {
 		if !schemas[name] {
@@ -109,13 +144,13 @@ func (p *plan) setup() []string {
 	}
 	for i, v := range p.direct {
 		schema(v.source.Config.ID)
-		from := v.scan.relation()
+		from := v.scan.rows()
 		if v.dec.RowFilter != "" || len(v.dec.Masks) > 0 {
 			// Rows and values the policy hides are gone before the
 			// analyst's SQL runs: a table, not a view, so no predicate of
 			// the analyst's can be evaluated ahead of the row filter.
 			from = ident(fmt.Sprintf("__policy_direct_%d", i))
-			stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s AS %s", from, p.policySelect(v.scan.relation(), v.scan.req.Columns, v.used, v.dec, v.scan.table.Schema, nil)))
+			stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s AS %s", from, p.policySelect(v.scan.rows(), v.scan.req.Columns, v.used, v.dec, v.scan.table.Schema, nil)))
 		}
 		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT * FROM %s", ident(v.source.Config.ID), ident(v.table), from))
 	}
@@ -128,13 +163,15 @@ func (p *plan) setup() []string {
 			for _, c := range s.req.Columns {
 				fetched[strings.ToLower(c)] = true
 			}
-			member := memberSelect(v.dataset, m, s.relation(), fetched)
+			member := memberSelect(v.dataset, m, s.rows(), fetched)
 			if d := v.decs[i]; d != nil && (d.RowFilter != "" || len(d.Masks) > 0) {
 				name := ident(fmt.Sprintf("__policy_std_%d_%d", vi, i))
 				stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s AS %s", name, p.policySelect("("+member+")", stdNames(v.dataset), v.usedColumns(), d, nil, v.dataset)))
 				member = "SELECT * FROM " + name
 			}
-			parts = append(parts, member)
+			view := ident(memberView(vi, i))
+			stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s AS %s", view, member))
+			parts = append(parts, "SELECT * FROM "+view)
 		}
 		if len(parts) == 0 { // a dataset no council maps yet
 			parts = append(parts, emptyDataset(v.dataset))
@@ -308,6 +345,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				}
 				s.req.Filters = append(s.req.Filters, gateway.Filter{Column: s.table.Schema.Field(i).Name, Op: c.op, Value: c.value})
 			}
+			s.exactFilters = all && e.cfg.PushdownOn("filters")
 			if all && hasLimit {
 				// A top-N needs every key to be a column of the table.
 				var ob []gateway.Order
@@ -381,6 +419,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				filters = append(filters, gateway.Filter{Column: s.table.Schema.Field(fi).Name, Op: c.op, Value: c.value})
 			}
 			s.req.Filters = filters
+			s.exactFilters = all && e.cfg.PushdownOn("filters")
 			if all && hasLimit {
 				// Each member gets its own top-N: the union's top-N is
 				// within the union of the members' top-Ns. A key must be a
@@ -466,6 +505,15 @@ func (e *Engine) startScans(ctx context.Context, p *plan, explain bool) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if s.agg != nil {
+				done, err := s.startAggregate(ctx)
+				if err != nil {
+					errs[i] = err
+				}
+				if done || err != nil {
+					return
+				}
+			}
 			res, err := s.source.Store.Scan(ctx, s.req)
 			if err != nil {
 				errs[i] = scanError(s, err)
@@ -487,6 +535,33 @@ func (e *Engine) startScans(ctx context.Context, p *plan, explain bool) error {
 		}
 	}
 	return nil
+}
+
+// startAggregate asks the store for the scan's partial aggregate. It
+// reports false, with no error, when the store refuses (the scan then
+// reads rows, and the engine computes the partial).
+func (s *scan) startAggregate(ctx context.Context) (bool, error) {
+	ag, ok := s.source.Store.(gateway.Aggregator)
+	if !ok {
+		s.aggWhy = "the adapter cannot compute aggregates"
+		return false, nil
+	}
+	res, err := ag.Aggregate(ctx, *s.agg)
+	if errors.Is(err, gateway.ErrNotPushed) {
+		s.aggWhy = strings.TrimPrefix(err.Error(), gateway.ErrNotPushed.Error()+": ")
+		return false, nil
+	}
+	if err != nil {
+		return false, scanError(s, err)
+	}
+	if want := len(s.agg.GroupBy) + len(s.agg.Aggs); res.Reader.Schema().NumFields() != want {
+		res.Reader.Release()
+		return false, gateway.Errorf(gateway.CodeSourceFailed, "council source %q returned %d columns for a partial aggregate of %s, not %d", s.source.Config.ID, res.Reader.Schema().NumFields(), s.table.Name, want)
+	}
+	s.aggPushed = true
+	s.pushed, s.statement = res.Pushed, res.Statement
+	s.reader = newPrefetch(ctx, s.source.Config.ID, res.Reader, 4)
+	return true, nil
 }
 
 func scanError(s *scan, err error) error {
