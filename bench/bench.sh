@@ -13,6 +13,9 @@ FULL=${BENCH_FULL:-0}               # 1: also the 32 councils × 250k rows run
 SKIP_GEN=${BENCH_SKIP_GEN:-0}       # 1: reuse bench/out/<run> data
 PROFILE=${BENCH_PROFILE:-auto}      # auto: perf profiles of S1/S2/S4 when perf exists
 REPORT_ONLY=${BENCH_REPORT_ONLY:-0} # 1: only rewrite BENCHMARKS.md from bench/out/*/results
+BIG_ROWS=${BENCH_BIG_ROWS:-10000000} # S8's table; 0 skips S8
+S8_RUNS=${BENCH_S8_RUNS:-2}         # S8's runs per client (no warm-up: the first is the one that counts)
+RSS_BOUND_MB=512                    # S8's target for the gateway's peak RSS
 PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres
 PGDSN=${BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 MYARGS=(-h 127.0.0.1 -P 3306 -u root)
@@ -51,6 +54,8 @@ start_gateway() { # config http flight logfile
 }
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# proc_kb FIELD: a kB field of the gateway's /proc status (VmRSS, VmHWM: its peak so far)
+proc_kb() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$GW_PID/status" 2>/dev/null; }
 
 # timeit LABEL CMD... : one warm-up, then RUNS timed runs; ms per line in $RES/LABEL
 timeit() {
@@ -216,8 +221,71 @@ bench_run() { # name councils rows
     TIMEIT_RUNS=20 timeit s7_small_policy gw_http application/json "$SMALL"
     HTTP_ADDR=$HTTP_ADDR_SAVE
     stop_gateway
+    rm -f "$RES"/s8*
+    if ((BIG_ROWS > 0)); then s8 "$dir"; fi
   fi
   write_section "$name" "$n" "$rows" "$pg" "$my" "$pq" >"$dir/section.md"
+}
+
+# S8: SELECT * of one BIG_ROWS-row Parquet table (bench/out/big/<rows>, written once and
+# kept), over Flight and HTTP Arrow, each client on a gateway started for it alone, so the
+# gateway's VmHWM (its lifetime peak RSS) is that client's runs and nothing else.
+s8() { # dir
+  local dir=$1 big=$OUT/big/$BIG_ROWS
+  if [[ ! -f $big/big.env ]]; then
+    log "[S8] writing the $BIG_ROWS-row Parquet table (once; kept in $big)"
+    mkdir -p "$OUT/big"
+    "$BIN/benchgen" --big-out "$big" --big-rows "$BIG_ROWS" --key "$KEY" \
+      --http "$HTTP_ADDR" --flight "$FLIGHT_ADDR" 2>"$big.gen.log" || { cat "$big.gen.log"; exit 1; }
+  fi
+  # shellcheck disable=SC1091
+  source "$big/big.env"
+  cp "$big/big.env" "$RES/s8.env"
+  local n=$S8_RUNS
+  # the floor: the store reading every column by itself (also warms the page cache)
+  TIMEIT_RUNS=$n timeit s8_store_scan "$BIN/benchgen" --big-scan "$BIG_FILE"
+  : >"$RES/s8.txt"
+  local client run t0 out rows bytes got ms first code hwm
+  for client in flight http; do
+    start_gateway "$big/gateway.yaml" "$HTTP_ADDR" "$FLIGHT_ADDR" "$dir/gateway-s8-$client.log"
+    echo "$(proc_kb VmRSS)" >"$RES/s8_${client}_idle_kb"
+    : >"$RES/s8_$client"; : >"$RES/s8_${client}_first"; : >"$RES/s8_${client}_hwm_kb"
+    # VmRSS every 0.2 s while this gateway runs: ms since it was ready, kB
+    t0=$(now_ms)
+    (while kill -0 "$GW_PID" 2>/dev/null; do
+      echo "$(($(now_ms) - t0)) $(proc_kb VmRSS)"; sleep 0.2
+    done) >"$RES/s8_${client}_rss.txt" &
+    local sampler=$!
+    for run in $(seq 1 "$n"); do
+      local at=$(($(now_ms) - t0))
+      if [[ $client == flight ]]; then
+        out=$(gw_flight "$BIG_SQL") || { echo "FAILED: s8_flight" >&2; exit 1; }
+        rows=$(sed -n 's/.*rows=\([0-9]*\).*/\1/p' <<<"$out")
+        ms=$(sed -n 's/.* ms=\([0-9]*\).*/\1/p' <<<"$out")
+        first=$(sed -n 's/.*first_ms=\(-*[0-9]*\).*/\1/p' <<<"$out")
+        if [[ $rows != "$BIG_ROWS" ]]; then echo "FAILED: s8_flight: $rows rows, want $BIG_ROWS ($out)" >&2; exit 1; fi
+        got="rows=$rows"
+      else
+        # curl's clock: time_starttransfer is the first byte (the gateway sends its status
+        # after the first batch), time_total the last; rows are not counted, bytes are
+        out=$(curl -sS -o /dev/null -w '%{http_code} %{time_starttransfer} %{time_total} %{size_download}' \
+          "http://$HTTP_ADDR/v1/query" -H "Authorization: Bearer $KEY" \
+          -H "Accept: application/vnd.apache.arrow.stream" --data-binary "$(jq_body "$BIG_SQL")") ||
+          { echo "FAILED: s8_http: $out" >&2; exit 1; }
+        read -r code first ms bytes <<<"$out"
+        if [[ $code != 200 ]]; then echo "FAILED: s8_http: status $code" >&2; exit 1; fi
+        first=$(awk -v s="$first" 'BEGIN{ printf "%d", s*1000 }')
+        ms=$(awk -v s="$ms" 'BEGIN{ printf "%d", s*1000 }')
+        got="bytes=$bytes"
+      fi
+      hwm=$(proc_kb VmHWM)
+      echo "$ms" >>"$RES/s8_$client"; echo "$first" >>"$RES/s8_${client}_first"; echo "$hwm" >>"$RES/s8_${client}_hwm_kb"
+      echo "client=$client run=$run at_ms=$at $got ms=$ms first_ms=$first vmhwm_kb=$hwm vmrss_after_kb=$(proc_kb VmRSS)" >>"$RES/s8.txt"
+    done
+    stop_gateway
+    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+    log "s8_$client: total $(stat_of "s8_$client"); first batch/byte $(stat_of "s8_${client}_first"); peak RSS $(($(mx "s8_${client}_hwm_kb") / 1024)) MB (idle $(($(cat "$RES/s8_${client}_idle_kb") / 1024)) MB)"
+  done
 }
 
 decide() { # subbench metric
@@ -274,7 +342,25 @@ write_section() { # name n rows pg my pq
     echo "| S7 policy decision, 6 tables (BenchmarkDecide, demo policies) | median ${dm} µs, p99 ${dp} µs (1 table: ${d1} µs) | | | median < 1 ms $(awk -v d="$dm" 'BEGIN{ if (d<1000) print "**met**"; else print "**missed**" }') |"
     echo "| S7 small query (\`LIMIT 10\` from one council), policy on vs off | $(cell s7_small_policy) | $(cell s7_small_nopolicy) | $(ratio "$(med s7_small_policy)" "$(med s7_small_nopolicy)")× | decision = $share |"
   fi
+  if [[ -f $RES/s8.txt ]]; then
+    # shellcheck disable=SC1091
+    source "$RES/s8.env"
+    local hf hh what floor
+    hf=$(($(mx s8_flight_hwm_kb) / 1024)); hh=$(($(mx s8_http_hwm_kb) / 1024))
+    what="S8 \`$BIG_SQL\`, $BIG_ROWS rows × $BIG_COLUMNS columns (one Parquet file, $((BIG_BYTES >> 20)) MB)"
+    floor="the store reading every column itself (DuckDB over the file)"
+    echo "| $what, Flight SQL (ADBC): all rows vs $floor | $(cell s8_flight) | $(cell s8_store_scan) | $(ratio "$(med s8_flight)" "$(med s8_store_scan)")× | (info) |"
+    echo "| S8 … Flight: time to the first record batch vs the store's whole read | $(cell s8_flight_first) | $(cell s8_store_scan) | $(ratio "$(med s8_flight_first)" "$(med s8_store_scan)")× | first rows before the last leave the store $(first_met s8_flight_first) |"
+    echo "| S8 … HTTP Arrow (curl): all rows / time to first byte | $(cell s8_http) / $(cell s8_http_first) | $(cell s8_store_scan) | $(ratio "$(med s8_http_first)" "$(med s8_store_scan)")× (first byte) | first rows before the last leave the store $(first_met s8_http_first) |"
+    echo "| S8 gateway peak RSS (VmHWM; a fresh gateway per client, $(wc -l <"$RES/s8_flight") run(s) each): Flight / HTTP | $hf MB / $hh MB (idle $(($(cat "$RES/s8_flight_idle_kb") / 1024)) MB) | | | ≤ $RSS_BOUND_MB MB $(met "$((hf > hh ? hf : hh))" "$RSS_BOUND_MB") |"
+  fi
   echo
+}
+
+# first_met LABEL: the first batch (median) came before the store could have read the
+# whole table (its own full read, median); otherwise the result waited for it
+first_met() {
+  awk -v f="$(med "$1")" -v s="$(med s8_store_scan)" 'BEGIN{ if (f < s) print "**met**"; else print "**missed**" }'
 }
 
 machine() {

@@ -11,6 +11,18 @@
 // repository's policies and agreements, an Edinburgh analyst), and
 // bench.env: shell assignments with each council's store and the direct
 // SQL the script runs against it as the floor.
+//
+// S8 (a large result) has two more modes, which touch no database:
+//
+//	benchgen --big-out bench/out/big/10000000 --big-rows 10000000
+//	benchgen --big-scan bench/out/big/10000000/data/spend_over_500.parquet
+//
+// --big-out writes one Parquet table of --big-rows spend rows (Stirling's
+// Parquet dialect, a generated sample repeated) as data/spend_over_500.parquet,
+// a gateway config with that one files source (gateway.yaml, policy
+// disabled), and big.env, written last. --big-scan reads every column of
+// the file with DuckDB and prints the rows and the time: the store's own
+// full read, S8's floor.
 package main
 
 import (
@@ -47,8 +59,20 @@ func main() {
 	httpAddr := flag.String("http", "127.0.0.1:18080", "gateway HTTP address")
 	flightAddr := flag.String("flight", "127.0.0.1:18815", "gateway Flight SQL address")
 	policies := flag.String("policies", "policies", "policy directory (for gateway-policy.yaml)")
+	bigOut := flag.String("big-out", "", "S8: write only the large Parquet table and its gateway config here")
+	bigRows := flag.Int("big-rows", 10_000_000, "S8: rows of the large table (with --big-out)")
+	bigScan := flag.String("big-scan", "", "S8: read every column of this Parquet file with DuckDB and print the time")
 	flag.Parse()
-	if err := run(context.Background(), *out, *n, *rows, *seed, *pgDSN, *myBase, *prefix, *key, *httpAddr, *flightAddr, *policies); err != nil {
+	var err error
+	switch {
+	case *bigScan != "":
+		err = bigScanRun(context.Background(), *bigScan)
+	case *bigOut != "":
+		err = bigRun(context.Background(), *bigOut, *bigRows, *seed, *key, *httpAddr, *flightAddr)
+	default:
+		err = run(context.Background(), *out, *n, *rows, *seed, *pgDSN, *myBase, *prefix, *key, *httpAddr, *flightAddr, *policies)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchgen:", err)
 		os.Exit(1)
 	}
@@ -137,15 +161,7 @@ func run(ctx context.Context, out string, n, rows int, seed uint64, pgDSN, myBas
 
 	councils := synth.LoadCouncils(n, "")
 	opts := synth.Options{Seed: seed, SpendRows: rows, PlanningRows: 100}
-	h := sha256.Sum256([]byte(key))
-	cfg := config.Config{
-		Server: config.Server{HTTP: httpAddr, Flight: flightAddr},
-		Query:  config.Query{Timeout: config.Duration(10 * time.Minute)},
-		Policy: config.Policy{Disabled: true},
-		Audit:  config.Audit{File: filepath.Join(out, "audit", "audit.jsonl")},
-		Requesters: []config.Requester{{ID: "bench@edinburgh", Organisation: "The City of Edinburgh Council",
-			Roles: []string{"analyst"}, Purposes: []string{"research", "service-planning"}, KeySHA256: hex.EncodeToString(h[:])}},
-	}
+	cfg := baseConfig(out, key, httpAddr, flightAddr)
 	env := &strings.Builder{}
 	fmt.Fprintf(env, "# written by benchgen %s\nN_COUNCILS=%d\nROWS=%d\nSEED=%d\n", time.Now().UTC().Format(time.RFC3339), n, rows, seed)
 	counts := map[string]int{}
@@ -264,23 +280,42 @@ func run(ctx context.Context, out string, n, rows int, seed uint64, pgDSN, myBas
 		fmt.Fprintf(env, "%sSQL_FILTER=%s\n", p, sh("SELECT * FROM "+t+" WHERE "+etCol+" = "+lit))
 		fmt.Fprintf(env, "%sSQL_TOPN=%s\n", p, sh("SELECT * FROM "+t+" ORDER BY "+amt+" DESC LIMIT 10"))
 	}
-	write := func(name string, c config.Config) error {
-		raw, err := yaml.Marshal(&c)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(out, name), raw, 0o644)
-	}
-	if err := write("gateway.yaml", cfg); err != nil {
+	if err := writeConfig(filepath.Join(out, "gateway.yaml"), cfg); err != nil {
 		return err
 	}
 	pcfg := cfg
 	pcfg.Policy = config.Policy{Dir: policies, HashSalt: "bench-salt"}
 	pcfg.Audit = config.Audit{File: filepath.Join(out, "audit-policy", "audit.jsonl")}
-	if err := write("gateway-policy.yaml", pcfg); err != nil {
+	if err := writeConfig(filepath.Join(out, "gateway-policy.yaml"), pcfg); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(out, "bench.env"), []byte(env.String()), 0o644)
 }
 
 func sh2(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// baseConfig is the gateway config every run starts from: policy disabled,
+// the benchmark requester, a 10-minute query timeout, the engine's other
+// defaults (DuckDB memory limit, threads, temp directory).
+func baseConfig(out, key, httpAddr, flightAddr string) config.Config {
+	h := sha256.Sum256([]byte(key))
+	return config.Config{
+		Server: config.Server{HTTP: httpAddr, Flight: flightAddr},
+		Query:  config.Query{Timeout: config.Duration(10 * time.Minute)},
+		Policy: config.Policy{Disabled: true},
+		Audit:  config.Audit{File: filepath.Join(out, "audit", "audit.jsonl")},
+		Requesters: []config.Requester{{ID: "bench@edinburgh", Organisation: "The City of Edinburgh Council",
+			Roles: []string{"analyst"}, Purposes: []string{"research", "service-planning"}, KeySHA256: hex.EncodeToString(h[:])}},
+	}
+}
+
+func writeConfig(path string, c config.Config) error {
+	raw, err := yaml.Marshal(&c)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
