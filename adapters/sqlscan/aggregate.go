@@ -92,6 +92,11 @@ func BuildAggregate(d Dialect, t Table, req gateway.AggregateRequest) (*Query, e
 			if !ok {
 				return nil, gateway.Errorf(gateway.CodeBadRequest, "table %q has no column %q", t.Name, a.Column)
 			}
+			// The store counts what it holds as not NULL; that must be
+			// what the reader makes NULL (not so for MariaDB's zero dates).
+			if d.Filter(c, gateway.Filter{Column: c.Name, Op: gateway.OpIsNotNull}, d.ColumnSQL(c)).Fit != FitExact {
+				return nil, gateway.NotPushed("count of %s: the store's NULLs are not the gateway's (%s)", c.Name, c.StoreType)
+			}
 			expr, out = "count("+d.ColumnSQL(c)+")", Column{Name: name, Type: arrow.PrimitiveTypes.Int64}
 		case gateway.AggCountDistinct:
 			c, err := col(a.Column, "count(DISTINCT) of")

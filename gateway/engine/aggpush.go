@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/duckstream"
 )
 
 // Aggregate pushdown.
@@ -393,8 +393,6 @@ func (e *Engine) aggregateRefusal(ap *aggPlan, m aggMember) string {
 		return "the policy's row filter is applied in the gateway"
 	case m.dec != nil && len(m.dec.Masks) > 0:
 		return "the policy masks columns, which are aggregated after masking"
-	case m.dec != nil && m.dec.AggregateOnly:
-		return "aggregate-only data is aggregated in the gateway, with suppression"
 	}
 	if _, ok := s.source.Store.(gateway.Aggregator); !ok {
 		return "the adapter cannot compute aggregates"
@@ -483,6 +481,9 @@ func localColumn(m aggMember, col string, s *scan) (string, string) {
 	if fi < 0 {
 		return "", fmt.Sprintf("no column %q", cm.From)
 	}
+	if std := m.dataset.Column(col); std != nil && !sameType(s.table.Schema.Field(fi).Type, std.Type) {
+		return "", fmt.Sprintf("%s is cast from the council's %s (%s)", col, cm.From, catalog.SQLType(s.table.Schema.Field(fi).Type))
+	}
 	return s.table.Schema.Field(fi).Name, ""
 }
 
@@ -495,7 +496,7 @@ func firstNonEmpty(a, b string) string {
 
 // aggSetup returns the statements that build __partial and __combined in
 // the query's database, and the rewritten query over __combined.
-func (e *Engine) aggSetup(ctx context.Context, conn *sql.Conn, a *analysis, p *plan) ([]string, string, error) {
+func (e *Engine) aggSetup(ctx context.Context, conn *duckstream.Conn, a *analysis, p *plan) ([]string, string, error) {
 	ap := p.agg
 	var target string
 	var stdCols *catalog.Dataset
@@ -735,20 +736,3 @@ func (e *Engine) rewriteOverCombined(ctx context.Context, a *analysis, ap *aggPl
 	return out, nil
 }
 
-// describeTypes returns a query's output column types.
-func describeTypes(ctx context.Context, conn *sql.Conn, query string) ([]string, error) {
-	rows, err := conn.QueryContext(ctx, "SELECT column_type FROM (DESCRIBE "+query+")")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
-}

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/duckstream"
 )
 
 // Aggregate-only tables: a query over one may only return aggregates, and
@@ -214,7 +216,7 @@ func (e *Engine) aggregatesIn(n node) (bool, error) {
 // is added inside, and outside every aggregate value of a group smaller
 // than min becomes NULL, with a flag column the result reader counts and
 // drops.
-func (e *Engine) suppressionSQL(ctx context.Context, conn *sql.Conn, a *analysis, aggIdx []int, min int) (string, error) {
+func (e *Engine) suppressionSQL(ctx context.Context, conn *duckstream.Conn, a *analysis, aggIdx []int, min int) (string, error) {
 	names, err := describe(ctx, conn, a.sql)
 	if err != nil {
 		return "", err
@@ -255,26 +257,35 @@ func (e *Engine) suppressionSQL(ctx context.Context, conn *sql.Conn, a *analysis
 }
 
 // describe returns a query's output column names.
-func describe(ctx context.Context, conn *sql.Conn, query string) ([]string, error) {
-	rows, err := conn.QueryContext(ctx, "DESCRIBE "+query)
+func describe(ctx context.Context, conn *duckstream.Conn, query string) ([]string, error) {
+	return describeColumn(ctx, conn, query, 0)
+}
+
+// describeTypes returns a query's output column types.
+func describeTypes(ctx context.Context, conn *duckstream.Conn, query string) ([]string, error) {
+	return describeColumn(ctx, conn, query, 1)
+}
+
+// describeColumn reads one text column of DESCRIBE query (0 the names, 1
+// the types).
+func describeColumn(ctx context.Context, conn *duckstream.Conn, query string, col int) ([]string, error) {
+	r, err := conn.Query(ctx, "DESCRIBE "+query)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var names []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
+	defer r.Release()
+	var out []string
+	for r.Next() {
+		rec := r.RecordBatch()
+		vals, ok := rec.Column(col).(*array.String)
+		if !ok {
+			return nil, fmt.Errorf("DESCRIBE gave %s, not text", rec.Column(col).DataType())
 		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
+		for i := range vals.Len() {
+			out = append(out, strings.Clone(vals.Value(i)))
 		}
-		names = append(names, fmt.Sprint(vals[0]))
 	}
-	return names, rows.Err()
+	return out, r.Err()
 }
 
 // clean deep-copies a parse tree without the engine's own marks.

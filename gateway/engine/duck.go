@@ -11,27 +11,65 @@ import (
 	"sync"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/councildata/gateway/gateway/duckstream"
 )
 
-// sandboxDSN holds the settings applied when a query's database is created;
-// openDuck then turns external access off, which closes files, URLs and
-// extension installs. Autoload off keeps DuckDB from loading anything by
-// itself.
+// sandboxSettings are applied when a query's database is created; the
+// setup statements of openQueryDB then turn external access off, which
+// closes files, URLs and extension installs. Autoload off keeps DuckDB from
+// loading anything by itself.
+func sandboxSettings(memoryLimit string, threads int) map[string]string {
+	return map[string]string{
+		"autoinstall_known_extensions": "false",
+		"autoload_known_extensions":    "false",
+		"allow_community_extensions":   "false",
+		"allow_unsigned_extensions":    "false",
+		"memory_limit":                 memoryLimit,
+		"threads":                      strconv.Itoa(threads),
+		// Results leave as plain Arrow types every client reads.
+		"arrow_output_version":      "1.0",
+		"arrow_output_list_view":    "false",
+		"produce_arrow_string_view": "false",
+		"arrow_large_buffer_size":   "false",
+		"arrow_lossless_conversion": "false",
+	}
+}
+
+// sandboxDSN is sandboxSettings for duckdb-go (the engine's own parser
+// database).
 func sandboxDSN(memoryLimit string, threads int) string {
 	v := url.Values{}
-	v.Set("autoinstall_known_extensions", "false")
-	v.Set("autoload_known_extensions", "false")
-	v.Set("allow_community_extensions", "false")
-	v.Set("allow_unsigned_extensions", "false")
-	v.Set("memory_limit", memoryLimit)
-	v.Set("threads", strconv.Itoa(threads))
-	// Results leave as plain Arrow types every client reads.
-	v.Set("arrow_output_version", "1.0")
-	v.Set("arrow_output_list_view", "false")
-	v.Set("produce_arrow_string_view", "false")
-	v.Set("arrow_large_buffer_size", "false")
-	v.Set("arrow_lossless_conversion", "false")
+	for k, val := range sandboxSettings(memoryLimit, threads) {
+		v.Set(k, val)
+	}
 	return "?" + v.Encode()
+}
+
+// openQueryDB opens a query's in-memory database, whose results stream
+// (duckstream), and returns it with one connection and a func that closes
+// both. tempDir, if set, is where it may spill.
+func openQueryDB(memoryLimit string, threads int, tempDir string) (*duckstream.DB, *duckstream.Conn, func(), error) {
+	var setup []string
+	if tempDir != "" {
+		setup = append(setup, "SET temp_directory = "+quote(tempDir))
+	}
+	// Zoned timestamps leave as UTC (tz "UTC", not "Etc/UTC"); then
+	// nothing more may reach outside the database.
+	setup = append(setup, "SET GLOBAL TimeZone = 'UTC'", "SET GLOBAL enable_external_access = false")
+	db, err := duckstream.Open("", sandboxSettings(memoryLimit, threads), setup...)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	conn, err := db.Connect()
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, fmt.Errorf("connect duckdb: %w", err)
+	}
+	return db, conn, func() {
+		conn.Close()
+		db.Close()
+	}, nil
 }
 
 // openDuck opens an in-memory DuckDB with the given DSN and returns a pool

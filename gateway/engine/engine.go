@@ -24,6 +24,7 @@ import (
 	"github.com/councildata/gateway/gateway/audit"
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/duckstream"
 )
 
 // Engine runs queries. It is safe for concurrent use.
@@ -310,7 +311,7 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 	}()
 
 	tempDir := filepath.Join(e.cfg.TempDir, req.QueryID)
-	db, conn, closeDB, err := openDuck(qctx, sandboxDSN(e.cfg.MemoryLimit, e.cfg.Threads), tempDir)
+	db, conn, closeDB, err := openQueryDB(e.cfg.MemoryLimit, e.cfg.Threads, tempDir)
 	if err != nil {
 		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not start the query engine")
 	}
@@ -336,7 +337,7 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 	var reader array.RecordReader
 	if err == nil {
 		for _, stmt := range append(p.setup(), "SET lock_configuration = true") {
-			if _, err = conn.ExecContext(qctx, stmt); err != nil {
+			if err = conn.Exec(qctx, stmt); err != nil {
 				err = fmt.Errorf("set up query database (%s): %w", stmt, err)
 				break
 			}
@@ -353,7 +354,7 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 			if err != nil {
 				break
 			}
-			if _, err = conn.ExecContext(qctx, stmt); err != nil {
+			if err = conn.Exec(qctx, stmt); err != nil {
 				err = fmt.Errorf("combine the councils' partial aggregates (%s): %w", stmt, err)
 			}
 		}
@@ -364,16 +365,8 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 		} else if aggOnly {
 			sqlText, err = e.suppressionSQL(qctx, conn, a, aggIdx, minGroup)
 		}
-		switch {
-		case err != nil:
-		case a.explain:
-			err = withArrow(conn, func(ar *duckdb.Arrow) error {
-				r, err := ar.QueryContext(qctx, sqlText)
-				reader = r
-				return err
-			})
-		default:
-			reader, err = e.pagedResult(qctx, conn, sqlText)
+		if err == nil {
+			reader, err = firstBatch(conn.Query(qctx, sqlText))
 		}
 	}
 	if err != nil {
@@ -396,31 +389,26 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 
 // load copies every scan into its table, each on its own connection so the
 // councils' stores are read in parallel.
-func (e *Engine) load(ctx context.Context, db *sql.DB, p *plan) error {
+func (e *Engine) load(ctx context.Context, db *duckstream.DB, p *plan) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(p.scans))
 	for i, s := range p.scans {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := db.Conn(ctx)
+			conn, err := db.Connect()
 			if err != nil {
 				errs[i] = err
 				return
 			}
 			defer conn.Close()
-			var release func()
-			err = withArrow(conn, func(ar *duckdb.Arrow) error {
-				var err error
-				release, err = ar.RegisterView(s.reader, s.streamName())
-				return err
-			})
+			release, err := conn.RegisterView(s.reader, s.streamName())
 			if err != nil {
 				errs[i] = fmt.Errorf("register scan of %s.%s: %w", s.source.Config.ID, s.table.Name, err)
 				return
 			}
 			defer release()
-			if _, err := conn.ExecContext(ctx, s.load()); err != nil {
+			if err := conn.Exec(ctx, s.load()); err != nil {
 				errs[i] = err
 			}
 		}()

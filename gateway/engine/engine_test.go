@@ -534,9 +534,9 @@ func TestExplainReadsNothing(t *testing.T) {
 
 func decimalFromCents(c int64) decimal128.Num { return decimal128.FromI64(c) }
 
-// Large results are read back a page at a time, in order, with their own
-// column names, duplicates included.
-func TestPagedResult(t *testing.T) {
+// Large results stream in order, with their own column names, duplicates
+// included.
+func TestStreamedResult(t *testing.T) {
 	f := newFixture(t)
 	res, err := f.eng.Query(context.Background(), Request{SQL: "SELECT range AS i, 'x' AS a, 'y' AS a FROM range(150000) ORDER BY i DESC"})
 	if err != nil {

@@ -29,6 +29,9 @@ type AggregateCase struct {
 	Keys, RefusedKeys []string
 	// Sums are columns the store must sum; RefusedSums those it must not.
 	Sums, RefusedSums []string
+	// RefusedCounts are columns whose non-NULL values the store must not
+	// count (what it calls NULL is not what the gateway reads as NULL).
+	RefusedCounts []string
 }
 
 // Aggregate checks that the store's partial aggregates are DuckDB's: for
@@ -123,6 +126,9 @@ func Aggregate(t *testing.T, src gateway.Source, c AggregateCase) {
 	for _, key := range c.RefusedKeys {
 		refuse("GROUP BY "+key, gateway.AggregateRequest{Table: "topn", GroupBy: []string{key}, Aggs: []gateway.AggFunc{{Kind: gateway.AggCountStar}}})
 		refuse("count(DISTINCT "+key+")", gateway.AggregateRequest{Table: "topn", Aggs: []gateway.AggFunc{{Kind: gateway.AggCountDistinct, Column: key}}})
+	}
+	for _, col := range c.RefusedCounts {
+		refuse("count("+col+")", gateway.AggregateRequest{Table: "topn", Aggs: []gateway.AggFunc{{Kind: gateway.AggCount, Column: col}}})
 	}
 	for _, col := range c.RefusedSums {
 		refuse("sum("+col+")", gateway.AggregateRequest{Table: "topn", Aggs: []gateway.AggFunc{{Kind: gateway.AggSum, Column: col}}})
