@@ -81,25 +81,19 @@ WHERE database_name = current_database() AND schema_name = 'main' AND NOT intern
 ORDER BY 1`
 
 func (s *Source) load(ctx context.Context, cfg config.Source, path string) error {
-	db := s.store.DB()
-	rows, err := db.QueryContext(ctx, catalog)
+	found, err := s.store.QueryRows(ctx, catalog)
 	if err != nil {
 		return &gateway.Error{Code: gateway.CodeSourceFailed, Source: cfg.ID, Err: err,
 			Message: fmt.Sprintf("duckdb %s: read catalog", cfg.ID)}
 	}
 	var rels []relation
-	for rows.Next() {
-		var r relation
-		if err := rows.Scan(&r.name, &r.rows); err != nil {
-			rows.Close()
-			return &gateway.Error{Code: gateway.CodeSourceFailed, Source: cfg.ID, Err: err,
-				Message: fmt.Sprintf("duckdb %s: read catalog", cfg.ID)}
+	for _, row := range found {
+		name, _ := row[0].(string)
+		n, ok := row[1].(int64)
+		if !ok {
+			n = -1
 		}
-		rels = append(rels, r)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return &gateway.Error{Code: gateway.CodeSourceFailed, Source: cfg.ID, Err: err,
-			Message: fmt.Sprintf("duckdb %s: read catalog", cfg.ID)}
+		rels = append(rels, relation{name: name, rows: n})
 	}
 	if len(cfg.Tables) > 0 {
 		rels, err = pick(cfg, rels)

@@ -105,7 +105,7 @@ func release(cols []arrow.Array) {
 // pool.
 func idle(t *testing.T, s *Source) {
 	t.Helper()
-	if st := s.store.DB().Stats(); st.InUse != 0 {
+	if st := s.store.Stats(); st.InUse != 0 {
 		t.Errorf("%d connections still in use after the readers were released", st.InUse)
 	}
 }
@@ -272,7 +272,6 @@ func TestReadOnly(t *testing.T) {
 	stat, _ := os.Stat(path)
 
 	s := open(t, path)
-	db := s.store.DB()
 	for _, q := range []string{
 		"CREATE TABLE x (a INTEGER)",
 		"INSERT INTO spend VALUES (3)",
@@ -284,7 +283,7 @@ func TestReadOnly(t *testing.T) {
 		"SET GLOBAL enable_external_access = true",
 		"INSTALL httpfs",
 	} {
-		if _, err := db.Exec(q); err == nil {
+		if err := s.store.Exec(context.Background(), q); err == nil {
 			t.Errorf("%s: succeeded on a read-only source", q)
 		}
 	}
@@ -496,7 +495,7 @@ func TestStreamingAndConnections(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	s := open(t, makeDB(t, "CREATE TABLE big AS SELECT range AS id, 'row ' || range AS label FROM range(300000)"))
-	before := s.store.DB().Stats()
+	before := s.store.Stats()
 
 	// Several readers at once each hold a connection until released.
 	var results []*gateway.ScanResult
@@ -507,7 +506,7 @@ func TestStreamingAndConnections(t *testing.T) {
 		}
 		results = append(results, res)
 	}
-	if got := s.store.DB().Stats().InUse; got != 3 {
+	if got := s.store.Stats().InUse; got != 3 {
 		t.Errorf("%d connections in use with 3 open readers, want 3", got)
 	}
 	cols, batches := collect(t, mem, results[0].Reader)
@@ -517,15 +516,15 @@ func TestStreamingAndConnections(t *testing.T) {
 	release(cols)
 	results[1].Reader.Retain()
 	results[1].Reader.Release()
-	if got := s.store.DB().Stats().InUse; got != 2 {
+	if got := s.store.Stats().InUse; got != 2 {
 		t.Errorf("a retained reader gave its connection back early: %d in use, want 2", got)
 	}
 	results[1].Reader.Release()
 	results[2].Reader.Next()
 	results[2].Reader.Release()
 	idle(t, s)
-	if after := s.store.DB().Stats(); after.OpenConnections > 4 {
-		t.Errorf("%d open connections (was %d), over the cap of 4", after.OpenConnections, before.OpenConnections)
+	if after := s.store.Stats(); after.Open > 4 {
+		t.Errorf("%d open connections (was %d), over the cap of 4", after.Open, before.Open)
 	}
 }
 

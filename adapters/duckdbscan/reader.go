@@ -2,20 +2,21 @@ package duckdbscan
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"sync"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/councildata/gateway/gateway/duckstream"
 )
 
-// reader is DuckDB's Arrow record reader plus the connection it runs on.
-// DuckDB reads from the connection on every Next, so the connection stays
+// reader is DuckDB's streaming Arrow reader plus the connection it runs on.
+// DuckDB runs the query further on every Next, so the connection stays
 // checked out of the pool until the last Release, which gives it back.
 type reader struct {
 	array.RecordReader
-	conn  *sql.Conn
+	conn  *duckstream.Conn
 	store *Store
 	refs  atomic.Int64
 	once  sync.Once
@@ -23,7 +24,7 @@ type reader struct {
 
 var _ array.RecordReader = (*reader)(nil)
 
-func newReader(rr array.RecordReader, conn *sql.Conn, s *Store) *reader {
+func newReader(rr array.RecordReader, conn *duckstream.Conn, s *Store) *reader {
 	r := &reader{RecordReader: rr, conn: conn, store: s}
 	r.refs.Store(1)
 	return r
@@ -40,7 +41,7 @@ func (r *reader) Release() {
 	}
 	r.once.Do(func() {
 		r.RecordReader.Release()
-		_ = r.conn.Close()
+		r.store.pool.put(r.conn)
 	})
 }
 

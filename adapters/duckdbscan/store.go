@@ -2,20 +2,16 @@ package duckdbscan
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/duckstream"
 )
 
 // Defaults for the adapter's own DuckDB. They are modest on purpose: the
@@ -42,10 +38,9 @@ func WithMemoryLimit(limit string) Option { return func(s *settings) { s.memoryL
 // WithThreads sets DuckDB's thread count.
 func WithThreads(n int) Option { return func(s *settings) { s.threads = n } }
 
-// WithTempDir lets DuckDB spill to dir. DuckDB holds a whole scan result
-// before the first batch leaves it, so without a temp dir a result larger
-// than the memory limit fails; with one it spills there. The default is no
-// spilling.
+// WithTempDir lets DuckDB spill to dir, for the sorts a top-N or a partial
+// aggregate may need beyond the memory limit. Scans stream, so they need
+// none. The default is no spilling.
 func WithTempDir(dir string) Option { return func(s *settings) { s.tempDir = dir } }
 
 // WithMaxConnections caps the connections, and so the scans open at once;
@@ -56,7 +51,7 @@ func WithMaxConnections(n int) Option { return func(s *settings) { s.maxConns = 
 type Store struct {
 	kind string // "duckdb" or "files", the first word of every error
 	id   string // the source id
-	db   *sql.DB
+	pool *pool
 
 	tables []*table // sorted by name
 }
@@ -90,51 +85,35 @@ func Open(kind, id, path string, config map[string]string, opts ...Option) (*Sto
 	if st.maxConns <= 0 {
 		st.maxConns = DefaultMaxConnections
 	}
-	if strings.ContainsAny(path, "?#") {
-		return nil, &gateway.Error{Code: gateway.CodeInvalidConfig, Source: id,
-			Message: fmt.Sprintf("%s %s: path %q must not contain ? or #", kind, id, path)}
+	settings := map[string]string{
+		"memory_limit": st.memoryLimit,
+		"threads":      strconv.Itoa(st.threads),
+		// Extensions come from nowhere: json, parquet and icu are built in.
+		"autoinstall_known_extensions": "false",
+		"autoload_known_extensions":    "false",
+		// Arrow output every client reads: utf8 and binary with 32-bit
+		// offsets, no view types, no list views, no duckdb.* extension
+		// types.
+		"arrow_output_version":      "1.0",
+		"produce_arrow_string_view": "false",
+		"arrow_large_buffer_size":   "false",
+		"arrow_lossless_conversion": "false",
+		"arrow_output_list_view":    "false",
 	}
-	q := url.Values{}
-	q.Set("memory_limit", st.memoryLimit)
-	q.Set("threads", strconv.Itoa(st.threads))
-	q.Set("temp_directory", st.tempDir)
-	// Extensions come from nowhere: json, parquet and icu are built in.
-	q.Set("autoinstall_known_extensions", "false")
-	q.Set("autoload_known_extensions", "false")
-	// Arrow output every client reads: utf8 and binary with 32-bit
-	// offsets, no view types, no list views, no duckdb.* extension types.
-	q.Set("arrow_output_version", "1.0")
-	q.Set("produce_arrow_string_view", "false")
-	q.Set("arrow_large_buffer_size", "false")
-	q.Set("arrow_lossless_conversion", "false")
-	q.Set("arrow_output_list_view", "false")
+	if st.tempDir != "" {
+		settings["temp_directory"] = st.tempDir
+	}
 	for k, v := range config {
-		q.Set(k, v)
+		settings[k] = v
 	}
-	connector, err := duckdb.NewConnector(path+"?"+q.Encode(), nil)
+	// TimeZone belongs to the icu extension, so it cannot be a start-up
+	// setting. UTC makes TIMESTAMPTZ come out as timestamp[us, tz=UTC].
+	db, err := duckstream.Open(path, settings, "SET GLOBAL TimeZone = 'UTC'")
 	if err != nil {
 		return nil, &gateway.Error{Code: gateway.CodeSourceFailed, Source: id,
 			Message: fmt.Sprintf("%s %s: open %s", kind, id, describePath(path)), Err: err}
 	}
-	db := sql.OpenDB(connector)
-	db.SetMaxOpenConns(st.maxConns)
-	db.SetMaxIdleConns(st.maxConns)
-	s := &Store{kind: kind, id: id, db: db}
-	// TimeZone belongs to the icu extension, so it cannot be a start-up
-	// setting. UTC makes TIMESTAMPTZ come out as timestamp[us, tz=UTC].
-	// duckdb-go shares one DuckDB instance between all openers of a file
-	// in the process, so a second Source over the same file finds it set
-	// and locked already.
-	var tz string
-	err = db.QueryRow("SELECT current_setting('TimeZone')").Scan(&tz)
-	if err == nil && tz != "UTC" {
-		_, err = db.Exec("SET GLOBAL TimeZone = 'UTC'")
-	}
-	if err != nil {
-		db.Close()
-		return nil, s.failed(err, "set time zone")
-	}
-	return s, nil
+	return &Store{kind: kind, id: id, pool: newPool(db, st.maxConns)}, nil
 }
 
 func describePath(path string) string {
@@ -144,21 +123,53 @@ func describePath(path string) string {
 	return path
 }
 
-// DB is the database, for the adapter that owns the Store to define its
-// tables before Lock. Nothing else may use it.
-func (s *Store) DB() *sql.DB { return s.db }
+// Exec runs a statement, for the adapter that owns the Store to define its
+// tables before Lock (and for tests of the lock-down).
+func (s *Store) Exec(ctx context.Context, query string, args ...any) error {
+	c, err := s.pool.get(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.pool.put(c)
+	return c.Exec(ctx, query, args...)
+}
+
+// QueryRows runs a query and returns its rows as Go values (int64, string,
+// float64, bool or nil), for the catalog queries of the adapter that owns
+// the Store.
+func (s *Store) QueryRows(ctx context.Context, query string, args ...any) ([][]any, error) {
+	c, err := s.pool.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.pool.put(c)
+	r, err := c.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Release()
+	var rows [][]any
+	for r.Next() {
+		rec := r.RecordBatch()
+		for i := range int(rec.NumRows()) {
+			row := make([]any, rec.NumCols())
+			for j := range row {
+				row[j] = goValue(rec.Column(j), i)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows, r.Err()
+}
+
+// Stats says how many connections are open and how many a reader or a
+// statement holds.
+func (s *Store) Stats() PoolStats { return s.pool.stats() }
 
 // Lock closes the database to everything but reading files under dirs: no
 // other file, no extension, no further change of settings. Call it after
 // the adapter has defined its tables.
 func (s *Store) Lock(ctx context.Context, dirs ...string) error {
-	var locked bool
-	if err := s.db.QueryRowContext(ctx, "SELECT current_setting('lock_configuration')").Scan(&locked); err != nil {
-		return s.failed(err, "lock down")
-	}
-	if locked {
-		return nil // a shared instance, locked by its first opener
-	}
 	var stmts []string
 	if len(dirs) > 0 {
 		quoted := make([]string, len(dirs))
@@ -174,7 +185,7 @@ func (s *Store) Lock(ctx context.Context, dirs ...string) error {
 		"SET GLOBAL enable_external_access = false",
 		"SET GLOBAL lock_configuration = true")
 	for _, q := range stmts {
-		if _, err := s.db.ExecContext(ctx, q); err != nil {
+		if err := s.Exec(ctx, q); err != nil {
 			return s.failed(err, "lock down")
 		}
 	}
@@ -187,32 +198,15 @@ func (s *Store) Lock(ctx context.Context, dirs ...string) error {
 // the normalised Arrow schema by asking DuckDB for an empty result.
 func (s *Store) AddTable(ctx context.Context, name, relation string, rows int64) error {
 	rel := QuoteIdent(relation)
-	rs, err := s.db.QueryContext(ctx, "DESCRIBE SELECT * FROM "+rel)
+	desc, err := s.QueryRows(ctx, "DESCRIBE SELECT * FROM "+rel)
 	if err != nil {
 		return s.tableFailed(name, err, "describe")
 	}
 	t := &table{name: name, relation: rel, rows: rows}
-	cols, err := rs.Columns()
-	if err != nil {
-		rs.Close()
-		return s.tableFailed(name, err, "describe")
-	}
-	for rs.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rs.Scan(ptrs...); err != nil {
-			rs.Close()
-			return s.tableFailed(name, err, "describe")
-		}
-		cname, _ := vals[0].(string)
-		ctype, _ := vals[1].(string)
+	for _, d := range desc {
+		cname, _ := d[0].(string)
+		ctype, _ := d[1].(string)
 		t.columns = append(t.columns, column{name: cname, duckType: ctype, expr: normalise(QuoteIdent(cname), ctype)})
-	}
-	if err := errors.Join(rs.Err(), rs.Close()); err != nil {
-		return s.tableFailed(name, err, "describe")
 	}
 	if len(t.columns) == 0 {
 		return s.tableFailed(name, errors.New("it has no columns"), "describe")
@@ -247,18 +241,16 @@ func (s *Store) Tables(ctx context.Context) ([]gateway.Table, error) {
 
 // Ping runs a trivial query.
 func (s *Store) Ping(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, "SELECT 1"); err != nil {
+	if err := s.Exec(ctx, "SELECT 1"); err != nil {
 		return s.failed(err, "ping")
 	}
 	return nil
 }
 
 // Close closes the database. Readers still open keep their connection
-// until released.
+// until released; DuckDB closes the database after the last.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return s.failed(err, "close")
-	}
+	s.pool.close()
 	return nil
 }
 
@@ -305,30 +297,20 @@ func (s *Store) lookup(name string) *table {
 	return fold
 }
 
-// query runs stmt on a connection of its own through DuckDB's Arrow
-// interface. The returned reader holds the connection until released.
+// query runs stmt on a connection of its own and streams its result as
+// DuckDB produces it (duckstream). The returned reader holds the
+// connection until released.
 func (s *Store) query(ctx context.Context, stmt string, args []any) (*reader, error) {
-	conn, err := s.db.Conn(ctx)
+	c, err := s.pool.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var rr array.RecordReader
-	err = conn.Raw(func(dc any) error {
-		dconn, ok := dc.(driver.Conn)
-		if !ok {
-			return fmt.Errorf("unexpected driver connection %T", dc)
-		}
-		a, err := duckdb.NewArrowFromConn(dconn)
-		if err != nil {
-			return err
-		}
-		rr, err = a.QueryContext(ctx, stmt, args...)
-		return err
-	})
+	rr, err := c.Query(ctx, stmt, args...)
 	if err != nil {
-		return nil, errors.Join(err, conn.Close())
+		s.pool.put(c)
+		return nil, err
 	}
-	return newReader(rr, conn, s), nil
+	return newReader(rr, c, s), nil
 }
 
 func (s *Store) failed(err error, what string) *gateway.Error {

@@ -95,15 +95,14 @@ func Open(ctx context.Context, cfg config.Source, opts ...duckdbscan.Option) (*S
 // define creates a view per spec, locks DuckDB to the directory, and reads
 // each view's schema.
 func (s *Source) define(ctx context.Context, id string, specs []spec) error {
-	db := s.store.DB()
 	rows := make([]int64, len(specs))
 	for i, sp := range specs {
 		for _, g := range sp.globs {
-			var n int64
-			if err := db.QueryRowContext(ctx, "SELECT count(*) FROM glob(?)", g).Scan(&n); err != nil {
+			found, err := s.store.QueryRows(ctx, "SELECT count(*) FROM glob(?)", g)
+			if err != nil {
 				return tableFailed(id, sp.name, err, "list %s", g)
 			}
-			if n == 0 {
+			if len(found) != 1 || found[0][0] == int64(0) {
 				return &gateway.Error{Code: gateway.CodeSourceFailed, Source: id,
 					Message: fmt.Sprintf("files %s: table %q: no file matches %s", id, sp.name, g)}
 			}
@@ -118,7 +117,7 @@ func (s *Source) define(ctx context.Context, id string, specs []spec) error {
 		}
 		q := fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM read_%s(%s)",
 			duckdbscan.QuoteIdent(sp.name), sp.format, strings.Join(args, ", "))
-		if _, err := db.ExecContext(ctx, q); err != nil {
+		if err := s.store.Exec(ctx, q); err != nil {
 			return tableFailed(id, sp.name, err, "read %s as %s", sp.from, sp.format)
 		}
 		rows[i] = -1
@@ -141,11 +140,15 @@ func (s *Source) define(ctx context.Context, id string, specs []spec) error {
 func parquetRows(ctx context.Context, s *Source, globs []string) int64 {
 	var total int64
 	for _, g := range globs {
-		var n *int64
-		if err := s.store.DB().QueryRowContext(ctx, "SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata(?)", g).Scan(&n); err != nil || n == nil {
+		rows, err := s.store.QueryRows(ctx, "SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata(?)", g)
+		if err != nil || len(rows) != 1 {
 			return -1
 		}
-		total += *n
+		n, ok := rows[0][0].(int64)
+		if !ok {
+			return -1
+		}
+		total += n
 	}
 	return total
 }

@@ -75,7 +75,7 @@ func openErr(cfg config.Source) error {
 
 func idle(t *testing.T, s *Source) {
 	t.Helper()
-	if st := s.store.DB().Stats(); st.InUse != 0 {
+	if st := s.store.Stats(); st.InUse != 0 {
 		t.Errorf("%d connections still in use after the readers were released", st.InUse)
 	}
 }
@@ -420,7 +420,7 @@ func TestLockedToDirectory(t *testing.T) {
 		"INSTALL httpfs",
 		"LOAD httpfs",
 	} {
-		if _, err := s.store.DB().Exec(q); err == nil {
+		if err := s.store.Exec(context.Background(), q); err == nil {
 			t.Errorf("%s: succeeded", q)
 		}
 	}
@@ -547,8 +547,8 @@ func TestStreamingLargeFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.store.DB().Stats().InUse != 1 {
-				t.Errorf("an open reader holds %d connections, want 1", s.store.DB().Stats().InUse)
+			if s.store.Stats().InUse != 1 {
+				t.Errorf("an open reader holds %d connections, want 1", s.store.Stats().InUse)
 			}
 			var n, batches int64
 			var sum int64

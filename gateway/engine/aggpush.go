@@ -735,4 +735,3 @@ func (e *Engine) rewriteOverCombined(ctx context.Context, a *analysis, ap *aggPl
 	}
 	return out, nil
 }
-
