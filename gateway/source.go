@@ -107,6 +107,11 @@ type Pushed struct {
 	// Aggregate is set when the store computed a partial aggregate
 	// (Aggregator) rather than returning rows.
 	Aggregate bool `json:"aggregate,omitempty"`
+	// Exact is set when the store applied every filter of the request
+	// exactly: the rows it returns are exactly the rows the filters keep.
+	// The engine may then hand them to the client without re-applying
+	// anything (whole-query pushdown).
+	Exact bool `json:"exact,omitempty"`
 }
 
 // Summary is a short human description, e.g. "columns, 2 filters, limit".

@@ -57,7 +57,8 @@ func (t *table) render(req gateway.ScanRequest) (string, []any, gateway.Pushed, 
 		b.WriteString(" WHERE ")
 		b.WriteString(strings.Join(conds, " AND "))
 	}
-	pushLimit := req.Limit >= 0 && len(pushed.Filters) == len(req.Filters)
+	pushed.Exact = len(pushed.Filters) == len(req.Filters)
+	pushLimit := req.Limit >= 0 && pushed.Exact
 	if pushLimit && len(req.OrderBy) > 0 {
 		if order, ok := t.orderBy(req.OrderBy); ok {
 			b.WriteString(" ORDER BY ")

@@ -244,6 +244,7 @@ func Build(d Dialect, t Table, req gateway.ScanRequest) (*Query, error) {
 		}
 		q.Pushed.Filters = append(q.Pushed.Filters, i)
 	}
+	q.Pushed.Exact = allExact
 	pushLimit := req.Limit >= 0 && allExact
 	if pushLimit && len(req.OrderBy) > 0 {
 		order, ok := d.orderBy(byName, req.OrderBy)

@@ -58,13 +58,13 @@ func TestBuild(t *testing.T) {
 			req:    gateway.ScanRequest{Table: "pay\"ments", Limit: 10},
 			sql:    `SELECT "id", "supplier", "amount", "ref"::text AS "ref" FROM "public"."pay""ments" LIMIT $1`,
 			args:   []any{int64(10)},
-			pushed: gateway.Pushed{Limit: true},
+			pushed: gateway.Pushed{Limit: true, Exact: true},
 		},
 		{
 			name:   "projection in request order, no limit",
 			req:    gateway.ScanRequest{Columns: []string{"amount", "id"}, Limit: -1},
 			sql:    `SELECT "amount", "id" FROM "public"."pay""ments"`,
-			pushed: gateway.Pushed{Columns: true},
+			pushed: gateway.Pushed{Columns: true, Exact: true},
 		},
 		{
 			name: "exact filters keep the limit",
@@ -74,7 +74,7 @@ func TestBuild(t *testing.T) {
 			}},
 			sql:    `SELECT "id" FROM "public"."pay""ments" WHERE "id" >= $1::int8 AND "supplier" IS NOT NULL LIMIT $2`,
 			args:   []any{int64(3), int64(5)},
-			pushed: gateway.Pushed{Columns: true, Filters: []int{0, 1}, Limit: true},
+			pushed: gateway.Pushed{Columns: true, Filters: []int{0, 1}, Limit: true, Exact: true},
 		},
 		{
 			name: "a superset filter is pushed but drops the limit",
@@ -102,7 +102,7 @@ func TestBuild(t *testing.T) {
 				{Column: "ref", Op: gateway.OpIsNull},
 			}},
 			sql:    `SELECT "ref"::text AS "ref" FROM "public"."pay""ments" WHERE "ref"::text IS NULL`,
-			pushed: gateway.Pushed{Columns: true, Filters: []int{0}},
+			pushed: gateway.Pushed{Columns: true, Filters: []int{0}, Exact: true},
 		},
 		{
 			name: "unknown filter column and malformed filters are not pushed",

@@ -48,7 +48,7 @@ func TestBuildTopN(t *testing.T) {
 			req:      gateway.ScanRequest{Columns: []string{"id", "amount"}, Limit: 10, OrderBy: []gateway.Order{amountDesc, id}},
 			sql:      `SELECT "id", "amount" FROM "public"."pay""ments" ORDER BY "amount" DESC NULLS LAST, "id" ASC NULLS LAST LIMIT $1`,
 			args:     []any{int64(10)},
-			pushed:   gateway.Pushed{Columns: true, Limit: true, OrderBy: true},
+			pushed:   gateway.Pushed{Columns: true, Limit: true, OrderBy: true, Exact: true},
 		},
 		{
 			name:     "explicit NULLS FIRST, filters before the order, placeholders numbered through",
@@ -57,7 +57,7 @@ func TestBuildTopN(t *testing.T) {
 				OrderBy: []gateway.Order{{Column: "amount", NullsFirst: true}}},
 			sql:    `SELECT "id" FROM "public"."pay""ments" WHERE "id" > $1::int8 ORDER BY "amount" ASC NULLS FIRST LIMIT $2`,
 			args:   []any{int64(7), int64(3)},
-			pushed: gateway.Pushed{Columns: true, Filters: []int{0}, Limit: true, OrderBy: true},
+			pushed: gateway.Pushed{Columns: true, Filters: []int{0}, Limit: true, OrderBy: true, Exact: true},
 		},
 		{
 			name:     "text ordered under the dialect's collation",
@@ -65,7 +65,7 @@ func TestBuildTopN(t *testing.T) {
 			req:      gateway.ScanRequest{Columns: []string{"supplier"}, Limit: 2, OrderBy: []gateway.Order{{Column: "supplier", Desc: true, NullsFirst: true}}},
 			sql:      `SELECT "supplier" FROM "public"."pay""ments" ORDER BY "supplier" COLLATE "C" DESC NULLS FIRST LIMIT $1`,
 			args:     []any{int64(2)},
-			pushed:   gateway.Pushed{Columns: true, Limit: true, OrderBy: true},
+			pushed:   gateway.Pushed{Columns: true, Limit: true, OrderBy: true, Exact: true},
 		},
 		{
 			name:     "no NULLS keyword: an IS NULL key places NULLs (last)",
@@ -73,7 +73,7 @@ func TestBuildTopN(t *testing.T) {
 			req:      gateway.ScanRequest{Columns: []string{"id"}, Limit: 5, OrderBy: []gateway.Order{amountDesc, id}},
 			sql:      `SELECT "id" FROM "public"."pay""ments" ORDER BY ("amount" IS NULL) ASC, "amount" DESC, ("id" IS NULL) ASC, "id" ASC LIMIT ?`,
 			args:     []any{int64(5)},
-			pushed:   gateway.Pushed{Columns: true, Limit: true, OrderBy: true},
+			pushed:   gateway.Pushed{Columns: true, Limit: true, OrderBy: true, Exact: true},
 		},
 		{
 			name:     "no NULLS keyword: NULLS FIRST, with a bound filter",
@@ -82,21 +82,21 @@ func TestBuildTopN(t *testing.T) {
 				OrderBy: []gateway.Order{{Column: "amount", NullsFirst: true}}},
 			sql:    `SELECT "id" FROM "public"."pay""ments" WHERE "id" <> ?::int8 ORDER BY ("amount" IS NULL) DESC, "amount" ASC LIMIT ?`,
 			args:   []any{int64(1), int64(5)},
-			pushed: gateway.Pushed{Columns: true, Filters: []int{0}, Limit: true, OrderBy: true},
+			pushed: gateway.Pushed{Columns: true, Filters: []int{0}, Limit: true, OrderBy: true, Exact: true},
 		},
 		{
 			name:     "a column the store cannot order: neither order nor limit",
 			keywords: true,
 			req:      gateway.ScanRequest{Columns: []string{"id"}, Limit: 5, OrderBy: []gateway.Order{id, {Column: "ref"}}},
 			sql:      `SELECT "id" FROM "public"."pay""ments"`,
-			pushed:   gateway.Pushed{Columns: true},
+			pushed:   gateway.Pushed{Columns: true, Exact: true},
 		},
 		{
 			name:     "an unknown order column: neither order nor limit",
 			keywords: true,
 			req:      gateway.ScanRequest{Limit: 5, Columns: []string{"id"}, OrderBy: []gateway.Order{{Column: "nope"}}},
 			sql:      `SELECT "id" FROM "public"."pay""ments"`,
-			pushed:   gateway.Pushed{Columns: true},
+			pushed:   gateway.Pushed{Columns: true, Exact: true},
 		},
 		{
 			name:     "a superset filter: neither order nor limit",
@@ -120,7 +120,7 @@ func TestBuildTopN(t *testing.T) {
 			keywords: true,
 			req:      gateway.ScanRequest{Columns: []string{"id"}, Limit: -1, OrderBy: []gateway.Order{id}},
 			sql:      `SELECT "id" FROM "public"."pay""ments"`,
-			pushed:   gateway.Pushed{Columns: true},
+			pushed:   gateway.Pushed{Columns: true, Exact: true},
 		},
 	}
 	for _, tt := range tests {

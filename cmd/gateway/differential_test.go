@@ -321,7 +321,7 @@ func TestDifferentialPushdown(t *testing.T) {
 				notPushed[why]++
 				continue
 			}
-			for _, k := range []string{"filter", "limit", "top-N", "pruned", "columns", "partial aggregate"} {
+			for _, k := range []string{"filter", "limit", "top-N", "pruned", "columns", "partial aggregate", "whole query"} {
 				if strings.Contains(p, k) {
 					kinds[k] = true
 				}
@@ -346,8 +346,8 @@ func TestDifferentialPushdown(t *testing.T) {
 	for why, n := range notPushed {
 		t.Logf("scans not pushed (%d): %s", n, why)
 	}
-	if only < 0 && (pushes["filter"] == 0 || pushes["limit"] == 0 || pushes["top-N"] == 0 || pushes["pruned"] == 0 || pushes["partial aggregate"] == 0) {
-		t.Errorf("the gateway with pushdown on should have pushed filters, limits, top-Ns, partial aggregates and pruned councils: %v", pushes)
+	if only < 0 && (pushes["filter"] == 0 || pushes["limit"] == 0 || pushes["top-N"] == 0 || pushes["pruned"] == 0 || pushes["partial aggregate"] == 0 || pushes["whole query"] == 0) {
+		t.Errorf("the gateway with pushdown on should have pushed filters, limits, top-Ns, partial aggregates, whole queries and pruned councils: %v", pushes)
 	}
 	if only < 0 && refused > n/3 {
 		t.Errorf("%d of %d queries were refused: the generator should mostly ask what the personas may read", refused, n)

@@ -125,12 +125,13 @@ type Query struct {
 	// that misbehave: "columns", "filters", "limit", "topn" (ORDER BY
 	// ... LIMIT sent to the store), "prune" (councils left out by a
 	// condition on council), "aggregate" (partial aggregates computed in
-	// the stores).
+	// the stores), "query" (a query the store answers whole, handed to the
+	// client without DuckDB).
 	PushdownOff []string `yaml:"pushdown_off"`
 }
 
 // Pushdown kinds that PushdownOff may name.
-var PushdownKinds = []string{"columns", "filters", "limit", "topn", "prune", "aggregate"}
+var PushdownKinds = []string{"columns", "filters", "limit", "topn", "prune", "aggregate", "query"}
 
 // PushdownOn reports whether a kind of pushdown is on.
 func (q Query) PushdownOn(kind string) bool { return !slices.Contains(q.PushdownOff, kind) }

@@ -310,13 +310,6 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 		}
 	}()
 
-	tempDir := filepath.Join(e.cfg.TempDir, req.QueryID)
-	db, conn, closeDB, err := openQueryDB(e.cfg.MemoryLimit, e.cfg.Threads, tempDir)
-	if err != nil {
-		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not start the query engine")
-	}
-	cleanups = append(cleanups, func() { closeDB(); os.RemoveAll(tempDir) })
-
 	if err := e.startScans(qctx, p, a.explain); err != nil {
 		for _, s := range p.scans {
 			if s.reader != nil {
@@ -325,12 +318,39 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 		}
 		return nil, err
 	}
-
 	cleanups = append(cleanups, func() {
 		for _, s := range p.scans {
 			s.reader.Release() // the engine's own reference
 		}
 	})
+	finish := func(reader array.RecordReader) *Result {
+		g := newGuard(reader, aggOnly && !a.explain, p.rowCap())
+		cleanups = append(cleanups, g.Release)
+		res := &Result{QueryID: req.QueryID, Reader: g, start: start, scans: p.scans, ctx: qctx, guard: g}
+		res.cleanup = func() {
+			cleanup()
+			slog.Debug("query closed", "query_id", req.QueryID, "elapsed", time.Since(start))
+			if res.done != nil {
+				res.done(g.rows, res.failure)
+			}
+		}
+		return res
+	}
+	if whole := e.wholeQuery(a, p); whole != nil {
+		reader, err := firstBatch(whole, nil)
+		if err != nil {
+			return nil, classify(qctx, p.scans, err)
+		}
+		return finish(reader), nil
+	}
+
+	tempDir := filepath.Join(e.cfg.TempDir, req.QueryID)
+	db, conn, closeDB, err := openQueryDB(e.cfg.MemoryLimit, e.cfg.Threads, tempDir)
+	if err != nil {
+		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not start the query engine")
+	}
+	cleanups = append(cleanups, func() { closeDB(); os.RemoveAll(tempDir) })
+
 	if err := e.load(qctx, db, p); err != nil {
 		return nil, classify(qctx, p.scans, err)
 	}
@@ -372,19 +392,7 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 	if err != nil {
 		return nil, classify(qctx, p.scans, err)
 	}
-	rowCap := p.rowCap()
-	g := newGuard(reader, aggOnly && !a.explain, rowCap)
-	reader = g
-	cleanups = append(cleanups, reader.Release)
-	res = &Result{QueryID: req.QueryID, Reader: reader, start: start, scans: p.scans, ctx: qctx, guard: g}
-	res.cleanup = func() {
-		cleanup()
-		slog.Debug("query closed", "query_id", req.QueryID, "elapsed", time.Since(start))
-		if res.done != nil {
-			res.done(g.rows, res.failure)
-		}
-	}
-	return res, nil
+	return finish(reader), nil
 }
 
 // load copies every scan into its table, each on its own connection so the
@@ -484,6 +492,9 @@ func (s *scan) stats() SourceStats {
 		return st
 	}
 	st.Pushed = s.pushed.Summary()
+	if s.whole {
+		st.Pushed += ", whole query"
+	}
 	st.Statement = s.statement
 	if s.agg != nil && !s.aggPushed {
 		st.NotPushed = "partial aggregate: " + s.aggWhy

@@ -44,6 +44,7 @@ type scan struct {
 
 	// set when started
 	aggPushed bool // the reader carries the store's partial aggregate
+	whole     bool // the store's rows are the answer (whole-query pushdown)
 	reader    *prefetch
 	pushed    gateway.Pushed
 	statement string

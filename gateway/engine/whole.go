@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/councildata/gateway/gateway/catalog"
+)
+
+// Whole-query pushdown.
+//
+// A query that only reads columns of one council table, with a WHERE the
+// store applied exactly and a LIMIT (or a top-N) the store applied too, is
+// answered by the store alone: its stream goes to the client as it comes,
+// columns picked and renamed, with no DuckDB in between. The first rows
+// then leave before the store has sent its last, and memory holds a few
+// batches whatever the result's size. Everything else runs in DuckDB.
+
+// wholeQuery returns the reader that answers the query straight from its
+// one scan, or nil when the query needs DuckDB. The scans have started, so
+// what the store applied is known.
+func (e *Engine) wholeQuery(a *analysis, p *plan) array.RecordReader {
+	if !e.cfg.PushdownOn("query") || a.explain || len(p.direct) != 1 || len(p.std) != 0 || len(a.refs) != 1 {
+		return nil
+	}
+	v := p.direct[0]
+	s := v.scan
+	if s.shared() || s.aggPushed || s.pruned || v.dec == nil || v.dec.RowFilter != "" || len(v.dec.Masks) > 0 || v.dec.AggregateOnly {
+		return nil
+	}
+	root := a.root
+	ref := a.refs[0]
+	if root == nil || root["type"] != "SELECT_NODE" || ref.node == nil || asNode(root["from_table"])["type"] != "BASE_TABLE" {
+		return nil
+	}
+	if m, _ := root["cte_map"].(node); len(asSlice(m["map"])) > 0 {
+		return nil
+	}
+	if root["having"] != nil || root["qualify"] != nil || root["sample"] != nil ||
+		len(asSlice(root["group_expressions"])) > 0 || len(asSlice(root["group_sets"])) > 0 || root["aggregate_handling"] == "FORCE_AGGREGATES" {
+		return nil
+	}
+	// The WHERE clause: every conjunct a filter the store applied exactly.
+	conds, complete := conditions(ref)
+	if !complete || len(conds) != len(s.req.Filters) || !s.pushed.Exact || len(s.pushed.Filters) != len(s.req.Filters) {
+		return nil
+	}
+	// Modifiers: a LIMIT without OFFSET, after an ORDER BY only when the
+	// store applied that top-N.
+	ordered, limited := false, false
+	for _, m := range asSlice(root["modifiers"]) {
+		mn := asNode(m)
+		switch mn["type"] {
+		case "ORDER_MODIFIER":
+			ordered = true
+		case "LIMIT_MODIFIER":
+			if mn["offset"] != nil {
+				return nil
+			}
+			limited = true
+		default:
+			return nil // DISTINCT, LIMIT PERCENT
+		}
+	}
+	if limited && (!s.pushed.Limit || (ordered && !s.pushed.OrderBy)) || ordered && !limited {
+		return nil
+	}
+	// The select list: * or columns of the table, each named as DuckDB
+	// would name it (its alias, or the column's own name as written).
+	schema := s.reader.Schema()
+	var fields []arrow.Field
+	var cols []int
+	for _, it := range asSlice(root["select_list"]) {
+		n := asNode(it)
+		switch n["class"] {
+		case "STAR":
+			if n["relation_name"] != nil && str(n["relation_name"]) != "" || n["expr"] != nil || b(n["columns"]) ||
+				len(asSlice(n["exclude_list"])) > 0 || len(asSlice(n["replace_list"])) > 0 || len(asSlice(n["rename_list"])) > 0 || str(n["alias"]) != "" {
+				return nil
+			}
+			for i, f := range schema.Fields() {
+				fields, cols = append(fields, arrow.Field{Name: f.Name, Type: f.Type, Nullable: true}), append(cols, i)
+			}
+		case "COLUMN_REF":
+			col, ok := columnOf(n, ref)
+			if !ok {
+				return nil
+			}
+			i := catalog.FieldIndex(schema, col)
+			if i < 0 {
+				return nil
+			}
+			name := str(n["alias"])
+			if name == "" {
+				parts := asSlice(n["column_names"])
+				name = str(parts[len(parts)-1])
+				if name != schema.Field(i).Name {
+					return nil // DuckDB's name for it would be the table's spelling
+				}
+			}
+			fields, cols = append(fields, arrow.Field{Name: name, Type: schema.Field(i).Type, Nullable: true}), append(cols, i)
+		default:
+			return nil
+		}
+	}
+	if len(cols) == 0 {
+		return nil
+	}
+	s.whole = true
+	s.reader.Retain()
+	return &project{src: s.reader, schema: arrow.NewSchema(fields, nil), cols: cols}
+}
+
+func b(v any) bool { x, _ := v.(bool); return x }
+
+// project picks and renames columns of a stream's batches.
+type project struct {
+	src    array.RecordReader
+	schema *arrow.Schema
+	cols   []int
+	cur    arrow.RecordBatch
+}
+
+func (p *project) Schema() *arrow.Schema { return p.schema }
+
+func (p *project) Next() bool {
+	if p.cur != nil {
+		p.cur.Release()
+		p.cur = nil
+	}
+	if !p.src.Next() {
+		return false
+	}
+	rec := p.src.RecordBatch()
+	cols := make([]arrow.Array, len(p.cols))
+	for i, c := range p.cols {
+		cols[i] = rec.Column(c)
+	}
+	p.cur = array.NewRecordBatch(p.schema, cols, rec.NumRows())
+	return true
+}
+
+func (p *project) RecordBatch() arrow.RecordBatch { return p.cur }
+
+// Record is the deprecated name of RecordBatch.
+func (p *project) Record() arrow.RecordBatch { return p.cur }
+
+func (p *project) Err() error { return p.src.Err() }
+
+func (p *project) Retain() {}
+
+func (p *project) Release() {
+	if p.cur != nil {
+		p.cur.Release()
+		p.cur = nil
+	}
+	p.src.Release()
+}
