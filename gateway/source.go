@@ -155,6 +155,13 @@ const (
 	OpGe        Op = ">="
 	OpIsNull    Op = "IS NULL"
 	OpIsNotNull Op = "IS NOT NULL"
+	// OpIn: Value is a non-empty []any of values of one kind; the column
+	// equals one of them.
+	OpIn Op = "IN"
+	// OpLike: Value is a string pattern with DuckDB's LIKE meaning: % any
+	// run of characters, _ any one character, no escape character, case
+	// sensitive.
+	OpLike Op = "LIKE"
 )
 
 // Filter is one condition "Column Op Value" over a column of the scanned
@@ -173,6 +180,13 @@ func (f Filter) String() string {
 		return fmt.Sprintf("%s %s", f.Column, f.Op)
 	}
 	switch v := f.Value.(type) {
+	case []any:
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = Filter{Column: f.Column, Op: OpEq, Value: x}.String()
+			parts[i] = parts[i][len(f.Column)+len(" = "):]
+		}
+		return fmt.Sprintf("%s IN (%s)", f.Column, strings.Join(parts, ", "))
 	case string:
 		return fmt.Sprintf("%s %s '%s'", f.Column, f.Op, strings.ReplaceAll(v, "'", "''"))
 	case time.Time:
@@ -193,3 +207,23 @@ type Date string
 
 // Time parses the date at midnight UTC.
 func (d Date) Time() (time.Time, error) { return time.Parse(time.DateOnly, string(d)) }
+
+// Planner is implemented by a Source that can say what a scan or a partial
+// aggregate would send to its store without running it, for EXPLAIN. It
+// may read the store's catalog, never its rows.
+type Planner interface {
+	// PlanScan is what Scan would send for req.
+	PlanScan(ctx context.Context, req ScanRequest) (*ScanPlan, error)
+	// PlanAggregate is what Aggregate would send for req, or the same
+	// refusal (an error wrapping ErrNotPushed).
+	PlanAggregate(ctx context.Context, req AggregateRequest) (*ScanPlan, error)
+}
+
+// ScanPlan is a statement a store would be sent.
+type ScanPlan struct {
+	Statement string
+	Args      []any
+	Pushed    Pushed
+	// Schema is the shape of what the store would return.
+	Schema *arrow.Schema
+}

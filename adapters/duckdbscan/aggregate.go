@@ -124,7 +124,7 @@ func (t *table) renderAggregate(req gateway.AggregateRequest) (string, []any, er
 		if !ok {
 			return "", nil, gateway.NotPushed("filter %s: no such column", f)
 		}
-		cond, arg, ok := condition(c, f)
+		cond, cargs, ok := condition(c, f)
 		if !ok {
 			return "", nil, gateway.NotPushed("filter %s", f)
 		}
@@ -134,9 +134,7 @@ func (t *table) renderAggregate(req gateway.AggregateRequest) (string, []any, er
 			b.WriteString(" AND ")
 		}
 		b.WriteString(cond)
-		if arg != nil {
-			args = append(args, arg)
-		}
+		args = append(args, cargs...)
 	}
 	if len(groups) > 0 {
 		b.WriteString(" GROUP BY " + strings.Join(groups, ", "))

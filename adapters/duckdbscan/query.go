@@ -43,14 +43,12 @@ func (t *table) render(req gateway.ScanRequest) (string, []any, gateway.Pushed, 
 		if !ok {
 			continue
 		}
-		cond, arg, ok := condition(c, f)
+		cond, cargs, ok := condition(c, f)
 		if !ok {
 			continue
 		}
 		conds = append(conds, cond)
-		if arg != nil {
-			args = append(args, arg)
-		}
+		args = append(args, cargs...)
 		pushed.Filters = append(pushed.Filters, i)
 	}
 	if len(conds) > 0 {
@@ -118,11 +116,35 @@ func (t *table) column(name string) (column, bool) {
 	return column{}, false
 }
 
-// condition renders one filter over column c, or reports false when it
-// cannot be applied exactly (an unknown operator, or a value whose kind
-// does not fit the column).
-func condition(c column, f gateway.Filter) (string, any, bool) {
+// condition renders one filter over column c with its arguments, or
+// reports false when it cannot be applied exactly (an unknown operator, or
+// a value whose kind does not fit the column).
+func condition(c column, f gateway.Filter) (string, []any, bool) {
 	switch f.Op {
+	case gateway.OpIn:
+		vals, ok := f.Value.([]any)
+		if !ok || len(vals) == 0 {
+			return "", nil, false
+		}
+		prefix := "(" + c.expr + ") = "
+		parts := make([]string, len(vals))
+		var args []any
+		for i, v := range vals {
+			eq, a, ok := condition(c, gateway.Filter{Column: f.Column, Op: gateway.OpEq, Value: v})
+			if !ok {
+				return "", nil, false
+			}
+			parts[i] = strings.TrimPrefix(eq, prefix)
+			args = append(args, a...)
+		}
+		return "(" + c.expr + ") IN (" + strings.Join(parts, ", ") + ")", args, true
+	case gateway.OpLike:
+		// DuckDB's own LIKE: the engine's meaning exactly.
+		v, ok := f.Value.(string)
+		if !ok || c.typ.ID() != arrow.STRING {
+			return "", nil, false
+		}
+		return "(" + c.expr + ") LIKE CAST(? AS VARCHAR)", []any{v}, true
 	case gateway.OpIsNull, gateway.OpIsNotNull:
 		if f.Value != nil {
 			return "", nil, false
@@ -180,7 +202,7 @@ func condition(c column, f gateway.Filter) (string, any, bool) {
 	default:
 		return "", nil, false
 	}
-	return "(" + c.expr + ") " + string(f.Op) + " CAST(? AS " + sqlType + ")", arg, true
+	return "(" + c.expr + ") " + string(f.Op) + " CAST(? AS " + sqlType + ")", []any{arg}, true
 }
 
 func numeric(t arrow.DataType) bool {

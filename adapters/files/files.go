@@ -199,6 +199,17 @@ func (s *Source) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*
 	return s.store.Aggregate(ctx, req)
 }
 
+// PlanScan says what Scan would send; see duckdbscan.Store.PlanScan.
+func (s *Source) PlanScan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanPlan, error) {
+	return s.store.PlanScan(ctx, req)
+}
+
+// PlanAggregate says what Aggregate would send; see
+// duckdbscan.Store.PlanAggregate.
+func (s *Source) PlanAggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanPlan, error) {
+	return s.store.PlanAggregate(ctx, req)
+}
+
 // Ping checks that the directory is still there and DuckDB answers.
 func (s *Source) Ping(ctx context.Context) error {
 	if _, err := os.Stat(s.root); err != nil {

@@ -145,6 +145,9 @@ func TestPushdown(t *testing.T) {
 		{"date is null not pushed", []gateway.Filter{f("d", gateway.OpIsNull, nil)}, -1, nil, false, []string{"1", "2", "3", "4", "5"}},
 		{"injection (text eq is a superset)", []gateway.Filter{f("name", gateway.OpEq, "x'; DROP TABLE p; --")}, -1, []int{0}, false, nil},
 		{"injection with backslash (a superset)", []gateway.Filter{f("name", gateway.OpEq, `\' OR 1=1 -- `)}, -1, []int{0}, false, nil},
+		{"int in keeps the limit", []gateway.Filter{f("id", gateway.OpIn, []any{int64(1), int64(3), int64(9)})}, 5, []int{0}, true, []string{"1", "3"}},
+		{"text in is a superset", []gateway.Filter{f("name", gateway.OpIn, []any{"apple", "cherry"})}, -1, []int{0}, false, []string{"1", "3", "5"}},
+		{"like not pushed (collation, escape)", []gateway.Filter{f("name", gateway.OpLike, "a%")}, -1, nil, false, []string{"1", "2", "3", "4", "5"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -157,6 +157,13 @@ func TestPushdown(t *testing.T) {
 		{"one refused filter drops the limit", []gateway.Filter{f("id", gateway.OpGt, int64(1)), f("f4", gateway.OpEq, 2.5)}, 1, []int{0}, false, []string{"2", "3", "4", "5"}},
 		{"limit alone", nil, 2, nil, true, []string{"1", "2"}},
 		{"injection", []gateway.Filter{f("name", gateway.OpEq, "x'; DROP TABLE p; --")}, -1, []int{0}, false, nil},
+		{"in", []gateway.Filter{f("id", gateway.OpIn, []any{int64(1), int64(3), int64(9)})}, 5, []int{0}, true, []string{"1", "3"}},
+		{"text in is case sensitive", []gateway.Filter{f("name", gateway.OpIn, []any{"apple", "BANANA"})}, -1, []int{0}, false, []string{"1"}},
+		{"in with a refused value: not pushed", []gateway.Filter{f("f4", gateway.OpIn, []any{1.5, 2.5})}, -1, nil, false, []string{"1", "2", "3", "4", "5"}},
+		{"like is case sensitive", []gateway.Filter{f("name", gateway.OpLike, "%an%")}, -1, []int{0}, false, []string{"2"}},
+		{"like _ is one character", []gateway.Filter{f("name", gateway.OpLike, "_mile")}, -1, []int{0}, false, []string{"4"}},
+		{"like has no escape character", []gateway.Filter{f("name", gateway.OpLike, `appl\%`)}, -1, []int{0}, false, nil},
+		{"like on char(n) not pushed", []gateway.Filter{f("code", gateway.OpLike, "a%")}, -1, nil, false, []string{"1", "2", "3", "4", "5"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,7 +191,7 @@ func TestPushdown(t *testing.T) {
 				if fl.Value != nil && slices.Contains(tt.pushed, i) && !strings.Contains(res.Statement, "$1") {
 					t.Errorf("statement %q has no placeholder", res.Statement)
 				}
-				if s, ok := fl.Value.(string); ok && slices.Contains(tt.pushed, i) && !slices.Contains(res.Args, any(s)) {
+				if s, ok := fl.Value.(string); ok && slices.Contains(tt.pushed, i) && !slices.Contains(res.Args, any(likeArg(fl.Op, s))) {
 					t.Errorf("args %v do not hold the value %q", res.Args, s)
 				}
 			}
@@ -374,6 +381,15 @@ func TestOpenConfig(t *testing.T) {
 	if !errors.As(err, &ge) || ge.Code != gateway.CodeSourceFailed || ge.Source != "pg2" {
 		t.Errorf("open of an unreachable store: %#v", err)
 	}
+}
+
+// likeArg is the bound form of a filter value: a LIKE pattern with its
+// backslashes doubled.
+func likeArg(op gateway.Op, s string) string {
+	if op == gateway.OpLike {
+		return strings.ReplaceAll(s, `\`, `\\`)
+	}
+	return s
 }
 
 func TestReadOnly(t *testing.T) {

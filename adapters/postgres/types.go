@@ -313,6 +313,17 @@ func filter(c sqlscan.Column, f gateway.Filter, col string) sqlscan.Cond {
 		if !ok || strings.IndexByte(v, 0) >= 0 { // text cannot hold NUL; the bind would fail
 			break
 		}
+		if f.Op == gateway.OpLike {
+			// LIKE compares characters, case-sensitively, under any
+			// deterministic collation. PostgreSQL's LIKE takes a backslash
+			// as its escape character, DuckDB's has none: each backslash
+			// is doubled, so it stands for itself. Not char(n), whose
+			// padding LIKE sees differently.
+			if isBpchar(c.StoreType) || c.LooseCollation != "" {
+				break
+			}
+			return exact("%s::text", strings.ReplaceAll(v, `\`, `\\`))
+		}
 		if isBpchar(c.StoreType) {
 			// char(n) compares ignoring trailing spaces but is read padded:
 			// equality matches a superset, the rest could lose rows.

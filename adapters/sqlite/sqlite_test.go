@@ -159,6 +159,9 @@ func TestPushdown(t *testing.T) {
 		{"is null", []gateway.Filter{f("amount", gateway.OpIsNull, nil)}, -1, []int{0}, false, []string{"4"}},
 		{"untyped text", []gateway.Filter{f("j", gateway.OpEq, `{"a":1}`)}, -1, []int{0}, false, []string{"1"}},
 		{"injection", []gateway.Filter{f("name", gateway.OpEq, "x'; DROP TABLE p; --")}, -1, []int{0}, false, nil},
+		{"int in keeps the limit", []gateway.Filter{f("id", gateway.OpIn, []any{int64(2), int64(5)})}, 9, []int{0}, true, []string{"2", "5"}},
+		{"text in is byte-wise", []gateway.Filter{f("name", gateway.OpIn, []any{"apple", "banana"})}, -1, []int{0}, false, []string{"1"}},
+		{"like ignores ASCII case: a superset", []gateway.Filter{f("name", gateway.OpLike, "apple")}, -1, []int{0}, false, []string{"1", "3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

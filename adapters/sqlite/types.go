@@ -352,6 +352,11 @@ func filter(c sqlscan.Column, f gateway.Filter, col string) sqlscan.Cond {
 		// BINARY collation is byte order, the engine's order for UTF-8;
 		// COLLATE overrides a NOCASE or RTRIM column collation.
 		if v, ok := f.Value.(string); ok {
+			if f.Op == gateway.OpLike {
+				// SQLite's LIKE ignores ASCII case (and has no escape
+				// character unless asked): it keeps a superset.
+				return sqlscan.Cond{Fit: sqlscan.FitSuperset, Arg: v}
+			}
 			return sqlscan.Cond{Fit: sqlscan.FitExact, Left: col + " COLLATE BINARY", Arg: v}
 		}
 	case *arrow.Date32Type:

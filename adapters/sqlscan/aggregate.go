@@ -187,7 +187,13 @@ func BuildAggregate(d Dialect, t Table, req gateway.AggregateRequest) (*Query, e
 			return nil, gateway.NotPushed("filter %s", f)
 		}
 		colSQL := d.ColumnSQL(c)
-		cond := d.Filter(c, f, colSQL)
+		var cond Cond
+		var ins []Cond
+		if f.Op == gateway.OpIn {
+			cond, ins = d.in(c, f, colSQL)
+		} else {
+			cond = d.Filter(c, f, colSQL)
+		}
 		if cond.Fit != FitExact {
 			return nil, gateway.NotPushed("filter %s is not exact in %s", f, d.Name)
 		}
@@ -195,6 +201,11 @@ func BuildAggregate(d Dialect, t Table, req gateway.AggregateRequest) (*Query, e
 			b.WriteString(" WHERE ")
 		} else {
 			b.WriteString(" AND ")
+		}
+		if f.Op == gateway.OpIn {
+			b.WriteString(d.renderIn(cond, ins, colSQL, &q.Args))
+			q.Pushed.Filters = append(q.Pushed.Filters, i)
+			continue
 		}
 		left := cond.Left
 		if left == "" {

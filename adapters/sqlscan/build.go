@@ -211,7 +211,13 @@ func Build(d Dialect, t Table, req gateway.ScanRequest) (*Query, error) {
 			continue
 		}
 		colSQL := d.ColumnSQL(c)
-		cond := d.Filter(c, f, colSQL)
+		var cond Cond
+		var ins []Cond
+		if f.Op == gateway.OpIn {
+			cond, ins = d.in(c, f, colSQL)
+		} else {
+			cond = d.Filter(c, f, colSQL)
+		}
 		switch cond.Fit {
 		case FitExact:
 		case FitSuperset:
@@ -226,6 +232,11 @@ func Build(d Dialect, t Table, req gateway.ScanRequest) (*Query, error) {
 			b.WriteString(" AND ")
 		}
 		where++
+		if f.Op == gateway.OpIn {
+			b.WriteString(d.renderIn(cond, ins, colSQL, &q.Args))
+			q.Pushed.Filters = append(q.Pushed.Filters, i)
+			continue
+		}
 		left := cond.Left
 		if left == "" {
 			left = colSQL
@@ -317,8 +328,48 @@ func wellFormed(f gateway.Filter) bool {
 		return f.Value == nil
 	case gateway.OpEq, gateway.OpNe, gateway.OpLt, gateway.OpLe, gateway.OpGt, gateway.OpGe:
 		return f.Value != nil
+	case gateway.OpIn:
+		vals, ok := f.Value.([]any)
+		return ok && len(vals) > 0 && !slices.Contains(vals, nil)
+	case gateway.OpLike:
+		_, ok := f.Value.(string)
+		return ok
 	}
 	return false
+}
+
+// in decides an IN filter value by value, as equalities: it fits as the
+// loosest of them, and not at all if one does not fit or they disagree on
+// the column's side.
+func (d Dialect) in(c Column, f gateway.Filter, colSQL string) (Cond, []Cond) {
+	vals := f.Value.([]any)
+	conds := make([]Cond, len(vals))
+	fit := FitExact
+	for i, v := range vals {
+		conds[i] = d.Filter(c, gateway.Filter{Column: f.Column, Op: gateway.OpEq, Value: v}, colSQL)
+		if conds[i].Fit == FitNone || conds[i].Left != conds[0].Left {
+			return Cond{}, nil
+		}
+		fit = min(fit, conds[i].Fit)
+	}
+	return Cond{Fit: fit, Left: conds[0].Left}, conds
+}
+
+// renderIn writes "left IN (p1, p2, ...)", binding each value.
+func (d Dialect) renderIn(cond Cond, ins []Cond, colSQL string, args *[]any) string {
+	left := cond.Left
+	if left == "" {
+		left = colSQL
+	}
+	phs := make([]string, len(ins))
+	for i, in := range ins {
+		*args = append(*args, in.Arg)
+		phs[i] = d.Placeholder(len(*args))
+		if in.Right != "" {
+			phs[i] = fmt.Sprintf(in.Right, phs[i])
+		}
+	}
+	return left + " IN (" + strings.Join(phs, ", ") + ")"
 }
 
 // IsNullOp reports whether op is IS NULL or IS NOT NULL.

@@ -392,8 +392,10 @@ func TestReadmeQueries(t *testing.T) {
 		body := strings.ReplaceAll(rest, `'\''`, "'")
 		body = body[:strings.LastIndex(body, "'")]
 		path := "/v1/query"
-		if strings.Contains(body, "policy/explain") || strings.Contains(lineBefore(raw, line), "policy/explain") {
-			path = "/v1/policy/explain"
+		for _, p := range []string{"/v1/policy/explain", "/v1/explain"} {
+			if strings.Contains(lineBefore(raw, line), "8080"+p+" ") {
+				path = p
+			}
 		}
 		examples = append(examples, example{key: key, path: path, body: body, line: line})
 	}

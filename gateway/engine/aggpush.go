@@ -641,6 +641,8 @@ func renderCondition(c condition) string {
 	switch c.op {
 	case gateway.OpIsNull, gateway.OpIsNotNull:
 		return col + " " + string(c.op)
+	case gateway.OpLike:
+		return col + " LIKE " + sqlLiteral(c.value)
 	case opIn:
 		vals := c.value.([]any)
 		out := make([]string, len(vals))

@@ -231,6 +231,9 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return fail(audit.OutcomeFailed, err)
 	}
+	if a.explain {
+		return e.explainQuery(ctx, req, start)
+	}
 	ev.tables = refNames(a)
 	p, err := e.plan(ctx, a)
 	if err != nil {
@@ -266,6 +269,20 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		_ = e.audit(ctx, ev)
 	}
 	return res, nil
+}
+
+// explainQuery answers "EXPLAIN <query>" with the Explanation as a table
+// (explainRows); Explain audits it.
+func (e *Engine) explainQuery(ctx context.Context, req Request, start time.Time) (*Result, error) {
+	ex, err := e.Explain(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if !ex.Allowed {
+		return nil, gateway.Errorf(gateway.CodeForbidden, "%s", ex.Error)
+	}
+	g := newGuard(explainRows(ex), false, 0)
+	return &Result{QueryID: ex.QueryID, Reader: g, guard: g, start: start, ctx: ctx, cleanup: g.Release}, nil
 }
 
 // hideListing drops the list of what exists from a not-found error when
@@ -379,6 +396,7 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 			}
 		}
 	}
+	p.duckSQL = sqlText
 	if err == nil {
 		if a.explain {
 			sqlText = "EXPLAIN " + sqlText

@@ -317,6 +317,19 @@ func TestPushdownRequests(t *testing.T) {
 	if fmt.Sprint(req.Filters) != fmt.Sprint(wantF) || req.Limit != 2 {
 		t.Errorf("filters %v limit %d, want %v limit 2", req.Filters, req.Limit, wantF)
 	}
+	// IN and LIKE are offered too (LIKE without ESCAPE; NOT LIKE is not).
+	got := f.rows(t, `SELECT id FROM edinburgh.payments WHERE supplier_name LIKE 'Acme%' AND id IN (1, 3, 4) AND supplier_name NOT LIKE '%x' ORDER BY id`)
+	if !slices.Equal(got, []string{"1", "3"}) {
+		t.Errorf("IN and LIKE: %v", got)
+	}
+	req = f.edin.requests[len(f.edin.requests)-1]
+	wantF = []gateway.Filter{
+		{Column: "supplier_name", Op: gateway.OpLike, Value: "Acme%"},
+		{Column: "id", Op: gateway.OpIn, Value: []any{int64(1), int64(3), int64(4)}},
+	}
+	if fmt.Sprint(req.Filters) != fmt.Sprint(wantF) {
+		t.Errorf("filters %v, want %v", req.Filters, wantF)
+	}
 	// A condition the store cannot be offered keeps the limit in DuckDB.
 	f.rows(t, `SELECT id FROM edinburgh.payments WHERE lower(supplier_name) = 'acme ltd' AND id = 1 LIMIT 1`)
 	req = f.edin.requests[len(f.edin.requests)-1]

@@ -3,21 +3,39 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
+	"strings"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/audit"
 )
 
-// Explanation is a policy dry run: what the policy decides for each table a
-// query reads, and what each store would be asked, without reading
-// anything.
+// Explanation says how a query would run, without reading any rows: what
+// the policy decides for each table it reads; for each council, the exact
+// statement its store would be sent, with its parameters, what was pushed
+// and what was not, and why; and DuckDB's plan for the rest.
 type Explanation struct {
 	QueryID  string           `json:"query_id"`
 	Revision string           `json:"policy_revision"`
 	Allowed  bool             `json:"allowed"`
 	Error    string           `json:"error,omitempty"`
 	Tables   []ExplainedTable `json:"tables"`
+	// Plan says how the answer is made: "duckdb" (the councils' rows
+	// loaded into the query's DuckDB, which runs the SQL), "aggregate
+	// split" (partial aggregates combined in DuckDB) or "whole query" (one
+	// store's rows are the answer; no DuckDB).
+	Plan string `json:"plan,omitempty"`
+	// DuckDBSQL is what DuckDB runs: the analyst's SQL, or its rewrite over
+	// the combined partial aggregates.
+	DuckDBSQL string `json:"duckdb_sql,omitempty"`
+	// DuckDBPlan is DuckDB's physical plan of DuckDBSQL.
+	DuckDBPlan string `json:"duckdb_plan,omitempty"`
 }
 
 // ExplainedTable is one table's decision and planned scan.
@@ -25,6 +43,15 @@ type ExplainedTable struct {
 	gateway.PolicyTable
 	gateway.TableDecision
 	Scan *gateway.ScanRequest `json:"scan,omitempty"`
+	// Statement is what the store would be sent, with Parameters bound to
+	// its placeholders (never pasted into it).
+	Statement  string `json:"statement,omitempty"`
+	Parameters []any  `json:"parameters,omitempty"`
+	// Pushed is what the store would apply ("columns, 2 filters, limit",
+	// "partial aggregate", "whole query"); NotPushed what it would not,
+	// and why: DuckDB does that part.
+	Pushed    string   `json:"pushed,omitempty"`
+	NotPushed []string `json:"not_pushed,omitempty"`
 }
 
 // Explain plans a query and asks the policy about it, without running it.
@@ -66,9 +93,20 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 	}
 	if err == nil {
 		p.applyPolicy()
-		if _, aggOnly := p.aggregateOnly(); aggOnly {
-			if _, aerr := e.checkAggregate(a); aerr != nil {
+		minGroup, aggOnly := p.aggregateOnly()
+		var aggIdx []int
+		if aggOnly {
+			var aerr error
+			if aggIdx, aerr = e.checkAggregate(a); aerr != nil {
 				out.Allowed, out.Error = false, message(aerr)
+			}
+		} else if e.cfg.PushdownOn("aggregate") {
+			p.agg = e.aggregateShape(a)
+			e.planAggregates(p)
+		}
+		if out.Allowed {
+			if perr := e.explainFederation(ctx, req, a, p, aggOnly, aggIdx, minGroup, out); perr != nil {
+				return nil, perr
 			}
 		}
 	}
@@ -93,10 +131,108 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 		if s := scans[key]; s != nil && et.Allowed {
 			req := s.req
 			et.Scan = &req
+			if out.Plan != "" {
+				et.Statement, et.Parameters = s.statement, s.args
+				et.Pushed = s.stats().Pushed
+				et.NotPushed = s.notPushed()
+			}
 		}
 		out.Tables = append(out.Tables, et)
 	}
 	return out, nil
+}
+
+// explainFederation plans every scan with the stores' Planners (reading no
+// rows), decides how the answer would be made, and asks DuckDB for its plan
+// of the rest over empty streams of the right shapes.
+func (e *Engine) explainFederation(ctx context.Context, req Request, a *analysis, p *plan, aggOnly bool, aggIdx []int, minGroup int, out *Explanation) error {
+	for _, s := range p.scans {
+		if s.pruned {
+			continue
+		}
+		pl, ok := s.source.Store.(gateway.Planner)
+		if !ok {
+			s.note("the adapter cannot show its statement")
+			if s.agg != nil {
+				s.aggWhy = "the adapter cannot show its statement"
+			}
+			continue
+		}
+		if s.agg != nil {
+			sp, err := pl.PlanAggregate(ctx, *s.agg)
+			switch {
+			case err == nil:
+				s.aggPushed = true
+				s.statement, s.args, s.pushed, s.planSchema = sp.Statement, sp.Args, sp.Pushed, sp.Schema
+				continue
+			case errors.Is(err, gateway.ErrNotPushed):
+				s.aggWhy = strings.TrimPrefix(err.Error(), gateway.ErrNotPushed.Error()+": ")
+			default:
+				return scanError(s, err)
+			}
+		}
+		sp, err := pl.PlanScan(ctx, s.req)
+		if err != nil {
+			return scanError(s, err)
+		}
+		s.statement, s.args, s.pushed = sp.Statement, sp.Args, sp.Pushed
+	}
+	if p.agg != nil && !p.anyAggPushed() {
+		p.agg = nil
+	}
+	if fields, _ := e.wholeShape(a, p); fields != nil {
+		p.direct[0].scan.whole = true
+		out.Plan = "whole query"
+		return nil
+	}
+	out.Plan = "duckdb"
+	if p.agg != nil {
+		out.Plan = "aggregate split"
+	}
+	ea := *a
+	ea.explain = true
+	res, err := e.run(ctx, req, &ea, p, aggOnly, aggIdx, minGroup)
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	var b strings.Builder
+	for res.Reader.Next() {
+		rec := res.Reader.RecordBatch()
+		col := rec.Column(int(rec.NumCols()) - 1)
+		for i := range col.Len() {
+			b.WriteString(col.ValueStr(i))
+		}
+	}
+	out.DuckDBSQL, out.DuckDBPlan = p.duckSQL, b.String()
+	return res.Reader.Err()
+}
+
+// notPushed lists what the store would not do, and why.
+func (s *scan) notPushed() []string {
+	out := append([]string{}, s.notes...)
+	if s.aggWhy != "" && s.aggWhy != "not read" && !s.aggPushed {
+		out = append(out, "partial aggregate: "+s.aggWhy)
+	}
+	if s.aggPushed {
+		return out
+	}
+	sent := map[int]bool{}
+	for _, i := range s.pushed.Filters {
+		sent[i] = true
+	}
+	for i, f := range s.req.Filters {
+		if !sent[i] {
+			out = append(out, fmt.Sprintf("filter %s: the store cannot apply it exactly; DuckDB applies it", f))
+		}
+	}
+	if len(s.req.Filters) > 0 && len(s.pushed.Filters) == len(s.req.Filters) && !s.pushed.Exact {
+		out = append(out, "the store applies some filters loosely (a superset, e.g. under a case-insensitive collation); DuckDB applies them again")
+	}
+	if s.req.Limit >= 0 && !s.pushed.Limit {
+		out = append(out, fmt.Sprintf("LIMIT %d: the store does not apply it (a filter is not exact, or it cannot order as DuckDB does)", s.req.Limit))
+	}
+	return out
 }
 
 // message is the requester-safe text of an error.
@@ -158,4 +294,52 @@ func (e *Engine) Visible(ctx context.Context, req Request) (map[string]bool, err
 		out[k] = dec.Tables[i].Allowed
 	}
 	return out, nil
+}
+
+// explainRows is an Explanation as a table, the answer to "EXPLAIN <query>"
+// sent as a query: one row per council table (source, table, statement,
+// parameters, pushed, not_pushed, row_filter, masks) and a last row, source
+// "duckdb", whose statement is the SQL DuckDB runs and whose not_pushed
+// holds its plan.
+func explainRows(ex *Explanation) array.RecordReader {
+	str := arrow.BinaryTypes.String
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "source", Type: str, Nullable: true}, {Name: "table", Type: str, Nullable: true},
+		{Name: "statement", Type: str, Nullable: true}, {Name: "parameters", Type: str, Nullable: true},
+		{Name: "pushed", Type: str, Nullable: true}, {Name: "not_pushed", Type: str, Nullable: true},
+		{Name: "row_filter", Type: str, Nullable: true}, {Name: "masks", Type: str, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	add := func(vals ...string) {
+		for i, v := range vals {
+			sb := b.Field(i).(*array.StringBuilder)
+			if v == "" {
+				sb.AppendNull()
+			} else {
+				sb.Append(v)
+			}
+		}
+	}
+	for _, t := range ex.Tables {
+		name := t.Table
+		if t.Dataset != "" {
+			name = "std." + t.Dataset + " (" + t.Table + ")"
+		}
+		var params []string
+		for _, p := range t.Parameters {
+			params = append(params, fmt.Sprintf("%v", p))
+		}
+		var masks []string
+		for col, m := range t.Masks {
+			masks = append(masks, col+": "+string(m.Kind))
+		}
+		sort.Strings(masks)
+		add(t.Source, name, t.Statement, strings.Join(params, ", "), t.Pushed, strings.Join(t.NotPushed, "; "), t.RowFilter, strings.Join(masks, ", "))
+	}
+	add("duckdb", ex.Plan, ex.DuckDBSQL, "", "", ex.DuckDBPlan, "", "")
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	r, _ := array.NewRecordReader(schema, []arrow.RecordBatch{rec})
+	return r
 }

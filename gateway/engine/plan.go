@@ -41,6 +41,11 @@ type scan struct {
 	// rows (see aggpush.go); aggWhy says why it was not, when not.
 	agg    *gateway.AggregateRequest
 	aggWhy string
+	// notes say what the plan did not offer the store, and why (EXPLAIN).
+	notes []string
+	// planSchema is the shape a Planner said the store would return (for
+	// EXPLAIN of a partial aggregate, whose shape is the store's).
+	planSchema *arrow.Schema
 
 	// set when started
 	aggPushed bool // the reader carries the store's partial aggregate
@@ -48,6 +53,15 @@ type scan struct {
 	reader    *prefetch
 	pushed    gateway.Pushed
 	statement string
+	args      []any
+}
+
+// note records something the plan did not offer the store, and why.
+func (s *scan) note(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	if !slices.Contains(s.notes, n) {
+		s.notes = append(s.notes, n)
+	}
 }
 
 func (s *scan) streamName() string { return fmt.Sprintf("__scan_%d", s.id) }
@@ -100,6 +114,7 @@ type plan struct {
 	direct  []*directView // <source>.<table> views
 	std     []*stdView    // std.<dataset> views
 	agg     *aggPlan      // set when the query's aggregation is split
+	duckSQL string        // what DuckDB runs (the analyst's SQL or its rewrite)
 }
 
 type directView struct {
@@ -328,25 +343,30 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 		if rs.std == nil {
 			s := rs.scans[0]
 			if s.shared() {
+				s.note("no filter or limit is offered: the query reads the table in more than one place")
 				continue
 			}
 			if !e.cfg.PushdownOn("filters") {
 				conds = nil
+				s.note("filter pushdown is off (query.pushdown_off); DuckDB applies the WHERE clause")
+			}
+			if !complete && e.cfg.PushdownOn("filters") {
+				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IS [NOT] NULL); DuckDB applies it")
 			}
 			all := complete
 			for _, c := range conds {
-				if c.op == opIn {
-					all = false
-					continue
-				}
 				i := catalog.FieldIndex(s.table.Schema, c.column)
 				if i < 0 || !compatible(s.table.Schema.Field(i).Type, c.value) {
 					all = false
+					s.note("%s %s %v: the literal's type does not match the column's; DuckDB applies it", c.column, c.op, c.value)
 					continue
 				}
 				s.req.Filters = append(s.req.Filters, gateway.Filter{Column: s.table.Schema.Field(i).Name, Op: c.op, Value: c.value})
 			}
 			s.exactFilters = all && e.cfg.PushdownOn("filters")
+			if !all && hasLimit {
+				s.note("LIMIT %d is not offered: not every condition reaches the store", limit)
+			}
 			if all && hasLimit {
 				// A top-N needs every key to be a column of the table.
 				var ob []gateway.Order
@@ -369,7 +389,11 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 		for i, m := range d.Members {
 			s := rs.scans[i]
 			if s.shared() {
+				s.note("no filter or limit is offered: the query reads the dataset in more than one place")
 				continue
+			}
+			if !complete && e.cfg.PushdownOn("filters") {
+				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IS [NOT] NULL); DuckDB applies it")
 			}
 			all := complete
 			var filters []gateway.Filter
@@ -397,14 +421,16 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 					all = false
 					continue
 				}
-				if c.op == opIn {
-					all = false
-					continue
-				}
 				col := d.Column(c.column)
 				cm, mapped := m.Mapping.Columns[c.column]
 				if col == nil || !mapped || cm.Convert != "" || len(cm.Values) > 0 {
 					all = false
+					switch {
+					case col != nil && !mapped:
+						s.note("%s is not mapped by this council (NULL); DuckDB applies the condition", c.column)
+					case col != nil:
+						s.note("%s is converted from the council's %s (%s); DuckDB applies the condition", c.column, cm.From, firstNonEmpty(cm.Convert, "value map"))
+					}
 					continue
 				}
 				fi := catalog.FieldIndex(s.table.Schema, cm.From)
@@ -415,12 +441,16 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				ft := s.table.Schema.Field(fi).Type
 				if !sameType(ft, col.Type) || !compatible(ft, c.value) {
 					all = false
+					s.note("%s is cast from the council's %s (%s); DuckDB applies the condition", c.column, cm.From, catalog.SQLType(ft))
 					continue
 				}
 				filters = append(filters, gateway.Filter{Column: s.table.Schema.Field(fi).Name, Op: c.op, Value: c.value})
 			}
 			s.req.Filters = filters
 			s.exactFilters = all && e.cfg.PushdownOn("filters")
+			if !all && hasLimit {
+				s.note("LIMIT %d is not offered: not every condition reaches the store", limit)
+			}
 			if all && hasLimit {
 				// Each member gets its own top-N: the union's top-N is
 				// within the union of the members' top-Ns. A key must be a
@@ -500,6 +530,9 @@ func (e *Engine) startScans(ctx context.Context, p *plan, explain bool) error {
 	for i, s := range p.scans {
 		schema := projectSchema(s.table.Schema, s.req.Columns)
 		if explain || s.pruned {
+			if explain && s.aggPushed && s.planSchema != nil {
+				schema = s.planSchema // the partial aggregate the store would send
+			}
 			s.reader = newPrefetch(ctx, s.source.Config.ID, emptyReader(schema), 1)
 			continue
 		}
@@ -525,7 +558,7 @@ func (e *Engine) startScans(ctx context.Context, p *plan, explain bool) error {
 				errs[i] = gateway.Errorf(gateway.CodeSourceFailed, "council source %q returned columns %v for %s, not the %v asked for", s.source.Config.ID, res.Reader.Schema(), s.table.Name, schema)
 				return
 			}
-			s.pushed, s.statement = res.Pushed, res.Statement
+			s.pushed, s.statement, s.args = res.Pushed, res.Statement, res.Args
 			s.reader = newPrefetch(ctx, s.source.Config.ID, res.Reader, 4)
 		}()
 	}
@@ -560,7 +593,7 @@ func (s *scan) startAggregate(ctx context.Context) (bool, error) {
 		return false, gateway.Errorf(gateway.CodeSourceFailed, "council source %q returned %d columns for a partial aggregate of %s, not %d", s.source.Config.ID, res.Reader.Schema().NumFields(), s.table.Name, want)
 	}
 	s.aggPushed = true
-	s.pushed, s.statement = res.Pushed, res.Statement
+	s.pushed, s.statement, s.args = res.Pushed, res.Statement, res.Args
 	s.reader = newPrefetch(ctx, s.source.Config.ID, res.Reader, 4)
 	return true, nil
 }

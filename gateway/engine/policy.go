@@ -176,8 +176,10 @@ func (p *plan) applyPolicy() {
 		}
 		kept := s.req.Filters[:0]
 		for _, f := range s.req.Filters {
-			if _, isMasked := masked(f.Column); !isMasked {
+			if std, isMasked := masked(f.Column); !isMasked {
 				kept = append(kept, f)
+			} else {
+				s.note("filter on %s is not offered: the policy masks %s, and the store would compare raw values", f.Column, std)
 			}
 		}
 		// A limit counts rows the query sees: it may stay under masks
@@ -192,6 +194,9 @@ func (p *plan) applyPolicy() {
 			}
 		}
 		if d.RowFilter != "" || d.AggregateOnly || len(kept) < len(s.req.Filters) || orderMasked {
+			if s.req.Limit >= 0 {
+				s.note("LIMIT is not offered: %s", limitReason(d, orderMasked))
+			}
 			s.req.Limit = -1
 			s.req.OrderBy = nil // an order is only ever offered with its limit
 		}
@@ -230,6 +235,18 @@ func (p *plan) applyPolicy() {
 			}
 		}
 	}
+}
+
+func limitReason(d *gateway.TableDecision, orderMasked bool) string {
+	switch {
+	case d.RowFilter != "":
+		return "the policy's row filter applies first, in the gateway"
+	case d.AggregateOnly:
+		return "the data may only leave as aggregates"
+	case orderMasked:
+		return "the order is on a masked column"
+	}
+	return "a filter it relied on is on a masked column"
 }
 
 func hasWhen(d *gateway.TableDecision) bool {

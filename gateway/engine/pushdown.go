@@ -27,8 +27,9 @@ var compareOps = map[string]gateway.Op{
 	"COMPARE_GREATERTHANOREQUALTO": gateway.OpGe,
 }
 
-// opIn is "column IN (values)"; it is never sent to a store.
-const opIn gateway.Op = "IN"
+// opIn is "column IN (values)": a store filter, and on a standard
+// dataset's council a pruning condition.
+const opIn = gateway.OpIn
 
 var flipped = map[gateway.Op]gateway.Op{
 	gateway.OpEq: gateway.OpEq, gateway.OpNe: gateway.OpNe,
@@ -89,10 +90,28 @@ func simple(n node, ref *tableRef) []condition {
 		}
 		return nil
 	}
+	if n["class"] == "FUNCTION" && str(n["function_name"]) == "~~" {
+		// col LIKE 'pattern' (DuckDB's parser names it ~~), with no
+		// ESCAPE clause (a third argument).
+		ch := asSlice(n["children"])
+		if len(ch) != 2 {
+			return nil
+		}
+		col, ok := columnOf(asNode(ch[0]), ref)
+		if !ok {
+			return nil
+		}
+		if v, ok := constant(asNode(ch[1])); ok {
+			if pat, isText := v.(string); isText {
+				return []condition{{column: col, op: gateway.OpLike, value: pat}}
+			}
+		}
+		return nil
+	}
 	switch typ {
 	case "COMPARE_IN":
-		// col IN (literals): not offered to stores, but a standard
-		// dataset's council condition prunes with it.
+		// col IN (literals): a store filter, and on a standard dataset's
+		// council a pruning condition.
 		ch := asSlice(n["children"])
 		if len(ch) < 2 {
 			return nil
@@ -277,6 +296,14 @@ func decimalText(unscaled string, scale int) (any, bool) {
 func compatible(t arrow.DataType, v any) bool {
 	if v == nil {
 		return true // IS [NOT] NULL
+	}
+	if vals, ok := v.([]any); ok { // IN: every value
+		for _, x := range vals {
+			if !compatible(t, x) {
+				return false
+			}
+		}
+		return len(vals) > 0
 	}
 	switch t.ID() {
 	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64, arrow.DECIMAL128, arrow.DECIMAL256:

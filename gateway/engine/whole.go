@@ -20,30 +20,48 @@ import (
 // one scan, or nil when the query needs DuckDB. The scans have started, so
 // what the store applied is known.
 func (e *Engine) wholeQuery(a *analysis, p *plan) array.RecordReader {
-	if !e.cfg.PushdownOn("query") || a.explain || len(p.direct) != 1 || len(p.std) != 0 || len(a.refs) != 1 {
+	if a.explain {
 		return nil
+	}
+	fields, cols := e.wholeShape(a, p)
+	if fields == nil {
+		return nil
+	}
+	s := p.direct[0].scan
+	s.whole = true
+	s.reader.Retain()
+	return &project{src: s.reader, schema: arrow.NewSchema(fields, nil), cols: cols}
+}
+
+// wholeShape decides whether the store's rows answer the query, from what
+// the store applied (s.pushed, known once the scan has started or been
+// planned), and returns the output fields and the scan's columns they
+// come from; nil when not.
+func (e *Engine) wholeShape(a *analysis, p *plan) ([]arrow.Field, []int) {
+	if !e.cfg.PushdownOn("query") || len(p.direct) != 1 || len(p.std) != 0 || len(a.refs) != 1 {
+		return nil, nil
 	}
 	v := p.direct[0]
 	s := v.scan
 	if s.shared() || s.aggPushed || s.pruned || v.dec == nil || v.dec.RowFilter != "" || len(v.dec.Masks) > 0 || v.dec.AggregateOnly {
-		return nil
+		return nil, nil
 	}
 	root := a.root
 	ref := a.refs[0]
 	if root == nil || root["type"] != "SELECT_NODE" || ref.node == nil || asNode(root["from_table"])["type"] != "BASE_TABLE" {
-		return nil
+		return nil, nil
 	}
 	if m, _ := root["cte_map"].(node); len(asSlice(m["map"])) > 0 {
-		return nil
+		return nil, nil
 	}
 	if root["having"] != nil || root["qualify"] != nil || root["sample"] != nil ||
 		len(asSlice(root["group_expressions"])) > 0 || len(asSlice(root["group_sets"])) > 0 || root["aggregate_handling"] == "FORCE_AGGREGATES" {
-		return nil
+		return nil, nil
 	}
 	// The WHERE clause: every conjunct a filter the store applied exactly.
 	conds, complete := conditions(ref)
 	if !complete || len(conds) != len(s.req.Filters) || !s.pushed.Exact || len(s.pushed.Filters) != len(s.req.Filters) {
-		return nil
+		return nil, nil
 	}
 	// Modifiers: a LIMIT without OFFSET, after an ORDER BY only when the
 	// store applied that top-N.
@@ -55,19 +73,19 @@ func (e *Engine) wholeQuery(a *analysis, p *plan) array.RecordReader {
 			ordered = true
 		case "LIMIT_MODIFIER":
 			if mn["offset"] != nil {
-				return nil
+				return nil, nil
 			}
 			limited = true
 		default:
-			return nil // DISTINCT, LIMIT PERCENT
+			return nil, nil // DISTINCT, LIMIT PERCENT
 		}
 	}
 	if limited && (!s.pushed.Limit || (ordered && !s.pushed.OrderBy)) || ordered && !limited {
-		return nil
+		return nil, nil
 	}
 	// The select list: * or columns of the table, each named as DuckDB
 	// would name it (its alias, or the column's own name as written).
-	schema := s.reader.Schema()
+	schema := projectSchema(s.table.Schema, s.req.Columns)
 	var fields []arrow.Field
 	var cols []int
 	for _, it := range asSlice(root["select_list"]) {
@@ -76,7 +94,7 @@ func (e *Engine) wholeQuery(a *analysis, p *plan) array.RecordReader {
 		case "STAR":
 			if n["relation_name"] != nil && str(n["relation_name"]) != "" || n["expr"] != nil || b(n["columns"]) ||
 				len(asSlice(n["exclude_list"])) > 0 || len(asSlice(n["replace_list"])) > 0 || len(asSlice(n["rename_list"])) > 0 || str(n["alias"]) != "" {
-				return nil
+				return nil, nil
 			}
 			for i, f := range schema.Fields() {
 				fields, cols = append(fields, arrow.Field{Name: f.Name, Type: f.Type, Nullable: true}), append(cols, i)
@@ -84,31 +102,29 @@ func (e *Engine) wholeQuery(a *analysis, p *plan) array.RecordReader {
 		case "COLUMN_REF":
 			col, ok := columnOf(n, ref)
 			if !ok {
-				return nil
+				return nil, nil
 			}
 			i := catalog.FieldIndex(schema, col)
 			if i < 0 {
-				return nil
+				return nil, nil
 			}
 			name := str(n["alias"])
 			if name == "" {
 				parts := asSlice(n["column_names"])
 				name = str(parts[len(parts)-1])
 				if name != schema.Field(i).Name {
-					return nil // DuckDB's name for it would be the table's spelling
+					return nil, nil // DuckDB's name for it would be the table's spelling
 				}
 			}
 			fields, cols = append(fields, arrow.Field{Name: name, Type: schema.Field(i).Type, Nullable: true}), append(cols, i)
 		default:
-			return nil
+			return nil, nil
 		}
 	}
 	if len(cols) == 0 {
-		return nil
+		return nil, nil
 	}
-	s.whole = true
-	s.reader.Retain()
-	return &project{src: s.reader, schema: arrow.NewSchema(fields, nil), cols: cols}
+	return fields, cols
 }
 
 func b(v any) bool { x, _ := v.(bool); return x }

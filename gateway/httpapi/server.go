@@ -45,6 +45,7 @@ func (s *Server) Handler() http.Handler {
 		r.Use(s.authenticate)
 		r.Post("/v1/query", s.query)
 		r.Post("/v1/policy/explain", s.explain)
+		r.Post("/v1/explain", s.explain)
 		r.Get("/v1/catalog", s.catalog)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

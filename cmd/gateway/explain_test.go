@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+type explanation struct {
+	Allowed bool   `json:"allowed"`
+	Error   string `json:"error"`
+	Plan    string `json:"plan"`
+	SQL     string `json:"duckdb_sql"`
+	DuckDB  string `json:"duckdb_plan"`
+	Tables  []struct {
+		Source     string   `json:"source"`
+		Table      string   `json:"table"`
+		Allowed    bool     `json:"allowed"`
+		RowFilter  string   `json:"row_filter"`
+		Statement  string   `json:"statement"`
+		Parameters []any    `json:"parameters"`
+		Pushed     string   `json:"pushed"`
+		NotPushed  []string `json:"not_pushed"`
+	} `json:"tables"`
+}
+
+func explain(t *testing.T, base, key, body string) (int, explanation) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/v1/explain", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var ex explanation
+	if resp.StatusCode == 200 {
+		if err := json.Unmarshal(b, &ex); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+	}
+	return resp.StatusCode, ex
+}
+
+// POST /v1/explain shows the federation without reading a row: per
+// council the statement its store is sent and its parameters, what was
+// pushed and what was not and why, the policy's row filter; and DuckDB's
+// plan of the rest. EXPLAIN in SQL gives the same as a table.
+func TestExplainShowsTheFederation(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base := start(t, cfg)
+
+	// Across councils, in DuckDB: each store's own SELECT with bound
+	// parameters; Edinburgh converts its dates, so that condition stays in
+	// DuckDB, and says so.
+	status, ex := explain(t, base, "demo-analyst", sqlFor("SELECT council, beneficiary_name, amount FROM std.spend_over_500 WHERE amount > 1000 AND payment_date >= DATE '2024-06-01' ORDER BY amount DESC LIMIT 5", "research"))
+	if status != 200 || !ex.Allowed || ex.Plan != "duckdb" || !strings.Contains(ex.DuckDB, "TOP_N") || ex.SQL == "" {
+		t.Fatalf("explain: %d %+v", status, ex)
+	}
+	var sawParam, sawWhy bool
+	for _, tb := range ex.Tables {
+		if !tb.Allowed || tb.Statement == "" || tb.Pushed == "" {
+			t.Errorf("%s.%s: allowed %v, statement %q, pushed %q", tb.Source, tb.Table, tb.Allowed, tb.Statement, tb.Pushed)
+		}
+		if strings.Contains(tb.Statement, "1000") || strings.Contains(tb.Statement, "2024-06-01") {
+			t.Errorf("%s: a value pasted into the statement: %s", tb.Source, tb.Statement)
+		}
+		if len(tb.Parameters) > 0 {
+			sawParam = true
+		}
+		for _, why := range tb.NotPushed {
+			if strings.Contains(why, "converted from the council's") || strings.Contains(why, "masks") {
+				sawWhy = true
+			}
+		}
+	}
+	if !sawParam || !sawWhy {
+		t.Errorf("no bound parameters (%v) or no reason for what stayed in DuckDB (%v): %+v", sawParam, sawWhy, ex.Tables)
+	}
+
+	// One council table the store answers whole: no DuckDB at all.
+	status, ex = explain(t, base, "demo-analyst", sqlFor("SELECT * FROM edinburgh.payments_over_500 LIMIT 5", "research"))
+	if status != 200 || ex.Plan != "whole query" || ex.DuckDB != "" || len(ex.Tables) != 1 || !strings.Contains(ex.Tables[0].Pushed, "whole query") ||
+		!strings.Contains(ex.Tables[0].Statement, "LIMIT") {
+		t.Errorf("whole query: %d %+v", status, ex)
+	}
+
+	// The partner: the agreement's row filter is shown, and no limit goes
+	// below it.
+	status, ex = explain(t, base, "demo-partner", sqlFor("SELECT postcode, decision FROM std.planning_applications WHERE council = 'edinburgh' LIMIT 3", "health-and-social-care"))
+	if status != 200 || !ex.Allowed {
+		t.Fatalf("partner: %d %+v", status, ex)
+	}
+	for _, tb := range ex.Tables {
+		if tb.Source == "edinburgh" && (tb.RowFilter == "" || strings.Contains(tb.Statement, "LIMIT") || !strings.Contains(strings.Join(tb.NotPushed, " "), "row filter")) {
+			t.Errorf("partner, edinburgh: %+v", tb)
+		}
+	}
+
+	// A refused query explains its refusal and names no statement.
+	status, ex = explain(t, base, "demo-public", sqlFor("SELECT * FROM std.spend_over_500", "transparency"))
+	if status != 200 || ex.Allowed || ex.Error == "" || ex.Plan != "" {
+		t.Errorf("refused: %d %+v", status, ex)
+	}
+	for _, tb := range ex.Tables {
+		if tb.Statement != "" {
+			t.Errorf("a refused query shows a statement: %+v", tb)
+		}
+	}
+
+	// EXPLAIN as SQL: the same, as rows; the last is DuckDB's.
+	r := post(t, base, "demo-analyst", "", sqlFor("EXPLAIN SELECT council, count(*) FROM std.spend_over_500 GROUP BY council", "research"))
+	var res jsonResult
+	if r.status != 200 || json.Unmarshal(r.body, &res) != nil || len(res.Rows) < 2 {
+		t.Fatalf("EXPLAIN: %d %s", r.status, r.body)
+	}
+	last := res.Rows[len(res.Rows)-1]
+	if res.Columns[0].Name != "source" || last[0] != "duckdb" || !strings.Contains(cellText(last[5]), "HASH_GROUP_BY") {
+		t.Errorf("EXPLAIN rows: %v %v", res.Columns, last)
+	}
+	if r := post(t, base, "demo-public", "", sqlFor("EXPLAIN SELECT * FROM std.spend_over_500", "transparency")); r.status != 403 {
+		t.Errorf("EXPLAIN of a refused query: %d %s", r.status, r.body)
+	}
+}
