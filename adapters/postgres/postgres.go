@@ -122,7 +122,13 @@ func (s *pgStore) Close() error {
 	return nil
 }
 
-func (s *pgStore) Cell(c sqlscan.Column) (sqlscan.Cell, error) { return cell(c) }
+func (s *pgStore) Cell(c sqlscan.Column) (sqlscan.Cell, error) {
+	cl, err := cell(c)
+	if err != nil {
+		return nil, err
+	}
+	return withRaw(c, cl), nil
+}
 
 func (s *pgStore) Query(ctx context.Context, sql string, args []any) (sqlscan.Cursor, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
@@ -178,6 +184,16 @@ func (c cursor) Next() bool             { return c.rows.Next() }
 func (c cursor) Scan(dest ...any) error { return c.rows.Scan(dest...) }
 func (c cursor) Err() error             { return c.rows.Err() }
 func (c cursor) Close() error           { c.rows.Close(); return nil }
+func (c cursor) RawValues() [][]byte    { return c.rows.RawValues() }
+
+func (c cursor) Formats() []int16 {
+	fds := c.rows.FieldDescriptions()
+	out := make([]int16, len(fds))
+	for i, fd := range fds {
+		out[i] = fd.Format
+	}
+	return out
+}
 
 // closeDelay is how long a cancelled query may take to stop before its
 // connection is closed under it.

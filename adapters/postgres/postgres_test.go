@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -453,5 +454,32 @@ func TestAggregate(t *testing.T) {
 	want := `SELECT ("name") COLLATE "C" AS "name", count(*) AS "__a0", CAST(sum("amount") AS numeric(38,2)) AS "__a1" FROM "public"."topn" WHERE "i" > $1::int8 GROUP BY ("name") COLLATE "C"`
 	if res.Statement != want {
 		t.Errorf("statement %s\nwant      %s", res.Statement, want)
+	}
+}
+
+// Infinite dates and timestamps have no Arrow value: the scan fails naming
+// the column rather than sending a wrong date; pre-2000 and far-future
+// values decode from the wire exactly.
+func TestInfinityAndEpochs(t *testing.T) {
+	src, _, _ := setup(t, `CREATE TABLE e (id int, d date, ts timestamp, tz timestamptz)`,
+		`INSERT INTO e VALUES (1, '1969-12-31', '1969-12-31 23:59:59.999999', '1999-12-31 23:00:00-01'), (2, '2262-04-11', '2262-04-11 23:47:16.854775', '2000-01-01 00:00:00+00')`,
+		`CREATE TABLE inf (d date)`, `INSERT INTO inf VALUES ('infinity')`)
+	_, rows := scantest.Scan(t, src, gateway.ScanRequest{Table: "e", Limit: -1})
+	want := [][]string{
+		{"1", "1969-12-31", "1969-12-31 23:59:59.999999", "2000-01-01 00:00:00.000000Z"},
+		{"2", "2262-04-11", "2262-04-11 23:47:16.854775", "2000-01-01 00:00:00.000000Z"},
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Errorf("rows %v\nwant %v", rows, want)
+	}
+	res, err := src.Scan(context.Background(), gateway.ScanRequest{Table: "inf", Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Reader.Release()
+	for res.Reader.Next() {
+	}
+	if err := res.Reader.Err(); err == nil || !strings.Contains(err.Error(), "infinity") || !strings.Contains(err.Error(), `"d"`) {
+		t.Errorf("infinite date: %v", err)
 	}
 }

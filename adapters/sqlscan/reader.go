@@ -22,6 +22,28 @@ type Cursor interface {
 	Close() error
 }
 
+// RawCursor is a Cursor that also gives the current row's values as the
+// store sent them (PostgreSQL: pgx's raw values), for cells that decode
+// them without the driver's Scan and its allocations.
+type RawCursor interface {
+	Cursor
+	// RawValues are the current row's values, nil for NULL; valid until
+	// the next Next.
+	RawValues() [][]byte
+	// Formats are the columns' wire formats (PostgreSQL: 0 text, 1
+	// binary).
+	Formats() []int16
+}
+
+// RawCell is a Cell that can also append a value from its wire bytes.
+type RawCell interface {
+	Cell
+	// Raw reports whether the cell decodes values sent in format.
+	Raw(format int16) bool
+	// AppendRaw appends a value from its bytes (nil for NULL).
+	AppendRaw(b array.Builder, raw []byte) error
+}
+
 // Cell reads one column of the current row. The reader passes Dest() to
 // Cursor.Scan and then calls Append with the column's builder. An Append
 // error says what was wrong with the value; the reader adds the column name.
@@ -72,6 +94,12 @@ type reader struct {
 	refs   atomic.Int64
 	o      ReaderOptions
 	dests  []any
+	// raw, once the first row is read, holds the cells that decode the
+	// store's bytes themselves (nil entries read through Scan); scan says
+	// whether any cell still needs Scan.
+	raw      []RawCell
+	rawReady bool
+	scan     bool
 	bld    *array.RecordBuilder
 	rec    arrow.RecordBatch
 	err    error
@@ -133,12 +161,27 @@ func (r *reader) Next() bool {
 			}
 			break
 		}
-		if err := r.o.Cursor.Scan(r.dests...); err != nil {
-			r.fail(err)
-			return false
+		if !r.rawReady {
+			r.prepareRaw()
+		}
+		if r.scan {
+			if err := r.o.Cursor.Scan(r.dests...); err != nil {
+				r.fail(err)
+				return false
+			}
+		}
+		var vals [][]byte
+		if r.raw != nil {
+			vals = r.o.Cursor.(RawCursor).RawValues()
 		}
 		for i, c := range r.o.Cells {
-			if err := c.Append(fields[i]); err != nil {
+			var err error
+			if r.raw != nil && r.raw[i] != nil {
+				err = r.raw[i].AppendRaw(fields[i], vals[i])
+			} else {
+				err = c.Append(fields[i])
+			}
+			if err != nil {
 				r.fail(fmt.Errorf("column %q: %w", r.o.Schema.Field(i).Name, err))
 				return false
 			}
@@ -158,6 +201,30 @@ func (r *reader) Next() bool {
 	}
 	r.rec = r.bld.NewRecordBatch()
 	return true
+}
+
+// prepareRaw decides, at the first row, which cells read the store's bytes
+// themselves: those that can, in the format the store sent.
+func (r *reader) prepareRaw() {
+	r.rawReady, r.scan = true, true
+	rc, ok := r.o.Cursor.(RawCursor)
+	if !ok {
+		return
+	}
+	formats := rc.Formats()
+	if len(formats) != len(r.o.Cells) {
+		return
+	}
+	r.raw = make([]RawCell, len(r.o.Cells))
+	r.scan = false
+	for i, c := range r.o.Cells {
+		if cell, ok := c.(RawCell); ok && cell.Raw(formats[i]) {
+			r.raw[i] = cell
+			r.dests[i] = nil // Scan skips it
+			continue
+		}
+		r.scan = true
+	}
 }
 
 // fail records err, discards the partial batch and stops the query.

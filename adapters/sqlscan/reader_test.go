@@ -207,3 +207,57 @@ func TestReaderCellErrorMidRow(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// rawCursor is a fakeCursor that also gives raw values: column 1's text as
+// bytes, in a format the cells are told.
+type rawCursor struct {
+	fakeCursor
+	format int16
+	scans  [][]any // the destinations Scan was given
+}
+
+func (c *rawCursor) Scan(dest ...any) error {
+	c.scans = append(c.scans, append([]any{}, dest...))
+	return c.fakeCursor.Scan(dest...)
+}
+func (c *rawCursor) RawValues() [][]byte {
+	return [][]byte{nil, []byte(fmt.Sprintf("raw %d", c.i-1))}
+}
+func (c *rawCursor) Formats() []int16 { return []int16{1, c.format} }
+
+type rawStrCell struct {
+	strCell
+	format int16
+}
+
+func (c *rawStrCell) Raw(format int16) bool { return format == c.format }
+func (c *rawStrCell) AppendRaw(b array.Builder, raw []byte) error {
+	b.(*array.StringBuilder).BinaryBuilder.Append(raw)
+	return nil
+}
+
+// A cell that decodes the store's bytes itself is not scanned (Scan gets
+// nil in its place); one that cannot take the format is scanned as before.
+func TestReaderRawCells(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: arrow.PrimitiveTypes.Int64}, {Name: "s", Type: arrow.BinaryTypes.String}}, nil)
+	for _, tt := range []struct {
+		format int16
+		want   string
+		nilDst bool
+	}{{1, "raw 2", true}, {0, "row 2", false}} {
+		cur := &rawCursor{fakeCursor: fakeCursor{n: 3, bad: -1}, format: tt.format}
+		r := NewReader(ReaderOptions{Schema: schema, Cursor: cur, Cells: []Cell{&intCell{}, &rawStrCell{format: 1}}})
+		var last string
+		for r.Next() {
+			col := r.RecordBatch().Column(1).(*array.String)
+			last = strings.Clone(col.Value(col.Len() - 1))
+		}
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+		if last != tt.want || len(cur.scans) != 3 || (cur.scans[0][1] == nil) != tt.nilDst {
+			t.Errorf("format %d: last %q, scans %v", tt.format, last, cur.scans)
+		}
+	}
+}
