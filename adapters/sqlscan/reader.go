@@ -91,20 +91,20 @@ func NewReader(o ReaderOptions) array.RecordReader {
 }
 
 type reader struct {
-	refs   atomic.Int64
-	o      ReaderOptions
-	dests  []any
+	refs  atomic.Int64
+	o     ReaderOptions
+	dests []any
 	// raw, once the first row is read, holds the cells that decode the
 	// store's bytes themselves (nil entries read through Scan); scan says
 	// whether any cell still needs Scan.
 	raw      []RawCell
 	rawReady bool
 	scan     bool
-	bld    *array.RecordBuilder
-	rec    arrow.RecordBatch
-	err    error
-	done   bool // no more rows will be read
-	closed bool // cursor closed
+	bld      *array.RecordBuilder
+	rec      arrow.RecordBatch
+	err      error
+	done     bool // no more rows will be read
+	closed   bool // cursor closed
 }
 
 func (r *reader) Retain() { r.refs.Add(1) }
