@@ -368,7 +368,19 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 	}
 	cleanups = append(cleanups, func() { closeDB(); os.RemoveAll(tempDir) })
 
-	if err := e.load(qctx, db, p); err != nil {
+	p.explain = a.explain
+	if a.explain {
+		// EXPLAIN: each scan's empty stream stands in for its table as a
+		// view, which DuckDB plans as a scan of unknown size (an empty
+		// table it would plan away).
+		for _, s := range p.scans {
+			release, err := conn.RegisterView(s.reader, strings.Trim(s.relation(), `"`))
+			if err != nil {
+				return nil, classify(qctx, p.scans, err)
+			}
+			cleanups = append(cleanups, release)
+		}
+	} else if err := e.load(qctx, db, p); err != nil {
 		return nil, classify(qctx, p.scans, err)
 	}
 	var reader array.RecordReader

@@ -146,6 +146,9 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 // rows), decides how the answer would be made, and asks DuckDB for its plan
 // of the rest over empty streams of the right shapes.
 func (e *Engine) explainFederation(ctx context.Context, req Request, a *analysis, p *plan, aggOnly bool, aggIdx []int, minGroup int, out *Explanation) error {
+	// The stores' catalogs may be read: within the query's timeout.
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(e.cfg.Timeout))
+	defer cancel()
 	for _, s := range p.scans {
 		if s.pruned {
 			continue

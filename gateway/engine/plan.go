@@ -115,6 +115,18 @@ type plan struct {
 	std     []*stdView    // std.<dataset> views
 	agg     *aggPlan      // set when the query's aggregation is split
 	duckSQL string        // what DuckDB runs (the analyst's SQL or its rewrite)
+	explain bool          // EXPLAIN: nothing is read
+}
+
+// policyKind is what holds a table's rows after policy: a table, so no
+// predicate of the analyst's runs ahead of the row filter; for EXPLAIN,
+// which reads nothing, a view, so DuckDB plans the scan beneath it rather
+// than an empty table.
+func (p *plan) policyKind() string {
+	if p.explain {
+		return "VIEW"
+	}
+	return "TABLE"
 }
 
 type directView struct {
@@ -166,7 +178,7 @@ func (p *plan) setup() []string {
 			// analyst's SQL runs: a table, not a view, so no predicate of
 			// the analyst's can be evaluated ahead of the row filter.
 			from = ident(fmt.Sprintf("__policy_direct_%d", i))
-			stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s AS %s", from, p.policySelect(v.scan.rows(), v.scan.req.Columns, v.used, v.dec, v.scan.table.Schema, nil)))
+			stmts = append(stmts, fmt.Sprintf("CREATE %s %s AS %s", p.policyKind(), from, p.policySelect(v.scan.rows(), v.scan.req.Columns, v.used, v.dec, v.scan.table.Schema, nil)))
 		}
 		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT * FROM %s", ident(v.source.Config.ID), ident(v.table), from))
 	}
@@ -182,7 +194,7 @@ func (p *plan) setup() []string {
 			member := memberSelect(v.dataset, m, s.rows(), fetched)
 			if d := v.decs[i]; d != nil && (d.RowFilter != "" || len(d.Masks) > 0) {
 				name := ident(fmt.Sprintf("__policy_std_%d_%d", vi, i))
-				stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s AS %s", name, p.policySelect("("+member+")", stdNames(v.dataset), v.usedColumns(), d, nil, v.dataset)))
+				stmts = append(stmts, fmt.Sprintf("CREATE %s %s AS %s", p.policyKind(), name, p.policySelect("("+member+")", stdNames(v.dataset), v.usedColumns(), d, nil, v.dataset)))
 				member = "SELECT * FROM " + name
 			}
 			view := ident(memberView(vi, i))
@@ -351,7 +363,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				s.note("filter pushdown is off (query.pushdown_off); DuckDB applies the WHERE clause")
 			}
 			if !complete && e.cfg.PushdownOn("filters") {
-				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IS [NOT] NULL); DuckDB applies it")
+				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL joined by AND); DuckDB applies it")
 			}
 			all := complete
 			for _, c := range conds {
@@ -393,7 +405,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				continue
 			}
 			if !complete && e.cfg.PushdownOn("filters") {
-				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IS [NOT] NULL); DuckDB applies it")
+				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL joined by AND); DuckDB applies it")
 			}
 			all := complete
 			var filters []gateway.Filter
