@@ -186,15 +186,8 @@ func BuildAggregate(d Dialect, t Table, req gateway.AggregateRequest) (*Query, e
 		if !ok || !wellFormed(f) {
 			return nil, gateway.NotPushed("filter %s", f)
 		}
-		colSQL := d.ColumnSQL(c)
-		var cond Cond
-		var ins []Cond
-		if f.Op == gateway.OpIn {
-			cond, ins = d.in(c, f, colSQL)
-		} else {
-			cond = d.Filter(c, f, colSQL)
-		}
-		if cond.Fit != FitExact {
+		sql, fit := d.condition(c, f, &q.Args)
+		if fit != FitExact {
 			return nil, gateway.NotPushed("filter %s is not exact in %s", f, d.Name)
 		}
 		if i == 0 {
@@ -202,24 +195,7 @@ func BuildAggregate(d Dialect, t Table, req gateway.AggregateRequest) (*Query, e
 		} else {
 			b.WriteString(" AND ")
 		}
-		if f.Op == gateway.OpIn {
-			b.WriteString(d.renderIn(cond, ins, colSQL, &q.Args))
-			q.Pushed.Filters = append(q.Pushed.Filters, i)
-			continue
-		}
-		left := cond.Left
-		if left == "" {
-			left = colSQL
-		}
-		b.WriteString(left + " " + string(f.Op))
-		if !IsNullOp(f.Op) {
-			q.Args = append(q.Args, cond.Arg)
-			ph := d.Placeholder(len(q.Args))
-			if cond.Right != "" {
-				ph = fmt.Sprintf(cond.Right, ph)
-			}
-			b.WriteString(" " + ph)
-		}
+		b.WriteString(sql)
 		q.Pushed.Filters = append(q.Pushed.Filters, i)
 	}
 	if len(groups) > 0 {

@@ -210,15 +210,8 @@ func Build(d Dialect, t Table, req gateway.ScanRequest) (*Query, error) {
 			allExact = false
 			continue
 		}
-		colSQL := d.ColumnSQL(c)
-		var cond Cond
-		var ins []Cond
-		if f.Op == gateway.OpIn {
-			cond, ins = d.in(c, f, colSQL)
-		} else {
-			cond = d.Filter(c, f, colSQL)
-		}
-		switch cond.Fit {
+		sql, fit := d.condition(c, f, &q.Args)
+		switch fit {
 		case FitExact:
 		case FitSuperset:
 			allExact = false
@@ -232,27 +225,7 @@ func Build(d Dialect, t Table, req gateway.ScanRequest) (*Query, error) {
 			b.WriteString(" AND ")
 		}
 		where++
-		if f.Op == gateway.OpIn {
-			b.WriteString(d.renderIn(cond, ins, colSQL, &q.Args))
-			q.Pushed.Filters = append(q.Pushed.Filters, i)
-			continue
-		}
-		left := cond.Left
-		if left == "" {
-			left = colSQL
-		}
-		b.WriteString(left)
-		b.WriteString(" ")
-		b.WriteString(string(f.Op))
-		if f.Op != gateway.OpIsNull && f.Op != gateway.OpIsNotNull {
-			q.Args = append(q.Args, cond.Arg)
-			ph := d.Placeholder(len(q.Args))
-			if cond.Right != "" {
-				ph = fmt.Sprintf(cond.Right, ph)
-			}
-			b.WriteString(" ")
-			b.WriteString(ph)
-		}
+		b.WriteString(sql)
 		q.Pushed.Filters = append(q.Pushed.Filters, i)
 	}
 	q.Pushed.Exact = allExact
@@ -336,6 +309,37 @@ func wellFormed(f gateway.Filter) bool {
 		return ok
 	}
 	return false
+}
+
+// condition decides how the store applies f to c and renders it, binding
+// its values into args; nothing is bound when it does not fit.
+func (d Dialect) condition(c Column, f gateway.Filter, args *[]any) (string, Fit) {
+	colSQL := d.ColumnSQL(c)
+	if f.Op == gateway.OpIn {
+		cond, ins := d.in(c, f, colSQL)
+		if cond.Fit == FitNone {
+			return "", FitNone
+		}
+		return d.renderIn(cond, ins, colSQL, args), cond.Fit
+	}
+	cond := d.Filter(c, f, colSQL)
+	if cond.Fit == FitNone {
+		return "", FitNone
+	}
+	left := cond.Left
+	if left == "" {
+		left = colSQL
+	}
+	sql := left + " " + string(f.Op)
+	if !IsNullOp(f.Op) {
+		*args = append(*args, cond.Arg)
+		ph := d.Placeholder(len(*args))
+		if cond.Right != "" {
+			ph = fmt.Sprintf(cond.Right, ph)
+		}
+		sql += " " + ph
+	}
+	return sql, cond.Fit
 }
 
 // in decides an IN filter value by value, as equalities: it fits as the
