@@ -98,7 +98,7 @@ my_pull() { mysql "${MYARGS[@]}" --quick -N -e "$1" >/dev/null; }
 all_db() {
   local i st q pids=()
   for ((i = 0; i < N_COUNCILS; i++)); do
-    eval "st=\$C${i}_STORE; q=\$C${i}_$1"
+    eval "st=\${C${i}_STORE:-}; q=\${C${i}_$1:-}"
     [[ -n $q ]] || continue
     case $st in
       postgres) pg_copy "$q" & pids+=($!) ;;

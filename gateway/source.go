@@ -162,6 +162,13 @@ const (
 	// run of characters, _ any one character, no escape character, case
 	// sensitive.
 	OpLike Op = "LIKE"
+	// OpAnd, OpOr and OpNot combine the filters in Args (two or more for
+	// AND and OR, one for NOT); Column and Value are empty. SQL's
+	// three-valued logic holds: NOT of an unknown comparison (a NULL) is
+	// unknown, and the row is not kept.
+	OpAnd Op = "AND"
+	OpOr  Op = "OR"
+	OpNot Op = "NOT"
 )
 
 // Filter is one condition "Column Op Value" over a column of the scanned
@@ -173,9 +180,23 @@ type Filter struct {
 	Column string
 	Op     Op
 	Value  any
+	// Args are the operands of OpAnd, OpOr and OpNot.
+	Args []Filter
 }
 
 func (f Filter) String() string {
+	switch f.Op {
+	case OpAnd, OpOr:
+		parts := make([]string, len(f.Args))
+		for i, a := range f.Args {
+			parts[i] = a.String()
+		}
+		return "(" + strings.Join(parts, " "+string(f.Op)+" ") + ")"
+	case OpNot:
+		if len(f.Args) == 1 {
+			return "NOT " + f.Args[0].String()
+		}
+	}
 	if f.Value == nil {
 		return fmt.Sprintf("%s %s", f.Column, f.Op)
 	}

@@ -120,11 +120,7 @@ func (t *table) renderAggregate(req gateway.AggregateRequest) (string, []any, er
 	b.WriteString("SELECT " + strings.Join(items, ", ") + " FROM " + t.relation)
 	var args []any
 	for i, f := range req.Filters {
-		c, ok := t.column(f.Column)
-		if !ok {
-			return "", nil, gateway.NotPushed("filter %s: no such column", f)
-		}
-		cond, cargs, ok := condition(c, f)
+		cond, cargs, ok := t.filterSQL(f)
 		if !ok {
 			return "", nil, gateway.NotPushed("filter %s", f)
 		}

@@ -39,11 +39,7 @@ func (t *table) render(req gateway.ScanRequest) (string, []any, gateway.Pushed, 
 	var args []any
 	var conds []string
 	for i, f := range req.Filters {
-		c, ok := t.column(f.Column)
-		if !ok {
-			continue
-		}
-		cond, cargs, ok := condition(c, f)
+		cond, cargs, ok := t.filterSQL(f)
 		if !ok {
 			continue
 		}
@@ -114,6 +110,35 @@ func (t *table) column(name string) (column, bool) {
 		}
 	}
 	return column{}, false
+}
+
+// filterSQL renders a filter, AND, OR and NOT included, with its
+// arguments, or reports false when some part cannot be applied exactly.
+func (t *table) filterSQL(f gateway.Filter) (string, []any, bool) {
+	switch f.Op {
+	case gateway.OpAnd, gateway.OpOr, gateway.OpNot:
+		if len(f.Args) == 0 || (f.Op == gateway.OpNot) != (len(f.Args) == 1) {
+			return "", nil, false
+		}
+		parts := make([]string, len(f.Args))
+		var args []any
+		for i, a := range f.Args {
+			sql, aa, ok := t.filterSQL(a)
+			if !ok {
+				return "", nil, false
+			}
+			parts[i], args = sql, append(args, aa...)
+		}
+		if f.Op == gateway.OpNot {
+			return "NOT (" + parts[0] + ")", args, true
+		}
+		return "(" + strings.Join(parts, " "+string(f.Op)+" ") + ")", args, true
+	}
+	c, ok := t.column(f.Column)
+	if !ok {
+		return "", nil, false
+	}
+	return condition(c, f)
 }
 
 // condition renders one filter over column c with its arguments, or

@@ -112,6 +112,10 @@ func TestPushdown(t *testing.T) {
 	f := func(col string, op gateway.Op, v any) gateway.Filter {
 		return gateway.Filter{Column: col, Op: op, Value: v}
 	}
+	or := func(fs ...gateway.Filter) gateway.Filter { return gateway.Filter{Op: gateway.OpOr, Args: fs} }
+	not := func(f gateway.Filter) gateway.Filter {
+		return gateway.Filter{Op: gateway.OpNot, Args: []gateway.Filter{f}}
+	}
 	ts := func(s string) time.Time {
 		v, err := time.Parse("2006-01-02 15:04:05.999999", s)
 		if err != nil {
@@ -148,6 +152,9 @@ func TestPushdown(t *testing.T) {
 		{"int in keeps the limit", []gateway.Filter{f("id", gateway.OpIn, []any{int64(1), int64(3), int64(9)})}, 5, []int{0}, true, []string{"1", "3"}},
 		{"text in is a superset", []gateway.Filter{f("name", gateway.OpIn, []any{"apple", "cherry"})}, -1, []int{0}, false, []string{"1", "3", "5"}},
 		{"like not pushed (collation, escape)", []gateway.Filter{f("name", gateway.OpLike, "a%")}, -1, nil, false, []string{"1", "2", "3", "4", "5"}},
+		{"or of exact conditions keeps the limit", []gateway.Filter{or(f("id", gateway.OpEq, int64(1)), f("amount", gateway.OpLt, gateway.Decimal("0")))}, 5, []int{0}, true, []string{"1", "5"}},
+		{"or with a text superset", []gateway.Filter{or(f("name", gateway.OpEq, "apple"), f("id", gateway.OpEq, int64(5)))}, -1, []int{0}, false, []string{"1", "3", "5"}},
+		{"not over text is not pushed", []gateway.Filter{not(f("name", gateway.OpEq, "apple"))}, -1, nil, false, []string{"1", "2", "3", "4", "5"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -119,6 +119,10 @@ func TestPushdown(t *testing.T) {
 	f := func(col string, op gateway.Op, v any) gateway.Filter {
 		return gateway.Filter{Column: col, Op: op, Value: v}
 	}
+	or := func(fs ...gateway.Filter) gateway.Filter { return gateway.Filter{Op: gateway.OpOr, Args: fs} }
+	not := func(f gateway.Filter) gateway.Filter {
+		return gateway.Filter{Op: gateway.OpNot, Args: []gateway.Filter{f}}
+	}
 	ts := func(s string) time.Time {
 		v, err := time.Parse("2006-01-02 15:04:05.999999", s)
 		if err != nil {
@@ -165,6 +169,10 @@ func TestPushdown(t *testing.T) {
 		{"like _ is one character", []gateway.Filter{f("name", gateway.OpLike, "_mile")}, -1, []int{0}, false, []string{"4"}},
 		{"like has no escape character", []gateway.Filter{f("name", gateway.OpLike, `appl\%`)}, -1, []int{0}, false, nil},
 		{"like on char(n) not pushed", []gateway.Filter{f("code", gateway.OpLike, "a%")}, -1, nil, false, []string{"1", "2", "3", "4", "5"}},
+		{"or", []gateway.Filter{or(f("id", gateway.OpEq, int64(1)), f("name", gateway.OpEq, "cherry"))}, 5, []int{0}, true, []string{"1", "3"}},
+		{"not: NULLs are not kept", []gateway.Filter{not(f("i2", gateway.OpIn, []any{int64(1), int64(2)}))}, -1, []int{0}, false, []string{"3", "5"}},
+		{"not of a superset is not pushed", []gateway.Filter{not(f("code", gateway.OpEq, "ab"))}, -1, nil, false, []string{"1", "2", "3", "4", "5"}},
+		{"or with a superset is a superset", []gateway.Filter{or(f("code", gateway.OpEq, "zz"), f("id", gateway.OpEq, int64(1)))}, 5, []int{0}, false, []string{"1", "4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -138,6 +138,10 @@ func TestPushdown(t *testing.T) {
 	f := func(col string, op gateway.Op, v any) gateway.Filter {
 		return gateway.Filter{Column: col, Op: op, Value: v}
 	}
+	or := func(fs ...gateway.Filter) gateway.Filter { return gateway.Filter{Op: gateway.OpOr, Args: fs} }
+	not := func(f gateway.Filter) gateway.Filter {
+		return gateway.Filter{Op: gateway.OpNot, Args: []gateway.Filter{f}}
+	}
 	tests := []struct {
 		name    string
 		filters []gateway.Filter
@@ -162,6 +166,9 @@ func TestPushdown(t *testing.T) {
 		{"int in keeps the limit", []gateway.Filter{f("id", gateway.OpIn, []any{int64(2), int64(5)})}, 9, []int{0}, true, []string{"2", "5"}},
 		{"text in is byte-wise", []gateway.Filter{f("name", gateway.OpIn, []any{"apple", "banana"})}, -1, []int{0}, false, []string{"1"}},
 		{"like ignores ASCII case: a superset", []gateway.Filter{f("name", gateway.OpLike, "apple")}, -1, []int{0}, false, []string{"1", "3"}},
+		{"not over an exact in", []gateway.Filter{not(f("id", gateway.OpIn, []any{int64(1), int64(2)}))}, 9, []int{0}, true, []string{"3", "4", "5"}},
+		{"or of byte-wise text", []gateway.Filter{or(f("name", gateway.OpEq, "APPLE"), f("id", gateway.OpEq, int64(2)))}, 9, []int{0}, true, []string{"2", "3"}},
+		{"not like (of a superset) is not pushed", []gateway.Filter{not(f("name", gateway.OpLike, "apple"))}, -1, nil, false, []string{"1", "2", "3", "4", "5"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -182,11 +182,7 @@ func BuildAggregate(d Dialect, t Table, req gateway.AggregateRequest) (*Query, e
 	}
 	b.WriteString(d.Quote(t.Name))
 	for i, f := range req.Filters {
-		c, ok := byName[f.Column]
-		if !ok || !wellFormed(f) {
-			return nil, gateway.NotPushed("filter %s", f)
-		}
-		sql, fit := d.condition(c, f, &q.Args)
+		sql, fit := d.filterSQL(byName, f, &q.Args)
 		if fit != FitExact {
 			return nil, gateway.NotPushed("filter %s is not exact in %s", f, d.Name)
 		}

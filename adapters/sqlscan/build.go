@@ -205,12 +205,7 @@ func Build(d Dialect, t Table, req gateway.ScanRequest) (*Query, error) {
 	allExact := true
 	where := 0
 	for i, f := range req.Filters {
-		c, ok := byName[f.Column]
-		if !ok || !wellFormed(f) {
-			allExact = false
-			continue
-		}
-		sql, fit := d.condition(c, f, &q.Args)
+		sql, fit := d.filterSQL(byName, f, &q.Args)
 		switch fit {
 		case FitExact:
 		case FitSuperset:
@@ -309,6 +304,39 @@ func wellFormed(f gateway.Filter) bool {
 		return ok
 	}
 	return false
+}
+
+// filterSQL decides how the store applies f and renders it, binding its
+// values into args, or reports FitNone (and binds nothing). AND and OR fit
+// as their loosest operand (an OR of supersets keeps a superset); NOT only
+// over an exact operand (the complement of a superset is not one).
+func (d Dialect) filterSQL(byName map[string]Column, f gateway.Filter, args *[]any) (string, Fit) {
+	switch f.Op {
+	case gateway.OpAnd, gateway.OpOr, gateway.OpNot:
+		if len(f.Args) == 0 || (f.Op == gateway.OpNot) != (len(f.Args) == 1) {
+			return "", FitNone
+		}
+		mark := len(*args)
+		parts := make([]string, len(f.Args))
+		fit := FitExact
+		for i, a := range f.Args {
+			sql, af := d.filterSQL(byName, a, args)
+			if af == FitNone || (f.Op == gateway.OpNot && af != FitExact) {
+				*args = (*args)[:mark]
+				return "", FitNone
+			}
+			parts[i], fit = sql, min(fit, af)
+		}
+		if f.Op == gateway.OpNot {
+			return "NOT (" + parts[0] + ")", FitExact
+		}
+		return "(" + strings.Join(parts, " "+string(f.Op)+" ") + ")", fit
+	}
+	c, ok := byName[f.Column]
+	if !ok || !wellFormed(f) {
+		return "", FitNone
+	}
+	return d.condition(c, f, args)
 }
 
 // condition decides how the store applies f to c and renders it, binding

@@ -642,6 +642,16 @@ func combineExpr(c aggCall, slots []int) string {
 // renderCondition writes a simple condition back as DuckDB SQL, with the
 // literal's own type.
 func renderCondition(c condition) string {
+	if c.isTree() {
+		parts := make([]string, len(c.args))
+		for i, a := range c.args {
+			parts[i] = renderCondition(a)
+		}
+		if c.op == gateway.OpNot {
+			return "NOT (" + parts[0] + ")"
+		}
+		return "(" + strings.Join(parts, " "+string(c.op)+" ") + ")"
+	}
 	col := ident(c.column)
 	switch c.op {
 	case gateway.OpIsNull, gateway.OpIsNotNull:

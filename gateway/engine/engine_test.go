@@ -317,18 +317,33 @@ func TestPushdownRequests(t *testing.T) {
 	if fmt.Sprint(req.Filters) != fmt.Sprint(wantF) || req.Limit != 2 {
 		t.Errorf("filters %v limit %d, want %v limit 2", req.Filters, req.Limit, wantF)
 	}
-	// IN and LIKE are offered too (LIKE without ESCAPE; NOT LIKE is not).
+	// IN and LIKE are offered too, and AND, OR and NOT over them.
 	got := f.rows(t, `SELECT id FROM edinburgh.payments WHERE supplier_name LIKE 'Acme%' AND id IN (1, 3, 4) AND supplier_name NOT LIKE '%x' ORDER BY id`)
 	if !slices.Equal(got, []string{"1", "3"}) {
 		t.Errorf("IN and LIKE: %v", got)
 	}
 	req = f.edin.requests[len(f.edin.requests)-1]
+	like := gateway.Filter{Column: "supplier_name", Op: gateway.OpLike, Value: "Acme%"}
 	wantF = []gateway.Filter{
-		{Column: "supplier_name", Op: gateway.OpLike, Value: "Acme%"},
+		like,
 		{Column: "id", Op: gateway.OpIn, Value: []any{int64(1), int64(3), int64(4)}},
+		{Op: gateway.OpNot, Args: []gateway.Filter{{Column: "supplier_name", Op: gateway.OpLike, Value: "%x"}}},
 	}
 	if fmt.Sprint(req.Filters) != fmt.Sprint(wantF) {
 		t.Errorf("filters %v, want %v", req.Filters, wantF)
+	}
+	got = f.rows(t, `SELECT id FROM edinburgh.payments WHERE (supplier_name = 'Bravo plc' OR id BETWEEN 3 AND 4) AND NOT (id = 2 AND amount > 0) ORDER BY id`)
+	if !slices.Equal(got, []string{"3"}) {
+		t.Errorf("OR and NOT: %v", got)
+	}
+	req = f.edin.requests[len(f.edin.requests)-1]
+	if want := "[(supplier_name = 'Bravo plc' OR (id >= 3 AND id <= 4)) NOT (id = 2 AND amount > 0)]"; fmt.Sprint(req.Filters) != want {
+		t.Errorf("filters %v, want %s", req.Filters, want)
+	}
+	// An OR with a part the store cannot take stays in DuckDB whole.
+	f.rows(t, `SELECT id FROM edinburgh.payments WHERE id = 1 OR lower(supplier_name) = 'x'`)
+	if req = f.edin.requests[len(f.edin.requests)-1]; len(req.Filters) != 0 {
+		t.Errorf("OR with an expression: %v", req.Filters)
 	}
 	// A condition the store cannot be offered keeps the limit in DuckDB.
 	f.rows(t, `SELECT id FROM edinburgh.payments WHERE lower(supplier_name) = 'acme ltd' AND id = 1 LIMIT 1`)

@@ -363,17 +363,24 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				s.note("filter pushdown is off (query.pushdown_off); DuckDB applies the WHERE clause")
 			}
 			if !complete && e.cfg.PushdownOn("filters") {
-				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL joined by AND); DuckDB applies it")
+				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL, joined by AND, OR and NOT); DuckDB applies it")
 			}
 			all := complete
-			for _, c := range conds {
+			leaf := func(c condition) (gateway.Filter, bool) {
 				i := catalog.FieldIndex(s.table.Schema, c.column)
 				if i < 0 || !compatible(s.table.Schema.Field(i).Type, c.value) {
-					all = false
 					s.note("%s %s %v: the literal's type does not match the column's; DuckDB applies it", c.column, c.op, c.value)
+					return gateway.Filter{}, false
+				}
+				return gateway.Filter{Column: s.table.Schema.Field(i).Name, Op: c.op, Value: c.value}, true
+			}
+			for _, c := range conds {
+				f, ok := c.filter(leaf)
+				if !ok {
+					all = false
 					continue
 				}
-				s.req.Filters = append(s.req.Filters, gateway.Filter{Column: s.table.Schema.Field(i).Name, Op: c.op, Value: c.value})
+				s.req.Filters = append(s.req.Filters, f)
 			}
 			s.exactFilters = all && e.cfg.PushdownOn("filters")
 			if !all && hasLimit {
@@ -405,10 +412,38 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				continue
 			}
 			if !complete && e.cfg.PushdownOn("filters") {
-				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL joined by AND); DuckDB applies it")
+				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL, joined by AND, OR and NOT); DuckDB applies it")
 			}
 			all := complete
 			var filters []gateway.Filter
+			// leaf maps a condition on a standard column to the council's
+			// own column, where that is exact.
+			leaf := func(c condition) (gateway.Filter, bool) {
+				if c.column == "council" || c.column == "council_gss" {
+					return gateway.Filter{}, false // no column of the store
+				}
+				col := d.Column(c.column)
+				cm, mapped := m.Mapping.Columns[c.column]
+				if col == nil || !mapped || cm.Convert != "" || len(cm.Values) > 0 {
+					switch {
+					case col != nil && !mapped:
+						s.note("%s is not mapped by this council (NULL); DuckDB applies the condition", c.column)
+					case col != nil:
+						s.note("%s is converted from the council's %s (%s); DuckDB applies the condition", c.column, cm.From, firstNonEmpty(cm.Convert, "value map"))
+					}
+					return gateway.Filter{}, false
+				}
+				fi := catalog.FieldIndex(s.table.Schema, cm.From)
+				if fi < 0 {
+					return gateway.Filter{}, false
+				}
+				ft := s.table.Schema.Field(fi).Type
+				if !sameType(ft, col.Type) || !compatible(ft, c.value) {
+					s.note("%s is cast from the council's %s (%s); DuckDB applies the condition", c.column, cm.From, catalog.SQLType(ft))
+					return gateway.Filter{}, false
+				}
+				return gateway.Filter{Column: s.table.Schema.Field(fi).Name, Op: c.op, Value: c.value}, true
+			}
 			for _, c := range conds {
 				switch c.column {
 				case "council", "council_gss":
@@ -433,30 +468,12 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 					all = false
 					continue
 				}
-				col := d.Column(c.column)
-				cm, mapped := m.Mapping.Columns[c.column]
-				if col == nil || !mapped || cm.Convert != "" || len(cm.Values) > 0 {
-					all = false
-					switch {
-					case col != nil && !mapped:
-						s.note("%s is not mapped by this council (NULL); DuckDB applies the condition", c.column)
-					case col != nil:
-						s.note("%s is converted from the council's %s (%s); DuckDB applies the condition", c.column, cm.From, firstNonEmpty(cm.Convert, "value map"))
-					}
-					continue
-				}
-				fi := catalog.FieldIndex(s.table.Schema, cm.From)
-				if fi < 0 {
+				f, ok := c.filter(leaf)
+				if !ok {
 					all = false
 					continue
 				}
-				ft := s.table.Schema.Field(fi).Type
-				if !sameType(ft, col.Type) || !compatible(ft, c.value) {
-					all = false
-					s.note("%s is cast from the council's %s (%s); DuckDB applies the condition", c.column, cm.From, catalog.SQLType(ft))
-					continue
-				}
-				filters = append(filters, gateway.Filter{Column: s.table.Schema.Field(fi).Name, Op: c.op, Value: c.value})
+				filters = append(filters, f)
 			}
 			s.req.Filters = filters
 			s.exactFilters = all && e.cfg.PushdownOn("filters")

@@ -16,6 +16,30 @@ type condition struct {
 	column string // lower-cased
 	op     gateway.Op
 	value  any // nil for IS [NOT] NULL
+	// args are the operands of AND, OR and NOT (column and value empty).
+	args []condition
+}
+
+// isTree reports whether c combines other conditions.
+func (c condition) isTree() bool {
+	return c.op == gateway.OpAnd || c.op == gateway.OpOr || c.op == gateway.OpNot
+}
+
+// filter turns c into a store filter, leaf by leaf through leaf, or
+// reports false when a leaf cannot be offered.
+func (c condition) filter(leaf func(condition) (gateway.Filter, bool)) (gateway.Filter, bool) {
+	if !c.isTree() {
+		return leaf(c)
+	}
+	f := gateway.Filter{Op: c.op}
+	for _, a := range c.args {
+		af, ok := a.filter(leaf)
+		if !ok {
+			return gateway.Filter{}, false
+		}
+		f.Args = append(f.Args, af)
+	}
+	return f, true
 }
 
 var compareOps = map[string]gateway.Op{
@@ -59,6 +83,15 @@ func conditions(ref *tableRef) (conds []condition, complete bool) {
 			}
 			return
 		}
+		if t := str(n["type"]); t == "CONJUNCTION_OR" || t == "OPERATOR_NOT" || str(n["function_name"]) == "!~~" {
+			c, ok := tree(n, ref)
+			if !ok {
+				complete = false
+				return
+			}
+			conds = append(conds, c)
+			return
+		}
 		cs := simple(n, ref)
 		if cs == nil {
 			complete = false
@@ -67,6 +100,50 @@ func conditions(ref *tableRef) (conds []condition, complete bool) {
 	}
 	visit(where)
 	return conds, complete
+}
+
+// tree reads a condition that may combine simple ones with AND, OR and NOT
+// (NOT LIKE included), or reports false.
+func tree(n node, ref *tableRef) (condition, bool) {
+	switch str(n["type"]) {
+	case "CONJUNCTION_AND", "CONJUNCTION_OR":
+		c := condition{op: gateway.OpAnd}
+		if n["type"] == "CONJUNCTION_OR" {
+			c.op = gateway.OpOr
+		}
+		for _, ch := range asSlice(n["children"]) {
+			a, ok := tree(asNode(ch), ref)
+			if !ok {
+				return condition{}, false
+			}
+			c.args = append(c.args, a)
+		}
+		return c, len(c.args) >= 2
+	case "OPERATOR_NOT":
+		ch := asSlice(n["children"])
+		if len(ch) != 1 {
+			return condition{}, false
+		}
+		a, ok := tree(asNode(ch[0]), ref)
+		return condition{op: gateway.OpNot, args: []condition{a}}, ok
+	}
+	if n["class"] == "FUNCTION" && str(n["function_name"]) == "!~~" {
+		like := node{}
+		for k, v := range n {
+			like[k] = v
+		}
+		like["function_name"] = "~~"
+		a, ok := tree(like, ref)
+		return condition{op: gateway.OpNot, args: []condition{a}}, ok
+	}
+	cs := simple(n, ref)
+	switch len(cs) {
+	case 0:
+		return condition{}, false
+	case 1:
+		return cs[0], true
+	}
+	return condition{op: gateway.OpAnd, args: cs}, true // BETWEEN
 }
 
 // simple turns one conjunct into conditions, or returns nil.
