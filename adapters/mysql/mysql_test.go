@@ -155,6 +155,8 @@ func TestPushdown(t *testing.T) {
 		{"or of exact conditions keeps the limit", []gateway.Filter{or(f("id", gateway.OpEq, int64(1)), f("amount", gateway.OpLt, gateway.Decimal("0")))}, 5, []int{0}, true, []string{"1", "5"}},
 		{"or with a text superset", []gateway.Filter{or(f("name", gateway.OpEq, "apple"), f("id", gateway.OpEq, int64(5)))}, -1, []int{0}, false, []string{"1", "3", "5"}},
 		{"not over text is not pushed", []gateway.Filter{not(f("name", gateway.OpEq, "apple"))}, -1, nil, false, []string{"1", "2", "3", "4", "5"}},
+		{"not over a date is not pushed (zero dates: FALSE in the store, NULL read)", []gateway.Filter{not(or(f("d", gateway.OpEq, gateway.Date("2024-01-01")), f("id", gateway.OpEq, int64(5))))}, -1, nil, false, []string{"1", "2", "3", "4", "5"}},
+		{"or over a date is pushed", []gateway.Filter{or(f("d", gateway.OpEq, gateway.Date("2024-01-01")), f("id", gateway.OpEq, int64(5)))}, 3, []int{0}, true, []string{"1", "5"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

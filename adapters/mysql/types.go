@@ -293,14 +293,14 @@ func filter(c sqlscan.Column, f gateway.Filter, col string) sqlscan.Cond {
 	case *arrow.Date32Type:
 		if v, ok := f.Value.(gateway.Date); ok {
 			if _, err := v.Time(); err == nil {
-				return sqlscan.Cond{Fit: temporalFit, Right: "CAST(%s AS DATE)", Arg: string(v)}
+				return sqlscan.Cond{Fit: temporalFit, Right: "CAST(%s AS DATE)", Arg: string(v), NullsDiffer: true}
 			}
 		}
 	case *arrow.TimestampType:
 		if v, ok := f.Value.(time.Time); ok && v.Nanosecond()%1000 == 0 {
 			// The driver sends v in UTC, the session's time zone, so a
 			// TIMESTAMP compares instants and a DATETIME wall-clock times.
-			return sqlscan.Cond{Fit: temporalFit, Arg: v.UTC()}
+			return sqlscan.Cond{Fit: temporalFit, Arg: v.UTC(), NullsDiffer: true}
 		}
 	case *arrow.StringType:
 		// Default collations are case- (and accent-) insensitive and PAD

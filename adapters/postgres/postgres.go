@@ -186,6 +186,15 @@ func (c cursor) Err() error             { return c.rows.Err() }
 func (c cursor) Close() error           { c.rows.Close(); return nil }
 func (c cursor) RawValues() [][]byte    { return c.rows.RawValues() }
 
+func (c cursor) Types() []uint32 {
+	fds := c.rows.FieldDescriptions()
+	out := make([]uint32, len(fds))
+	for i, fd := range fds {
+		out[i] = fd.DataTypeOID
+	}
+	return out
+}
+
 func (c cursor) Formats() []int16 {
 	fds := c.rows.FieldDescriptions()
 	out := make([]int16, len(fds))

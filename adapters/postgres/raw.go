@@ -5,11 +5,28 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/councildata/gateway/adapters/sqlscan"
+)
+
+// The PostgreSQL types (pg_type OIDs) whose wire bytes rawCell decodes.
+const (
+	oidBool        = 16
+	oidName        = 19
+	oidInt8        = 20
+	oidInt2        = 21
+	oidInt4        = 23
+	oidText        = 25
+	oidFloat8      = 701
+	oidBpchar      = 1042
+	oidVarchar     = 1043
+	oidDate        = 1082
+	oidTimestamp   = 1114
+	oidTimestamptz = 1184
 )
 
 // PostgreSQL's epoch (2000-01-01) from Unix's, in days and microseconds.
@@ -24,14 +41,20 @@ const (
 // Other types keep their Scan-based cell.
 type rawCell struct {
 	sqlscan.Cell
-	text bool // text-like: the text and binary formats are the same bytes
-	size int  // the binary value's length, for fixed-width types
-	put  func(b array.Builder, raw []byte) error
+	text  bool     // text-like: the text and binary formats are the same bytes
+	types []uint32 // the PostgreSQL types (OIDs) whose bytes put decodes
+	size  int      // the binary value's length, for fixed-width types
+	put   func(b array.Builder, raw []byte) error
 }
 
 var _ sqlscan.RawCell = rawCell{}
 
-func (c rawCell) Raw(format int16) bool { return c.text || format == 1 }
+// Raw takes the value's bytes only when the column has one of the types
+// the cell decodes (a column whose type changed since it was described is
+// left to Scan, which converts it or fails) in a format it reads.
+func (c rawCell) Raw(format int16, typ uint32) bool {
+	return slices.Contains(c.types, typ) && (c.text || format == 1)
+}
 
 func (c rawCell) AppendRaw(b array.Builder, raw []byte) error {
 	if raw == nil {
@@ -49,7 +72,7 @@ func withRaw(c sqlscan.Column, cell sqlscan.Cell) sqlscan.Cell {
 	be := binary.BigEndian
 	switch t := c.Type.(type) {
 	case *arrow.StringType:
-		return rawCell{Cell: cell, text: true, put: func(b array.Builder, raw []byte) error {
+		return rawCell{Cell: cell, text: true, types: []uint32{oidText, oidVarchar, oidBpchar, oidName}, put: func(b array.Builder, raw []byte) error {
 			b.(*array.StringBuilder).BinaryBuilder.Append(raw)
 			return nil
 		}}
@@ -57,7 +80,7 @@ func withRaw(c sqlscan.Column, cell sqlscan.Cell) sqlscan.Cell {
 		if c.Expr != "" {
 			break
 		}
-		return rawCell{Cell: cell, size: 8, put: func(b array.Builder, raw []byte) error {
+		return rawCell{Cell: cell, types: []uint32{oidInt8}, size: 8, put: func(b array.Builder, raw []byte) error {
 			b.(*array.Int64Builder).Append(int64(be.Uint64(raw)))
 			return nil
 		}}
@@ -65,7 +88,7 @@ func withRaw(c sqlscan.Column, cell sqlscan.Cell) sqlscan.Cell {
 		if c.Expr != "" {
 			break
 		}
-		return rawCell{Cell: cell, size: 4, put: func(b array.Builder, raw []byte) error {
+		return rawCell{Cell: cell, types: []uint32{oidInt4}, size: 4, put: func(b array.Builder, raw []byte) error {
 			b.(*array.Int32Builder).Append(int32(be.Uint32(raw)))
 			return nil
 		}}
@@ -73,7 +96,7 @@ func withRaw(c sqlscan.Column, cell sqlscan.Cell) sqlscan.Cell {
 		if c.Expr != "" {
 			break
 		}
-		return rawCell{Cell: cell, size: 2, put: func(b array.Builder, raw []byte) error {
+		return rawCell{Cell: cell, types: []uint32{oidInt2}, size: 2, put: func(b array.Builder, raw []byte) error {
 			b.(*array.Int16Builder).Append(int16(be.Uint16(raw)))
 			return nil
 		}}
@@ -81,7 +104,7 @@ func withRaw(c sqlscan.Column, cell sqlscan.Cell) sqlscan.Cell {
 		if c.Expr != "" {
 			break
 		}
-		return rawCell{Cell: cell, size: 8, put: func(b array.Builder, raw []byte) error {
+		return rawCell{Cell: cell, types: []uint32{oidFloat8}, size: 8, put: func(b array.Builder, raw []byte) error {
 			b.(*array.Float64Builder).Append(math.Float64frombits(be.Uint64(raw)))
 			return nil
 		}}
@@ -89,7 +112,7 @@ func withRaw(c sqlscan.Column, cell sqlscan.Cell) sqlscan.Cell {
 		if c.Expr != "" {
 			break
 		}
-		return rawCell{Cell: cell, size: 1, put: func(b array.Builder, raw []byte) error {
+		return rawCell{Cell: cell, types: []uint32{oidBool}, size: 1, put: func(b array.Builder, raw []byte) error {
 			b.(*array.BooleanBuilder).Append(raw[0] != 0)
 			return nil
 		}}
@@ -97,7 +120,7 @@ func withRaw(c sqlscan.Column, cell sqlscan.Cell) sqlscan.Cell {
 		if c.Expr != "" {
 			break
 		}
-		return rawCell{Cell: cell, size: 4, put: func(b array.Builder, raw []byte) error {
+		return rawCell{Cell: cell, types: []uint32{oidDate}, size: 4, put: func(b array.Builder, raw []byte) error {
 			d := int32(be.Uint32(raw))
 			if d == math.MaxInt32 || d == math.MinInt32 {
 				return errors.New("infinity has no DATE value")
@@ -109,7 +132,11 @@ func withRaw(c sqlscan.Column, cell sqlscan.Cell) sqlscan.Cell {
 		if c.Expr != "" || t.Unit != arrow.Microsecond {
 			break
 		}
-		return rawCell{Cell: cell, size: 8, put: func(b array.Builder, raw []byte) error {
+		oids := []uint32{oidTimestamp}
+		if t.TimeZone != "" {
+			oids = []uint32{oidTimestamptz}
+		}
+		return rawCell{Cell: cell, types: oids, size: 8, put: func(b array.Builder, raw []byte) error {
 			us := int64(be.Uint64(raw))
 			if us == math.MaxInt64 || us == math.MinInt64 {
 				return errors.New("infinity has no TIMESTAMP value")

@@ -353,9 +353,10 @@ func filter(c sqlscan.Column, f gateway.Filter, col string) sqlscan.Cond {
 		// COLLATE overrides a NOCASE or RTRIM column collation.
 		if v, ok := f.Value.(string); ok {
 			if f.Op == gateway.OpLike {
-				// SQLite's LIKE ignores ASCII case (and has no escape
-				// character unless asked): it keeps a superset.
-				return sqlscan.Cond{Fit: sqlscan.FitSuperset, Arg: v}
+				// Not pushed: SQLite's LIKE ignores ASCII case, which
+				// would keep a superset, but it also stops at a NUL in
+				// the text, which loses rows DuckDB keeps.
+				return sqlscan.Cond{}
 			}
 			return sqlscan.Cond{Fit: sqlscan.FitExact, Left: col + " COLLATE BINARY", Arg: v}
 		}

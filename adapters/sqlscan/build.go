@@ -95,6 +95,11 @@ type Cond struct {
 	// Arg is the value bound to the placeholder, converted to what the
 	// driver expects. Ignored for IS [NOT] NULL.
 	Arg any
+	// NullsDiffer is set when the store sees a value where the reader
+	// makes NULL (MariaDB's zero dates): the condition is FALSE in the
+	// store where the engine's is NULL, which keeps the same rows alone
+	// but not under NOT, so no NOT takes it.
+	NullsDiffer bool
 }
 
 // Dialect is what Build needs to know about a store's SQL.
@@ -309,50 +314,56 @@ func wellFormed(f gateway.Filter) bool {
 // filterSQL decides how the store applies f and renders it, binding its
 // values into args, or reports FitNone (and binds nothing). AND and OR fit
 // as their loosest operand (an OR of supersets keeps a superset); NOT only
-// over an exact operand (the complement of a superset is not one).
+// over an exact operand (the complement of a superset is not one) whose
+// NULLs are the engine's (Cond.NullsDiffer).
 func (d Dialect) filterSQL(byName map[string]Column, f gateway.Filter, args *[]any) (string, Fit) {
+	sql, fit, _ := d.filterTree(byName, f, args)
+	return sql, fit
+}
+
+func (d Dialect) filterTree(byName map[string]Column, f gateway.Filter, args *[]any) (string, Fit, bool) {
 	switch f.Op {
 	case gateway.OpAnd, gateway.OpOr, gateway.OpNot:
 		if len(f.Args) == 0 || (f.Op == gateway.OpNot) != (len(f.Args) == 1) {
-			return "", FitNone
+			return "", FitNone, false
 		}
 		mark := len(*args)
 		parts := make([]string, len(f.Args))
-		fit := FitExact
+		fit, nullsDiffer := FitExact, false
 		for i, a := range f.Args {
-			sql, af := d.filterSQL(byName, a, args)
-			if af == FitNone || (f.Op == gateway.OpNot && af != FitExact) {
+			sql, af, nd := d.filterTree(byName, a, args)
+			if af == FitNone || (f.Op == gateway.OpNot && (af != FitExact || nd)) {
 				*args = (*args)[:mark]
-				return "", FitNone
+				return "", FitNone, false
 			}
-			parts[i], fit = sql, min(fit, af)
+			parts[i], fit, nullsDiffer = sql, min(fit, af), nullsDiffer || nd
 		}
 		if f.Op == gateway.OpNot {
-			return "NOT (" + parts[0] + ")", FitExact
+			return "NOT (" + parts[0] + ")", FitExact, false
 		}
-		return "(" + strings.Join(parts, " "+string(f.Op)+" ") + ")", fit
+		return "(" + strings.Join(parts, " "+string(f.Op)+" ") + ")", fit, nullsDiffer
 	}
 	c, ok := byName[f.Column]
 	if !ok || !wellFormed(f) {
-		return "", FitNone
+		return "", FitNone, false
 	}
 	return d.condition(c, f, args)
 }
 
 // condition decides how the store applies f to c and renders it, binding
 // its values into args; nothing is bound when it does not fit.
-func (d Dialect) condition(c Column, f gateway.Filter, args *[]any) (string, Fit) {
+func (d Dialect) condition(c Column, f gateway.Filter, args *[]any) (string, Fit, bool) {
 	colSQL := d.ColumnSQL(c)
 	if f.Op == gateway.OpIn {
 		cond, ins := d.in(c, f, colSQL)
 		if cond.Fit == FitNone {
-			return "", FitNone
+			return "", FitNone, false
 		}
-		return d.renderIn(cond, ins, colSQL, args), cond.Fit
+		return d.renderIn(cond, ins, colSQL, args), cond.Fit, cond.NullsDiffer
 	}
 	cond := d.Filter(c, f, colSQL)
 	if cond.Fit == FitNone {
-		return "", FitNone
+		return "", FitNone, false
 	}
 	left := cond.Left
 	if left == "" {
@@ -367,7 +378,7 @@ func (d Dialect) condition(c Column, f gateway.Filter, args *[]any) (string, Fit
 		}
 		sql += " " + ph
 	}
-	return sql, cond.Fit
+	return sql, cond.Fit, cond.NullsDiffer
 }
 
 // in decides an IN filter value by value, as equalities: it fits as the
@@ -384,7 +395,8 @@ func (d Dialect) in(c Column, f gateway.Filter, colSQL string) (Cond, []Cond) {
 		}
 		fit = min(fit, conds[i].Fit)
 	}
-	return Cond{Fit: fit, Left: conds[0].Left}, conds
+	nullsDiffer := slices.ContainsFunc(conds, func(c Cond) bool { return c.NullsDiffer })
+	return Cond{Fit: fit, Left: conds[0].Left, NullsDiffer: nullsDiffer}, conds
 }
 
 // renderIn writes "left IN (p1, p2, ...)", binding each value.

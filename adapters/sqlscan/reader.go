@@ -31,15 +31,18 @@ type RawCursor interface {
 	// the next Next.
 	RawValues() [][]byte
 	// Formats are the columns' wire formats (PostgreSQL: 0 text, 1
-	// binary).
+	// binary), and Types the store's type of each column (PostgreSQL: its
+	// OID), as this result sends them.
 	Formats() []int16
+	Types() []uint32
 }
 
 // RawCell is a Cell that can also append a value from its wire bytes.
 type RawCell interface {
 	Cell
-	// Raw reports whether the cell decodes values sent in format.
-	Raw(format int16) bool
+	// Raw reports whether the cell decodes values of the store's type typ
+	// sent in format (else the reader uses Scan, which converts or fails).
+	Raw(format int16, typ uint32) bool
 	// AppendRaw appends a value from its bytes (nil for NULL).
 	AppendRaw(b array.Builder, raw []byte) error
 }
@@ -211,14 +214,14 @@ func (r *reader) prepareRaw() {
 	if !ok {
 		return
 	}
-	formats := rc.Formats()
-	if len(formats) != len(r.o.Cells) {
+	formats, types := rc.Formats(), rc.Types()
+	if len(formats) != len(r.o.Cells) || len(types) != len(r.o.Cells) {
 		return
 	}
 	r.raw = make([]RawCell, len(r.o.Cells))
 	r.scan = false
 	for i, c := range r.o.Cells {
-		if cell, ok := c.(RawCell); ok && cell.Raw(formats[i]) {
+		if cell, ok := c.(RawCell); ok && cell.Raw(formats[i], types[i]) {
 			r.raw[i] = cell
 			r.dests[i] = nil // Scan skips it
 			continue

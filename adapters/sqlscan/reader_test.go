@@ -224,13 +224,14 @@ func (c *rawCursor) RawValues() [][]byte {
 	return [][]byte{nil, []byte(fmt.Sprintf("raw %d", c.i-1))}
 }
 func (c *rawCursor) Formats() []int16 { return []int16{1, c.format} }
+func (c *rawCursor) Types() []uint32  { return []uint32{20, 25} }
 
 type rawStrCell struct {
 	strCell
 	format int16
 }
 
-func (c *rawStrCell) Raw(format int16) bool { return format == c.format }
+func (c *rawStrCell) Raw(format int16, typ uint32) bool { return format == c.format && typ == 25 }
 func (c *rawStrCell) AppendRaw(b array.Builder, raw []byte) error {
 	b.(*array.StringBuilder).BinaryBuilder.Append(raw)
 	return nil

@@ -114,15 +114,38 @@ func (d *DB) Close() {
 
 // Conn is one connection.
 type Conn struct {
-	conn   bindings.Connection
-	busy   atomic.Bool // a statement or a result is open
-	closed bool
+	conn bindings.Connection
+	busy atomic.Bool // a statement or a result is open
+
+	mu           sync.Mutex // guards the handle against Close while interrupting
+	closed       bool       // Close was called
+	disconnected bool
 }
 
-// Close closes the connection. A result still open is cut off.
+// Close closes the connection; with a result still open, it closes when
+// the result is released.
 func (c *Conn) Close() {
-	if !c.closed {
-		c.closed = true
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if !c.busy.Load() {
+		c.disconnect()
+	}
+}
+
+// done marks the connection free again, and closes it if Close came first.
+func (c *Conn) done() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.busy.Store(false)
+	if c.closed {
+		c.disconnect()
+	}
+}
+
+func (c *Conn) disconnect() {
+	if !c.disconnected {
+		c.disconnected = true
 		bindings.Disconnect(&c.conn)
 	}
 }
@@ -136,7 +159,7 @@ func (c *Conn) Exec(ctx context.Context, query string, args ...any) error {
 	bindings.DestroyResult(&res)
 	bindings.DestroyPrepare(&stmt)
 	stop()
-	c.busy.Store(false)
+	c.done()
 	return nil
 }
 
@@ -174,14 +197,17 @@ func (c *Conn) Query(ctx context.Context, query string, args ...any) (array.Reco
 func (c *Conn) run(ctx context.Context, query string, args []any, streaming bool) (bindings.Result, bindings.PreparedStatement, func(), error) {
 	var res bindings.Result
 	var stmt bindings.PreparedStatement
-	if c.closed {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
 		return res, stmt, nil, errors.New("duckdb: the connection is closed")
 	}
 	if !c.busy.CompareAndSwap(false, true) {
 		return res, stmt, nil, errors.New("duckdb: the connection is busy with another statement")
 	}
 	fail := func(err error) (bindings.Result, bindings.PreparedStatement, func(), error) {
-		c.busy.Store(false)
+		c.done()
 		return res, stmt, nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -238,7 +264,11 @@ func (c *Conn) watch(ctx context.Context) func() {
 		defer close(finished)
 		select {
 		case <-ctx.Done():
-			bindings.Interrupt(c.conn)
+			c.mu.Lock()
+			if !c.disconnected {
+				bindings.Interrupt(c.conn)
+			}
+			c.mu.Unlock()
 		case <-done:
 		}
 	}()
@@ -276,12 +306,16 @@ func bind(stmt bindings.PreparedStatement, i bindings.IdxT, a any) error {
 }
 
 // RegisterView makes r readable as the view name on this connection, until
-// release is called. DuckDB reads r as the view is scanned.
+// release is called. DuckDB reads r as the view is scanned. Not while a
+// result of the connection is open (it would end it).
 //
 // DuckDB 1.5's C API Arrow scan assumes the stream applies the projections
 // and filters it pushes into the scan, which a plain stream cannot: read
 // the view only as SELECT * with no WHERE clause (duckdb/duckdb#16050).
 func (c *Conn) RegisterView(r array.RecordReader, name string) (release func(), err error) {
+	if c.busy.Load() {
+		return nil, errors.New("duckdb: the connection is busy with another statement")
+	}
 	stream := (*cdata.CArrowArrayStream)(C.calloc(1, C.size_t(unsafe.Sizeof(cdata.CArrowArrayStream{}))))
 	cdata.ExportRecordReader(r, stream)
 	release = func() {
@@ -354,7 +388,12 @@ func (r *reader) Record() arrow.RecordBatch { return r.cur }
 
 func (r *reader) Err() error { return r.err }
 
-func (r *reader) Retain() { r.refs.Add(1) }
+// Retain adds a reference; a released reader stays released.
+func (r *reader) Retain() {
+	if r.refs.Load() > 0 {
+		r.refs.Add(1)
+	}
+}
 
 // Release frees the result; the last release makes the connection free
 // again.
@@ -370,7 +409,7 @@ func (r *reader) Release() {
 	bindings.DestroyArrowOptions(&r.opts)
 	bindings.DestroyResult(&r.res)
 	bindings.DestroyPrepare(&r.stmt)
-	r.conn.busy.Store(false)
+	r.conn.done()
 }
 
 // errorData turns DuckDB's error data into an error (nil for none) and

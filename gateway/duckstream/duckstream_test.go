@@ -160,3 +160,36 @@ func TestRegisterViewAndSettings(t *testing.T) {
 		t.Error("a bad setting was accepted")
 	}
 }
+
+// Closing a connection with a result open leaves the result readable until
+// it is released, which then closes the connection; a cancel at that
+// moment finds no freed handle.
+func TestCloseWithAnOpenResult(t *testing.T) {
+	db, err := Open("", map[string]string{"threads": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := db.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := c.Query(ctx, "SELECT i FROM range(100000) t(i)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	n := 0
+	for r.Next() {
+		n += int(r.RecordBatch().NumRows())
+	}
+	cancel()
+	r.Release()
+	if err := r.Err(); err != nil || n != 100000 {
+		t.Errorf("read %d rows after Close: %v", n, err)
+	}
+	if err := c.Exec(context.Background(), "SELECT 1"); err == nil {
+		t.Error("a closed connection ran a statement")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -426,13 +427,11 @@ func (e *Engine) aggregateRefusal(ap *aggPlan, m aggMember) string {
 	return ""
 }
 
+// hasCouncilKey reports whether the groups are by council, so no two
+// councils' partial groups share a value. Only council itself: two sources
+// may carry the same GSS code.
 func hasCouncilKey(keys []string) bool {
-	for _, k := range keys {
-		if k == "council" || k == "council_gss" {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(keys, "council")
 }
 
 // streamCheaper is the cost rule of aggregate_pushdown: auto. It returns

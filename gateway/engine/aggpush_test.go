@@ -144,7 +144,8 @@ func TestAggregateSplit(t *testing.T) {
 		{`SELECT count(*), sum(amount), mean(amount) FROM std.spend_over_500 WHERE amount > 100`, true},
 		{`SELECT count(*), sum(amount) FROM std.spend_over_500 WHERE amount > 1000000`, true},
 		{`SELECT s.council, count(DISTINCT s.beneficiary_name) AS suppliers FROM std.spend_over_500 s GROUP BY ALL ORDER BY ALL`, true},
-		{`SELECT count(DISTINCT beneficiary_name) FROM std.spend_over_500`, false}, // needs GROUP BY council
+		{`SELECT count(DISTINCT beneficiary_name) FROM std.spend_over_500`, false},                                   // needs GROUP BY council
+		{`SELECT council_gss, count(DISTINCT beneficiary_name) FROM std.spend_over_500 GROUP BY council_gss`, false}, // two sources may share a GSS code
 		{`SELECT supplier_name, round(sum(amount) / count(*), 1) AS mean FROM edinburgh.payments GROUP BY supplier_name ORDER BY mean`, true},
 		{`SELECT DISTINCT count(*) FROM edinburgh.payments GROUP BY supplier_name`, true},
 		{`SELECT payment_date, sum(amount) FROM edinburgh.payments WHERE supplier_name = 'Acme Ltd' GROUP BY ALL ORDER BY sum(amount) DESC`, true},

@@ -176,10 +176,10 @@ func (p *plan) applyPolicy() {
 		}
 		kept := s.req.Filters[:0]
 		for _, f := range s.req.Filters {
-			if std, isMasked := masked(f.Column); !isMasked {
+			if col, std, isMasked := maskedLeaf(f, masked); !isMasked {
 				kept = append(kept, f)
 			} else {
-				s.note("filter on %s is not offered: the policy masks %s, and the store would compare raw values", f.Column, std)
+				s.note("filter on %s is not offered: the policy masks %s, and the store would compare raw values", col, std)
 			}
 		}
 		// A limit counts rows the query sees: it may stay under masks
@@ -235,6 +235,21 @@ func (p *plan) applyPolicy() {
 			}
 		}
 	}
+}
+
+// maskedLeaf finds a condition on a masked column anywhere in f (inside
+// AND, OR and NOT too): such a filter must not reach the store.
+func maskedLeaf(f gateway.Filter, masked func(string) (string, bool)) (col, std string, ok bool) {
+	for _, a := range f.Args {
+		if col, std, ok := maskedLeaf(a, masked); ok {
+			return col, std, true
+		}
+	}
+	if f.Column == "" {
+		return "", "", false
+	}
+	std, ok = masked(f.Column)
+	return f.Column, std, ok
 }
 
 func limitReason(d *gateway.TableDecision, orderMasked bool) string {

@@ -201,11 +201,22 @@ func TestMasksReachEveryPath(t *testing.T) {
 			t.Errorf("%s: got %v %v, want %v", c.sql, got, err, c.want)
 		}
 	}
-	// A filter on a masked column never reaches the store with a raw value.
-	f.rows(t, "SELECT id FROM edinburgh.payments WHERE supplier_name = 'Acme Ltd'")
-	for _, flt := range f.edin.requests[len(f.edin.requests)-1].Filters {
-		if flt.Column == "supplier_name" {
-			t.Errorf("masked column pushed to the store: %v", flt)
+	// A filter on a masked column never reaches the store with a raw value,
+	// alone or inside an OR, a NOT or an AND.
+	for _, q := range []string{
+		"SELECT id FROM edinburgh.payments WHERE supplier_name = 'Acme Ltd'",
+		"SELECT id FROM edinburgh.payments WHERE supplier_name = 'Acme Ltd' OR supplier_name = 'REDACTED'",
+		"SELECT id FROM edinburgh.payments WHERE NOT (supplier_name IN ('Acme Ltd') AND id > 0)",
+		"SELECT id FROM edinburgh.payments WHERE id = 7 OR supplier_name LIKE 'Ac%'",
+	} {
+		got := f.rows(t, q)
+		for _, flt := range f.edin.requests[len(f.edin.requests)-1].Filters {
+			if strings.Contains(flt.String(), "supplier_name") {
+				t.Errorf("%s: masked column pushed to the store: %v", q, flt)
+			}
+		}
+		if strings.Contains(q, "OR supplier_name = 'REDACTED'") && len(got) != 2 {
+			t.Errorf("%s: %v, want the two redacted rows", q, got)
 		}
 	}
 }
