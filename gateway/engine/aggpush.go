@@ -70,6 +70,9 @@ type aggPlan struct {
 	callSlots [][]int
 	conds     []condition // the whole WHERE clause
 	distinct  bool        // some count(DISTINCT)
+	// rowsSlot is the count(*) slot when the query groups: a store's
+	// partial without group keys of its own has a row only where it is >0.
+	rowsSlot int
 }
 
 // aggregateShape recognises a query the engine can split, or returns nil.
@@ -204,6 +207,12 @@ func (e *Engine) aggregateShape(a *analysis) *aggPlan {
 	if len(ap.calls) == 0 && root["aggregate_handling"] != "FORCE_AGGREGATES" && len(asSlice(root["group_expressions"])) == 0 {
 		return nil
 	}
+	if len(ap.keys) > 0 {
+		// A store grouped only by council (a constant for it) computes a
+		// global aggregate, which has a row even over no rows; its row
+		// count says whether the council has the group at all.
+		ap.rowsSlot = ap.slot(gateway.AggCountStar, "")
+	}
 	return ap
 }
 
@@ -279,15 +288,7 @@ func (ap *aggPlan) addCall(c aggCall) {
 			return
 		}
 	}
-	slot := func(kind gateway.AggKind, col string) int {
-		for i, s := range ap.slots {
-			if s.kind == kind && s.column == col {
-				return i
-			}
-		}
-		ap.slots = append(ap.slots, aggSlot{kind: kind, column: col})
-		return len(ap.slots) - 1
-	}
+	slot := ap.slot
 	var slots []int
 	switch c.kind {
 	case "avg":
@@ -300,6 +301,17 @@ func (ap *aggPlan) addCall(c aggCall) {
 	}
 	ap.calls = append(ap.calls, c)
 	ap.callSlots = append(ap.callSlots, slots)
+}
+
+// slot returns the index of a partial column, adding it if new.
+func (ap *aggPlan) slot(kind gateway.AggKind, col string) int {
+	for i, s := range ap.slots {
+		if s.kind == kind && s.column == col {
+			return i
+		}
+	}
+	ap.slots = append(ap.slots, aggSlot{kind: kind, column: col})
+	return len(ap.slots) - 1
 }
 
 // member is one council's part of the split: the scan, and for a standard
@@ -546,7 +558,11 @@ func (e *Engine) aggSetup(ctx context.Context, conn *duckstream.Conn, a *analysi
 			for j := range ap.slots {
 				items = append(items, ident(gateway.AggName(j))+" AS "+ident(slotName(j)))
 			}
-			parts = append(parts, "SELECT "+strings.Join(items, ", ")+" FROM "+s.relation())
+			q := "SELECT " + strings.Join(items, ", ") + " FROM " + s.relation()
+			if len(ap.keys) > 0 && len(s.agg.GroupBy) == 0 {
+				q += " WHERE " + ident(gateway.AggName(ap.rowsSlot)) + " > 0"
+			}
+			parts = append(parts, q)
 			continue
 		}
 		items = append(items, keyList...)

@@ -143,6 +143,9 @@ func TestAggregateSplit(t *testing.T) {
 		{`SELECT beneficiary_name, count(*) AS n, avg(amount), min(payment_date), max(amount) FROM std.spend_over_500 GROUP BY 1 HAVING count(*) > 1 ORDER BY n DESC, 1`, true},
 		{`SELECT count(*), sum(amount), mean(amount) FROM std.spend_over_500 WHERE amount > 100`, true},
 		{`SELECT count(*), sum(amount) FROM std.spend_over_500 WHERE amount > 1000000`, true},
+		// grouped by council alone, over no rows: no group, though the
+		// store's partial (a global aggregate) has a row
+		{`SELECT council, count(DISTINCT beneficiary_name), min(amount) FROM std.spend_over_500 WHERE amount > 1000000 GROUP BY ALL`, true},
 		{`SELECT s.council, count(DISTINCT s.beneficiary_name) AS suppliers FROM std.spend_over_500 s GROUP BY ALL ORDER BY ALL`, true},
 		{`SELECT count(DISTINCT beneficiary_name) FROM std.spend_over_500`, false},                                   // needs GROUP BY council
 		{`SELECT council_gss, count(DISTINCT beneficiary_name) FROM std.spend_over_500 GROUP BY council_gss`, false}, // two sources may share a GSS code
