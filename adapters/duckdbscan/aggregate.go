@@ -19,10 +19,9 @@ var _ gateway.Aggregator = (*Store)(nil)
 // on the order of addition), and so are grouping and count(DISTINCT) on
 // floating point and nested types.
 func (s *Store) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
-	t := s.lookup(req.Table)
-	if t == nil {
-		return nil, &gateway.Error{Code: gateway.CodeNotFound, Source: s.id,
-			Message: fmt.Sprintf("%s %s: no table %q", s.kind, s.id, req.Table)}
+	t, err := s.table(req.Table)
+	if err != nil {
+		return nil, err
 	}
 	stmt, args, err := t.renderAggregate(req)
 	if err != nil {

@@ -13,9 +13,9 @@ var _ gateway.Planner = (*Store)(nil)
 
 // PlanScan renders what Scan would send, without running it.
 func (s *Store) PlanScan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanPlan, error) {
-	t := s.lookup(req.Table)
-	if t == nil {
-		return nil, &gateway.Error{Code: gateway.CodeNotFound, Source: s.id, Message: fmt.Sprintf("%s %s: no table %q", s.kind, s.id, req.Table)}
+	t, err := s.table(req.Table)
+	if err != nil {
+		return nil, err
 	}
 	stmt, args, pushed, err := t.render(req)
 	if err != nil {
@@ -31,9 +31,9 @@ func (s *Store) PlanScan(ctx context.Context, req gateway.ScanRequest) (*gateway
 // PlanAggregate renders what Aggregate would send, or its refusal. The
 // result's shape is asked of DuckDB (DESCRIBE), which reads no rows.
 func (s *Store) PlanAggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanPlan, error) {
-	t := s.lookup(req.Table)
-	if t == nil {
-		return nil, &gateway.Error{Code: gateway.CodeNotFound, Source: s.id, Message: fmt.Sprintf("%s %s: no table %q", s.kind, s.id, req.Table)}
+	t, err := s.table(req.Table)
+	if err != nil {
+		return nil, err
 	}
 	stmt, args, err := t.renderAggregate(req)
 	if err != nil {

@@ -257,14 +257,9 @@ func (s *Store) Close() error {
 // Scan renders req as one SELECT with bound parameters and streams its
 // result.
 func (s *Store) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
-	t := s.lookup(req.Table)
-	if t == nil {
-		names := make([]string, len(s.tables))
-		for i, t := range s.tables {
-			names[i] = t.name
-		}
-		return nil, &gateway.Error{Code: gateway.CodeNotFound, Source: s.id,
-			Message: fmt.Sprintf("%s %s: no table %q; tables: %s", s.kind, s.id, req.Table, strings.Join(names, ", "))}
+	t, err := s.table(req.Table)
+	if err != nil {
+		return nil, err
 	}
 	stmt, args, pushed, err := t.render(req)
 	if err != nil {
@@ -279,6 +274,19 @@ func (s *Store) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.Sca
 		return nil, s.tableFailed(t.name, err, "scan")
 	}
 	return &gateway.ScanResult{Reader: r, Pushed: pushed, Statement: stmt, Args: args}, nil
+}
+
+// table finds a table by name, or is a not-found error listing the tables.
+func (s *Store) table(name string) (*table, error) {
+	if t := s.lookup(name); t != nil {
+		return t, nil
+	}
+	names := make([]string, len(s.tables))
+	for i, t := range s.tables {
+		names[i] = t.name
+	}
+	return nil, &gateway.Error{Code: gateway.CodeNotFound, Source: s.id,
+		Message: fmt.Sprintf("%s %s: no table %q; tables: %s", s.kind, s.id, name, strings.Join(names, ", "))}
 }
 
 func (s *Store) lookup(name string) *table {

@@ -186,22 +186,15 @@ func (c cursor) Err() error             { return c.rows.Err() }
 func (c cursor) Close() error           { c.rows.Close(); return nil }
 func (c cursor) RawValues() [][]byte    { return c.rows.RawValues() }
 
-func (c cursor) Types() []uint32 {
+// Wire gives each column's wire format and type OID, as this result
+// sends them.
+func (c cursor) Wire() ([]int16, []uint32) {
 	fds := c.rows.FieldDescriptions()
-	out := make([]uint32, len(fds))
+	formats, types := make([]int16, len(fds)), make([]uint32, len(fds))
 	for i, fd := range fds {
-		out[i] = fd.DataTypeOID
+		formats[i], types[i] = fd.Format, fd.DataTypeOID
 	}
-	return out
-}
-
-func (c cursor) Formats() []int16 {
-	fds := c.rows.FieldDescriptions()
-	out := make([]int16, len(fds))
-	for i, fd := range fds {
-		out[i] = fd.Format
-	}
-	return out
+	return formats, types
 }
 
 // closeDelay is how long a cancelled query may take to stop before its

@@ -30,11 +30,10 @@ type RawCursor interface {
 	// RawValues are the current row's values, nil for NULL; valid until
 	// the next Next.
 	RawValues() [][]byte
-	// Formats are the columns' wire formats (PostgreSQL: 0 text, 1
-	// binary), and Types the store's type of each column (PostgreSQL: its
-	// OID), as this result sends them.
-	Formats() []int16
-	Types() []uint32
+	// Wire gives the columns' wire formats (PostgreSQL: 0 text, 1
+	// binary) and the store's type of each (PostgreSQL: its OID), as this
+	// result sends them.
+	Wire() (formats []int16, types []uint32)
 }
 
 // RawCell is a Cell that can also append a value from its wire bytes.
@@ -214,7 +213,7 @@ func (r *reader) prepareRaw() {
 	if !ok {
 		return
 	}
-	formats, types := rc.Formats(), rc.Types()
+	formats, types := rc.Wire()
 	if len(formats) != len(r.o.Cells) || len(types) != len(r.o.Cells) {
 		return
 	}

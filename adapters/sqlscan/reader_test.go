@@ -223,8 +223,7 @@ func (c *rawCursor) Scan(dest ...any) error {
 func (c *rawCursor) RawValues() [][]byte {
 	return [][]byte{nil, []byte(fmt.Sprintf("raw %d", c.i-1))}
 }
-func (c *rawCursor) Formats() []int16 { return []int16{1, c.format} }
-func (c *rawCursor) Types() []uint32  { return []uint32{20, 25} }
+func (c *rawCursor) Wire() ([]int16, []uint32) { return []int16{1, c.format}, []uint32{20, 25} }
 
 type rawStrCell struct {
 	strCell
