@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -275,13 +276,28 @@ func jsonValue(a arrow.Array, i int) any {
 	case *array.Uint64:
 		return a.Value(i)
 	case *array.Float32:
-		return a.Value(i)
+		return jsonFloat(float64(a.Value(i)))
 	case *array.Float64:
-		return a.Value(i)
+		return jsonFloat(a.Value(i))
 	case array.ListLike, *array.Struct:
 		return nested(a, i)
 	}
 	return textValue(a, i)
+}
+
+// jsonFloat is a float as JSON has it: a number, or for the values JSON
+// has no number for (DuckDB's x / 0 gives one) the strings "NaN",
+// "Infinity" and "-Infinity", as Trino's clients and JavaScript name them.
+func jsonFloat(f float64) any {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	}
+	return f
 }
 
 // nested is a list, struct or map cell as JSON-ready values.
