@@ -289,6 +289,8 @@ func TestHTTPAPI(t *testing.T) {
 		{"write", "demo-analyst", "", sqlBody("DELETE FROM glasgow.spend"), 400, "read_only", "read-only"},
 		{"syntax", "demo-analyst", "", sqlBody("SELEC 1"), 400, "bad_request", "syntax"},
 		{"not json", "demo-analyst", "", "SELECT 1", 400, "bad_request", "JSON"},
+		{"timeout as text", "demo-analyst", "", `{"sql":"SELECT 1","timeout_ms":"5000"}`, 400, "bad_request", "field timeout_ms of the body must be a number of milliseconds"},
+		{"unqualified table", "demo-analyst", "", sqlBody("SELECT * FROM spend_over_500"), 404, "not_found", "needs its source"},
 		{"unknown source", "demo-analyst", "", sqlBody("SELECT * FROM leeds.spend"), 404, "not_found", `no source or schema "leeds"; GET /v1/catalog`},
 		{"unknown table", "demo-analyst", "", sqlBody("SELECT * FROM glasgow.nothing"), 404, "not_found", `source "glasgow" has no table "nothing"; GET /v1/catalog`},
 		{"file access", "demo-analyst", "", sqlBody("SELECT * FROM read_csv('/etc/passwd')"), 400, "bad_request", "read_csv"},

@@ -411,7 +411,7 @@ func TestRejectsWhatIsNotAReadOnlyQuery(t *testing.T) {
 		{"SELECT * FROM read_csv('/etc/passwd')", gateway.CodeBadRequest, "read_csv"},
 		{"SELECT * FROM nowhere.payments", gateway.CodeNotFound, "edinburgh, glasgow"},
 		{"SELECT * FROM edinburgh.nothing", gateway.CodeNotFound, "payments"},
-		{"SELECT * FROM payments", gateway.CodeNotFound, "<source>.payments"},
+		{"SELECT * FROM payments", gateway.CodeNotFound, "write edinburgh.payments"},
 		{"SELECT * FROM std.nothing", gateway.CodeNotFound, "std.spend_over_500"},
 		{"SELECT * FROM memory.main.x", gateway.CodeNotFound, "without a catalog"},
 		{"SELECT no_such_column FROM edinburgh.payments", gateway.CodeBadRequest, "no_such_column"},
@@ -688,5 +688,20 @@ func TestTopNRequests(t *testing.T) {
 	f.rows(t, `SELECT id FROM edinburgh.payments LIMIT 2`)
 	if req := last(f.edin); req.Limit != 2 {
 		t.Errorf("topn off, plain limit: %+v", req)
+	}
+}
+
+// A table named without its source is told the names that exist.
+func TestUnqualifiedTableSuggestsWhatExists(t *testing.T) {
+	f := newFixture(t)
+	for q, want := range map[string]string{
+		"SELECT * FROM spend_over_500": "write std.spend_over_500",
+		"SELECT * FROM payments":       "write edinburgh.payments",
+		"SELECT * FROM nothing_here":   "no source or standard dataset has a table of that name",
+	} {
+		_, err := f.query(q)
+		if gateway.ErrorCode(err) != gateway.CodeNotFound || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want not_found saying %q", q, err, want)
+		}
 	}
 }

@@ -252,7 +252,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 			if a.ctes[strings.ToLower(ref.table)] {
 				continue
 			}
-			return nil, gateway.Errorf(gateway.CodeNotFound, "table %q needs its source: write <source>.%s, or std.%s for a standard dataset (GET /v1/catalog lists them)", ref.table, ref.table, ref.table)
+			return nil, e.unqualified(ctx, ref.table)
 		}
 		wholeRow := a.star || a.columns[strings.ToLower(ref.table)] || (ref.alias != "" && a.columns[strings.ToLower(ref.alias)])
 		if strings.EqualFold(ref.schema, "std") {
@@ -514,6 +514,29 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// unqualified is the error for a table named without its source: it
+// suggests the standard dataset or the council tables of that name that
+// exist, and only those (under policy, hideListing drops the suggestion).
+func (e *Engine) unqualified(ctx context.Context, table string) error {
+	var have []string
+	if d, err := e.cat.Dataset(table); err == nil {
+		have = append(have, "std."+d.Config.Name)
+	}
+	for _, src := range e.cat.Sources() {
+		if t, err := src.Table(ctx, table); err == nil {
+			have = append(have, src.Config.ID+"."+t.Name)
+		}
+	}
+	if len(have) == 0 {
+		return gateway.Errorf(gateway.CodeNotFound, "table %q needs its source, as <source>.<table> or std.<dataset>; no source or standard dataset has a table of that name (GET /v1/catalog lists them)", table)
+	}
+	if len(have) > 5 {
+		have = append(have[:5], "…")
+	}
+	// After "; " so that, under policy, hideListing drops the names.
+	return gateway.Errorf(gateway.CodeNotFound, "table %q needs its source; write %s (GET /v1/catalog lists them)", table, strings.Join(have, " or "))
 }
 
 // dropStoreFilters keeps only the conditions on council (which prune

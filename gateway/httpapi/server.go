@@ -205,6 +205,15 @@ func (s *Server) readQuery(w http.ResponseWriter, r *http.Request, queryID strin
 			writeError(w, s.Log, gateway.Errorf(gateway.CodeTooLarge, "the request body is larger than %d bytes", s.MaxBodyBytes), queryID)
 			return req, false
 		}
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			want := map[string]string{"timeout_ms": "a number of milliseconds"}[typeErr.Field]
+			if want == "" {
+				want = "a string"
+			}
+			writeError(w, s.Log, gateway.Errorf(gateway.CodeBadRequest, "field %s of the body must be %s, not a JSON %s", typeErr.Field, want, typeErr.Value), queryID)
+			return req, false
+		}
 		writeError(w, s.Log, gateway.Errorf(gateway.CodeBadRequest, "the body must be JSON like {\"sql\": \"SELECT ...\"}: %v", err), queryID)
 		return req, false
 	}
