@@ -67,7 +67,7 @@ func analyze(serialized string, query string, explain bool) (*analysis, error) {
 			return nil, gateway.Errorf(gateway.CodeReadOnly, "only read-only queries are accepted (SELECT, WITH, VALUES, or EXPLAIN of those)")
 		}
 		if typ == "parser" {
-			return nil, gateway.Errorf(gateway.CodeBadRequest, "SQL syntax error: %s", msg)
+			return nil, gateway.Errorf(gateway.CodeBadRequest, "SQL syntax error: %s (names with spaces or other characters, such as a council's \"Net amount\", need double quotes)", msg)
 		}
 		return nil, gateway.Errorf(gateway.CodeBadRequest, "cannot parse the query: %s", msg)
 	}

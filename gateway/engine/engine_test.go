@@ -705,3 +705,13 @@ func TestUnqualifiedTableSuggestsWhatExists(t *testing.T) {
 		}
 	}
 }
+
+// A syntax error from a council's column name with a space says how to
+// write it.
+func TestSyntaxErrorHintsAtQuoting(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.query(`SELECT Net amount FROM glasgow.spend`)
+	if gateway.ErrorCode(err) != gateway.CodeBadRequest || !strings.Contains(err.Error(), "need double quotes") {
+		t.Errorf("got %v", err)
+	}
+}
