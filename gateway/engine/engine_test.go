@@ -710,7 +710,7 @@ func TestUnqualifiedTableSuggestsWhatExists(t *testing.T) {
 // write it.
 func TestSyntaxErrorHintsAtQuoting(t *testing.T) {
 	f := newFixture(t)
-	_, err := f.query(`SELECT Net amount FROM glasgow.spend`)
+	_, err := f.query(`SELECT Supplier name FROM glasgow.spend`)
 	if gateway.ErrorCode(err) != gateway.CodeBadRequest || !strings.Contains(err.Error(), "need double quotes") {
 		t.Errorf("got %v", err)
 	}
