@@ -245,6 +245,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		return fail(audit.OutcomeDenied, err)
 	}
 	p.applyPolicy()
+	e.policyColumns(ctx, p)
 	minGroup, aggOnly := p.aggregateOnly()
 	if !aggOnly && e.cfg.PushdownOn("aggregate") {
 		p.agg = e.aggregateShape(a)

@@ -93,6 +93,7 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 	}
 	if err == nil {
 		p.applyPolicy()
+		e.policyColumns(ctx, p)
 		minGroup, aggOnly := p.aggregateOnly()
 		var aggIdx []int
 		if aggOnly {

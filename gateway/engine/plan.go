@@ -29,9 +29,13 @@ type scan struct {
 	// answer and the decision are the same either way.
 	excluded bool
 	pruned   bool // not read at all
-	// allColumns: the policy's row filter or mask conditions may need any
-	// column, so the scan fetches them all.
+	// allColumns: the scan fetches every column (column pushdown off, or
+	// a policy expression whose columns could not be read).
 	allColumns bool
+	// policyExprs are the policy's row filter and mask conditions over the
+	// scan's rows; policyMember, for a standard dataset, maps their names.
+	policyExprs  []string
+	policyMember *catalog.Member
 
 	// exactFilters: every condition of the query on this table is one of
 	// req.Filters, so a store applying them all exactly applies the whole

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -171,8 +173,15 @@ func (p *plan) applyPolicy() {
 		if d == nil || (d.RowFilter == "" && len(d.Masks) == 0 && !d.AggregateOnly && d.RowCap == 0) {
 			return
 		}
-		if d.RowFilter != "" || hasWhen(d) {
-			s.allColumns = true
+		// The row filter and the masks' conditions read columns of their
+		// own: policyColumns adds them to the scan.
+		if d.RowFilter != "" {
+			s.policyExprs = append(s.policyExprs, d.RowFilter)
+		}
+		for _, m := range d.Masks {
+			if m.When != "" {
+				s.policyExprs = append(s.policyExprs, m.When)
+			}
 		}
 		kept := s.req.Filters[:0]
 		for _, f := range s.req.Filters {
@@ -215,6 +224,7 @@ func (p *plan) applyPolicy() {
 	for _, v := range p.std {
 		for i, m := range v.dataset.Members {
 			d := v.decs[i]
+			v.members[i].policyMember = &v.dataset.Members[i]
 			touch(v.members[i], d, func(local string) (string, bool) {
 				for std, cm := range m.Mapping.Columns {
 					if strings.EqualFold(cm.From, local) {
@@ -235,6 +245,79 @@ func (p *plan) applyPolicy() {
 			}
 		}
 	}
+}
+
+// policyColumns adds to each scan the columns its policy's row filter and
+// mask conditions read (for a standard dataset, the council's columns they
+// map from), so the scan fetches those, not every column. Where an
+// expression cannot be parsed, the scan fetches every column, and DuckDB
+// reports the expression's error when the query runs.
+func (e *Engine) policyColumns(ctx context.Context, p *plan) {
+	for _, s := range p.scans {
+		if len(s.policyExprs) == 0 || s.allColumns {
+			continue
+		}
+		names, err := e.columnsOf(ctx, s.policyExprs)
+		if err != nil {
+			s.allColumns = true
+		}
+		want := map[string]bool{}
+		for _, c := range s.req.Columns {
+			want[strings.ToLower(c)] = true
+		}
+		for _, n := range names {
+			if m := s.policyMember; m != nil {
+				if cm, ok := m.Mapping.Columns[n]; ok {
+					want[strings.ToLower(cm.From)] = true
+				}
+				continue // council, council_gss, or unmapped (NULL)
+			}
+			want[n] = true
+		}
+		s.req.Columns = s.req.Columns[:0]
+		for _, f := range s.table.Schema.Fields() {
+			if s.allColumns || want[strings.ToLower(f.Name)] {
+				s.req.Columns = append(s.req.Columns, f.Name)
+			}
+		}
+	}
+}
+
+// columnsOf returns the (lower-cased) column names the SQL expressions
+// read, using DuckDB's parser.
+func (e *Engine) columnsOf(ctx context.Context, exprs []string) ([]string, error) {
+	e.parseMu.Lock()
+	var serialized string
+	err := e.parseConn.QueryRowContext(ctx, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", "SELECT "+strings.Join(exprs, ", ")).Scan(&serialized)
+	e.parseMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	var root node
+	dec := json.NewDecoder(strings.NewReader(serialized))
+	dec.UseNumber()
+	if err := dec.Decode(&root); err != nil {
+		return nil, err
+	}
+	if isErr, _ := root["error"].(bool); isErr {
+		return nil, fmt.Errorf("policy expression: %v", root["error_message"])
+	}
+	var names []string
+	bad := false
+	walk(root, false, func(n node, _ bool) bool {
+		switch n["class"] {
+		case "COLUMN_REF":
+			parts := asSlice(n["column_names"])
+			names = append(names, strings.ToLower(str(parts[len(parts)-1])))
+		case "STAR", "SUBQUERY":
+			bad = true // reads columns it does not name
+		}
+		return true
+	})
+	if bad {
+		return nil, errors.New("policy expression reads columns it does not name")
+	}
+	return names, nil
 }
 
 // maskedLeaf finds a condition on a masked column anywhere in f (inside

@@ -157,9 +157,19 @@ func TestRowFilterCannotBeTalkedAround(t *testing.T) {
 	if err != nil {
 		t.Errorf("sleep on a hidden row: %v", err)
 	}
-	// The filter needs a column the query does not name: the scan fetched it.
+	// The filter needs a column the query does not name: the scan fetched
+	// it, and no other.
 	if got := f.rows(t, "SELECT sum(amount) FROM edinburgh.payments"); !slices.Equal(got, []string{"1750.50"}) {
 		t.Errorf("sum over filtered rows: %v", got)
+	}
+	if req := f.edin.requests[len(f.edin.requests)-1]; !slices.Equal(req.Columns, []string{"amount", "id"}) {
+		t.Errorf("columns read under the row filter: %v, want amount and id", req.Columns)
+	}
+	// Glasgow's filter is on the standard column capital_revenue, which
+	// Glasgow maps from "Cap/Rev".
+	f.rows(t, "SELECT sum(amount) FROM std.spend_over_500 WHERE council = 'glasgow'")
+	if req := f.glas.requests[len(f.glas.requests)-1]; !slices.Equal(req.Columns, []string{"Net Amount", "Cap/Rev"}) {
+		t.Errorf("glasgow's columns under its row filter: %v", req.Columns)
 	}
 	// A limit is not pushed below the row filter.
 	if got := f.rows(t, "SELECT id FROM edinburgh.payments LIMIT 5"); len(got) != 2 {
