@@ -307,8 +307,11 @@ func (e *Engine) columnsOf(ctx context.Context, exprs []string) ([]string, error
 	walk(root, false, func(n node, _ bool) bool {
 		switch n["class"] {
 		case "COLUMN_REF":
-			parts := asSlice(n["column_names"])
-			names = append(names, strings.ToLower(str(parts[len(parts)-1])))
+			// Every part: "t.col", "col.field" (a struct) and "col" all
+			// name col somewhere; an extra name only reads one more column.
+			for _, part := range asSlice(n["column_names"]) {
+				names = append(names, strings.ToLower(str(part)))
+			}
 		case "STAR", "SUBQUERY":
 			bad = true // reads columns it does not name
 		}
