@@ -2,7 +2,6 @@ package sqlscan
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -208,16 +207,8 @@ var _ gateway.Aggregator = (*Source)(nil)
 
 // Aggregate runs a partial aggregate in the store (see BuildAggregate).
 func (s *Source) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
-	t, err := s.table(ctx, req.Table)
+	q, err := s.build(ctx, req.Table, func(t Table) (*Query, error) { return BuildAggregate(s.Dialect, t, req) })
 	if err != nil {
-		return nil, err
-	}
-	q, err := BuildAggregate(s.Dialect, t, req)
-	if err != nil {
-		var ge *gateway.Error
-		if errors.As(err, &ge) {
-			ge.Source = s.ID
-		}
 		return nil, err
 	}
 	return s.run(ctx, fmt.Sprintf("aggregate %q", req.Table), req.Table, q)

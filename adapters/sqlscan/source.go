@@ -122,12 +122,21 @@ func (s *Source) forget(name string) {
 
 // Scan starts one SELECT for req and streams its rows.
 func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
-	what := fmt.Sprintf("scan %q", req.Table)
-	t, err := s.table(ctx, req.Table)
+	q, err := s.build(ctx, req.Table, func(t Table) (*Query, error) { return Build(s.Dialect, t, req) })
 	if err != nil {
 		return nil, err
 	}
-	q, err := Build(s.Dialect, t, req)
+	return s.run(ctx, fmt.Sprintf("scan %q", req.Table), req.Table, q)
+}
+
+// build renders a statement over the named table (described from memory
+// when it can be), with the source named in a build error.
+func (s *Source) build(ctx context.Context, table string, render func(Table) (*Query, error)) (*Query, error) {
+	t, err := s.table(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	q, err := render(t)
 	if err != nil {
 		var ge *gateway.Error
 		if errors.As(err, &ge) {
@@ -135,7 +144,7 @@ func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.Sc
 		}
 		return nil, err
 	}
-	return s.run(ctx, what, req.Table, q)
+	return q, nil
 }
 
 // DBStore gives Query, Ping and Close over a database/sql pool. Stores
