@@ -363,6 +363,9 @@ func (e *Engine) planAggregates(p *plan) {
 	}
 	for _, m := range p.aggMembers() {
 		s := m.scan
+		if s.pruned {
+			continue // not read: its partial is empty
+		}
 		why := e.aggregateRefusal(ap, m)
 		if why != "" {
 			s.aggWhy = why
@@ -392,8 +395,6 @@ func (e *Engine) planAggregates(p *plan) {
 func (e *Engine) aggregateRefusal(ap *aggPlan, m aggMember) string {
 	s := m.scan
 	switch {
-	case s.pruned:
-		return "not read"
 	case s.source.Config.AggregatePushdown == config.AggregateNever:
 		return "the source's aggregate_pushdown is never"
 	case s.shared():

@@ -244,15 +244,9 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return fail(audit.OutcomeDenied, err)
 	}
-	p.applyPolicy()
-	e.policyColumns(ctx, p)
-	minGroup, aggOnly := p.aggregateOnly()
-	if !aggOnly && e.cfg.PushdownOn("aggregate") {
-		p.agg = e.aggregateShape(a)
-		e.planAggregates(p)
-	}
+	minGroup, aggOnly := e.fitToPolicy(ctx, a, p)
 	var aggIdx []int
-	if aggOnly && !a.explain {
+	if aggOnly {
 		if aggIdx, err = e.checkAggregate(a); err != nil {
 			return fail(audit.OutcomeDenied, err)
 		}
@@ -270,6 +264,21 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		_ = e.audit(ctx, ev)
 	}
 	return res, nil
+}
+
+// fitToPolicy adjusts an authorized plan to its decisions: what each scan
+// may be offered (applyPolicy), the columns the policy's own expressions
+// read, and, where no table is aggregate-only, the aggregate split. It
+// returns the aggregate-only rule's minimum group and whether it applies.
+func (e *Engine) fitToPolicy(ctx context.Context, a *analysis, p *plan) (minGroup int, aggOnly bool) {
+	p.applyPolicy()
+	e.policyColumns(ctx, p)
+	minGroup, aggOnly = p.aggregateOnly()
+	if !aggOnly && e.cfg.PushdownOn("aggregate") {
+		p.agg = e.aggregateShape(a)
+		e.planAggregates(p)
+	}
+	return minGroup, aggOnly
 }
 
 // explainQuery answers "EXPLAIN <query>" with the Explanation as a table
@@ -384,46 +393,51 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 	} else if err := e.load(qctx, db, p); err != nil {
 		return nil, classify(qctx, p.scans, err)
 	}
+	sqlText, err := e.prepareSQL(qctx, conn, a, p, aggOnly, aggIdx, minGroup)
 	var reader array.RecordReader
 	if err == nil {
-		for _, stmt := range append(p.setup(), "SET lock_configuration = true") {
-			if err = conn.Exec(qctx, stmt); err != nil {
-				err = fmt.Errorf("set up query database (%s): %w", stmt, err)
-				break
-			}
+		reader, err = firstBatch(conn.Query(qctx, sqlText))
+	}
+	if err != nil {
+		return nil, classify(qctx, p.scans, err)
+	}
+	return finish(reader), nil
+}
+
+// prepareSQL sets up the query's database over the loaded scans (the
+// analyst's names, the policy's relations, the combined partial
+// aggregates) and returns the SQL to run: the analyst's, or its rewrite
+// over the partials, wrapped for suppression or EXPLAIN.
+func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *analysis, p *plan, aggOnly bool, aggIdx []int, minGroup int) (string, error) {
+	for _, stmt := range append(p.setup(), "SET lock_configuration = true") {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			return "", fmt.Errorf("set up query database (%s): %w", stmt, err)
 		}
 	}
 	sqlText := a.sql
 	if p.agg != nil && !p.anyAggPushed() {
 		p.agg = nil // no store computes a partial: nothing to gain by splitting
 	}
-	if err == nil && p.agg != nil {
-		var stmts []string
-		stmts, sqlText, err = e.aggSetup(qctx, conn, a, p)
+	if p.agg != nil {
+		stmts, rewritten, err := e.aggSetup(ctx, conn, a, p)
+		if err != nil {
+			return "", err
+		}
 		for _, stmt := range stmts {
-			if err != nil {
-				break
-			}
-			if err = conn.Exec(qctx, stmt); err != nil {
-				err = fmt.Errorf("combine the councils' partial aggregates (%s): %w", stmt, err)
+			if err := conn.Exec(ctx, stmt); err != nil {
+				return "", fmt.Errorf("combine the councils' partial aggregates (%s): %w", stmt, err)
 			}
 		}
+		sqlText = rewritten
 	}
 	p.duckSQL = sqlText
-	if err == nil {
-		if a.explain {
-			sqlText = "EXPLAIN " + sqlText
-		} else if aggOnly {
-			sqlText, err = e.suppressionSQL(qctx, conn, a, aggIdx, minGroup)
-		}
-		if err == nil {
-			reader, err = firstBatch(conn.Query(qctx, sqlText))
-		}
+	switch {
+	case a.explain:
+		return "EXPLAIN " + sqlText, nil
+	case aggOnly:
+		return e.suppressionSQL(ctx, conn, a, aggIdx, minGroup)
 	}
-	if err != nil {
-		return nil, classify(qctx, p.scans, err)
-	}
-	return finish(reader), nil
+	return sqlText, nil
 }
 
 // load copies every scan into its table, each on its own connection so the
@@ -527,11 +541,7 @@ func (s *scan) stats() SourceStats {
 		st.Pushed += ", whole query"
 	}
 	st.Statement = s.statement
-	if s.agg != nil && !s.aggPushed {
-		st.NotPushed = "partial aggregate: " + s.aggWhy
-	} else if s.agg == nil && s.aggWhy != "" && s.aggWhy != "not read" {
-		st.NotPushed = "partial aggregate: " + s.aggWhy
-	}
+	st.NotPushed = s.aggRefused()
 	if s.reader != nil {
 		st.Rows = s.reader.rows.Load()
 		el := s.reader.elapsed.Load()

@@ -92,18 +92,13 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 		out.Revision = dec.Revision
 	}
 	if err == nil {
-		p.applyPolicy()
-		e.policyColumns(ctx, p)
-		minGroup, aggOnly := p.aggregateOnly()
+		minGroup, aggOnly := e.fitToPolicy(ctx, a, p)
 		var aggIdx []int
 		if aggOnly {
 			var aerr error
 			if aggIdx, aerr = e.checkAggregate(a); aerr != nil {
 				out.Allowed, out.Error = false, message(aerr)
 			}
-		} else if e.cfg.PushdownOn("aggregate") {
-			p.agg = e.aggregateShape(a)
-			e.planAggregates(p)
 		}
 		if out.Allowed {
 			if perr := e.explainFederation(ctx, req, a, p, aggOnly, aggIdx, minGroup, out); perr != nil {
@@ -215,8 +210,8 @@ func (e *Engine) explainFederation(ctx context.Context, req Request, a *analysis
 // notPushed lists what the store would not do, and why.
 func (s *scan) notPushed() []string {
 	out := append([]string{}, s.notes...)
-	if s.aggWhy != "" && s.aggWhy != "not read" && !s.aggPushed {
-		out = append(out, "partial aggregate: "+s.aggWhy)
+	if why := s.aggRefused(); why != "" {
+		out = append(out, why)
 	}
 	if s.aggPushed {
 		return out

@@ -60,6 +60,15 @@ type scan struct {
 	args      []any
 }
 
+// aggRefused says why the scan's partial aggregate is computed in the
+// gateway, or "" when there is none to compute or the store computes it.
+func (s *scan) aggRefused() string {
+	if s.aggWhy == "" || s.aggPushed {
+		return ""
+	}
+	return "partial aggregate: " + s.aggWhy
+}
+
 // note records something the plan did not offer the store, and why.
 func (s *scan) note(format string, args ...any) {
 	n := fmt.Sprintf(format, args...)

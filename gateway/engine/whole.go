@@ -92,7 +92,7 @@ func (e *Engine) wholeShape(a *analysis, p *plan) ([]arrow.Field, []int) {
 		n := asNode(it)
 		switch n["class"] {
 		case "STAR":
-			if n["relation_name"] != nil && str(n["relation_name"]) != "" || n["expr"] != nil || b(n["columns"]) ||
+			if columns, _ := n["columns"].(bool); str(n["relation_name"]) != "" || n["expr"] != nil || columns ||
 				len(asSlice(n["exclude_list"])) > 0 || len(asSlice(n["replace_list"])) > 0 || len(asSlice(n["rename_list"])) > 0 || str(n["alias"]) != "" {
 				return nil, nil
 			}
@@ -126,8 +126,6 @@ func (e *Engine) wholeShape(a *analysis, p *plan) ([]arrow.Field, []int) {
 	}
 	return fields, cols
 }
-
-func b(v any) bool { x, _ := v.(bool); return x }
 
 // project picks and renames columns of a stream's batches.
 type project struct {
