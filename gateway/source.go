@@ -200,23 +200,27 @@ func (f Filter) String() string {
 	if f.Value == nil {
 		return fmt.Sprintf("%s %s", f.Column, f.Op)
 	}
-	switch v := f.Value.(type) {
+	return fmt.Sprintf("%s %s %s", f.Column, f.Op, literalString(f.Value))
+}
+
+// literalString writes a filter value as SQL writes it: 'text', DATE
+// '…', TIMESTAMP '…', a number, or (for IN) a parenthesised list.
+func literalString(v any) string {
+	switch v := v.(type) {
 	case []any:
 		parts := make([]string, len(v))
 		for i, x := range v {
-			parts[i] = Filter{Column: f.Column, Op: OpEq, Value: x}.String()
-			parts[i] = parts[i][len(f.Column)+len(" = "):]
+			parts[i] = literalString(x)
 		}
-		return fmt.Sprintf("%s IN (%s)", f.Column, strings.Join(parts, ", "))
+		return "(" + strings.Join(parts, ", ") + ")"
 	case string:
-		return fmt.Sprintf("%s %s '%s'", f.Column, f.Op, strings.ReplaceAll(v, "'", "''"))
+		return "'" + strings.ReplaceAll(v, "'", "''") + "'"
 	case time.Time:
-		return fmt.Sprintf("%s %s TIMESTAMP '%s'", f.Column, f.Op, v.Format("2006-01-02 15:04:05.999999"))
+		return "TIMESTAMP '" + v.Format("2006-01-02 15:04:05.999999") + "'"
 	case Date:
-		return fmt.Sprintf("%s %s DATE '%s'", f.Column, f.Op, v)
-	default:
-		return fmt.Sprintf("%s %s %v", f.Column, f.Op, v)
+		return "DATE '" + string(v) + "'"
 	}
+	return fmt.Sprint(v)
 }
 
 // Decimal is an exact decimal literal such as "500.25", kept as text so no
