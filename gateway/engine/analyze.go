@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/councildata/gateway/gateway"
@@ -18,7 +19,6 @@ type analysis struct {
 	explain bool
 	sql     string // the statement DuckDB will run (without EXPLAIN)
 	refs    []*tableRef
-	ctes    map[string]bool
 	columns map[string]bool // every identifier used as a column name, lower-cased
 	star    bool            // some * or COLUMNS(...) reads every column
 	// doc is the whole parse tree and root the statement's top node, for
@@ -30,6 +30,10 @@ type analysis struct {
 // tableRef is one BASE_TABLE in the query.
 type tableRef struct {
 	schema, table, alias string
+	// cte is true when the name is a common table expression in scope
+	// where it is written (resolveScopes); every other reference must be a
+	// catalog name.
+	cte bool
 	// reused is true inside a CTE or an expression subquery, where DuckDB
 	// may read a table more than once; such scans are materialized.
 	reused bool
@@ -51,9 +55,10 @@ var explainPrefix = regexp.MustCompile(`(?is)^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*
 // safeTableFunctions may appear in FROM; they read no data outside the query.
 var safeTableFunctions = map[string]bool{"range": true, "generate_series": true, "unnest": true}
 
-// parseTree turns DuckDB's json_serialize_sql output into an analysis.
-// serialized is the JSON text; original is the SQL as sent by the analyst.
-func analyze(serialized string, query string, explain bool) (*analysis, error) {
+// analyze turns DuckDB's json_serialize_sql output into an analysis.
+// serialized is the JSON text; query is the SQL as sent by the analyst;
+// denied are the functions no query may call (deniedFunctions).
+func analyze(serialized string, query string, explain bool, denied map[string]bool) (*analysis, error) {
 	dec := json.NewDecoder(strings.NewReader(serialized))
 	dec.UseNumber()
 	var root node
@@ -78,9 +83,13 @@ func analyze(serialized string, query string, explain bool) (*analysis, error) {
 	case len(stmts) > 1:
 		return nil, gateway.Errorf(gateway.CodeBadRequest, "send one statement at a time (this request has %d)", len(stmts))
 	}
-	a := &analysis{explain: explain, sql: query, ctes: map[string]bool{}, columns: map[string]bool{}, doc: root}
+	a := &analysis{explain: explain, sql: query, columns: map[string]bool{}, doc: root}
 	if st, ok := stmts[0].(node); ok {
 		a.root, _ = st["node"].(node)
+	}
+	cte := map[uintptr]bool{}
+	if err := resolveScopes(stmts[0], nil, cte); err != nil {
+		return nil, err
 	}
 	var err error
 	orderAll := map[uintptr]bool{} // ORDER BY ALL's star: the select list, not the table's columns
@@ -88,20 +97,14 @@ func analyze(serialized string, query string, explain bool) (*analysis, error) {
 		if err != nil {
 			return false
 		}
-		if m, ok := n["cte_map"].(node); ok {
-			for _, e := range asSlice(m["map"]) {
-				if k, ok := e.(node)["key"].(string); ok {
-					a.ctes[strings.ToLower(k)] = true
-				}
-			}
-		}
 		switch {
 		case n["type"] == "SELECT_NODE":
 			if from, ok := n["from_table"].(node); ok && from["type"] == "BASE_TABLE" {
 				from["__select"] = n
 			}
 		case n["type"] == "BASE_TABLE" && n["table_name"] != nil:
-			r := &tableRef{schema: str(n["schema_name"]), table: str(n["table_name"]), alias: str(n["alias"]), reused: reused}
+			r := &tableRef{schema: str(n["schema_name"]), table: str(n["table_name"]), alias: str(n["alias"]), reused: reused,
+				cte: cte[reflect.ValueOf(n).Pointer()]}
 			if sel, ok := n["__select"].(node); ok {
 				r.node = sel
 				delete(n, "__select")
@@ -118,6 +121,8 @@ func analyze(serialized string, query string, explain bool) (*analysis, error) {
 				err = gateway.Errorf(gateway.CodeBadRequest, "table function %s() is not available: data is read only from the catalog's tables (GET /v1/catalog lists them)", name)
 				return false
 			}
+		case n["class"] == "FUNCTION":
+			err = checkFunction(n, denied)
 		case n["class"] == "COLUMN_REF":
 			for _, p := range asSlice(n["column_names"]) {
 				if s, ok := p.(string); ok {
@@ -189,3 +194,90 @@ func walk(v any, reused bool, visit func(node, bool) bool) {
 func asSlice(v any) []any { s, _ := v.([]any); return s }
 
 func str(v any) string { s, _ := v.(string); return s }
+
+// resolveScopes finds which unqualified table names are common table
+// expressions, by scope, as DuckDB binds them: a CTE is visible in the body
+// of the query node that defines it (subqueries included) and in the
+// definitions of the CTEs after it in the same WITH; in its own definition
+// only when it is recursive. A name a CTE does not hide there is a catalog
+// name (and, unqualified, refused by the planner), so a CTE named like an
+// internal relation can never stand in for it elsewhere. Names starting
+// with "__" are the gateway's and cannot be taken.
+func resolveScopes(v any, scope []string, cte map[uintptr]bool) error {
+	switch v := v.(type) {
+	case node:
+		if m, ok := v["cte_map"].(node); ok {
+			inner := slices.Clone(scope)
+			for _, e := range asSlice(m["map"]) {
+				en := asNode(e)
+				key := strings.ToLower(str(en["key"]))
+				if strings.HasPrefix(key, "__") {
+					return gateway.Errorf(gateway.CodeBadRequest, "WITH %s: names starting with __ are reserved for the gateway", str(en["key"]))
+				}
+				def := inner
+				if q := asNode(asNode(asNode(en["value"])["query"])["node"]); q["type"] == "RECURSIVE_CTE_NODE" && strings.EqualFold(str(q["cte_name"]), key) {
+					def = append(slices.Clone(inner), key)
+				}
+				if err := resolveScopes(en["value"], def, cte); err != nil {
+					return err
+				}
+				inner = append(inner, key)
+			}
+			for k, child := range v {
+				if k == "cte_map" {
+					continue
+				}
+				if err := resolveScopes(child, inner, cte); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if v["type"] == "BASE_TABLE" && str(v["schema_name"]) == "" && str(v["catalog_name"]) == "" &&
+			slices.Contains(scope, strings.ToLower(str(v["table_name"]))) {
+			cte[reflect.ValueOf(v).Pointer()] = true
+		}
+		for _, child := range v {
+			if err := resolveScopes(child, scope, cte); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, child := range v {
+			if err := resolveScopes(child, scope, cte); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deniedFunctionNames are DuckDB functions that read the database's own
+// state rather than the query's data: settings, variables, the catalog,
+// the session, sequences, the plan, logs and statistics, and sleeping
+// (a timing channel). Every function of the pg_catalog schema and every
+// duckdb_* and pragma_* function is denied too (see Engine.deniedFunctions).
+var deniedFunctionNames = []string{
+	"current_setting", "getvariable", "current_database", "current_catalog", "current_schema", "current_schemas",
+	"current_query", "current_query_id", "current_connection_id", "current_transaction_id", "current_user",
+	"current_role", "session_user", "user", "in_search_path", "nextval", "currval", "txid_current",
+	"json_serialize_sql", "json_serialize_plan", "json_deserialize_sql", "json_execute_serialized_sql",
+	"write_log", "stats", "sleep_ms", "pg_sleep", "get_block_size", "which_secret", "version",
+	"duckdb_api", "platform", "user_agent", "alias", "parse_duckdb_log_message", "icu_calendar_names",
+}
+
+// checkFunction refuses a function call no query may make: one qualified
+// by a schema or catalog (which could name the database's internal
+// functions), or one of the denied functions.
+func checkFunction(n node, denied map[string]bool) error {
+	name := str(n["function_name"])
+	// DuckDB writes some of its own rewrites as main.f() (a list literal
+	// is main.list_value); any other schema or catalog is refused.
+	if schema := strings.ToLower(str(n["schema"])); (schema != "" && schema != "main") || str(n["catalog"]) != "" {
+		return gateway.Errorf(gateway.CodeBadRequest, "function %s.%s(): call functions by their name alone, without a schema", firstNonEmpty(str(n["schema"]), str(n["catalog"])), name)
+	}
+	if denied[strings.ToLower(name)] {
+		return gateway.Errorf(gateway.CodeBadRequest, "function %s() is not available: it reads the query engine's own state, not the catalog's data", name)
+	}
+	return nil
+}

@@ -38,6 +38,10 @@ type Engine struct {
 	parseMu    sync.Mutex
 	parseConn  *sql.Conn
 	aggregates map[string]bool // DuckDB's aggregate function names
+	denied     map[string]bool // functions no query may call (deniedFunctions)
+	// afterSetup, in tests, looks at a query's database on the analyst's
+	// connection just before the analyst's statement runs.
+	afterSetup func(context.Context, *duckstream.Conn)
 	closeDB    func()
 }
 
@@ -61,6 +65,10 @@ func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query, pol Policy
 	if e.aggregates, err = e.aggregateNames(ctx); err != nil {
 		closeDB()
 		return nil, fmt.Errorf("list aggregate functions: %w", err)
+	}
+	if e.denied, err = e.deniedFunctions(ctx); err != nil {
+		closeDB()
+		return nil, fmt.Errorf("list denied functions: %w", err)
 	}
 	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
 		closeDB()
@@ -129,11 +137,16 @@ func (r Request) now() time.Time {
 }
 
 // SourceStats describes one scan of a query.
+//
+// Rows and ElapsedMS say only what the requester may see: where the policy
+// filters or masks a scan's rows, Rows counts the rows left after it and
+// ElapsedMS (the store's time, which grows with the rows it sends) is
+// left out; under an aggregate-only rule both are left out.
 type SourceStats struct {
 	Source    string `json:"source"`
 	Table     string `json:"table"`
-	Rows      int64  `json:"rows"`
-	ElapsedMS int64  `json:"elapsed_ms"`
+	Rows      *int64 `json:"rows,omitempty"`
+	ElapsedMS *int64 `json:"elapsed_ms,omitempty"`
 	Pushed    string `json:"pushed"`
 	// NotPushed says why a partial aggregate the query allowed was
 	// computed in the gateway rather than in the store.
@@ -152,6 +165,7 @@ type Result struct {
 
 	start   time.Time
 	scans   []*scan
+	aggOnly bool // stats tell nothing per council (SourceStats)
 	cleanup func()
 	once    sync.Once
 	ctx     context.Context
@@ -162,7 +176,7 @@ type Result struct {
 func (r *Result) Sources() []SourceStats {
 	out := make([]SourceStats, 0, len(r.scans))
 	for _, s := range r.scans {
-		out = append(out, s.stats())
+		out = append(out, s.stats(r.aggOnly))
 	}
 	return out
 }
@@ -353,7 +367,7 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 	finish := func(reader array.RecordReader) *Result {
 		g := newGuard(reader, aggOnly && !a.explain, p.rowCap())
 		cleanups = append(cleanups, g.Release)
-		res := &Result{QueryID: req.QueryID, Reader: g, start: start, scans: p.scans, ctx: qctx, guard: g}
+		res := &Result{QueryID: req.QueryID, Reader: g, start: start, scans: p.scans, ctx: qctx, guard: g, aggOnly: aggOnly}
 		res.cleanup = func() {
 			cleanup()
 			slog.Debug("query closed", "query_id", req.QueryID, "elapsed", time.Since(start))
@@ -414,6 +428,9 @@ func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *analy
 			return "", fmt.Errorf("set up query database (%s): %w", stmt, err)
 		}
 	}
+	if e.afterSetup != nil {
+		e.afterSetup(ctx, conn)
+	}
 	sqlText := a.sql
 	if p.agg != nil && !p.anyAggPushed() {
 		p.agg = nil // no store computes a partial: nothing to gain by splitting
@@ -440,34 +457,111 @@ func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *analy
 	return sqlText, nil
 }
 
-// load copies every scan into its table, each on its own connection so the
-// councils' stores are read in parallel.
+// load reads every scan into the query's database, each on a connection of
+// its own so the councils' stores are read in parallel.
+//
+// A scan whose rows no row filter or mask touches is copied into its table.
+// Any other scan is copied into a temporary table of its loader's
+// connection, which no other connection can name; its policy relations are
+// made from it there, and it is dropped, with the connection, before the
+// analyst's statement runs. So the database the analyst's statement is
+// bound in never holds a row the policy filters out or a value it masks.
 func (e *Engine) load(ctx context.Context, db *duckstream.DB, p *plan) error {
+	rels := p.policyRels()
 	var wg sync.WaitGroup
 	errs := make([]error, len(p.scans))
 	for i, s := range p.scans {
+		var mine []policyRel
+		for _, r := range rels {
+			if r.scan == s {
+				mine = append(mine, r)
+			}
+		}
+		plain := p.plainRows(s)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := db.Connect()
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			defer conn.Close()
-			release, err := conn.RegisterView(s.reader, s.streamName())
-			if err != nil {
-				errs[i] = fmt.Errorf("register scan of %s.%s: %w", s.source.Config.ID, s.table.Name, err)
-				return
-			}
-			defer release()
-			if err := conn.Exec(ctx, s.load()); err != nil {
-				errs[i] = err
-			}
+			errs[i] = e.loadScan(ctx, db, s, mine, plain)
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// loadScan loads one scan (see load).
+func (e *Engine) loadScan(ctx context.Context, db *duckstream.DB, s *scan, rels []policyRel, plain bool) error {
+	conn, err := db.Connect()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	release, err := conn.RegisterView(s.reader, s.streamName())
+	if err != nil {
+		return fmt.Errorf("register scan of %s.%s: %w", s.source.Config.ID, s.table.Name, err)
+	}
+	stream := ident(s.streamName())
+	// DuckDB's Arrow scan view is in the main schema, not the
+	// connection's own: it is dropped before its stream is freed, so no
+	// statement can ever read a stream that is gone.
+	defer func() {
+		_ = conn.Exec(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+stream)
+		release()
+	}()
+	if len(rels) == 0 {
+		return conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), stream))
+	}
+	s.hidden = true
+	raw := "temp." + ident(fmt.Sprintf("__raw_%d", s.id))
+	if err := conn.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s AS SELECT * FROM %s", raw, stream)); err != nil {
+		return err
+	}
+	for _, r := range rels {
+		if err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS %s", r.name, r.sql(raw))); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			// The statement is the gateway's, with the policy's
+			// expressions and the requester's hash key in it: the
+			// cause is for the log only.
+			return gateway.Wrap(gateway.CodeInternal, err, "the policy for %s.%s could not be applied; the gateway's log has the cause", s.source.Config.ID, s.table.Name)
+		}
+	}
+	if plain {
+		if err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), raw)); err != nil {
+			return err
+		}
+	}
+	if err := conn.Exec(ctx, "DROP TABLE "+raw); err != nil {
+		return err
+	}
+	// What the requester may see of the scan: the rows of its largest
+	// policy relation (the rows the store sent include hidden ones).
+	var visible int64
+	for _, r := range rels {
+		n, err := countRows(ctx, conn, r.name)
+		if err != nil {
+			return err
+		}
+		visible = max(visible, n)
+	}
+	s.visible = visible
+	return nil
+}
+
+// countRows counts a relation's rows.
+func countRows(ctx context.Context, conn *duckstream.Conn, rel string) (int64, error) {
+	r, err := conn.Query(ctx, "SELECT count(*) FROM "+rel)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Release()
+	var n int64
+	for r.Next() {
+		if c, ok := r.RecordBatch().Column(0).(*array.Int64); ok && c.Len() > 0 {
+			n = c.Value(0)
+		}
+	}
+	return n, r.Err()
 }
 
 // parse runs DuckDB's parser over the SQL.
@@ -487,7 +581,31 @@ func (e *Engine) parse(ctx context.Context, query string) (*analysis, error) {
 	if err != nil {
 		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not parse the query")
 	}
-	return analyze(serialized, query, explain)
+	return analyze(serialized, query, explain, e.denied)
+}
+
+// deniedFunctions is every function no query may call: deniedFunctionNames,
+// every function of DuckDB's pg_catalog schema (catalog introspection),
+// and every duckdb_* and pragma_* function.
+func (e *Engine) deniedFunctions(ctx context.Context) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, n := range deniedFunctionNames {
+		out[n] = true
+	}
+	rows, err := e.parseConn.QueryContext(ctx, `SELECT DISTINCT lower(function_name) FROM duckdb_functions()
+		WHERE schema_name = 'pg_catalog' OR function_name LIKE 'duckdb\_%' ESCAPE '\' OR function_name LIKE 'pragma\_%' ESCAPE '\'`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out[n] = true
+	}
+	return out, rows.Err()
 }
 
 // classify turns an error from DuckDB or a scan into a gateway error.
@@ -531,7 +649,7 @@ func classify(ctx context.Context, scans []*scan, err error) error {
 
 // scanStats helpers
 
-func (s *scan) stats() SourceStats {
+func (s *scan) stats(aggOnly bool) SourceStats {
 	st := SourceStats{Source: s.source.Config.ID, Table: s.table.Name, Pushed: "none (pruned)"}
 	if s.pruned {
 		return st
@@ -542,13 +660,18 @@ func (s *scan) stats() SourceStats {
 	}
 	st.Statement = s.statement
 	st.NotPushed = s.aggRefused()
-	if s.reader != nil {
-		st.Rows = s.reader.rows.Load()
+	switch {
+	case aggOnly || s.reader == nil:
+	case s.hidden:
+		st.Rows = &s.visible
+	default:
+		rows := s.reader.rows.Load()
 		el := s.reader.elapsed.Load()
 		if el == 0 {
 			el = int64(time.Since(s.reader.started))
 		}
-		st.ElapsedMS = time.Duration(el).Milliseconds()
+		ms := time.Duration(el).Milliseconds()
+		st.Rows, st.ElapsedMS = &rows, &ms
 	}
 	return st
 }

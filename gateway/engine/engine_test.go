@@ -433,15 +433,40 @@ func TestRejectsWhatIsNotAReadOnlyQuery(t *testing.T) {
 
 func TestSandboxCannotReachOutside(t *testing.T) {
 	f := newFixture(t)
-	got := f.rows(t, `SELECT current_setting('enable_external_access'), current_setting('lock_configuration'), current_setting('autoload_known_extensions'), current_setting('autoinstall_known_extensions')`)
-	if want := []string{"false|true|false|false"}; !slices.Equal(got, want) {
-		t.Errorf("settings %v, want %v", got, want)
+	// The query database's own settings, read by the gateway (no query
+	// may read them: current_setting is refused below).
+	_, conn, closeDB, err := openQueryDB("256MB", 1, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDB()
+	if err := conn.Exec(context.Background(), "SET lock_configuration = true"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := conn.Query(context.Background(), `SELECT current_setting('enable_external_access')::VARCHAR || '|' || current_setting('lock_configuration')::VARCHAR || '|' || current_setting('autoload_known_extensions')::VARCHAR || '|' || current_setting('autoinstall_known_extensions')::VARCHAR`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Next()
+	if got, want := r.RecordBatch().Column(0).ValueStr(0), "false|true|false|false"; got != want {
+		t.Errorf("settings %s, want %s", got, want)
+	}
+	r.Release()
+	if err := conn.Exec(context.Background(), "SET memory_limit = '10GB'"); err == nil {
+		t.Error("the configuration is not locked")
 	}
 	// Reads hidden in subqueries are refused before DuckDB runs anything.
 	for _, sql := range []string{
 		`SELECT * FROM (SELECT 1) WHERE EXISTS (SELECT * FROM glob('/etc/*'))`,
 		`SELECT (SELECT count(*) FROM read_text('/etc/hostname'))`,
 		`WITH x AS (SELECT * FROM duckdb_settings()) SELECT * FROM x`,
+		`SELECT current_setting('temp_directory')`,
+		`SELECT main.current_setting('temp_directory')`,
+		`SELECT getvariable('x')`,
+		`SELECT pg_get_viewdef('std.spend_over_500')`,
+		`SELECT current_database(), current_schema()`,
+		`SELECT json_serialize_plan('SELECT 1')`,
+		`SELECT stats(amount) FROM edinburgh.payments`,
 	} {
 		_, err := f.query(sql)
 		if gateway.ErrorCode(err) != gateway.CodeBadRequest || !strings.Contains(err.Error(), "is not available") {
@@ -449,7 +474,7 @@ func TestSandboxCannotReachOutside(t *testing.T) {
 		}
 	}
 	// The query's own database holds only this query's tables.
-	got = f.rows(t, `SELECT count(*) FROM edinburgh.payments`)
+	got := f.rows(t, `SELECT count(*) FROM edinburgh.payments`)
 	if !slices.Equal(got, []string{"3"}) {
 		t.Fatalf("count: %v", got)
 	}

@@ -129,7 +129,7 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 			et.Scan = &req
 			if out.Plan != "" {
 				et.Statement, et.Parameters = s.statement, s.args
-				et.Pushed = s.stats().Pushed
+				et.Pushed = s.stats(false).Pushed
 				et.NotPushed = s.notPushed()
 			}
 		}

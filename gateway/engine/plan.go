@@ -55,6 +55,11 @@ type scan struct {
 	aggPushed bool // the reader carries the store's partial aggregate
 	whole     bool // the store's rows are the answer (whole-query pushdown)
 	reader    *prefetch
+	// hidden: a row filter or mask applies to the scan's rows, so they
+	// were loaded only where the analyst's statement cannot name them,
+	// and visible counts what the requester may see of them.
+	hidden    bool
+	visible   int64
 	pushed    gateway.Pushed
 	statement string
 	args      []any
@@ -115,11 +120,6 @@ func (s *scan) emptyTable() string {
 	return fmt.Sprintf("CREATE TABLE %s (%s)", s.rows(), strings.Join(cols, ", "))
 }
 
-// load is the statement that copies the stream into the scan's table.
-func (s *scan) load() string {
-	return fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), ident(s.streamName()))
-}
-
 // plan is what a query needs set up before it runs.
 type plan struct {
 	hashKey string // the requester's key for the hash mask
@@ -129,17 +129,86 @@ type plan struct {
 	agg     *aggPlan      // set when the query's aggregation is split
 	duckSQL string        // what DuckDB runs (the analyst's SQL or its rewrite)
 	explain bool          // EXPLAIN: nothing is read
+	// aggOnly: some table is aggregate-only, so the response tells nothing
+	// per council of the rows behind the aggregates.
+	aggOnly bool
 }
 
-// policyKind is what holds a table's rows after policy: a table, so no
-// predicate of the analyst's runs ahead of the row filter; for EXPLAIN,
-// which reads nothing, a view, so DuckDB plans the scan beneath it rather
-// than an empty table.
-func (p *plan) policyKind() string {
-	if p.explain {
-		return "VIEW"
+// policyRel is one relation of a scan's rows after the policy: the row
+// filter applied to the real values and the masks applied. For a query it
+// is a table made while the scan is loaded, on the loader's connection,
+// from the scan's rows in that connection's own temporary catalog, which
+// no other connection can name and which is dropped when the load ends: a
+// scan whose rows the policy filters or masks never puts a raw row or a
+// raw value where the analyst's statement is bound. For EXPLAIN, which
+// reads nothing, it is a view, so DuckDB plans the scan beneath it.
+type policyRel struct {
+	scan *scan
+	name string                   // quoted
+	sql  func(rows string) string // its SELECT over the scan's rows
+}
+
+// filtersOrMasks reports whether a decision hides rows or values, so the
+// scan's rows differ from what the analyst may see.
+func filtersOrMasks(d *gateway.TableDecision) bool {
+	return d != nil && (d.RowFilter != "" || len(d.Masks) > 0)
+}
+
+// policyRels lists every relation of rows after a row filter or masks, in
+// the order the views name them.
+func (p *plan) policyRels() []policyRel {
+	var out []policyRel
+	for i, v := range p.direct {
+		if filtersOrMasks(v.dec) {
+			out = append(out, policyRel{scan: v.scan, name: ident(fmt.Sprintf("__policy_direct_%d", i)), sql: func(rows string) string {
+				return p.policySelect(rows, v.scan.req.Columns, v.used, v.dec, v.scan.table.Schema, nil)
+			}})
+		}
 	}
-	return "TABLE"
+	for vi, v := range p.std {
+		for i, m := range v.dataset.Members {
+			s, d := v.members[i], v.decs[i]
+			if !filtersOrMasks(d) {
+				continue
+			}
+			out = append(out, policyRel{scan: s, name: ident(fmt.Sprintf("__policy_std_%d_%d", vi, i)), sql: func(rows string) string {
+				member := memberSelect(v.dataset, m, rows, s.fetched())
+				return p.policySelect("("+member+")", stdNames(v.dataset), v.usedColumns(), d, nil, v.dataset)
+			}})
+		}
+	}
+	return out
+}
+
+// plainRows reports whether some view reads the scan's rows as the store
+// sent them (no row filter or mask applies to it), or the scan carries the
+// store's partial aggregate: then its rows are loaded into its table.
+func (p *plan) plainRows(s *scan) bool {
+	if s.aggPushed {
+		return true
+	}
+	for _, v := range p.direct {
+		if v.scan == s && !filtersOrMasks(v.dec) {
+			return true
+		}
+	}
+	for _, v := range p.std {
+		for i, m := range v.members {
+			if m == s && !filtersOrMasks(v.decs[i]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fetched is the set of the scan's columns, lower-cased.
+func (s *scan) fetched() map[string]bool {
+	out := map[string]bool{}
+	for _, c := range s.req.Columns {
+		out[strings.ToLower(c)] = true
+	}
+	return out
 }
 
 type directView struct {
@@ -168,13 +237,31 @@ func (v *stdView) usedColumns() []string {
 	return out
 }
 
-// setup returns the DDL that gives the analyst's names to the scans.
+// setup returns the DDL, run on the analyst's connection, that gives the
+// analyst's names to the scans: <source>.<table> and std.<dataset> views
+// over the scans' tables, or over their policy relations where a row filter
+// or masks apply (made at load; for EXPLAIN made here, as views).
 func (p *plan) setup() []string {
 	var stmts []string
 	for _, s := range p.scans {
 		if s.aggPushed {
 			stmts = append(stmts, s.emptyTable())
 		}
+	}
+	rels := p.policyRels()
+	if p.explain {
+		for _, r := range rels {
+			stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s AS %s", r.name, r.sql(r.scan.rows())))
+		}
+	}
+	relOf := func(s *scan) string { // the next policy relation of s, in policyRels order
+		for i, r := range rels {
+			if r.scan == s {
+				rels = slices.Delete(rels, i, i+1)
+				return r.name
+			}
+		}
+		return ""
 	}
 	schemas := map[string]bool{}
 	schema := func(name string) {
@@ -183,15 +270,11 @@ func (p *plan) setup() []string {
 			stmts = append(stmts, "CREATE SCHEMA "+ident(name))
 		}
 	}
-	for i, v := range p.direct {
+	for _, v := range p.direct {
 		schema(v.source.Config.ID)
 		from := v.scan.rows()
-		if v.dec.RowFilter != "" || len(v.dec.Masks) > 0 {
-			// Rows and values the policy hides are gone before the
-			// analyst's SQL runs: a table, not a view, so no predicate of
-			// the analyst's can be evaluated ahead of the row filter.
-			from = ident(fmt.Sprintf("__policy_direct_%d", i))
-			stmts = append(stmts, fmt.Sprintf("CREATE %s %s AS %s", p.policyKind(), from, p.policySelect(v.scan.rows(), v.scan.req.Columns, v.used, v.dec, v.scan.table.Schema, nil)))
+		if filtersOrMasks(v.dec) {
+			from = relOf(v.scan)
 		}
 		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT * FROM %s", ident(v.source.Config.ID), ident(v.table), from))
 	}
@@ -200,15 +283,9 @@ func (p *plan) setup() []string {
 		parts := make([]string, 0, len(v.members))
 		for i, m := range v.dataset.Members {
 			s := v.members[i]
-			fetched := map[string]bool{}
-			for _, c := range s.req.Columns {
-				fetched[strings.ToLower(c)] = true
-			}
-			member := memberSelect(v.dataset, m, s.rows(), fetched)
-			if d := v.decs[i]; d != nil && (d.RowFilter != "" || len(d.Masks) > 0) {
-				name := ident(fmt.Sprintf("__policy_std_%d_%d", vi, i))
-				stmts = append(stmts, fmt.Sprintf("CREATE %s %s AS %s", p.policyKind(), name, p.policySelect("("+member+")", stdNames(v.dataset), v.usedColumns(), d, nil, v.dataset)))
-				member = "SELECT * FROM " + name
+			member := memberSelect(v.dataset, m, s.rows(), s.fetched())
+			if filtersOrMasks(v.decs[i]) {
+				member = "SELECT * FROM " + relOf(s)
 			}
 			view := ident(memberView(vi, i))
 			stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s AS %s", view, member))
@@ -262,7 +339,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 
 	for _, ref := range a.refs {
 		if ref.schema == "" {
-			if a.ctes[strings.ToLower(ref.table)] {
+			if ref.cte {
 				continue
 			}
 			return nil, e.unqualified(ctx, ref.table)

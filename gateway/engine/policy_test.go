@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -145,17 +144,9 @@ func TestRowFilterCannotBeTalkedAround(t *testing.T) {
 			t.Errorf("%s: got %v %v, want %s", c.sql, got, err, c.want)
 		}
 	}
-	// A predicate that would sleep on a hidden row: were the row seen, the
-	// query would hit its timeout instead of answering.
-	res, err := f.eng.Query(context.Background(), Request{SQL: "SELECT count(*) FROM edinburgh.payments WHERE CASE WHEN id = 3 THEN sleep_ms(120000) IS NULL ELSE true END", Timeout: 10 * time.Second})
-	if err == nil {
-		for res.Reader.Next() {
-		}
-		err = res.Err(res.Reader.Err())
-		res.Close()
-	}
-	if err != nil {
-		t.Errorf("sleep on a hidden row: %v", err)
+	// Sleeping is no function a query may call (a timing channel).
+	if _, err := f.eng.Query(context.Background(), Request{SQL: "SELECT count(*) FROM edinburgh.payments WHERE CASE WHEN id = 3 THEN sleep_ms(120000) IS NULL ELSE true END"}); gateway.ErrorCode(err) != gateway.CodeBadRequest {
+		t.Errorf("sleep_ms: %v", err)
 	}
 	// The filter needs a column the query does not name: the scan fetched
 	// it, and no other.
