@@ -3,6 +3,8 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,11 +56,25 @@ func record(i int) *Record {
 	return r
 }
 
-// newLog opens a log in a fresh directory and appends n records.
+// newKeys returns fresh random keys for a log and the options that verify
+// it.
+func newKeys() (Keys, VerifyOptions) {
+	k := Keys{HMAC: make([]byte, 32)}
+	rand.Read(k.HMAC)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	k.Signer = priv
+	return k, VerifyOptions{Key: k.HMAC, PublicKey: pub}
+}
+
+// testKeys key every test log that does not need its own keys.
+var testKeys, testVerify = newKeys()
+
+// newLog opens a keyed log (testKeys) in a fresh directory and appends n
+// records.
 func newLog(t testing.TB, n int) (*Log, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit", "audit.jsonl")
-	l, err := Open(path)
+	l, err := OpenKeyed(path, testKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,13 +106,19 @@ func writeLines(t *testing.T, path string, lines [][]byte) {
 func TestAppendVerify(t *testing.T) {
 	for _, n := range []int{0, 1, 7} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			before := time.Now().UTC()
 			l, path := newLog(t, n)
 			seq, hash := l.Head()
-			rep, err := VerifyFile(path)
+			rep, err := VerifyFileWith(path, testVerify)
 			if err != nil || !rep.OK() {
-				t.Fatalf("VerifyFile: %+v %v", rep, err)
+				t.Fatalf("VerifyFileWith: %+v %v", rep, err)
 			}
-			want := Report{Records: n, LastSeq: uint64(n), LastHash: hash, HeadSeq: seq}
+			if rep.HeadTime.Before(before) || rep.HeadTime.After(time.Now()) {
+				t.Errorf("head signed at %v, want between %v and now", rep.HeadTime, before)
+			}
+			rep.HeadTime = time.Time{}
+			want := Report{Records: n, LastSeq: uint64(n), LastHash: hash, HeadSeq: seq,
+				Keyed: true, KeyID: KeyID(testKeys.HMAC), HashesChecked: true, HeadSigned: true}
 			if n > 0 {
 				want.FirstSeq = 1
 			}
@@ -106,6 +128,12 @@ func TestAppendVerify(t *testing.T) {
 			fi, err := os.Stat(path)
 			if err != nil || fi.Mode().Perm() != 0o600 {
 				t.Errorf("log mode %v %v, want 0600", fi.Mode(), err)
+			}
+			// Without the HMAC key the links and the signed head are
+			// checked, and the report says the hashes were not.
+			rep, err = VerifyFileWith(path, VerifyOptions{PublicKey: testVerify.PublicKey})
+			if err != nil || !rep.OK() || rep.HashesChecked || !rep.HeadSigned || rep.Records != n {
+				t.Errorf("with the public key only: %+v %v", rep, err)
 			}
 		})
 	}
@@ -147,7 +175,7 @@ func TestAppendFills(t *testing.T) {
 		if err := json.Unmarshal(line, &rec); err != nil {
 			t.Fatal(err)
 		}
-		again, err := encode(&rec)
+		again, err := encode(&rec, testKeys.HMAC)
 		if err != nil || !bytes.Equal(again, line) {
 			t.Errorf("line %d: re-encoded\n%s\nwant\n%s", i+1, again, line)
 		}
@@ -195,7 +223,7 @@ func TestResume(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	l2, err := Open(path)
+	l2, err := OpenKeyed(path, testKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,8 +238,8 @@ func TestResume(t *testing.T) {
 	if r.Seq != 4 || r.PrevHash != hash {
 		t.Errorf("after reopen: seq %d prev %s", r.Seq, r.PrevHash)
 	}
-	if rep, err := VerifyFile(path); err != nil || !rep.OK() || rep.Records != 4 {
-		t.Errorf("VerifyFile: %+v %v", rep, err)
+	if rep, err := VerifyFileWith(path, testVerify); err != nil || !rep.OK() || rep.Records != 4 {
+		t.Errorf("VerifyFileWith: %+v %v", rep, err)
 	}
 }
 
@@ -236,97 +264,228 @@ func TestConcurrentAppend(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	rep, err := VerifyFile(path)
+	rep, err := VerifyFileWith(path, testVerify)
 	if err != nil || !rep.OK() || rep.Records != workers*each || rep.LastSeq != workers*each {
 		t.Errorf("VerifyFile: %+v %v", rep, err)
 	}
 }
 
-// rehash re-encodes line after edit, as a forger who knows the scheme would.
-func rehash(t *testing.T, line []byte, edit func(*Record)) []byte {
+// rehash re-encodes line after edit with key, as a forger who knows the
+// scheme would: key nil is plain SHA-256 (a forger without the key who
+// copies the unkeyed scheme), another key one who guesses.
+func rehash(t *testing.T, line []byte, key []byte, edit func(*Record)) []byte {
 	t.Helper()
 	var r Record
 	if err := json.Unmarshal(line, &r); err != nil {
 		t.Fatal(err)
 	}
 	edit(&r)
-	out, err := encode(&r)
+	out, err := encode(&r, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
+// rechain edits record i (0-based) and re-hashes it and every later record
+// with key, fixing each prev_hash, so that the chain links again: what
+// someone who can write the log does to hide an edit.
+func rechain(t *testing.T, ls [][]byte, i int, key []byte, edit func(*Record)) [][]byte {
+	t.Helper()
+	prev := ""
+	if i > 0 {
+		var r Record
+		json.Unmarshal(ls[i-1], &r)
+		prev = r.Hash
+	}
+	for j := i; j < len(ls); j++ {
+		ls[j] = rehash(t, ls[j], key, func(r *Record) {
+			if j == i {
+				edit(r)
+			}
+			r.PrevHash = prev
+		})
+		var r Record
+		json.Unmarshal(ls[j], &r)
+		prev = r.Hash
+	}
+	return ls
+}
+
+// writeHeadFile replaces the log's head file with one whose both slots
+// hold h, as someone rewriting the head would.
+func writeHeadFile(t *testing.T, path string, h headState) {
+	t.Helper()
+	if err := os.WriteFile(path+".head", append(encodeSlot(h), encodeSlot(h)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lastHead is the head a forger would write for the log's new end: the
+// last line's seq and hash.
+func lastHead(t *testing.T, ls [][]byte) headState {
+	t.Helper()
+	if len(ls) == 0 {
+		return headState{}
+	}
+	var r Record
+	if err := json.Unmarshal(ls[len(ls)-1], &r); err != nil {
+		t.Fatal(err)
+	}
+	return headState{Seq: r.Seq, Hash: r.Hash}
+}
+
+// TestTamper: every way of changing a keyed log that someone who can write
+// it (but does not hold the signing key) might try fails verification with
+// the keys, naming the first forged record, or the head. Each case also
+// says what a verifier with only the public key (no HMAC key) sees: the
+// links and the signed head, not edits inside a record that keep its hash.
 func TestTamper(t *testing.T) {
+	wrongKey := bytes.Repeat([]byte("k"), 32)
+	otherKeys, _ := newKeys()
 	cases := []struct {
 		name   string
 		tamper func(t *testing.T, path string, lines [][]byte) [][]byte // returns the new lines
 		kind   string
 		line   int
-		// chainOK: Verify alone (no head file) sees nothing wrong.
-		chainOK bool
+		// without the HMAC key (public key only): the kind and line
+		// found, "" when that verifier sees nothing wrong
+		pubKind string
+		pubLine int
 	}{
 		{"edit a field", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			ls[2] = bytes.Replace(ls[2], []byte(`"rows":3`), []byte(`"rows":0`), 1)
 			return ls
-		}, ProblemEdited, 3, false},
+		}, ProblemEdited, 3, "", 0},
 		{"edit the sql", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			ls[3] = bytes.Replace(ls[3], []byte(`count(*)`), []byte(`count(1)`), 1)
 			return ls
-		}, ProblemEdited, 4, false},
+		}, ProblemEdited, 4, "", 0},
 		{"add a key", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			ls[1] = bytes.Replace(ls[1], []byte(`{`), []byte(`{"note":"ok",`), 1)
 			return ls
-		}, ProblemEdited, 2, false},
-		{"edit and recompute the hash", func(t *testing.T, _ string, ls [][]byte) [][]byte {
-			ls[2] = rehash(t, ls[2], func(r *Record) { r.Rows = 99 })
+		}, ProblemEdited, 2, "", 0},
+		{"edit and re-hash with plain SHA-256", func(t *testing.T, _ string, ls [][]byte) [][]byte {
+			ls[2] = rehash(t, ls[2], nil, func(r *Record) { r.Rows = 99 })
 			return ls
-		}, ProblemPrevHash, 4, false},
+		}, ProblemUnkeyed, 3, ProblemUnkeyed, 3},
+		{"edit and re-hash with a guessed key", func(t *testing.T, _ string, ls [][]byte) [][]byte {
+			ls[2] = rehash(t, ls[2], wrongKey, func(r *Record) { r.Rows = 99 })
+			return ls
+		}, ProblemEdited, 3, ProblemPrevHash, 4},
+		{"re-chain with plain SHA-256 and rewrite the head", func(t *testing.T, path string, ls [][]byte) [][]byte {
+			ls = rechain(t, ls, 1, nil, func(r *Record) { r.Rows = 99 })
+			writeHeadFile(t, path, lastHead(t, ls))
+			return ls
+		}, ProblemUnkeyed, 2, ProblemUnkeyed, 2},
+		{"re-chain with a guessed key", func(t *testing.T, _ string, ls [][]byte) [][]byte {
+			return rechain(t, ls, 1, wrongKey, func(r *Record) { r.Rows = 99 })
+		}, ProblemEdited, 2, ProblemHead, 5},
+		{"re-chain with a guessed key and rewrite the head unsigned", func(t *testing.T, path string, ls [][]byte) [][]byte {
+			ls = rechain(t, ls, 1, wrongKey, func(r *Record) { r.Rows = 99 })
+			h := lastHead(t, ls)
+			h.Key = KeyID(testKeys.HMAC)
+			writeHeadFile(t, path, h)
+			return ls
+		}, ProblemEdited, 2, ProblemSignature, 0},
+		{"re-chain with a guessed key and a head signed by another key", func(t *testing.T, path string, ls [][]byte) [][]byte {
+			ls = rechain(t, ls, 1, wrongKey, func(r *Record) { r.Rows = 99 })
+			writeHeadFile(t, path, signHead(lastHead(t, ls), KeyID(testKeys.HMAC), otherKeys.Signer, time.Now()))
+			return ls
+		}, ProblemEdited, 2, ProblemSignature, 0},
+		// Someone holding the HMAC key but not the signing key.
+		{"edit and re-hash with the key", func(t *testing.T, _ string, ls [][]byte) [][]byte {
+			ls[2] = rehash(t, ls[2], testKeys.HMAC, func(r *Record) { r.Rows = 99 })
+			return ls
+		}, ProblemPrevHash, 4, ProblemPrevHash, 4},
+		{"re-chain with the key", func(t *testing.T, _ string, ls [][]byte) [][]byte {
+			return rechain(t, ls, 1, testKeys.HMAC, func(r *Record) { r.Rows = 99 })
+		}, ProblemHead, 5, ProblemHead, 5},
+		{"re-chain with the key and a head signed by another key", func(t *testing.T, path string, ls [][]byte) [][]byte {
+			ls = rechain(t, ls, 1, testKeys.HMAC, func(r *Record) { r.Rows = 99 })
+			writeHeadFile(t, path, signHead(lastHead(t, ls), KeyID(testKeys.HMAC), otherKeys.Signer, time.Now()))
+			return ls
+		}, ProblemSignature, 0, ProblemSignature, 0},
+		{"replace the last record with the key", func(t *testing.T, _ string, ls [][]byte) [][]byte {
+			ls[4] = rehash(t, ls[4], testKeys.HMAC, func(r *Record) { r.Rows = 0 })
+			return ls
+		}, ProblemHead, 5, ProblemHead, 5},
 		{"delete a middle record", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			return slices.Delete(ls, 2, 3)
-		}, ProblemSeq, 3, false},
+		}, ProblemSeq, 3, ProblemSeq, 3},
 		{"delete the first record", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			return ls[1:]
-		}, ProblemSeq, 1, false},
+		}, ProblemSeq, 1, ProblemSeq, 1},
 		{"swap two records", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			ls[1], ls[2] = ls[2], ls[1]
 			return ls
-		}, ProblemSeq, 2, false},
+		}, ProblemSeq, 2, ProblemSeq, 2},
 		{"repeat a record", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			return slices.Insert(ls, 3, ls[2])
-		}, ProblemSeq, 4, false},
-		{"delete and renumber", func(t *testing.T, _ string, ls [][]byte) [][]byte {
+		}, ProblemSeq, 4, ProblemSeq, 4},
+		{"delete and renumber with the key", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			ls = slices.Delete(ls, 2, 3)
-			ls[2] = rehash(t, ls[2], func(r *Record) { r.Seq = 3 })
+			ls[2] = rehash(t, ls[2], testKeys.HMAC, func(r *Record) { r.Seq = 3 })
 			return ls
-		}, ProblemPrevHash, 3, false},
+		}, ProblemPrevHash, 3, ProblemPrevHash, 3},
 		{"malformed line", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			ls[3] = []byte("{\"seq\":4,\n")
 			return ls
-		}, ProblemMalformed, 4, false},
+		}, ProblemMalformed, 4, ProblemMalformed, 4},
 		{"blank line", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			return slices.Insert(ls, 2, []byte("\n"))
-		}, ProblemMalformed, 3, false},
+		}, ProblemMalformed, 3, ProblemMalformed, 3},
 		{"last line cut short", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			ls[4] = ls[4][:len(ls[4])/2]
 			return ls
-		}, ProblemMalformed, 5, false},
-		{"truncate the tail", func(t *testing.T, _ string, ls [][]byte) [][]byte {
+		}, ProblemMalformed, 5, ProblemMalformed, 5},
+		{"drop the last records", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			return ls[:3]
-		}, ProblemTruncated, 4, true},
-		{"empty the log", func(t *testing.T, _ string, ls [][]byte) [][]byte {
-			return nil
-		}, ProblemTruncated, 1, true},
-		{"replace the last record", func(t *testing.T, _ string, ls [][]byte) [][]byte {
-			ls[4] = rehash(t, ls[4], func(r *Record) { r.Rows = 0 })
+		}, ProblemTruncated, 4, ProblemTruncated, 4},
+		{"drop the last records and rewrite the head unsigned", func(t *testing.T, path string, ls [][]byte) [][]byte {
+			ls = ls[:3]
+			h := lastHead(t, ls)
+			h.Key = KeyID(testKeys.HMAC)
+			writeHeadFile(t, path, h)
 			return ls
-		}, ProblemHead, 5, true},
+		}, ProblemSignature, 0, ProblemSignature, 0},
+		{"drop the last records and rewrite the head as unkeyed", func(t *testing.T, path string, ls [][]byte) [][]byte {
+			ls = ls[:3]
+			writeHeadFile(t, path, lastHead(t, ls))
+			return ls
+		}, ProblemSignature, 0, ProblemSignature, 0},
+		{"drop the last records and sign the head with another key", func(t *testing.T, path string, ls [][]byte) [][]byte {
+			ls = ls[:3]
+			writeHeadFile(t, path, signHead(lastHead(t, ls), KeyID(testKeys.HMAC), otherKeys.Signer, time.Now()))
+			return ls
+		}, ProblemSignature, 0, ProblemSignature, 0},
+		{"truncate the whole file", func(t *testing.T, _ string, ls [][]byte) [][]byte {
+			return nil
+		}, ProblemTruncated, 1, ProblemTruncated, 1},
+		{"truncate the whole file and delete the head", func(t *testing.T, path string, ls [][]byte) [][]byte {
+			if err := os.Remove(path + ".head"); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, ProblemHead, 0, ProblemHead, 0},
 		{"delete the head file", func(t *testing.T, path string, ls [][]byte) [][]byte {
 			if err := os.Remove(path + ".head"); err != nil {
 				t.Fatal(err)
 			}
 			return ls[:3]
-		}, ProblemHead, 0, true},
+		}, ProblemHead, 0, ProblemHead, 0},
+		{"swap in a head signed by another key", func(t *testing.T, path string, ls [][]byte) [][]byte {
+			writeHeadFile(t, path, signHead(lastHead(t, ls), KeyID(testKeys.HMAC), otherKeys.Signer, time.Now()))
+			return ls
+		}, ProblemSignature, 0, ProblemSignature, 0},
+		{"swap in a head signed by another gateway's keys", func(t *testing.T, path string, ls [][]byte) [][]byte {
+			writeHeadFile(t, path, signHead(lastHead(t, ls), KeyID(otherKeys.HMAC), otherKeys.Signer, time.Now()))
+			return ls
+		}, ProblemSignature, 0, ProblemSignature, 0},
+		{"put back the head from three records ago", func(t *testing.T, path string, ls [][]byte) [][]byte {
+			writeHeadFile(t, path, signHead(headState{Seq: 2, Hash: lastHead(t, ls[:2]).Hash}, KeyID(testKeys.HMAC), testKeys.Signer, time.Now()))
+			return ls
+		}, ProblemHead, 4, ProblemHead, 4},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -335,44 +494,229 @@ func TestTamper(t *testing.T) {
 			lines := c.tamper(t, path, readLines(t, path))
 			writeLines(t, path, lines)
 
-			rep, err := VerifyFile(path)
+			rep, err := VerifyFileWith(path, testVerify)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if rep.Problem == nil || rep.Problem.Kind != c.kind || rep.Problem.Line != c.line {
-				t.Fatalf("VerifyFile: %+v (%v), want %s at line %d", rep, rep.Problem, c.kind, c.line)
+				t.Fatalf("VerifyFileWith: %+v (%v), want %s at line %d", rep, rep.Problem, c.kind, c.line)
 			}
-			if c.kind != ProblemHead && rep.Records != c.line-1 {
+			// The forged record is named by its seq too.
+			if p := rep.Problem; (p.Kind == ProblemEdited || p.Kind == ProblemUnkeyed || p.Kind == ProblemPrevHash) && p.Seq != uint64(p.Line) {
+				t.Errorf("the problem names seq %d at line %d", p.Seq, p.Line)
+			}
+			if c.line > 0 && c.kind != ProblemHead && rep.Records != c.line-1 {
 				t.Errorf("records checked %d, want %d", rep.Records, c.line-1)
 			}
-			t.Logf("%v", rep.Problem)
+			t.Logf("with the keys: %v", rep.Problem)
 
-			f, err := os.Open(path)
-			if err != nil {
+			rep, err = VerifyFileWith(path, VerifyOptions{PublicKey: testVerify.PublicKey})
+			switch {
+			case err != nil:
 				t.Fatal(err)
-			}
-			defer f.Close()
-			rep, err = Verify(f)
-			if err != nil || rep.OK() != c.chainOK {
-				t.Errorf("Verify: %+v %v, want ok=%v", rep, err, c.chainOK)
+			case c.pubKind == "" && !rep.OK():
+				t.Errorf("with the public key only: %v, want no problem found", rep.Problem)
+			case c.pubKind != "" && (rep.OK() || rep.Problem.Kind != c.pubKind || rep.Problem.Line != c.pubLine):
+				t.Errorf("with the public key only: %+v (%v), want %s at line %d", rep, rep.Problem, c.pubKind, c.pubLine)
+			default:
+				t.Logf("with the public key only: %v", rep.Problem)
 			}
 
-			// A log that does not verify at its end is not appended to,
-			// and is left as it was.
+			// A log that does not verify at its end or head is not
+			// appended to, and is left as it was. (With log and head both
+			// gone there is nothing to tell from a first start: Open
+			// starts a new log, and only verification says the head is
+			// missing.)
+			_, headErr := os.Stat(path + ".head")
 			before, _ := os.ReadFile(path)
-			if c.line >= len(lines) || c.kind == ProblemHead {
-				if l, err := Open(path); err == nil {
+			if (c.line >= len(lines) || c.kind == ProblemHead || c.kind == ProblemSignature) && (len(lines) > 0 || headErr == nil) {
+				if l, err := OpenKeyed(path, testKeys); err == nil {
 					l.Close()
-					t.Errorf("Open accepted the log")
+					t.Errorf("OpenKeyed accepted the log")
 				} else {
-					t.Logf("Open: %v", err)
+					t.Logf("OpenKeyed: %v", err)
 				}
 				after, _ := os.ReadFile(path)
 				if !bytes.Equal(before, after) {
-					t.Error("Open changed the log")
+					t.Error("OpenKeyed changed the log")
 				}
 			}
 		})
+	}
+}
+
+// TestWrongKey: a log checked with another HMAC key is reported as that,
+// not as forged from its first record; a log checked with another public
+// key fails on its head.
+func TestWrongKey(t *testing.T) {
+	_, path := newLog(t, 3)
+	_, other := newKeys()
+	rep, err := VerifyFileWith(path, VerifyOptions{Key: other.Key, PublicKey: testVerify.PublicKey})
+	if err != nil || rep.OK() || rep.Problem.Kind != ProblemKey || !strings.Contains(rep.Problem.Message, KeyID(testKeys.HMAC)) {
+		t.Errorf("another HMAC key: %+v %v", rep, err)
+	}
+	rep, err = VerifyFileWith(path, VerifyOptions{Key: testVerify.Key, PublicKey: other.PublicKey})
+	if err != nil || rep.OK() || rep.Problem.Kind != ProblemSignature {
+		t.Errorf("another public key: %+v %v", rep, err)
+	}
+}
+
+// TestRollbackIsNotCaught pins the limit doc.go states: the whole log and
+// its head put back as they were earlier verify, as a shorter log. Only a
+// copy of the signed head kept elsewhere catches it; the head's time
+// shows how old it is.
+func TestRollbackIsNotCaught(t *testing.T) {
+	l, path := newLog(t, 3)
+	oldLog, _ := os.ReadFile(path)
+	oldHead, _ := os.ReadFile(path + ".head")
+	for i := 4; i <= 6; i++ {
+		if err := l.Append(context.Background(), record(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	os.WriteFile(path, oldLog, 0o600)
+	os.WriteFile(path+".head", oldHead, 0o600)
+	rep, err := VerifyFileWith(path, testVerify)
+	if err != nil || !rep.OK() || rep.LastSeq != 3 {
+		t.Errorf("rolled back: %+v %v", rep, err)
+	}
+}
+
+// TestOpenChecksKeys: a log is only appended to with the keys that wrote
+// it; a rotated key needs a new log.
+func TestOpenChecksKeys(t *testing.T) {
+	l, path := newLog(t, 2)
+	l.Close()
+	other, _ := newKeys()
+	cases := []struct {
+		name string
+		keys Keys
+		want string
+	}{
+		{"another HMAC key", Keys{HMAC: other.HMAC, Signer: testKeys.Signer}, "a new key needs a new log file"},
+		{"another signing key", Keys{HMAC: testKeys.HMAC, Signer: other.Signer}, "not signed by the configured signing key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before, _ := os.ReadFile(path + ".head")
+			if l, err := OpenKeyed(path, c.keys); err == nil || !strings.Contains(err.Error(), c.want) {
+				if l != nil {
+					l.Close()
+				}
+				t.Errorf("OpenKeyed: %v, want %q", err, c.want)
+			}
+			if after, _ := os.ReadFile(path + ".head"); !bytes.Equal(before, after) {
+				t.Error("the refused open rewrote the head")
+			}
+		})
+	}
+	if l, err := Open(path); err == nil || !strings.Contains(err.Error(), "keyed log") {
+		if l != nil {
+			l.Close()
+		}
+		t.Errorf("Open (unkeyed) of a keyed log: %v", err)
+	}
+}
+
+// TestCloseSignsHead: Close signs the head again with the time it closed.
+func TestCloseSignsHead(t *testing.T) {
+	l, path := newLog(t, 2)
+	rep, _ := VerifyFileWith(path, testVerify)
+	time.Sleep(10 * time.Millisecond)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := VerifyFileWith(path, testVerify)
+	if err != nil || !after.OK() || !after.HeadTime.After(rep.HeadTime) || after.HeadSeq != 2 {
+		t.Errorf("after Close: %+v (before: %v)", after, rep.HeadTime)
+	}
+}
+
+// oldHeadFile is a head file as the first version wrote it: two 128-byte
+// slots with seq, hash and a checksum of those alone.
+func oldHeadFile(seq uint64, hash string) []byte {
+	slot := bytes.Repeat([]byte{' '}, oldSlotSize)
+	copy(slot, fmt.Sprintf(`{"seq":%d,"hash":%q,"sum":%q}`, seq, hash, oldHeadSum(headState{Seq: seq, Hash: hash})))
+	slot[oldSlotSize-1] = '\n'
+	empty := bytes.Repeat([]byte{' '}, oldSlotSize)
+	copy(empty, fmt.Sprintf(`{"seq":0,"hash":"","sum":%q}`, oldHeadSum(headState{})))
+	empty[oldSlotSize-1] = '\n'
+	if seq%2 == 0 {
+		return append(slot, empty...)
+	}
+	return append(empty, slot...)
+}
+
+// TestUnkeyed: a log from before keyed chains (plain SHA-256, an unsigned
+// head of the first version's size) still verifies as a chain, but is
+// reported as unkeyed, never as intact, when the caller verifies with
+// keys; a keyed gateway refuses to append to it.
+func TestUnkeyed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if err := l.Append(context.Background(), record(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq, hash := l.Head()
+	l.Close()
+	if err := os.WriteFile(path+".head", oldHeadFile(seq, hash), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := VerifyFile(path)
+	if err != nil || !rep.OK() || rep.Keyed || !rep.HashesChecked || rep.HeadSigned || rep.Records != 3 || rep.HeadSeq != 3 {
+		t.Fatalf("VerifyFile: %+v %v", rep, err)
+	}
+	for _, o := range []VerifyOptions{testVerify, {PublicKey: testVerify.PublicKey}, {Key: testVerify.Key}} {
+		rep, err := VerifyFileWith(path, o)
+		if err != nil || rep.OK() || rep.Problem.Kind != ProblemUnkeyed || !strings.Contains(rep.Problem.Message, "3 record(s)") ||
+			!strings.Contains(rep.Problem.Message, "proves nothing") {
+			t.Errorf("VerifyFileWith(key %v, public key %v): %+v %v", o.Key != nil, o.PublicKey != nil, rep, err)
+		}
+	}
+	// The unkeyed chain still catches an edit.
+	lines := readLines(t, path)
+	edited := slices.Clone(lines)
+	edited[1] = bytes.Replace(edited[1], []byte(`"rows":2`), []byte(`"rows":7`), 1)
+	writeLines(t, path, edited)
+	if rep, _ := VerifyFileWith(path, testVerify); rep.OK() || rep.Problem.Kind != ProblemEdited || rep.Problem.Line != 2 {
+		t.Errorf("an edited unkeyed log: %+v", rep)
+	}
+	writeLines(t, path, lines)
+
+	if l, err := OpenKeyed(path, testKeys); err == nil || !strings.Contains(err.Error(), "unsigned") {
+		if l != nil {
+			l.Close()
+		}
+		t.Errorf("OpenKeyed of an unkeyed log: %v", err)
+	}
+	os.Remove(path + ".head")
+	if l, err := OpenKeyed(path, testKeys); err == nil || !strings.Contains(err.Error(), "unkeyed log") {
+		if l != nil {
+			l.Close()
+		}
+		t.Errorf("OpenKeyed of an unkeyed log without its head: %v", err)
+	}
+	// The unkeyed writer resumes a first-version head, rewriting it in
+	// the current size.
+	os.WriteFile(path+".head", oldHeadFile(seq, hash), 0o600)
+	l, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Append(context.Background(), record(4))
+	l.Close()
+	if b, _ := os.ReadFile(path + ".head"); len(b) != headSize {
+		t.Errorf("head file is %d bytes, want %d", len(b), headSize)
+	}
+	if rep, err := VerifyFile(path); err != nil || !rep.OK() || rep.HeadSeq != 4 {
+		t.Errorf("after resuming: %+v %v", rep, err)
 	}
 }
 
@@ -395,7 +739,7 @@ func TestOpenRefusesCorruptTail(t *testing.T) {
 			lines := readLines(t, path)
 			lines[3] = c.last(lines[3])
 			writeLines(t, path, lines)
-			_, err := Open(path)
+			_, err := OpenKeyed(path, testKeys)
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
 				t.Fatalf("Open: %v, want an error naming %s and %s", err, path, c.want)
 			}
@@ -408,48 +752,56 @@ func TestOpenRefusesCorruptTail(t *testing.T) {
 
 // TestHeadBehind: the gateway stopped after a record reached the disk but
 // before its head did. The log is accepted when the chain reaches the head's
-// record with the head's hash.
+// record with the head's hash; a head further behind is not what a crash
+// leaves, and is refused.
 func TestHeadBehind(t *testing.T) {
 	l, path := newLog(t, 2)
 	oldHead, err := os.ReadFile(path + ".head")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 3; i <= 4; i++ {
-		if err := l.Append(context.Background(), record(i)); err != nil {
-			t.Fatal(err)
-		}
+	if err := l.Append(context.Background(), record(3)); err != nil {
+		t.Fatal(err)
 	}
 	l.Close()
 	if err := os.WriteFile(path+".head", oldHead, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := VerifyFile(path)
-	if err != nil || !rep.OK() || rep.HeadSeq != 2 || rep.LastSeq != 4 {
-		t.Fatalf("VerifyFile: %+v %v", rep, err)
+	rep, err := VerifyFileWith(path, testVerify)
+	if err != nil || !rep.OK() || rep.HeadSeq != 2 || rep.LastSeq != 3 {
+		t.Fatalf("VerifyFileWith: %+v %v", rep, err)
 	}
-	l, err = Open(path)
+	l, err = OpenKeyed(path, testKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Append(context.Background(), record(5)); err != nil {
+	if err := l.Append(context.Background(), record(4)); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
-	if rep, err := VerifyFile(path); err != nil || !rep.OK() || rep.HeadSeq != 5 {
+	if rep, err := VerifyFileWith(path, testVerify); err != nil || !rep.OK() || rep.HeadSeq != 4 {
 		t.Fatalf("after reopen: %+v %v", rep, err)
 	}
 
-	// A head behind the log that does not match it is refused.
-	bad := encodeSlot(headState{Seq: 2, Hash: strings.Repeat("ab", 32)})
-	if err := os.WriteFile(path+".head", append(bad, encodeSlot(headState{Seq: 1, Hash: strings.Repeat("cd", 32)})...), 0o600); err != nil {
+	// Two records behind: refused.
+	if err := os.WriteFile(path+".head", oldHead, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if rep, _ := VerifyFile(path); rep.OK() || rep.Problem.Kind != ProblemHead || rep.Problem.Line != 2 {
-		t.Errorf("VerifyFile: %+v", rep)
+	if rep, _ := VerifyFileWith(path, testVerify); rep.OK() || rep.Problem.Kind != ProblemHead || rep.Problem.Line != 4 {
+		t.Errorf("two behind: VerifyFileWith: %+v", rep)
 	}
-	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "line 2") {
-		t.Errorf("Open: %v, want a refusal at line 2", err)
+	if _, err := OpenKeyed(path, testKeys); err == nil || !strings.Contains(err.Error(), "older head file") {
+		t.Errorf("two behind: OpenKeyed: %v", err)
+	}
+
+	// A head one behind the log that does not match it is refused.
+	bad := signHead(headState{Seq: 3, Hash: strings.Repeat("ab", 32)}, KeyID(testKeys.HMAC), testKeys.Signer, time.Now())
+	writeHeadFile(t, path, bad)
+	if rep, _ := VerifyFileWith(path, testVerify); rep.OK() || rep.Problem.Kind != ProblemHead || rep.Problem.Line != 3 {
+		t.Errorf("VerifyFileWith: %+v", rep)
+	}
+	if _, err := OpenKeyed(path, testKeys); err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("OpenKeyed: %v, want a refusal at line 3", err)
 	}
 }
 
@@ -466,11 +818,11 @@ func TestTornHead(t *testing.T) {
 	if err := os.WriteFile(path+".head", b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := VerifyFile(path)
+	rep, err := VerifyFileWith(path, testVerify)
 	if err != nil || !rep.OK() || rep.HeadSeq != 4 {
-		t.Fatalf("VerifyFile: %+v %v", rep, err)
+		t.Fatalf("VerifyFileWith: %+v %v", rep, err)
 	}
-	l, err = Open(path)
+	l, err = OpenKeyed(path, testKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +830,7 @@ func TestTornHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if rep, err := VerifyFile(path); err != nil || !rep.OK() || rep.HeadSeq != 6 {
+	if rep, err := VerifyFileWith(path, testVerify); err != nil || !rep.OK() || rep.HeadSeq != 6 {
 		t.Fatalf("after reopen: %+v %v", rep, err)
 	}
 	// Both slots spoilt: refused.
@@ -486,11 +838,11 @@ func TestTornHead(t *testing.T) {
 	if err := os.WriteFile(path+".head", b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if rep, _ := VerifyFile(path); rep.OK() || rep.Problem.Kind != ProblemHead {
-		t.Errorf("VerifyFile: %+v", rep)
+	if rep, _ := VerifyFileWith(path, testVerify); rep.OK() || rep.Problem.Kind != ProblemHead {
+		t.Errorf("VerifyFileWith: %+v", rep)
 	}
-	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "corrupt") {
-		t.Errorf("Open: %v", err)
+	if _, err := OpenKeyed(path, testKeys); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Errorf("OpenKeyed: %v", err)
 	}
 }
 
@@ -506,20 +858,28 @@ func TestOpenErrors(t *testing.T) {
 	if err := os.WriteFile(corruptHead+".head", []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct{ name, path, want string }{
-		{"no path", "", "no log file"},
-		{"directory is a file", filepath.Join(notDir, "audit.jsonl"), "not a directory"},
-		{"in use", held, "in use"},
-		{"corrupt head", corruptHead, "corrupt"},
+	fine := filepath.Join(dir, "fine.jsonl")
+	cases := []struct {
+		name, path string
+		keys       Keys
+		want       string
+	}{
+		{"no path", "", testKeys, "no log file"},
+		{"directory is a file", filepath.Join(notDir, "audit.jsonl"), testKeys, "not a directory"},
+		{"in use", held, testKeys, "in use"},
+		{"corrupt head", corruptHead, testKeys, "corrupt"},
+		{"short HMAC key", fine, Keys{HMAC: []byte("short"), Signer: testKeys.Signer}, "5 bytes"},
+		{"no HMAC key", fine, Keys{Signer: testKeys.Signer}, "0 bytes"},
+		{"no signing key", fine, Keys{HMAC: testKeys.HMAC}, "signing key"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			l, err := Open(c.path)
+			l, err := OpenKeyed(c.path, c.keys)
 			if err == nil {
 				l.Close()
 			}
 			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("Open(%q): %v, want %q", c.path, err, c.want)
+				t.Errorf("OpenKeyed(%q): %v, want %q", c.path, err, c.want)
 			}
 		})
 	}
@@ -580,8 +940,8 @@ func TestAppendRejects(t *testing.T) {
 	if err := l.Append(ctx, &Record{Outcome: OutcomeCanceled, Error: "client went away"}); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := VerifyFile(path); err != nil || !rep.OK() || rep.Records != 1 {
-		t.Errorf("VerifyFile: %+v %v", rep, err)
+	if rep, err := VerifyFileWith(path, testVerify); err != nil || !rep.OK() || rep.Records != 1 {
+		t.Errorf("VerifyFileWith: %+v %v", rep, err)
 	}
 }
 
@@ -599,8 +959,8 @@ type iotestErrReader struct{}
 
 func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("disk gone") }
 
-// BenchmarkAppend measures one audited request end to end: encode, write,
-// fsync the log, write and fsync the head file, rename. Run with
+// BenchmarkAppend measures one audited request end to end: encode and
+// HMAC, write, fsync the log, sign the head, write and fdatasync it. Run with
 // AUDIT_BENCH_DIR to put the log on another file system.
 func BenchmarkAppend(b *testing.B) {
 	l, _ := newBenchLog(b)
@@ -639,7 +999,7 @@ func BenchmarkFsync(b *testing.B) {
 	defer f.Close()
 	r := record(1)
 	r.Seq = 1
-	line, err := encode(r)
+	line, err := encode(r, testKeys.HMAC)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -668,7 +1028,7 @@ func benchDir(b *testing.B) string {
 
 func newBenchLog(b *testing.B) (*Log, string) {
 	path := filepath.Join(benchDir(b), "audit.jsonl")
-	l, err := Open(path)
+	l, err := OpenKeyed(path, testKeys)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -682,7 +1042,7 @@ func newBenchLog(b *testing.B) (*Log, string) {
 func BenchmarkHead(b *testing.B) {
 	h := headState{Seq: 1, Hash: strings.Repeat("ab", 32)}
 	b.Run("slots", func(b *testing.B) {
-		f, err := openHead(filepath.Join(benchDir(b), "a.head"))
+		f, err := openHead(filepath.Join(benchDir(b), "a.head"), h)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -718,7 +1078,7 @@ func BenchmarkHead(b *testing.B) {
 
 func TestTable(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := Open(path)
+	l, err := OpenKeyed(path, testKeys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -17,12 +18,26 @@ import (
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("audit: log is closed")
 
+// Keys key a log.
+type Keys struct {
+	// HMAC keys every record's hash (HMAC-SHA256); at least 32 bytes. Keep
+	// it where whoever can write the log cannot read it: with it they can
+	// re-chain the log, though not sign a head for it.
+	HMAC []byte
+	// Signer signs the head on every append and at Close.
+	Signer ed25519.PrivateKey
+}
+
 // Log is an open audit log. It is safe for concurrent use; appends are
 // serialised, each written with one write(2) on a file opened O_APPEND and
 // fsynced before Append returns.
 type Log struct {
 	path string
 	head string // the head file's path
+
+	key    []byte             // the HMAC key; nil in an unkeyed log
+	keyID  string             // KeyID(key)
+	signer ed25519.PrivateKey // signs the head; nil in an unkeyed log
 
 	mu     sync.Mutex
 	f      *os.File
@@ -33,17 +48,41 @@ type Log struct {
 	closed bool
 }
 
-// Open opens the log at path for appending, creating its directory (0700)
-// and the file (0600) when needed, and takes an exclusive lock on it (on
-// Unix), so that two gateways cannot interleave two chains in one file.
+// OpenKeyed opens the log at path for appending, creating its directory
+// (0700) and the file (0600) when needed, and takes an exclusive lock on
+// it (on Unix), so that two gateways cannot interleave two chains in one
+// file. Every record's hash is an HMAC under keys.HMAC and the head is
+// signed with keys.Signer; both are required.
 //
-// An existing log resumes after its last record. Open refuses a log whose
-// last line is not a valid record (a write cut short, an edit), and a log
-// that disagrees with its head file (records removed from the end, a
-// missing head file beside a non-empty log): the error names the file and
-// line, and the log is left untouched for a person to examine with
-// VerifyFile. Appending to it would bury the evidence.
+// An existing log resumes after its last record. OpenKeyed refuses a log
+// whose last line is not a valid record under the key (a write cut short,
+// an edit), a log that disagrees with its head file (records removed from
+// the end, a missing head file beside a non-empty log, a head not signed
+// by keys.Signer or naming another HMAC key), and an unkeyed log: the
+// error names the file and line, and the log is left untouched for a
+// person to examine with VerifyFileWith. Appending to it would bury the
+// evidence. A new key needs a new log file (see the README on rotation).
+func OpenKeyed(path string, keys Keys) (*Log, error) {
+	switch {
+	case len(keys.HMAC) < 32:
+		return nil, fmt.Errorf("audit: the HMAC key is %d bytes; at least 32 are needed", len(keys.HMAC))
+	case len(keys.Signer) != ed25519.PrivateKeySize:
+		return nil, errors.New("audit: no Ed25519 signing key for the head")
+	}
+	return open(path, bytes.Clone(keys.HMAC), keys.Signer)
+}
+
+// Open opens an unkeyed log at path, as OpenKeyed does: records chained
+// with plain SHA-256 and an unsigned head, the format before keyed chains.
+// It catches accidents (a cut write, a lost tail) but proves nothing
+// against someone who can write the file: they can re-hash every record
+// and rewrite the head. The gateway never uses it; it is for tests of the
+// package's callers. Open refuses a keyed log.
 func Open(path string) (*Log, error) {
+	return open(path, nil, nil)
+}
+
+func open(path string, key []byte, signer ed25519.PrivateKey) (*Log, error) {
 	if path == "" {
 		return nil, errors.New("audit: no log file configured")
 	}
@@ -58,7 +97,10 @@ func Open(path string) (*Log, error) {
 		f.Close()
 		return nil, fmt.Errorf("audit: %s is in use by another process: %w", path, err)
 	}
-	l := &Log{path: path, head: headPath(path), f: f}
+	l := &Log{path: path, head: headPath(path), f: f, key: key, signer: signer}
+	if key != nil {
+		l.keyID = KeyID(key)
+	}
 	if err := l.resume(); err != nil {
 		f.Close()
 		return nil, err
@@ -66,32 +108,45 @@ func Open(path string) (*Log, error) {
 	return l, nil
 }
 
-// resume reads the log's last record and checks it against the head file,
-// then rewrites the head file.
+// resume checks the head file and the log's last record against each
+// other, then rewrites the head file.
 func (l *Log) resume() error {
-	last, line, err := readTail(l.f)
+	h, err := readHead(l.head)
+	noHead := errors.Is(err, os.ErrNotExist)
+	if err != nil && !noHead {
+		return fmt.Errorf("audit: refusing to open %s: %w", l.path, err)
+	}
+	if !noHead && h.Seq > 0 {
+		if err := l.checkHeadKeys(h); err != nil {
+			return err
+		}
+	}
+	lc := lineCheck{keyed: l.key != nil, key: l.key}
+	last, line, err := readTail(l.f, lc)
 	if err != nil {
 		var p *Problem
-		if errors.As(err, &p) {
+		switch {
+		case errors.As(err, &p) && p.Kind == ProblemUnkeyed:
+			return fmt.Errorf("audit: %s is an unkeyed log (its last record, line %d, is hashed with plain SHA-256): "+
+				"a keyed gateway does not append to it; it is left as it is: move it and %s aside to start a new, keyed log",
+				l.path, p.Line, l.head)
+		case errors.As(err, &p):
 			return fmt.Errorf("audit: %s line %d: refusing to append to a log whose last record is corrupt (%s); "+
-				"it is left as it is: examine it with VerifyFile (gateway audit verify) and move it aside to start a new log",
+				"it is left as it is: examine it with gateway audit verify and move it aside to start a new log",
 				l.path, p.Line, p.Message)
 		}
 		return fmt.Errorf("audit: %s: %w", l.path, err)
 	}
-	h, err := readHead(l.head)
 	switch {
-	case errors.Is(err, os.ErrNotExist) && last.seq == 0:
+	case noHead && last.seq == 0:
 		// a new log
-	case errors.Is(err, os.ErrNotExist):
+	case noHead:
 		return fmt.Errorf("audit: %s has records up to seq %d (line %d) but no head file %s, so records "+
 			"removed from its end could not be detected; refusing to append: examine it and move both aside to start a new log",
 			l.path, last.seq, line, l.head)
-	case err != nil:
-		return fmt.Errorf("audit: refusing to open %s: %w", l.path, err)
 	case h.Seq > last.seq:
 		return fmt.Errorf("audit: %s line %d: the log ends at seq %d but its head file records seq %d: %d record(s) "+
-			"were removed from the end; refusing to append: examine it with VerifyFile and move it aside",
+			"were removed from the end; refusing to append: examine it with gateway audit verify and move it aside",
 			l.path, line+1, last.seq, h.Seq, h.Seq-last.seq)
 	case h.Seq == last.seq && h.Hash != last.hash:
 		return fmt.Errorf("audit: %s line %d: the last record's hash %s is not the head file's %s: the end of "+
@@ -104,7 +159,7 @@ func (l *Log) resume() error {
 			return fmt.Errorf("audit: %s: %w", l.path, err)
 		}
 		var atHead string
-		rep, err := walk(l.f, func(seq uint64, hash string) {
+		rep, err := walk(l.f, lc, func(seq uint64, hash string) {
 			if seq == h.Seq {
 				atHead = hash
 			}
@@ -121,14 +176,47 @@ func (l *Log) resume() error {
 		}
 	}
 	l.seq, l.hash = last.seq, last.hash
-	if l.hf, err = openHead(l.head); err != nil {
+	if l.hf, err = openHead(l.head, l.headAt(time.Now())); err != nil {
 		return err
 	}
-	if err := writeHead(l.hf, headState{Seq: l.seq, Hash: l.hash}); err != nil {
+	if err := writeHead(l.hf, l.headAt(time.Now())); err != nil {
 		l.hf.Close()
 		return err
 	}
 	return nil
+}
+
+// checkHeadKeys refuses a head (of a log with records) that this Log's
+// keys did not write: unkeyed in a keyed Log or the other way round,
+// naming another HMAC key, or not signed by the signing key.
+func (l *Log) checkHeadKeys(h headState) error {
+	switch {
+	case l.key == nil && h.Key != "":
+		return fmt.Errorf("audit: %s is a keyed log (HMAC key id %s): open it with its keys", l.path, h.Key)
+	case l.key == nil:
+		return nil
+	case h.Key == "":
+		return fmt.Errorf("audit: %s: its head file is unsigned: an unkeyed log (from before keyed audit chains), or a keyed "+
+			"log whose head was replaced; a keyed gateway does not append to it; it is left as it is: examine it with gateway "+
+			"audit verify, and move it and %s aside to start a new, keyed log", l.path, l.head)
+	case h.Key != l.keyID:
+		return fmt.Errorf("audit: %s was written with the HMAC key whose id is %s, but the configured key's id is %s: "+
+			"a new key needs a new log file (move the log and %s aside; verify the old one with its own key)", l.path, h.Key, l.keyID, l.head)
+	case !h.signedBy(l.signer.Public().(ed25519.PublicKey)):
+		return fmt.Errorf("audit: %s: its head file is not signed by the configured signing key: the head was replaced, "+
+			"or the signing key changed (a new key needs a new log file); refusing to append: examine it with gateway audit verify", l.path)
+	}
+	return nil
+}
+
+// headAt is the head for the log's current end, signed at now in a keyed
+// log; l.mu is held (or the log is not shared yet).
+func (l *Log) headAt(now time.Time) headState {
+	h := headState{Seq: l.seq, Hash: l.hash}
+	if l.signer != nil {
+		h = signHead(h, l.keyID, l.signer, now)
+	}
+	return h
 }
 
 // Path returns the log file's path.
@@ -186,7 +274,7 @@ func (l *Log) Append(ctx context.Context, rec *Record) error {
 	}
 	rec.Timestamp = rec.Timestamp.UTC()
 	rec.Seq, rec.PrevHash = l.seq+1, l.hash
-	line, err := encode(rec)
+	line, err := encode(rec, l.key)
 	if err != nil {
 		return gateway.Wrap(gateway.CodeInternal, err, "audit: record %q cannot be encoded", rec.QueryID)
 	}
@@ -197,7 +285,7 @@ func (l *Log) Append(ctx context.Context, rec *Record) error {
 		return l.fail(fmt.Errorf("audit: fsync %s: %w", l.path, err))
 	}
 	l.seq, l.hash = rec.Seq, rec.Hash
-	if err := writeHead(l.hf, headState{Seq: l.seq, Hash: l.hash}); err != nil {
+	if err := writeHead(l.hf, l.headAt(time.Now())); err != nil {
 		// The record is on disk, but without its head the end of the log
 		// is no longer guarded: stop rather than go on unguarded.
 		return l.fail(err)
@@ -217,8 +305,9 @@ func unavailable(err error) error {
 	return gateway.Wrap(gateway.CodeUnavailable, err, "the audit log cannot be written, so the request was not completed")
 }
 
-// Close closes the log; later Appends return ErrClosed. It is safe to call
-// more than once.
+// Close signs the head once more, with the time the log was closed (in a
+// keyed log that has not failed), and closes the log; later Appends return
+// ErrClosed. It is safe to call more than once.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -226,7 +315,11 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
-	herr := l.hf.Close()
+	var herr error
+	if l.signer != nil && l.failed == nil {
+		herr = writeHead(l.hf, l.headAt(time.Now()))
+	}
+	herr = errors.Join(herr, l.hf.Close())
 	if err := l.f.Close(); err != nil {
 		return fmt.Errorf("audit: close %s: %w", l.path, err)
 	}
@@ -241,7 +334,7 @@ func (l *Log) Close() error {
 // readTail returns the chain fields of the last record in f and its line
 // number; the error is a *Problem (with its line) when the last line is not
 // a valid record.
-func readTail(f *os.File) (chain, int, error) {
+func readTail(f *os.File, lc lineCheck) (chain, int, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return chain{}, 0, err
@@ -275,7 +368,7 @@ func readTail(f *os.File) (chain, int, error) {
 	if _, err := f.ReadAt(b, start); err != nil {
 		return chain{}, 0, err
 	}
-	c, p := parseLine(b)
+	c, p := parseLine(b, lc)
 	if p != nil {
 		p.Line = line
 		return chain{}, line, p

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -31,6 +32,7 @@ const (
 const (
 	DoorHTTP   = "http"
 	DoorFlight = "flight"
+	DoorCLI    = "cli" // gateway policy explain
 )
 
 // Record is one audited request, one line of the log. Every field is always
@@ -39,9 +41,11 @@ const (
 //
 // Canonical form and hash: the line is the record marshalled by
 // encoding/json (compact, HTML escaping off) from this struct, whose last
-// field is hash. Hash is the lowercase hex SHA-256 of that line marshalled
-// with Hash set to "", i.e. of the written line (without its newline) with
-// the final `"hash":"<64 hex>"}` replaced by `"hash":""}`. Verify checks the
+// field is hash. Hash is the lowercase hex HMAC-SHA256, under the log's
+// audit key, of that line marshalled with Hash set to "", i.e. of the
+// written line (without its newline) with the final `"hash":"<64 hex>"}`
+// replaced by `"hash":""}`. (In an unkeyed log, the format before keyed
+// chains, it is the plain SHA-256 of the same bytes.) Verify checks the
 // bytes as written, not a re-marshalled struct, so a key added to a line, a
 // changed number format or a new field in a later gateway version are all
 // either caught or harmless.
@@ -59,11 +63,12 @@ type Record struct {
 	// Result is the policy's decision; nil when there was none (policy
 	// failed or was not reached).
 	Result *gateway.Decision `json:"result"`
-	// RequestedBy is the client's remote address.
+	// RequestedBy is the client's address (host:port) as the door saw
+	// it; empty only for requests made on the command line.
 	RequestedBy string `json:"requested_by"`
 
 	QueryID string `json:"query_id"`
-	Door    string `json:"door"`   // DoorHTTP, DoorFlight
+	Door    string `json:"door"`   // DoorHTTP, DoorFlight, DoorCLI
 	Action  string `json:"action"` // "query", "explain", "catalog"
 	// Requester is who asked (its roles and purposes are in Input).
 	Requester Requester `json:"requester"`
@@ -98,12 +103,35 @@ type Requester struct {
 // hashSuffix is how every marshalled record with an empty hash ends.
 const hashSuffix = `"hash":""}`
 
-// hashLen is the length of a hex SHA-256.
+// hashLen is the length of a hex SHA-256 (and of a hex HMAC-SHA256).
 const hashLen = 2 * sha256.Size
 
-// encode sets r.Hash and returns r's line, newline included. r's chain
-// fields (Seq, PrevHash) must already be set; r.Hash is ignored.
-func encode(r *Record) ([]byte, error) {
+// sumOf is a record's hash: the hex HMAC-SHA256 of its canonical form under
+// key, or, in an unkeyed log (key nil), its plain SHA-256.
+func sumOf(key, canon []byte) string {
+	if key == nil {
+		sum := sha256.Sum256(canon)
+		return hex.EncodeToString(sum[:])
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(canon)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// KeyID names an HMAC key without revealing it: the first 16 hex digits of
+// the key's HMAC of a fixed text. The head file records it, so that a log
+// checked with the wrong key (after a rotation, say) is reported as that
+// rather than as forged from its first record.
+func KeyID(key []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("council-gateway audit key id v1"))
+	return hex.EncodeToString(m.Sum(nil))[:16]
+}
+
+// encode sets r.Hash (keyed with key; plain SHA-256 when key is nil) and
+// returns r's line, newline included. r's chain fields (Seq, PrevHash) must
+// already be set; r.Hash is ignored.
+func encode(r *Record, key []byte) ([]byte, error) {
 	r.Hash = ""
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -115,8 +143,7 @@ func encode(r *Record) ([]byte, error) {
 	if !bytes.HasSuffix(line, []byte(hashSuffix)) {
 		return nil, errors.New("audit: encoded record does not end with the hash field")
 	}
-	sum := sha256.Sum256(line)
-	r.Hash = hex.EncodeToString(sum[:])
+	r.Hash = sumOf(key, line)
 	out := make([]byte, 0, len(line)+hashLen+1)
 	out = append(out, line[:len(line)-2]...) // up to `"hash":"`
 	out = append(out, r.Hash...)
@@ -124,28 +151,28 @@ func encode(r *Record) ([]byte, error) {
 	return out, nil
 }
 
-// lineHash returns the hash a line (without its newline) claims in its
-// final hash member and the hash of its canonical form; ok is false when
-// the line does not end with a `"hash":"<64 hex>"}` member.
-func lineHash(line []byte) (claimed, actual string, ok bool) {
+// splitHash returns the hash a line (without its newline) claims in its
+// final hash member and the line's canonical form (that member emptied),
+// which the hash covers; ok is false when the line does not end with a
+// `"hash":"<64 hex>"}` member.
+func splitHash(line []byte) (claimed string, canon []byte, ok bool) {
 	// ... "hash":"<64 hex>"}
 	const tail = len(`"hash":"`) + hashLen + len(`"}`)
 	if len(line) < tail+1 || !bytes.HasSuffix(line, []byte(`"}`)) {
-		return "", "", false
+		return "", nil, false
 	}
 	start := len(line) - tail
 	if !bytes.Equal(line[start:start+len(`"hash":"`)], []byte(`"hash":"`)) {
-		return "", "", false
+		return "", nil, false
 	}
 	claimed = string(line[len(line)-2-hashLen : len(line)-2])
 	if _, err := hex.DecodeString(claimed); err != nil {
-		return "", "", false
+		return "", nil, false
 	}
-	canon := make([]byte, 0, start+len(hashSuffix))
+	canon = make([]byte, 0, start+len(hashSuffix))
 	canon = append(canon, line[:start]...)
 	canon = append(canon, hashSuffix...)
-	sum := sha256.Sum256(canon)
-	return claimed, hex.EncodeToString(sum[:]), true
+	return claimed, canon, true
 }
 
 // newUUID returns a random (version 4) UUID.
