@@ -58,9 +58,17 @@ type TableDecision struct {
 	Masks map[string]Mask `json:"masks,omitempty"`
 	// AggregateOnly means only aggregates of the table may leave, and any
 	// output group built from fewer than MinGroupSize rows is suppressed.
-	AggregateOnly bool  `json:"aggregate_only,omitempty"`
-	MinGroupSize  int   `json:"min_group_size,omitempty"`
-	RowCap        int64 `json:"row_cap,omitempty"` // 0 = no cap
+	AggregateOnly bool `json:"aggregate_only,omitempty"`
+	MinGroupSize  int  `json:"min_group_size,omitempty"`
+	// Dimensions are the columns an aggregate-only table may be grouped
+	// and filtered by: "column", or "column:month" (also quarter, year)
+	// for a date that may be grouped no finer than that. The council and
+	// council_gss of a standard dataset are always dimensions.
+	Dimensions []string `json:"dimensions,omitempty"`
+	// Measures are the columns an aggregate-only table may be summed and
+	// averaged over; count(*) is always allowed.
+	Measures []string `json:"measures,omitempty"`
+	RowCap   int64    `json:"row_cap,omitempty"` // 0 = no cap
 	// Agreements are the ids of the data-sharing agreements that allowed
 	// the access (or "own-council" for a council reading its own data).
 	Agreements []string `json:"agreements,omitempty"`

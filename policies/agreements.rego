@@ -189,7 +189,15 @@ masks_part(key) := {"masks": ms} if {
 	count(ms) > 0
 } else := {}
 
-aggregate_part(key) := {"aggregate_only": true, "min_group_size": ds.min_cell} if {
+# Aggregate-only terms name the dimensions (group keys) and measures
+# (aggregated columns) the engine allows; none listed means none beyond
+# council and count(*).
+aggregate_part(key) := {
+	"aggregate_only": true,
+	"min_group_size": ds.min_cell,
+	"dimensions": object.get(ds, "dimensions", []),
+	"measures": object.get(ds, "measures", []),
+} if {
 	ds := data.agreements[key[0]].datasets[key[1]]
 	ds.granularity == "aggregate"
 } else := {}

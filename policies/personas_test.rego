@@ -22,6 +22,10 @@ test_public_reads_spend_only_as_aggregates_of_ten if {
 		d.allowed
 		d.aggregate_only == true
 		d.min_group_size == 10
+		"payment_date:month" in d.dimensions
+		not "beneficiary_name" in d.dimensions
+		not "transaction_id" in d.dimensions
+		d.measures == ["amount", "irrecoverable_vat"]
 		d.agreements == ["open-data-transparency"]
 	}
 }

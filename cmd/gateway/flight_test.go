@@ -523,7 +523,7 @@ func TestFlightSQLPersonas(t *testing.T) {
 			sees: []string{"std.planning_applications"}, hidden: []string{"std.spend_over_500", "edinburgh.payments_over_500"}},
 		{key: "demo-public", purpose: "transparency",
 			queries: []string{
-				"SELECT council, beneficiary_name, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY ALL",
+				"SELECT council, expense_type, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY ALL ORDER BY ALL",
 				"SELECT * FROM std.planning_applications WHERE council = 'highland' ORDER BY reference"},
 			refused: map[string]string{"SELECT * FROM std.spend_over_500": "only leave as aggregates"},
 			sees:    []string{"std.planning_applications", "std.spend_over_500"}, hidden: []string{"edinburgh.payments_over_500"}},
@@ -569,7 +569,7 @@ func TestFlightSQLPersonas(t *testing.T) {
 	}
 	// Warnings travel in the DoGet's trailers, as beside HTTP's results.
 	pub := asCtx(context.Background(), "demo-public", "transparency")
-	const grouped = "SELECT council, beneficiary_name, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY ALL"
+	const grouped = "SELECT council, expense_type, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY ALL"
 	httpRes, _, _ := as(t, base, "demo-public", "transparency", grouped)
 	info, err := cl.Execute(pub, grouped)
 	if err != nil {

@@ -70,19 +70,29 @@ func TestPersonas(t *testing.T) {
 		if len(res.Rows) != 6 || res.Rows[0][2] == nil || res.Stats.Suppressed != 0 {
 			t.Errorf("council totals: %v", res.Rows)
 		}
-		res = allowed("demo-public", "transparency", "SELECT council, beneficiary_name, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY ALL")
-		if res.Stats.Suppressed == 0 || len(res.Warnings) == 0 {
-			t.Errorf("per-supplier groups were not suppressed: %d suppressed", res.Stats.Suppressed)
-		}
-		for _, row := range res.Rows {
-			if n := cellText(row[2]); n != "NULL" {
+		// Groups under ten payments are removed, and counted.
+		for _, q := range []string{
+			"SELECT council, expense_type, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY ALL",
+			"SELECT council, expense_type, date_trunc('month', payment_date) AS month, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY ALL",
+		} {
+			res = allowed("demo-public", "transparency", q)
+			if res.Stats.Suppressed == 0 || len(res.Warnings) == 0 {
+				t.Errorf("%s: no group was removed", q)
+			}
+			n := len(res.Rows[0]) - 2
+			for _, row := range res.Rows {
 				var v int
-				json.Unmarshal([]byte(n), &v)
-				if v < 10 {
-					t.Fatalf("a group of %d left: %v", v, row)
+				if err := json.Unmarshal([]byte(cellText(row[n])), &v); err != nil || v < 10 {
+					t.Fatalf("%s: a group of %s left: %v", q, cellText(row[n]), row)
 				}
 			}
 		}
+		if res := allowed("demo-public", "transparency", "SELECT council, expense_type, count(*) AS n FROM std.spend_over_500 GROUP BY ALL"); len(res.Rows) == 0 {
+			t.Error("no group of ten payments by council and expense type")
+		}
+		refused("demo-public", "transparency", "SELECT council, beneficiary_name, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY ALL", "beneficiary_name is not a dimension")
+		refused("demo-public", "transparency", "SELECT transaction_id, beneficiary_name, amount, payment_date, count(*) FROM std.spend_over_500 GROUP BY ALL", "not a dimension")
+		refused("demo-public", "transparency", "SELECT payment_date, count(*) FROM std.spend_over_500 GROUP BY ALL", "month")
 		refused("demo-public", "transparency", "SELECT * FROM std.spend_over_500", "only leave as aggregates")
 		refused("demo-public", "transparency", "SELECT council, max(amount) FROM std.spend_over_500 GROUP BY council", "max() is not allowed")
 		refused("demo-public", "transparency", "SELECT count(*) FROM edinburgh.payments_over_500", "own staff")
@@ -144,7 +154,7 @@ func TestPersonas(t *testing.T) {
 	// The audit log verifies, and every allowed query names its agreements.
 	log := filepath.Join(filepath.Dir(cfg), "audit", "audit.jsonl")
 	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"audit", "verify", log}, &out, &errOut); err != nil || !strings.Contains(out.String(), "chain intact") {
+	if err := run(context.Background(), verifyArgs(cfg), &out, &errOut); err != nil || !strings.Contains(out.String(), "chain intact") {
 		t.Fatalf("audit verify: %v %s", err, out.String())
 	}
 	raw, _ := os.ReadFile(log)
@@ -168,8 +178,8 @@ func TestPersonas(t *testing.T) {
 	// Editing a record is caught.
 	edited := strings.Replace(string(raw), `"outcome":"denied"`, `"outcome":"allowed"`, 1)
 	os.WriteFile(log, []byte(edited), 0o600)
-	if err := run(context.Background(), []string{"audit", "verify", log}, &out, &errOut); err == nil {
-		t.Errorf("an edited audit log verified")
+	if err := run(context.Background(), verifyArgs(cfg), &out, &errOut); err == nil || !strings.Contains(err.Error(), "NOT INTACT") {
+		t.Errorf("an edited audit log verified: %v", err)
 	}
 }
 

@@ -258,10 +258,9 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return fail(audit.OutcomeDenied, err)
 	}
-	minGroup, aggOnly := e.fitToPolicy(ctx, a, p)
-	var aggIdx []int
-	if aggOnly {
-		if aggIdx, err = e.checkAggregate(a); err != nil {
+	var ao *aggOnlyQuery
+	if rule := e.fitToPolicy(ctx, a, p); rule != nil {
+		if ao, err = e.checkAggregateOnly(a, rule); err != nil {
 			return fail(audit.OutcomeDenied, err)
 		}
 	}
@@ -269,7 +268,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if err := e.audit(ctx, ev); err != nil {
 		return nil, err // nothing has been read
 	}
-	res, err := e.run(ctx, req, a, p, aggOnly, aggIdx, minGroup)
+	res, err := e.run(ctx, req, a, p, ao)
 	if err != nil {
 		return fail(outcomeOf(err), err)
 	}
@@ -283,16 +282,17 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 // fitToPolicy adjusts an authorized plan to its decisions: what each scan
 // may be offered (applyPolicy), the columns the policy's own expressions
 // read, and, where no table is aggregate-only, the aggregate split. It
-// returns the aggregate-only rule's minimum group and whether it applies.
-func (e *Engine) fitToPolicy(ctx context.Context, a *analysis, p *plan) (minGroup int, aggOnly bool) {
+// returns the aggregate-only rule, nil when none applies.
+func (e *Engine) fitToPolicy(ctx context.Context, a *analysis, p *plan) *aggRule {
 	p.applyPolicy()
 	e.policyColumns(ctx, p)
-	minGroup, aggOnly = p.aggregateOnly()
-	if !aggOnly && e.cfg.PushdownOn("aggregate") {
+	rule := p.aggregateRule()
+	p.aggOnly = rule != nil
+	if rule == nil && e.cfg.PushdownOn("aggregate") {
 		p.agg = e.aggregateShape(a)
 		e.planAggregates(p)
 	}
-	return minGroup, aggOnly
+	return rule
 }
 
 // explainQuery answers "EXPLAIN <query>" with the Explanation as a table
@@ -305,7 +305,7 @@ func (e *Engine) explainQuery(ctx context.Context, req Request, start time.Time)
 	if !ex.Allowed {
 		return nil, gateway.Errorf(gateway.CodeForbidden, "%s", ex.Error)
 	}
-	g := newGuard(explainRows(ex), false, 0)
+	g := newGuard(explainRows(ex), 0)
 	return &Result{QueryID: ex.QueryID, Reader: g, guard: g, start: start, ctx: ctx, cleanup: g.Release}, nil
 }
 
@@ -325,7 +325,7 @@ func (e *Engine) hideListing(err error) error {
 }
 
 // run reads the scans into the query's DuckDB and starts the analyst's SQL.
-func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, aggOnly bool, aggIdx []int, minGroup int) (res *Result, err error) {
+func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, ao *aggOnlyQuery) (res *Result, err error) {
 	start := time.Now()
 	select {
 	case e.sem <- struct{}{}:
@@ -364,10 +364,12 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 			s.reader.Release() // the engine's own reference
 		}
 	})
+	var removed int64 // groups an aggregate-only rule removed
 	finish := func(reader array.RecordReader) *Result {
-		g := newGuard(reader, aggOnly && !a.explain, p.rowCap())
+		g := newGuard(reader, p.rowCap())
+		g.suppressed.Store(removed)
 		cleanups = append(cleanups, g.Release)
-		res := &Result{QueryID: req.QueryID, Reader: g, start: start, scans: p.scans, ctx: qctx, guard: g, aggOnly: aggOnly}
+		res := &Result{QueryID: req.QueryID, Reader: g, start: start, scans: p.scans, ctx: qctx, guard: g, aggOnly: p.aggOnly}
 		res.cleanup = func() {
 			cleanup()
 			slog.Debug("query closed", "query_id", req.QueryID, "elapsed", time.Since(start))
@@ -407,7 +409,7 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 	} else if err := e.load(qctx, db, p); err != nil {
 		return nil, classify(qctx, p.scans, err)
 	}
-	sqlText, err := e.prepareSQL(qctx, conn, a, p, aggOnly, aggIdx, minGroup)
+	sqlText, removed, err := e.prepareSQL(qctx, conn, a, p, ao)
 	var reader array.RecordReader
 	if err == nil {
 		reader, err = firstBatch(conn.Query(qctx, sqlText))
@@ -422,10 +424,10 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, agg
 // analyst's names, the policy's relations, the combined partial
 // aggregates) and returns the SQL to run: the analyst's, or its rewrite
 // over the partials, wrapped for suppression or EXPLAIN.
-func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *analysis, p *plan, aggOnly bool, aggIdx []int, minGroup int) (string, error) {
+func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *analysis, p *plan, ao *aggOnlyQuery) (string, int64, error) {
 	for _, stmt := range append(p.setup(), "SET lock_configuration = true") {
 		if err := conn.Exec(ctx, stmt); err != nil {
-			return "", fmt.Errorf("set up query database (%s): %w", stmt, err)
+			return "", 0, fmt.Errorf("set up query database (%s): %w", stmt, err)
 		}
 	}
 	if e.afterSetup != nil {
@@ -438,11 +440,11 @@ func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *analy
 	if p.agg != nil {
 		stmts, rewritten, err := e.aggSetup(ctx, conn, a, p)
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
 		for _, stmt := range stmts {
 			if err := conn.Exec(ctx, stmt); err != nil {
-				return "", fmt.Errorf("combine the councils' partial aggregates (%s): %w", stmt, err)
+				return "", 0, fmt.Errorf("combine the councils' partial aggregates (%s): %w", stmt, err)
 			}
 		}
 		sqlText = rewritten
@@ -450,11 +452,11 @@ func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *analy
 	p.duckSQL = sqlText
 	switch {
 	case a.explain:
-		return "EXPLAIN " + sqlText, nil
-	case aggOnly:
-		return e.suppressionSQL(ctx, conn, a, aggIdx, minGroup)
+		return "EXPLAIN " + sqlText, 0, nil
+	case ao != nil:
+		return e.aggOnlySQL(ctx, conn, a, ao)
 	}
-	return sqlText, nil
+	return sqlText, 0, nil
 }
 
 // load reads every scan into the query's database, each on a connection of

@@ -92,16 +92,15 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 		out.Revision = dec.Revision
 	}
 	if err == nil {
-		minGroup, aggOnly := e.fitToPolicy(ctx, a, p)
-		var aggIdx []int
-		if aggOnly {
+		var ao *aggOnlyQuery
+		if rule := e.fitToPolicy(ctx, a, p); rule != nil {
 			var aerr error
-			if aggIdx, aerr = e.checkAggregate(a); aerr != nil {
+			if ao, aerr = e.checkAggregateOnly(a, rule); aerr != nil {
 				out.Allowed, out.Error = false, message(aerr)
 			}
 		}
 		if out.Allowed {
-			if perr := e.explainFederation(ctx, req, a, p, aggOnly, aggIdx, minGroup, out); perr != nil {
+			if perr := e.explainFederation(ctx, req, a, p, ao, out); perr != nil {
 				return nil, perr
 			}
 		}
@@ -141,7 +140,7 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 // explainFederation plans every scan with the stores' Planners (reading no
 // rows), decides how the answer would be made, and asks DuckDB for its plan
 // of the rest over empty streams of the right shapes.
-func (e *Engine) explainFederation(ctx context.Context, req Request, a *analysis, p *plan, aggOnly bool, aggIdx []int, minGroup int, out *Explanation) error {
+func (e *Engine) explainFederation(ctx context.Context, req Request, a *analysis, p *plan, ao *aggOnlyQuery, out *Explanation) error {
 	// The stores' catalogs may be read: within the query's timeout.
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(e.cfg.Timeout))
 	defer cancel()
@@ -190,7 +189,7 @@ func (e *Engine) explainFederation(ctx context.Context, req Request, a *analysis
 	}
 	ea := *a
 	ea.explain = true
-	res, err := e.run(ctx, req, &ea, p, aggOnly, aggIdx, minGroup)
+	res, err := e.run(ctx, req, &ea, p, ao)
 	if err != nil {
 		return err
 	}

@@ -8,13 +8,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
-// guard enforces on the result what only the result can show: it drops the
-// suppression flag column (counting flagged groups) and stops at the
-// policy's row cap.
+// guard enforces on the result what only the result can show: it stops at
+// the policy's row cap. It also carries the count of groups an
+// aggregate-only rule removed, for the warnings.
 type guard struct {
 	in         array.RecordReader
 	schema     *arrow.Schema
-	flagCol    int   // index of __gw_suppressed, or -1
 	cap        int64 // 0 = none
 	rows       int64
 	capped     atomic.Bool
@@ -25,13 +24,8 @@ type guard struct {
 
 var _ array.RecordReader = (*guard)(nil)
 
-func newGuard(in array.RecordReader, flag bool, cap int64) *guard {
-	g := &guard{in: in, flagCol: -1, cap: cap, schema: in.Schema()}
-	if flag {
-		g.flagCol = in.Schema().NumFields() - 1
-		fields := in.Schema().Fields()[:g.flagCol]
-		g.schema = arrow.NewSchema(fields, nil)
-	}
+func newGuard(in array.RecordReader, cap int64) *guard {
+	g := &guard{in: in, cap: cap, schema: in.Schema()}
 	g.refs.Store(1)
 	return g
 }
@@ -54,20 +48,6 @@ func (g *guard) Next() bool {
 	}
 	rec := g.in.RecordBatch()
 	rec.Retain()
-	if g.flagCol >= 0 {
-		flags := rec.Column(g.flagCol).(*array.Boolean)
-		var n int64
-		for i := range flags.Len() {
-			if flags.IsValid(i) && flags.Value(i) {
-				n++
-			}
-		}
-		g.suppressed.Add(n)
-		cols := rec.Columns()[:g.flagCol]
-		trimmed := array.NewRecordBatch(g.schema, cols, rec.NumRows())
-		rec.Release()
-		rec = trimmed
-	}
 	if g.cap > 0 && g.rows+rec.NumRows() > g.cap {
 		keep := g.cap - g.rows
 		sliced := rec.NewSlice(0, keep)
@@ -104,7 +84,7 @@ func (g *guard) Release() {
 func (g *guard) warnings() []string {
 	var w []string
 	if n := g.suppressed.Load(); n > 0 {
-		w = append(w, fmt.Sprintf("%d group(s) had fewer rows than the policy's minimum and their values were suppressed", n))
+		w = append(w, fmt.Sprintf("%d group(s) had fewer rows than the policy's minimum and were removed from the result", n))
 	}
 	if g.capped.Load() {
 		w = append(w, fmt.Sprintf("the result was cut at %d rows, the most the policy allows for this data", g.cap))

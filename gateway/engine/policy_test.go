@@ -285,7 +285,8 @@ func TestHashMaskDiffersPerRequester(t *testing.T) {
 }
 
 func TestAggregateOnly(t *testing.T) {
-	agg := gateway.TableDecision{Allowed: true, AggregateOnly: true, MinGroupSize: 3}
+	agg := gateway.TableDecision{Allowed: true, AggregateOnly: true, MinGroupSize: 3,
+		Dimensions: []string{"capital_revenue", "payment_date:month"}, Measures: []string{"amount"}}
 	f, _ := policyFixture(t, map[string]gateway.TableDecision{"std.spend_over_500/edinburgh": agg, "std.spend_over_500/glasgow": agg})
 	run := func(sql string) ([]string, *Result, error) {
 		res, err := f.eng.Query(context.Background(), Request{SQL: sql})
@@ -306,43 +307,76 @@ func TestAggregateOnly(t *testing.T) {
 		}
 		return out, res, res.Err(res.Reader.Err())
 	}
-	got, res, err := run("SELECT council, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY council ORDER BY council")
-	if err != nil || !slices.Equal(got, []string{"edinburgh|3|1675.5", "glasgow|3|3834.56"}) || res.Suppressed() != 0 {
-		t.Fatalf("large groups: %v %v", got, err)
+	allowed := []struct {
+		sql     string
+		want    []string
+		removed int64
+	}{
+		{"SELECT council, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY council ORDER BY council", []string{"edinburgh|3|1675.5", "glasgow|3|3834.56"}, 0},
+		// Groups under the minimum are removed, not shown with NULLs.
+		{"SELECT council, capital_revenue, count(*), sum(amount) FROM std.spend_over_500 GROUP BY ALL ORDER BY council, capital_revenue", []string{"edinburgh|(null)|3|1675.5"}, 2},
+		// ORDER BY and LIMIT apply after the removal: the smallest group
+		// shown is the smallest of those large enough.
+		{"SELECT council, capital_revenue, count(*) AS n FROM std.spend_over_500 GROUP BY ALL ORDER BY n LIMIT 1", []string{"edinburgh|(null)|3"}, 2},
+		{"SELECT council, sum(amount) FROM std.spend_over_500 GROUP BY council ORDER BY sum(amount) DESC", []string{"glasgow|3834.56", "edinburgh|1675.5"}, 0},
+		{"SELECT council, sum(amount) AS s FROM std.spend_over_500 GROUP BY 1 ORDER BY 2 LIMIT 1 OFFSET 1", []string{"glasgow|3834.56"}, 0},
+		{"SELECT year(payment_date) AS y, count(*) FROM std.spend_over_500 WHERE council = 'edinburgh' GROUP BY y", []string{"2024|3"}, 0},
+		{"SELECT date_trunc('month', payment_date) AS m, count(*) FROM std.spend_over_500 WHERE council = 'edinburgh' AND payment_date >= DATE '2024-01-01' GROUP BY ALL", []string{"2024-03-01T00:00:00|3"}, 0},
+		{"SELECT count(*), sum(amount) FROM std.spend_over_500 WHERE capital_revenue IN ('R', 'C') OR capital_revenue IS NULL", []string{"6|5510.06"}, 0},
+		{"SELECT count(*) FROM std.spend_over_500 WHERE capital_revenue = 'C'", nil, 1},
 	}
-	got, res, err = run("SELECT council, capital_revenue, count(*), sum(amount) FROM std.spend_over_500 GROUP BY ALL ORDER BY council, capital_revenue")
-	want := []string{"edinburgh|(null)|3|1675.5", "glasgow|C|(null)|(null)", "glasgow|R|(null)|(null)"}
-	if err != nil || !slices.Equal(got, want) || res.Suppressed() != 2 || len(res.Warnings()) != 1 {
-		t.Fatalf("small groups: got %v %v, suppressed %d, warnings %v; want %v", got, err, res.Suppressed(), res.Warnings(), want)
-	}
-	refused := []string{
-		"SELECT * FROM std.spend_over_500",
-		"SELECT amount FROM std.spend_over_500",
-		"SELECT council, min(amount) FROM std.spend_over_500 GROUP BY council",
-		"SELECT council, string_agg(beneficiary_name, ',') FROM std.spend_over_500 GROUP BY council",
-		"SELECT council, count(*) FILTER (WHERE beneficiary_name = 'Acme Ltd') FROM std.spend_over_500 GROUP BY council",
-		"SELECT council, sum(CASE WHEN beneficiary_name = 'Acme Ltd' THEN amount END) FROM std.spend_over_500 GROUP BY council",
-		"SELECT council, count(*) FROM std.spend_over_500 GROUP BY council HAVING count(*) < 3",
-		"SELECT council, sum(amount) FROM std.spend_over_500 GROUP BY council ORDER BY sum(amount)",
-		"SELECT council, sum(amount) AS s FROM std.spend_over_500 GROUP BY council ORDER BY s",
-		"SELECT council, sum(amount) FROM std.spend_over_500 GROUP BY council ORDER BY 2",
-		"SELECT council, count(*) OVER () FROM std.spend_over_500",
-		"WITH x AS (SELECT * FROM std.spend_over_500) SELECT count(*) FROM x",
-		"SELECT count(*) FROM (SELECT * FROM std.spend_over_500)",
-		"SELECT count(*) FROM std.spend_over_500 WHERE amount > (SELECT 1)",
-		"SELECT s.council, count(*) FROM std.spend_over_500 s JOIN edinburgh.payments p ON p.id = 1 GROUP BY 1",
-		"SELECT council, count(*) FROM std.spend_over_500 GROUP BY ROLLUP (council)",
-		"SELECT council, count(*) FROM std.spend_over_500 GROUP BY council UNION ALL SELECT 'x', 1",
-	}
-	for _, sql := range refused {
-		if _, _, err := run(sql); gateway.ErrorCode(err) != gateway.CodeForbidden || !strings.Contains(err.Error(), "only leave as aggregates") {
-			t.Errorf("%s: %v", sql, err)
+	for _, c := range allowed {
+		got, res, err := run(c.sql)
+		if err != nil || !slices.Equal(got, c.want) || res.Suppressed() != c.removed {
+			t.Errorf("%s: got %v %v, removed %d; want %v, removed %d", c.sql, got, err, res.Suppressed(), c.want, c.removed)
+		}
+		if c.removed > 0 && (len(res.Warnings()) != 1 || !strings.Contains(res.Warnings()[0], "removed")) {
+			t.Errorf("%s: warnings %v", c.sql, res.Warnings())
 		}
 	}
-	// A WHERE that singles one row out makes a group of one: suppressed.
-	got, res, err = run("SELECT council, count(*), sum(amount) FROM std.spend_over_500 WHERE beneficiary_name = 'Bravo plc' GROUP BY council")
-	if err != nil || !slices.Equal(got, []string{"edinburgh|(null)|(null)"}) || res.Suppressed() != 1 {
-		t.Errorf("singled out: %v %v", got, err)
+	refused := map[string]string{
+		"SELECT * FROM std.spend_over_500":      "* is not allowed",
+		"SELECT amount FROM std.spend_over_500": "neither a group key nor an aggregate",
+		"SELECT beneficiary_name, amount, payment_date, count(*) FROM std.spend_over_500 GROUP BY ALL":                            "beneficiary_name is not a dimension",
+		"SELECT beneficiary_name, count(*) FROM std.spend_over_500 GROUP BY beneficiary_name":                                     "beneficiary_name is not a dimension",
+		"SELECT concat_ws('|', beneficiary_name, amount) AS k, count(*) FROM std.spend_over_500 GROUP BY k":                       "group by dimension columns",
+		"SELECT amount > 50000 AS big, count(*) FROM std.spend_over_500 GROUP BY ALL":                                             "group by dimension columns",
+		"SELECT upper(capital_revenue), count(*) FROM std.spend_over_500 GROUP BY 1":                                              "group by dimension columns",
+		"SELECT payment_date, count(*) FROM std.spend_over_500 GROUP BY payment_date":                                             "only be grouped by month",
+		"SELECT date_trunc('day', payment_date), count(*) FROM std.spend_over_500 GROUP BY 1":                                     "group by dimension columns",
+		"SELECT council, min(amount) FROM std.spend_over_500 GROUP BY council":                                                    "min() is not allowed",
+		"SELECT council, string_agg(beneficiary_name, ',') FROM std.spend_over_500 GROUP BY council":                              "string_agg() is not allowed",
+		"SELECT council, count(DISTINCT amount) FROM std.spend_over_500 GROUP BY council":                                         "DISTINCT",
+		"SELECT council, sum(payment_date) FROM std.spend_over_500 GROUP BY council":                                              "not a measure",
+		"SELECT council, count(beneficiary_name) FROM std.spend_over_500 GROUP BY council":                                        "not a measure",
+		"SELECT council, sum(amount) * 2 FROM std.spend_over_500 GROUP BY council":                                                "not inside an expression",
+		"SELECT council, count(*) FILTER (WHERE beneficiary_name = 'Acme Ltd') FROM std.spend_over_500 GROUP BY council":          "FILTER",
+		"SELECT council, sum(CASE WHEN beneficiary_name = 'Acme Ltd' THEN amount END) FROM std.spend_over_500 GROUP BY council":   "plain column",
+		"SELECT council, count(*) FROM std.spend_over_500 GROUP BY council HAVING count(*) < 3":                                   "HAVING",
+		"SELECT council, count(*) FROM std.spend_over_500 WHERE beneficiary_name = 'Bravo plc' GROUP BY council":                  "not beneficiary_name",
+		"SELECT count(*) FROM std.spend_over_500 WHERE CASE WHEN amount = 1250.50 THEN error('x') ELSE true END":                  "WHERE may only compare",
+		"SELECT count(*) FROM std.spend_over_500 WHERE amount > 1000":                                                             "not amount",
+		"SELECT count(*) FROM std.spend_over_500 WHERE capital_revenue LIKE 'R%' ESCAPE '!'":                                      "WHERE may only compare",
+		"SELECT council, count(*) OVER () FROM std.spend_over_500":                                                                "window",
+		"WITH x AS (SELECT * FROM std.spend_over_500) SELECT count(*) FROM x":                                                     "WITH",
+		"SELECT count(*) FROM (SELECT * FROM std.spend_over_500)":                                                                 "FROM",
+		"SELECT count(*) FROM std.spend_over_500 WHERE council = (SELECT 'glasgow')":                                              "subqueries",
+		"SELECT s.council, count(*) FROM std.spend_over_500 s JOIN edinburgh.payments p ON p.id = 1 GROUP BY 1":                   "alone",
+		"SELECT council, count(*) FROM std.spend_over_500 GROUP BY ROLLUP (council)":                                              "ROLLUP",
+		"SELECT council, capital_revenue, count(*) FROM std.spend_over_500 GROUP BY GROUPING SETS ((council), (capital_revenue))": "GROUPING SETS",
+		"SELECT council, count(*) FROM std.spend_over_500 GROUP BY council UNION ALL SELECT 'x', 1":                               "one SELECT",
+		"SELECT council, count(*) AS n FROM std.spend_over_500 GROUP BY council ORDER BY sum(amount)":                             "ORDER BY",
+	}
+	for sql, why := range refused {
+		_, _, err := run(sql)
+		if gateway.ErrorCode(err) != gateway.CodeForbidden || !strings.Contains(err.Error(), "only leave as aggregates") || !strings.Contains(err.Error(), why) {
+			t.Errorf("%s: %v, want a refusal saying %q", sql, err, why)
+		}
+		for _, h := range []string{"Acme", "Bravo", "Clyde", "1250.5", "600"} {
+			if err != nil && strings.Contains(strings.ReplaceAll(err.Error(), sql, ""), h) {
+				t.Errorf("%s: the refusal shows %q: %v", sql, h, err)
+			}
+		}
 	}
 }
 

@@ -89,8 +89,15 @@ type DatasetTerms struct {
 	Masks          map[string]MaskTerms `yaml:"masks"`
 	Granularity    string               `yaml:"granularity"` // record|aggregate
 	MinCell        int                  `yaml:"min_cell"`    // aggregate only
-	RowCap         int64                `yaml:"row_cap"`
-	PersonalData   bool                 `yaml:"personal_data"`
+	// Dimensions (aggregate only) are the columns the data may be grouped
+	// and filtered by: "column", or "column:month" (quarter, year) for a
+	// date grouped no finer; council and council_gss always are.
+	Dimensions []string `yaml:"dimensions"`
+	// Measures (aggregate only) are the columns that may be summed and
+	// averaged; count(*) is always allowed.
+	Measures     []string `yaml:"measures"`
+	RowCap       int64    `yaml:"row_cap"`
+	PersonalData bool     `yaml:"personal_data"`
 }
 
 // MaskTerms is one column's mask; the fields are gateway.Mask's.
@@ -145,9 +152,11 @@ var (
 	relationships = []string{"separate", "joint"}
 	article6Bases = []string{"consent", "contract", "legal_obligation", "vital_interests", "public_task", "legitimate_interests"}
 	granularities = []string{"record", "aggregate"}
-	maskKinds     = []string{gateway.MaskNull, gateway.MaskRedact, gateway.MaskHash, gateway.MaskKeepPrefix, gateway.MaskPostcodeSector, gateway.MaskTruncateDate, gateway.MaskRound}
-	truncateUnits = []string{"month", "year"}
-	reservedIDs   = []string{"own-council", "audit-governance", "governance-catalog"}
+	// dimensionGrains are how coarsely a date dimension may be grouped.
+	dimensionGrains = []string{"month", "quarter", "year"}
+	maskKinds       = []string{gateway.MaskNull, gateway.MaskRedact, gateway.MaskHash, gateway.MaskKeepPrefix, gateway.MaskPostcodeSector, gateway.MaskTruncateDate, gateway.MaskRound}
+	truncateUnits   = []string{"month", "year"}
+	reservedIDs     = []string{"own-council", "audit-governance", "governance-catalog"}
 )
 
 // fileError is a mistake in one file, at a line when known.
@@ -391,12 +400,33 @@ func (v *validator) checkDataset(i int, ds DatasetTerms, seen map[string]bool) {
 		if ds.MinCell != 0 {
 			v.errorf(at("min_cell"), "dataset %q: min_cell applies only to granularity aggregate", ds.Dataset)
 		}
+		if len(ds.Dimensions) > 0 || len(ds.Measures) > 0 {
+			v.errorf(at("dimensions"), "dataset %q: dimensions and measures apply only to granularity aggregate", ds.Dataset)
+		}
 	case "aggregate":
 		if ds.MinCell < 1 {
 			v.errorf(at("granularity"), "dataset %q: granularity aggregate needs min_cell, the smallest group that may be shown (e.g. 10)", ds.Dataset)
 		}
 	default:
 		v.errorf(at("granularity"), "dataset %q: granularity %q is not one of %s", ds.Dataset, ds.Granularity, strings.Join(granularities, ", "))
+	}
+	for j, d := range ds.Dimensions {
+		col, grain, hasGrain := strings.Cut(d, ":")
+		switch {
+		case strings.TrimSpace(col) == "" || col == "*":
+			v.errorf(at("dimensions", j), "dataset %q: dimensions name columns one by one (a column, or column:month, column:quarter, column:year)", ds.Dataset)
+		case hasGrain && !oneOf(grain, dimensionGrains):
+			v.errorf(at("dimensions", j), "dataset %q: dimension %q: the grain after ':' must be one of %s", ds.Dataset, d, strings.Join(dimensionGrains, ", "))
+		case !allowed["*"] && !allowed[col] && col != "council" && col != "council_gss":
+			v.errorf(at("dimensions", j), "dataset %q: dimension %q is not in columns_allowed", ds.Dataset, col)
+		}
+	}
+	for j, m := range ds.Measures {
+		if strings.TrimSpace(m) == "" || m == "*" || strings.Contains(m, ":") {
+			v.errorf(at("measures", j), "dataset %q: measures name columns one by one", ds.Dataset)
+		} else if !allowed["*"] && !allowed[m] {
+			v.errorf(at("measures", j), "dataset %q: measure %q is not in columns_allowed", ds.Dataset, m)
+		}
 	}
 	if ds.RowCap < 0 {
 		v.errorf(at("row_cap"), "dataset %q: row_cap must not be negative", ds.Dataset)

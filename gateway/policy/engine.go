@@ -286,6 +286,10 @@ func decodeTable(x ast.Value) (gateway.TableDecision, error) {
 			var n int64
 			n, err = asInt(k, v)
 			td.MinGroupSize = int(n)
+		case "dimensions":
+			td.Dimensions, err = asStrings(k, v)
+		case "measures":
+			td.Measures, err = asStrings(k, v)
 		case "row_cap":
 			td.RowCap, err = asInt(k, v)
 		case "agreements":

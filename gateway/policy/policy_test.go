@@ -334,6 +334,35 @@ func TestNewRejectsBrokenPolicy(t *testing.T) {
 	}
 }
 
+// TestAggregateTermsNameDimensionsAndMeasures: dimensions and measures are
+// checked on load and reach the decision.
+func TestAggregateTermsNameDimensionsAndMeasures(t *testing.T) {
+	const head = "id: bad\nversion: 1\nstatus: active\ntitle: t\nparties: {disclosing: [fife], receiving: {roles: [x]}}\npurpose: p\npurpose_codes: [p]\nlawful_basis: {article6: public_task}\ndatasets:\n  - dataset: spend_over_500\n    columns_allowed: [amount, payment_date]\n"
+	for terms, want := range map[string]string{
+		"    granularity: aggregate\n    min_cell: 5\n    dimensions: [\"payment_date:day\"]\n": `dimension "payment_date:day": the grain after ':' must be one of month, quarter, year`,
+		"    granularity: aggregate\n    min_cell: 5\n    dimensions: [expense_type]\n":         `dimension "expense_type" is not in columns_allowed`,
+		"    granularity: aggregate\n    min_cell: 5\n    measures: [\"*\"]\n":                  `measures name columns one by one`,
+		"    granularity: record\n    dimensions: [payment_date]\n":                             `dimensions and measures apply only to granularity aggregate`,
+	} {
+		dir := copyPolicies(t)
+		write(t, filepath.Join(dir, "agreements", "bad", "agreement.yaml"), head+terms+"sharing_schedule: {start: 2025-01-01}\n")
+		if _, err := New(context.Background(), config.Policy{Dir: dir}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", terms, err, want)
+		}
+	}
+	e := newEngine(t, copyPolicies(t))
+	d, err := e.Decide(context.Background(), gateway.PolicyInput{Action: "query", Purpose: "transparency", Time: "2026-12-01T10:00:00Z",
+		Requester: gateway.Requester{ID: "p", Organisation: "Public", Roles: []string{"public"}, Purposes: []string{"transparency"}},
+		Tables:    []gateway.PolicyTable{{Source: "fife", Council: "Fife Council", GSS: "S12000047", Table: "payments", Dataset: "spend_over_500", Columns: []string{"amount"}}}})
+	if err != nil || len(d.Tables) != 1 {
+		t.Fatalf("%v %v", d, err)
+	}
+	td := d.Tables[0]
+	if !td.Allowed || !td.AggregateOnly || !slices.Contains(td.Dimensions, "payment_date:month") || slices.Contains(td.Dimensions, "beneficiary_name") || !slices.Equal(td.Measures, []string{"amount", "irrecoverable_vat"}) {
+		t.Errorf("public spend decision %+v", td)
+	}
+}
+
 func TestWatchReloads(t *testing.T) {
 	dir := copyPolicies(t)
 	e := newEngine(t, dir)

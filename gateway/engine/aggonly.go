@@ -1,0 +1,639 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/duckstream"
+)
+
+// Aggregate-only data: a query over it releases only aggregates of groups
+// of at least the policy's minimum size, grouped only by the columns the
+// agreement names as dimensions, aggregating only the measures it names.
+//
+// The query must be one SELECT ... GROUP BY over the table alone, in this
+// grammar, and anything else is refused with the reason:
+//
+//   - group keys: a dimension column, or a date dimension cut to a month,
+//     quarter or year (date_trunc, date_part, year, quarter, month) no finer
+//     than the dimension allows ("payment_date:month");
+//   - select items: a group key, a constant, or count(*), count(col) of a
+//     dimension or measure, sum(m), avg(m) of a measure, with no DISTINCT,
+//     FILTER or ORDER BY inside;
+//   - WHERE: comparisons, IN, BETWEEN, LIKE and IS [NOT] NULL of dimension
+//     columns with literals, joined by AND, OR and NOT, so nothing in it
+//     can raise an error on one row's value or tell rows apart by any
+//     column but a dimension;
+//   - ORDER BY columns of the result, LIMIT and OFFSET as numbers, and
+//     DISTINCT; no HAVING, QUALIFY, SAMPLE, window, subquery, CTE, join,
+//     GROUPING SETS, ROLLUP or CUBE.
+//
+// The gateway then computes every group with its row count into a
+// temporary table, removes the groups smaller than the minimum, counts
+// them for the response, and only then orders and limits what is left: a
+// removed group leaves no trace but the count.
+//
+// What this does not stop, and the README says so: differencing across
+// queries (a total with and without a filter), and secondary disclosure (a
+// removed group's value recovered as a total minus the groups shown).
+
+// aggRule is what the aggregate-only decisions of a query's tables allow
+// together: the largest minimum and the dimensions and measures every one
+// of them allows.
+type aggRule struct {
+	min int
+	// dims maps a dimension column to its finest grain: "" for the value
+	// itself, or "month", "quarter" or "year" for a date.
+	dims     map[string]string
+	measures map[string]bool
+	// columns are the table's columns (lower-cased), to tell a column
+	// from a select alias.
+	columns map[string]bool
+}
+
+var grains = []string{"", "day", "week", "month", "quarter", "year"}
+
+// coarser reports whether grain a is at least as coarse as b.
+func coarser(a, b string) bool { return slices.Index(grains, a) >= slices.Index(grains, b) }
+
+// aggregateRule combines the plan's aggregate-only decisions, or returns
+// nil when no table the query reads is aggregate-only.
+func (p *plan) aggregateRule() *aggRule {
+	var r *aggRule
+	take := func(d *gateway.TableDecision, implicit []string) {
+		if d == nil || !d.AggregateOnly {
+			return
+		}
+		dims := map[string]string{}
+		for _, c := range implicit {
+			dims[c] = ""
+		}
+		for _, spec := range d.Dimensions {
+			col, grain, _ := strings.Cut(strings.ToLower(spec), ":")
+			dims[col] = grain
+		}
+		measures := map[string]bool{}
+		for _, m := range d.Measures {
+			measures[strings.ToLower(m)] = true
+		}
+		if r == nil {
+			r = &aggRule{min: max(d.MinGroupSize, 1), dims: dims, measures: measures, columns: map[string]bool{}}
+			return
+		}
+		r.min = max(r.min, d.MinGroupSize)
+		for c, g := range r.dims {
+			other, ok := dims[c]
+			switch {
+			case !ok:
+				delete(r.dims, c)
+			case !coarser(g, other):
+				r.dims[c] = other
+			}
+		}
+		for m := range r.measures {
+			if !measures[m] {
+				delete(r.measures, m)
+			}
+		}
+	}
+	for _, v := range p.direct {
+		take(v.dec, nil)
+		if r != nil {
+			for _, f := range v.scan.table.Schema.Fields() {
+				r.columns[strings.ToLower(f.Name)] = true
+			}
+		}
+	}
+	for _, v := range p.std {
+		for _, d := range v.decs {
+			take(d, []string{"council", "council_gss"})
+		}
+		if r != nil {
+			for _, c := range stdNames(v.dataset) {
+				r.columns[c] = true
+			}
+		}
+	}
+	return r
+}
+
+// aggOnlyQuery is a query checked against an aggregate-only rule: what the
+// gateway re-applies after removing the small groups.
+type aggOnlyQuery struct {
+	rule     *aggRule
+	distinct bool
+	order    []aggOrder
+	limit    int64 // -1 for none
+	offset   int64
+}
+
+// aggOrder is one ORDER BY key, as a position in the select list.
+type aggOrder struct {
+	item       int
+	desc       bool
+	nullsFirst *bool
+}
+
+func aggErr(format string, args ...any) error {
+	return gateway.Errorf(gateway.CodeForbidden, "this data may only leave as aggregates: "+format, args...)
+}
+
+// checkAggregateOnly checks a query against the rule (see the grammar
+// above).
+func (e *Engine) checkAggregateOnly(a *analysis, rule *aggRule) (*aggOnlyQuery, error) {
+	root := a.root
+	if root == nil || root["type"] != "SELECT_NODE" {
+		return nil, aggErr("write one SELECT ... GROUP BY over it (no UNION, no VALUES)")
+	}
+	if m, _ := root["cte_map"].(node); len(asSlice(m["map"])) > 0 {
+		return nil, aggErr("WITH is not allowed; write one SELECT ... GROUP BY over the table")
+	}
+	if len(a.refs) != 1 {
+		return nil, aggErr("read it alone, with no join or other table")
+	}
+	ref := a.refs[0]
+	if from, _ := root["from_table"].(node); from == nil || from["type"] != "BASE_TABLE" {
+		return nil, aggErr("read it directly in FROM, with no join or subquery")
+	}
+	if root["having"] != nil || root["qualify"] != nil || root["sample"] != nil {
+		return nil, aggErr("HAVING, QUALIFY and SAMPLE are not allowed (they would filter on what a removed group holds)")
+	}
+	if len(asSlice(root["group_sets"])) > 1 {
+		return nil, aggErr("GROUPING SETS, ROLLUP and CUBE are not allowed (subtotals would reveal removed groups)")
+	}
+	var bad error
+	walk(root, false, func(n node, _ bool) bool {
+		switch n["class"] {
+		case "SUBQUERY":
+			bad = aggErr("subqueries are not allowed")
+		case "WINDOW":
+			bad = aggErr("window functions are not allowed")
+		case "LAMBDA":
+			bad = aggErr("lambdas are not allowed")
+		}
+		return bad == nil
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	c := aggChecker{e: e, rule: rule, ref: ref}
+	selectList := asSlice(root["select_list"])
+	// The group keys.
+	var keys []node
+	switch root["aggregate_handling"] {
+	case "FORCE_AGGREGATES": // GROUP BY ALL: every item without an aggregate
+		for _, it := range selectList {
+			n := asNode(it)
+			if _, isConst := constantNode(n); !e.hasAggregate(n) && !isConst {
+				keys = append(keys, n)
+			}
+		}
+	default:
+		for _, g := range asSlice(root["group_expressions"]) {
+			k, err := c.groupKey(asNode(g), selectList)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		if err := c.key(k); err != nil {
+			return nil, err
+		}
+	}
+	// The select list.
+	aggregates := 0
+	for _, it := range selectList {
+		n := asNode(it)
+		switch {
+		case n["class"] == "STAR":
+			return nil, aggErr("* is not allowed; name the groups and the aggregates")
+		case e.hasAggregate(n):
+			if err := c.aggregate(n); err != nil {
+				return nil, err
+			}
+			aggregates++
+		default:
+			if _, isConst := constantNode(n); isConst {
+				continue
+			}
+			if !slices.ContainsFunc(keys, func(k node) bool { return sameExpr(k, n) }) {
+				return nil, aggErr("%s is neither a group key nor an aggregate", exprText(n))
+			}
+		}
+	}
+	if aggregates == 0 && len(keys) == 0 {
+		return nil, aggErr("select count(*), sum(...) or avg(...) of it, grouped by the columns you need")
+	}
+	// WHERE: simple conditions on dimensions only.
+	conds, complete := conditions(ref)
+	if !complete {
+		return nil, aggErr("WHERE may only compare dimension columns (%s) with literals, joined by AND, OR and NOT", c.dimList())
+	}
+	for _, cond := range conds {
+		if err := c.condition(cond); err != nil {
+			return nil, err
+		}
+	}
+	// Modifiers, re-applied after the small groups are removed.
+	q := &aggOnlyQuery{rule: rule, limit: -1}
+	for _, m := range asSlice(root["modifiers"]) {
+		mn := asNode(m)
+		switch mn["type"] {
+		case "DISTINCT_MODIFIER":
+			if len(asSlice(mn["distinct_on_targets"])) > 0 {
+				return nil, aggErr("DISTINCT ON is not allowed")
+			}
+			q.distinct = true
+		case "ORDER_MODIFIER":
+			for _, o := range asSlice(mn["orders"]) {
+				on := asNode(o)
+				keys, err := c.orderKeys(asNode(on["expression"]), selectList)
+				if err != nil {
+					return nil, err
+				}
+				for _, i := range keys {
+					ok := aggOrder{item: i, desc: on["type"] == "DESCENDING"}
+					switch on["null_order"] {
+					case "NULLS FIRST":
+						t := true
+						ok.nullsFirst = &t
+					case "NULLS LAST":
+						f := false
+						ok.nullsFirst = &f
+					}
+					q.order = append(q.order, ok)
+				}
+			}
+		case "LIMIT_MODIFIER":
+			var err error
+			if q.limit, err = limitNumber(mn["limit"], -1); err != nil {
+				return nil, err
+			}
+			if q.offset, err = limitNumber(mn["offset"], 0); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, aggErr("%s is not allowed", strings.ToLower(strings.TrimSuffix(str(mn["type"]), "_MODIFIER")))
+		}
+	}
+	return q, nil
+}
+
+func limitNumber(v any, none int64) (int64, error) {
+	n := asNode(v)
+	if n == nil {
+		return none, nil
+	}
+	c, ok := constant(n)
+	if i, isInt := c.(int64); ok && isInt && i >= 0 {
+		return i, nil
+	}
+	return 0, aggErr("LIMIT and OFFSET take a number")
+}
+
+// aggChecker checks the parts of one query against a rule.
+type aggChecker struct {
+	e    *Engine
+	rule *aggRule
+	ref  *tableRef
+}
+
+func (c aggChecker) dimList() string {
+	var out []string
+	for d, g := range c.rule.dims {
+		if g != "" {
+			d += " by " + g
+		}
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}
+
+func (c aggChecker) measureList() string {
+	out := make([]string, 0, len(c.rule.measures))
+	for m := range c.rule.measures {
+		out = append(out, m)
+	}
+	slices.Sort(out)
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}
+
+// groupKey resolves a GROUP BY expression: a position or a select alias
+// stands for its select item.
+func (c aggChecker) groupKey(g node, selectList []any) (node, error) {
+	if v, ok := constant(g); ok {
+		pos, isInt := v.(int64)
+		if !isInt || pos < 1 || int(pos) > len(selectList) {
+			return nil, aggErr("GROUP BY %v is not a position in the select list", v)
+		}
+		return asNode(selectList[pos-1]), nil
+	}
+	if name, ok := c.aliasOnly(g); ok {
+		for _, it := range selectList {
+			if strings.EqualFold(str(asNode(it)["alias"]), name) {
+				return asNode(it), nil
+			}
+		}
+	}
+	return g, nil
+}
+
+// aliasOnly reports the name of a one-part column reference that is not a
+// column of the table (so DuckDB reads it as a select alias).
+func (c aggChecker) aliasOnly(n node) (string, bool) {
+	parts := asSlice(n["column_names"])
+	if n["class"] != "COLUMN_REF" || len(parts) != 1 {
+		return "", false
+	}
+	name := strings.ToLower(str(parts[0]))
+	return name, !c.rule.columns[name]
+}
+
+// key checks a group key: a dimension, or a date dimension cut no finer
+// than it allows.
+func (c aggChecker) key(k node) error {
+	if col, ok := columnOf(k, c.ref); ok {
+		grain, isDim := c.rule.dims[col]
+		switch {
+		case !isDim:
+			return aggErr("%s is not a dimension of this data; group by %s", col, c.dimList())
+		case grain != "":
+			return aggErr("%s may only be grouped by %s or coarser (date_trunc('%s', %s), year(%s))", col, grain, grain, col, col)
+		}
+		return nil
+	}
+	col, grain, ok := dateBucket(k, c.ref)
+	if !ok {
+		return aggErr("group by dimension columns (%s) or a date dimension's month, quarter or year, not %s", c.dimList(), exprText(k))
+	}
+	allowed, isDim := c.rule.dims[col]
+	switch {
+	case !isDim:
+		return aggErr("%s is not a dimension of this data; group by %s", col, c.dimList())
+	case !coarser(grain, allowed):
+		return aggErr("%s may only be grouped by %s or coarser, not by %s", col, allowed, grain)
+	}
+	return nil
+}
+
+// dateBucket reads date_trunc('unit', col), date_part('unit', col) and
+// year/quarter/month(col), returning the column and the grain.
+func dateBucket(n node, ref *tableRef) (string, string, bool) {
+	if n["class"] != "FUNCTION" || n["filter"] != nil {
+		return "", "", false
+	}
+	ch := asSlice(n["children"])
+	name := strings.ToLower(str(n["function_name"]))
+	switch name {
+	case "year", "quarter", "month":
+		if len(ch) == 1 {
+			if col, ok := columnOf(asNode(ch[0]), ref); ok {
+				return col, name, true
+			}
+		}
+	case "date_trunc", "datetrunc", "date_part", "datepart":
+		if len(ch) != 2 {
+			return "", "", false
+		}
+		unit, ok := constant(asNode(ch[0]))
+		u, isText := unit.(string)
+		col, isCol := columnOf(asNode(ch[1]), ref)
+		u = strings.ToLower(u)
+		if !ok || !isText || !isCol || !slices.Contains([]string{"month", "quarter", "year"}, u) {
+			return "", "", false
+		}
+		return col, u, true
+	}
+	return "", "", false
+}
+
+// allowedAggregates are the aggregates an aggregate-only table allows.
+var allowedAggregates = map[string]bool{"count": true, "count_star": true, "sum": true, "avg": true, "mean": true}
+
+// aggregate checks a select item that holds an aggregate: it must be one
+// allowed aggregate call over a plain column.
+func (c aggChecker) aggregate(n node) error {
+	name := strings.ToLower(str(n["function_name"]))
+	if n["class"] != "FUNCTION" || !c.e.aggregates[name] {
+		return aggErr("%s: select an aggregate as it is (count, sum or avg of a column), not inside an expression", exprText(n))
+	}
+	if !allowedAggregates[name] {
+		return aggErr("%s() is not allowed; use count, sum or avg", name)
+	}
+	if distinct, _ := n["distinct"].(bool); distinct {
+		return aggErr("%s(DISTINCT ...) is not allowed", name)
+	}
+	if n["filter"] != nil || len(asSlice(asNode(n["order_bys"])["orders"])) > 0 {
+		return aggErr("FILTER and ORDER BY inside an aggregate are not allowed")
+	}
+	ch := asSlice(n["children"])
+	if name == "count_star" && len(ch) == 0 {
+		return nil
+	}
+	if len(ch) != 1 {
+		return aggErr("%s() takes one column", name)
+	}
+	col, ok := columnOf(asNode(ch[0]), c.ref)
+	if !ok {
+		return aggErr("%s() takes a plain column here, not %s", name, exprText(asNode(ch[0])))
+	}
+	if c.rule.measures[col] {
+		return nil
+	}
+	if _, isDim := c.rule.dims[col]; isDim && name == "count" {
+		return nil
+	}
+	return aggErr("%s is not a measure of this data; aggregate %s", col, c.measureList())
+}
+
+// condition checks that every column a WHERE condition compares is a
+// dimension.
+func (c aggChecker) condition(cond condition) error {
+	if cond.isTree() {
+		for _, a := range cond.args {
+			if err := c.condition(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, isDim := c.rule.dims[cond.column]; !isDim {
+		return aggErr("WHERE may only compare dimension columns (%s), not %s", c.dimList(), cond.column)
+	}
+	return nil
+}
+
+// orderKeys maps an ORDER BY expression to select items: a position, a
+// select alias, an expression the select list holds, or ORDER BY ALL.
+func (c aggChecker) orderKeys(o node, selectList []any) ([]int, error) {
+	if o["class"] == "STAR" && isOrderAll(o) {
+		out := make([]int, len(selectList))
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}
+	if v, ok := constant(o); ok {
+		if pos, isInt := v.(int64); isInt && pos >= 1 && int(pos) <= len(selectList) {
+			return []int{int(pos) - 1}, nil
+		}
+	}
+	if parts := asSlice(o["column_names"]); o["class"] == "COLUMN_REF" && len(parts) == 1 {
+		for i, it := range selectList {
+			if strings.EqualFold(str(asNode(it)["alias"]), str(parts[0])) {
+				return []int{i}, nil
+			}
+		}
+	}
+	for i, it := range selectList {
+		if sameExpr(asNode(it), o) {
+			return []int{i}, nil
+		}
+	}
+	return nil, aggErr("ORDER BY %s: order by columns of the result (a group key or an aggregate it selects)", exprText(o))
+}
+
+// constantNode reports whether n is a constant (or a cast of one).
+func constantNode(n node) (node, bool) {
+	if n["class"] == "CAST" {
+		n = asNode(n["child"])
+	}
+	return n, n != nil && n["class"] == "CONSTANT"
+}
+
+// sameExpr compares two expressions, ignoring aliases and positions.
+func sameExpr(a, b node) bool {
+	return canonical(a) == canonical(b)
+}
+
+func canonical(n node) string {
+	var strip func(v any) any
+	strip = func(v any) any {
+		switch v := v.(type) {
+		case node:
+			out := node{}
+			for k, c := range v {
+				if k != "alias" && k != "query_location" && k != "__select" {
+					out[k] = strip(c)
+				}
+			}
+			return out
+		case []any:
+			out := make([]any, len(v))
+			for i, c := range v {
+				out[i] = strip(c)
+			}
+			return out
+		}
+		return v
+	}
+	b, _ := json.Marshal(strip(n))
+	return strings.ToLower(string(b))
+}
+
+// exprText names an expression in an error: its column or function name.
+func exprText(n node) string {
+	switch n["class"] {
+	case "COLUMN_REF":
+		parts := make([]string, 0, 2)
+		for _, p := range asSlice(n["column_names"]) {
+			parts = append(parts, str(p))
+		}
+		return strings.Join(parts, ".")
+	case "FUNCTION":
+		return str(n["function_name"]) + "(...)"
+	case "CONSTANT":
+		return "a constant"
+	}
+	return "an expression (" + strings.ToLower(str(n["class"])) + ")"
+}
+
+// aggOnlySQL runs a checked aggregate-only query's groups, with their row
+// counts, into a temporary table of the analyst's connection, and returns
+// the number of groups smaller than the minimum and the SQL that reads the
+// others, ordered and limited as the query asked.
+func (e *Engine) aggOnlySQL(ctx context.Context, conn *duckstream.Conn, a *analysis, q *aggOnlyQuery) (string, int64, error) {
+	names, err := describe(ctx, conn, a.sql)
+	if err != nil {
+		return "", 0, err
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[strings.ToLower(n)] {
+			return "", 0, aggErr("two output columns are both called %q; give them different names with AS", n)
+		}
+		seen[strings.ToLower(n)] = true
+	}
+	doc := clean(a.doc).(node)
+	root := asNode(asNode(asSlice(doc["statements"])[0])["node"])
+	list := asSlice(root["select_list"])
+	for i, it := range list {
+		if n := asNode(it); str(n["alias"]) == "" {
+			n["alias"] = names[i]
+		}
+	}
+	root["select_list"] = append(list, node{
+		"class": "FUNCTION", "type": "FUNCTION", "alias": "__gw_rows", "query_location": json.Number("0"),
+		"function_name": "count_star", "schema": "", "children": []any{}, "filter": nil,
+		"order_bys": node{"type": "ORDER_MODIFIER", "orders": []any{}},
+		"distinct":  false, "is_operator": false, "export_state": false, "catalog": "",
+	})
+	root["modifiers"] = []any{}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return "", 0, err
+	}
+	e.parseMu.Lock()
+	var inner string
+	err = e.parseConn.QueryRowContext(ctx, "SELECT json_deserialize_sql($1::JSON)", string(raw)).Scan(&inner)
+	e.parseMu.Unlock()
+	if err != nil {
+		return "", 0, fmt.Errorf("rewrite for the minimum group size: %w", err)
+	}
+	if err := conn.Exec(ctx, "CREATE TEMP TABLE __gw_groups AS "+inner); err != nil {
+		return "", 0, err
+	}
+	removed, err := countRows(ctx, conn, "__gw_groups WHERE __gw_rows < "+strconv.Itoa(q.rule.min))
+	if err != nil {
+		return "", 0, err
+	}
+	sel := "SELECT "
+	if q.distinct {
+		sel += "DISTINCT "
+	}
+	sqlText := fmt.Sprintf("%s* EXCLUDE (__gw_rows) FROM __gw_groups WHERE __gw_rows >= %d", sel, q.rule.min)
+	if len(q.order) > 0 {
+		keys := make([]string, len(q.order))
+		for i, o := range q.order {
+			keys[i] = ident(names[o.item])
+			if o.desc {
+				keys[i] += " DESC"
+			}
+			if o.nullsFirst != nil {
+				keys[i] += map[bool]string{true: " NULLS FIRST", false: " NULLS LAST"}[*o.nullsFirst]
+			}
+		}
+		sqlText += " ORDER BY " + strings.Join(keys, ", ")
+	}
+	if q.limit >= 0 {
+		sqlText += fmt.Sprintf(" LIMIT %d", q.limit)
+	}
+	if q.offset > 0 {
+		sqlText += fmt.Sprintf(" OFFSET %d", q.offset)
+	}
+	return sqlText, removed, nil
+}
