@@ -145,3 +145,20 @@ func queryText(t *testing.T, ctx context.Context, conn *duckstream.Conn, sql str
 	}
 	return out
 }
+
+// TestDeniedTableLooksAbsent: under policy, a council table the requester
+// may not read answers exactly as one that does not exist.
+func TestDeniedTableLooksAbsent(t *testing.T) {
+	f, _ := policyFixture(t, map[string]gateway.TableDecision{"edinburgh.payments": {Allowed: false, Reason: "only Edinburgh's own staff may read it"}})
+	_, denied := f.query("SELECT count(*) FROM edinburgh.payments")
+	_, absent := f.query("SELECT count(*) FROM edinburgh.no_such_table")
+	if gateway.ErrorCode(denied) != gateway.CodeNotFound || gateway.ErrorCode(absent) != gateway.CodeNotFound ||
+		denied.Error() != strings.Replace(absent.Error(), "no_such_table", "payments", 1) || strings.Contains(denied.Error(), "staff may read it") {
+		t.Errorf("denied: %v\nabsent: %v", denied, absent)
+	}
+	// A standard dataset's denial keeps its reason: its name is public.
+	f2, _ := policyFixture(t, map[string]gateway.TableDecision{"std.spend_over_500/glasgow": {Allowed: false, Reason: "agreement expired"}})
+	if _, err := f2.query("SELECT count(*) FROM std.spend_over_500"); gateway.ErrorCode(err) != gateway.CodeForbidden || !strings.Contains(err.Error(), "agreement expired") {
+		t.Errorf("std: %v", err)
+	}
+}

@@ -212,8 +212,9 @@ func (s *scan) fetched() map[string]bool {
 }
 
 type directView struct {
-	source *catalog.Source
-	table  string
+	source  *catalog.Source
+	table   string
+	written string // the table's name as the query first wrote it
 	scan   *scan
 	used   []string // the columns the query uses, in table order
 	dec    *gateway.TableDecision
@@ -399,7 +400,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 		}
 		if !directSeen[s] {
 			directSeen[s] = true
-			p.direct = append(p.direct, &directView{source: src, table: t.Name, scan: s})
+			p.direct = append(p.direct, &directView{source: src, table: t.Name, written: ref.table, scan: s})
 		}
 		for _, v := range p.direct {
 			if v.scan == s {

@@ -104,6 +104,17 @@ func (e *Engine) authorize(ctx context.Context, req Request, p *plan) (*gateway.
 			k++
 		}
 	}
+	// A council's own table that the policy denies is answered as one
+	// that does not exist (notVisible), so that neither the status nor the
+	// message tells whether it exists: only its own staff may read it
+	// directly, and no purpose changes that.
+	if e.policy.Decider != nil {
+		for i, v := range p.direct {
+			if !dec.Tables[i].Allowed {
+				return &in, dec, notVisible(v.source.Config.ID, v.written)
+			}
+		}
+	}
 	// One line per distinct reason, naming the tables it applies to.
 	var reasons []string
 	tablesOf := map[string][]string{}
@@ -143,6 +154,13 @@ func (e *Engine) authorize(ctx context.Context, req Request, p *plan) (*gateway.
 		}
 	}
 	return &in, dec, nil
+}
+
+// notVisible is the answer, under policy, for a council's table that does
+// not exist and for one the requester may not read: the same words, the
+// same status.
+func notVisible(source, table string) error {
+	return gateway.Errorf(gateway.CodeNotFound, "source %q has no table %q that you may read; councils' own tables are read by their own staff, and everyone else reads the std datasets (GET /v1/catalog?purpose=... lists what you may read)", source, table)
 }
 
 func validMask(m gateway.Mask) error {
