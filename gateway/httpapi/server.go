@@ -138,7 +138,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		Sources  []source  `json:"sources"`
 		Datasets []dataset `json:"standard_datasets"`
 	}{Sources: []source{}, Datasets: []dataset{}}
-	visible, err := s.Engine.Visible(r.Context(), engine.Request{QueryID: engine.NewQueryID(), Requester: gateway.RequesterFrom(r.Context()),
+	visible, err := s.Engine.Visible(r.Context(), engine.Request{QueryID: engine.NewQueryID(), Requester: gateway.RequesterFrom(r.Context()), Door: "http", RemoteAddr: r.RemoteAddr,
 		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose"))), CaseRef: r.Header.Get("X-Gateway-Case-Ref")})
 	if err != nil {
 		s.Log.Warn("catalog: policy could not decide; showing nothing", "err", err)
@@ -236,7 +236,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ex, err := s.Engine.Explain(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: gateway.RequesterFrom(r.Context()), Purpose: req.Purpose, CaseRef: req.CaseRef})
+	ex, err := s.Engine.Explain(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: gateway.RequesterFrom(r.Context()), Purpose: req.Purpose, CaseRef: req.CaseRef, Door: "http", RemoteAddr: r.RemoteAddr})
 	if err != nil {
 		writeError(w, s.Log, err, queryID)
 		return
@@ -258,7 +258,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	}
 	requester := gateway.RequesterFrom(r.Context())
 	start := time.Now()
-	res, err := s.Engine.Query(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Purpose: req.Purpose, CaseRef: req.CaseRef, Timeout: time.Duration(req.TimeoutMS) * time.Millisecond})
+	res, err := s.Engine.Query(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Purpose: req.Purpose, CaseRef: req.CaseRef, Timeout: time.Duration(req.TimeoutMS) * time.Millisecond, Door: "http", RemoteAddr: r.RemoteAddr})
 	if err != nil {
 		s.logQuery(requester, queryID, req.SQL, start, 0, err)
 		writeError(w, s.Log, err, queryID)
