@@ -6,9 +6,10 @@ TAGS     := duckdb_arrow
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 DEMO_DIR := deploy/demo/data
+SECRETS  := $(DEMO_DIR)/secrets
 SEED     ?= 42
 
-.PHONY: build run demo-data test vet fmt clean bench
+.PHONY: build run demo-data test vet fmt clean bench verify-demo-audit
 
 build: bin/gateway bin/councilgen
 
@@ -27,8 +28,16 @@ $(DEMO_DIR)/MANIFEST.json: | bin/councilgen
 demo-data: bin/councilgen
 	./bin/councilgen demo --out $(DEMO_DIR) --seed $(SEED)
 
+# The demo's secrets are random, written beside its data at the first run
+# (only the files missing; never rewritten) and never committed.
 run: build $(DEMO_DIR)/MANIFEST.json
+	./bin/gateway secrets init --out $(SECRETS)
 	./bin/gateway serve --config deploy/demo/gateway.yaml
+
+# Check the demo's audit log: every record's HMAC and the signed head.
+verify-demo-audit: bin/gateway
+	./bin/gateway audit verify --public-key $(SECRETS)/audit_signing_key.pub.pem \
+		--key $(SECRETS)/audit_hmac_key deploy/demo/audit/audit.jsonl
 
 test:
 	$(GO) vet -tags $(TAGS) ./...
@@ -42,5 +51,6 @@ bench:
 fmt:
 	gofmt -w cmd gateway adapters
 
+# The demo's audit log goes with its keys: a new key needs a new log.
 clean:
-	rm -rf bin $(DEMO_DIR)
+	rm -rf bin $(DEMO_DIR) deploy/demo/audit

@@ -80,7 +80,7 @@ func diffConfigs(t *testing.T) (on, off string, personas []diffPersona) {
 		Query: config.Query{Timeout: config.Duration(time.Minute), Threads: 1, MaxConcurrent: 16},
 		// A generous decision timeout: with pruning off every council is put
 		// to the policy, on two cores shared with the stores.
-		Policy: config.Policy{Dir: policies, HashSalt: "differential-test-salt", Timeout: config.Duration(10 * time.Second)},
+		Policy: config.Policy{Dir: policies, Timeout: config.Duration(10 * time.Second)},
 		Sources: []config.Source{
 			{ID: "edinburgh", Council: "The City of Edinburgh Council", GSS: "S12000036", Type: "sqlite", Path: "data/edinburgh.sqlite"},
 			{ID: "glasgow", Council: "Glasgow City Council", GSS: "S12000049", Type: "files", Path: "data/glasgow"},
@@ -132,9 +132,10 @@ func diffConfigs(t *testing.T) (on, off string, personas []diffPersona) {
 			Purposes: []string{"research"}, KeySHA256: keyHash("diff-" + c.ID)})
 	}
 	cfg.Datasets = synth.StandardDatasets(append(synth.DemoCouncils(), extra...))
+	withSecrets(t, &cfg, dir)
 
 	write := func(name string, c config.Config) string {
-		c.Audit.File = filepath.Join(dir, name+"-audit.jsonl")
+		c.Audit.File = filepath.Join(dir, "audit", name+"-audit.jsonl")
 		raw, err := yaml.Marshal(&c)
 		if err != nil {
 			t.Fatal(err)

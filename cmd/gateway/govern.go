@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/councildata/gateway/gateway/audit"
 	"github.com/councildata/gateway/gateway/engine"
 	"github.com/councildata/gateway/gateway/policy"
+	"github.com/councildata/gateway/gateway/secrets"
 )
 
 // runPolicy is `gateway policy test|check|explain`, the governance
@@ -63,7 +67,7 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		ex, err := m.Engine.Explain(ctx, engine.Request{SQL: fs.Arg(0), Requester: who, Purpose: *purpose, CaseRef: *caseRef, Door: "cli"})
+		ex, err := m.Engine.Explain(ctx, engine.Request{SQL: fs.Arg(0), Requester: who, Purpose: *purpose, CaseRef: *caseRef, Door: audit.DoorCLI})
 		if err != nil {
 			return err
 		}
@@ -74,18 +78,104 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return fmt.Errorf("unknown policy command %q\n%s", args[0], usage)
 }
 
-// runAudit is `gateway audit verify FILE`.
-func runAudit(args []string, stdout io.Writer) error {
-	if len(args) != 2 || args[0] != "verify" {
-		return fmt.Errorf("usage: gateway audit verify FILE")
+// runAudit is `gateway audit verify --public-key FILE [--key FILE] LOG`.
+// It exits non-zero unless the log verifies, and for an unkeyed log,
+// whose chain proves nothing against someone who could write the file.
+func runAudit(args []string, stdout, stderr io.Writer) error {
+	const verifyUsage = "usage: gateway audit verify --public-key FILE [--key FILE] LOG"
+	if len(args) == 0 || args[0] != "verify" {
+		return errors.New(verifyUsage)
 	}
-	rep, err := audit.VerifyFile(args[1])
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pubFile := fs.String("public-key", "", "the audit signing key's public half (PEM), e.g. audit_signing_key.pub.pem")
+	keyFile := fs.String("key", "", "the audit HMAC key the log was written with; without it record contents are not checked")
+	// The log may come before or after the flags.
+	var logs []string
+	for rest := args[1:]; ; {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		logs, rest = append(logs, fs.Arg(0)), fs.Args()[1:]
+	}
+	if len(logs) != 1 || *pubFile == "" {
+		return fmt.Errorf("%s\n  (--public-key is required: a log's head is trusted only when its signature checks)", verifyUsage)
+	}
+	path := logs[0]
+	var o audit.VerifyOptions
+	raw, err := os.ReadFile(*pubFile)
+	if err != nil {
+		return err
+	}
+	if o.PublicKey, err = secrets.ParsePublicKey(raw); err != nil {
+		return fmt.Errorf("--public-key %s: %w", *pubFile, err)
+	}
+	if *keyFile != "" {
+		raw, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return err
+		}
+		if o.Key = bytes.TrimSpace(raw); len(o.Key) == 0 {
+			return fmt.Errorf("--key %s is empty", *keyFile)
+		}
+	}
+	rep, err := audit.VerifyFileWith(path, o)
 	if err != nil {
 		return err
 	}
 	if !rep.OK() {
-		return fmt.Errorf("%s: %v", args[1], rep.Problem)
+		if rep.Problem.Kind == audit.ProblemUnkeyed && rep.Problem.Line == 0 {
+			return fmt.Errorf("%s: UNKEYED, not verified: %v", path, rep.Problem)
+		}
+		return fmt.Errorf("%s: NOT INTACT: %v", path, rep.Problem)
 	}
-	fmt.Fprintf(stdout, "%s: %d records, seq %d to %d, chain intact\n", args[1], rep.Records, rep.FirstSeq, rep.LastSeq)
+	fmt.Fprintf(stdout, "%s: %d records, seq %d to %d\n", path, rep.Records, rep.FirstSeq, rep.LastSeq)
+	if rep.HashesChecked {
+		fmt.Fprintf(stdout, "  every record's HMAC checked with the key whose id is %s\n", rep.KeyID)
+	} else {
+		fmt.Fprintf(stdout, "  record contents NOT checked (no --key): only their links and the signed end; an edit inside a record would not be seen\n")
+	}
+	fmt.Fprintf(stdout, "  head at seq %d signed %s by the public key given\n", rep.HeadSeq, rep.HeadTime.Format(time.RFC3339))
+	if rep.LastSeq > rep.HeadSeq {
+		fmt.Fprintf(stdout, "  the last record (seq %d) is after the signed head: the gateway stopped between writing it and signing; its HMAC covers it\n", rep.LastSeq)
+	}
+	if rep.HashesChecked {
+		fmt.Fprintf(stdout, "%s: chain intact\n", path)
+	} else {
+		fmt.Fprintf(stdout, "%s: links and signed head intact; give --key to check the records\n", path)
+	}
+	return nil
+}
+
+// runSecrets is `gateway secrets init --out DIR`: it writes the secrets a
+// config names (see gateway/secrets) that are missing from DIR, and never
+// rewrites one.
+func runSecrets(args []string, stdout, stderr io.Writer) error {
+	const secretsUsage = "usage: gateway secrets init --out DIR"
+	if len(args) == 0 || args[0] != "init" {
+		return errors.New(secretsUsage)
+	}
+	fs := flag.NewFlagSet("secrets init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "the directory to write the secrets in (created 0700); keep it outside the audit log's directory")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() > 0 {
+		return errors.New(secretsUsage)
+	}
+	wrote, err := secrets.Init(*out)
+	for _, p := range wrote {
+		fmt.Fprintf(stdout, "wrote %s\n", p)
+	}
+	if err != nil {
+		return err
+	}
+	if len(wrote) == 0 {
+		fmt.Fprintf(stdout, "%s: every secret is there already; none was changed\n", *out)
+	}
 	return nil
 }

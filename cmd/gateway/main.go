@@ -3,6 +3,8 @@
 //
 //	gateway serve --config FILE [--http ADDR] [--flight ADDR]
 //	gateway check --config FILE
+//	gateway secrets init --out DIR
+//	gateway audit verify --public-key FILE [--key FILE] LOG
 //	gateway version
 //
 // main only parses flags and signals; Main does the wiring, and the
@@ -39,7 +41,9 @@ const usage = `usage:
   gateway policy test [-v] [DIR]          run the Rego unit tests (default DIR: policies)
   gateway policy check [DIR]              compile the policies strictly, like opa check --strict
   gateway policy explain --config FILE --as KEY [--purpose P] [--case-ref C] "SQL"
-  gateway audit verify FILE               check the audit log's hash chain
+  gateway audit verify --public-key FILE [--key FILE] LOG
+                                          check the audit log's HMAC chain and signed head
+  gateway secrets init --out DIR          write the secrets a config names that are missing from DIR
   gateway version`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -54,7 +58,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "policy":
 		return runPolicy(ctx, args[1:], stdout, stderr)
 	case "audit":
-		return runAudit(args[1:], stdout)
+		return runAudit(args[1:], stdout, stderr)
+	case "secrets":
+		return runSecrets(args[1:], stdout, stderr)
 	case "serve", "check":
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)

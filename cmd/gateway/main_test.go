@@ -17,13 +17,16 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/secrets"
 	"github.com/councildata/gateway/gateway/synth"
 )
 
 // demo writes the demo data for a seed beside a copy of the demo config,
-// and the canonical (already standardised) rows for the same seed. With
-// policy false the copy turns policy off, for tests of federation itself
-// (ground truth, the query corpus); otherwise the demo's real policies and
+// with fresh secrets in data/secrets as `make run` writes them, and the
+// canonical (already standardised) rows for the same seed. With policy
+// false the copy turns policy off, for tests of federation itself (ground
+// truth, the query corpus); otherwise the demo's real policies and
 // agreements apply.
 func demo(t *testing.T, seed uint64, policy bool) (configPath, canonDir string) {
 	t.Helper()
@@ -31,6 +34,9 @@ func demo(t *testing.T, seed uint64, policy bool) (configPath, canonDir string) 
 	dir := t.TempDir()
 	opts := synth.Options{Seed: seed}
 	if err := synth.WriteDemo(ctx, filepath.Join(dir, "data"), opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := secrets.Init(filepath.Join(dir, "data", "secrets")); err != nil {
 		t.Fatal(err)
 	}
 	canonDir = filepath.Join(dir, "canonical")
@@ -54,6 +60,29 @@ func demo(t *testing.T, seed uint64, policy bool) (configPath, canonDir string) 
 		t.Fatal(err)
 	}
 	return configPath, canonDir
+}
+
+// withSecrets writes fresh secrets into dir/secrets and names them in c,
+// for tests that build a config rather than copy the demo's.
+func withSecrets(t *testing.T, c *config.Config, dir string) {
+	t.Helper()
+	sd := filepath.Join(dir, "secrets")
+	if _, err := secrets.Init(sd); err != nil {
+		t.Fatal(err)
+	}
+	c.Policy.HashSalt, c.Policy.HashSaltFile = "", filepath.Join(sd, secrets.HashSaltFile)
+	c.Server.FlightTicketKeyFile = filepath.Join(sd, secrets.FlightTicketKeyFile)
+	c.Audit.HMACKeyFile = filepath.Join(sd, secrets.AuditHMACKeyFile)
+	c.Audit.SigningKeyFile = filepath.Join(sd, secrets.AuditSigningKeyFile)
+}
+
+// verifyArgs are the `gateway audit verify` arguments for the audit log of
+// a config made by demo.
+func verifyArgs(configPath string) []string {
+	dir := filepath.Dir(configPath)
+	sd := filepath.Join(dir, "data", "secrets")
+	return []string{"audit", "verify", "--public-key", filepath.Join(sd, secrets.AuditPublicKeyFile),
+		"--key", filepath.Join(sd, secrets.AuditHMACKeyFile), filepath.Join(dir, "audit", "audit.jsonl")}
 }
 
 // start runs the real gateway on a free port, as `gateway serve` does,
@@ -111,7 +140,8 @@ type jsonResult struct {
 		Suppressed int64 `json:"suppressed"`
 		Sources    []struct {
 			Source    string `json:"source"`
-			Rows      int64  `json:"rows"`
+			Rows      *int64 `json:"rows"`
+			ElapsedMS *int64 `json:"elapsed_ms"`
 			Pushed    string `json:"pushed"`
 			NotPushed string `json:"not_pushed"`
 		} `json:"sources"`
@@ -230,7 +260,7 @@ func TestHTTPAPI(t *testing.T) {
 		t.Fatalf("quick start query: %+v", res)
 	}
 	for _, s := range res.Stats.Sources {
-		if s.Rows != 400 || !strings.Contains(s.Pushed, "columns") {
+		if s.Rows == nil || *s.Rows != 400 || s.ElapsedMS == nil || !strings.Contains(s.Pushed, "columns") {
 			t.Errorf("source stats %+v", s)
 		}
 	}
@@ -352,7 +382,7 @@ func TestCommandLine(t *testing.T) {
 		t.Fatalf("check: %v\n%s", err, out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 6 || !strings.HasPrefix(lines[0], "ok   edinburgh") || !strings.Contains(lines[0], "2 tables") {
+	if len(lines) != 7 || !strings.HasPrefix(lines[0], "ok   secrets") || !strings.HasPrefix(lines[1], "ok   edinburgh") || !strings.Contains(lines[1], "2 tables") {
 		t.Errorf("check output:\n%s", out.String())
 	}
 	out.Reset()

@@ -55,6 +55,7 @@ func databases(t *testing.T) (configPath, canonDir string, pg *sql.DB) {
 	}
 	cfg.Datasets = synth.StandardDatasets(councils)
 	dir := t.TempDir()
+	withSecrets(t, &cfg, dir)
 	canonDir = filepath.Join(dir, "canonical")
 	if err := synth.WriteCanonical(ctx, canonDir, opts, councils); err != nil {
 		t.Fatal(err)

@@ -41,6 +41,7 @@ type Main struct {
 	Catalog *catalog.Catalog
 	Engine  *engine.Engine
 	stores  map[string]gateway.Source
+	secrets *config.Secrets
 
 	auth   *auth.Authenticator
 	policy *policy.Engine // nil when policy is disabled
@@ -54,14 +55,18 @@ type Main struct {
 	flight         *flightapi.Server
 }
 
-// Open reads the config, opens every source and builds the engine. A config
-// error stops it with the file, source and field named.
+// Open reads the config and its secrets, opens every source and builds the
+// engine. A config error stops it with the file, source and field named; a
+// missing, short or published secret stops it with the secret named.
 func (m *Main) Open(ctx context.Context) error {
 	cfg, err := config.Load(m.ConfigPath)
 	if err != nil {
 		return err
 	}
 	m.Config = cfg
+	if m.secrets, err = cfg.LoadSecrets(); err != nil {
+		return err
+	}
 	if m.HTTPAddr == "" {
 		m.HTTPAddr = cfg.Server.HTTP
 	}
@@ -77,7 +82,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.stores[sc.ID] = st
 	}
-	if m.audit, err = audit.Open(cfg.Audit.File); err != nil {
+	if m.audit, err = audit.OpenKeyed(cfg.Audit.File, audit.Keys{HMAC: m.secrets.AuditHMACKey, Signer: m.secrets.AuditSigningKey}); err != nil {
 		m.Close()
 		return fmt.Errorf("config %s: audit: %w", cfg.File, err)
 	}
@@ -88,7 +93,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Close()
 		return fmt.Errorf("config %s: %w", cfg.File, err)
 	}
-	gov := engine.Policy{HashSalt: cfg.Policy.HashSalt, Audit: m.audit}
+	gov := engine.Policy{HashSalt: m.secrets.HashSalt, Audit: m.audit}
 	if cfg.Policy.Disabled {
 		slog.Warn("POLICY IS DISABLED: every authenticated requester may read everything", "config", cfg.File)
 	} else {
@@ -119,7 +124,7 @@ func (m *Main) Open(ctx context.Context) error {
 // Listen binds the HTTP and Flight SQL addresses (":0" picks a free port)
 // and returns the HTTP one; m.FlightAddr becomes the bound Flight address.
 func (m *Main) Listen() (string, error) {
-	cfg := flightapi.Config{Engine: m.Engine, Catalog: m.Catalog, Auth: m.auth, Version: version,
+	cfg := flightapi.Config{Engine: m.Engine, Catalog: m.Catalog, Auth: m.auth, Version: version, Key: m.secrets.FlightTicketKey,
 		TicketTTL: time.Duration(m.Config.Server.FlightTicketTTL), SessionTTL: time.Duration(m.Config.Server.FlightSessionTTL)}
 	if t := m.Config.Server.FlightTLS; t != nil {
 		tlsCfg, err := flightapi.LoadTLS(t.CertFile, t.KeyFile)
@@ -206,8 +211,8 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
-// Check validates the config and connects to every source, printing one
-// line per council.
+// Check validates the config and its secrets and connects to every source,
+// printing one line for the secrets and one per council.
 func (m *Main) Check(ctx context.Context, w io.Writer) error {
 	cfg, err := config.Load(m.ConfigPath)
 	if err != nil {
@@ -217,6 +222,12 @@ func (m *Main) Check(ctx context.Context, w io.Writer) error {
 	m.stores = map[string]gateway.Source{}
 	defer m.Close()
 	failed := 0
+	if s, err := cfg.LoadSecrets(); err != nil {
+		fmt.Fprintf(w, "FAIL secrets: %v\n", err)
+		failed++
+	} else {
+		fmt.Fprintf(w, "ok   secrets: hash salt, Flight SQL ticket key, audit HMAC key (id %s), audit signing key\n", audit.KeyID(s.AuditHMACKey))
+	}
 	for _, sc := range cfg.Sources {
 		st, err := openSource(ctx, sc)
 		if err != nil {
@@ -245,7 +256,7 @@ func (m *Main) Check(ctx context.Context, w io.Writer) error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d sources failed", failed, len(cfg.Sources))
+		return fmt.Errorf("%d of %d checks failed (the secrets and each source)", failed, len(cfg.Sources)+1)
 	}
 	return nil
 }

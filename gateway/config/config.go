@@ -70,8 +70,12 @@ type Policy struct {
 	// Dir holds the Rego modules and agreements/ (resolved against the
 	// config file's directory).
 	Dir string `yaml:"dir"`
-	// HashSalt keys the salted-hash mask; keep it secret (${ENV}).
+	// HashSalt keys the salted-hash mask; keep it secret (${ENV}). Give
+	// it or HashSaltFile, not both.
 	HashSalt string `yaml:"hash_salt"`
+	// HashSaltFile is a file holding the salt (resolved against the
+	// config dir).
+	HashSaltFile string `yaml:"hash_salt_file"`
 	// Timeout bounds one decision (default 100ms); a timeout denies.
 	Timeout Duration `yaml:"timeout"`
 	// Disabled turns policy off: every authenticated requester reads
@@ -84,6 +88,12 @@ type Audit struct {
 	// File is the JSON-lines audit log (default audit/audit.jsonl beside
 	// the config file).
 	File string `yaml:"file"`
+	// HMACKeyFile holds the key of every record's hash. Like SigningKeyFile
+	// it must not be in the log's directory.
+	HMACKeyFile string `yaml:"hmac_key_file"`
+	// SigningKeyFile holds the Ed25519 private key (PKCS #8 PEM) that signs
+	// the log's head.
+	SigningKeyFile string `yaml:"signing_key_file"`
 }
 
 // Server holds the listen addresses.
@@ -99,6 +109,9 @@ type Server struct {
 	// FlightSessionTTL is how long a bearer token returned by the Flight
 	// SQL handshake (basic auth) stays valid; default 1h.
 	FlightSessionTTL Duration `yaml:"flight_session_ttl"`
+	// FlightTicketKeyFile holds the key that signs Flight SQL tickets,
+	// prepared-statement handles and session tokens.
+	FlightTicketKeyFile string `yaml:"flight_ticket_key_file"`
 	// MaxBodyBytes caps a request body; larger ones get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 }
@@ -359,6 +372,9 @@ func (c *Config) setDefaults() {
 		c.Audit.File = "audit/audit.jsonl"
 	}
 	c.Audit.File = c.Resolve(c.Audit.File)
+	c.Audit.HMACKeyFile, c.Audit.SigningKeyFile = c.Resolve(c.Audit.HMACKeyFile), c.Resolve(c.Audit.SigningKeyFile)
+	c.Policy.HashSaltFile = c.Resolve(c.Policy.HashSaltFile)
+	c.Server.FlightTicketKeyFile = c.Resolve(c.Server.FlightTicketKeyFile)
 	if j := c.Auth.JWT; j != nil {
 		if j.JWKSFile != "" {
 			j.JWKSFile = c.Resolve(j.JWKSFile)
@@ -565,6 +581,9 @@ func (c *Config) validate() error {
 				errs = append(errs, errors.New("auth.jwt: algorithm none is never allowed"))
 			}
 		}
+	}
+	if c.Policy.HashSalt != "" && c.Policy.HashSaltFile != "" {
+		errs = append(errs, errors.New("policy: give hash_salt or hash_salt_file, not both"))
 	}
 	if !c.Policy.Disabled && c.Policy.Dir == "" {
 		errs = append(errs, errors.New("policy: field dir is required (the Rego policies and agreements), or set disabled: true for development"))

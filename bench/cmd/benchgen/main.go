@@ -44,6 +44,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/secrets"
 	"github.com/councildata/gateway/gateway/synth"
 )
 
@@ -162,6 +163,16 @@ func run(ctx context.Context, out string, n, rows int, seed uint64, pgDSN, myBas
 	councils := synth.LoadCouncils(n, "")
 	opts := synth.Options{Seed: seed, SpendRows: rows, PlanningRows: 100}
 	cfg := baseConfig(out, key, httpAddr, flightAddr)
+	// The gateway refuses to start without its secrets: random ones for
+	// the benchmark, beside its configs, written once.
+	sd := filepath.Join(out, "secrets")
+	if _, err := secrets.Init(sd); err != nil {
+		return err
+	}
+	cfg.Policy.HashSaltFile = filepath.Join(sd, secrets.HashSaltFile)
+	cfg.Server.FlightTicketKeyFile = filepath.Join(sd, secrets.FlightTicketKeyFile)
+	cfg.Audit.HMACKeyFile = filepath.Join(sd, secrets.AuditHMACKeyFile)
+	cfg.Audit.SigningKeyFile = filepath.Join(sd, secrets.AuditSigningKeyFile)
 	env := &strings.Builder{}
 	fmt.Fprintf(env, "# written by benchgen %s\nN_COUNCILS=%d\nROWS=%d\nSEED=%d\n", time.Now().UTC().Format(time.RFC3339), n, rows, seed)
 	counts := map[string]int{}
@@ -284,8 +295,8 @@ func run(ctx context.Context, out string, n, rows int, seed uint64, pgDSN, myBas
 		return err
 	}
 	pcfg := cfg
-	pcfg.Policy = config.Policy{Dir: policies, HashSalt: "bench-salt"}
-	pcfg.Audit = config.Audit{File: filepath.Join(out, "audit-policy", "audit.jsonl")}
+	pcfg.Policy = config.Policy{Dir: policies, HashSaltFile: cfg.Policy.HashSaltFile}
+	pcfg.Audit.File = filepath.Join(out, "audit-policy", "audit.jsonl")
 	if err := writeConfig(filepath.Join(out, "gateway-policy.yaml"), pcfg); err != nil {
 		return err
 	}
