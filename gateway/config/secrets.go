@@ -55,7 +55,8 @@ func (c *Config) LoadSecrets() (*Secrets, error) {
 			errs = append(errs, fmt.Errorf("secret %s (%s): %w; %s", field, what, err, SecretsHelp))
 			return nil
 		}
-		return bytes.TrimSpace(b)
+		// not nil even when empty: nil means "already reported"
+		return append([]byte{}, bytes.TrimSpace(b)...)
 	}
 	check := func(field, what string, v []byte) []byte {
 		if v == nil {

@@ -68,6 +68,12 @@ func TestLoadSecrets(t *testing.T) {
 		{"salt not set", func(y string) string {
 			return strings.Replace(y, ", hash_salt_file: secrets/hash_salt", "", 1)
 		}, []string{"policy.hash_salt_file", "not set"}, ""},
+		{"salt file empty", func(y string) string {
+			return strings.Replace(y, "secrets/hash_salt", write("empty", "\n"), 1)
+		}, []string{"policy.hash_salt_file", "is refused", "empty"}, ""},
+		{"inline salt empty", func(y string) string {
+			return strings.Replace(y, "hash_salt_file: secrets/hash_salt", "hash_salt: ${GW_TEST_NO_SUCH_SALT:-}", 1)
+		}, []string{"policy.hash_salt_file", "not set"}, ""},
 		{"salt short", func(y string) string {
 			return strings.Replace(y, "secrets/hash_salt", write("short", "tiny-salt\n"), 1)
 		}, []string{"policy.hash_salt_file", "is refused", "9 bytes"}, "tiny-salt"},
