@@ -1,0 +1,364 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/councildata/gateway/gateway/synth"
+)
+
+// The adversarial suite: the attacks issue 9 found, and their whole class,
+// run as every demo persona over HTTP (JSON, CSV, NDJSON, Arrow) and Flight
+// SQL. Each asserts the refusal where one is due, and that no value the
+// persona's policy hides appears anywhere in the response: body, headers,
+// stats, errors, trailers.
+
+// secretsOf lists, per persona, values its policy hides, taken from the
+// generator's own records (so the list is the truth, not what the gateway
+// says).
+func secretsOf(t *testing.T) map[string][]string {
+	t.Helper()
+	var own, others, othersApplicants, edinApplicants, txIDs, partnerRefs, partnerPostcodes []string
+	for _, c := range synth.DemoCouncils() {
+		g := synth.Generate(synth.Options{Seed: 42}, c)
+		for _, s := range g.Spend {
+			txIDs = append(txIDs, s.TransactionID)
+			if c.ID == "edinburgh" {
+				own = append(own, s.BeneficiaryName)
+			} else if s.BeneficiaryType == "individual" {
+				others = append(others, s.BeneficiaryName)
+			}
+		}
+		for _, p := range g.Planning {
+			if c.ID != "edinburgh" {
+				othersApplicants = append(othersApplicants, p.ApplicantName)
+				partnerRefs = append(partnerRefs, p.Reference) // not Edinburgh's: no agreement
+				continue
+			}
+			edinApplicants = append(edinApplicants, p.ApplicantName)
+			if !slices.Contains([]string{"full", "outline", "reserved-matters"}, p.ApplicationType) {
+				partnerRefs = append(partnerRefs, p.Reference) // outside the row filter
+			}
+			if len(p.Postcode) > 6 {
+				partnerPostcodes = append(partnerPostcodes, p.Postcode) // only the sector is shown
+			}
+		}
+	}
+	// A value the persona may see some other way is no secret of its.
+	minus := func(xs, seen []string) []string {
+		var out []string
+		for _, x := range xs {
+			if len(x) >= 6 && !slices.Contains(seen, x) && !slices.Contains(out, x) {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	if len(others) == 0 || len(partnerRefs) == 0 || len(partnerPostcodes) == 0 {
+		t.Fatal("the demo data has nothing to hide")
+	}
+	individuals := minus(others, own)
+	applicants := append(edinApplicants, othersApplicants...)
+	return map[string][]string{
+		// the analyst reads Edinburgh's own data in full, others' applicant
+		// names only hashed
+		"demo-analyst": append(minus(individuals, edinApplicants), minus(othersApplicants, append(own, edinApplicants...))...),
+		"demo-partner": append(append(minus(partnerRefs, nil), minus(partnerPostcodes, nil)...), minus(applicants, nil)...),
+		// the public reads the planning registers, applicants included
+		"demo-public":     append(minus(txIDs, nil), minus(individuals, applicants)...),
+		"demo-governance": append(individuals, minus(txIDs, nil)...),
+	}
+}
+
+var personaPurpose = map[string]string{
+	"demo-analyst": "research", "demo-partner": "health-and-social-care", "demo-public": "transparency", "demo-governance": "audit",
+}
+
+// aggregateAttacks read row data out of aggregate-only data: the public
+// must be refused every one (and, were one let through, the groups of one
+// payment it makes are removed, which the leak check sees too).
+var aggregateAttacks = []string{
+	`SELECT transaction_id, beneficiary_name, amount, payment_date, count(*) FROM std.spend_over_500 GROUP BY ALL`,
+	`SELECT council, beneficiary_name, count(*) FROM std.spend_over_500 GROUP BY ALL`,
+	`SELECT concat_ws('|', transaction_id, beneficiary_name) AS k, count(*) FROM std.spend_over_500 GROUP BY k`,
+	`SELECT council, amount > 50000 AS big, count(*) FROM std.spend_over_500 GROUP BY ALL`,
+	`SELECT payment_date, count(*) FROM std.spend_over_500 GROUP BY 1`,
+	`SELECT council, expense_type, count(*) FROM std.spend_over_500 GROUP BY GROUPING SETS ((council), (council, expense_type))`,
+	`SELECT council, count(*) FROM std.spend_over_500 WHERE CASE WHEN amount > 1000 THEN error('x') ELSE true END GROUP BY council`,
+	`SELECT council, count(*) FROM std.spend_over_500 WHERE beneficiary_name = 'x' GROUP BY council`,
+	`SELECT council, max(amount) FROM std.spend_over_500 GROUP BY council`,
+	`SELECT council, sum(amount) FROM std.spend_over_500 GROUP BY council HAVING count(*) < 10`,
+}
+
+// attacks are run by every persona; refused ones must answer 4xx.
+var attacks = struct{ refused, any []string }{
+	refused: []string{
+		// class 1: raw relations reached through a CTE's name
+		`WITH __data_0 AS (SELECT * FROM __data_0) SELECT * FROM __data_0, (SELECT count(*) FROM std.spend_over_500) s`,
+		`WITH __data_3 AS (SELECT * FROM __data_3) SELECT * FROM __data_3, (SELECT count(transaction_id) FROM std.spend_over_500) s`,
+		`WITH x AS (SELECT 1) SELECT * FROM (WITH __raw_1 AS (SELECT * FROM __raw_1) SELECT * FROM __raw_1) a, std.spend_over_500`,
+		`WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 2) SELECT * FROM r, __data_1`,
+		`SELECT * FROM std.planning_applications p JOIN (WITH q AS (SELECT 1 AS n) SELECT * FROM q) q ON true JOIN __policy_std_0_0 z ON true`,
+		`SELECT (SELECT count(*) FROM __member_0_1), count(*) FROM std.spend_over_500`,
+		`SELECT * FROM temp.__raw_0`,
+		`SELECT * FROM main.__data_2`,
+		`SELECT * FROM pg_settings`,
+		`SELECT * FROM duckdb_tables`,
+		`SELECT * FROM information_schema.tables`,
+		`SELECT current_setting('temp_directory')`,
+		`SELECT * FROM query_table('__data_0')`,
+	},
+	any: []string{
+		// class 3: an error raised on one row (refused under aggregate-only;
+		// elsewhere only rows the persona may see are there to raise it)
+		`SELECT count(*) FROM std.spend_over_500 WHERE CASE WHEN amount > 1000 THEN error('x') ELSE true END AND council = 'fife'`,
+		`SELECT * FROM std.spend_over_500`,
+		`SELECT * FROM std.planning_applications`,
+		`SELECT council, beneficiary_name, transaction_id, count(*) FROM std.spend_over_500 GROUP BY ALL`,
+		`SELECT transaction_id, beneficiary_name, amount, payment_date, count(*) FROM std.spend_over_500 GROUP BY ALL`,
+		`SELECT concat_ws('|', transaction_id, beneficiary_name) AS k, count(*) FROM std.spend_over_500 GROUP BY k`,
+		`SELECT council, amount > 50000 AS big, count(*) FROM std.spend_over_500 GROUP BY ALL`,
+		`SELECT council, expense_type, count(*) FROM std.spend_over_500 GROUP BY GROUPING SETS ((council), (council, expense_type))`,
+		`SELECT reference, applicant_name, postcode, received_date FROM std.planning_applications`,
+		`SELECT count(*) FROM std.planning_applications WHERE council = 'edinburgh' AND application_type = 'householder'`,
+		`SELECT * FROM edinburgh.payments_over_500`,
+		`SELECT * FROM fife.payments`,
+		`SELECT * FROM gateway.audit`,
+		`EXPLAIN SELECT * FROM std.planning_applications WHERE council = 'edinburgh'`,
+	},
+}
+
+func TestAttacksRevealNothing(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base, addr := startFlight(t, cfg)
+	cl := flightClient(t, addr)
+	secrets := secretsOf(t)
+	for key, hidden := range secrets {
+		t.Run(key, func(t *testing.T) {
+			purpose := personaPurpose[key]
+			check := func(q string, mustRefuse bool) {
+				t.Helper()
+				for _, accept := range []string{"application/json", "text/csv", "application/x-ndjson", "application/vnd.apache.arrow.stream"} {
+					r := post(t, base, key, accept, sqlFor(q, purpose))
+					if mustRefuse && (r.status < 400 || r.status >= 500) {
+						t.Errorf("%s (%s): HTTP %d, want a refusal", q, accept, r.status)
+					}
+					if r.status >= 500 {
+						t.Errorf("%s (%s): HTTP %d %s", q, accept, r.status, r.body)
+					}
+					leaks(t, key, q+" over HTTP "+accept, headerText(r), r.body, hidden)
+				}
+				got, err := flightText(cl, asCtx(context.Background(), key, purpose), q)
+				if mustRefuse && err == nil {
+					t.Errorf("%s: Flight answered", q)
+				}
+				leaks(t, key, q+" over Flight", "", got, hidden)
+			}
+			for _, q := range attacks.refused {
+				check(q, true)
+			}
+			for _, q := range attacks.any {
+				check(q, false)
+			}
+			for _, q := range aggregateAttacks {
+				check(q, key == "demo-public")
+			}
+		})
+	}
+}
+
+// TestAggregateOnlyOracles: as the public (spend only as aggregates of ten
+// or more), an error or a row count cannot tell one payment's properties.
+func TestAggregateOnlyOracles(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base := start(t, cfg)
+	g := synth.Generate(synth.Options{Seed: 42}, synth.DemoCouncils()[0])
+	real := g.Spend[0].TransactionID
+	// The same question about a payment that exists and one that does
+	// not gets the same answer, word for word.
+	for _, shape := range []string{
+		"SELECT count(*) FROM std.spend_over_500 WHERE CASE WHEN transaction_id = '%s' THEN error('x') ELSE true END",
+		"SELECT count(*) FROM std.spend_over_500 WHERE transaction_id = '%s'",
+		"SELECT council, count(*) AS n FROM std.spend_over_500 WHERE transaction_id = '%s' GROUP BY council",
+		"SELECT count(*) FROM std.spend_over_500 WHERE beneficiary_name = (SELECT beneficiary_name FROM std.spend_over_500 WHERE transaction_id = '%s')",
+	} {
+		a := post(t, base, "demo-public", "", sqlFor(fmt.Sprintf(shape, real), "transparency"))
+		b := post(t, base, "demo-public", "", sqlFor(fmt.Sprintf(shape, "no-such-payment"), "transparency"))
+		strip := func(r response) string {
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			json.Unmarshal(r.body, &e)
+			return strings.NewReplacer(real, "?", "no-such-payment", "?").Replace(e.Error.Code + e.Error.Message)
+		}
+		if a.status != 403 || b.status != 403 || strip(a) != strip(b) {
+			t.Errorf("%s: %d %s / %d %s", shape, a.status, a.body, b.status, b.body)
+		}
+	}
+	// Under aggregate-only the stats carry no per-council row counts.
+	res := queryAs(t, base, "demo-public", "transparency", "SELECT council, count(*) AS n FROM std.spend_over_500 GROUP BY council")
+	for _, s := range res.Stats.Sources {
+		if s.Rows != nil || s.ElapsedMS != nil {
+			t.Errorf("source stats under aggregate-only: %+v", s)
+		}
+	}
+	// Under a row filter the stats count only rows the requester may see
+	// (the store sent all 120 of Edinburgh's applications, and the
+	// partner's filter keeps fewer), and leave out the store's time.
+	visible := queryAs(t, base, "demo-partner", "health-and-social-care", "SELECT count(*) FROM std.planning_applications WHERE council = 'edinburgh'")
+	var v int64
+	if err := json.Unmarshal([]byte(cellText(visible.Rows[0][0])), &v); err != nil || v == 0 || v >= 120 {
+		t.Fatalf("the partner sees %v of Edinburgh's 120 applications", visible.Rows)
+	}
+	res = queryAs(t, base, "demo-partner", "health-and-social-care", "SELECT count(*) FROM std.planning_applications WHERE council = 'edinburgh' AND application_type = 'householder'")
+	if len(res.Rows) != 1 || cellText(res.Rows[0][0]) != "0" {
+		t.Fatalf("householder count: %v", res.Rows)
+	}
+	for _, s := range res.Stats.Sources {
+		if s.Source == "edinburgh" && (s.Rows == nil || *s.Rows > v) || s.ElapsedMS != nil {
+			t.Errorf("%s's stats under a row filter: rows %v elapsed %v (want at most %d rows, no time)", s.Source, deref(s.Rows), deref(s.ElapsedMS), v)
+		}
+	}
+}
+
+// TestRandomQueriesStayInsidePolicy: random queries over the demo, as every
+// persona: no hidden value ever appears, and under aggregate-only every
+// group shown holds at least ten payments.
+func TestRandomQueriesStayInsidePolicy(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base := start(t, cfg)
+	secrets := secretsOf(t)
+	r := rand.New(rand.NewPCG(9, 9))
+	spendCols := []string{"council", "transaction_id", "payment_date", "organisational_unit", "expense_type", "purpose", "beneficiary_name", "beneficiary_type", "amount", "capital_revenue"}
+	planCols := []string{"council", "reference", "received_date", "application_type", "description", "postcode", "ward", "status", "decision", "applicant_name"}
+	conds := []string{"", " WHERE council = 'edinburgh'", " WHERE amount > 1000", " WHERE expense_type IS NOT NULL", " WHERE capital_revenue = 'C'",
+		" WHERE application_type = 'householder'", " WHERE council IN ('fife', 'dundee') OR council = 'edinburgh'", " WHERE beneficiary_type = 'individual'"}
+	n := 0
+	for key, hidden := range secrets {
+		purpose := personaPurpose[key]
+		for range 30 {
+			table, cols := "std.spend_over_500", spendCols
+			if r.IntN(2) == 0 {
+				table, cols = "std.planning_applications", planCols
+			}
+			if key == "demo-public" && table == "std.spend_over_500" && r.IntN(2) == 0 {
+				cols = []string{"council", "expense_type", "organisational_unit", "beneficiary_type", "capital_revenue"} // its dimensions
+			}
+			pick := slices.Clone(cols)
+			r.Shuffle(len(pick), func(i, j int) { pick[i], pick[j] = pick[j], pick[i] })
+			pick = pick[:1+r.IntN(3)]
+			cond := conds[r.IntN(len(conds))]
+			var q string
+			if r.IntN(2) == 0 {
+				q = fmt.Sprintf("SELECT %s FROM %s%s LIMIT 50", strings.Join(pick, ", "), table, cond)
+			} else {
+				q = fmt.Sprintf("SELECT %s, count(*) AS n FROM %s%s GROUP BY ALL ORDER BY n LIMIT 50", strings.Join(pick, ", "), table, cond)
+			}
+			resp := post(t, base, key, "", sqlFor(q, purpose))
+			if resp.status >= 500 {
+				t.Errorf("%s as %s: %d %s", q, key, resp.status, resp.body)
+			}
+			leaks(t, key, q, headerText(resp), resp.body, hidden)
+			if resp.status == 200 && key == "demo-public" && table == "std.spend_over_500" {
+				n++
+				var res jsonResult
+				dec := json.NewDecoder(bytes.NewReader(resp.body))
+				dec.UseNumber()
+				if err := dec.Decode(&res); err != nil {
+					t.Fatal(err)
+				}
+				for _, row := range res.Rows {
+					var v int
+					if err := json.Unmarshal([]byte(cellText(row[len(row)-1])), &v); err != nil || v < 10 {
+						t.Errorf("%s: a group of %v shown to the public", q, row)
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no aggregate query of the public's was answered: the test checked no group size")
+	}
+}
+
+func queryAs(t *testing.T, base, key, purpose, q string) jsonResult {
+	t.Helper()
+	res, status, msg := as(t, base, key, purpose, q)
+	if status != 200 {
+		t.Fatalf("%s as %s: %d %s", q, key, status, msg)
+	}
+	return res
+}
+
+func deref(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// leaks fails the test for every hidden value found in what a response
+// showed.
+func leaks(t *testing.T, key, what, header string, body []byte, hidden []string) {
+	t.Helper()
+	for _, h := range hidden {
+		if strings.Contains(header, h) || bytes.Contains(body, []byte(h)) {
+			t.Errorf("%s as %s shows the hidden value %q", what, key, h)
+			return
+		}
+	}
+}
+
+func headerText(r response) string {
+	var b strings.Builder
+	for k, vs := range r.header {
+		fmt.Fprintf(&b, "%s: %s\n", k, strings.Join(vs, ", "))
+	}
+	return b.String()
+}
+
+// flightText runs q over Flight SQL and returns everything the client was
+// shown: values, error message and trailers, as text.
+func flightText(cl *flightsql.Client, ctx context.Context, q string) ([]byte, error) {
+	var b bytes.Buffer
+	info, err := cl.Execute(ctx, q)
+	if err != nil {
+		b.WriteString(status.Convert(err).Message())
+		return b.Bytes(), err
+	}
+	var trailer metadata.MD
+	rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket, grpc.Trailer(&trailer))
+	if err != nil {
+		b.WriteString(status.Convert(err).Message())
+		return b.Bytes(), err
+	}
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		for i := range int(rec.NumRows()) {
+			for _, col := range rec.Columns() {
+				b.WriteString(col.ValueStr(i))
+				b.WriteByte('|')
+			}
+			b.WriteByte('\n')
+		}
+	}
+	if err := rdr.Err(); err != nil {
+		b.WriteString(status.Convert(err).Message())
+	}
+	rdr.Release()
+	for k, vs := range trailer {
+		fmt.Fprintf(&b, "%s: %s\n", k, strings.Join(vs, ", "))
+	}
+	return b.Bytes(), nil
+}
