@@ -515,7 +515,7 @@ func TestFlightSQLPersonas(t *testing.T) {
 				"SELECT council, reference, applicant_name FROM std.planning_applications ORDER BY council, reference LIMIT 50",
 				"SELECT * FROM edinburgh.payments_over_500"},
 			unseen: []string{"SELECT count(*) FROM fife.payments", "SELECT count(*) FROM gateway.audit"},
-			sees:    []string{"std.spend_over_500", "edinburgh.payments_over_500"}, hidden: []string{"gateway.audit", "fife.payments"}},
+			sees:   []string{"std.spend_over_500", "edinburgh.payments_over_500"}, hidden: []string{"gateway.audit", "fife.payments"}},
 		{key: "demo-partner", purpose: "health-and-social-care",
 			queries: []string{"SELECT postcode, received_date, application_type, decision FROM std.planning_applications WHERE council = 'edinburgh'"},
 			refused: map[string]string{
@@ -530,7 +530,7 @@ func TestFlightSQLPersonas(t *testing.T) {
 			sees:    []string{"std.planning_applications", "std.spend_over_500"}, hidden: []string{"edinburgh.payments_over_500"}},
 		{key: "demo-governance", purpose: "audit",
 			queries: []string{"SELECT requester_id, action, door FROM gateway.audit WHERE seq < 5 ORDER BY seq"},
-			unseen: []string{"SELECT count(*) FROM edinburgh.payments_over_500"},
+			unseen:  []string{"SELECT count(*) FROM edinburgh.payments_over_500"},
 			sees:    []string{"gateway.audit"}},
 	} {
 		t.Run(p.key, func(t *testing.T) {

@@ -322,7 +322,7 @@ func TestHTTPAPI(t *testing.T) {
 		{"timeout as text", "demo-analyst", "", `{"sql":"SELECT 1","timeout_ms":"5000"}`, 400, "bad_request", "field timeout_ms of the body must be a number of milliseconds"},
 		{"unqualified table", "demo-analyst", "", sqlBody("SELECT * FROM spend_over_500"), 404, "not_found", "needs its source"},
 		{"unknown source", "demo-analyst", "", sqlBody("SELECT * FROM leeds.spend"), 404, "not_found", `no source or schema "leeds"; GET /v1/catalog`},
-		{"unknown table", "demo-analyst", "", sqlBody("SELECT * FROM glasgow.nothing"), 404, "not_found", `source "glasgow" has no table "nothing"; GET /v1/catalog`},
+		{"unknown table", "demo-analyst", "", sqlBody("SELECT * FROM glasgow.nothing"), 404, "not_found", `source "glasgow" has no table "nothing" that you may read`},
 		{"file access", "demo-analyst", "", sqlBody("SELECT * FROM read_csv('/etc/passwd')"), 400, "bad_request", "read_csv"},
 		{"too large", "demo-analyst", "", sqlBody("SELECT '" + strings.Repeat("x", 2<<20) + "'"), 413, "too_large", "larger"},
 		{"bad accept", "demo-analyst", "image/png", q, 406, "not_acceptable", "image/png"},

@@ -184,8 +184,8 @@ func TestPersonas(t *testing.T) {
 			}
 		}
 	}
-	if allowedQueries != 8 {
-		t.Errorf("%d allowed queries audited, want the 8 this test ran", allowedQueries)
+	if allowedQueries != 10 {
+		t.Errorf("%d allowed queries audited, want the 10 this test ran", allowedQueries)
 	}
 	// Editing a record is caught.
 	edited := strings.Replace(string(raw), `"outcome":"denied"`, `"outcome":"allowed"`, 1)

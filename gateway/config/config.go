@@ -452,8 +452,8 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: field id is required", where))
 		case !ident.MatchString(s.ID):
 			errs = append(errs, fmt.Errorf("%s: field id must be lower-case letters, digits and _ (it is used in SQL)", where))
-		case reserved[s.ID]:
-			errs = append(errs, fmt.Errorf("%s: field id %q is reserved", where, s.ID))
+		case reserved[s.ID] || strings.HasPrefix(s.ID, "__"):
+			errs = append(errs, fmt.Errorf("%s: field id %q is reserved (as are ids starting with __)", where, s.ID))
 		case seen[s.ID]:
 			errs = append(errs, fmt.Errorf("%s: field id is used twice", where))
 		}

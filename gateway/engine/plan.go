@@ -215,9 +215,9 @@ type directView struct {
 	source  *catalog.Source
 	table   string
 	written string // the table's name as the query first wrote it
-	scan   *scan
-	used   []string // the columns the query uses, in table order
-	dec    *gateway.TableDecision
+	scan    *scan
+	used    []string // the columns the query uses, in table order
+	dec     *gateway.TableDecision
 }
 
 type stdView struct {
