@@ -25,6 +25,9 @@ const (
 	CodeUnavailable   Code = "unavailable"    // the gateway is shutting down or overloaded
 	CodeInvalidConfig Code = "invalid_config" // configuration rejected
 	CodeNotAcceptable Code = "not_acceptable" // no output format the client accepts
+	// CodeResourceExhausted: the query needs more memory or temp space
+	// than a query may use.
+	CodeResourceExhausted Code = "resource_exhausted"
 )
 
 // Error is the gateway's error type. Message is safe to show the requester;

@@ -134,6 +134,16 @@ type Query struct {
 	TempDir string `yaml:"temp_dir"`
 	// MaxConcurrent caps queries running at once; more wait.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxSQLBytes caps a query's SQL text (default 256 KiB).
+	MaxSQLBytes int `yaml:"max_sql_bytes"`
+	// MaxInList caps the values of one IN list (default 10,000).
+	MaxInList int `yaml:"max_in_list"`
+	// MaxDepth caps how deeply a query's expressions and subqueries nest
+	// (default 200).
+	MaxDepth int `yaml:"max_depth"`
+	// MaxTempPerQuery is the most a query may spill to TempDir, e.g.
+	// "4GB" (DuckDB's max_temp_directory_size; default 4GB).
+	MaxTempPerQuery string `yaml:"max_temp_per_query"`
 	// PushdownOff turns kinds of pushdown off, for tests and for stores
 	// that misbehave: "columns", "filters", "limit", "topn" (ORDER BY
 	// ... LIMIT sent to the store), "prune" (councils left out by a
@@ -356,6 +366,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.Query.MaxConcurrent == 0 {
 		c.Query.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.Query.MaxSQLBytes == 0 {
+		c.Query.MaxSQLBytes = 256 << 10
+	}
+	if c.Query.MaxInList == 0 {
+		c.Query.MaxInList = 10_000
+	}
+	if c.Query.MaxDepth == 0 {
+		c.Query.MaxDepth = 200
+	}
+	if c.Query.MaxTempPerQuery == "" {
+		c.Query.MaxTempPerQuery = "4GB"
 	}
 	if c.Query.TempDir == "" {
 		c.Query.TempDir = filepath.Join(os.TempDir(), "council-gateway")
@@ -595,6 +617,14 @@ func (c *Config) validate() error {
 	}
 	if c.Query.Timeout < 0 {
 		errs = append(errs, errors.New("query: field timeout must be positive"))
+	}
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"max_sql_bytes", c.Query.MaxSQLBytes}, {"max_in_list", c.Query.MaxInList}, {"max_depth", c.Query.MaxDepth}} {
+		if f.n < 0 {
+			errs = append(errs, fmt.Errorf("query: field %s must be positive", f.name))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -55,10 +55,16 @@ var explainPrefix = regexp.MustCompile(`(?is)^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*
 // safeTableFunctions may appear in FROM; they read no data outside the query.
 var safeTableFunctions = map[string]bool{"range": true, "generate_series": true, "unnest": true}
 
+// limits are what analyze refuses beyond the grammar.
+type limits struct {
+	denied    map[string]bool // functions no query may call (deniedFunctions)
+	maxInList int             // values in one IN list (0: no limit)
+	maxDepth  int             // nesting of the parse tree's expressions and queries (0: no limit)
+}
+
 // analyze turns DuckDB's json_serialize_sql output into an analysis.
-// serialized is the JSON text; query is the SQL as sent by the analyst;
-// denied are the functions no query may call (deniedFunctions).
-func analyze(serialized string, query string, explain bool, denied map[string]bool) (*analysis, error) {
+// serialized is the JSON text; query is the SQL as sent by the analyst.
+func analyze(serialized string, query string, explain bool, lim limits) (*analysis, error) {
 	dec := json.NewDecoder(strings.NewReader(serialized))
 	dec.UseNumber()
 	var root node
@@ -86,6 +92,9 @@ func analyze(serialized string, query string, explain bool, denied map[string]bo
 	a := &analysis{explain: explain, sql: query, columns: map[string]bool{}, doc: root}
 	if st, ok := stmts[0].(node); ok {
 		a.root, _ = st["node"].(node)
+	}
+	if d := depth(stmts[0]); lim.maxDepth > 0 && d > lim.maxDepth {
+		return nil, gateway.Errorf(gateway.CodeBadRequest, "the query nests %d levels deep; query.max_depth allows %d", d, lim.maxDepth)
 	}
 	cte := map[uintptr]bool{}
 	if err := resolveScopes(stmts[0], nil, cte); err != nil {
@@ -122,7 +131,11 @@ func analyze(serialized string, query string, explain bool, denied map[string]bo
 				return false
 			}
 		case n["class"] == "FUNCTION":
-			err = checkFunction(n, denied)
+			err = checkFunction(n, lim.denied)
+		case n["type"] == "COMPARE_IN" || n["type"] == "COMPARE_NOT_IN":
+			if k := len(asSlice(n["children"])) - 1; lim.maxInList > 0 && k > lim.maxInList {
+				err = gateway.Errorf(gateway.CodeBadRequest, "an IN list has %d values; query.max_in_list allows %d (join a table of the values instead)", k, lim.maxInList)
+			}
 		case n["class"] == "COLUMN_REF":
 			for _, p := range asSlice(n["column_names"]) {
 				if s, ok := p.(string); ok {
@@ -280,4 +293,30 @@ func checkFunction(n node, denied map[string]bool) error {
 		return gateway.Errorf(gateway.CodeBadRequest, "function %s() is not available: it reads the query engine's own state, not the catalog's data", name)
 	}
 	return nil
+}
+
+// depth is how deeply the parse tree's expressions and queries nest: the
+// objects on the longest path from the statement, not counting the JSON
+// wrappers of values.
+func depth(v any) int {
+	switch v := v.(type) {
+	case node:
+		d := 0
+		for k, c := range v {
+			if k != "value" { // a constant's value and type
+				d = max(d, depth(c))
+			}
+		}
+		if v["class"] != nil || v["type"] != nil {
+			d++
+		}
+		return d
+	case []any:
+		d := 0
+		for _, c := range v {
+			d = max(d, depth(c))
+		}
+		return d
+	}
+	return 0
 }

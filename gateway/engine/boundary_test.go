@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 
@@ -160,5 +162,39 @@ func TestDeniedTableLooksAbsent(t *testing.T) {
 	f2, _ := policyFixture(t, map[string]gateway.TableDecision{"std.spend_over_500/glasgow": {Allowed: false, Reason: "agreement expired"}})
 	if _, err := f2.query("SELECT count(*) FROM std.spend_over_500"); gateway.ErrorCode(err) != gateway.CodeForbidden || !strings.Contains(err.Error(), "agreement expired") {
 		t.Errorf("std: %v", err)
+	}
+}
+
+// TestLimits: each of a query's limits refuses with an error naming it.
+func TestLimits(t *testing.T) {
+	f := newFixture(t)
+	in := make([]string, 10_001)
+	for i := range in {
+		in[i] = fmt.Sprint(i)
+	}
+	deep := "SELECT " + strings.Repeat("(", 300) + "1" + strings.Repeat(" + 1)", 300)
+	for _, c := range []struct {
+		sql  string
+		code gateway.Code
+		msg  string
+	}{
+		{"SELECT '" + strings.Repeat("x", 300<<10) + "'", gateway.CodeTooLarge, "query.max_sql_bytes allows 262144"},
+		{"SELECT count(*) FROM edinburgh.payments WHERE id IN (" + strings.Join(in, ",") + ")", gateway.CodeBadRequest, "an IN list has 10001 values; query.max_in_list allows 10000"},
+		{"SELECT count(*) FROM edinburgh.payments WHERE id NOT IN (" + strings.Join(in, ",") + ")", gateway.CodeBadRequest, "query.max_in_list"},
+		{deep, gateway.CodeBadRequest, "query.max_depth allows 200"},
+		{"SELECT count(*) FROM (SELECT * FROM range(30000000) t(x) ORDER BY hash(x)) s", gateway.CodeResourceExhausted, "query.memory_limit"},
+	} {
+		_, err := f.query(c.sql)
+		if gateway.ErrorCode(err) != c.code || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%.80s…: got %v (%s), want %s saying %q", c.sql, err, gateway.ErrorCode(err), c.code, c.msg)
+		}
+	}
+	if got := f.rows(t, "SELECT count(*) FROM edinburgh.payments WHERE id IN ("+strings.Join(in[:10_000], ",")+")"); got[0] != "3" {
+		t.Errorf("an IN list at the limit: %v", got)
+	}
+	// The timeout counts from the request's arrival, waits included.
+	_, err := f.eng.Query(context.Background(), Request{SQL: "SELECT count(*) FROM edinburgh.payments", Arrived: time.Now().Add(-time.Minute)})
+	if gateway.ErrorCode(err) != gateway.CodeTimeout {
+		t.Errorf("a request that arrived a minute ago with a 5 s timeout: %v", err)
 	}
 }

@@ -48,11 +48,14 @@ func sandboxDSN(memoryLimit string, threads int) string {
 
 // openQueryDB opens a query's in-memory database, whose results stream
 // (duckstream), and returns it with one connection and a func that closes
-// both. tempDir, if set, is where it may spill.
-func openQueryDB(memoryLimit string, threads int, tempDir string) (*duckstream.DB, *duckstream.Conn, func(), error) {
+// both. tempDir, if set, is where it may spill, at most maxTemp.
+func openQueryDB(memoryLimit string, threads int, tempDir, maxTemp string) (*duckstream.DB, *duckstream.Conn, func(), error) {
 	var setup []string
 	if tempDir != "" {
 		setup = append(setup, "SET temp_directory = "+quote(tempDir))
+	}
+	if maxTemp != "" {
+		setup = append(setup, "SET max_temp_directory_size = "+quote(maxTemp))
 	}
 	// Zoned timestamps leave as UTC (tz "UTC", not "Etc/UTC"); then
 	// nothing more may reach outside the database.

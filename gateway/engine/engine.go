@@ -120,6 +120,24 @@ type Request struct {
 	// Door ("http", "flight") and RemoteAddr say where the request came
 	// from, for the audit log.
 	Door, RemoteAddr string
+	// Arrived is when the request reached the door; the query's timeout
+	// counts from it, waits for a slot included (default: when Query is
+	// called).
+	Arrived time.Time
+}
+
+// deadline is when the query must have finished: its timeout (the
+// configured one, or the request's if shorter) after it arrived.
+func (r Request) deadline(cfg config.Query, start time.Time) time.Time {
+	timeout := time.Duration(cfg.Timeout)
+	if r.Timeout > 0 && r.Timeout < timeout {
+		timeout = r.Timeout
+	}
+	arrived := r.Arrived
+	if arrived.IsZero() || arrived.After(start) {
+		arrived = start
+	}
+	return arrived.Add(timeout)
 }
 
 func (r Request) action() string {
@@ -235,6 +253,9 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if req.QueryID == "" {
 		req.QueryID = NewQueryID()
 	}
+	if req.Arrived.IsZero() {
+		req.Arrived = start
+	}
 	ev := auditEvent{req: req, start: start}
 	fail := func(outcome string, err error) (*Result, error) {
 		ev.outcome, ev.err = outcome, err
@@ -331,16 +352,13 @@ func (e *Engine) hideListing(err error) error {
 // run reads the scans into the query's DuckDB and starts the analyst's SQL.
 func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, ao *aggOnlyQuery) (res *Result, err error) {
 	start := time.Now()
+	qctx, cancel := context.WithDeadline(ctx, req.deadline(e.cfg, start))
 	select {
 	case e.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, classify(ctx, nil, ctx.Err())
+	case <-qctx.Done():
+		cancel()
+		return nil, classify(qctx, nil, qctx.Err())
 	}
-	timeout := time.Duration(e.cfg.Timeout)
-	if req.Timeout > 0 && req.Timeout < timeout {
-		timeout = req.Timeout
-	}
-	qctx, cancel := context.WithTimeout(ctx, timeout)
 	var cleanups []func()
 	cleanup := func() {
 		cancel()
@@ -392,7 +410,7 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, ao 
 	}
 
 	tempDir := filepath.Join(e.cfg.TempDir, req.QueryID)
-	db, conn, closeDB, err := openQueryDB(e.cfg.MemoryLimit, e.cfg.Threads, tempDir)
+	db, conn, closeDB, err := openQueryDB(e.cfg.MemoryLimit, e.cfg.Threads, tempDir, e.cfg.MaxTempPerQuery)
 	if err != nil {
 		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not start the query engine")
 	}
@@ -575,6 +593,9 @@ func (e *Engine) parse(ctx context.Context, query string) (*analysis, error) {
 	if strings.TrimSpace(query) == "" {
 		return nil, gateway.Errorf(gateway.CodeBadRequest, "the request has no SQL")
 	}
+	if n := e.cfg.MaxSQLBytes; n > 0 && len(query) > n {
+		return nil, gateway.Errorf(gateway.CodeTooLarge, "the SQL is %d bytes; query.max_sql_bytes allows %d", len(query), n)
+	}
 	explain := false
 	if loc := explainPrefix.FindStringIndex(query); loc != nil {
 		explain = true
@@ -587,7 +608,7 @@ func (e *Engine) parse(ctx context.Context, query string) (*analysis, error) {
 	if err != nil {
 		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not parse the query")
 	}
-	return analyze(serialized, query, explain, e.denied)
+	return analyze(serialized, query, explain, limits{denied: e.denied, maxInList: e.cfg.MaxInList, maxDepth: e.cfg.MaxDepth})
 }
 
 // deniedFunctions is every function no query may call: deniedFunctionNames,
@@ -645,7 +666,7 @@ func classify(ctx context.Context, scans []*scan, err error) error {
 		case duckdb.ErrorTypeConversion, duckdb.ErrorTypeOutOfRange, duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeDivideByZero, duckdb.ErrorTypeNotImplemented, duckdb.ErrorTypePermission:
 			return gateway.Wrap(gateway.CodeQueryFailed, err, "%s", msg)
 		case duckdb.ErrorTypeOutOfMemory:
-			return gateway.Wrap(gateway.CodeQueryFailed, err, "the query needs more memory than a query may use; aggregate more or select fewer columns")
+			return gateway.Wrap(gateway.CodeResourceExhausted, err, "the query needs more memory or temp space than a query may use (query.memory_limit, query.max_temp_per_query); aggregate more or select fewer columns")
 		case duckdb.ErrorTypeInterrupt:
 			return gateway.Wrap(gateway.CodeCanceled, err, "the query was cancelled")
 		}

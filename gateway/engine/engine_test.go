@@ -153,7 +153,7 @@ type fixture struct {
 }
 
 const testYAML = `
-query: {timeout: 5s, memory_limit: 256MB, threads: 1}
+query: {timeout: 5s, memory_limit: 256MB, threads: 1, max_temp_per_query: 64MB}
 policy: {disabled: true}
 sources:
   - {id: edinburgh, council: The City of Edinburgh Council, gss: S12000036, type: sqlite, path: /x}
@@ -435,7 +435,7 @@ func TestSandboxCannotReachOutside(t *testing.T) {
 	f := newFixture(t)
 	// The query database's own settings, read by the gateway (no query
 	// may read them: current_setting is refused below).
-	_, conn, closeDB, err := openQueryDB("256MB", 1, t.TempDir())
+	_, conn, closeDB, err := openQueryDB("256MB", 1, t.TempDir(), "1GB")
 	if err != nil {
 		t.Fatal(err)
 	}

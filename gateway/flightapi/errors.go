@@ -30,6 +30,8 @@ func codeOf(code gateway.Code) codes.Code {
 		return codes.Canceled
 	case gateway.CodeNotAcceptable:
 		return codes.FailedPrecondition
+	case gateway.CodeResourceExhausted:
+		return codes.ResourceExhausted
 	}
 	return codes.Internal
 }

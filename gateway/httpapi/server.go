@@ -313,6 +313,8 @@ func statusOf(code gateway.Code) int {
 		return http.StatusServiceUnavailable
 	case gateway.CodeNotAcceptable:
 		return http.StatusNotAcceptable
+	case gateway.CodeResourceExhausted:
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
