@@ -5,14 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/config"
 	"github.com/councildata/gateway/gateway/duckstream"
+	"github.com/councildata/gateway/gateway/enforce"
+	"github.com/councildata/gateway/gateway/sqltree"
 )
 
 // Aggregate pushdown.
@@ -48,9 +48,9 @@ func (c aggCall) sql() string {
 	case "count_star":
 		return "count(*)"
 	case "count_distinct":
-		return "count(DISTINCT " + ident(c.column) + ")"
+		return "count(DISTINCT " + sqltree.Ident(c.column) + ")"
 	}
-	return c.kind + "(" + ident(c.column) + ")"
+	return c.kind + "(" + sqltree.Ident(c.column) + ")"
 }
 
 // aggSlot is one partial column: what each council computes.
@@ -61,43 +61,43 @@ type aggSlot struct {
 
 // aggPlan is the split of an aggregate query.
 type aggPlan struct {
-	ref   *tableRef
+	ref   *sqltree.TableRef
 	keys  []string // group keys, lower-cased query names, in order
 	calls []aggCall
 	slots []aggSlot
 	// callSlots[i] are the slots call i combines: one, or sum and count
 	// for avg.
 	callSlots [][]int
-	conds     []condition // the whole WHERE clause
-	distinct  bool        // some count(DISTINCT)
+	conds     []sqltree.Condition // the whole WHERE clause
+	distinct  bool                // some count(DISTINCT)
 	// rowsSlot is the count(*) slot when the query groups: a store's
 	// partial without group keys of its own has a row only where it is >0.
 	rowsSlot int
 }
 
 // aggregateShape recognises a query the engine can split, or returns nil.
-func (e *Engine) aggregateShape(a *analysis) *aggPlan {
-	root := a.root
-	if root == nil || root["type"] != "SELECT_NODE" || len(a.refs) != 1 || a.star {
+func (e *Engine) aggregateShape(a *sqltree.Analysis) *aggPlan {
+	root := a.Root
+	if root == nil || root["type"] != "SELECT_NODE" || len(a.Refs) != 1 || a.Star {
 		return nil
 	}
-	if m, _ := root["cte_map"].(node); len(asSlice(m["map"])) > 0 {
+	if m, _ := root["cte_map"].(sqltree.Node); len(sqltree.AsSlice(m["map"])) > 0 {
 		return nil
 	}
-	from := asNode(root["from_table"])
-	ref := a.refs[0]
-	if from == nil || from["type"] != "BASE_TABLE" || ref.node == nil || root["qualify"] != nil || root["sample"] != nil {
+	from := sqltree.AsNode(root["from_table"])
+	ref := a.Refs[0]
+	if from == nil || from["type"] != "BASE_TABLE" || ref.Node == nil || root["qualify"] != nil || root["sample"] != nil {
 		return nil
 	}
-	if len(asSlice(root["group_sets"])) > 1 {
+	if len(sqltree.AsSlice(root["group_sets"])) > 1 {
 		return nil // GROUPING SETS, ROLLUP, CUBE
 	}
-	conds, complete := conditions(ref)
+	conds, complete := sqltree.Conditions(ref)
 	if !complete {
 		return nil
 	}
 	plain := true
-	walk(root, false, func(n node, _ bool) bool {
+	sqltree.Walk(root, false, func(n sqltree.Node, _ bool) bool {
 		switch n["class"] {
 		case "SUBQUERY", "WINDOW", "LAMBDA":
 			plain = false
@@ -108,10 +108,10 @@ func (e *Engine) aggregateShape(a *analysis) *aggPlan {
 		return nil
 	}
 	ap := &aggPlan{ref: ref, conds: conds}
-	selectList := asSlice(root["select_list"])
+	selectList := sqltree.AsSlice(root["select_list"])
 	aliases := map[string]bool{}
 	for _, it := range selectList {
-		if al := strings.ToLower(str(asNode(it)["alias"])); al != "" {
+		if al := strings.ToLower(sqltree.Str(sqltree.AsNode(it)["alias"])); al != "" {
 			aliases[al] = true
 		}
 	}
@@ -126,28 +126,28 @@ func (e *Engine) aggregateShape(a *analysis) *aggPlan {
 	switch root["aggregate_handling"] {
 	case "FORCE_AGGREGATES": // GROUP BY ALL: every item without an aggregate
 		for _, it := range selectList {
-			n := asNode(it)
+			n := sqltree.AsNode(it)
 			if e.hasAggregate(n) {
 				continue
 			}
-			col, ok := columnOf(n, ref)
+			col, ok := sqltree.ColumnOf(n, ref)
 			if !ok {
 				return nil
 			}
 			addKey(col)
 		}
 	case "STANDARD_HANDLING", nil:
-		for _, g := range asSlice(root["group_expressions"]) {
-			n := asNode(g)
-			if c, ok := constant(n); ok {
+		for _, g := range sqltree.AsSlice(root["group_expressions"]) {
+			n := sqltree.AsNode(g)
+			if c, ok := sqltree.Constant(n); ok {
 				pos, isInt := c.(int64)
 				if !isInt || pos < 1 || int(pos) > len(selectList) {
 					return nil
 				}
-				n = asNode(selectList[pos-1])
+				n = sqltree.AsNode(selectList[pos-1])
 			}
-			col, ok := columnOf(n, ref)
-			if !ok || (len(asSlice(n["column_names"])) == 1 && aliases[col] && !sameColumnAlias(selectList, col, ref)) {
+			col, ok := sqltree.ColumnOf(n, ref)
+			if !ok || (len(sqltree.AsSlice(n["column_names"])) == 1 && aliases[col] && !sameColumnAlias(selectList, col, ref)) {
 				return nil // a select alias, not a column
 			}
 			addKey(col)
@@ -162,14 +162,14 @@ func (e *Engine) aggregateShape(a *analysis) *aggPlan {
 	// Every expression outside the aggregates may use only group keys (and,
 	// in HAVING and ORDER BY, select aliases).
 	ok := true
-	var visit func(n node, aliasOK bool) bool
-	visit = func(n node, aliasOK bool) bool {
+	var visit func(n sqltree.Node, aliasOK bool) bool
+	visit = func(n sqltree.Node, aliasOK bool) bool {
 		if !ok {
 			return false
 		}
 		switch n["class"] {
 		case "FUNCTION":
-			if e.aggregates[strings.ToLower(str(n["function_name"]))] {
+			if e.aggregates[strings.ToLower(sqltree.Str(n["function_name"]))] {
 				call, good := aggregateCall(n, ref)
 				if !good {
 					ok = false
@@ -179,22 +179,22 @@ func (e *Engine) aggregateShape(a *analysis) *aggPlan {
 				return false
 			}
 		case "COLUMN_REF":
-			col, mine := columnOf(n, ref)
+			col, mine := sqltree.ColumnOf(n, ref)
 			switch {
 			case mine && isKey[col]:
-			case aliasOK && len(asSlice(n["column_names"])) == 1 && aliases[strings.ToLower(str(asSlice(n["column_names"])[0]))]:
+			case aliasOK && len(sqltree.AsSlice(n["column_names"])) == 1 && aliases[strings.ToLower(sqltree.Str(sqltree.AsSlice(n["column_names"])[0]))]:
 			default:
 				ok = false
 			}
 			return false
 		case "STAR":
-			ok = aliasOK && isOrderAll(n) // ORDER BY ALL
+			ok = aliasOK && sqltree.IsOrderAll(n) // ORDER BY ALL
 			return false
 		}
 		return true
 	}
 	walkWith := func(v any, aliasOK bool) {
-		walk(v, false, func(n node, _ bool) bool { return visit(n, aliasOK) })
+		sqltree.Walk(v, false, func(n sqltree.Node, _ bool) bool { return visit(n, aliasOK) })
 	}
 	for _, it := range selectList {
 		walkWith(it, false)
@@ -204,7 +204,7 @@ func (e *Engine) aggregateShape(a *analysis) *aggPlan {
 	if !ok || (len(ap.calls) == 0 && len(ap.keys) == 0) {
 		return nil
 	}
-	if len(ap.calls) == 0 && root["aggregate_handling"] != "FORCE_AGGREGATES" && len(asSlice(root["group_expressions"])) == 0 {
+	if len(ap.calls) == 0 && root["aggregate_handling"] != "FORCE_AGGREGATES" && len(sqltree.AsSlice(root["group_expressions"])) == 0 {
 		return nil
 	}
 	if len(ap.keys) > 0 {
@@ -218,23 +218,23 @@ func (e *Engine) aggregateShape(a *analysis) *aggPlan {
 
 // sameColumnAlias reports whether every select item aliased name is the
 // column name itself (SELECT category AS category).
-func sameColumnAlias(selectList []any, name string, ref *tableRef) bool {
+func sameColumnAlias(selectList []any, name string, ref *sqltree.TableRef) bool {
 	for _, it := range selectList {
-		n := asNode(it)
-		if strings.ToLower(str(n["alias"])) != name {
+		n := sqltree.AsNode(it)
+		if strings.ToLower(sqltree.Str(n["alias"])) != name {
 			continue
 		}
-		if c, ok := columnOf(n, ref); !ok || c != name {
+		if c, ok := sqltree.ColumnOf(n, ref); !ok || c != name {
 			return false
 		}
 	}
 	return true
 }
 
-func (e *Engine) hasAggregate(n node) bool {
+func (e *Engine) hasAggregate(n sqltree.Node) bool {
 	found := false
-	walk(n, false, func(x node, _ bool) bool {
-		if x["class"] == "FUNCTION" && e.aggregates[strings.ToLower(str(x["function_name"]))] {
+	sqltree.Walk(n, false, func(x sqltree.Node, _ bool) bool {
+		if x["class"] == "FUNCTION" && e.aggregates[strings.ToLower(sqltree.Str(x["function_name"]))] {
 			found = true
 		}
 		return !found
@@ -244,23 +244,23 @@ func (e *Engine) hasAggregate(n node) bool {
 
 // aggregateCall reads one aggregate function node of a shape the engine
 // can split.
-func aggregateCall(n node, ref *tableRef) (aggCall, bool) {
-	name := strings.ToLower(str(n["function_name"]))
-	if n["filter"] != nil || len(asSlice(asNode(n["order_bys"])["orders"])) > 0 {
+func aggregateCall(n sqltree.Node, ref *sqltree.TableRef) (aggCall, bool) {
+	name := strings.ToLower(sqltree.Str(n["function_name"]))
+	if n["filter"] != nil || len(sqltree.AsSlice(sqltree.AsNode(n["order_bys"])["orders"])) > 0 {
 		return aggCall{}, false
 	}
 	if b, _ := n["export_state"].(bool); b {
 		return aggCall{}, false
 	}
 	distinct, _ := n["distinct"].(bool)
-	children := asSlice(n["children"])
+	children := sqltree.AsSlice(n["children"])
 	if name == "count_star" {
 		return aggCall{kind: name}, len(children) == 0 && !distinct
 	}
 	if len(children) != 1 {
 		return aggCall{}, false
 	}
-	col, ok := columnOf(asNode(children[0]), ref)
+	col, ok := sqltree.ColumnOf(sqltree.AsNode(children[0]), ref)
 	if !ok {
 		return aggCall{}, false
 	}
@@ -329,11 +329,11 @@ func (p *plan) aggMembers() []aggMember {
 	var out []aggMember
 	for vi, v := range p.std {
 		for i := range v.dataset.Members {
-			out = append(out, aggMember{scan: v.members[i], member: &v.dataset.Members[i], dataset: v.dataset, dec: v.decs[i], rel: ident(memberView(vi, i))})
+			out = append(out, aggMember{scan: v.members[i], member: &v.dataset.Members[i], dataset: v.dataset, dec: v.decs[i], rel: sqltree.Ident(memberView(vi, i))})
 		}
 	}
 	for _, v := range p.direct {
-		out = append(out, aggMember{scan: v.scan, dec: v.dec, rel: ident(v.source.Config.ID) + "." + ident(v.table)})
+		out = append(out, aggMember{scan: v.scan, dec: v.dec, rel: sqltree.Ident(v.source.Config.ID) + "." + sqltree.Ident(v.table)})
 	}
 	return out
 }
@@ -400,13 +400,12 @@ func (e *Engine) aggregateRefusal(ap *aggPlan, m aggMember) string {
 	case s.shared():
 		return "the table is read in more than one place"
 	case s.excluded:
-		return "the query's condition on council leaves it out"
+		return "the query's sqltree.Condition on council leaves it out"
 	case !s.exactFilters:
 		return "part of the WHERE clause cannot be applied in the store exactly"
-	case m.dec != nil && m.dec.RowFilter != "":
-		return "the policy's row filter is applied in the gateway"
-	case m.dec != nil && len(m.dec.Masks) > 0:
-		return "the policy masks columns, which are aggregated after masking"
+	}
+	if ok, why := enforce.StoreMayAggregate(m.dec); !ok {
+		return why
 	}
 	if _, ok := s.source.Store.(gateway.Aggregator); !ok {
 		return "the adapter cannot compute aggregates"
@@ -512,15 +511,15 @@ func firstNonEmpty(a, b string) string {
 
 // aggSetup returns the statements that build __partial and __combined in
 // the query's database, and the rewritten query over __combined.
-func (e *Engine) aggSetup(ctx context.Context, conn *duckstream.Conn, a *analysis, p *plan) ([]string, string, error) {
+func (e *Engine) aggSetup(ctx context.Context, conn *duckstream.Conn, a *sqltree.Analysis, p *plan) ([]string, string, error) {
 	ap := p.agg
 	var target string
 	var stdCols *catalog.Dataset
 	if len(p.std) == 1 {
 		stdCols = p.std[0].dataset
-		target = "std." + ident(stdCols.Config.Name)
+		target = "std." + sqltree.Ident(stdCols.Config.Name)
 	} else {
-		target = ident(p.direct[0].source.Config.ID) + "." + ident(p.direct[0].table)
+		target = sqltree.Ident(p.direct[0].source.Config.ID) + "." + sqltree.Ident(p.direct[0].table)
 	}
 	// The type of each call as DuckDB gives it over the rows, so the
 	// combined value has exactly that type.
@@ -536,7 +535,7 @@ func (e *Engine) aggSetup(ctx context.Context, conn *duckstream.Conn, a *analysi
 		}
 		copy(types, cols)
 	}
-	names, err := describe(ctx, conn, a.sql)
+	names, err := describe(ctx, conn, a.SQL)
 	if err != nil {
 		return nil, "", err
 	}
@@ -544,7 +543,7 @@ func (e *Engine) aggSetup(ctx context.Context, conn *duckstream.Conn, a *analysi
 	var parts []string
 	keyList := make([]string, len(ap.keys))
 	for i, k := range ap.keys {
-		keyList[i] = ident(k)
+		keyList[i] = sqltree.Ident(k)
 	}
 	for _, m := range p.aggMembers() {
 		// A pruned council's rows are an empty stream: its partial is
@@ -554,27 +553,27 @@ func (e *Engine) aggSetup(ctx context.Context, conn *duckstream.Conn, a *analysi
 		var items []string
 		if s.aggPushed {
 			for _, k := range ap.keys {
-				items = append(items, pushedKey(m, k, s)+" AS "+ident(k))
+				items = append(items, pushedKey(m, k, s)+" AS "+sqltree.Ident(k))
 			}
 			for j := range ap.slots {
-				items = append(items, ident(gateway.AggName(j))+" AS "+ident(slotName(j)))
+				items = append(items, sqltree.Ident(gateway.AggName(j))+" AS "+sqltree.Ident(slotName(j)))
 			}
 			q := "SELECT " + strings.Join(items, ", ") + " FROM " + s.relation()
 			if len(ap.keys) > 0 && len(s.agg.GroupBy) == 0 {
-				q += " WHERE " + ident(gateway.AggName(ap.rowsSlot)) + " > 0"
+				q += " WHERE " + sqltree.Ident(gateway.AggName(ap.rowsSlot)) + " > 0"
 			}
 			parts = append(parts, q)
 			continue
 		}
 		items = append(items, keyList...)
 		for j, sl := range ap.slots {
-			items = append(items, partialExpr(sl)+" AS "+ident(slotName(j)))
+			items = append(items, partialExpr(sl)+" AS "+sqltree.Ident(slotName(j)))
 		}
 		q := "SELECT " + strings.Join(items, ", ") + " FROM " + m.rel
 		if len(ap.conds) > 0 {
 			cs := make([]string, len(ap.conds))
 			for i, c := range ap.conds {
-				cs[i] = renderCondition(c)
+				cs[i] = sqltree.Render(c)
 			}
 			q += " WHERE " + strings.Join(cs, " AND ")
 		}
@@ -590,7 +589,7 @@ func (e *Engine) aggSetup(ctx context.Context, conn *duckstream.Conn, a *analysi
 	stmts := []string{"CREATE VIEW __partial AS " + strings.Join(parts, " UNION ALL BY NAME ")}
 	combined := append([]string{}, keyList...)
 	for i, c := range ap.calls {
-		combined = append(combined, fmt.Sprintf("CAST(%s AS %s) AS %s", combineExpr(c, ap.callSlots[i]), types[i], ident(callName(i))))
+		combined = append(combined, fmt.Sprintf("CAST(%s AS %s) AS %s", combineExpr(c, ap.callSlots[i]), types[i], sqltree.Ident(callName(i))))
 	}
 	view := "CREATE VIEW __combined AS SELECT " + strings.Join(combined, ", ") + " FROM __partial"
 	if len(keyList) > 0 {
@@ -614,17 +613,17 @@ func callName(i int) string { return fmt.Sprintf("__c%d", i) }
 func pushedKey(m aggMember, k string, s *scan) string {
 	if m.member == nil {
 		local, _ := localColumn(m, k, s)
-		return ident(local)
+		return sqltree.Ident(local)
 	}
 	switch k {
 	case "council":
-		return quote(m.member.Source.Config.ID)
+		return sqltree.Quote(m.member.Source.Config.ID)
 	case "council_gss":
-		return quote(m.member.Source.Config.GSS)
+		return sqltree.Quote(m.member.Source.Config.GSS)
 	}
 	local, _ := localColumn(m, k, s)
 	col := m.dataset.Column(k)
-	return fmt.Sprintf("CAST(%s AS %s)", ident(local), col.Type)
+	return fmt.Sprintf("CAST(%s AS %s)", sqltree.Ident(local), col.Type)
 }
 
 // partialExpr computes a slot from rows in DuckDB.
@@ -633,14 +632,14 @@ func partialExpr(sl aggSlot) string {
 	case gateway.AggCountStar:
 		return "count(*)"
 	case gateway.AggCountDistinct:
-		return "count(DISTINCT " + ident(sl.column) + ")"
+		return "count(DISTINCT " + sqltree.Ident(sl.column) + ")"
 	}
-	return string(sl.kind) + "(" + ident(sl.column) + ")"
+	return string(sl.kind) + "(" + sqltree.Ident(sl.column) + ")"
 }
 
 // combineExpr combines a call's slots across councils.
 func combineExpr(c aggCall, slots []int) string {
-	p := ident(slotName(slots[0]))
+	p := sqltree.Ident(slotName(slots[0]))
 	switch c.kind {
 	case "count_star", "count", "count_distinct":
 		return "COALESCE(sum(" + p + "), 0)"
@@ -649,58 +648,8 @@ func combineExpr(c aggCall, slots []int) string {
 	case "min", "max":
 		return c.kind + "(" + p + ")"
 	case "avg":
-		n := ident(slotName(slots[1]))
+		n := sqltree.Ident(slotName(slots[1]))
 		return fmt.Sprintf("CASE WHEN COALESCE(sum(%[2]s), 0) = 0 THEN NULL ELSE CAST(sum(%[1]s) AS DOUBLE) / CAST(sum(%[2]s) AS DOUBLE) END", p, n)
-	}
-	return "NULL"
-}
-
-// renderCondition writes a simple condition back as DuckDB SQL, with the
-// literal's own type.
-func renderCondition(c condition) string {
-	if c.isTree() {
-		parts := make([]string, len(c.args))
-		for i, a := range c.args {
-			parts[i] = renderCondition(a)
-		}
-		if c.op == gateway.OpNot {
-			return "NOT (" + parts[0] + ")"
-		}
-		return "(" + strings.Join(parts, " "+string(c.op)+" ") + ")"
-	}
-	col := ident(c.column)
-	switch c.op {
-	case gateway.OpIsNull, gateway.OpIsNotNull:
-		return col + " " + string(c.op)
-	case gateway.OpLike:
-		return col + " LIKE " + sqlLiteral(c.value)
-	case opIn:
-		vals := c.value.([]any)
-		out := make([]string, len(vals))
-		for i, v := range vals {
-			out[i] = sqlLiteral(v)
-		}
-		return col + " IN (" + strings.Join(out, ", ") + ")"
-	}
-	return col + " " + string(c.op) + " " + sqlLiteral(c.value)
-}
-
-func sqlLiteral(v any) string {
-	switch v := v.(type) {
-	case int64:
-		return strconv.FormatInt(v, 10)
-	case float64:
-		return "CAST(" + quote(strconv.FormatFloat(v, 'g', -1, 64)) + " AS DOUBLE)"
-	case gateway.Decimal:
-		return string(v)
-	case string:
-		return quote(v)
-	case bool:
-		return strconv.FormatBool(v)
-	case gateway.Date:
-		return "DATE " + quote(string(v))
-	case time.Time:
-		return "TIMESTAMP " + quote(v.Format("2006-01-02 15:04:05.999999"))
 	}
 	return "NULL"
 }
@@ -708,24 +657,24 @@ func sqlLiteral(v any) string {
 // rewriteOverCombined returns the analyst's query with its table replaced
 // by __combined, every aggregate by the column that holds it, the GROUP BY
 // dropped and HAVING turned into WHERE. Output columns keep their names.
-func (e *Engine) rewriteOverCombined(ctx context.Context, a *analysis, ap *aggPlan, names []string) (string, error) {
-	doc := clean(a.doc).(node)
-	root := asNode(asNode(asSlice(doc["statements"])[0])["node"])
-	from := asNode(root["from_table"])
-	alias := str(from["alias"])
+func (e *Engine) rewriteOverCombined(ctx context.Context, a *sqltree.Analysis, ap *aggPlan, names []string) (string, error) {
+	doc := sqltree.Clean(a.Doc).(sqltree.Node)
+	root := sqltree.AsNode(sqltree.AsNode(sqltree.AsSlice(doc["statements"])[0])["node"])
+	from := sqltree.AsNode(root["from_table"])
+	alias := sqltree.Str(from["alias"])
 	if alias == "" {
-		alias = ap.ref.table
+		alias = ap.ref.Table
 	}
 	from["schema_name"], from["table_name"], from["alias"] = "", "__combined", alias
 	var replace func(v any) any
 	replace = func(v any) any {
 		switch n := v.(type) {
-		case node:
-			if n["class"] == "FUNCTION" && e.aggregates[strings.ToLower(str(n["function_name"]))] {
+		case sqltree.Node:
+			if n["class"] == "FUNCTION" && e.aggregates[strings.ToLower(sqltree.Str(n["function_name"]))] {
 				call, _ := aggregateCall(n, ap.ref)
 				for i, c := range ap.calls {
 					if c == call {
-						return node{"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": n["alias"],
+						return sqltree.Node{"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": n["alias"],
 							"query_location": json.Number("0"), "column_names": []any{callName(i)}}
 					}
 				}
@@ -742,10 +691,10 @@ func (e *Engine) rewriteOverCombined(ctx context.Context, a *analysis, ap *aggPl
 		}
 		return v
 	}
-	list := asSlice(root["select_list"])
+	list := sqltree.AsSlice(root["select_list"])
 	for i, it := range list {
-		n := asNode(it)
-		if str(n["alias"]) == "" && i < len(names) {
+		n := sqltree.AsNode(it)
+		if sqltree.Str(n["alias"]) == "" && i < len(names) {
 			n["alias"] = names[i]
 		}
 		list[i] = replace(n)
@@ -756,14 +705,8 @@ func (e *Engine) rewriteOverCombined(ctx context.Context, a *analysis, ap *aggPl
 	root["group_expressions"] = []any{}
 	root["group_sets"] = []any{}
 	root["aggregate_handling"] = "STANDARD_HANDLING"
-	raw, err := json.Marshal(doc)
+	out, err := e.parser.Deserialize(ctx, doc)
 	if err != nil {
-		return "", err
-	}
-	e.parseMu.Lock()
-	defer e.parseMu.Unlock()
-	var out string
-	if err := e.parseConn.QueryRowContext(ctx, "SELECT json_deserialize_sql($1::JSON)", string(raw)).Scan(&out); err != nil {
 		return "", fmt.Errorf("rewrite the aggregate over the councils' partials: %w", err)
 	}
 	return out, nil

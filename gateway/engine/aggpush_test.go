@@ -15,6 +15,7 @@ import (
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/sqltree"
 )
 
 // aggSource is a memSource whose store computes partial aggregates, in a
@@ -58,7 +59,7 @@ func (a *aggSource) Aggregate(ctx context.Context, req gateway.AggregateRequest)
 	}
 	var items, groups, where []string
 	for _, g := range req.GroupBy {
-		items, groups = append(items, ident(g)), append(groups, ident(g))
+		items, groups = append(items, sqltree.Ident(g)), append(groups, sqltree.Ident(g))
 	}
 	cols = slices.Clip(cols)
 	for i, f := range req.Aggs {
@@ -67,14 +68,14 @@ func (a *aggSource) Aggregate(ctx context.Context, req gateway.AggregateRequest)
 		case gateway.AggCountStar:
 			expr = "count(*)"
 		case gateway.AggCountDistinct:
-			expr = "count(DISTINCT " + ident(f.Column) + ")"
+			expr = "count(DISTINCT " + sqltree.Ident(f.Column) + ")"
 		default:
-			expr = string(f.Kind) + "(" + ident(f.Column) + ")"
+			expr = string(f.Kind) + "(" + sqltree.Ident(f.Column) + ")"
 		}
-		items = append(items, expr+" AS "+ident(gateway.AggName(i)))
+		items = append(items, expr+" AS "+sqltree.Ident(gateway.AggName(i)))
 	}
 	for _, f := range req.Filters {
-		where = append(where, renderCondition(condition{column: f.Column, op: f.Op, value: f.Value}))
+		where = append(where, sqltree.Render(sqltree.Condition{Column: f.Column, Op: f.Op, Value: f.Value}))
 	}
 	q := "SELECT " + strings.Join(items, ", ") + " FROM rows"
 	if len(where) > 0 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/duckstream"
+	"github.com/councildata/gateway/gateway/enforce"
 )
 
 // aggregateNames returns DuckDB's aggregate function names.
@@ -29,23 +30,42 @@ func (e *Engine) aggregateNames(ctx context.Context) (map[string]bool, error) {
 	return out, rows.Err()
 }
 
-// rowCap is the smallest row cap among the tables read, 0 for none.
-func (p *plan) rowCap() int64 {
-	var cap int64
-	take := func(d *gateway.TableDecision) {
-		if d != nil && d.RowCap > 0 && (cap == 0 || d.RowCap < cap) {
-			cap = d.RowCap
-		}
-	}
+// decisions lists the decisions of every table the plan reads.
+func (p *plan) decisions() []*gateway.TableDecision {
+	var out []*gateway.TableDecision
 	for _, v := range p.direct {
-		take(v.dec)
+		out = append(out, v.dec)
+	}
+	for _, v := range p.std {
+		out = append(out, v.decs...)
+	}
+	return out
+}
+
+// rowCap is the smallest row cap among the tables read, 0 for none.
+func (p *plan) rowCap() int64 { return enforce.RowCap(p.decisions()...) }
+
+// aggregateRule combines the plan's aggregate-only decisions, or returns
+// nil when no table the query reads is aggregate-only. A standard
+// dataset's council and council_gss are always dimensions.
+func (p *plan) aggregateRule() *enforce.Rule {
+	var r *enforce.Rule
+	for _, v := range p.direct {
+		if r = r.With(v.dec, nil); r != nil {
+			for _, f := range v.scan.table.Schema.Fields() {
+				r.Columns(f.Name)
+			}
+		}
 	}
 	for _, v := range p.std {
 		for _, d := range v.decs {
-			take(d)
+			r = r.With(d, []string{"council", "council_gss"})
+		}
+		if r != nil {
+			r.Columns(stdNames(v.dataset)...)
 		}
 	}
-	return cap
+	return r
 }
 
 // describe returns a query's output column names.
@@ -78,25 +98,4 @@ func describeColumn(ctx context.Context, conn *duckstream.Conn, query string, co
 		}
 	}
 	return out, r.Err()
-}
-
-// clean deep-copies a parse tree without the engine's own marks.
-func clean(v any) any {
-	switch v := v.(type) {
-	case node:
-		out := node{}
-		for k, c := range v {
-			if k != "__select" {
-				out[k] = clean(c)
-			}
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, c := range v {
-			out[i] = clean(c)
-		}
-		return out
-	}
-	return v
 }

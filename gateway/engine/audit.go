@@ -8,6 +8,7 @@ import (
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/audit"
+	"github.com/councildata/gateway/gateway/sqltree"
 )
 
 // Auditor appends audit records; *audit.Log is one. An Append error means
@@ -78,13 +79,13 @@ func (e *Engine) audit(ctx context.Context, ev auditEvent) error {
 }
 
 // refNames are the tables a query names, as written.
-func refNames(a *analysis) []string {
+func refNames(a *sqltree.Analysis) []string {
 	var out []string
-	for _, r := range a.refs {
-		if r.schema == "" {
+	for _, r := range a.Refs {
+		if r.Schema == "" {
 			continue // a CTE
 		}
-		n := r.schema + "." + r.table
+		n := r.Schema + "." + r.Table
 		if !slices.Contains(out, n) {
 			out = append(out, n)
 		}

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/councildata/gateway/gateway/duckstream"
+	"github.com/councildata/gateway/gateway/sqltree"
 )
 
 // sandboxSettings are applied when a query's database is created; the
@@ -52,10 +52,10 @@ func sandboxDSN(memoryLimit string, threads int) string {
 func openQueryDB(memoryLimit string, threads int, tempDir, maxTemp string) (*duckstream.DB, *duckstream.Conn, func(), error) {
 	var setup []string
 	if tempDir != "" {
-		setup = append(setup, "SET temp_directory = "+quote(tempDir))
+		setup = append(setup, "SET temp_directory = "+sqltree.Quote(tempDir))
 	}
 	if maxTemp != "" {
-		setup = append(setup, "SET max_temp_directory_size = "+quote(maxTemp))
+		setup = append(setup, "SET max_temp_directory_size = "+sqltree.Quote(maxTemp))
 	}
 	// Zoned timestamps leave as UTC (tz "UTC", not "Etc/UTC"); then
 	// nothing more may reach outside the database.
@@ -85,7 +85,7 @@ func openDuck(ctx context.Context, dsn, tempDir string) (*sql.DB, *sql.Conn, fun
 		var err error
 		once.Do(func() {
 			if tempDir != "" {
-				if _, err = ex.ExecContext(ctx, "SET temp_directory = "+quote(tempDir), nil); err != nil {
+				if _, err = ex.ExecContext(ctx, "SET temp_directory = "+sqltree.Quote(tempDir), nil); err != nil {
 					return
 				}
 			}
@@ -125,9 +125,3 @@ func withArrow(conn *sql.Conn, f func(*duckdb.Arrow) error) error {
 		return f(a)
 	})
 }
-
-// ident quotes an SQL identifier for DuckDB.
-func ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
-// quote quotes an SQL string literal for DuckDB.
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -25,6 +25,8 @@ import (
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/config"
 	"github.com/councildata/gateway/gateway/duckstream"
+	"github.com/councildata/gateway/gateway/enforce"
+	"github.com/councildata/gateway/gateway/sqltree"
 )
 
 // Engine runs queries. It is safe for concurrent use.
@@ -35,8 +37,8 @@ type Engine struct {
 	alloc  memory.Allocator
 	sem    chan struct{}
 
-	parseMu    sync.Mutex
-	parseConn  *sql.Conn
+	parseConn  *sql.Conn       // the engine's own DuckDB, for checks at start
+	parser     *sqltree.Parser // serialises its use after start
 	aggregates map[string]bool // DuckDB's aggregate function names
 	denied     map[string]bool // functions no query may call (deniedFunctions)
 	// afterSetup, in tests, looks at a query's database on the analyst's
@@ -57,7 +59,7 @@ func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query, pol Policy
 		closeDB()
 		return nil, fmt.Errorf("lock parser database: %w", err)
 	}
-	e := &Engine{cat: cat, cfg: cfg, policy: pol, alloc: memory.DefaultAllocator, sem: make(chan struct{}, max(cfg.MaxConcurrent, 1)), parseConn: conn, closeDB: closeDB}
+	e := &Engine{cat: cat, cfg: cfg, policy: pol, alloc: memory.DefaultAllocator, sem: make(chan struct{}, max(cfg.MaxConcurrent, 1)), parseConn: conn, parser: sqltree.NewParser(conn), closeDB: closeDB}
 	if err := e.checkDatasets(ctx); err != nil {
 		closeDB()
 		return nil, err
@@ -177,7 +179,7 @@ type SourceStats struct {
 type Result struct {
 	QueryID string
 	Reader  array.RecordReader
-	guard   *guard
+	guard   *enforce.Guard
 	failure error                       // the classified error met while reading, if any
 	done    func(rows int64, err error) // audits the end of the request
 
@@ -205,7 +207,7 @@ func (r *Result) Warnings() []string {
 	if r.guard == nil {
 		return []string{}
 	}
-	return append([]string{}, r.guard.warnings()...)
+	return append([]string{}, r.guard.Warnings()...)
 }
 
 // Suppressed is how many output groups were suppressed for being smaller
@@ -214,7 +216,7 @@ func (r *Result) Suppressed() int64 {
 	if r.guard == nil {
 		return 0
 	}
-	return r.guard.suppressed.Load()
+	return r.guard.Removed()
 }
 
 // Elapsed is the time since the query started.
@@ -266,7 +268,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return fail(audit.OutcomeFailed, err)
 	}
-	if a.explain {
+	if a.Explain {
 		return e.explainQuery(ctx, req, start)
 	}
 	ev.tables = refNames(a)
@@ -274,14 +276,14 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return fail(audit.OutcomeFailed, e.hideListing(err))
 	}
-	p.hashKey = hashKeyFor(e.policy.HashSalt, req.Requester)
+	p.hashKey = enforce.HashKey(e.policy.HashSalt, req.Requester)
 	ev.in, ev.dec, err = e.authorize(ctx, req, p)
 	if err != nil {
 		return fail(audit.OutcomeDenied, err)
 	}
-	var ao *aggOnlyQuery
+	var ao *enforce.AggregateQuery
 	if rule := e.fitToPolicy(ctx, a, p); rule != nil {
-		if ao, err = e.checkAggregateOnly(a, rule); err != nil {
+		if ao, err = enforce.CheckAggregateOnly(a, rule, e.aggregates); err != nil {
 			return fail(audit.OutcomeDenied, err)
 		}
 	}
@@ -304,7 +306,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 // may be offered (applyPolicy), the columns the policy's own expressions
 // read, and, where no table is aggregate-only, the aggregate split. It
 // returns the aggregate-only rule, nil when none applies.
-func (e *Engine) fitToPolicy(ctx context.Context, a *analysis, p *plan) *aggRule {
+func (e *Engine) fitToPolicy(ctx context.Context, a *sqltree.Analysis, p *plan) *enforce.Rule {
 	p.applyPolicy()
 	e.policyColumns(ctx, p)
 	rule := p.aggregateRule()
@@ -326,7 +328,7 @@ func (e *Engine) explainQuery(ctx context.Context, req Request, start time.Time)
 	if !ex.Allowed {
 		return nil, gateway.Errorf(gateway.CodeForbidden, "%s", ex.Error)
 	}
-	g := newGuard(explainRows(ex), 0)
+	g := enforce.NewGuard(explainRows(ex), 0)
 	return &Result{QueryID: ex.QueryID, Reader: g, guard: g, start: start, ctx: ctx, cleanup: g.Release}, nil
 }
 
@@ -350,7 +352,7 @@ func (e *Engine) hideListing(err error) error {
 }
 
 // run reads the scans into the query's DuckDB and starts the analyst's SQL.
-func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, ao *aggOnlyQuery) (res *Result, err error) {
+func (e *Engine) run(ctx context.Context, req Request, a *sqltree.Analysis, p *plan, ao *enforce.AggregateQuery) (res *Result, err error) {
 	start := time.Now()
 	qctx, cancel := context.WithDeadline(ctx, req.deadline(e.cfg, start))
 	select {
@@ -373,7 +375,7 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, ao 
 		}
 	}()
 
-	if err := e.startScans(qctx, p, a.explain); err != nil {
+	if err := e.startScans(qctx, p, a.Explain); err != nil {
 		for _, s := range p.scans {
 			if s.reader != nil {
 				s.reader.Release()
@@ -388,15 +390,15 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, ao 
 	})
 	var removed int64 // groups an aggregate-only rule removed
 	finish := func(reader array.RecordReader) *Result {
-		g := newGuard(reader, p.rowCap())
-		g.suppressed.Store(removed)
+		g := enforce.NewGuard(reader, p.rowCap())
+		g.SetRemoved(removed)
 		cleanups = append(cleanups, g.Release)
 		res := &Result{QueryID: req.QueryID, Reader: g, start: start, scans: p.scans, ctx: qctx, guard: g, aggOnly: p.aggOnly}
 		res.cleanup = func() {
 			cleanup()
 			slog.Debug("query closed", "query_id", req.QueryID, "elapsed", time.Since(start))
 			if res.done != nil {
-				res.done(g.rows, res.failure)
+				res.done(g.Rows(), res.failure)
 			}
 		}
 		return res
@@ -416,8 +418,8 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, ao 
 	}
 	cleanups = append(cleanups, func() { closeDB(); os.RemoveAll(tempDir) })
 
-	p.explain = a.explain
-	if a.explain {
+	p.explain = a.Explain
+	if a.Explain {
 		// EXPLAIN: each scan's empty stream stands in for its table as a
 		// view, which DuckDB plans as a scan of unknown size (an empty
 		// table it would plan away).
@@ -446,7 +448,7 @@ func (e *Engine) run(ctx context.Context, req Request, a *analysis, p *plan, ao 
 // analyst's names, the policy's relations, the combined partial
 // aggregates) and returns the SQL to run: the analyst's, or its rewrite
 // over the partials, wrapped for suppression or EXPLAIN.
-func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *analysis, p *plan, ao *aggOnlyQuery) (string, int64, error) {
+func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *sqltree.Analysis, p *plan, ao *enforce.AggregateQuery) (string, int64, error) {
 	for _, stmt := range append(p.setup(), "SET lock_configuration = true") {
 		if err := conn.Exec(ctx, stmt); err != nil {
 			return "", 0, fmt.Errorf("set up query database (%s): %w", stmt, err)
@@ -455,7 +457,7 @@ func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *analy
 	if e.afterSetup != nil {
 		e.afterSetup(ctx, conn)
 	}
-	sqlText := a.sql
+	sqlText := a.SQL
 	if p.agg != nil && !p.anyAggPushed() {
 		p.agg = nil // no store computes a partial: nothing to gain by splitting
 	}
@@ -473,10 +475,10 @@ func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *analy
 	}
 	p.duckSQL = sqlText
 	switch {
-	case a.explain:
+	case a.Explain:
 		return "EXPLAIN " + sqlText, 0, nil
 	case ao != nil:
-		return e.aggOnlySQL(ctx, conn, a, ao)
+		return enforce.Groups(ctx, queryDB{conn}, e.parser, a, ao)
 	}
 	return sqlText, 0, nil
 }
@@ -523,7 +525,7 @@ func (e *Engine) loadScan(ctx context.Context, db *duckstream.DB, s *scan, rels 
 	if err != nil {
 		return fmt.Errorf("register scan of %s.%s: %w", s.source.Config.ID, s.table.Name, err)
 	}
-	stream := ident(s.streamName())
+	stream := sqltree.Ident(s.streamName())
 	// DuckDB's Arrow scan view is in the main schema, not the
 	// connection's own: it is dropped before its stream is freed, so no
 	// statement can ever read a stream that is gone.
@@ -535,7 +537,7 @@ func (e *Engine) loadScan(ctx context.Context, db *duckstream.DB, s *scan, rels 
 		return conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), stream))
 	}
 	s.hidden = true
-	raw := "temp." + ident(fmt.Sprintf("__raw_%d", s.id))
+	raw := "temp." + sqltree.Ident(fmt.Sprintf("__raw_%d", s.id))
 	if err := conn.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s AS SELECT * FROM %s", raw, stream)); err != nil {
 		return err
 	}
@@ -589,7 +591,7 @@ func countRows(ctx context.Context, conn *duckstream.Conn, rel string) (int64, e
 }
 
 // parse runs DuckDB's parser over the SQL.
-func (e *Engine) parse(ctx context.Context, query string) (*analysis, error) {
+func (e *Engine) parse(ctx context.Context, query string) (*sqltree.Analysis, error) {
 	if strings.TrimSpace(query) == "" {
 		return nil, gateway.Errorf(gateway.CodeBadRequest, "the request has no SQL")
 	}
@@ -601,26 +603,28 @@ func (e *Engine) parse(ctx context.Context, query string) (*analysis, error) {
 		explain = true
 		query = query[loc[1]:]
 	}
-	e.parseMu.Lock()
-	var serialized string
-	err := e.parseConn.QueryRowContext(ctx, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query).Scan(&serialized)
-	e.parseMu.Unlock()
+	serialized, err := e.parser.Serialize(ctx, query)
 	if err != nil {
 		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not parse the query")
 	}
-	return analyze(serialized, query, explain, limits{denied: e.denied, maxInList: e.cfg.MaxInList, maxDepth: e.cfg.MaxDepth})
+	a, err := sqltree.Analyze(serialized, query, explain, sqltree.Limits{MaxInList: e.cfg.MaxInList, MaxDepth: e.cfg.MaxDepth})
+	if err != nil {
+		return nil, err
+	}
+	if err := enforce.Statement(a, e.denied); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
-// deniedFunctions is every function no query may call: deniedFunctionNames,
-// every function of DuckDB's pg_catalog schema (catalog introspection),
-// and every duckdb_* and pragma_* function.
+// deniedFunctions is every function no query may call
+// (enforce.DeniedFunctionNames and what enforce.DeniedFunctionsSQL finds).
 func (e *Engine) deniedFunctions(ctx context.Context) (map[string]bool, error) {
 	out := map[string]bool{}
-	for _, n := range deniedFunctionNames {
+	for _, n := range enforce.DeniedFunctionNames {
 		out[n] = true
 	}
-	rows, err := e.parseConn.QueryContext(ctx, `SELECT DISTINCT lower(function_name) FROM duckdb_functions()
-		WHERE schema_name = 'pg_catalog' OR function_name LIKE 'duckdb\_%' ESCAPE '\' OR function_name LIKE 'pragma\_%' ESCAPE '\'`)
+	rows, err := e.parseConn.QueryContext(ctx, enforce.DeniedFunctionsSQL)
 	if err != nil {
 		return nil, err
 	}
@@ -633,6 +637,20 @@ func (e *Engine) deniedFunctions(ctx context.Context) (map[string]bool, error) {
 		out[n] = true
 	}
 	return out, rows.Err()
+}
+
+// queryDB is the query's database on the analyst's connection, as
+// enforce.Groups uses it.
+type queryDB struct{ conn *duckstream.Conn }
+
+func (q queryDB) Exec(ctx context.Context, stmt string) error { return q.conn.Exec(ctx, stmt) }
+
+func (q queryDB) Names(ctx context.Context, query string) ([]string, error) {
+	return describe(ctx, q.conn, query)
+}
+
+func (q queryDB) Count(ctx context.Context, rel string) (int64, error) {
+	return countRows(ctx, q.conn, rel)
 }
 
 // classify turns an error from DuckDB or a scan into a gateway error.

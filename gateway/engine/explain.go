@@ -14,6 +14,8 @@ import (
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/audit"
+	"github.com/councildata/gateway/gateway/enforce"
+	"github.com/councildata/gateway/gateway/sqltree"
 )
 
 // Explanation says how a query would run, without reading any rows: what
@@ -92,10 +94,10 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 		out.Revision = dec.Revision
 	}
 	if err == nil {
-		var ao *aggOnlyQuery
+		var ao *enforce.AggregateQuery
 		if rule := e.fitToPolicy(ctx, a, p); rule != nil {
 			var aerr error
-			if ao, aerr = e.checkAggregateOnly(a, rule); aerr != nil {
+			if ao, aerr = enforce.CheckAggregateOnly(a, rule, e.aggregates); aerr != nil {
 				out.Allowed, out.Error = false, message(aerr)
 			}
 		}
@@ -140,7 +142,7 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 // explainFederation plans every scan with the stores' Planners (reading no
 // rows), decides how the answer would be made, and asks DuckDB for its plan
 // of the rest over empty streams of the right shapes.
-func (e *Engine) explainFederation(ctx context.Context, req Request, a *analysis, p *plan, ao *aggOnlyQuery, out *Explanation) error {
+func (e *Engine) explainFederation(ctx context.Context, req Request, a *sqltree.Analysis, p *plan, ao *enforce.AggregateQuery, out *Explanation) error {
 	// The stores' catalogs may be read: within the query's timeout.
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(e.cfg.Timeout))
 	defer cancel()
@@ -188,7 +190,7 @@ func (e *Engine) explainFederation(ctx context.Context, req Request, a *analysis
 		out.Plan = "aggregate split"
 	}
 	ea := *a
-	ea.explain = true
+	ea.Explain = true
 	res, err := e.run(ctx, req, &ea, p, ao)
 	if err != nil {
 		return err

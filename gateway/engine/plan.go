@@ -12,6 +12,8 @@ import (
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/catalog"
+	"github.com/councildata/gateway/gateway/enforce"
+	"github.com/councildata/gateway/gateway/sqltree"
 )
 
 // scan is one read of one council table for a query.
@@ -99,13 +101,13 @@ func (s *scan) shared() bool { return s.refs > 1 || s.reused }
 // duckdb/duckdb#16050). SELECT * with no filter is read correctly, the load
 // of each scan runs on its own connection in parallel, and the table may
 // spill to the query's temp directory.
-func (s *scan) relation() string { return ident(fmt.Sprintf("__data_%d", s.id)) }
+func (s *scan) relation() string { return sqltree.Ident(fmt.Sprintf("__data_%d", s.id)) }
 
 // rows is the relation of the scan's rows: its table, or an empty table
 // of the same shape when the store sent a partial aggregate instead.
 func (s *scan) rows() string {
 	if s.aggPushed {
-		return ident(fmt.Sprintf("__empty_%d", s.id))
+		return sqltree.Ident(fmt.Sprintf("__empty_%d", s.id))
 	}
 	return s.relation()
 }
@@ -115,7 +117,7 @@ func (s *scan) emptyTable() string {
 	schema := projectSchema(s.table.Schema, s.req.Columns)
 	cols := make([]string, schema.NumFields())
 	for i, f := range schema.Fields() {
-		cols[i] = ident(f.Name) + " " + catalog.SQLType(f.Type)
+		cols[i] = sqltree.Ident(f.Name) + " " + catalog.SQLType(f.Type)
 	}
 	return fmt.Sprintf("CREATE TABLE %s (%s)", s.rows(), strings.Join(cols, ", "))
 }
@@ -148,19 +150,13 @@ type policyRel struct {
 	sql  func(rows string) string // its SELECT over the scan's rows
 }
 
-// filtersOrMasks reports whether a decision hides rows or values, so the
-// scan's rows differ from what the analyst may see.
-func filtersOrMasks(d *gateway.TableDecision) bool {
-	return d != nil && (d.RowFilter != "" || len(d.Masks) > 0)
-}
-
 // policyRels lists every relation of rows after a row filter or masks, in
 // the order the views name them.
 func (p *plan) policyRels() []policyRel {
 	var out []policyRel
 	for i, v := range p.direct {
-		if filtersOrMasks(v.dec) {
-			out = append(out, policyRel{scan: v.scan, name: ident(fmt.Sprintf("__policy_direct_%d", i)), sql: func(rows string) string {
+		if enforce.FiltersOrMasks(v.dec) {
+			out = append(out, policyRel{scan: v.scan, name: sqltree.Ident(fmt.Sprintf("__policy_direct_%d", i)), sql: func(rows string) string {
 				return p.policySelect(rows, v.scan.req.Columns, v.used, v.dec, v.scan.table.Schema, nil)
 			}})
 		}
@@ -168,10 +164,10 @@ func (p *plan) policyRels() []policyRel {
 	for vi, v := range p.std {
 		for i, m := range v.dataset.Members {
 			s, d := v.members[i], v.decs[i]
-			if !filtersOrMasks(d) {
+			if !enforce.FiltersOrMasks(d) {
 				continue
 			}
-			out = append(out, policyRel{scan: s, name: ident(fmt.Sprintf("__policy_std_%d_%d", vi, i)), sql: func(rows string) string {
+			out = append(out, policyRel{scan: s, name: sqltree.Ident(fmt.Sprintf("__policy_std_%d_%d", vi, i)), sql: func(rows string) string {
 				member := memberSelect(v.dataset, m, rows, s.fetched())
 				return p.policySelect("("+member+")", stdNames(v.dataset), v.usedColumns(), d, nil, v.dataset)
 			}})
@@ -188,13 +184,13 @@ func (p *plan) plainRows(s *scan) bool {
 		return true
 	}
 	for _, v := range p.direct {
-		if v.scan == s && !filtersOrMasks(v.dec) {
+		if v.scan == s && !enforce.FiltersOrMasks(v.dec) {
 			return true
 		}
 	}
 	for _, v := range p.std {
 		for i, m := range v.members {
-			if m == s && !filtersOrMasks(v.decs[i]) {
+			if m == s && !enforce.FiltersOrMasks(v.decs[i]) {
 				return true
 			}
 		}
@@ -268,16 +264,16 @@ func (p *plan) setup() []string {
 	schema := func(name string) {
 		if !schemas[name] {
 			schemas[name] = true
-			stmts = append(stmts, "CREATE SCHEMA "+ident(name))
+			stmts = append(stmts, "CREATE SCHEMA "+sqltree.Ident(name))
 		}
 	}
 	for _, v := range p.direct {
 		schema(v.source.Config.ID)
 		from := v.scan.rows()
-		if filtersOrMasks(v.dec) {
+		if enforce.FiltersOrMasks(v.dec) {
 			from = relOf(v.scan)
 		}
-		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT * FROM %s", ident(v.source.Config.ID), ident(v.table), from))
+		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT * FROM %s", sqltree.Ident(v.source.Config.ID), sqltree.Ident(v.table), from))
 	}
 	for vi, v := range p.std {
 		schema("std")
@@ -285,17 +281,17 @@ func (p *plan) setup() []string {
 		for i, m := range v.dataset.Members {
 			s := v.members[i]
 			member := memberSelect(v.dataset, m, s.rows(), s.fetched())
-			if filtersOrMasks(v.decs[i]) {
+			if enforce.FiltersOrMasks(v.decs[i]) {
 				member = "SELECT * FROM " + relOf(s)
 			}
-			view := ident(memberView(vi, i))
+			view := sqltree.Ident(memberView(vi, i))
 			stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s AS %s", view, member))
 			parts = append(parts, "SELECT * FROM "+view)
 		}
 		if len(parts) == 0 { // a dataset no council maps yet
 			parts = append(parts, emptyDataset(v.dataset))
 		}
-		stmts = append(stmts, fmt.Sprintf("CREATE VIEW std.%s AS %s", ident(v.dataset.Config.Name), strings.Join(parts, " UNION ALL ")))
+		stmts = append(stmts, fmt.Sprintf("CREATE VIEW std.%s AS %s", sqltree.Ident(v.dataset.Config.Name), strings.Join(parts, " UNION ALL ")))
 	}
 	return stmts
 }
@@ -303,13 +299,13 @@ func (p *plan) setup() []string {
 func emptyDataset(d *catalog.Dataset) string {
 	cols := []string{"CAST(NULL AS VARCHAR) AS council", "CAST(NULL AS VARCHAR) AS council_gss"}
 	for _, c := range d.Config.Columns {
-		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type, ident(c.Name)))
+		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type, sqltree.Ident(c.Name)))
 	}
 	return "SELECT " + strings.Join(cols, ", ") + " WHERE false"
 }
 
 // plan resolves the query's tables and decides each scan's request.
-func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
+func (e *Engine) plan(ctx context.Context, a *sqltree.Analysis) (*plan, error) {
 	p := &plan{}
 	scans := map[string]*scan{}
 	getScan := func(src *catalog.Source, t gateway.Table) *scan {
@@ -330,7 +326,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 		needed[s][strings.ToLower(col)] = true
 	}
 	type refScan struct {
-		ref   *tableRef
+		ref   *sqltree.TableRef
 		scans []*scan
 		std   *stdView
 	}
@@ -338,16 +334,16 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 	directSeen := map[*scan]bool{}
 	stdSeen := map[string]*stdView{}
 
-	for _, ref := range a.refs {
-		if ref.schema == "" {
-			if ref.cte {
+	for _, ref := range a.Refs {
+		if ref.Schema == "" {
+			if ref.CTE {
 				continue
 			}
-			return nil, e.unqualified(ctx, ref.table)
+			return nil, e.unqualified(ctx, ref.Table)
 		}
-		wholeRow := a.star || a.columns[strings.ToLower(ref.table)] || (ref.alias != "" && a.columns[strings.ToLower(ref.alias)])
-		if strings.EqualFold(ref.schema, "std") {
-			d, err := e.cat.Dataset(ref.table)
+		wholeRow := a.Star || a.Columns[strings.ToLower(ref.Table)] || (ref.Alias != "" && a.Columns[strings.ToLower(ref.Alias)])
+		if strings.EqualFold(ref.Schema, "std") {
+			d, err := e.cat.Dataset(ref.Table)
 			if err != nil {
 				return nil, err
 			}
@@ -358,7 +354,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				p.std = append(p.std, v)
 			}
 			for _, col := range d.Config.Columns {
-				if wholeRow || a.columns[col.Name] {
+				if wholeRow || a.Columns[col.Name] {
 					v.used[col.Name] = true
 				}
 			}
@@ -370,11 +366,11 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				}
 				s := getScan(m.Source, t)
 				s.refs++
-				s.reused = s.reused || ref.reused
+				s.reused = s.reused || ref.Reused
 				rs.scans = append(rs.scans, s)
 				for _, col := range d.Config.Columns {
 					cm, ok := m.Mapping.Columns[col.Name]
-					if ok && (wholeRow || a.columns[col.Name]) {
+					if ok && (wholeRow || a.Columns[col.Name]) {
 						need(s, cm.From)
 					}
 				}
@@ -382,25 +378,25 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 			resolved = append(resolved, rs)
 			continue
 		}
-		src, err := e.cat.Source(ref.schema)
+		src, err := e.cat.Source(ref.Schema)
 		if err != nil {
 			return nil, err
 		}
-		t, err := src.Table(ctx, ref.table)
+		t, err := src.Table(ctx, ref.Table)
 		if err != nil {
 			return nil, err
 		}
 		s := getScan(src, t)
 		s.refs++
-		s.reused = s.reused || ref.reused
+		s.reused = s.reused || ref.Reused
 		for _, f := range t.Schema.Fields() {
-			if wholeRow || a.columns[strings.ToLower(f.Name)] {
+			if wholeRow || a.Columns[strings.ToLower(f.Name)] {
 				need(s, f.Name)
 			}
 		}
 		if !directSeen[s] {
 			directSeen[s] = true
-			p.direct = append(p.direct, &directView{source: src, table: t.Name, written: ref.table, scan: s})
+			p.direct = append(p.direct, &directView{source: src, table: t.Name, written: ref.Table, scan: s})
 		}
 		for _, v := range p.direct {
 			if v.scan == s {
@@ -433,8 +429,8 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 
 	// Filters and limits, only for scans read in exactly one place.
 	for _, rs := range resolved {
-		conds, complete := conditions(rs.ref)
-		limit, order, hasLimit := limitOf(rs.ref)
+		conds, complete := sqltree.Conditions(rs.ref)
+		limit, order, hasLimit := sqltree.LimitOf(rs.ref)
 		hasLimit = hasLimit && e.cfg.PushdownOn("limit")
 		if len(order) > 0 && !e.cfg.PushdownOn("topn") {
 			hasLimit = false
@@ -454,19 +450,19 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				s.note("filter pushdown is off (query.pushdown_off); DuckDB applies the WHERE clause")
 			}
 			if !complete && e.cfg.PushdownOn("filters") {
-				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL, joined by AND, OR and NOT); DuckDB applies it")
+				s.note("part of the WHERE clause is not a simple sqltree.Condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL, joined by AND, OR and NOT); DuckDB applies it")
 			}
 			all := complete
-			leaf := func(c condition) (gateway.Filter, bool) {
-				i := catalog.FieldIndex(s.table.Schema, c.column)
-				if i < 0 || !compatible(s.table.Schema.Field(i).Type, c.value) {
-					s.note("%s %s %v: the literal's type does not match the column's; DuckDB applies it", c.column, c.op, c.value)
+			leaf := func(c sqltree.Condition) (gateway.Filter, bool) {
+				i := catalog.FieldIndex(s.table.Schema, c.Column)
+				if i < 0 || !compatible(s.table.Schema.Field(i).Type, c.Value) {
+					s.note("%s %s %v: the literal's type does not match the column's; DuckDB applies it", c.Column, c.Op, c.Value)
 					return gateway.Filter{}, false
 				}
-				return gateway.Filter{Column: s.table.Schema.Field(i).Name, Op: c.op, Value: c.value}, true
+				return gateway.Filter{Column: s.table.Schema.Field(i).Name, Op: c.Op, Value: c.Value}, true
 			}
 			for _, c := range conds {
-				f, ok := c.filter(leaf)
+				f, ok := c.Filter(leaf)
 				if !ok {
 					all = false
 					continue
@@ -475,19 +471,19 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 			}
 			s.exactFilters = all && e.cfg.PushdownOn("filters")
 			if !all && hasLimit {
-				s.note("LIMIT %d is not offered: not every condition reaches the store", limit)
+				s.note("LIMIT %d is not offered: not every sqltree.Condition reaches the store", limit)
 			}
 			if all && hasLimit {
 				// A top-N needs every key to be a column of the table.
 				var ob []gateway.Order
 				ok := true
 				for _, k := range order {
-					i := catalog.FieldIndex(s.table.Schema, k.column)
+					i := catalog.FieldIndex(s.table.Schema, k.Column)
 					if i < 0 {
 						ok = false
 						break
 					}
-					ob = append(ob, gateway.Order{Column: s.table.Schema.Field(i).Name, Desc: k.desc, NullsFirst: k.nullsFirst})
+					ob = append(ob, gateway.Order{Column: s.table.Schema.Field(i).Name, Desc: k.Desc, NullsFirst: k.NullsFirst})
 				}
 				if ok {
 					s.req.Limit, s.req.OrderBy = limit, ob
@@ -503,24 +499,24 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				continue
 			}
 			if !complete && e.cfg.PushdownOn("filters") {
-				s.note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL, joined by AND, OR and NOT); DuckDB applies it")
+				s.note("part of the WHERE clause is not a simple sqltree.Condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL, joined by AND, OR and NOT); DuckDB applies it")
 			}
 			all := complete
 			var filters []gateway.Filter
 			// leaf maps a condition on a standard column to the council's
 			// own column, where that is exact.
-			leaf := func(c condition) (gateway.Filter, bool) {
-				if c.column == "council" || c.column == "council_gss" {
+			leaf := func(c sqltree.Condition) (gateway.Filter, bool) {
+				if c.Column == "council" || c.Column == "council_gss" {
 					return gateway.Filter{}, false // no column of the store
 				}
-				col := d.Column(c.column)
-				cm, mapped := m.Mapping.Columns[c.column]
+				col := d.Column(c.Column)
+				cm, mapped := m.Mapping.Columns[c.Column]
 				if col == nil || !mapped || cm.Convert != "" || len(cm.Values) > 0 {
 					switch {
 					case col != nil && !mapped:
-						s.note("%s is not mapped by this council (NULL); DuckDB applies the condition", c.column)
+						s.note("%s is not mapped by this council (NULL); DuckDB applies the condition", c.Column)
 					case col != nil:
-						s.note("%s is converted from the council's %s (%s); DuckDB applies the condition", c.column, cm.From, firstNonEmpty(cm.Convert, "value map"))
+						s.note("%s is converted from the council's %s (%s); DuckDB applies the condition", c.Column, cm.From, firstNonEmpty(cm.Convert, "value map"))
 					}
 					return gateway.Filter{}, false
 				}
@@ -529,28 +525,28 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 					return gateway.Filter{}, false
 				}
 				ft := s.table.Schema.Field(fi).Type
-				if !sameType(ft, col.Type) || !compatible(ft, c.value) {
-					s.note("%s is cast from the council's %s (%s); DuckDB applies the condition", c.column, cm.From, catalog.SQLType(ft))
+				if !sameType(ft, col.Type) || !compatible(ft, c.Value) {
+					s.note("%s is cast from the council's %s (%s); DuckDB applies the condition", c.Column, cm.From, catalog.SQLType(ft))
 					return gateway.Filter{}, false
 				}
-				return gateway.Filter{Column: s.table.Schema.Field(fi).Name, Op: c.op, Value: c.value}, true
+				return gateway.Filter{Column: s.table.Schema.Field(fi).Name, Op: c.Op, Value: c.Value}, true
 			}
 			for _, c := range conds {
-				switch c.column {
+				switch c.Column {
 				case "council", "council_gss":
 					want := m.Source.Config.ID
-					if c.column == "council_gss" {
+					if c.Column == "council_gss" {
 						want = m.Source.Config.GSS
 					}
-					if c.op == opIn {
-						if !slices.ContainsFunc(c.value.([]any), func(v any) bool { return councilIs(v, want) }) {
+					if c.Op == gateway.OpIn {
+						if !slices.ContainsFunc(c.Value.([]any), func(v any) bool { return councilIs(v, want) }) {
 							s.excluded = true
 						}
 						continue
 					}
-					if c.op == gateway.OpEq {
-						if _, isText := c.value.(string); isText {
-							if !councilIs(c.value, want) {
+					if c.Op == gateway.OpEq {
+						if _, isText := c.Value.(string); isText {
+							if !councilIs(c.Value, want) {
 								s.excluded = true
 							}
 							continue
@@ -559,7 +555,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 					all = false
 					continue
 				}
-				f, ok := c.filter(leaf)
+				f, ok := c.Filter(leaf)
 				if !ok {
 					all = false
 					continue
@@ -569,7 +565,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 			s.req.Filters = filters
 			s.exactFilters = all && e.cfg.PushdownOn("filters")
 			if !all && hasLimit {
-				s.note("LIMIT %d is not offered: not every condition reaches the store", limit)
+				s.note("LIMIT %d is not offered: not every sqltree.Condition reaches the store", limit)
 			}
 			if all && hasLimit {
 				// Each member gets its own top-N: the union's top-N is
@@ -579,8 +575,8 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 				var ob []gateway.Order
 				ok := true
 				for _, k := range order {
-					col := d.Column(k.column)
-					cm, mapped := m.Mapping.Columns[k.column]
+					col := d.Column(k.Column)
+					cm, mapped := m.Mapping.Columns[k.Column]
 					if col == nil || !mapped || cm.Convert != "" || len(cm.Values) > 0 {
 						ok = false
 						break
@@ -590,7 +586,7 @@ func (e *Engine) plan(ctx context.Context, a *analysis) (*plan, error) {
 						ok = false
 						break
 					}
-					ob = append(ob, gateway.Order{Column: s.table.Schema.Field(fi).Name, Desc: k.desc, NullsFirst: k.nullsFirst})
+					ob = append(ob, gateway.Order{Column: s.table.Schema.Field(fi).Name, Desc: k.Desc, NullsFirst: k.NullsFirst})
 				}
 				if ok {
 					s.req.Limit, s.req.OrderBy = limit, ob
@@ -632,10 +628,10 @@ func (e *Engine) unqualified(ctx context.Context, table string) error {
 
 // dropStoreFilters keeps only the conditions on council (which prune
 // councils rather than reach a store).
-func dropStoreFilters(conds []condition) []condition {
-	var out []condition
+func dropStoreFilters(conds []sqltree.Condition) []sqltree.Condition {
+	var out []sqltree.Condition
 	for _, c := range conds {
-		if c.column == "council" || c.column == "council_gss" {
+		if c.Column == "council" || c.Column == "council_gss" {
 			out = append(out, c)
 		}
 	}

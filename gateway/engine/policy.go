@@ -2,11 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -14,6 +9,7 @@ import (
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/catalog"
+	"github.com/councildata/gateway/gateway/enforce"
 )
 
 // Policy is how the engine asks who may read what.
@@ -96,7 +92,7 @@ func (e *Engine) authorize(ctx context.Context, req Request, p *plan) (*gateway.
 			if d := &dec.Tables[k]; s.excluded && (!d.Allowed || d.AggregateOnly || d.RowCap > 0) {
 				s.pruned = true
 				notRead[k] = true
-				v.decs[i] = &gateway.TableDecision{Allowed: true, Reason: "not read: the query's condition on council leaves it out"}
+				v.decs[i] = &gateway.TableDecision{Allowed: true, Reason: "not read: the query's sqltree.Condition on council leaves it out"}
 				k++
 				continue
 			}
@@ -148,7 +144,7 @@ func (e *Engine) authorize(ctx context.Context, req Request, p *plan) (*gateway.
 			continue
 		}
 		for col, m := range d.Masks {
-			if err := validMask(m); err != nil {
+			if err := enforce.ValidMask(m); err != nil {
 				return &in, dec, gateway.Errorf(gateway.CodeForbidden, "access denied: the policy's mask on %q is not valid (%v)", col, err)
 			}
 		}
@@ -163,23 +159,6 @@ func notVisible(source, table string) error {
 	return gateway.Errorf(gateway.CodeNotFound, "source %q has no table %q that you may read; councils' own tables are read by their own staff, and everyone else reads the std datasets (GET /v1/catalog?purpose=... lists what you may read)", source, table)
 }
 
-func validMask(m gateway.Mask) error {
-	switch m.Kind {
-	case gateway.MaskNull, gateway.MaskRedact, gateway.MaskHash, gateway.MaskPostcodeSector, gateway.MaskRound:
-	case gateway.MaskKeepPrefix:
-		if m.N < 0 {
-			return fmt.Errorf("keep_prefix needs n >= 0")
-		}
-	case gateway.MaskTruncateDate:
-		if m.Unit != "month" && m.Unit != "year" {
-			return fmt.Errorf("truncate_date needs unit month or year, not %q", m.Unit)
-		}
-	default:
-		return fmt.Errorf("unknown mask kind %q", m.Kind)
-	}
-	return nil
-}
-
 // applyPolicy adjusts the scans to the decisions: a scan whose rows the
 // policy filters or masks fetches every column its conditions may need,
 // never sends a filter on a masked column to the store (the store would
@@ -188,7 +167,7 @@ func validMask(m gateway.Mask) error {
 // goes with its limit, and never orders a masked column.
 func (p *plan) applyPolicy() {
 	touch := func(s *scan, d *gateway.TableDecision, masked func(string) (string, bool)) {
-		if d == nil || (d.RowFilter == "" && len(d.Masks) == 0 && !d.AggregateOnly && d.RowCap == 0) {
+		if !enforce.FiltersOrMasks(d) && !enforce.AggregateOnly(d) && enforce.RowCap(d) == 0 {
 			return
 		}
 		// The row filter and the masks' conditions read columns of their
@@ -220,7 +199,7 @@ func (p *plan) applyPolicy() {
 				orderMasked = true
 			}
 		}
-		if d.RowFilter != "" || d.AggregateOnly || len(kept) < len(s.req.Filters) || orderMasked {
+		if !enforce.StoreMayLimit(d) || len(kept) < len(s.req.Filters) || orderMasked {
 			if s.req.Limit >= 0 {
 				s.note("LIMIT is not offered: %s", limitReason(d, orderMasked))
 			}
@@ -230,14 +209,7 @@ func (p *plan) applyPolicy() {
 		s.req.Filters = kept
 	}
 	for _, v := range p.direct {
-		touch(v.scan, v.dec, func(col string) (string, bool) {
-			for m := range v.dec.Masks {
-				if strings.EqualFold(m, col) {
-					return m, true
-				}
-			}
-			return "", false
-		})
+		touch(v.scan, v.dec, func(col string) (string, bool) { return enforce.Masked(v.dec, col) })
 	}
 	for _, v := range p.std {
 		for i, m := range v.dataset.Members {
@@ -246,8 +218,8 @@ func (p *plan) applyPolicy() {
 			touch(v.members[i], d, func(local string) (string, bool) {
 				for std, cm := range m.Mapping.Columns {
 					if strings.EqualFold(cm.From, local) {
-						if _, ok := d.Masks[std]; ok {
-							return std, true
+						if name, ok := enforce.Masked(d, std); ok {
+							return name, true
 						}
 					}
 				}
@@ -301,44 +273,10 @@ func (e *Engine) policyColumns(ctx context.Context, p *plan) {
 	}
 }
 
-// columnsOf returns the (lower-cased) column names the SQL expressions
-// read, using DuckDB's parser.
+// columnsOf returns the (lower-cased) column names the policy's SQL
+// expressions read, using DuckDB's parser.
 func (e *Engine) columnsOf(ctx context.Context, exprs []string) ([]string, error) {
-	e.parseMu.Lock()
-	var serialized string
-	err := e.parseConn.QueryRowContext(ctx, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", "SELECT "+strings.Join(exprs, ", ")).Scan(&serialized)
-	e.parseMu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	var root node
-	dec := json.NewDecoder(strings.NewReader(serialized))
-	dec.UseNumber()
-	if err := dec.Decode(&root); err != nil {
-		return nil, err
-	}
-	if isErr, _ := root["error"].(bool); isErr {
-		return nil, fmt.Errorf("policy expression: %v", root["error_message"])
-	}
-	var names []string
-	bad := false
-	walk(root, false, func(n node, _ bool) bool {
-		switch n["class"] {
-		case "COLUMN_REF":
-			// Every part: "t.col", "col.field" (a struct) and "col" all
-			// name col somewhere; an extra name only reads one more column.
-			for _, part := range asSlice(n["column_names"]) {
-				names = append(names, strings.ToLower(str(part)))
-			}
-		case "STAR", "SUBQUERY":
-			bad = true // reads columns it does not name
-		}
-		return true
-	})
-	if bad {
-		return nil, errors.New("policy expression reads columns it does not name")
-	}
-	return names, nil
+	return e.parser.ColumnsOf(ctx, exprs)
 }
 
 // maskedLeaf finds a condition on a masked column anywhere in f (inside
@@ -358,23 +296,12 @@ func maskedLeaf(f gateway.Filter, masked func(string) (string, bool)) (col, std 
 
 func limitReason(d *gateway.TableDecision, orderMasked bool) string {
 	switch {
-	case d.RowFilter != "":
-		return "the policy's row filter applies first, in the gateway"
-	case d.AggregateOnly:
-		return "the data may only leave as aggregates"
+	case !enforce.StoreMayLimit(d):
+		return enforce.LimitRefusal(d)
 	case orderMasked:
 		return "the order is on a masked column"
 	}
 	return "a filter it relied on is on a masked column"
-}
-
-func hasWhen(d *gateway.TableDecision) bool {
-	for _, m := range d.Masks {
-		if m.When != "" {
-			return true
-		}
-	}
-	return false
 }
 
 func stdNames(d *catalog.Dataset) []string {
@@ -385,47 +312,24 @@ func stdNames(d *catalog.Dataset) []string {
 	return out
 }
 
-// policySelect is the SELECT that gives the analyst only what the decision
-// allows: the row filter applied to the real values, masks applied, and only
-// the used columns carrying data (other columns NULL, keeping the shape).
-// from is a relation whose columns are cols; exactly one of schema (a
-// council table) and dataset (a standard dataset) says their types.
+// policySelect is enforce.Select over a relation whose columns are cols:
+// a council table's (schema) or a standard dataset's (dataset), of which
+// the query uses used.
 func (p *plan) policySelect(from string, cols, used []string, d *gateway.TableDecision, schema *arrow.Schema, dataset *catalog.Dataset) string {
 	isUsed := map[string]bool{}
 	for _, u := range used {
 		isUsed[strings.ToLower(u)] = true
 	}
-	var items []string
-	for _, c := range cols {
-		typ := p.typeOf(c, schema, dataset)
-		expr := ident(c)
-		switch {
-		case !isUsed[strings.ToLower(c)] && !(dataset != nil && (c == "council" || c == "council_gss")):
-			expr = fmt.Sprintf("CAST(NULL AS %s)", typ)
-		default:
-			if m, ok := maskFor(d.Masks, c); ok {
-				expr = p.maskExpr(ident(c), typ, m)
-			}
-		}
-		items = append(items, fmt.Sprintf("%s AS %s", expr, ident(c)))
+	columns := make([]enforce.Column, len(cols))
+	for i, c := range cols {
+		columns[i] = enforce.Column{Name: c, Type: typeOf(c, schema, dataset), Used: isUsed[strings.ToLower(c)],
+			Keep: dataset != nil && (c == "council" || c == "council_gss")}
 	}
-	sql := "SELECT " + strings.Join(items, ", ") + " FROM " + from + " AS __policy_rows"
-	if d.RowFilter != "" {
-		sql += " WHERE (" + d.RowFilter + ")"
-	}
-	return sql
+	return enforce.Select(from, columns, d, p.hashKey)
 }
 
-func maskFor(masks map[string]gateway.Mask, col string) (gateway.Mask, bool) {
-	for name, m := range masks {
-		if strings.EqualFold(name, col) {
-			return m, true
-		}
-	}
-	return gateway.Mask{}, false
-}
-
-func (p *plan) typeOf(col string, schema *arrow.Schema, dataset *catalog.Dataset) string {
+// typeOf is a column's SQL type, from the table's schema or the dataset.
+func typeOf(col string, schema *arrow.Schema, dataset *catalog.Dataset) string {
 	if dataset != nil {
 		if c := dataset.Column(col); c != nil {
 			return c.Type
@@ -436,58 +340,4 @@ func (p *plan) typeOf(col string, schema *arrow.Schema, dataset *catalog.Dataset
 		return catalog.SQLType(schema.Field(i).Type)
 	}
 	return "VARCHAR"
-}
-
-// maskExpr masks x (of SQL type typ). Every mask keeps NULL as NULL; a
-// mask with a When condition applies only where the condition holds.
-func (p *plan) maskExpr(x, typ string, m gateway.Mask) string {
-	masked, keepsType := p.maskValue(x, typ, m)
-	masked = fmt.Sprintf("CASE WHEN %s IS NULL THEN NULL ELSE %s END", x, masked)
-	if m.When == "" {
-		return masked
-	}
-	orig := x
-	if !keepsType {
-		orig = fmt.Sprintf("CAST(%s AS VARCHAR)", x)
-	}
-	return fmt.Sprintf("CASE WHEN (%s) THEN %s ELSE %s END", m.When, masked, orig)
-}
-
-// maskValue is the masked value of a non-NULL x, and whether it keeps x's
-// type (the others are text).
-func (p *plan) maskValue(x, typ string, m gateway.Mask) (string, bool) {
-	switch m.Kind {
-	case gateway.MaskNull:
-		return fmt.Sprintf("CAST(NULL AS %s)", typ), true
-	case gateway.MaskRedact:
-		v := m.Value
-		if v == "" {
-			v = "REDACTED"
-		}
-		return quote(v), false
-	case gateway.MaskHash:
-		// The key differs per requester, so hashed values cannot be joined
-		// across requesters, and the salt never appears in SQL.
-		return fmt.Sprintf("sha256(%s || CAST(%s AS VARCHAR))", quote(p.hashKey), x), false
-	case gateway.MaskKeepPrefix:
-		return fmt.Sprintf("left(CAST(%s AS VARCHAR), %d)", x, m.N), false
-	case gateway.MaskPostcodeSector:
-		pc := fmt.Sprintf("upper(trim(CAST(%s AS VARCHAR)))", x)
-		return fmt.Sprintf("CASE WHEN regexp_matches(%[1]s, '^[A-Z]{1,2}[0-9][0-9A-Z]? *[0-9][A-Z]{2}$') THEN regexp_replace(%[1]s, '^([A-Z]{1,2}[0-9][0-9A-Z]?) *([0-9])[A-Z]{2}$', '\\1 \\2') END", pc), false
-	case gateway.MaskTruncateDate:
-		return fmt.Sprintf("CAST(date_trunc(%s, %s) AS %s)", quote(m.Unit), x, typ), true
-	case gateway.MaskRound:
-		return fmt.Sprintf("round(%s, %d)", x, m.N), true
-	}
-	return "NULL", false // validMask refused it before
-}
-
-// hashKeyFor derives the per-requester key of the hash mask.
-func hashKeyFor(salt string, r *gateway.Requester) string {
-	id := ""
-	if r != nil {
-		id = r.ID
-	}
-	sum := sha256.Sum256([]byte(salt + "\x00" + id))
-	return hex.EncodeToString(sum[:])
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/sqltree"
 )
 
 // columnExpr is the DuckDB expression that turns a council's local column
@@ -19,7 +20,7 @@ func columnExpr(col config.Column, cm config.ColumnMapping, present bool) string
 	if !present {
 		return fmt.Sprintf("CAST(NULL AS %s)", typ)
 	}
-	src := ident(cm.From)
+	src := sqltree.Ident(cm.From)
 	conv, arg, _ := strings.Cut(cm.Convert, ":")
 	if cm.Convert == "" && len(cm.Values) == 0 {
 		return fmt.Sprintf("CAST(%s AS %s)", src, typ)
@@ -34,16 +35,16 @@ func columnExpr(col config.Column, cm config.ColumnMapping, present bool) string
 		var b strings.Builder
 		b.WriteString("CASE " + text)
 		for _, k := range keys {
-			fmt.Fprintf(&b, " WHEN %s THEN %s", quote(k), quote(cm.Values[k]))
+			fmt.Fprintf(&b, " WHEN %s THEN %s", sqltree.Quote(k), sqltree.Quote(cm.Values[k]))
 		}
 		b.WriteString(" ELSE " + text + " END")
 		text = b.String()
 	}
 	switch conv {
 	case "date":
-		return fmt.Sprintf("CAST(try_strptime(%s, %s) AS DATE)", text, quote(arg))
+		return fmt.Sprintf("CAST(try_strptime(%s, %s) AS DATE)", text, sqltree.Quote(arg))
 	case "timestamp":
-		return fmt.Sprintf("CAST(try_strptime(%s, %s) AS TIMESTAMP)", text, quote(arg))
+		return fmt.Sprintf("CAST(try_strptime(%s, %s) AS TIMESTAMP)", text, sqltree.Quote(arg))
 	case "amount":
 		return fmt.Sprintf("TRY_CAST(replace(replace(replace(%s, '£', ''), ',', ''), ' ', '') AS %s)", text, typ)
 	case "bool":
@@ -57,11 +58,11 @@ func columnExpr(col config.Column, cm config.ColumnMapping, present bool) string
 // standard dataset. fetched says which local columns the scan carries.
 func memberSelect(d *catalog.Dataset, m catalog.Member, from string, fetched map[string]bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "SELECT %s AS council, %s AS council_gss", quote(m.Source.Config.ID), quote(m.Source.Config.GSS))
+	fmt.Fprintf(&b, "SELECT %s AS council, %s AS council_gss", sqltree.Quote(m.Source.Config.ID), sqltree.Quote(m.Source.Config.GSS))
 	for _, col := range d.Config.Columns {
 		cm, mapped := m.Mapping.Columns[col.Name]
 		present := mapped && fetched[strings.ToLower(cm.From)]
-		fmt.Fprintf(&b, ", %s AS %s", columnExpr(col, cm, present), ident(col.Name))
+		fmt.Fprintf(&b, ", %s AS %s", columnExpr(col, cm, present), sqltree.Ident(col.Name))
 	}
 	fmt.Fprintf(&b, " FROM %s", from)
 	return b.String()

@@ -5,6 +5,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/councildata/gateway/gateway/catalog"
+	"github.com/councildata/gateway/gateway/enforce"
+	"github.com/councildata/gateway/gateway/sqltree"
 )
 
 // Whole-query pushdown.
@@ -19,8 +21,8 @@ import (
 // wholeQuery returns the reader that answers the query straight from its
 // one scan, or nil when the query needs DuckDB. The scans have started, so
 // what the store applied is known.
-func (e *Engine) wholeQuery(a *analysis, p *plan) array.RecordReader {
-	if a.explain {
+func (e *Engine) wholeQuery(a *sqltree.Analysis, p *plan) array.RecordReader {
+	if a.Explain {
 		return nil
 	}
 	fields, cols := e.wholeShape(a, p)
@@ -37,37 +39,37 @@ func (e *Engine) wholeQuery(a *analysis, p *plan) array.RecordReader {
 // the store applied (s.pushed, known once the scan has started or been
 // planned), and returns the output fields and the scan's columns they
 // come from; nil when not.
-func (e *Engine) wholeShape(a *analysis, p *plan) ([]arrow.Field, []int) {
-	if !e.cfg.PushdownOn("query") || len(p.direct) != 1 || len(p.std) != 0 || len(a.refs) != 1 {
+func (e *Engine) wholeShape(a *sqltree.Analysis, p *plan) ([]arrow.Field, []int) {
+	if !e.cfg.PushdownOn("query") || len(p.direct) != 1 || len(p.std) != 0 || len(a.Refs) != 1 {
 		return nil, nil
 	}
 	v := p.direct[0]
 	s := v.scan
-	if s.shared() || s.aggPushed || s.pruned || v.dec == nil || v.dec.RowFilter != "" || len(v.dec.Masks) > 0 || v.dec.AggregateOnly {
+	if s.shared() || s.aggPushed || s.pruned || !enforce.StoreAnswersWhole(v.dec) {
 		return nil, nil
 	}
-	root := a.root
-	ref := a.refs[0]
-	if root == nil || root["type"] != "SELECT_NODE" || ref.node == nil || asNode(root["from_table"])["type"] != "BASE_TABLE" {
+	root := a.Root
+	ref := a.Refs[0]
+	if root == nil || root["type"] != "SELECT_NODE" || ref.Node == nil || sqltree.AsNode(root["from_table"])["type"] != "BASE_TABLE" {
 		return nil, nil
 	}
-	if m, _ := root["cte_map"].(node); len(asSlice(m["map"])) > 0 {
+	if m, _ := root["cte_map"].(sqltree.Node); len(sqltree.AsSlice(m["map"])) > 0 {
 		return nil, nil
 	}
 	if root["having"] != nil || root["qualify"] != nil || root["sample"] != nil ||
-		len(asSlice(root["group_expressions"])) > 0 || len(asSlice(root["group_sets"])) > 0 || root["aggregate_handling"] == "FORCE_AGGREGATES" {
+		len(sqltree.AsSlice(root["group_expressions"])) > 0 || len(sqltree.AsSlice(root["group_sets"])) > 0 || root["aggregate_handling"] == "FORCE_AGGREGATES" {
 		return nil, nil
 	}
 	// The WHERE clause: every conjunct a filter the store applied exactly.
-	conds, complete := conditions(ref)
+	conds, complete := sqltree.Conditions(ref)
 	if !complete || len(conds) != len(s.req.Filters) || !s.pushed.Exact || len(s.pushed.Filters) != len(s.req.Filters) {
 		return nil, nil
 	}
 	// Modifiers: a LIMIT without OFFSET, after an ORDER BY only when the
 	// store applied that top-N.
 	ordered, limited := false, false
-	for _, m := range asSlice(root["modifiers"]) {
-		mn := asNode(m)
+	for _, m := range sqltree.AsSlice(root["modifiers"]) {
+		mn := sqltree.AsNode(m)
 		switch mn["type"] {
 		case "ORDER_MODIFIER":
 			ordered = true
@@ -88,19 +90,19 @@ func (e *Engine) wholeShape(a *analysis, p *plan) ([]arrow.Field, []int) {
 	schema := projectSchema(s.table.Schema, s.req.Columns)
 	var fields []arrow.Field
 	var cols []int
-	for _, it := range asSlice(root["select_list"]) {
-		n := asNode(it)
+	for _, it := range sqltree.AsSlice(root["select_list"]) {
+		n := sqltree.AsNode(it)
 		switch n["class"] {
 		case "STAR":
-			if columns, _ := n["columns"].(bool); str(n["relation_name"]) != "" || n["expr"] != nil || columns ||
-				len(asSlice(n["exclude_list"])) > 0 || len(asSlice(n["replace_list"])) > 0 || len(asSlice(n["rename_list"])) > 0 || str(n["alias"]) != "" {
+			if columns, _ := n["columns"].(bool); sqltree.Str(n["relation_name"]) != "" || n["expr"] != nil || columns ||
+				len(sqltree.AsSlice(n["exclude_list"])) > 0 || len(sqltree.AsSlice(n["replace_list"])) > 0 || len(sqltree.AsSlice(n["rename_list"])) > 0 || sqltree.Str(n["alias"]) != "" {
 				return nil, nil
 			}
 			for i, f := range schema.Fields() {
 				fields, cols = append(fields, arrow.Field{Name: f.Name, Type: f.Type, Nullable: true}), append(cols, i)
 			}
 		case "COLUMN_REF":
-			col, ok := columnOf(n, ref)
+			col, ok := sqltree.ColumnOf(n, ref)
 			if !ok {
 				return nil, nil
 			}
@@ -108,10 +110,10 @@ func (e *Engine) wholeShape(a *analysis, p *plan) ([]arrow.Field, []int) {
 			if i < 0 {
 				return nil, nil
 			}
-			name := str(n["alias"])
+			name := sqltree.Str(n["alias"])
 			if name == "" {
-				parts := asSlice(n["column_names"])
-				name = str(parts[len(parts)-1])
+				parts := sqltree.AsSlice(n["column_names"])
+				name = sqltree.Str(parts[len(parts)-1])
 				if name != schema.Field(i).Name {
 					return nil, nil // DuckDB's name for it would be the table's spelling
 				}

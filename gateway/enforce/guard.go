@@ -1,4 +1,4 @@
-package engine
+package enforce
 
 import (
 	"fmt"
@@ -8,10 +8,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
-// guard enforces on the result what only the result can show: it stops at
-// the policy's row cap. It also carries the count of groups an
-// aggregate-only rule removed, for the warnings.
-type guard struct {
+// Guard enforces on a result what only the result can show: it stops at
+// the policy's row cap (RowCap). It also carries the count of groups an
+// aggregate-only rule removed (Groups), for the warnings.
+type Guard struct {
 	in         array.RecordReader
 	schema     *arrow.Schema
 	cap        int64 // 0 = none
@@ -22,17 +22,18 @@ type guard struct {
 	refs       atomic.Int64
 }
 
-var _ array.RecordReader = (*guard)(nil)
+var _ array.RecordReader = (*Guard)(nil)
 
-func newGuard(in array.RecordReader, cap int64) *guard {
-	g := &guard{in: in, cap: cap, schema: in.Schema()}
+// NewGuard guards in, cutting it at cap rows (0: no cap).
+func NewGuard(in array.RecordReader, cap int64) *Guard {
+	g := &Guard{in: in, cap: cap, schema: in.Schema()}
 	g.refs.Store(1)
 	return g
 }
 
-func (g *guard) Schema() *arrow.Schema { return g.schema }
+func (g *Guard) Schema() *arrow.Schema { return g.schema }
 
-func (g *guard) Next() bool {
+func (g *Guard) Next() bool {
 	if g.cur != nil {
 		g.cur.Release()
 		g.cur = nil
@@ -60,16 +61,16 @@ func (g *guard) Next() bool {
 	return true
 }
 
-func (g *guard) RecordBatch() arrow.RecordBatch { return g.cur }
+func (g *Guard) RecordBatch() arrow.RecordBatch { return g.cur }
 
 // Record is the deprecated name of RecordBatch.
-func (g *guard) Record() arrow.RecordBatch { return g.cur }
+func (g *Guard) Record() arrow.RecordBatch { return g.cur }
 
-func (g *guard) Err() error { return g.in.Err() }
+func (g *Guard) Err() error { return g.in.Err() }
 
-func (g *guard) Retain() { g.refs.Add(1) }
+func (g *Guard) Retain() { g.refs.Add(1) }
 
-func (g *guard) Release() {
+func (g *Guard) Release() {
 	if g.refs.Add(-1) != 0 {
 		return
 	}
@@ -80,8 +81,17 @@ func (g *guard) Release() {
 	g.in.Release()
 }
 
-// warnings says what the guard did, once the result has been read.
-func (g *guard) warnings() []string {
+// SetRemoved records how many groups an aggregate-only rule removed.
+func (g *Guard) SetRemoved(n int64) { g.suppressed.Store(n) }
+
+// Removed is how many groups an aggregate-only rule removed.
+func (g *Guard) Removed() int64 { return g.suppressed.Load() }
+
+// Rows is how many rows the guard let through so far.
+func (g *Guard) Rows() int64 { return g.rows }
+
+// Warnings says what the guard did, once the result has been read.
+func (g *Guard) Warnings() []string {
 	var w []string
 	if n := g.suppressed.Load(); n > 0 {
 		w = append(w, fmt.Sprintf("%d group(s) had fewer rows than the policy's minimum and were removed from the result", n))

@@ -1,4 +1,4 @@
-package engine
+package enforce
 
 import (
 	"context"
@@ -9,8 +9,33 @@ import (
 	"strings"
 
 	"github.com/councildata/gateway/gateway"
-	"github.com/councildata/gateway/gateway/duckstream"
+	"github.com/councildata/gateway/gateway/sqltree"
 )
+
+// DB is what Groups needs of the query's database, on the analyst's
+// connection.
+type DB interface {
+	Exec(ctx context.Context, stmt string) error
+	// Names are a query's output column names.
+	Names(ctx context.Context, query string) ([]string, error)
+	// Count counts a relation's rows ("t WHERE ..." is a relation here).
+	Count(ctx context.Context, relation string) (int64, error)
+}
+
+// aggregateFuncs are DuckDB's aggregate function names.
+type aggregateFuncs map[string]bool
+
+// hasAggregate reports whether an expression calls an aggregate.
+func (e aggregateFuncs) hasAggregate(n sqltree.Node) bool {
+	found := false
+	sqltree.Walk(n, false, func(x sqltree.Node, _ bool) bool {
+		if x["class"] == "FUNCTION" && e[strings.ToLower(sqltree.Str(x["function_name"]))] {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
 
 // Aggregate-only data: a query over it releases only aggregates of groups
 // of at least the policy's minimum size, grouped only by the columns the
@@ -42,11 +67,11 @@ import (
 // queries (a total with and without a filter), and secondary disclosure (a
 // removed group's value recovered as a total minus the groups shown).
 
-// aggRule is what the aggregate-only decisions of a query's tables allow
+// Rule is what the aggregate-only decisions of a query's tables allow
 // together: the largest minimum and the dimensions and measures every one
 // of them allows.
-type aggRule struct {
-	min int
+type Rule struct {
+	Min int
 	// dims maps a dimension column to its finest grain: "" for the value
 	// itself, or "month", "quarter" or "year" for a date.
 	dims     map[string]string
@@ -61,71 +86,60 @@ var grains = []string{"", "day", "week", "month", "quarter", "year"}
 // coarser reports whether grain a is at least as coarse as b.
 func coarser(a, b string) bool { return slices.Index(grains, a) >= slices.Index(grains, b) }
 
-// aggregateRule combines the plan's aggregate-only decisions, or returns
-// nil when no table the query reads is aggregate-only.
-func (p *plan) aggregateRule() *aggRule {
-	var r *aggRule
-	take := func(d *gateway.TableDecision, implicit []string) {
-		if d == nil || !d.AggregateOnly {
-			return
-		}
-		dims := map[string]string{}
-		for _, c := range implicit {
-			dims[c] = ""
-		}
-		for _, spec := range d.Dimensions {
-			col, grain, _ := strings.Cut(strings.ToLower(spec), ":")
-			dims[col] = grain
-		}
-		measures := map[string]bool{}
-		for _, m := range d.Measures {
-			measures[strings.ToLower(m)] = true
-		}
-		if r == nil {
-			r = &aggRule{min: max(d.MinGroupSize, 1), dims: dims, measures: measures, columns: map[string]bool{}}
-			return
-		}
-		r.min = max(r.min, d.MinGroupSize)
-		for c, g := range r.dims {
-			other, ok := dims[c]
-			switch {
-			case !ok:
-				delete(r.dims, c)
-			case !coarser(g, other):
-				r.dims[c] = other
-			}
-		}
-		for m := range r.measures {
-			if !measures[m] {
-				delete(r.measures, m)
-			}
+// With combines r (nil for none yet) with a table's decision: the largest
+// minimum, and the dimensions and measures both allow. implicit are the
+// table's dimensions whatever the decision says (a standard dataset's
+// council and council_gss). A decision that is not aggregate-only leaves
+// r as it is.
+func (r *Rule) With(d *gateway.TableDecision, implicit []string) *Rule {
+	if d == nil || !d.AggregateOnly {
+		return r
+	}
+	dims := map[string]string{}
+	for _, c := range implicit {
+		dims[c] = ""
+	}
+	for _, spec := range d.Dimensions {
+		col, grain, _ := strings.Cut(strings.ToLower(spec), ":")
+		dims[col] = grain
+	}
+	measures := map[string]bool{}
+	for _, m := range d.Measures {
+		measures[strings.ToLower(m)] = true
+	}
+	if r == nil {
+		return &Rule{Min: max(d.MinGroupSize, 1), dims: dims, measures: measures, columns: map[string]bool{}}
+	}
+	r.Min = max(r.Min, d.MinGroupSize)
+	for c, g := range r.dims {
+		other, ok := dims[c]
+		switch {
+		case !ok:
+			delete(r.dims, c)
+		case !coarser(g, other):
+			r.dims[c] = other
 		}
 	}
-	for _, v := range p.direct {
-		take(v.dec, nil)
-		if r != nil {
-			for _, f := range v.scan.table.Schema.Fields() {
-				r.columns[strings.ToLower(f.Name)] = true
-			}
-		}
-	}
-	for _, v := range p.std {
-		for _, d := range v.decs {
-			take(d, []string{"council", "council_gss"})
-		}
-		if r != nil {
-			for _, c := range stdNames(v.dataset) {
-				r.columns[c] = true
-			}
+	for m := range r.measures {
+		if !measures[m] {
+			delete(r.measures, m)
 		}
 	}
 	return r
 }
 
-// aggOnlyQuery is a query checked against an aggregate-only rule: what the
+// Columns tells the rule the table's columns (to tell a column from a
+// select alias).
+func (r *Rule) Columns(cols ...string) {
+	for _, c := range cols {
+		r.columns[strings.ToLower(c)] = true
+	}
+}
+
+// AggregateQuery is a query checked against an aggregate-only rule: what the
 // gateway re-applies after removing the small groups.
-type aggOnlyQuery struct {
-	rule     *aggRule
+type AggregateQuery struct {
+	rule     *Rule
 	distinct bool
 	order    []aggOrder
 	limit    int64 // -1 for none
@@ -143,31 +157,32 @@ func aggErr(format string, args ...any) error {
 	return gateway.Errorf(gateway.CodeForbidden, "this data may only leave as aggregates: "+format, args...)
 }
 
-// checkAggregateOnly checks a query against the rule (see the grammar
+// CheckAggregateOnly checks a query against the rule (see the grammar
 // above).
-func (e *Engine) checkAggregateOnly(a *analysis, rule *aggRule) (*aggOnlyQuery, error) {
-	root := a.root
+func CheckAggregateOnly(a *sqltree.Analysis, rule *Rule, aggregateNames map[string]bool) (*AggregateQuery, error) {
+	e := aggregateFuncs(aggregateNames)
+	root := a.Root
 	if root == nil || root["type"] != "SELECT_NODE" {
 		return nil, aggErr("write one SELECT ... GROUP BY over it (no UNION, no VALUES)")
 	}
-	if m, _ := root["cte_map"].(node); len(asSlice(m["map"])) > 0 {
+	if m, _ := root["cte_map"].(sqltree.Node); len(sqltree.AsSlice(m["map"])) > 0 {
 		return nil, aggErr("WITH is not allowed; write one SELECT ... GROUP BY over the table")
 	}
-	if len(a.refs) != 1 {
+	if len(a.Refs) != 1 {
 		return nil, aggErr("read it alone, with no join or other table")
 	}
-	ref := a.refs[0]
-	if from, _ := root["from_table"].(node); from == nil || from["type"] != "BASE_TABLE" {
+	ref := a.Refs[0]
+	if from, _ := root["from_table"].(sqltree.Node); from == nil || from["type"] != "BASE_TABLE" {
 		return nil, aggErr("read it directly in FROM, with no join or subquery")
 	}
 	if root["having"] != nil || root["qualify"] != nil || root["sample"] != nil {
 		return nil, aggErr("HAVING, QUALIFY and SAMPLE are not allowed (they would filter on what a removed group holds)")
 	}
-	if len(asSlice(root["group_sets"])) > 1 {
+	if len(sqltree.AsSlice(root["group_sets"])) > 1 {
 		return nil, aggErr("GROUPING SETS, ROLLUP and CUBE are not allowed (subtotals would reveal removed groups)")
 	}
 	var bad error
-	walk(root, false, func(n node, _ bool) bool {
+	sqltree.Walk(root, false, func(n sqltree.Node, _ bool) bool {
 		switch n["class"] {
 		case "SUBQUERY":
 			bad = aggErr("subqueries are not allowed")
@@ -182,20 +197,20 @@ func (e *Engine) checkAggregateOnly(a *analysis, rule *aggRule) (*aggOnlyQuery, 
 		return nil, bad
 	}
 	c := aggChecker{e: e, rule: rule, ref: ref}
-	selectList := asSlice(root["select_list"])
+	selectList := sqltree.AsSlice(root["select_list"])
 	// The group keys.
-	var keys []node
+	var keys []sqltree.Node
 	switch root["aggregate_handling"] {
 	case "FORCE_AGGREGATES": // GROUP BY ALL: every item without an aggregate
 		for _, it := range selectList {
-			n := asNode(it)
+			n := sqltree.AsNode(it)
 			if _, isConst := constantNode(n); !e.hasAggregate(n) && !isConst {
 				keys = append(keys, n)
 			}
 		}
 	default:
-		for _, g := range asSlice(root["group_expressions"]) {
-			k, err := c.groupKey(asNode(g), selectList)
+		for _, g := range sqltree.AsSlice(root["group_expressions"]) {
+			k, err := c.groupKey(sqltree.AsNode(g), selectList)
 			if err != nil {
 				return nil, err
 			}
@@ -210,7 +225,7 @@ func (e *Engine) checkAggregateOnly(a *analysis, rule *aggRule) (*aggOnlyQuery, 
 	// The select list.
 	aggregates := 0
 	for _, it := range selectList {
-		n := asNode(it)
+		n := sqltree.AsNode(it)
 		switch {
 		case n["class"] == "STAR":
 			return nil, aggErr("* is not allowed; name the groups and the aggregates")
@@ -223,7 +238,7 @@ func (e *Engine) checkAggregateOnly(a *analysis, rule *aggRule) (*aggOnlyQuery, 
 			if _, isConst := constantNode(n); isConst {
 				continue
 			}
-			if !slices.ContainsFunc(keys, func(k node) bool { return sameExpr(k, n) }) {
+			if !slices.ContainsFunc(keys, func(k sqltree.Node) bool { return sameExpr(k, n) }) {
 				return nil, aggErr("%s is neither a group key nor an aggregate", exprText(n))
 			}
 		}
@@ -232,7 +247,7 @@ func (e *Engine) checkAggregateOnly(a *analysis, rule *aggRule) (*aggOnlyQuery, 
 		return nil, aggErr("select count(*), sum(...) or avg(...) of it, grouped by the columns you need")
 	}
 	// WHERE: simple conditions on dimensions only.
-	conds, complete := conditions(ref)
+	conds, complete := sqltree.Conditions(ref)
 	if !complete {
 		return nil, aggErr("WHERE may only compare dimension columns (%s) with literals, joined by AND, OR and NOT", c.dimList())
 	}
@@ -242,19 +257,19 @@ func (e *Engine) checkAggregateOnly(a *analysis, rule *aggRule) (*aggOnlyQuery, 
 		}
 	}
 	// Modifiers, re-applied after the small groups are removed.
-	q := &aggOnlyQuery{rule: rule, limit: -1}
-	for _, m := range asSlice(root["modifiers"]) {
-		mn := asNode(m)
+	q := &AggregateQuery{rule: rule, limit: -1}
+	for _, m := range sqltree.AsSlice(root["modifiers"]) {
+		mn := sqltree.AsNode(m)
 		switch mn["type"] {
 		case "DISTINCT_MODIFIER":
-			if len(asSlice(mn["distinct_on_targets"])) > 0 {
+			if len(sqltree.AsSlice(mn["distinct_on_targets"])) > 0 {
 				return nil, aggErr("DISTINCT ON is not allowed")
 			}
 			q.distinct = true
 		case "ORDER_MODIFIER":
-			for _, o := range asSlice(mn["orders"]) {
-				on := asNode(o)
-				keys, err := c.orderKeys(asNode(on["expression"]), selectList)
+			for _, o := range sqltree.AsSlice(mn["orders"]) {
+				on := sqltree.AsNode(o)
+				keys, err := c.orderKeys(sqltree.AsNode(on["expression"]), selectList)
 				if err != nil {
 					return nil, err
 				}
@@ -280,18 +295,18 @@ func (e *Engine) checkAggregateOnly(a *analysis, rule *aggRule) (*aggOnlyQuery, 
 				return nil, err
 			}
 		default:
-			return nil, aggErr("%s is not allowed", strings.ToLower(strings.TrimSuffix(str(mn["type"]), "_MODIFIER")))
+			return nil, aggErr("%s is not allowed", strings.ToLower(strings.TrimSuffix(sqltree.Str(mn["type"]), "_MODIFIER")))
 		}
 	}
 	return q, nil
 }
 
 func limitNumber(v any, none int64) (int64, error) {
-	n := asNode(v)
+	n := sqltree.AsNode(v)
 	if n == nil {
 		return none, nil
 	}
-	c, ok := constant(n)
+	c, ok := sqltree.Constant(n)
 	if i, isInt := c.(int64); ok && isInt && i >= 0 {
 		return i, nil
 	}
@@ -300,9 +315,9 @@ func limitNumber(v any, none int64) (int64, error) {
 
 // aggChecker checks the parts of one query against a rule.
 type aggChecker struct {
-	e    *Engine
-	rule *aggRule
-	ref  *tableRef
+	e    aggregateFuncs
+	rule *Rule
+	ref  *sqltree.TableRef
 }
 
 func (c aggChecker) dimList() string {
@@ -334,18 +349,18 @@ func (c aggChecker) measureList() string {
 
 // groupKey resolves a GROUP BY expression: a position or a select alias
 // stands for its select item.
-func (c aggChecker) groupKey(g node, selectList []any) (node, error) {
-	if v, ok := constant(g); ok {
+func (c aggChecker) groupKey(g sqltree.Node, selectList []any) (sqltree.Node, error) {
+	if v, ok := sqltree.Constant(g); ok {
 		pos, isInt := v.(int64)
 		if !isInt || pos < 1 || int(pos) > len(selectList) {
 			return nil, aggErr("GROUP BY %v is not a position in the select list", v)
 		}
-		return asNode(selectList[pos-1]), nil
+		return sqltree.AsNode(selectList[pos-1]), nil
 	}
 	if name, ok := c.aliasOnly(g); ok {
 		for _, it := range selectList {
-			if strings.EqualFold(str(asNode(it)["alias"]), name) {
-				return asNode(it), nil
+			if strings.EqualFold(sqltree.Str(sqltree.AsNode(it)["alias"]), name) {
+				return sqltree.AsNode(it), nil
 			}
 		}
 	}
@@ -354,19 +369,19 @@ func (c aggChecker) groupKey(g node, selectList []any) (node, error) {
 
 // aliasOnly reports the name of a one-part column reference that is not a
 // column of the table (so DuckDB reads it as a select alias).
-func (c aggChecker) aliasOnly(n node) (string, bool) {
-	parts := asSlice(n["column_names"])
+func (c aggChecker) aliasOnly(n sqltree.Node) (string, bool) {
+	parts := sqltree.AsSlice(n["column_names"])
 	if n["class"] != "COLUMN_REF" || len(parts) != 1 {
 		return "", false
 	}
-	name := strings.ToLower(str(parts[0]))
+	name := strings.ToLower(sqltree.Str(parts[0]))
 	return name, !c.rule.columns[name]
 }
 
 // key checks a group key: a dimension, or a date dimension cut no finer
 // than it allows.
-func (c aggChecker) key(k node) error {
-	if col, ok := columnOf(k, c.ref); ok {
+func (c aggChecker) key(k sqltree.Node) error {
+	if col, ok := sqltree.ColumnOf(k, c.ref); ok {
 		grain, isDim := c.rule.dims[col]
 		switch {
 		case !isDim:
@@ -392,16 +407,16 @@ func (c aggChecker) key(k node) error {
 
 // dateBucket reads date_trunc('unit', col), date_part('unit', col) and
 // year/quarter/month(col), returning the column and the grain.
-func dateBucket(n node, ref *tableRef) (string, string, bool) {
+func dateBucket(n sqltree.Node, ref *sqltree.TableRef) (string, string, bool) {
 	if n["class"] != "FUNCTION" || n["filter"] != nil {
 		return "", "", false
 	}
-	ch := asSlice(n["children"])
-	name := strings.ToLower(str(n["function_name"]))
+	ch := sqltree.AsSlice(n["children"])
+	name := strings.ToLower(sqltree.Str(n["function_name"]))
 	switch name {
 	case "year", "quarter", "month":
 		if len(ch) == 1 {
-			if col, ok := columnOf(asNode(ch[0]), ref); ok {
+			if col, ok := sqltree.ColumnOf(sqltree.AsNode(ch[0]), ref); ok {
 				return col, name, true
 			}
 		}
@@ -409,9 +424,9 @@ func dateBucket(n node, ref *tableRef) (string, string, bool) {
 		if len(ch) != 2 {
 			return "", "", false
 		}
-		unit, ok := constant(asNode(ch[0]))
+		unit, ok := sqltree.Constant(sqltree.AsNode(ch[0]))
 		u, isText := unit.(string)
-		col, isCol := columnOf(asNode(ch[1]), ref)
+		col, isCol := sqltree.ColumnOf(sqltree.AsNode(ch[1]), ref)
 		u = strings.ToLower(u)
 		if !ok || !isText || !isCol || !slices.Contains([]string{"month", "quarter", "year"}, u) {
 			return "", "", false
@@ -426,9 +441,9 @@ var allowedAggregates = map[string]bool{"count": true, "count_star": true, "sum"
 
 // aggregate checks a select item that holds an aggregate: it must be one
 // allowed aggregate call over a plain column.
-func (c aggChecker) aggregate(n node) error {
-	name := strings.ToLower(str(n["function_name"]))
-	if n["class"] != "FUNCTION" || !c.e.aggregates[name] {
+func (c aggChecker) aggregate(n sqltree.Node) error {
+	name := strings.ToLower(sqltree.Str(n["function_name"]))
+	if n["class"] != "FUNCTION" || !c.e[name] {
 		return aggErr("%s: select an aggregate as it is (count, sum or avg of a column), not inside an expression", exprText(n))
 	}
 	if !allowedAggregates[name] {
@@ -437,19 +452,19 @@ func (c aggChecker) aggregate(n node) error {
 	if distinct, _ := n["distinct"].(bool); distinct {
 		return aggErr("%s(DISTINCT ...) is not allowed", name)
 	}
-	if n["filter"] != nil || len(asSlice(asNode(n["order_bys"])["orders"])) > 0 {
+	if n["filter"] != nil || len(sqltree.AsSlice(sqltree.AsNode(n["order_bys"])["orders"])) > 0 {
 		return aggErr("FILTER and ORDER BY inside an aggregate are not allowed")
 	}
-	ch := asSlice(n["children"])
+	ch := sqltree.AsSlice(n["children"])
 	if name == "count_star" && len(ch) == 0 {
 		return nil
 	}
 	if len(ch) != 1 {
 		return aggErr("%s() takes one column", name)
 	}
-	col, ok := columnOf(asNode(ch[0]), c.ref)
+	col, ok := sqltree.ColumnOf(sqltree.AsNode(ch[0]), c.ref)
 	if !ok {
-		return aggErr("%s() takes a plain column here, not %s", name, exprText(asNode(ch[0])))
+		return aggErr("%s() takes a plain column here, not %s", name, exprText(sqltree.AsNode(ch[0])))
 	}
 	if c.rule.measures[col] {
 		return nil
@@ -462,45 +477,45 @@ func (c aggChecker) aggregate(n node) error {
 
 // condition checks that every column a WHERE condition compares is a
 // dimension.
-func (c aggChecker) condition(cond condition) error {
-	if cond.isTree() {
-		for _, a := range cond.args {
+func (c aggChecker) condition(cond sqltree.Condition) error {
+	if cond.IsTree() {
+		for _, a := range cond.Args {
 			if err := c.condition(a); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if _, isDim := c.rule.dims[cond.column]; !isDim {
-		return aggErr("WHERE may only compare dimension columns (%s), not %s", c.dimList(), cond.column)
+	if _, isDim := c.rule.dims[cond.Column]; !isDim {
+		return aggErr("WHERE may only compare dimension columns (%s), not %s", c.dimList(), cond.Column)
 	}
 	return nil
 }
 
 // orderKeys maps an ORDER BY expression to select items: a position, a
 // select alias, an expression the select list holds, or ORDER BY ALL.
-func (c aggChecker) orderKeys(o node, selectList []any) ([]int, error) {
-	if o["class"] == "STAR" && isOrderAll(o) {
+func (c aggChecker) orderKeys(o sqltree.Node, selectList []any) ([]int, error) {
+	if o["class"] == "STAR" && sqltree.IsOrderAll(o) {
 		out := make([]int, len(selectList))
 		for i := range out {
 			out[i] = i
 		}
 		return out, nil
 	}
-	if v, ok := constant(o); ok {
+	if v, ok := sqltree.Constant(o); ok {
 		if pos, isInt := v.(int64); isInt && pos >= 1 && int(pos) <= len(selectList) {
 			return []int{int(pos) - 1}, nil
 		}
 	}
-	if parts := asSlice(o["column_names"]); o["class"] == "COLUMN_REF" && len(parts) == 1 {
+	if parts := sqltree.AsSlice(o["column_names"]); o["class"] == "COLUMN_REF" && len(parts) == 1 {
 		for i, it := range selectList {
-			if strings.EqualFold(str(asNode(it)["alias"]), str(parts[0])) {
+			if strings.EqualFold(sqltree.Str(sqltree.AsNode(it)["alias"]), sqltree.Str(parts[0])) {
 				return []int{i}, nil
 			}
 		}
 	}
 	for i, it := range selectList {
-		if sameExpr(asNode(it), o) {
+		if sameExpr(sqltree.AsNode(it), o) {
 			return []int{i}, nil
 		}
 	}
@@ -508,24 +523,24 @@ func (c aggChecker) orderKeys(o node, selectList []any) ([]int, error) {
 }
 
 // constantNode reports whether n is a constant (or a cast of one).
-func constantNode(n node) (node, bool) {
+func constantNode(n sqltree.Node) (sqltree.Node, bool) {
 	if n["class"] == "CAST" {
-		n = asNode(n["child"])
+		n = sqltree.AsNode(n["child"])
 	}
 	return n, n != nil && n["class"] == "CONSTANT"
 }
 
 // sameExpr compares two expressions, ignoring aliases and positions.
-func sameExpr(a, b node) bool {
+func sameExpr(a, b sqltree.Node) bool {
 	return canonical(a) == canonical(b)
 }
 
-func canonical(n node) string {
+func canonical(n sqltree.Node) string {
 	var strip func(v any) any
 	strip = func(v any) any {
 		switch v := v.(type) {
-		case node:
-			out := node{}
+		case sqltree.Node:
+			out := sqltree.Node{}
 			for k, c := range v {
 				if k != "alias" && k != "query_location" && k != "__select" {
 					out[k] = strip(c)
@@ -546,28 +561,28 @@ func canonical(n node) string {
 }
 
 // exprText names an expression in an error: its column or function name.
-func exprText(n node) string {
+func exprText(n sqltree.Node) string {
 	switch n["class"] {
 	case "COLUMN_REF":
 		parts := make([]string, 0, 2)
-		for _, p := range asSlice(n["column_names"]) {
-			parts = append(parts, str(p))
+		for _, p := range sqltree.AsSlice(n["column_names"]) {
+			parts = append(parts, sqltree.Str(p))
 		}
 		return strings.Join(parts, ".")
 	case "FUNCTION":
-		return str(n["function_name"]) + "(...)"
+		return sqltree.Str(n["function_name"]) + "(...)"
 	case "CONSTANT":
 		return "a constant"
 	}
-	return "an expression (" + strings.ToLower(str(n["class"])) + ")"
+	return "an expression (" + strings.ToLower(sqltree.Str(n["class"])) + ")"
 }
 
-// aggOnlySQL runs a checked aggregate-only query's groups, with their row
+// Groups runs a checked aggregate-only query's groups, with their row
 // counts, into a temporary table of the analyst's connection, and returns
 // the number of groups smaller than the minimum and the SQL that reads the
 // others, ordered and limited as the query asked.
-func (e *Engine) aggOnlySQL(ctx context.Context, conn *duckstream.Conn, a *analysis, q *aggOnlyQuery) (string, int64, error) {
-	names, err := describe(ctx, conn, a.sql)
+func Groups(ctx context.Context, db DB, parser *sqltree.Parser, a *sqltree.Analysis, q *AggregateQuery) (string, int64, error) {
+	names, err := db.Names(ctx, a.SQL)
 	if err != nil {
 		return "", 0, err
 	}
@@ -578,36 +593,29 @@ func (e *Engine) aggOnlySQL(ctx context.Context, conn *duckstream.Conn, a *analy
 		}
 		seen[strings.ToLower(n)] = true
 	}
-	doc := clean(a.doc).(node)
-	root := asNode(asNode(asSlice(doc["statements"])[0])["node"])
-	list := asSlice(root["select_list"])
+	doc := sqltree.Clean(a.Doc).(sqltree.Node)
+	root := sqltree.AsNode(sqltree.AsNode(sqltree.AsSlice(doc["statements"])[0])["node"])
+	list := sqltree.AsSlice(root["select_list"])
 	for i, it := range list {
-		if n := asNode(it); str(n["alias"]) == "" {
+		if n := sqltree.AsNode(it); sqltree.Str(n["alias"]) == "" {
 			n["alias"] = names[i]
 		}
 	}
-	root["select_list"] = append(list, node{
+	root["select_list"] = append(list, sqltree.Node{
 		"class": "FUNCTION", "type": "FUNCTION", "alias": "__gw_rows", "query_location": json.Number("0"),
 		"function_name": "count_star", "schema": "", "children": []any{}, "filter": nil,
-		"order_bys": node{"type": "ORDER_MODIFIER", "orders": []any{}},
+		"order_bys": sqltree.Node{"type": "ORDER_MODIFIER", "orders": []any{}},
 		"distinct":  false, "is_operator": false, "export_state": false, "catalog": "",
 	})
 	root["modifiers"] = []any{}
-	raw, err := json.Marshal(doc)
-	if err != nil {
-		return "", 0, err
-	}
-	e.parseMu.Lock()
-	var inner string
-	err = e.parseConn.QueryRowContext(ctx, "SELECT json_deserialize_sql($1::JSON)", string(raw)).Scan(&inner)
-	e.parseMu.Unlock()
+	inner, err := parser.Deserialize(ctx, doc)
 	if err != nil {
 		return "", 0, fmt.Errorf("rewrite for the minimum group size: %w", err)
 	}
-	if err := conn.Exec(ctx, "CREATE TEMP TABLE __gw_groups AS "+inner); err != nil {
+	if err := db.Exec(ctx, "CREATE TEMP TABLE __gw_groups AS "+inner); err != nil {
 		return "", 0, err
 	}
-	removed, err := countRows(ctx, conn, "__gw_groups WHERE __gw_rows < "+strconv.Itoa(q.rule.min))
+	removed, err := db.Count(ctx, "__gw_groups WHERE __gw_rows < "+strconv.Itoa(q.rule.Min))
 	if err != nil {
 		return "", 0, err
 	}
@@ -615,11 +623,11 @@ func (e *Engine) aggOnlySQL(ctx context.Context, conn *duckstream.Conn, a *analy
 	if q.distinct {
 		sel += "DISTINCT "
 	}
-	sqlText := fmt.Sprintf("%s* EXCLUDE (__gw_rows) FROM __gw_groups WHERE __gw_rows >= %d", sel, q.rule.min)
+	sqlText := fmt.Sprintf("%s* EXCLUDE (__gw_rows) FROM __gw_groups WHERE __gw_rows >= %d", sel, q.rule.Min)
 	if len(q.order) > 0 {
 		keys := make([]string, len(q.order))
 		for i, o := range q.order {
-			keys[i] = ident(names[o.item])
+			keys[i] = sqltree.Ident(names[o.item])
 			if o.desc {
 				keys[i] += " DESC"
 			}

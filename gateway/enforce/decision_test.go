@@ -1,0 +1,61 @@
+package enforce
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/councildata/gateway/gateway"
+)
+
+func TestPredicates(t *testing.T) {
+	filter := &gateway.TableDecision{Allowed: true, RowFilter: "x > 0"}
+	mask := &gateway.TableDecision{Allowed: true, Masks: map[string]gateway.Mask{"Name": {Kind: gateway.MaskRedact}}}
+	agg := &gateway.TableDecision{Allowed: true, AggregateOnly: true, MinGroupSize: 10}
+	plain := &gateway.TableDecision{Allowed: true}
+	for _, c := range []struct {
+		name                                          string
+		d                                             *gateway.TableDecision
+		hides, limit, aggregate, whole, aggregateOnly bool
+	}{
+		{"no decision", nil, false, true, true, false, false},
+		{"plain", plain, false, true, true, true, false},
+		{"row filter", filter, true, false, false, false, false},
+		{"mask", mask, true, true, false, false, false},
+		{"aggregate-only", agg, false, false, true, false, true},
+	} {
+		ok, _ := StoreMayAggregate(c.d)
+		if FiltersOrMasks(c.d) != c.hides || StoreMayLimit(c.d) != c.limit || ok != c.aggregate || StoreAnswersWhole(c.d) != c.whole || AggregateOnly(c.d) != c.aggregateOnly {
+			t.Errorf("%s: hides %v limit %v aggregate %v whole %v", c.name, FiltersOrMasks(c.d), StoreMayLimit(c.d), ok, StoreAnswersWhole(c.d))
+		}
+	}
+	if name, ok := Masked(mask, "name"); !ok || name != "Name" {
+		t.Errorf("Masked is case-insensitive: %q %v", name, ok)
+	}
+	if RowCap(nil, &gateway.TableDecision{RowCap: 50}, &gateway.TableDecision{RowCap: 20}, plain) != 20 {
+		t.Error("RowCap is the smallest cap")
+	}
+}
+
+func TestSelectAppliesTheDecision(t *testing.T) {
+	d := &gateway.TableDecision{Allowed: true, RowFilter: "kind <> 'person'", Masks: map[string]gateway.Mask{"name": {Kind: gateway.MaskHash}}}
+	sql := Select(`"raw"`, []Column{{Name: "name", Type: "VARCHAR", Used: true}, {Name: "amount", Type: "DECIMAL(14,2)"}, {Name: "council", Type: "VARCHAR", Keep: true}}, d, "k3y")
+	for _, want := range []string{`sha256('k3y' || CAST("name" AS VARCHAR))`, `CAST(NULL AS DECIMAL(14,2)) AS "amount"`, `"council" AS "council"`, `FROM "raw" AS __policy_rows WHERE (kind <> 'person')`} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("%s\nlacks %s", sql, want)
+		}
+	}
+}
+
+func TestRuleCombinesDecisions(t *testing.T) {
+	a := &gateway.TableDecision{AggregateOnly: true, MinGroupSize: 5, Dimensions: []string{"ward", "received_date", "status"}, Measures: []string{"fee", "area"}}
+	b := &gateway.TableDecision{AggregateOnly: true, MinGroupSize: 10, Dimensions: []string{"ward", "received_date:quarter"}, Measures: []string{"fee"}}
+	var r *Rule
+	r = r.With(&gateway.TableDecision{Allowed: true}, nil) // not aggregate-only: no rule
+	if r != nil {
+		t.Fatal("a record-level decision made a rule")
+	}
+	r = r.With(a, []string{"council"}).With(b, []string{"council"})
+	if r.Min != 10 || len(r.dims) != 3 || r.dims["received_date"] != "quarter" || r.dims["council"] != "" || len(r.measures) != 1 || !r.measures["fee"] {
+		t.Errorf("rule %+v", r)
+	}
+}

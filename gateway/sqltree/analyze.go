@@ -1,0 +1,239 @@
+package sqltree
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/councildata/gateway/gateway"
+)
+
+// Analysis is what the gateway needs to know of a query before running it.
+type Analysis struct {
+	Explain bool
+	SQL     string // the statement DuckDB will run (without EXPLAIN)
+	Refs    []*TableRef
+	Columns map[string]bool // every identifier used as a column name, lower-cased
+	Star    bool            // some * or COLUMNS(...) reads every column
+	// Doc is the whole parse tree and Root the statement's top node.
+	Doc  Node
+	Root Node
+}
+
+// Statement is the parse tree's one statement.
+func (a *Analysis) Statement() any { return AsSlice(a.Doc["statements"])[0] }
+
+// TableRef is one BASE_TABLE in the query.
+type TableRef struct {
+	Schema, Table, Alias string
+	// Catalog is the catalog the name was qualified with (a.b.c), if any.
+	Catalog string
+	// CTE is true when the name is a common table expression in scope
+	// where it is written (see resolveScopes); every other reference must
+	// be a catalog name.
+	CTE bool
+	// Reused is true inside a CTE or an expression subquery, where DuckDB
+	// may read a table more than once; such scans are materialized.
+	Reused bool
+	// Node is the SELECT node whose only FROM item is this table, when the
+	// table is read alone; pushdown looks only at such nodes.
+	Node Node
+}
+
+// Name is the qualified name as written.
+func (r *TableRef) Name() string {
+	if r.Schema == "" {
+		return r.Table
+	}
+	return r.Schema + "." + r.Table
+}
+
+// Limits are what Analyze refuses beyond the grammar.
+type Limits struct {
+	MaxInList int // values in one IN list (0: no limit)
+	MaxDepth  int // nesting of the parse tree's expressions and queries (0: no limit)
+}
+
+// selectMark links a BASE_TABLE to the SELECT node reading it alone while
+// Analyze walks the tree; Clean and Walk skip it.
+const selectMark = "__select"
+
+// Analyze turns DuckDB's json_serialize_sql output into an Analysis.
+// serialized is the JSON text; query is the SQL as sent by the analyst.
+func Analyze(serialized string, query string, explain bool, lim Limits) (*Analysis, error) {
+	dec := json.NewDecoder(strings.NewReader(serialized))
+	dec.UseNumber()
+	var root Node
+	if err := dec.Decode(&root); err != nil {
+		return nil, fmt.Errorf("decode parse tree: %w", err)
+	}
+	if isErr, _ := root["error"].(bool); isErr {
+		msg, _ := root["error_message"].(string)
+		typ, _ := root["error_type"].(string)
+		if strings.Contains(msg, "Only SELECT statements") {
+			return nil, gateway.Errorf(gateway.CodeReadOnly, "only read-only queries are accepted (SELECT, WITH, VALUES, or EXPLAIN of those)")
+		}
+		if typ == "parser" {
+			return nil, gateway.Errorf(gateway.CodeBadRequest, "SQL syntax error: %s (names with spaces or other characters, such as a council's \"Net amount\", need double quotes)", msg)
+		}
+		return nil, gateway.Errorf(gateway.CodeBadRequest, "cannot parse the query: %s", msg)
+	}
+	stmts, _ := root["statements"].([]any)
+	switch {
+	case len(stmts) == 0:
+		return nil, gateway.Errorf(gateway.CodeBadRequest, "the request has no SQL statement")
+	case len(stmts) > 1:
+		return nil, gateway.Errorf(gateway.CodeBadRequest, "send one statement at a time (this request has %d)", len(stmts))
+	}
+	a := &Analysis{Explain: explain, SQL: query, Columns: map[string]bool{}, Doc: root}
+	if st, ok := stmts[0].(Node); ok {
+		a.Root, _ = st["node"].(Node)
+	}
+	if d := depth(stmts[0]); lim.MaxDepth > 0 && d > lim.MaxDepth {
+		return nil, gateway.Errorf(gateway.CodeBadRequest, "the query nests %d levels deep; query.max_depth allows %d", d, lim.MaxDepth)
+	}
+	cte := map[uintptr]bool{}
+	resolveScopes(stmts[0], nil, cte)
+	var err error
+	orderAll := map[uintptr]bool{} // ORDER BY ALL's star: the select list, not the table's columns
+	Walk(stmts[0], false, func(n Node, reused bool) bool {
+		if err != nil {
+			return false
+		}
+		switch {
+		case n["type"] == "SELECT_NODE":
+			if from, ok := n["from_table"].(Node); ok && from["type"] == "BASE_TABLE" {
+				from[selectMark] = n
+			}
+		case n["type"] == "BASE_TABLE" && n["table_name"] != nil:
+			r := &TableRef{Schema: Str(n["schema_name"]), Table: Str(n["table_name"]), Alias: Str(n["alias"]), Catalog: Str(n["catalog_name"]),
+				Reused: reused, CTE: cte[reflect.ValueOf(n).Pointer()]}
+			if sel, ok := n[selectMark].(Node); ok {
+				r.Node = sel
+				delete(n, selectMark)
+			}
+			a.Refs = append(a.Refs, r)
+		case n["type"] == "COMPARE_IN" || n["type"] == "COMPARE_NOT_IN":
+			if k := len(AsSlice(n["children"])) - 1; lim.MaxInList > 0 && k > lim.MaxInList {
+				err = gateway.Errorf(gateway.CodeBadRequest, "an IN list has %d values; query.max_in_list allows %d (join a table of the values instead)", k, lim.MaxInList)
+			}
+		case n["class"] == "COLUMN_REF":
+			for _, p := range AsSlice(n["column_names"]) {
+				if s, ok := p.(string); ok {
+					a.Columns[strings.ToLower(s)] = true
+				}
+			}
+		case n["type"] == "ORDER_MODIFIER":
+			for _, o := range AsSlice(n["orders"]) {
+				if e := AsNode(AsNode(o)["expression"]); e["class"] == "STAR" && IsOrderAll(e) {
+					orderAll[reflect.ValueOf(e).Pointer()] = true
+				}
+			}
+		case n["class"] == "STAR":
+			if !orderAll[reflect.ValueOf(n).Pointer()] {
+				a.Star = true
+			}
+		case n["type"] == "JOIN":
+			// USING (col) names columns outside any expression; a
+			// NATURAL join uses every column the two sides share.
+			for _, c := range AsSlice(n["using_columns"]) {
+				if name, ok := c.(string); ok {
+					a.Columns[strings.ToLower(name)] = true
+				}
+			}
+			if n["ref_type"] == "NATURAL" {
+				a.Star = true
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// resolveScopes finds which unqualified table names are common table
+// expressions, by scope, as DuckDB binds them: a CTE is visible in the body
+// of the query node that defines it (subqueries included) and in the
+// definitions of the CTEs after it in the same WITH; in its own definition
+// only when it is recursive. A name a CTE does not hide there is a catalog
+// name, so a CTE named like an internal relation can never stand in for it
+// elsewhere.
+func resolveScopes(v any, scope []string, cte map[uintptr]bool) {
+	switch v := v.(type) {
+	case Node:
+		if m, ok := v["cte_map"].(Node); ok {
+			inner := slices.Clone(scope)
+			for _, e := range AsSlice(m["map"]) {
+				en := AsNode(e)
+				key := strings.ToLower(Str(en["key"]))
+				def := inner
+				if q := AsNode(AsNode(AsNode(en["value"])["query"])["node"]); q["type"] == "RECURSIVE_CTE_NODE" && strings.EqualFold(Str(q["cte_name"]), key) {
+					def = append(slices.Clone(inner), key)
+				}
+				resolveScopes(en["value"], def, cte)
+				inner = append(inner, key)
+			}
+			for k, child := range v {
+				if k != "cte_map" {
+					resolveScopes(child, inner, cte)
+				}
+			}
+			return
+		}
+		if v["type"] == "BASE_TABLE" && Str(v["schema_name"]) == "" && Str(v["catalog_name"]) == "" &&
+			slices.Contains(scope, strings.ToLower(Str(v["table_name"]))) {
+			cte[reflect.ValueOf(v).Pointer()] = true
+		}
+		for _, child := range v {
+			resolveScopes(child, scope, cte)
+		}
+	case []any:
+		for _, child := range v {
+			resolveScopes(child, scope, cte)
+		}
+	}
+}
+
+// CTENames lists every CTE name the statement defines, in any scope.
+func CTENames(v any) []string {
+	var out []string
+	Walk(v, false, func(n Node, _ bool) bool {
+		if m, ok := n["cte_map"].(Node); ok {
+			for _, e := range AsSlice(m["map"]) {
+				out = append(out, Str(AsNode(e)["key"]))
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// depth is how deeply the parse tree's expressions and queries nest: the
+// objects on the longest path from the statement, not counting the JSON
+// wrappers of values.
+func depth(v any) int {
+	switch v := v.(type) {
+	case Node:
+		d := 0
+		for k, c := range v {
+			if k != "value" { // a constant's value and type
+				d = max(d, depth(c))
+			}
+		}
+		if v["class"] != nil || v["type"] != nil {
+			d++
+		}
+		return d
+	case []any:
+		d := 0
+		for _, c := range v {
+			d = max(d, depth(c))
+		}
+		return d
+	}
+	return 0
+}

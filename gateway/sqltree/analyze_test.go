@@ -1,0 +1,68 @@
+package sqltree
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"testing"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+)
+
+func parser(t *testing.T) *Parser {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return NewParser(conn)
+}
+
+// TestCTEScopes: an unqualified name is a CTE only where DuckDB binds it
+// to one.
+func TestCTEScopes(t *testing.T) {
+	p := parser(t)
+	for _, c := range []struct {
+		sql  string
+		ctes []bool // per table reference, in walk order of its name
+		of   []string
+	}{
+		{"WITH x AS (SELECT 1) SELECT * FROM x", []bool{true}, []string{"x"}},
+		{"WITH x AS (SELECT * FROM x) SELECT * FROM x", []bool{false, true}, []string{"x", "x"}},
+		{"WITH a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a", []bool{false, true}, []string{"b", "a"}},
+		{"WITH b AS (SELECT 1), a AS (SELECT * FROM b) SELECT * FROM a", []bool{true, true}, []string{"b", "a"}},
+		{"WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r", []bool{true, true}, []string{"r", "r"}},
+		{"SELECT * FROM (WITH q AS (SELECT 1) SELECT * FROM q) s, q", []bool{true, false}, []string{"q", "q"}},
+		{"WITH q AS (SELECT 1) SELECT (SELECT * FROM q), (SELECT * FROM (SELECT * FROM q))", []bool{true, true}, []string{"q", "q"}},
+		{"SELECT * FROM std.spend", []bool{false}, []string{"std.spend"}},
+	} {
+		serialized, err := p.Serialize(context.Background(), c.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := Analyze(serialized, c.sql, false, Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.sql, err)
+		}
+		// Compare as multisets of (name, cte): the walk visits a map's
+		// keys in no fixed order.
+		var got, want []string
+		for i, r := range a.Refs {
+			got = append(got, r.Name()+map[bool]string{true: " cte", false: ""}[r.CTE])
+			if i < len(c.of) {
+				want = append(want, c.of[i]+map[bool]string{true: " cte", false: ""}[c.ctes[i]])
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", c.sql, got, want)
+		}
+	}
+}

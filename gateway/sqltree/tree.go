@@ -1,0 +1,74 @@
+package sqltree
+
+import "strings"
+
+// Node is one object of DuckDB's JSON parse tree.
+type Node = map[string]any
+
+// AsNode is v as a Node, or nil.
+func AsNode(v any) Node { n, _ := v.(Node); return n }
+
+// AsSlice is v as a list, or nil.
+func AsSlice(v any) []any { s, _ := v.([]any); return s }
+
+// Str is v as a string, or "".
+func Str(v any) string { s, _ := v.(string); return s }
+
+// Walk visits every object in the tree, depth first, telling visit whether
+// the object is inside a CTE definition or an expression subquery (places
+// DuckDB may evaluate more than once). visit returns false to stop
+// descending.
+func Walk(v any, reused bool, visit func(Node, bool) bool) {
+	switch v := v.(type) {
+	case Node:
+		if !visit(v, reused) {
+			return
+		}
+		inner := reused || v["class"] == "SUBQUERY"
+		for k, child := range v {
+			if k == selectMark {
+				continue
+			}
+			Walk(child, inner || k == "cte_map", visit)
+		}
+	case []any:
+		for _, child := range v {
+			Walk(child, reused, visit)
+		}
+	}
+}
+
+// Clean deep-copies a parse tree without the marks Analyze leaves in it.
+func Clean(v any) any {
+	switch v := v.(type) {
+	case Node:
+		out := Node{}
+		for k, c := range v {
+			if k != selectMark {
+				out[k] = Clean(c)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, c := range v {
+			out[i] = Clean(c)
+		}
+		return out
+	}
+	return v
+}
+
+// IsOrderAll reports whether a STAR in ORDER BY is ORDER BY ALL, which
+// orders by the select list.
+func IsOrderAll(e Node) bool {
+	b, _ := e["columns"].(bool)
+	return b && e["expr"] == nil && len(AsSlice(e["exclude_list"])) == 0 &&
+		len(AsSlice(e["replace_list"])) == 0 && len(AsSlice(e["rename_list"])) == 0
+}
+
+// Ident quotes an SQL identifier for DuckDB.
+func Ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// Quote quotes an SQL string literal for DuckDB.
+func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
