@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error for the doors: each maps codes to its own status
@@ -28,6 +29,16 @@ const (
 	// CodeResourceExhausted: the query needs more memory or temp space
 	// than a query may use.
 	CodeResourceExhausted Code = "resource_exhausted"
+	// CodeOverloaded: every query slot is taken and the wait queue is
+	// full (or the wait would outlast the query's timeout); retry later.
+	CodeOverloaded Code = "overloaded"
+	// CodeTooManyRequests: the requester already has as many queries
+	// running or waiting as one requester may.
+	CodeTooManyRequests Code = "too_many_requests"
+	// CodeSourceBusy: a council's store has every call it may be sent in
+	// flight and none has made progress for a while; other councils are
+	// unaffected.
+	CodeSourceBusy Code = "source_busy"
 )
 
 // Error is the gateway's error type. Message is safe to show the requester;
@@ -37,6 +48,9 @@ type Error struct {
 	Message string
 	Source  string // the council source involved, if any
 	Err     error
+	// RetryAfter, when set, is how long the client should wait before it
+	// asks again (HTTP Retry-After; gRPC retry-after metadata).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
