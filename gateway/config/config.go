@@ -114,6 +114,18 @@ type Server struct {
 	FlightTicketKeyFile string `yaml:"flight_ticket_key_file"`
 	// MaxBodyBytes caps a request body; larger ones get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// WriteTimeout is how long a client may take to read what is written
+	// to it: a response, or each batch of a streamed result, on both
+	// doors. A client that reads nothing for that long has its query
+	// cancelled (default 30s).
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// ReadTimeout bounds reading an HTTP request, body included (default
+	// 30s); ReadHeaderTimeout its headers (default 10s); IdleTimeout how
+	// long a kept-alive HTTP connection may wait for its next request
+	// (default 2m).
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
 }
 
 // TLS names a certificate and its private key, PEM-encoded.
@@ -134,6 +146,18 @@ type Query struct {
 	TempDir string `yaml:"temp_dir"`
 	// MaxConcurrent caps queries running at once; more wait.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxQueued caps queries waiting for one of the MaxConcurrent slots
+	// (default 4 × MaxConcurrent); more are refused with 503 and
+	// Retry-After.
+	MaxQueued int `yaml:"max_queued"`
+	// MaxPerRequester caps the queries one requester may have running or
+	// waiting (default 4); more are refused with 429 and Retry-After.
+	MaxPerRequester int `yaml:"max_per_requester"`
+	// MemoryBudget is the memory all running queries share, e.g. "8GB":
+	// each query reserves MemoryLimit of it before it may run. Empty: the
+	// wiring derives it (MaxConcurrent × MemoryLimit, at most half the
+	// machine's memory, at least one MemoryLimit).
+	MemoryBudget string `yaml:"memory_budget"`
 	// MaxSQLBytes caps a query's SQL text (default 256 KiB).
 	MaxSQLBytes int `yaml:"max_sql_bytes"`
 	// MaxInList caps the values of one IN list (default 10,000).
@@ -178,6 +202,15 @@ type Source struct {
 	// this source running at once; more wait for a free connection, within
 	// their query's timeout.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConcurrent caps the calls this store is in at once for the
+	// gateway: a scan or partial aggregate starting, or a scan waiting for
+	// its next batch (default 4). A call that finds them all taken waits;
+	// once none of them has returned for StallTimeout (default 10s), the
+	// store is taken as stuck and such calls fail at once, naming the
+	// council, so one council's slow or unreachable store holds no more
+	// than MaxConcurrent of the gateway's query slots.
+	MaxConcurrent int      `yaml:"max_concurrent"`
+	StallTimeout  Duration `yaml:"stall_timeout"`
 	// AggregatePushdown says when a GROUP BY query's partial aggregate is
 	// computed in this store rather than in the gateway from streamed rows:
 	// "auto" (the default; see AggregateAuto), "always" (whenever the store
@@ -281,6 +314,16 @@ const (
 	DefaultMemoryLimit   = "1GB"
 	DefaultMaxBodyBytes  = 1 << 20
 	DefaultMaxConcurrent = 16
+	// DefaultMaxPerRequester is query.max_per_requester's default.
+	DefaultMaxPerRequester = 4
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultHeaderTimeout   = 10 * time.Second
+	DefaultIdleTimeout     = 2 * time.Minute
+	// DefaultSourceConcurrent and DefaultStallTimeout are
+	// sources[].max_concurrent's and sources[].stall_timeout's defaults.
+	DefaultSourceConcurrent = 4
+	DefaultStallTimeout     = 10 * time.Second
 )
 
 // Load reads, expands and validates the file at path.
@@ -352,6 +395,15 @@ func (c *Config) setDefaults() {
 	if c.Server.FlightSessionTTL == 0 {
 		c.Server.FlightSessionTTL = Duration(DefaultSessionTTL)
 	}
+	for _, d := range []struct {
+		field *Duration
+		def   time.Duration
+	}{{&c.Server.WriteTimeout, DefaultWriteTimeout}, {&c.Server.ReadTimeout, DefaultReadTimeout},
+		{&c.Server.ReadHeaderTimeout, DefaultHeaderTimeout}, {&c.Server.IdleTimeout, DefaultIdleTimeout}} {
+		if *d.field == 0 {
+			*d.field = Duration(d.def)
+		}
+	}
 	if t := c.Server.FlightTLS; t != nil {
 		t.CertFile, t.KeyFile = c.Resolve(t.CertFile), c.Resolve(t.KeyFile)
 	}
@@ -366,6 +418,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Query.MaxConcurrent == 0 {
 		c.Query.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.Query.MaxQueued == 0 {
+		c.Query.MaxQueued = 4 * max(c.Query.MaxConcurrent, 1)
+	}
+	if c.Query.MaxPerRequester == 0 {
+		c.Query.MaxPerRequester = DefaultMaxPerRequester
 	}
 	if c.Query.MaxSQLBytes == 0 {
 		c.Query.MaxSQLBytes = 256 << 10
@@ -428,6 +486,12 @@ func (c *Config) setDefaults() {
 		if s.MaxConnections == 0 {
 			s.MaxConnections = 4
 		}
+		if s.MaxConcurrent == 0 {
+			s.MaxConcurrent = DefaultSourceConcurrent
+		}
+		if s.StallTimeout == 0 {
+			s.StallTimeout = Duration(DefaultStallTimeout)
+		}
 		if s.AggregatePushdown == "" {
 			s.AggregatePushdown = AggregateAuto
 		}
@@ -459,6 +523,9 @@ func (c *Config) validate() error {
 	}
 	if c.Server.FlightTicketTTL < 0 || c.Server.FlightSessionTTL < 0 {
 		errs = append(errs, errors.New("server: flight_ticket_ttl and flight_session_ttl must be positive"))
+	}
+	if c.Server.WriteTimeout < 0 || c.Server.ReadTimeout < 0 || c.Server.ReadHeaderTimeout < 0 || c.Server.IdleTimeout < 0 {
+		errs = append(errs, errors.New("server: write_timeout, read_timeout, read_header_timeout and idle_timeout must be positive"))
 	}
 	if len(c.Sources) == 0 {
 		errs = append(errs, errors.New("sources: at least one source is needed"))
@@ -507,6 +574,9 @@ func (c *Config) validate() error {
 		}
 		if s.MaxConnections < 0 {
 			errs = append(errs, fmt.Errorf("%s: field max_connections must be positive", where))
+		}
+		if s.MaxConcurrent < 0 || s.StallTimeout < 0 {
+			errs = append(errs, fmt.Errorf("%s: fields max_concurrent and stall_timeout must be positive", where))
 		}
 		if len(s.Files) > 0 && s.Type != "files" {
 			errs = append(errs, fmt.Errorf("%s: field files is only for type files", where))
@@ -618,6 +688,7 @@ func (c *Config) validate() error {
 	if c.Query.Timeout < 0 {
 		errs = append(errs, errors.New("query: field timeout must be positive"))
 	}
+	errs = append(errs, c.Query.validateLimits()...)
 	for _, f := range []struct {
 		name string
 		n    int

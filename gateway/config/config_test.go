@@ -28,6 +28,50 @@ func TestParseDefaultsAndPaths(t *testing.T) {
 	}
 }
 
+// The limits a client cannot defeat have defaults: write, read, header
+// and idle timeouts on the server; a queue four times the query slots
+// and four queries per requester; four calls per source with a 10 s
+// stall timeout.
+func TestLimitDefaults(t *testing.T) {
+	c, err := Parse([]byte(base), "g.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, q, src := c.Server, c.Query, c.Sources[0]
+	if time.Duration(sv.WriteTimeout) != DefaultWriteTimeout || time.Duration(sv.ReadTimeout) != DefaultReadTimeout ||
+		time.Duration(sv.ReadHeaderTimeout) != DefaultHeaderTimeout || time.Duration(sv.IdleTimeout) != DefaultIdleTimeout {
+		t.Errorf("server timeouts %+v", sv)
+	}
+	if q.MaxQueued != 4*DefaultMaxConcurrent || q.MaxPerRequester != DefaultMaxPerRequester || q.MemoryBudget != "" {
+		t.Errorf("query limits %+v", q)
+	}
+	if src.MaxConcurrent != DefaultSourceConcurrent || time.Duration(src.StallTimeout) != DefaultStallTimeout {
+		t.Errorf("source limits %+v", src)
+	}
+	c, err = Parse([]byte(base+"query: {max_concurrent: 3, memory_budget: 6GiB}\n"), "g.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := c.Query.MemoryBudgetBytes(); c.Query.MaxQueued != 12 || b != 6<<30 {
+		t.Errorf("queue %d, budget %d", c.Query.MaxQueued, b)
+	}
+}
+
+// Sizes read as DuckDB reads them: KB, MB, GB are powers of 1000, KiB,
+// MiB, GiB of 1024.
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"1GB": 1e9, "512 MiB": 512 << 20, "1.5gb": 15e8, "256MB": 256e6, "4096": 4096, "2 TiB": 2 << 40} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "GB", "-1GB", "80%", "1 parsec", "0"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) accepted", in)
+		}
+	}
+}
+
 func TestEnvironmentExpansion(t *testing.T) {
 	t.Setenv("GW_TEST_DSN", "postgres://u:secret@db/x")
 	yaml := `
@@ -78,6 +122,12 @@ func TestRejects(t *testing.T) {
 		{"dataset reserved column", base + `standard_datasets: [{name: spend, columns: [{name: council, type: VARCHAR}]}]`, []string{`standard dataset "spend"`, "council"}},
 		{"dataset no type", base + `standard_datasets: [{name: spend, columns: [{name: amount}]}]`, []string{`column "amount"`, "field type"}},
 		{"bad key hash", base + `requesters: [{id: a, key_sha256: abc}]`, []string{`requester "a"`, "key_sha256"}},
+		{"negative queue", base + "query: {max_queued: -1}\n", []string{"query: fields max_concurrent, max_queued and max_per_requester"}},
+		{"bad memory budget", base + "query: {memory_budget: lots}\n", []string{"query: field memory_budget", `"lots"`}},
+		{"bad memory limit", base + "query: {memory_limit: 80%}\n", []string{"query: field memory_limit", `"80%"`}},
+		{"budget below a query", base + "query: {memory_limit: 2GB, memory_budget: 1GB}\n", []string{"memory_budget 1GB is less than one query's memory_limit 2GB"}},
+		{"negative write timeout", base + "server: {write_timeout: -1s}\n", []string{"server: write_timeout"}},
+		{"negative source concurrency", `sources: [{id: fife, council: F, gss: S12000047, type: sqlite, path: x, max_concurrent: -2}]`, []string{`source "fife"`, "max_concurrent and stall_timeout"}},
 		{"shared key", base + `requesters: [{id: a, key_sha256: cce657f16c436d5357567f215df4e4d5c56f8a19c32916e43562db7905035a04}, {id: b, key_sha256: cce657f16c436d5357567f215df4e4d5c56f8a19c32916e43562db7905035a04}]`, []string{`requester "b"`, "same key"}},
 	}
 	for _, c := range cases {
