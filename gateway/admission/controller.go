@@ -1,0 +1,290 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/councildata/gateway/gateway"
+)
+
+// Limits are a Controller's limits, from the query section of the config.
+type Limits struct {
+	// Slots is how many queries may run at once (query.max_concurrent).
+	Slots int
+	// MaxQueued is how many may wait for a slot (query.max_queued); 0
+	// means none may wait.
+	MaxQueued int
+	// PerRequester is how many one requester may have running or waiting
+	// (query.max_per_requester); 0 means no cap.
+	PerRequester int
+	// MemoryBudget is the memory all running queries share, in bytes
+	// (query.memory_budget); each reserves QueryMemory of it to run. 0
+	// means no budget.
+	MemoryBudget int64
+	// QueryMemory is what one query reserves (query.memory_limit).
+	QueryMemory int64
+	// Timeout is the longest a query may take from its arrival, its wait
+	// included (query.timeout); 0 means the caller's context alone.
+	Timeout time.Duration
+}
+
+// Controller admits queries. It is safe for concurrent use; a nil
+// Controller admits everything at once.
+type Controller struct {
+	lim Limits
+
+	mu       sync.Mutex
+	running  int
+	reserved int64
+	queue    []*waiter
+	per      map[string]int // running or waiting, by requester
+	hold     time.Duration  // moving average of how long a query holds its slot
+	counts   Counts
+}
+
+// waiter is a query in the queue.
+type waiter struct {
+	ready   chan struct{} // closed when it is given a slot
+	granted bool
+}
+
+// Counts are what a Controller has decided since it started.
+type Counts struct {
+	Admitted    uint64 `json:"admitted"`
+	Overloaded  uint64 `json:"refused_overloaded"`
+	TooMany     uint64 `json:"refused_per_requester"`
+	GaveUp      uint64 `json:"gave_up_waiting"`
+	QueuedTotal uint64 `json:"waited"`
+}
+
+// New returns a Controller. Slots below 1 count as 1.
+func New(lim Limits) *Controller {
+	lim.Slots = max(lim.Slots, 1)
+	lim.MaxQueued = max(lim.MaxQueued, 0)
+	if lim.MemoryBudget > 0 && lim.QueryMemory > lim.MemoryBudget {
+		lim.QueryMemory = lim.MemoryBudget // one query may always run
+	}
+	return &Controller{lim: lim, per: map[string]int{}}
+}
+
+// Slots is how many queries may run at once: the configured slots, or
+// fewer when the memory budget holds fewer queries' memory limits.
+func (c *Controller) Slots() int {
+	n := c.lim.Slots
+	if c.lim.MemoryBudget > 0 && c.lim.QueryMemory > 0 {
+		n = min(n, int(c.lim.MemoryBudget/c.lim.QueryMemory))
+	}
+	return max(n, 1)
+}
+
+// Ticket is an admitted query's slot and memory. Release it exactly when
+// the query's Result is closed, or when the query fails to start.
+type Ticket struct {
+	c        *Controller
+	who      string
+	mem      int64
+	start    time.Time
+	deadline time.Time
+	once     sync.Once
+}
+
+// Deadline is when the query's timeout, counted from its arrival, ends;
+// zero when there is none.
+func (t *Ticket) Deadline() time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.deadline
+}
+
+// Release gives the slot and the memory back; later calls do nothing.
+func (t *Ticket) Release() {
+	if t == nil {
+		return
+	}
+	t.once.Do(func() { t.c.release(t) })
+}
+
+// Admit waits for a slot for a query of requester who that arrived at
+// arrived with its own timeout (0: the configured one), and returns its
+// Ticket. It refuses the query at once when the requester is at its cap
+// (CodeTooManyRequests), when the queue is full or the wait would outlast
+// the query's timeout (CodeOverloaded); it gives up with CodeOverloaded
+// when the query's timeout passes while it waits, and with CodeCanceled
+// when ctx ends.
+func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, timeout time.Duration) (*Ticket, error) {
+	if c == nil {
+		return nil, nil
+	}
+	var deadline time.Time
+	if d := c.lim.Timeout; d > 0 || timeout > 0 {
+		if timeout <= 0 || d > 0 && d < timeout {
+			timeout = d
+		}
+		deadline = arrived.Add(timeout)
+	}
+	c.mu.Lock()
+	if c.lim.PerRequester > 0 && c.per[who] >= c.lim.PerRequester {
+		c.counts.TooMany++
+		retry := c.retryLocked(1)
+		c.mu.Unlock()
+		return nil, &gateway.Error{Code: gateway.CodeTooManyRequests, RetryAfter: retry,
+			Message: fmt.Sprintf("requester %s already has %d queries running or waiting, as many as one requester may (query.max_per_requester); retry when one has finished", who, c.lim.PerRequester)}
+	}
+	t := &Ticket{c: c, who: who, mem: c.lim.QueryMemory, deadline: deadline}
+	if len(c.queue) == 0 && c.fitsLocked() {
+		c.grantLocked(t.who)
+		c.mu.Unlock()
+		t.start = time.Now()
+		return t, nil
+	}
+	if len(c.queue) >= c.lim.MaxQueued {
+		c.counts.Overloaded++
+		retry := c.retryLocked(len(c.queue) + 1)
+		running, queued := c.running, len(c.queue)
+		c.mu.Unlock()
+		return nil, &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: retry,
+			Message: fmt.Sprintf("the gateway is at capacity: %d queries running (query.max_concurrent, query.memory_budget) and %d waiting, as many as may wait (query.max_queued); retry after %s", running, queued, seconds(retry))}
+	}
+	if wait := c.waitLocked(len(c.queue) + 1); !deadline.IsZero() && wait > 0 && time.Now().Add(wait).After(deadline) {
+		c.counts.Overloaded++
+		queued := len(c.queue)
+		c.mu.Unlock()
+		return nil, &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: max(wait, time.Second),
+			Message: fmt.Sprintf("the gateway is at capacity: the %d queries waiting ahead of this one would take about %s, longer than its timeout allows; retry after %s", queued, seconds(wait), seconds(max(wait, time.Second)))}
+	}
+	w := &waiter{ready: make(chan struct{})}
+	c.queue = append(c.queue, w)
+	c.per[who]++
+	c.counts.QueuedTotal++
+	c.mu.Unlock()
+
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		expired = timer.C
+	}
+	var err error
+	select {
+	case <-w.ready:
+		t.start = time.Now()
+		return t, nil
+	case <-ctx.Done():
+		err = gateway.Wrap(gateway.CodeCanceled, ctx.Err(), "the query was cancelled while it waited for a slot")
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = gateway.Wrap(gateway.CodeTimeout, ctx.Err(), "the query's timeout passed while it waited for a slot")
+		}
+	case <-expired:
+		err = &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: time.Second,
+			Message: fmt.Sprintf("the gateway is at capacity: the query waited %s, its whole timeout, for one of the %d query slots; retry later", seconds(timeout), c.Slots())}
+	}
+	c.mu.Lock()
+	c.counts.GaveUp++
+	if w.granted { // given a slot as it gave up: hand it on
+		c.mu.Unlock()
+		t.start = time.Now()
+		t.Release()
+		return nil, err
+	}
+	for i, q := range c.queue {
+		if q == w {
+			c.queue = append(c.queue[:i], c.queue[i+1:]...)
+			break
+		}
+	}
+	c.forgetLocked(who)
+	c.mu.Unlock()
+	return nil, err
+}
+
+// fitsLocked reports whether one more query may run now.
+func (c *Controller) fitsLocked() bool {
+	if c.running >= c.lim.Slots {
+		return false
+	}
+	return c.lim.MemoryBudget <= 0 || c.reserved+c.lim.QueryMemory <= c.lim.MemoryBudget
+}
+
+// grantLocked gives a slot to a query that is not in the queue.
+func (c *Controller) grantLocked(who string) {
+	c.running++
+	c.reserved += c.lim.QueryMemory
+	c.per[who]++
+	c.counts.Admitted++
+}
+
+func (c *Controller) forgetLocked(who string) {
+	if c.per[who]--; c.per[who] <= 0 {
+		delete(c.per, who)
+	}
+}
+
+func (c *Controller) release(t *Ticket) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.running--
+	c.reserved -= t.mem
+	c.forgetLocked(t.who)
+	if held := time.Since(t.start); c.hold == 0 {
+		c.hold = held
+	} else {
+		c.hold = (c.hold*7 + held) / 8
+	}
+	for len(c.queue) > 0 && c.fitsLocked() {
+		w := c.queue[0]
+		c.queue = c.queue[1:]
+		c.running++
+		c.reserved += c.lim.QueryMemory
+		c.counts.Admitted++
+		w.granted = true
+		close(w.ready)
+	}
+}
+
+// waitLocked estimates how long the n-th query in line waits for a slot:
+// slots free at about Slots per average hold. 0 when nothing is known yet.
+func (c *Controller) waitLocked(n int) time.Duration {
+	return time.Duration(float64(c.hold) * float64(n) / float64(c.Slots()))
+}
+
+// retryLocked is the Retry-After for the n-th in line: its estimated
+// wait, at least a second, at most a minute.
+func (c *Controller) retryLocked(n int) time.Duration {
+	return min(max(c.waitLocked(n), time.Second), time.Minute)
+}
+
+// seconds writes a duration in whole seconds, at least 1.
+func seconds(d time.Duration) string {
+	return fmt.Sprintf("%ds", int(max(math.Ceil(d.Seconds()), 1)))
+}
+
+// Stats is a Controller's state, for readyz.
+type Stats struct {
+	Running         int    `json:"running"`
+	Queued          int    `json:"queued"`
+	Slots           int    `json:"slots"`
+	MaxQueued       int    `json:"max_queued"`
+	MaxPerRequester int    `json:"max_per_requester"`
+	MemoryReserved  int64  `json:"memory_reserved_bytes"`
+	MemoryBudget    int64  `json:"memory_budget_bytes"`
+	AverageHoldMS   int64  `json:"average_query_ms"`
+	Saturated       bool   `json:"saturated"` // every slot taken and the queue full
+	Counts          Counts `json:"counts"`
+}
+
+// Stats reports the Controller's state now.
+func (c *Controller) Stats() Stats {
+	if c == nil {
+		return Stats{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{Running: c.running, Queued: len(c.queue), Slots: c.Slots(), MaxQueued: c.lim.MaxQueued,
+		MaxPerRequester: c.lim.PerRequester, MemoryReserved: c.reserved, MemoryBudget: c.lim.MemoryBudget,
+		AverageHoldMS: c.hold.Milliseconds(), Saturated: !c.fitsLocked() && len(c.queue) >= c.lim.MaxQueued, Counts: c.counts}
+}
