@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/admission"
 	"github.com/councildata/gateway/gateway/auth"
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/engine"
@@ -30,6 +31,12 @@ type Server struct {
 	// PolicyStatus, if set, reports the policy revision in force and the
 	// last reload error, for /readyz.
 	PolicyStatus func() (revision string, lastErr error)
+	// Admission, if set, admits each query before the engine runs it (and
+	// its state is in /readyz); nil admits every query at once.
+	Admission *admission.Controller
+	// WriteTimeout is how long the client may take to read a response, or
+	// each batch of a streamed result; 0 for no limit.
+	WriteTimeout time.Duration
 }
 
 // Handler returns the API's routes.
@@ -39,6 +46,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
+	r.Use(s.writeDeadline)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Group(func(r chi.Router) {
@@ -88,6 +96,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		status, code = "degraded: "+strings.Join(down, ", ")+" not reachable", http.StatusServiceUnavailable
 	}
 	body := map[string]any{"status": status, "sources": statuses}
+	if s.Admission != nil {
+		// Saturation is shown, not failed: one gateway with a full queue
+		// still serves; a balancer may route on "queries".
+		body["queries"] = s.Admission.Stats()
+	}
 	if s.PolicyStatus != nil {
 		rev, err := s.PolicyStatus()
 		pol := map[string]any{"revision": rev}
@@ -245,6 +258,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
 	queryID := engine.NewQueryID()
 	w.Header().Set("X-Query-Id", queryID)
 	req, ok := s.readQuery(w, r, queryID)
@@ -257,16 +271,33 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requester := gateway.RequesterFrom(r.Context())
-	start := time.Now()
-	res, err := s.Engine.Query(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Purpose: req.Purpose, CaseRef: req.CaseRef, Timeout: time.Duration(req.TimeoutMS) * time.Millisecond, Door: "http", RemoteAddr: r.RemoteAddr})
+	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
+	// Admission first: a slot and its memory, or a 503/429 with
+	// Retry-After at once. The ticket goes back when the Result is closed.
+	ticket, err := s.Admission.Admit(r.Context(), requester.ID, arrived, timeout)
 	if err != nil {
-		s.logQuery(requester, queryID, req.SQL, start, 0, err)
+		s.logQuery(requester, queryID, req.SQL, arrived, 0, err)
+		writeError(w, s.Log, err, queryID)
+		return
+	}
+	defer ticket.Release()
+	ctx := r.Context()
+	if d := ticket.Deadline(); !d.IsZero() {
+		// Every step of the query, planning included, ends with its
+		// timeout counted from arrival.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	res, err := s.Engine.Query(ctx, engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Purpose: req.Purpose, CaseRef: req.CaseRef, Timeout: timeout, Arrived: arrived, Door: "http", RemoteAddr: r.RemoteAddr})
+	if err != nil {
+		s.logQuery(requester, queryID, req.SQL, arrived, 0, err)
 		writeError(w, s.Log, err, queryID)
 		return
 	}
 	defer res.Close()
-	rows, err := stream(w, s.Log, format, res)
-	s.logQuery(requester, queryID, req.SQL, start, rows, err)
+	rows, err := stream(w, s.Log, format, res, s.WriteTimeout)
+	s.logQuery(requester, queryID, req.SQL, arrived, rows, err)
 }
 
 func (s *Server) logQuery(r *gateway.Requester, queryID, sql string, start time.Time, rows int64, err error) {
@@ -309,8 +340,10 @@ func statusOf(code gateway.Code) int {
 		return http.StatusGatewayTimeout
 	case gateway.CodeCanceled:
 		return 499 // client closed request
-	case gateway.CodeUnavailable:
+	case gateway.CodeUnavailable, gateway.CodeOverloaded, gateway.CodeSourceBusy:
 		return http.StatusServiceUnavailable
+	case gateway.CodeTooManyRequests:
+		return http.StatusTooManyRequests
 	case gateway.CodeNotAcceptable:
 		return http.StatusNotAcceptable
 	case gateway.CodeResourceExhausted:
@@ -336,6 +369,7 @@ func detail(log *slog.Logger, err error, queryID string) (int, errorDetail) {
 
 func writeError(w http.ResponseWriter, log *slog.Logger, err error, queryID string) {
 	status, d := detail(log, err, queryID)
+	retryAfter(w, err)
 	writeJSON(w, status, errorBody{Error: d})
 }
 

@@ -56,12 +56,64 @@ func negotiate(accept string) (string, error) {
 	return "", gateway.Errorf(gateway.CodeNotAcceptable, "cannot produce %q; ask for application/json, text/csv, application/x-ndjson or application/vnd.apache.arrow.stream", accept)
 }
 
+// output is a response being streamed. Each batch is given the write
+// timeout to leave: its write deadline is set before it is written, and it
+// is flushed after, so a client that stops reading makes the write fail
+// within the timeout rather than hold the query (and its slot) for as long
+// as it likes. The first failed write is kept and stops the stream.
+type output struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	err     error
+}
+
+func newOutput(w http.ResponseWriter, timeout time.Duration) *output {
+	return &output{w: w, rc: http.NewResponseController(w), timeout: timeout}
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	if o.err != nil {
+		return 0, o.err
+	}
+	n, err := o.w.Write(p)
+	if err != nil {
+		o.err = err
+	}
+	return n, err
+}
+
+// batch starts writing a batch: from now the client has the timeout to
+// take it.
+func (o *output) batch() {
+	if o.timeout > 0 {
+		_ = o.rc.SetWriteDeadline(time.Now().Add(o.timeout))
+	}
+}
+
+// flush sends what is buffered; it reports the first failed write.
+func (o *output) flush() error {
+	if o.err == nil {
+		if err := o.rc.Flush(); err != nil {
+			o.err = err
+		}
+	}
+	return o.err
+}
+
+// stopped is the error of a result the client did not take.
+func (o *output) stopped() error {
+	return gateway.Wrap(gateway.CodeCanceled, o.err, "the result could not be written to the client within server.write_timeout (%s): the client stopped reading or went away, so the query was cancelled", o.timeout)
+}
+
 // stream writes the result. The first batch is read before the status is
 // sent, so errors found early still get their proper status; an error after
 // that ends the stream (JSON with an "error" member, NDJSON with an error
 // line, CSV and Arrow by aborting the response so the client sees it
-// truncated).
-func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.Result) (int64, error) {
+// truncated). Each batch is flushed as it is written, within the write
+// timeout; a client that does not take one in time has its query
+// cancelled, and the Result records it so (the audit log says cancelled).
+func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.Result, writeTimeout time.Duration) (int64, error) {
 	rd := res.Reader
 	has := rd.Next()
 	if !has {
@@ -71,16 +123,21 @@ func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.
 			return 0, err
 		}
 	}
+	out := newOutput(w, writeTimeout)
+	out.batch()
 	w.Header().Set("Content-Type", format)
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
 	var rows int64
 	next := func() (arrow.RecordBatch, bool) {
+		if out.flush() != nil {
+			return nil, false // the client is not taking the result
+		}
 		if has {
 			has = false
 			return rd.RecordBatch(), true
 		}
 		if rd.Next() {
+			out.batch()
 			return rd.RecordBatch(), true
 		}
 		return nil, false
@@ -88,13 +145,19 @@ func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.
 	var err error
 	switch format {
 	case formatCSV:
-		err = writeCSV(w, rd.Schema(), next, &rows, flusher)
+		err = writeCSV(out, rd.Schema(), next, &rows)
 	case formatNDJSON:
-		err = writeNDJSON(w, rd.Schema(), next, &rows, flusher)
+		err = writeNDJSON(out, rd.Schema(), next, &rows)
 	case formatArrow:
-		err = writeArrow(w, rd.Schema(), next, &rows, flusher)
+		err = writeArrow(out, rd.Schema(), next, &rows)
 	default:
-		err = writeJSONResult(w, log, res, next, &rows)
+		err = writeJSONResult(out, log, res, next, &rows)
+	}
+	if out.flush() != nil {
+		// Nothing more can reach the client: the query ends cancelled.
+		return rows, res.Err(out.stopped())
+	}
+	if format == formatJSON {
 		return rows, err
 	}
 	if err == nil {
@@ -105,7 +168,7 @@ func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.
 		if format == formatNDJSON {
 			_, d := detail(log, err, res.QueryID)
 			b, _ := json.Marshal(errorBody{Error: d})
-			w.Write(append(b, '\n'))
+			out.Write(append(b, '\n'))
 			return rows, err
 		}
 		panic(http.ErrAbortHandler)
@@ -164,7 +227,7 @@ func writeJSONResult(w io.Writer, log *slog.Logger, res *engine.Result, next fun
 	return err
 }
 
-func writeNDJSON(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64, f http.Flusher) error {
+func writeNDJSON(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64) error {
 	names := make([]string, schema.NumFields())
 	for i, fld := range schema.Fields() {
 		b, _ := json.Marshal(fld.Name)
@@ -194,13 +257,10 @@ func writeNDJSON(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBat
 			}
 			*rows++
 		}
-		if f != nil {
-			f.Flush()
-		}
 	}
 }
 
-func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64, f http.Flusher) error {
+func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64) error {
 	cw := csv.NewWriter(w)
 	header := make([]string, schema.NumFields())
 	for i, fld := range schema.Fields() {
@@ -226,13 +286,13 @@ func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch,
 			*rows++
 		}
 		cw.Flush()
-		if f != nil {
-			f.Flush()
+		if err := cw.Error(); err != nil {
+			return err
 		}
 	}
 }
 
-func writeArrow(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64, f http.Flusher) error {
+func writeArrow(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64) error {
 	iw := ipc.NewWriter(w, ipc.WithSchema(schema))
 	for {
 		rec, ok := next()
@@ -243,9 +303,6 @@ func writeArrow(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatc
 			return err
 		}
 		*rows += rec.NumRows()
-		if f != nil {
-			f.Flush()
-		}
 	}
 }
 

@@ -3,8 +3,11 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -42,22 +45,46 @@ func TestNegotiate(t *testing.T) {
 
 func TestStatusOf(t *testing.T) {
 	cases := map[gateway.Code]int{
-		gateway.CodeBadRequest:    http.StatusBadRequest,
-		gateway.CodeReadOnly:      http.StatusBadRequest,
-		gateway.CodeQueryFailed:   http.StatusBadRequest,
-		gateway.CodeUnauthorized:  http.StatusUnauthorized,
-		gateway.CodeForbidden:     http.StatusForbidden,
-		gateway.CodeNotFound:      http.StatusNotFound,
-		gateway.CodeTooLarge:      http.StatusRequestEntityTooLarge,
-		gateway.CodeNotAcceptable: http.StatusNotAcceptable,
-		gateway.CodeSourceFailed:  http.StatusBadGateway,
-		gateway.CodeTimeout:       http.StatusGatewayTimeout,
-		gateway.CodeInternal:      http.StatusInternalServerError,
-		gateway.CodeInvalidConfig: http.StatusInternalServerError,
+		gateway.CodeBadRequest:      http.StatusBadRequest,
+		gateway.CodeReadOnly:        http.StatusBadRequest,
+		gateway.CodeQueryFailed:     http.StatusBadRequest,
+		gateway.CodeUnauthorized:    http.StatusUnauthorized,
+		gateway.CodeForbidden:       http.StatusForbidden,
+		gateway.CodeNotFound:        http.StatusNotFound,
+		gateway.CodeTooLarge:        http.StatusRequestEntityTooLarge,
+		gateway.CodeNotAcceptable:   http.StatusNotAcceptable,
+		gateway.CodeSourceFailed:    http.StatusBadGateway,
+		gateway.CodeTimeout:         http.StatusGatewayTimeout,
+		gateway.CodeInternal:        http.StatusInternalServerError,
+		gateway.CodeInvalidConfig:   http.StatusInternalServerError,
+		gateway.CodeOverloaded:      http.StatusServiceUnavailable,
+		gateway.CodeSourceBusy:      http.StatusServiceUnavailable,
+		gateway.CodeTooManyRequests: http.StatusTooManyRequests,
 	}
 	for code, want := range cases {
 		if got := statusOf(code); got != want {
 			t.Errorf("statusOf(%s) = %d, want %d", code, got, want)
+		}
+	}
+}
+
+// A refusal that says when to come back carries Retry-After, in whole
+// seconds rounded up; one that does not, none.
+func TestRetryAfterHeader(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, c := range []struct {
+		err    error
+		status int
+		header string
+	}{
+		{&gateway.Error{Code: gateway.CodeOverloaded, Message: "full", RetryAfter: 2500 * time.Millisecond}, http.StatusServiceUnavailable, "3"},
+		{fmt.Errorf("wrapped: %w", &gateway.Error{Code: gateway.CodeTooManyRequests, Message: "cap", RetryAfter: time.Millisecond}), http.StatusTooManyRequests, "1"},
+		{gateway.Errorf(gateway.CodeSourceFailed, "down"), http.StatusBadGateway, ""},
+	} {
+		w := httptest.NewRecorder()
+		writeError(w, log, c.err, "q_1")
+		if w.Code != c.status || w.Header().Get("Retry-After") != c.header {
+			t.Errorf("%v: status %d, Retry-After %q", c.err, w.Code, w.Header().Get("Retry-After"))
 		}
 	}
 }
