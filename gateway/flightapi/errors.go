@@ -1,10 +1,15 @@
 package flightapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
+	"math"
+	"strconv"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/councildata/gateway/gateway"
@@ -22,8 +27,10 @@ func codeOf(code gateway.Code) codes.Code {
 		return codes.PermissionDenied
 	case gateway.CodeNotFound:
 		return codes.NotFound
-	case gateway.CodeSourceFailed, gateway.CodeUnavailable:
+	case gateway.CodeSourceFailed, gateway.CodeUnavailable, gateway.CodeOverloaded, gateway.CodeSourceBusy:
 		return codes.Unavailable
+	case gateway.CodeTooManyRequests:
+		return codes.ResourceExhausted
 	case gateway.CodeTimeout:
 		return codes.DeadlineExceeded
 	case gateway.CodeCanceled:
@@ -62,4 +69,20 @@ func toStatus(log *slog.Logger, err error, queryID string) error {
 		msg += "; quote query id " + queryID + " to the gateway's operators"
 	}
 	return status.Error(codes.Internal, msg)
+}
+
+// RetryAfterTrailer carries, on a refused call, how many seconds to wait
+// before asking again (HTTP's Retry-After).
+const RetryAfterTrailer = "retry-after"
+
+// fail is toStatus for a call's error, with the retry-after trailer when
+// the error asks the client to come back later (a full queue, a
+// requester's cap, a stuck council).
+func (s *Server) fail(ctx context.Context, err error, queryID string) error {
+	var ge *gateway.Error
+	if errors.As(err, &ge) && ge.RetryAfter > 0 {
+		secs := strconv.Itoa(int(max(math.Ceil(ge.RetryAfter.Seconds()), 1)))
+		_ = grpc.SetTrailer(ctx, metadata.Pairs(RetryAfterTrailer, secs))
+	}
+	return toStatus(s.log, err, queryID)
 }

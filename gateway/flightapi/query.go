@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/admission"
 	"github.com/councildata/gateway/gateway/engine"
 )
 
@@ -33,6 +35,7 @@ type pendingQuery struct {
 	res       *engine.Result
 	cancel    context.CancelFunc // cancels the query's context (and its scans)
 	timer     *time.Timer        // closes it when the ticket expires
+	slot      *admission.Ticket  // its query slot, given back when the Result closes
 	once      sync.Once
 }
 
@@ -40,35 +43,53 @@ type pendingQuery struct {
 func (p *pendingQuery) close() {
 	p.once.Do(func() {
 		p.cancel()
-		p.res.Err(context.Canceled) // audited as cancelled
+		p.res.Err(context.Canceled) // audited as cancelled (as timed out past its deadline)
 		p.res.Close()
+		p.slot.Release()
 	})
 }
 
 // plan runs the engine up to the first batch and returns the FlightInfo
 // whose single endpoint carries the ticket.
 func (s *Server) plan(ctx context.Context, sqlText string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	arrived := time.Now()
 	queryID := engine.NewQueryID()
 	req := s.request(ctx, sqlText, queryID)
+	req.Arrived = arrived
+	// Admission first: a slot and its memory, or Unavailable /
+	// ResourceExhausted with retry-after at once. The slot is held until
+	// the Result is closed: after DoGet, or when the ticket expires.
+	slot, err := s.cfg.Admission.Admit(ctx, req.Requester.ID, arrived, 0)
+	if err != nil {
+		return nil, s.fail(ctx, err, queryID)
+	}
 	// The query outlives this call (DoGet reads it), so it gets its own
-	// context; until planning ends, the caller going away cancels it.
+	// context; until planning ends, the caller going away cancels it. It
+	// ends with the query's timeout, counted from arrival.
 	qctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if d := slot.Deadline(); !d.IsZero() {
+		var stopTimer context.CancelFunc
+		qctx, stopTimer = context.WithDeadline(qctx, d)
+		cancel = joinCancel(stopTimer, cancel)
+	}
 	stop := context.AfterFunc(ctx, cancel)
 	res, err := s.cfg.Engine.Query(qctx, req)
 	if err != nil {
 		stop()
 		cancel()
-		return nil, toStatus(s.log, err, queryID)
+		slot.Release()
+		return nil, s.fail(ctx, err, queryID)
 	}
 	if !stop() { // the client went away while the sources were read
 		cancel()
 		res.Close()
+		slot.Release()
 		return nil, status.Error(codes.Canceled, "the client went away")
 	}
 	schema := res.Reader.Schema()
 	now := s.cfg.Now()
 	tok, id := s.sign.issue(kindTicket, req.Requester.ID, now.Add(s.cfg.TicketTTL))
-	p := &pendingQuery{requester: req.Requester.ID, res: res, cancel: cancel}
+	p := &pendingQuery{requester: req.Requester.ID, res: res, cancel: cancel, slot: slot}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -77,7 +98,13 @@ func (s *Server) plan(ctx context.Context, sqlText string, desc *flight.FlightDe
 	}
 	s.tickets[id] = p
 	s.mu.Unlock()
-	p.timer = time.AfterFunc(s.cfg.TicketTTL, func() {
+	// A planned query nobody fetches holds its slot until its ticket
+	// expires, or its timeout passes if that comes first.
+	wait := s.cfg.TicketTTL
+	if d := slot.Deadline(); !d.IsZero() {
+		wait = max(min(wait, time.Until(d)), 0)
+	}
+	p.timer = time.AfterFunc(wait, func() {
 		s.mu.Lock()
 		if s.tickets[id] == p {
 			delete(s.tickets, id)
@@ -149,13 +176,87 @@ func (s *Server) DoGetStatement(ctx context.Context, cmd flightsql.StatementQuer
 	rdr := &resultReader{RecordReader: p.res.Reader, ctx: ctx, cancel: p.cancel, s: s, res: p.res, done: func() {
 		stop()
 		p.cancel()
+		p.slot.Release()
 		s.mu.Lock()
 		delete(s.running, id)
 		s.mu.Unlock()
 	}}
 	ch := make(chan flight.StreamChunk, 2)
-	go flight.StreamChunksFromReader(ctx, rdr, ch) // takes ownership: Release closes the Result
+	go s.sendChunks(ctx, rdr, ch) // takes ownership: Release closes the Result
 	return p.res.Reader.Schema(), ch, nil
+}
+
+// sendChunks hands the reader's batches to the DoGet handler, as
+// flight.StreamChunksFromReader does, with a bound on each hand-over. A
+// client that stops reading blocks gRPC's send on flow control, and gRPC
+// has no write deadline; so a batch the handler has not taken within the
+// write timeout ends the query: it is cancelled (and audited so), its
+// Result closed and its slot given back at once, and the stream is ended
+// with the error.
+func (s *Server) sendChunks(ctx context.Context, rdr *resultReader, ch chan<- flight.StreamChunk) {
+	defer close(ch)
+	release := sync.OnceFunc(rdr.Release)
+	defer release()
+	send := func(c flight.StreamChunk) (sent, stalled bool) {
+		var expired <-chan time.Time
+		if s.cfg.WriteTimeout > 0 {
+			t := time.NewTimer(s.cfg.WriteTimeout)
+			defer t.Stop()
+			expired = t.C
+		}
+		select {
+		case ch <- c:
+			return true, false
+		case <-ctx.Done():
+			return false, false
+		case <-expired:
+			return false, true
+		}
+	}
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		rec.Retain()
+		sent, stalled := send(flight.StreamChunk{Data: rec})
+		if sent {
+			continue
+		}
+		rec.Release()
+		if stalled {
+			st := rdr.stop(gateway.Errorf(gateway.CodeCanceled, "the client took no batch of the result within server.write_timeout (%s): it stopped reading, so the query was cancelled", s.cfg.WriteTimeout))
+			release() // the Result closes and its slot is free, whatever the client does next
+			endStream(ctx, st)
+			select {
+			case ch <- flight.StreamChunk{Err: st}:
+			case <-ctx.Done():
+			}
+		}
+		return
+	}
+	if err := rdr.Err(); err != nil {
+		select {
+		case ch <- flight.StreamChunk{Err: err}:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// endStream ends a server stream with a status from outside its handler.
+// A handler blocked in a send on flow control returns only when its
+// stream ends; grpc-go ends it when the status is written, and offers no
+// other way to do so, so this reaches the transport stream's WriteStatus.
+// Without it the handler returns once the client reads again or goes
+// away; the query is closed either way.
+func endStream(ctx context.Context, err error) {
+	if ts, ok := grpc.ServerTransportStreamFromContext(ctx).(interface {
+		WriteStatus(*status.Status) error
+	}); ok {
+		_ = ts.WriteStatus(status.Convert(err))
+	}
+}
+
+// joinCancel is one cancel func for two.
+func joinCancel(a, b context.CancelFunc) context.CancelFunc {
+	return func() { a(); b() }
 }
 
 // Trailers of a statement's DoGet.
@@ -200,6 +301,15 @@ func (r *resultReader) Next() bool {
 }
 
 func (r *resultReader) Err() error { return r.err }
+
+// stop ends a query the client stopped reading: err is recorded in the
+// Result (its audit record says cancelled), then the query is cancelled.
+// It returns err as the client sees it.
+func (r *resultReader) stop(err error) error {
+	r.err = toStatus(r.s.log, r.res.Err(err), r.res.QueryID)
+	r.cancel()
+	return r.err
+}
 
 func (r *resultReader) Retain() {}
 

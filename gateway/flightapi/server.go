@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/admission"
 	"github.com/councildata/gateway/gateway/auth"
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/engine"
@@ -63,7 +64,15 @@ type Config struct {
 	TLS *tls.Config
 	// Version is reported in GetSqlInfo.
 	Version string
-	Log     *slog.Logger
+	// Admission, if set, admits each statement before the engine plans
+	// it; its slot is held until the query's Result is closed. Nil admits
+	// every statement at once.
+	Admission *admission.Controller
+	// WriteTimeout bounds how long a DoGet's client may take to take each
+	// batch of its result; one that takes none for that long has its
+	// query cancelled. 0 for no limit.
+	WriteTimeout time.Duration
+	Log          *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
