@@ -287,35 +287,65 @@ func openSource(ctx context.Context, sc config.Source) (gateway.Source, error) {
 	}
 	if code := gateway.ErrorCode(err); code == gateway.CodeSourceFailed && (sc.Type == "postgres" || sc.Type == "mysql") {
 		slog.Warn("source not reachable at start; will retry", "source", sc.ID, "err", err)
-		return &lazySource{id: sc.ID, open: open, err: err}, nil
+		return newLazySource(sc.ID, open), nil
 	}
 	return nil, err
 }
 
-// lazySource opens its store on first use, retrying until it succeeds.
+// lazySource opens its store on first use, retrying until it succeeds. It
+// has the optional capabilities the PostgreSQL and MariaDB adapters have
+// (Aggregator, Planner), so a council that was down at start gets its
+// pushdown and its EXPLAIN statements once it is up. Callers waiting for
+// another's attempt to open the store give up when their context ends.
 type lazySource struct {
-	id   string
-	open func(context.Context) (gateway.Source, error)
-	mu   sync.Mutex
-	st   gateway.Source
-	err  error
+	id      string
+	open    func(context.Context) (gateway.Source, error)
+	opening chan struct{} // held by the one attempt to open at a time
+	mu      sync.Mutex
+	st      gateway.Source
 }
 
-var _ gateway.Source = (*lazySource)(nil)
+var (
+	_ gateway.Source     = (*lazySource)(nil)
+	_ gateway.Aggregator = (*lazySource)(nil)
+	_ gateway.Planner    = (*lazySource)(nil)
+)
 
-func (l *lazySource) get(ctx context.Context) (gateway.Source, error) {
+func newLazySource(id string, open func(context.Context) (gateway.Source, error)) *lazySource {
+	return &lazySource{id: id, open: open, opening: make(chan struct{}, 1)}
+}
+
+func (l *lazySource) opened() gateway.Source {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.st != nil {
-		return l.st, nil
+	return l.st
+}
+
+func (l *lazySource) get(ctx context.Context) (gateway.Source, error) {
+	if st := l.opened(); st != nil {
+		return st, nil
+	}
+	unreachable := func(err error) error {
+		e := gateway.Wrap(gateway.CodeSourceFailed, err, "council source %q is not reachable", l.id)
+		e.Source = l.id
+		return e
+	}
+	select {
+	case l.opening <- struct{}{}:
+		defer func() { <-l.opening }()
+	case <-ctx.Done():
+		return nil, unreachable(ctx.Err())
+	}
+	if st := l.opened(); st != nil {
+		return st, nil
 	}
 	st, err := l.open(ctx)
 	if err != nil {
-		e := gateway.Wrap(gateway.CodeSourceFailed, err, "council source %q is not reachable", l.id)
-		e.Source = l.id
-		return nil, e
+		return nil, unreachable(err)
 	}
+	l.mu.Lock()
 	l.st = st
+	l.mu.Unlock()
 	return st, nil
 }
 
@@ -335,6 +365,46 @@ func (l *lazySource) Scan(ctx context.Context, req gateway.ScanRequest) (*gatewa
 	return st.Scan(ctx, req)
 }
 
+func (l *lazySource) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
+	st, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ag, ok := st.(gateway.Aggregator)
+	if !ok {
+		return nil, gateway.NotPushed("the adapter cannot compute aggregates")
+	}
+	return ag.Aggregate(ctx, req)
+}
+
+func (l *lazySource) planner(ctx context.Context) (gateway.Planner, error) {
+	st, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pl, ok := st.(gateway.Planner)
+	if !ok {
+		return nil, fmt.Errorf("council source %q: the adapter cannot show its statement", l.id)
+	}
+	return pl, nil
+}
+
+func (l *lazySource) PlanScan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanPlan, error) {
+	pl, err := l.planner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pl.PlanScan(ctx, req)
+}
+
+func (l *lazySource) PlanAggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanPlan, error) {
+	pl, err := l.planner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pl.PlanAggregate(ctx, req)
+}
+
 func (l *lazySource) Ping(ctx context.Context) error {
 	st, err := l.get(ctx)
 	if err != nil {
@@ -344,10 +414,8 @@ func (l *lazySource) Ping(ctx context.Context) error {
 }
 
 func (l *lazySource) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.st != nil {
-		return l.st.Close()
+	if st := l.opened(); st != nil {
+		return st.Close()
 	}
 	return nil
 }
