@@ -19,6 +19,7 @@ import (
 	"github.com/councildata/gateway/adapters/postgres"
 	"github.com/councildata/gateway/adapters/sqlite"
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/admission"
 	"github.com/councildata/gateway/gateway/audit"
 	"github.com/councildata/gateway/gateway/auth"
 	"github.com/councildata/gateway/gateway/catalog"
@@ -43,10 +44,11 @@ type Main struct {
 	stores  map[string]gateway.Source
 	secrets *config.Secrets
 
-	auth   *auth.Authenticator
-	policy *policy.Engine // nil when policy is disabled
-	audit  *audit.Log
-	stop   context.CancelFunc // stops the policy watcher
+	auth      *auth.Authenticator
+	admission *admission.Controller // admits every query of both doors
+	policy    *policy.Engine        // nil when policy is disabled
+	audit     *audit.Log
+	stop      context.CancelFunc // stops the policy watcher
 
 	listener net.Listener
 	server   *http.Server
@@ -80,8 +82,14 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Close()
 			return fmt.Errorf("config %s: source %q: %w", cfg.File, sc.ID, err)
 		}
-		m.stores[sc.ID] = st
+		m.stores[sc.ID] = limitSource(st, sc)
 	}
+	lim, err := admissionLimits(cfg.Query)
+	if err != nil {
+		m.Close()
+		return fmt.Errorf("config %s: %w", cfg.File, err)
+	}
+	m.admission = admission.New(lim)
 	if m.audit, err = audit.OpenKeyed(cfg.Audit.File, audit.Keys{HMAC: m.secrets.AuditHMACKey, Signer: m.secrets.AuditSigningKey}); err != nil {
 		m.Close()
 		return fmt.Errorf("config %s: audit: %w", cfg.File, err)
@@ -124,8 +132,10 @@ func (m *Main) Open(ctx context.Context) error {
 // Listen binds the HTTP and Flight SQL addresses (":0" picks a free port)
 // and returns the HTTP one; m.FlightAddr becomes the bound Flight address.
 func (m *Main) Listen() (string, error) {
+	sv := m.Config.Server
 	cfg := flightapi.Config{Engine: m.Engine, Catalog: m.Catalog, Auth: m.auth, Version: version, Key: m.secrets.FlightTicketKey,
-		TicketTTL: time.Duration(m.Config.Server.FlightTicketTTL), SessionTTL: time.Duration(m.Config.Server.FlightSessionTTL)}
+		TicketTTL: time.Duration(sv.FlightTicketTTL), SessionTTL: time.Duration(sv.FlightSessionTTL),
+		Admission: m.admission, WriteTimeout: time.Duration(sv.WriteTimeout)}
 	if t := m.Config.Server.FlightTLS; t != nil {
 		tlsCfg, err := flightapi.LoadTLS(t.CertFile, t.KeyFile)
 		if err != nil {
@@ -148,13 +158,18 @@ func (m *Main) Listen() (string, error) {
 	}
 	m.listener, m.flightListener, m.flight = ln, fln, fs
 	m.FlightAddr = fln.Addr().String()
-	api := &httpapi.Server{Engine: m.Engine, Catalog: m.Catalog, Auth: m.auth, MaxBodyBytes: m.Config.Server.MaxBodyBytes, Version: version}
+	api := &httpapi.Server{Engine: m.Engine, Catalog: m.Catalog, Auth: m.auth, MaxBodyBytes: sv.MaxBodyBytes, Version: version,
+		Admission: m.admission, WriteTimeout: time.Duration(sv.WriteTimeout)}
 	if m.policy != nil {
 		api.PolicyStatus = func() (string, error) { return m.policy.Revision(), m.policy.LastError() }
 	} else {
 		api.PolicyStatus = func() (string, error) { return "disabled", nil }
 	}
-	m.server = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// The handlers set the write deadline again when they start to answer
+	// and for each batch of a result; the server's own is for what net/http
+	// writes itself.
+	m.server = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: time.Duration(sv.ReadHeaderTimeout),
+		ReadTimeout: time.Duration(sv.ReadTimeout), WriteTimeout: time.Duration(sv.WriteTimeout), IdleTimeout: time.Duration(sv.IdleTimeout)}
 	return ln.Addr().String(), nil
 }
 
