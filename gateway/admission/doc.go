@@ -13,13 +13,13 @@
 // at its cap. A query's wait counts against its timeout, which runs from
 // its arrival.
 //
-// LimitSource wraps a gateway.Source so that a council's store is in at
-// most a fixed number of calls at once; when they are all taken and none
-// has returned for the stall timeout, the store is taken as stuck and
-// further calls fail at once with CodeSourceBusy naming the council, so a
-// slow or blackholed store holds no more of the gateway's query slots
-// than its own limit. The wrapper keeps the optional capabilities of the
-// source it wraps (gateway.Aggregator, gateway.Planner).
+// LimitSource wraps a gateway.Source so that at most a fixed number of a
+// council's scans are open at once; when they are all open and the store
+// has not moved for the stall timeout, it is taken as stuck and further
+// scans fail at once with CodeSourceBusy naming the council, so a slow or
+// blackholed store holds no more of the gateway's query slots than its
+// own limit. The wrapper keeps the optional capabilities of the source it
+// wraps (gateway.Aggregator, gateway.Planner).
 //
 // It never reads data, builds SQL or decides policy.
 package admission

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -15,25 +16,29 @@ import (
 // SourceLimits are one source's limits (sources[].max_concurrent and
 // sources[].stall_timeout).
 type SourceLimits struct {
-	// MaxConcurrent is how many calls the store may be in at once: a scan
-	// or partial aggregate starting, a plan being made, or a scan waiting
-	// for its next batch. Below 1 counts as 1.
+	// MaxConcurrent is how many scans (or partial aggregates) of the
+	// store may be open at once, from the call that starts one until its
+	// reader is released, and how many plans it may be making. Below 1
+	// counts as 1.
 	MaxConcurrent int
-	// StallTimeout: when every call is taken and none has started or
-	// returned for this long, the store is taken as stuck and further
-	// calls fail at once. 0 means a call waits as long as its context.
+	// StallTimeout: when every slot is taken and the store has shown no
+	// progress for this long (no scan started, no batch read, no scan
+	// ended), it is taken as stuck and further scans fail at once, until
+	// it moves again. 0 means a scan waits as long as its context.
 	StallTimeout time.Duration
 }
 
 // LimitSource wraps src, the store of council source id (council is its
-// official name), so that it is in at most lim.MaxConcurrent calls at
-// once. The wrapper has the optional capabilities src has (Aggregator,
+// official name), so that at most lim.MaxConcurrent of its scans are open
+// at once. The wrapper has the optional capabilities src has (Aggregator,
 // Planner), and Unwrap returns src.
 //
-// The limit is on calls rather than on open scans: a scan whose stream
-// waits for the engine to read it holds no slot, so queries that each
-// hold a scan of one council while they wait for another's can never wait
-// on each other.
+// A slot is held for a scan's whole life, as the SQL adapters hold a
+// connection (max_connections): a scan waiting for a slot holds nothing
+// of the store, so it can never be waiting on a stream that itself waits
+// for it. Limiting each call instead (a scan starting, each batch) would:
+// calls waiting inside the adapter for a connection held by open streams
+// would hold the slots those streams need to read on.
 func LimitSource(src gateway.Source, id, council string, lim SourceLimits) gateway.Source {
 	l := &Limited{Source: src, gate: &gate{id: id, council: council, slots: make(chan struct{}, max(lim.MaxConcurrent, 1)), stall: lim.StallTimeout, progress: time.Now()}}
 	_, agg := src.(gateway.Aggregator)
@@ -75,18 +80,17 @@ var (
 // Unwrap returns the wrapped source.
 func (l *Limited) Unwrap() gateway.Source { return l.Source }
 
-// InFlightCalls is how many calls the store is in now.
-func (l *Limited) InFlightCalls() int { return len(l.gate.slots) }
+// InUse is how many of the source's slots are taken now.
+func (l *Limited) InUse() int { return len(l.gate.slots) }
 
-// Scan starts the scan within the limit; each batch its reader reads is a
-// call too.
+// Scan starts the scan within the limit; its slot is held until its
+// reader is released.
 func (l *Limited) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
 	if err := l.gate.enter(ctx); err != nil {
 		return nil, err
 	}
 	res, err := l.Source.Scan(ctx, req)
-	l.gate.leave()
-	return l.gate.wrap(ctx, res, err)
+	return l.gate.hold(res, err)
 }
 
 func (l *Limited) aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
@@ -94,8 +98,7 @@ func (l *Limited) aggregate(ctx context.Context, req gateway.AggregateRequest) (
 		return nil, err
 	}
 	res, err := l.Source.(gateway.Aggregator).Aggregate(ctx, req)
-	l.gate.leave()
-	return l.gate.wrap(ctx, res, err)
+	return l.gate.hold(res, err)
 }
 
 func (l *Limited) planScan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanPlan, error) {
@@ -138,14 +141,14 @@ func (l limitedAggregatorPlanner) PlanAggregate(ctx context.Context, req gateway
 	return l.planAggregate(ctx, req)
 }
 
-// gate is one source's call slots.
+// gate is one source's slots.
 type gate struct {
 	id, council string
 	slots       chan struct{}
 	stall       time.Duration
 
 	mu       sync.Mutex
-	progress time.Time // when a call last started or returned
+	progress time.Time // when a scan last started, read a batch or ended
 }
 
 func (g *gate) mark() {
@@ -160,9 +163,9 @@ func (g *gate) sinceProgress() time.Duration {
 	return time.Since(g.progress)
 }
 
-// enter takes a call slot: at once if one is free; otherwise it waits
-// while the store makes progress, and fails once none of its calls has
-// started or returned for the stall timeout, or when ctx ends.
+// enter takes a slot: at once if one is free; otherwise it waits while
+// the store makes progress, and fails once it has made none for the stall
+// timeout, or when ctx ends.
 func (g *gate) enter(ctx context.Context) error {
 	select {
 	case g.slots <- struct{}{}:
@@ -207,7 +210,7 @@ func (g *gate) leave() {
 
 func (g *gate) busy() error {
 	return &gateway.Error{Code: gateway.CodeSourceBusy, Source: g.id, RetryAfter: max(g.stall, time.Second),
-		Message: fmt.Sprintf("council source %q (%s) is not answering: the %d calls it may be sent at once (sources[].max_concurrent) have made no progress for %s (sources[].stall_timeout); other councils are not affected; retry later",
+		Message: fmt.Sprintf("council source %q (%s) is not answering: its %d scans at once (sources[].max_concurrent) have made no progress for %s (sources[].stall_timeout); other councils are not affected; retry later",
 			g.id, g.council, cap(g.slots), g.stall)}
 }
 
@@ -217,45 +220,49 @@ func (g *gate) ended(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		code, what = gateway.CodeTimeout, "the query's timeout passed"
 	}
-	e := gateway.Wrap(code, ctx.Err(), "%s while it waited for council source %q (%s), whose %d calls at once (sources[].max_concurrent) were all taken", what, g.id, g.council, cap(g.slots))
+	e := gateway.Wrap(code, ctx.Err(), "%s while it waited for council source %q (%s), whose %d scans at once (sources[].max_concurrent) were all open", what, g.id, g.council, cap(g.slots))
 	e.Source = g.id
 	return e
 }
 
-// wrap puts a started scan's reader behind the gate.
-func (g *gate) wrap(ctx context.Context, res *gateway.ScanResult, err error) (*gateway.ScanResult, error) {
+// hold keeps the slot taken for a started scan until its reader is
+// released; a scan that did not start gives it back at once.
+func (g *gate) hold(res *gateway.ScanResult, err error) (*gateway.ScanResult, error) {
 	if err != nil || res == nil || res.Reader == nil {
+		g.leave()
 		return res, err
 	}
+	g.mark()
 	out := *res
-	out.Reader = &reader{RecordReader: res.Reader, gate: g, ctx: ctx}
+	r := &reader{RecordReader: res.Reader, gate: g}
+	r.refs.Store(1)
+	out.Reader = r
 	return &out, nil
 }
 
-// reader reads a scan's batches, each within the source's limit.
+// reader is a scan's stream; releasing it gives the slot back, and each
+// batch it reads is progress.
 type reader struct {
 	array.RecordReader
 	gate *gate
-	ctx  context.Context
-	err  error
+	refs atomic.Int64
 }
 
 func (r *reader) Next() bool {
-	if r.err != nil {
-		return false
-	}
-	if err := r.gate.enter(r.ctx); err != nil {
-		r.err = err
-		return false
-	}
 	ok := r.RecordReader.Next()
-	r.gate.leave()
+	r.gate.mark()
 	return ok
 }
 
-func (r *reader) Err() error {
-	if r.err != nil {
-		return r.err
+func (r *reader) Retain() {
+	r.refs.Add(1)
+	r.RecordReader.Retain()
+}
+
+func (r *reader) Release() {
+	last := r.refs.Add(-1) == 0
+	r.RecordReader.Release()
+	if last {
+		r.gate.leave()
 	}
-	return r.RecordReader.Err()
 }

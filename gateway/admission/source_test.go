@@ -29,6 +29,13 @@ type fakeSource struct {
 	most    int // the most at once
 }
 
+// inStore is how many calls are in the store now.
+func (f *fakeSource) inStore() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
 func (f *fakeSource) Tables(context.Context) ([]gateway.Table, error) {
 	return []gateway.Table{{Name: "t", Schema: schema, Rows: -1}}, nil
 }
@@ -174,15 +181,15 @@ func TestLimitSourceKeepsCapabilities(t *testing.T) {
 					t.Errorf("PlanAggregate refusal lost: %v", err)
 				}
 			}
-			if n := w.(interface{ InFlightCalls() int }).InFlightCalls(); n != 0 {
-				t.Errorf("%d calls left in flight", n)
+			if n := w.(interface{ InUse() int }).InUse(); n != 0 {
+				t.Errorf("%d slots left taken", n)
 			}
 		})
 	}
 }
 
-// A busy but healthy store: many scans over one call slot all succeed,
-// each waiting its turn, because calls keep returning.
+// A busy but healthy store: many scans over one slot all succeed, each
+// waiting its turn, because the store keeps moving.
 func TestLimitSourceQueuesWhileTheStoreMoves(t *testing.T) {
 	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer alloc.AssertSize(t, 0)
@@ -219,11 +226,12 @@ func TestLimitSourceQueuesWhileTheStoreMoves(t *testing.T) {
 	}
 }
 
-// A store that stops answering: the calls in it hold their slots until
-// their queries end; a call that finds them all taken fails once none has
-// returned for the stall timeout, with an error naming the council and a
-// Retry-After, and later calls fail at once; another source's calls are
-// untouched; when the store answers again, calls go through.
+// A store that stops answering: the scans in it hold their slots until
+// their queries end; a scan that finds them all taken fails once the
+// store has not moved for the stall timeout, with an error naming the
+// council and a Retry-After, and later scans fail at once; another
+// source's scans are untouched; when the store answers again, scans go
+// through.
 func TestLimitSourceStuckStoreFailsFast(t *testing.T) {
 	bad := &fakeSource{alloc: memory.DefaultAllocator, batches: 1, block: make(chan struct{})}
 	good := &fakeSource{alloc: memory.DefaultAllocator, batches: 1}
@@ -233,21 +241,25 @@ func TestLimitSourceStuckStoreFailsFast(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stuck := make(chan error, 2)
+	type started struct {
+		res *gateway.ScanResult
+		err error
+	}
+	stuck := make(chan started, 2)
 	for range 2 {
 		go func() {
-			_, err := wb.Scan(ctx, gateway.ScanRequest{Table: "t"})
-			stuck <- err
+			res, err := wb.Scan(ctx, gateway.ScanRequest{Table: "t"})
+			stuck <- started{res, err}
 		}()
 	}
-	for wb.(*Limited).InFlightCalls() != 2 {
+	for bad.inStore() != 2 {
 		time.Sleep(time.Millisecond)
 	}
 	_, err := wb.Scan(context.Background(), gateway.ScanRequest{Table: "t"})
 	var ge *gateway.Error
 	if !errors.As(err, &ge) || ge.Code != gateway.CodeSourceBusy || ge.Source != "bad" || ge.RetryAfter <= 0 ||
 		!strings.Contains(ge.Message, "Bad Council") || !strings.Contains(ge.Message, "sources[].max_concurrent") {
-		t.Fatalf("third call: %v", err)
+		t.Fatalf("third scan: %v", err)
 	}
 	// Stuck now: the next call fails without waiting for the stall again.
 	done := make(chan error, 1)
@@ -270,9 +282,13 @@ func TestLimitSourceStuckStoreFailsFast(t *testing.T) {
 	}
 	close(bad.block) // the store answers again
 	for range 2 {
-		if err := <-stuck; err != nil {
-			t.Fatal(err)
+		s := <-stuck
+		if s.err != nil {
+			t.Fatal(s.err)
 		}
+		for s.res.Reader.Next() {
+		}
+		s.res.Reader.Release()
 	}
 	res, err := wb.Scan(context.Background(), gateway.ScanRequest{Table: "t"})
 	if err != nil {
@@ -281,24 +297,24 @@ func TestLimitSourceStuckStoreFailsFast(t *testing.T) {
 	res.Reader.Release()
 }
 
-// A scan whose batches stop coming holds its slot while it waits; a
-// waiting batch read whose query ends gives up with the query's own
-// reason (timeout or cancelled) and the council named.
-func TestLimitSourceBatchesWithinTheLimit(t *testing.T) {
+// A scan holds its slot until its reader is released, also while its
+// batches stop coming; a scan waiting for the slot whose query ends gives
+// up with the query's own reason (timeout or cancelled) and the council
+// named.
+func TestLimitSourceScanHoldsItsSlot(t *testing.T) {
 	f := &fakeSource{alloc: memory.DefaultAllocator, batches: 3}
 	w := LimitSource(f, "s", "S Council", SourceLimits{MaxConcurrent: 1})
 	res, err := w.Scan(context.Background(), gateway.ScanRequest{Table: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Reader.Release()
 	if !res.Reader.Next() {
 		t.Fatal(res.Reader.Err())
 	}
 	f.block = make(chan struct{}) // the store stops answering
 	held := make(chan bool, 1)
 	go func() { held <- res.Reader.Next() }()
-	for w.(*Limited).InFlightCalls() != 1 {
+	for f.inStore() != 1 {
 		time.Sleep(time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -312,4 +328,13 @@ func TestLimitSourceBatchesWithinTheLimit(t *testing.T) {
 	if !<-held {
 		t.Fatal(res.Reader.Err())
 	}
+	res.Reader.Release()
+	if n := w.(*Limited).InUse(); n != 0 {
+		t.Errorf("%d slots taken after the scan's reader was released", n)
+	}
+	res, err = w.Scan(context.Background(), gateway.ScanRequest{Table: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Reader.Release()
 }

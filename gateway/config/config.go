@@ -202,13 +202,13 @@ type Source struct {
 	// this source running at once; more wait for a free connection, within
 	// their query's timeout.
 	MaxConnections int `yaml:"max_connections"`
-	// MaxConcurrent caps the calls this store is in at once for the
-	// gateway: a scan or partial aggregate starting, or a scan waiting for
-	// its next batch (default 4). A call that finds them all taken waits;
-	// once none of them has returned for StallTimeout (default 10s), the
-	// store is taken as stuck and such calls fail at once, naming the
-	// council, so one council's slow or unreachable store holds no more
-	// than MaxConcurrent of the gateway's query slots.
+	// MaxConcurrent caps this store's scans (and partial aggregates) open
+	// at once, each from its start until its stream is released (default
+	// 4). A scan that finds them all open waits; once the store has shown
+	// no progress (no scan started, no batch read, no scan ended) for
+	// StallTimeout (default 10s), it is taken as stuck and such scans fail
+	// at once, naming the council, so one council's slow or unreachable
+	// store holds no more than MaxConcurrent of the gateway's query slots.
 	MaxConcurrent int      `yaml:"max_concurrent"`
 	StallTimeout  Duration `yaml:"stall_timeout"`
 	// AggregatePushdown says when a GROUP BY query's partial aggregate is
