@@ -150,12 +150,16 @@ func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, t
 		return nil, &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: retry,
 			Message: fmt.Sprintf("the gateway is at capacity: %d queries running (query.max_concurrent, query.memory_budget) and %d waiting, as many as may wait (query.max_queued); retry after %s", running, queued, seconds(retry))}
 	}
-	if wait := c.waitLocked(len(c.queue) + 1); !deadline.IsZero() && wait > 0 && time.Now().Add(wait).After(deadline) {
+	// Its turn, then its own run, estimated from how long queries hold
+	// their slots: one that could not finish within its timeout is
+	// refused now rather than run late and be cut off, wasting the work.
+	if wait := c.waitLocked(len(c.queue) + 1); !deadline.IsZero() && wait > 0 && time.Now().Add(wait+c.hold).After(deadline) {
 		c.counts.Overloaded++
 		queued := len(c.queue)
+		retry := c.retryLocked(queued + 1)
 		c.mu.Unlock()
-		return nil, &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: max(wait, time.Second),
-			Message: fmt.Sprintf("the gateway is at capacity: the %d queries waiting ahead of this one would take about %s, longer than its timeout allows; retry after %s", queued, seconds(wait), seconds(max(wait, time.Second)))}
+		return nil, &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: retry,
+			Message: fmt.Sprintf("the gateway is at capacity: the %d queries waiting ahead of this one and its own run would take about %s, longer than its timeout allows; retry after %s", queued, seconds(wait+c.hold), seconds(retry))}
 	}
 	w := &waiter{ready: make(chan struct{})}
 	c.queue = append(c.queue, w)

@@ -218,7 +218,9 @@ func TestWaitLongerThanTimeoutRefused(t *testing.T) {
 	defer run.Release()
 	waiting := admitIn(c, ctx, "b", 0)
 	queued(t, c, 1)
-	_, err := c.Admit(ctx, "c", time.Now(), 100*time.Millisecond)
+	// Its turn comes after about 200 ms and its run takes about as long:
+	// a 300 ms timeout cannot be met.
+	_, err := c.Admit(ctx, "c", time.Now(), 300*time.Millisecond)
 	if code(err) != gateway.CodeOverloaded || !strings.Contains(err.Error(), "longer than its timeout") {
 		t.Fatalf("hopeless wait: %v", err)
 	}

@@ -303,7 +303,13 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 func (s *Server) logQuery(r *gateway.Requester, queryID, sql string, start time.Time, rows int64, err error) {
 	attrs := []any{"query_id", queryID, "requester", r.ID, "rows", rows, "elapsed_ms", time.Since(start).Milliseconds()}
 	if err != nil {
-		s.Log.Info("query failed", append(attrs, "code", gateway.ErrorCode(err), "err", err)...)
+		level, code := slog.LevelInfo, gateway.ErrorCode(err)
+		if code == gateway.CodeOverloaded || code == gateway.CodeTooManyRequests {
+			// Refusals are counted in /readyz; under a flood, a log line
+			// each would cost more than the refusal.
+			level = slog.LevelDebug
+		}
+		s.Log.Log(context.Background(), level, "query failed", append(attrs, "code", code, "err", err)...)
 		return
 	}
 	s.Log.Info("query", attrs...)
