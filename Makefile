@@ -9,7 +9,7 @@ DEMO_DIR := deploy/demo/data
 SECRETS  := $(DEMO_DIR)/secrets
 SEED     ?= 42
 
-.PHONY: build run demo-data test vet fmt clean bench verify-demo-audit
+.PHONY: build run demo-data test vet fmt clean bench bench-overload verify-demo-audit
 
 build: bin/gateway bin/councilgen
 
@@ -47,6 +47,11 @@ test:
 # and MariaDB on 127.0.0.1:3306 (root). BENCH_FULL=1 adds 32 councils x 250k rows.
 bench:
 	bash bench/bench.sh
+
+# Issue 9's overload measurement over the demo: 20, 200 and 500 clients with a
+# 5 s timeout; no database needed (bench/README.md).
+bench-overload:
+	bash bench/overload.sh
 
 fmt:
 	gofmt -w cmd gateway adapters

@@ -1,15 +1,30 @@
-// Command loadgen is S6: C concurrent analysts, each running a fixed number
-// of queries from a mixed set against the gateway's HTTP API, bounded in
-// count (--per) and time (--deadline). It prints p50/p99 latency, errors and
-// throughput. It talks to 127.0.0.1 only.
+// Command loadgen loads the gateway's HTTP API from 127.0.0.1 only, in one
+// of two shapes, each bounded in count and time.
+//
+// S6 (the default): C concurrent analysts, each running a fixed number of
+// queries from a mixed set (--per), stopping after --deadline. It prints
+// p50/p99 latency, errors and throughput.
 //
 //	loadgen --base http://127.0.0.1:18080 --key bench-key --analysts 50 --per 4 \
 //	  --query 'SELECT ...' --query 'SELECT ...'
+//
+// Overload (--duration): C clients, each sending one query after another
+// for the duration, each request given up after --timeout as a client with
+// that timeout would; a refused request (429, 503) waits for its
+// Retry-After before the next one unless --no-backoff. Clients take the
+// keys of --key in turn (repeat it, or give a comma-separated list). It
+// prints the useful throughput (200 answers read in full, per second),
+// their p50/p99, and the counts of 429s, 503s, client timeouts and
+// anything else.
+//
+//	loadgen --base http://127.0.0.1:18090 --key k1,k2 --clients 500 --duration 30s --timeout 5s \
+//	  --query 'SELECT ...'
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +32,8 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,16 +41,25 @@ import (
 
 type multi []string
 
-func (m *multi) String() string     { return strings.Join(*m, "; ") }
-func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
+func (m *multi) String() string { return strings.Join(*m, "; ") }
+func (m *multi) Set(s string) error {
+	*m = append(*m, s)
+	return nil
+}
 
 func main() {
 	base := flag.String("base", "http://127.0.0.1:18080", "gateway base URL (loopback only)")
-	key := flag.String("key", "bench-key", "API key")
+	var keys multi
+	flag.Var(&keys, "key", "API key (repeat, or comma-separated; clients take them in turn; default bench-key)")
 	purpose := flag.String("purpose", "research", "purpose")
-	analysts := flag.Int("analysts", 50, "concurrent analysts")
-	per := flag.Int("per", 4, "queries per analyst")
-	deadline := flag.Duration("deadline", 5*time.Minute, "stop sending after this long")
+	analysts := flag.Int("analysts", 50, "S6: concurrent analysts")
+	per := flag.Int("per", 4, "S6: queries per analyst")
+	deadline := flag.Duration("deadline", 5*time.Minute, "S6: stop sending after this long")
+	clients := flag.Int("clients", 20, "overload: concurrent clients")
+	duration := flag.Duration("duration", 0, "overload: run the clients this long (0: the S6 shape)")
+	timeout := flag.Duration("timeout", 5*time.Second, "overload: each client gives a request up after this long")
+	sendTimeout := flag.Bool("send-timeout", false, "overload: tell the gateway the client's timeout (timeout_ms)")
+	noBackoff := flag.Bool("no-backoff", false, "overload: ignore Retry-After and send again at once")
 	var queries multi
 	flag.Var(&queries, "query", "a query of the mix (repeat)")
 	flag.Parse()
@@ -42,24 +68,43 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen: need a loopback --base and at least one --query")
 		os.Exit(2)
 	}
+	var keyList []string
+	for _, k := range keys {
+		keyList = append(keyList, strings.Split(k, ",")...)
+	}
+	if len(keyList) == 0 {
+		keyList = []string{"bench-key"}
+	}
+	if *duration > 0 {
+		if *clients < 1 || *clients > 500 || *duration > 10*time.Minute || *timeout <= 0 {
+			fmt.Fprintln(os.Stderr, "loadgen: at most 500 clients for at most 10 minutes, with a positive --timeout")
+			os.Exit(2)
+		}
+		overload(*base, keyList, *purpose, queries, *clients, *duration, *timeout, *sendTimeout, !*noBackoff)
+		return
+	}
 	if *analysts > 500 || *per > 100 {
 		fmt.Fprintln(os.Stderr, "loadgen: at most 500 analysts × 100 queries")
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *deadline)
+	s6(*base, keyList[0], *purpose, queries, *analysts, *per, *deadline)
+}
+
+func s6(base, key, purpose string, queries []string, analysts, per int, deadline time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *analysts}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: analysts}}
 	var mu sync.Mutex
 	var lat []time.Duration
 	errs, skipped := 0, 0
 	var firstErr string
 	var wg sync.WaitGroup
 	start := time.Now()
-	for a := range *analysts {
+	for a := range analysts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range *per {
+			for i := range per {
 				if ctx.Err() != nil {
 					mu.Lock()
 					skipped++
@@ -67,9 +112,9 @@ func main() {
 					continue
 				}
 				q := queries[(a+i)%len(queries)]
-				body, _ := json.Marshal(map[string]string{"sql": q, "purpose": *purpose})
-				req, _ := http.NewRequestWithContext(ctx, "POST", *base+"/v1/query", strings.NewReader(string(body)))
-				req.Header.Set("Authorization", "Bearer "+*key)
+				body, _ := json.Marshal(map[string]string{"sql": q, "purpose": purpose})
+				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/query", strings.NewReader(string(body)))
+				req.Header.Set("Authorization", "Bearer "+key)
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				ok := err == nil
@@ -98,12 +143,119 @@ func main() {
 	wg.Wait()
 	wall := time.Since(start)
 	slices.Sort(lat)
-	pct := func(p float64) float64 {
-		if len(lat) == 0 {
-			return 0
-		}
-		return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))].Microseconds()) / 1000
-	}
 	fmt.Printf("ok=%d errors=%d skipped=%d p50_ms=%.1f p99_ms=%.1f max_ms=%.1f wall_s=%.1f qps=%.2f first_error=%q\n",
-		len(lat), errs, skipped, pct(0.50), pct(0.99), pct(1), wall.Seconds(), float64(len(lat))/wall.Seconds(), firstErr)
+		len(lat), errs, skipped, pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1), wall.Seconds(), float64(len(lat))/wall.Seconds(), firstErr)
+}
+
+// pct is the p-th quantile of sorted durations, in ms.
+func pct(lat []time.Duration, p float64) float64 {
+	if len(lat) == 0 {
+		return 0
+	}
+	return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))].Microseconds()) / 1000
+}
+
+// tally is what the overload clients saw.
+type tally struct {
+	mu       sync.Mutex
+	ok       []time.Duration // 200s read in full
+	refused  []time.Duration // 429s and 503s
+	status   map[string]int  // 429, 503 by code, other statuses
+	timeouts int             // given up by the client
+	errs     int             // transport errors other than timeouts
+	firstErr string
+}
+
+func (t *tally) add(f func(*tally)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f(t)
+}
+
+func overload(base string, keys []string, purpose string, queries []string, clients int, duration, timeout time.Duration, sendTimeout, backoff bool) {
+	end := time.Now().Add(duration)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxIdleConns: clients}}
+	t := &tally{status: map[string]int{}}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := keys[c%len(keys)]
+			for i := 0; time.Now().Before(end); i++ {
+				wait := request(client, base, key, purpose, queries[(c+i)%len(queries)], timeout, sendTimeout, t)
+				if backoff && wait > 0 {
+					time.Sleep(min(wait, time.Until(end)))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	slices.Sort(t.ok)
+	slices.Sort(t.refused)
+	var other []string
+	for k, n := range t.status {
+		other = append(other, fmt.Sprintf("%s:%d", k, n))
+	}
+	sort.Strings(other)
+	fmt.Printf("clients=%d timeout_s=%.0f backoff=%v send_timeout=%v wall_s=%.1f ok=%d qps_ok=%.2f p50_ms=%.1f p99_ms=%.1f r429=%d r503=%d client_timeouts=%d errors=%d refused_p50_ms=%.1f statuses=%s first_error=%q\n",
+		clients, timeout.Seconds(), backoff, sendTimeout, wall.Seconds(), len(t.ok), float64(len(t.ok))/wall.Seconds(), pct(t.ok, 0.5), pct(t.ok, 0.99),
+		t.status["429"], t.status["503"], t.timeouts, t.errs, pct(t.refused, 0.5), strings.Join(other, ","), t.firstErr)
+}
+
+// request sends one query and records what came back; it returns the
+// Retry-After of a refusal.
+func request(client *http.Client, base, key, purpose, q string, timeout time.Duration, sendTimeout bool, t *tally) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	body := map[string]any{"sql": q, "purpose": purpose}
+	if sendTimeout {
+		body["timeout_ms"] = timeout.Milliseconds()
+	}
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/query", strings.NewReader(string(raw)))
+	req.Header.Set("Authorization", "Bearer "+key)
+	t0 := time.Now()
+	resp, err := client.Do(req)
+	var text []byte
+	if err == nil {
+		text, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	d := time.Since(t0)
+	switch {
+	case err != nil && (errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
+		t.add(func(t *tally) { t.timeouts++ })
+	case err != nil:
+		t.add(func(t *tally) {
+			t.errs++
+			if t.firstErr == "" {
+				t.firstErr = err.Error()
+			}
+		})
+	case resp.StatusCode == http.StatusOK:
+		t.add(func(t *tally) { t.ok = append(t.ok, d) })
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+		var e struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		_ = json.Unmarshal(text, &e)
+		t.add(func(t *tally) {
+			t.refused = append(t.refused, d)
+			t.status[strconv.Itoa(resp.StatusCode)]++
+			t.status[strconv.Itoa(resp.StatusCode)+"/"+e.Error.Code]++
+		})
+		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return time.Duration(secs) * time.Second
+	default:
+		t.add(func(t *tally) {
+			t.status[strconv.Itoa(resp.StatusCode)]++
+			if t.firstErr == "" {
+				t.firstErr = fmt.Sprintf("status %d: %.200s", resp.StatusCode, text)
+			}
+		})
+	}
+	return 0
 }
