@@ -76,9 +76,9 @@ type Rule struct {
 	// itself, or "month", "quarter" or "year" for a date.
 	dims     map[string]string
 	measures map[string]bool
-	// columns are the table's columns (lower-cased), to tell a column
-	// from a select alias.
-	columns map[string]bool
+	// columns are the table's columns (lower-cased) with their SQL types,
+	// to tell a column from a select alias and to check literals.
+	columns map[string]string
 }
 
 var grains = []string{"", "day", "week", "month", "quarter", "year"}
@@ -108,7 +108,7 @@ func (r *Rule) With(d *gateway.TableDecision, implicit []string) *Rule {
 		measures[strings.ToLower(m)] = true
 	}
 	if r == nil {
-		return &Rule{Min: max(d.MinGroupSize, 1), dims: dims, measures: measures, columns: map[string]bool{}}
+		return &Rule{Min: max(d.MinGroupSize, 1), dims: dims, measures: measures, columns: map[string]string{}}
 	}
 	r.Min = max(r.Min, d.MinGroupSize)
 	for c, g := range r.dims {
@@ -128,12 +128,9 @@ func (r *Rule) With(d *gateway.TableDecision, implicit []string) *Rule {
 	return r
 }
 
-// Columns tells the rule the table's columns (to tell a column from a
-// select alias).
-func (r *Rule) Columns(cols ...string) {
-	for _, c := range cols {
-		r.columns[strings.ToLower(c)] = true
-	}
+// Column tells the rule one of the table's columns and its SQL type.
+func (r *Rule) Column(name, sqlType string) {
+	r.columns[strings.ToLower(name)] = sqlType
 }
 
 // AggregateQuery is a query checked against an aggregate-only rule: what the
@@ -172,8 +169,14 @@ func CheckAggregateOnly(a *sqltree.Analysis, rule *Rule, aggregateNames map[stri
 		return nil, aggErr("read it alone, with no join or other table")
 	}
 	ref := a.Refs[0]
-	if from, _ := root["from_table"].(sqltree.Node); from == nil || from["type"] != "BASE_TABLE" {
+	from, _ := root["from_table"].(sqltree.Node)
+	switch {
+	case from == nil || from["type"] != "BASE_TABLE":
 		return nil, aggErr("read it directly in FROM, with no join or subquery")
+	case len(ref.ColumnAliases) > 0:
+		return nil, aggErr("columns cannot be renamed in FROM (AS t(a, b, ...)); name them as they are")
+	case from["sample"] != nil:
+		return nil, aggErr("TABLESAMPLE is not allowed")
 	}
 	if root["having"] != nil || root["qualify"] != nil || root["sample"] != nil {
 		return nil, aggErr("HAVING, QUALIFY and SAMPLE are not allowed (they would filter on what a removed group holds)")
@@ -375,7 +378,8 @@ func (c aggChecker) aliasOnly(n sqltree.Node) (string, bool) {
 		return "", false
 	}
 	name := strings.ToLower(sqltree.Str(parts[0]))
-	return name, !c.rule.columns[name]
+	_, isColumn := c.rule.columns[name]
+	return name, !isColumn
 }
 
 // key checks a group key: a dimension, or a date dimension cut no finer
@@ -486,10 +490,76 @@ func (c aggChecker) condition(cond sqltree.Condition) error {
 		}
 		return nil
 	}
-	if _, isDim := c.rule.dims[cond.Column]; !isDim {
+	grain, isDim := c.rule.dims[cond.Column]
+	if !isDim {
 		return aggErr("WHERE may only compare dimension columns (%s), not %s", c.dimList(), cond.Column)
 	}
+	// A literal of the column's own type: a cast of the column's values
+	// (text compared with a number) could fail on one row's value.
+	typ := c.rule.columns[cond.Column]
+	vals := []any{cond.Value}
+	if list, ok := cond.Value.([]any); ok {
+		vals = list
+	}
+	for _, v := range vals {
+		if !fits(typ, v, cond.Op) {
+			return aggErr("WHERE %s %s %v: compare %s (%s) with a literal of its own type", cond.Column, cond.Op, v, cond.Column, typ)
+		}
+	}
+	// A date grouped no finer than a month is filtered no finer either:
+	// whole months (quarters, years), as payment_date >= DATE '2024-04-01'
+	// AND payment_date < DATE '2024-07-01'.
+	if grain != "" && cond.Op != gateway.OpIsNull && cond.Op != gateway.OpIsNotNull {
+		d, isDate := cond.Value.(gateway.Date)
+		if (cond.Op != gateway.OpGe && cond.Op != gateway.OpLt) || !isDate || !onBoundary(string(d), grain) {
+			return aggErr("%s may only be filtered by whole %ss: %s >= DATE 'first day' and %s < DATE 'first day', each the first day of a %s", cond.Column, grain, cond.Column, cond.Column, grain)
+		}
+	}
 	return nil
+}
+
+// fits reports whether a literal has a column's SQL type (nil: IS NULL).
+func fits(sqlType string, v any, op gateway.Op) bool {
+	if v == nil {
+		return true
+	}
+	base, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(sqlType)), "(")
+	switch base {
+	case "VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR":
+		_, ok := v.(string)
+		return ok
+	case "TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT":
+		_, ok := v.(int64)
+		return ok && op != gateway.OpLike
+	case "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL":
+		switch v.(type) {
+		case int64, gateway.Decimal, float64:
+			return op != gateway.OpLike
+		}
+	case "BOOLEAN", "BOOL":
+		_, ok := v.(bool)
+		return ok && op != gateway.OpLike
+	case "DATE":
+		_, ok := v.(gateway.Date)
+		return ok && op != gateway.OpLike
+	}
+	return false
+}
+
+// onBoundary reports whether an ISO date is the first day of a grain.
+func onBoundary(date, grain string) bool {
+	if len(date) != 10 || date[8:] != "01" {
+		return false
+	}
+	switch grain {
+	case "month":
+		return true
+	case "quarter":
+		return slices.Contains([]string{"01", "04", "07", "10"}, date[5:7])
+	case "year":
+		return date[5:7] == "01"
+	}
+	return false
 }
 
 // orderKeys maps an ORDER BY expression to select items: a position, a
@@ -644,4 +714,15 @@ func Groups(ctx context.Context, db DB, parser *sqltree.Parser, a *sqltree.Analy
 		sqlText += fmt.Sprintf(" OFFSET %d", q.offset)
 	}
 	return sqlText, removed, nil
+}
+
+// Opaque answers an error met while an aggregate-only query ran over the
+// rows with one fixed message: DuckDB's own would name a value of the row
+// it failed on. What the checked grammar lets through cannot fail on a
+// row's value; this is the second line.
+func Opaque(err error) error {
+	if gateway.ErrorCode(err) != gateway.CodeQueryFailed {
+		return err
+	}
+	return gateway.Wrap(gateway.CodeQueryFailed, err, "the query failed while aggregating; on aggregate-only data the cause is not shown")
 }

@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,5 +58,35 @@ func TestRuleCombinesDecisions(t *testing.T) {
 	r = r.With(a, []string{"council"}).With(b, []string{"council"})
 	if r.Min != 10 || len(r.dims) != 3 || r.dims["received_date"] != "quarter" || r.dims["council"] != "" || len(r.measures) != 1 || !r.measures["fee"] {
 		t.Errorf("rule %+v", r)
+	}
+}
+
+func TestLiteralsFitTheirColumn(t *testing.T) {
+	for _, c := range []struct {
+		typ  string
+		v    any
+		op   gateway.Op
+		want bool
+	}{
+		{"VARCHAR", "x", gateway.OpEq, true},
+		{"VARCHAR", int64(1), gateway.OpEq, false}, // a cast of every row's text
+		{"DECIMAL(14,2)", gateway.Decimal("1.50"), gateway.OpGt, true},
+		{"DECIMAL(14,2)", "1.50", gateway.OpGt, false},
+		{"DATE", gateway.Date("2024-04-01"), gateway.OpGe, true},
+		{"DATE", "2024-04-01", gateway.OpGe, false},
+		{"BOOLEAN", true, gateway.OpEq, true},
+		{"INTEGER", int64(3), gateway.OpLike, false},
+		{"VARCHAR", nil, gateway.OpIsNull, true},
+	} {
+		if got := fits(c.typ, c.v, c.op); got != c.want {
+			t.Errorf("fits(%s, %v, %s) = %v", c.typ, c.v, c.op, got)
+		}
+	}
+	for date, grains := range map[string][]string{"2024-04-01": {"month", "quarter"}, "2024-01-01": {"month", "quarter", "year"}, "2024-05-01": {"month"}, "2024-05-02": nil} {
+		for _, g := range []string{"month", "quarter", "year"} {
+			if onBoundary(date, g) != slices.Contains(grains, g) {
+				t.Errorf("onBoundary(%s, %s) = %v", date, g, onBoundary(date, g))
+			}
+		}
 	}
 }

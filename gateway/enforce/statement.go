@@ -30,14 +30,32 @@ var DeniedFunctionNames = []string{
 const DeniedFunctionsSQL = `SELECT DISTINCT lower(function_name) FROM duckdb_functions()
 	WHERE schema_name = 'pg_catalog' OR function_name LIKE 'duckdb\_%' ESCAPE '\' OR function_name LIKE 'pragma\_%' ESCAPE '\'`
 
+// ReservedNamesSQL lists, in a fresh DuckDB, the relations an unqualified
+// name can reach (DuckDB's own views in main and pg_catalog, such as
+// pg_settings and duckdb_tables), lower-cased: no CTE may take one of
+// those names, so a mistake in scoping can never bind one in its place.
+const ReservedNamesSQL = `SELECT DISTINCT lower(view_name) FROM duckdb_views() WHERE schema_name IN ('main', 'pg_catalog')
+	UNION SELECT DISTINCT lower(table_name) FROM duckdb_tables() WHERE schema_name IN ('main', 'pg_catalog')`
+
+// Names are what Statement refuses by name.
+type Names struct {
+	// Functions no query may call: DeniedFunctionNames and what
+	// DeniedFunctionsSQL finds.
+	Denied map[string]bool
+	// Relations no CTE may be named after: what ReservedNamesSQL finds.
+	Reserved map[string]bool
+}
+
 // Statement refuses what no query may name or call (see the package doc).
-// denied is DeniedFunctionNames and what DeniedFunctionsSQL found.
 // Unqualified names that are not CTEs in scope are refused by the planner,
 // which can say what exists.
-func Statement(a *sqltree.Analysis, denied map[string]bool) error {
+func Statement(a *sqltree.Analysis, names Names) error {
 	for _, name := range sqltree.CTENames(a.Statement()) {
-		if strings.HasPrefix(name, "__") {
+		switch {
+		case strings.HasPrefix(name, "__"):
 			return gateway.Errorf(gateway.CodeBadRequest, "WITH %s: names starting with __ are reserved for the gateway", name)
+		case names.Reserved[strings.ToLower(name)]:
+			return gateway.Errorf(gateway.CodeBadRequest, "WITH %s: the name is one of DuckDB's own views; choose another", name)
 		}
 	}
 	for _, r := range a.Refs {
@@ -55,11 +73,37 @@ func Statement(a *sqltree.Analysis, denied map[string]bool) error {
 				err = gateway.Errorf(gateway.CodeBadRequest, "table function %s() is not available: data is read only from the catalog's tables (GET /v1/catalog lists them)", name)
 			}
 		case n["class"] == "FUNCTION":
-			err = function(n, denied)
+			err = function(n, names.Denied)
+		case n["type"] == "SHOW_REF" && n["query"] == nil:
+			// SHOW TABLES, SHOW ALL TABLES, SHOW DATABASES, DESCRIBE of a
+			// name: they list the query database's own catalog. DESCRIBE
+			// and SUMMARIZE of a query are checked as the query is.
+			err = gateway.Errorf(gateway.CodeBadRequest, "SHOW and DESCRIBE of a name are not available: GET /v1/catalog lists the tables you may read (DESCRIBE SELECT ... works)")
+		}
+		if err == nil {
+			err = reservedAlias(n)
 		}
 		return err == nil
 	})
 	return err
+}
+
+// reservedAlias refuses a name starting with "__" given to a select item,
+// a table, a column of a table or a CTE's column: the gateway's own
+// rewrites use such names (__gw_rows, __combined).
+func reservedAlias(n sqltree.Node) error {
+	names := []string{sqltree.Str(n["alias"])}
+	for _, k := range []string{"column_name_alias", "aliases"} {
+		for _, c := range sqltree.AsSlice(n[k]) {
+			names = append(names, sqltree.Str(c))
+		}
+	}
+	for _, name := range names {
+		if strings.HasPrefix(name, "__") {
+			return gateway.Errorf(gateway.CodeBadRequest, "AS %s: names starting with __ are reserved for the gateway", name)
+		}
+	}
+	return nil
 }
 
 // function refuses a function call no query may make: one qualified by a

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/duckstream"
 	"github.com/councildata/gateway/gateway/enforce"
 )
@@ -53,7 +54,7 @@ func (p *plan) aggregateRule() *enforce.Rule {
 	for _, v := range p.direct {
 		if r = r.With(v.dec, nil); r != nil {
 			for _, f := range v.scan.table.Schema.Fields() {
-				r.Columns(f.Name)
+				r.Column(f.Name, catalog.SQLType(f.Type))
 			}
 		}
 	}
@@ -62,7 +63,9 @@ func (p *plan) aggregateRule() *enforce.Rule {
 			r = r.With(d, []string{"council", "council_gss"})
 		}
 		if r != nil {
-			r.Columns(stdNames(v.dataset)...)
+			for _, c := range stdNames(v.dataset) {
+				r.Column(c, typeOf(c, nil, v.dataset))
+			}
 		}
 	}
 	return r

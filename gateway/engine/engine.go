@@ -40,7 +40,7 @@ type Engine struct {
 	parseConn  *sql.Conn       // the engine's own DuckDB, for checks at start
 	parser     *sqltree.Parser // serialises its use after start
 	aggregates map[string]bool // DuckDB's aggregate function names
-	denied     map[string]bool // functions no query may call (deniedFunctions)
+	names      enforce.Names   // what no query may call or name a CTE after
 	// afterSetup, in tests, looks at a query's database on the analyst's
 	// connection just before the analyst's statement runs.
 	afterSetup func(context.Context, *duckstream.Conn)
@@ -68,9 +68,13 @@ func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query, pol Policy
 		closeDB()
 		return nil, fmt.Errorf("list aggregate functions: %w", err)
 	}
-	if e.denied, err = e.deniedFunctions(ctx); err != nil {
+	if e.names.Denied, err = e.lowerNames(ctx, enforce.DeniedFunctionNames, enforce.DeniedFunctionsSQL); err != nil {
 		closeDB()
 		return nil, fmt.Errorf("list denied functions: %w", err)
+	}
+	if e.names.Reserved, err = e.lowerNames(ctx, nil, enforce.ReservedNamesSQL); err != nil {
+		closeDB()
+		return nil, fmt.Errorf("list DuckDB's own relations: %w", err)
 	}
 	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
 		closeDB()
@@ -229,6 +233,9 @@ func (r *Result) Err(err error) error {
 		return nil
 	}
 	r.failure = classify(r.ctx, r.scans, err)
+	if r.aggOnly {
+		r.failure = enforce.Opaque(r.failure)
+	}
 	return r.failure
 }
 
@@ -439,7 +446,10 @@ func (e *Engine) run(ctx context.Context, req Request, a *sqltree.Analysis, p *p
 		reader, err = firstBatch(conn.Query(qctx, sqlText))
 	}
 	if err != nil {
-		return nil, classify(qctx, p.scans, err)
+		if err = classify(qctx, p.scans, err); p.aggOnly {
+			err = enforce.Opaque(err)
+		}
+		return nil, err
 	}
 	return finish(reader), nil
 }
@@ -611,20 +621,20 @@ func (e *Engine) parse(ctx context.Context, query string) (*sqltree.Analysis, er
 	if err != nil {
 		return nil, err
 	}
-	if err := enforce.Statement(a, e.denied); err != nil {
+	if err := enforce.Statement(a, e.names); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// deniedFunctions is every function no query may call
-// (enforce.DeniedFunctionNames and what enforce.DeniedFunctionsSQL finds).
-func (e *Engine) deniedFunctions(ctx context.Context) (map[string]bool, error) {
+// lowerNames is names and what query (one text column) lists in the
+// engine's own DuckDB, as a set.
+func (e *Engine) lowerNames(ctx context.Context, names []string, query string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for _, n := range enforce.DeniedFunctionNames {
+	for _, n := range names {
 		out[n] = true
 	}
-	rows, err := e.parseConn.QueryContext(ctx, enforce.DeniedFunctionsSQL)
+	rows, err := e.parseConn.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}

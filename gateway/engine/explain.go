@@ -86,6 +86,11 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 	if aerr := e.audit(ctx, ev); aerr != nil {
 		return nil, aerr
 	}
+	if gateway.ErrorCode(err) == gateway.CodeNotFound {
+		// A council table the requester may not read is answered as one
+		// that does not exist, here too: no explanation names it.
+		return nil, err
+	}
 	out := &Explanation{QueryID: req.QueryID, Allowed: err == nil, Tables: []ExplainedTable{}}
 	if err != nil {
 		out.Error = message(err)

@@ -341,7 +341,7 @@ func (e *Engine) plan(ctx context.Context, a *sqltree.Analysis) (*plan, error) {
 			}
 			return nil, e.unqualified(ctx, ref.Table)
 		}
-		wholeRow := a.Star || a.Columns[strings.ToLower(ref.Table)] || (ref.Alias != "" && a.Columns[strings.ToLower(ref.Alias)])
+		wholeRow := a.Star || len(ref.ColumnAliases) > 0 || a.Columns[strings.ToLower(ref.Table)] || (ref.Alias != "" && a.Columns[strings.ToLower(ref.Alias)])
 		if strings.EqualFold(ref.Schema, "std") {
 			d, err := e.cat.Dataset(ref.Table)
 			if err != nil {
@@ -611,7 +611,12 @@ func (e *Engine) unqualified(ctx context.Context, table string) error {
 	if d, err := e.cat.Dataset(table); err == nil {
 		have = append(have, "std."+d.Config.Name)
 	}
+	// Under policy the councils' own table names are not for everyone:
+	// only the standard datasets, whose names are public, are suggested.
 	for _, src := range e.cat.Sources() {
+		if e.policy.Decider != nil {
+			break
+		}
 		if t, err := src.Table(ctx, table); err == nil {
 			have = append(have, src.Config.ID+"."+t.Name)
 		}

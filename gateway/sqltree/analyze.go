@@ -38,8 +38,13 @@ type TableRef struct {
 	// may read a table more than once; such scans are materialized.
 	Reused bool
 	// Node is the SELECT node whose only FROM item is this table, when the
-	// table is read alone; pushdown looks only at such nodes.
+	// table is read alone; pushdown looks only at such nodes. It is nil
+	// when the reference renames the table's columns (ColumnAliases): a
+	// condition's name is then not the column's.
 	Node Node
+	// ColumnAliases rename the table's columns by position
+	// (FROM t AS x(a, b)).
+	ColumnAliases []string
 }
 
 // Name is the qualified name as written.
@@ -110,8 +115,13 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 		case n["type"] == "BASE_TABLE" && n["table_name"] != nil:
 			r := &TableRef{Schema: Str(n["schema_name"]), Table: Str(n["table_name"]), Alias: Str(n["alias"]), Catalog: Str(n["catalog_name"]),
 				Reused: reused, CTE: cte[reflect.ValueOf(n).Pointer()]}
+			for _, c := range AsSlice(n["column_name_alias"]) {
+				r.ColumnAliases = append(r.ColumnAliases, Str(c))
+			}
 			if sel, ok := n[selectMark].(Node); ok {
-				r.Node = sel
+				if len(r.ColumnAliases) == 0 {
+					r.Node = sel
+				}
 				delete(n, selectMark)
 			}
 			a.Refs = append(a.Refs, r)
@@ -159,9 +169,10 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 // expressions, by scope, as DuckDB binds them: a CTE is visible in the body
 // of the query node that defines it (subqueries included) and in the
 // definitions of the CTEs after it in the same WITH; in its own definition
-// only when it is recursive. A name a CTE does not hide there is a catalog
-// name, so a CTE named like an internal relation can never stand in for it
-// elsewhere.
+// only when it is recursive, and then only in the recursive part (the
+// right of its UNION): its first part binds the name to the catalog. A
+// name a CTE does not hide there is a catalog name, so a CTE named like an
+// internal relation can never stand in for it elsewhere.
 func resolveScopes(v any, scope []string, cte map[uintptr]bool) {
 	switch v := v.(type) {
 	case Node:
@@ -170,11 +181,18 @@ func resolveScopes(v any, scope []string, cte map[uintptr]bool) {
 			for _, e := range AsSlice(m["map"]) {
 				en := AsNode(e)
 				key := strings.ToLower(Str(en["key"]))
-				def := inner
 				if q := AsNode(AsNode(AsNode(en["value"])["query"])["node"]); q["type"] == "RECURSIVE_CTE_NODE" && strings.EqualFold(Str(q["cte_name"]), key) {
-					def = append(slices.Clone(inner), key)
+					self := append(slices.Clone(inner), key)
+					for k, child := range q {
+						if k == "left" {
+							resolveScopes(child, inner, cte)
+						} else {
+							resolveScopes(child, self, cte)
+						}
+					}
+				} else {
+					resolveScopes(en["value"], inner, cte)
 				}
-				resolveScopes(en["value"], def, cte)
 				inner = append(inner, key)
 			}
 			for k, child := range v {

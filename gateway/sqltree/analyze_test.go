@@ -38,6 +38,8 @@ func TestCTEScopes(t *testing.T) {
 		{"WITH a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a", []bool{false, true}, []string{"b", "a"}},
 		{"WITH b AS (SELECT 1), a AS (SELECT * FROM b) SELECT * FROM a", []bool{true, true}, []string{"b", "a"}},
 		{"WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r", []bool{true, true}, []string{"r", "r"}},
+		// the first part of a recursive CTE binds its name to the catalog
+		{"WITH RECURSIVE pg_settings AS (SELECT name FROM pg_settings UNION ALL SELECT name FROM pg_settings WHERE false) SELECT * FROM pg_settings", []bool{false, true, true}, []string{"pg_settings", "pg_settings", "pg_settings"}},
 		{"SELECT * FROM (WITH q AS (SELECT 1) SELECT * FROM q) s, q", []bool{true, false}, []string{"q", "q"}},
 		{"WITH q AS (SELECT 1) SELECT (SELECT * FROM q), (SELECT * FROM (SELECT * FROM q))", []bool{true, true}, []string{"q", "q"}},
 		{"SELECT * FROM std.spend", []bool{false}, []string{"std.spend"}},
