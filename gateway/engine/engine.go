@@ -347,10 +347,6 @@ func (e *Engine) hideListing(err error) error {
 	if e.policy.Decider == nil || !errors.As(err, &ge) || ge.Code != gateway.CodeNotFound {
 		return err
 	}
-	var source, table string
-	if n, _ := fmt.Sscanf(ge.Message, "source %q has no table %q;", &source, &table); n == 2 {
-		return notVisible(source, table) // the same answer as a table the policy denies
-	}
 	head, _, found := strings.Cut(ge.Message, "; ")
 	if !found {
 		return err

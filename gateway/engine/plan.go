@@ -384,6 +384,9 @@ func (e *Engine) plan(ctx context.Context, a *sqltree.Analysis) (*plan, error) {
 		}
 		t, err := src.Table(ctx, ref.Table)
 		if err != nil {
+			if e.policy.Decider != nil && gateway.ErrorCode(err) == gateway.CodeNotFound {
+				return nil, notVisible(src.Config.ID, ref.Table) // the words of a table the policy denies
+			}
 			return nil, err
 		}
 		s := getScan(src, t)

@@ -156,7 +156,7 @@ func (e *Engine) authorize(ctx context.Context, req Request, p *plan) (*gateway.
 // not exist and for one the requester may not read: the same words, the
 // same status.
 func notVisible(source, table string) error {
-	return gateway.Errorf(gateway.CodeNotFound, "source %q has no table %q that you may read; councils' own tables are read by their own staff, and everyone else reads the std datasets (GET /v1/catalog?purpose=... lists what you may read)", source, table)
+	return gateway.Errorf(gateway.CodeNotFound, "source %q has no table %q that you may read (councils' own tables are read by their own staff, everyone else reads the std datasets, and GET /v1/catalog?purpose=... lists what you may read)", source, table)
 }
 
 // applyPolicy adjusts the scans to the decisions: a scan whose rows the
