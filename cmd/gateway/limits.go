@@ -36,7 +36,7 @@ func admissionLimits(q config.Query) (admission.Limits, error) {
 		budget = max(budget, perQuery)
 	}
 	return admission.Limits{Slots: q.MaxConcurrent, MaxQueued: q.MaxQueued, PerRequester: q.MaxPerRequester,
-		MemoryBudget: budget, QueryMemory: perQuery, Timeout: time.Duration(q.Timeout)}, nil
+		MemoryBudget: budget, QueryMemory: perQuery, Timeout: time.Duration(q.Timeout), MaxQueueWait: time.Duration(q.MaxQueueWait)}, nil
 }
 
 // machineMemory is the machine's memory in bytes (Linux's MemTotal), or 0

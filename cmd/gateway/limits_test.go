@@ -42,12 +42,12 @@ func rewrite(t *testing.T, configPath, old, new string) {
 	}
 }
 
-// limitedDemo is the demo with one query slot, a queue of one, one query
-// per requester and a 1 s write timeout.
+// limitedDemo is the demo with one query slot, a queue of one (waited in
+// as long as need be), one query per requester and a 1 s write timeout.
 func limitedDemo(t *testing.T) string {
 	t.Helper()
 	cfg, _ := demo(t, 42, true)
-	rewrite(t, cfg, "  max_concurrent: 16\n", "  max_concurrent: 1\n  max_queued: 1\n  max_per_requester: 1\n")
+	rewrite(t, cfg, "  max_concurrent: 16\n", "  max_concurrent: 1\n  max_queued: 1\n  max_queue_wait: 50s\n  max_per_requester: 1\n")
 	withServerConfig(t, cfg, "  write_timeout: 1s\n")
 	return cfg
 }

@@ -30,6 +30,10 @@ type Limits struct {
 	// Timeout is the longest a query may take from its arrival, its wait
 	// included (query.timeout); 0 means the caller's context alone.
 	Timeout time.Duration
+	// MaxQueueWait is the longest a query may wait for a slot
+	// (query.max_queue_wait); one whose estimated wait is longer is
+	// refused at once. 0 means as long as its timeout.
+	MaxQueueWait time.Duration
 }
 
 // Controller admits queries. It is safe for concurrent use; a nil
@@ -150,10 +154,20 @@ func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, t
 		return nil, &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: retry,
 			Message: fmt.Sprintf("the gateway is at capacity: %d queries running (query.max_concurrent, query.memory_budget) and %d waiting, as many as may wait (query.max_queued); retry after %s", running, queued, seconds(retry))}
 	}
-	// Its turn, then its own run, estimated from how long queries hold
-	// their slots: one that could not finish within its timeout is
-	// refused now rather than run late and be cut off, wasting the work.
-	if wait := c.waitLocked(len(c.queue) + 1); !deadline.IsZero() && wait > 0 && time.Now().Add(wait+c.hold).After(deadline) {
+	// Its turn, estimated from how long queries hold their slots: a wait
+	// longer than max_queue_wait is refused now; so is one that, with its
+	// own run, would not finish within its timeout, rather than run late
+	// and be cut off, wasting the work.
+	wait := c.waitLocked(len(c.queue) + 1)
+	if m := c.lim.MaxQueueWait; m > 0 && wait > m {
+		c.counts.Overloaded++
+		queued := len(c.queue)
+		retry := c.retryLocked(queued + 1)
+		c.mu.Unlock()
+		return nil, &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: retry,
+			Message: fmt.Sprintf("the gateway is at capacity: the %d queries waiting ahead of this one would take about %s, longer than a query may wait (query.max_queue_wait %s); retry after %s", queued, seconds(wait), m, seconds(retry))}
+	}
+	if !deadline.IsZero() && wait > 0 && time.Now().Add(wait+c.hold).After(deadline) {
 		c.counts.Overloaded++
 		queued := len(c.queue)
 		retry := c.retryLocked(queued + 1)
@@ -167,9 +181,13 @@ func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, t
 	c.counts.QueuedTotal++
 	c.mu.Unlock()
 
+	waitUntil := deadline
+	if m := c.lim.MaxQueueWait; m > 0 && (waitUntil.IsZero() || time.Now().Add(m).Before(waitUntil)) {
+		waitUntil = time.Now().Add(m)
+	}
 	var expired <-chan time.Time
-	if !deadline.IsZero() {
-		timer := time.NewTimer(time.Until(deadline))
+	if !waitUntil.IsZero() {
+		timer := time.NewTimer(time.Until(waitUntil))
 		defer timer.Stop()
 		expired = timer.C
 	}
@@ -184,8 +202,12 @@ func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, t
 			err = gateway.Wrap(gateway.CodeTimeout, ctx.Err(), "the query's timeout passed while it waited for a slot")
 		}
 	case <-expired:
+		what := fmt.Sprintf("%s, its whole timeout", seconds(timeout))
+		if waitUntil.Before(deadline) || deadline.IsZero() {
+			what = fmt.Sprintf("%s (query.max_queue_wait)", c.lim.MaxQueueWait)
+		}
 		err = &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: time.Second,
-			Message: fmt.Sprintf("the gateway is at capacity: the query waited %s, its whole timeout, for one of the %d query slots; retry later", seconds(timeout), c.Slots())}
+			Message: fmt.Sprintf("the gateway is at capacity: the query waited %s for one of the %d query slots; retry later", what, c.Slots())}
 	}
 	c.mu.Lock()
 	c.counts.GaveUp++
@@ -274,6 +296,7 @@ type Stats struct {
 	Slots           int    `json:"slots"`
 	MaxQueued       int    `json:"max_queued"`
 	MaxPerRequester int    `json:"max_per_requester"`
+	MaxQueueWaitMS  int64  `json:"max_queue_wait_ms"`
 	MemoryReserved  int64  `json:"memory_reserved_bytes"`
 	MemoryBudget    int64  `json:"memory_budget_bytes"`
 	AverageHoldMS   int64  `json:"average_query_ms"`
@@ -289,6 +312,6 @@ func (c *Controller) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return Stats{Running: c.running, Queued: len(c.queue), Slots: c.Slots(), MaxQueued: c.lim.MaxQueued,
-		MaxPerRequester: c.lim.PerRequester, MemoryReserved: c.reserved, MemoryBudget: c.lim.MemoryBudget,
+		MaxPerRequester: c.lim.PerRequester, MaxQueueWaitMS: c.lim.MaxQueueWait.Milliseconds(), MemoryReserved: c.reserved, MemoryBudget: c.lim.MemoryBudget,
 		AverageHoldMS: c.hold.Milliseconds(), Saturated: !c.fitsLocked() && len(c.queue) >= c.lim.MaxQueued, Counts: c.counts}
 }

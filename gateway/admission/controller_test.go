@@ -232,6 +232,26 @@ func TestWaitLongerThanTimeoutRefused(t *testing.T) {
 	}
 }
 
+// No query waits longer than max_queue_wait, nor joins a queue whose
+// estimated wait is longer.
+func TestMaxQueueWait(t *testing.T) {
+	c := New(Limits{Slots: 1, MaxQueued: 10, Timeout: time.Minute, MaxQueueWait: 50 * time.Millisecond})
+	ctx := context.Background()
+	run, _ := c.Admit(ctx, "a", time.Now(), 0)
+	_, err := c.Admit(ctx, "b", time.Now(), 0)
+	if code(err) != gateway.CodeOverloaded || !strings.Contains(err.Error(), "query.max_queue_wait") {
+		t.Fatalf("a wait past max_queue_wait: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	run.Release() // queries hold their slot about 200 ms
+	run, _ = c.Admit(ctx, "a", time.Now(), 0)
+	defer run.Release()
+	_, err = c.Admit(ctx, "b", time.Now(), 0)
+	if code(err) != gateway.CodeOverloaded || !strings.Contains(err.Error(), "longer than a query may wait") {
+		t.Fatalf("an estimated wait past max_queue_wait: %v", err)
+	}
+}
+
 // A nil Controller admits everything, and its nil tickets release.
 func TestNilController(t *testing.T) {
 	var c *Controller

@@ -150,6 +150,9 @@ type Query struct {
 	// (default 4 × MaxConcurrent); more are refused with 503 and
 	// Retry-After.
 	MaxQueued int `yaml:"max_queued"`
+	// MaxQueueWait is the longest a query may wait for a slot (default
+	// 2s); one whose estimated wait is longer is refused at once with 503.
+	MaxQueueWait Duration `yaml:"max_queue_wait"`
 	// MaxPerRequester caps the queries one requester may have running or
 	// waiting (default 4); more are refused with 429 and Retry-After.
 	MaxPerRequester int `yaml:"max_per_requester"`
@@ -314,8 +317,10 @@ const (
 	DefaultMemoryLimit   = "1GB"
 	DefaultMaxBodyBytes  = 1 << 20
 	DefaultMaxConcurrent = 16
-	// DefaultMaxPerRequester is query.max_per_requester's default.
+	// DefaultMaxPerRequester and DefaultMaxQueueWait are
+	// query.max_per_requester's and query.max_queue_wait's defaults.
 	DefaultMaxPerRequester = 4
+	DefaultMaxQueueWait    = 2 * time.Second
 	DefaultWriteTimeout    = 30 * time.Second
 	DefaultReadTimeout     = 30 * time.Second
 	DefaultHeaderTimeout   = 10 * time.Second
@@ -424,6 +429,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Query.MaxPerRequester == 0 {
 		c.Query.MaxPerRequester = DefaultMaxPerRequester
+	}
+	if c.Query.MaxQueueWait == 0 {
+		c.Query.MaxQueueWait = Duration(DefaultMaxQueueWait)
 	}
 	if c.Query.MaxSQLBytes == 0 {
 		c.Query.MaxSQLBytes = 256 << 10

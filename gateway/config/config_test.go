@@ -29,8 +29,8 @@ func TestParseDefaultsAndPaths(t *testing.T) {
 }
 
 // The limits a client cannot defeat have defaults: write, read, header
-// and idle timeouts on the server; a queue four times the query slots
-// and four queries per requester; four calls per source with a 10 s
+// and idle timeouts on the server; a queue four times the query slots,
+// waited in at most 2 s, and four queries per requester; four calls per source with a 10 s
 // stall timeout.
 func TestLimitDefaults(t *testing.T) {
 	c, err := Parse([]byte(base), "g.yaml")
@@ -42,7 +42,8 @@ func TestLimitDefaults(t *testing.T) {
 		time.Duration(sv.ReadHeaderTimeout) != DefaultHeaderTimeout || time.Duration(sv.IdleTimeout) != DefaultIdleTimeout {
 		t.Errorf("server timeouts %+v", sv)
 	}
-	if q.MaxQueued != 4*DefaultMaxConcurrent || q.MaxPerRequester != DefaultMaxPerRequester || q.MemoryBudget != "" {
+	if q.MaxQueued != 4*DefaultMaxConcurrent || q.MaxPerRequester != DefaultMaxPerRequester || q.MemoryBudget != "" ||
+		time.Duration(q.MaxQueueWait) != DefaultMaxQueueWait {
 		t.Errorf("query limits %+v", q)
 	}
 	if src.MaxConcurrent != DefaultSourceConcurrent || time.Duration(src.StallTimeout) != DefaultStallTimeout {
@@ -122,7 +123,7 @@ func TestRejects(t *testing.T) {
 		{"dataset reserved column", base + `standard_datasets: [{name: spend, columns: [{name: council, type: VARCHAR}]}]`, []string{`standard dataset "spend"`, "council"}},
 		{"dataset no type", base + `standard_datasets: [{name: spend, columns: [{name: amount}]}]`, []string{`column "amount"`, "field type"}},
 		{"bad key hash", base + `requesters: [{id: a, key_sha256: abc}]`, []string{`requester "a"`, "key_sha256"}},
-		{"negative queue", base + "query: {max_queued: -1}\n", []string{"query: fields max_concurrent, max_queued and max_per_requester"}},
+		{"negative queue", base + "query: {max_queued: -1}\n", []string{"query: fields max_concurrent, max_queued, max_queue_wait and max_per_requester"}},
 		{"bad memory budget", base + "query: {memory_budget: lots}\n", []string{"query: field memory_budget", `"lots"`}},
 		{"bad memory limit", base + "query: {memory_limit: 80%}\n", []string{"query: field memory_limit", `"80%"`}},
 		{"budget below a query", base + "query: {memory_limit: 2GB, memory_budget: 1GB}\n", []string{"memory_budget 1GB is less than one query's memory_limit 2GB"}},

@@ -46,8 +46,8 @@ func (q Query) MemoryBudgetBytes() (int64, error) {
 // validateLimits checks the admission limits of the query section.
 func (q Query) validateLimits() []error {
 	var errs []error
-	if q.MaxConcurrent < 0 || q.MaxQueued < 0 || q.MaxPerRequester < 0 {
-		errs = append(errs, errors.New("query: fields max_concurrent, max_queued and max_per_requester must be positive"))
+	if q.MaxConcurrent < 0 || q.MaxQueued < 0 || q.MaxPerRequester < 0 || q.MaxQueueWait < 0 {
+		errs = append(errs, errors.New("query: fields max_concurrent, max_queued, max_queue_wait and max_per_requester must be positive"))
 	}
 	limit, err := q.MemoryLimitBytes()
 	if err != nil {
