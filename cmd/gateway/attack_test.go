@@ -456,6 +456,43 @@ func TestReviewedAttacks(t *testing.T) {
 	if a.status != 404 || !sameError(a, b) {
 		t.Errorf("unqualified: %s / %s", a.body, b.body)
 	}
+	// NULLs padded a group of one value past the minimum: Edinburgh maps
+	// no irrecoverable_vat, so its 400 payments lifted count(*) while the
+	// sum and average were one Dundee payment's.
+	truth := queryAs(t, base, "demo-analyst", "research", `SELECT council, expense_type, organisational_unit, beneficiary_type, capital_revenue,
+		CAST(date_trunc('month', payment_date) AS VARCHAR) AS m, CAST(date_trunc('month', payment_date) + INTERVAL 1 MONTH AS DATE)::VARCHAR AS m2,
+		sum(irrecoverable_vat)::VARCHAR AS vat FROM std.spend_over_500 WHERE council <> 'edinburgh'
+		GROUP BY ALL HAVING count(*) = 1 AND sum(irrecoverable_vat) <> 0 ORDER BY ALL LIMIT 1`)
+	if len(truth.Rows) != 1 {
+		t.Fatalf("no lone payment with VAT: %v", truth.Rows)
+	}
+	eq := func(col string, v any) string {
+		if v == nil {
+			return col + " IS NULL"
+		}
+		return fmt.Sprintf("%s = '%s'", col, strings.ReplaceAll(cellText(v), "'", "''"))
+	}
+	row := truth.Rows[0]
+	cell := strings.Join([]string{eq("council", row[0]), eq("expense_type", row[1]), eq("organisational_unit", row[2]), eq("beneficiary_type", row[3]), eq("capital_revenue", row[4]),
+		fmt.Sprintf("payment_date >= DATE '%s' AND payment_date < DATE '%s'", cellText(row[5])[:10], cellText(row[6])[:10])}, " AND ")
+	padded := queryAs(t, base, "demo-public", "transparency", "SELECT count(*) AS n, count(irrecoverable_vat) AS n_vat, sum(irrecoverable_vat) AS vat, avg(irrecoverable_vat) AS avg_vat FROM std.spend_over_500 WHERE council = 'edinburgh' OR ("+cell+")")
+	if len(padded.Rows) != 0 || padded.Stats.Suppressed != 1 || strings.Contains(fmt.Sprint(padded.Rows), cellText(row[7])) {
+		t.Errorf("a group padded with NULLs: %v, removed %d (the lone payment's VAT is %s)", padded.Rows, padded.Stats.Suppressed, cellText(row[7]))
+	}
+	// An error the analyst may see (it names a value of theirs) is not
+	// copied into the audit table governance reads.
+	if _, status, msg := as(t, base, "demo-analyst", "research", "SELECT CAST(transaction_id AS INTEGER) FROM std.spend_over_500 WHERE council = 'fife'"); status != 400 || !strings.Contains(msg, "convert") {
+		t.Fatalf("the analyst's failing query: %d %s", status, msg)
+	}
+	audited := queryAs(t, base, "demo-governance", "audit", "SELECT error FROM gateway.audit WHERE requester_id = 'analyst@edinburgh' AND outcome = 'failed'")
+	if len(audited.Rows) == 0 || strings.Contains(fmt.Sprint(audited.Rows), "Could not convert") {
+		t.Errorf("audited errors: %v", audited.Rows)
+	}
+	// /readyz needs no key: it says whether each council answers, not what
+	// it holds.
+	if r := get(t, base+"/readyz"); strings.Contains(r, `"rows"`) || strings.Contains(r, `"tables"`) || !strings.Contains(r, `"ok"`) {
+		t.Errorf("readyz: %s", r)
+	}
 	// Renamed columns are read as renamed (a filter was sent to the store
 	// under the alias, onto another column).
 	renamed := queryAs(t, base, "demo-analyst", "research", fmt.Sprintf("SELECT count(*) FROM std.spend_over_500 AS s(council, council_gss, expense_type) WHERE expense_type = '%s'", individual.TransactionID))

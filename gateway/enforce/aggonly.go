@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/councildata/gateway/gateway"
@@ -136,7 +135,12 @@ func (r *Rule) Column(name, sqlType string) {
 // AggregateQuery is a query checked against an aggregate-only rule: what the
 // gateway re-applies after removing the small groups.
 type AggregateQuery struct {
-	rule     *Rule
+	rule *Rule
+	// columns are those an aggregate reads (sum(m), avg(m), count(c)):
+	// each must aggregate at least the minimum of non-NULL values, or the
+	// group is removed (rows whose value is NULL would pad a group of one
+	// value past the minimum).
+	columns  []string
 	distinct bool
 	order    []aggOrder
 	limit    int64 // -1 for none
@@ -226,6 +230,7 @@ func CheckAggregateOnly(a *sqltree.Analysis, rule *Rule, aggregateNames map[stri
 		}
 	}
 	// The select list.
+	q := &AggregateQuery{rule: rule, limit: -1}
 	aggregates := 0
 	for _, it := range selectList {
 		n := sqltree.AsNode(it)
@@ -235,6 +240,11 @@ func CheckAggregateOnly(a *sqltree.Analysis, rule *Rule, aggregateNames map[stri
 		case e.hasAggregate(n):
 			if err := c.aggregate(n); err != nil {
 				return nil, err
+			}
+			if ch := sqltree.AsSlice(n["children"]); len(ch) == 1 {
+				if col, ok := sqltree.ColumnOf(sqltree.AsNode(ch[0]), ref); ok && !slices.Contains(q.columns, col) {
+					q.columns = append(q.columns, col)
+				}
 			}
 			aggregates++
 		default:
@@ -260,7 +270,6 @@ func CheckAggregateOnly(a *sqltree.Analysis, rule *Rule, aggregateNames map[stri
 		}
 	}
 	// Modifiers, re-applied after the small groups are removed.
-	q := &AggregateQuery{rule: rule, limit: -1}
 	for _, m := range sqltree.AsSlice(root["modifiers"]) {
 		mn := sqltree.AsNode(m)
 		switch mn["type"] {
@@ -671,12 +680,18 @@ func Groups(ctx context.Context, db DB, parser *sqltree.Parser, a *sqltree.Analy
 			n["alias"] = names[i]
 		}
 	}
-	root["select_list"] = append(list, sqltree.Node{
-		"class": "FUNCTION", "type": "FUNCTION", "alias": "__gw_rows", "query_location": json.Number("0"),
-		"function_name": "count_star", "schema": "", "children": []any{}, "filter": nil,
-		"order_bys": sqltree.Node{"type": "ORDER_MODIFIER", "orders": []any{}},
-		"distinct":  false, "is_operator": false, "export_state": false, "catalog": "",
-	})
+	// Each group's rows, and the non-NULL values of each column an
+	// aggregate reads: every one must reach the minimum (or be none).
+	list = append(list, countNode("__gw_rows", ""))
+	keep := []string{fmt.Sprintf("__gw_rows >= %d", q.rule.Min)}
+	exclude := []string{"__gw_rows"}
+	for i, col := range q.columns {
+		name := fmt.Sprintf("__gw_values_%d", i)
+		list = append(list, countNode(name, col))
+		keep = append(keep, fmt.Sprintf("(%[1]s = 0 OR %[1]s >= %[2]d)", name, q.rule.Min))
+		exclude = append(exclude, name)
+	}
+	root["select_list"] = list
 	root["modifiers"] = []any{}
 	inner, err := parser.Deserialize(ctx, doc)
 	if err != nil {
@@ -685,7 +700,8 @@ func Groups(ctx context.Context, db DB, parser *sqltree.Parser, a *sqltree.Analy
 	if err := db.Exec(ctx, "CREATE TEMP TABLE __gw_groups AS "+inner); err != nil {
 		return "", 0, err
 	}
-	removed, err := db.Count(ctx, "__gw_groups WHERE __gw_rows < "+strconv.Itoa(q.rule.Min))
+	kept := strings.Join(keep, " AND ")
+	removed, err := db.Count(ctx, "__gw_groups WHERE NOT ("+kept+")")
 	if err != nil {
 		return "", 0, err
 	}
@@ -693,7 +709,7 @@ func Groups(ctx context.Context, db DB, parser *sqltree.Parser, a *sqltree.Analy
 	if q.distinct {
 		sel += "DISTINCT "
 	}
-	sqlText := fmt.Sprintf("%s* EXCLUDE (__gw_rows) FROM __gw_groups WHERE __gw_rows >= %d", sel, q.rule.Min)
+	sqlText := fmt.Sprintf("%s* EXCLUDE (%s) FROM __gw_groups WHERE %s", sel, strings.Join(exclude, ", "), kept)
 	if len(q.order) > 0 {
 		keys := make([]string, len(q.order))
 		for i, o := range q.order {
@@ -725,4 +741,20 @@ func Opaque(err error) error {
 		return err
 	}
 	return gateway.Wrap(gateway.CodeQueryFailed, err, "the query failed while aggregating; on aggregate-only data the cause is not shown")
+}
+
+// countNode is count(*) (col "") or count(col) as a select item named
+// alias, in the parse tree's shape.
+func countNode(alias, col string) sqltree.Node {
+	n := sqltree.Node{
+		"class": "FUNCTION", "type": "FUNCTION", "alias": alias, "query_location": json.Number("0"),
+		"function_name": "count_star", "schema": "", "children": []any{}, "filter": nil,
+		"order_bys": sqltree.Node{"type": "ORDER_MODIFIER", "orders": []any{}},
+		"distinct":  false, "is_operator": false, "export_state": false, "catalog": "",
+	}
+	if col != "" {
+		n["function_name"] = "count"
+		n["children"] = []any{sqltree.Node{"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": "", "query_location": json.Number("0"), "column_names": []any{col}}}
+	}
+	return n
 }

@@ -324,6 +324,10 @@ func TestAggregateOnly(t *testing.T) {
 		{"SELECT date_trunc('month', payment_date) AS m, count(*) FROM std.spend_over_500 WHERE council = 'edinburgh' AND payment_date >= DATE '2024-01-01' GROUP BY ALL", []string{"2024-03-01T00:00:00|3"}, 0},
 		{"SELECT count(*), sum(amount) FROM std.spend_over_500 WHERE capital_revenue IN ('R', 'C') OR capital_revenue IS NULL", []string{"6|5510.06"}, 0},
 		{"SELECT count(*) FROM std.spend_over_500 WHERE capital_revenue = 'C'", nil, 1},
+		// Each aggregate needs the minimum of non-NULL values: Edinburgh's
+		// unmapped capital_revenue pads count(*) to 4, over one value.
+		{"SELECT count(*), count(capital_revenue) FROM std.spend_over_500 WHERE council = 'edinburgh' OR capital_revenue = 'C'", nil, 1},
+		{"SELECT count(*), count(capital_revenue) FROM std.spend_over_500 WHERE council = 'edinburgh'", []string{"3|0"}, 0},
 	}
 	for _, c := range allowed {
 		got, res, err := run(c.sql)

@@ -95,7 +95,19 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if len(down) > 0 {
 		status, code = "degraded: "+strings.Join(down, ", ")+" not reachable", http.StatusServiceUnavailable
 	}
-	body := map[string]any{"status": status, "sources": statuses}
+	// Needs no key, so it says whether each council is reachable and no
+	// more: not how many tables or rows it holds.
+	type reach struct {
+		Source  string `json:"source"`
+		Council string `json:"council"`
+		OK      bool   `json:"ok"`
+		Error   string `json:"error,omitempty"`
+	}
+	sources := make([]reach, len(statuses))
+	for i, st := range statuses {
+		sources[i] = reach{Source: st.Source, Council: st.Council, OK: st.OK, Error: st.Error}
+	}
+	body := map[string]any{"status": status, "sources": sources}
 	if s.Admission != nil {
 		// Saturation is shown, not failed: one gateway with a full queue
 		// still serves; a balancer may route on "queries".
