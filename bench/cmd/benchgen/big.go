@@ -124,6 +124,9 @@ func bigRun(ctx context.Context, out string, rows int, seed uint64, key, httpAdd
 
 	cfg := baseConfig(out, key, httpAddr, flightAddr)
 	cfg.Sources = []config.Source{{ID: bigSource, Council: c.Name, GSS: c.GSS, Type: "files", Path: dataDir}}
+	if err := useSecrets(&cfg, out); err != nil {
+		return fmt.Errorf("big: %w", err)
+	}
 	if err := writeConfig(filepath.Join(out, "gateway.yaml"), cfg); err != nil {
 		return fmt.Errorf("big: %w", err)
 	}

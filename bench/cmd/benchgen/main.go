@@ -163,16 +163,9 @@ func run(ctx context.Context, out string, n, rows int, seed uint64, pgDSN, myBas
 	councils := synth.LoadCouncils(n, "")
 	opts := synth.Options{Seed: seed, SpendRows: rows, PlanningRows: 100}
 	cfg := baseConfig(out, key, httpAddr, flightAddr)
-	// The gateway refuses to start without its secrets: random ones for
-	// the benchmark, beside its configs, written once.
-	sd := filepath.Join(out, "secrets")
-	if _, err := secrets.Init(sd); err != nil {
+	if err := useSecrets(&cfg, out); err != nil {
 		return err
 	}
-	cfg.Policy.HashSaltFile = filepath.Join(sd, secrets.HashSaltFile)
-	cfg.Server.FlightTicketKeyFile = filepath.Join(sd, secrets.FlightTicketKeyFile)
-	cfg.Audit.HMACKeyFile = filepath.Join(sd, secrets.AuditHMACKeyFile)
-	cfg.Audit.SigningKeyFile = filepath.Join(sd, secrets.AuditSigningKeyFile)
 	env := &strings.Builder{}
 	fmt.Fprintf(env, "# written by benchgen %s\nN_COUNCILS=%d\nROWS=%d\nSEED=%d\n", time.Now().UTC().Format(time.RFC3339), n, rows, seed)
 	counts := map[string]int{}
@@ -328,5 +321,19 @@ func writeConfig(path string, c config.Config) error {
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
+	return nil
+}
+
+// useSecrets names in cfg the secrets the gateway refuses to start
+// without: random ones for the benchmark, in out/secrets, written once.
+func useSecrets(cfg *config.Config, out string) error {
+	sd := filepath.Join(out, "secrets")
+	if _, err := secrets.Init(sd); err != nil {
+		return err
+	}
+	cfg.Policy.HashSaltFile = filepath.Join(sd, secrets.HashSaltFile)
+	cfg.Server.FlightTicketKeyFile = filepath.Join(sd, secrets.FlightTicketKeyFile)
+	cfg.Audit.HMACKeyFile = filepath.Join(sd, secrets.AuditHMACKeyFile)
+	cfg.Audit.SigningKeyFile = filepath.Join(sd, secrets.AuditSigningKeyFile)
 	return nil
 }
