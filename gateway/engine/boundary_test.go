@@ -198,3 +198,14 @@ func TestLimits(t *testing.T) {
 		t.Errorf("a request that arrived a minute ago with a 5 s timeout: %v", err)
 	}
 }
+
+// TestStalledScanIsATimeout: a store that never answers, ended by the
+// query's deadline, is a timeout (504), not a council's failure (502).
+func TestStalledScanIsATimeout(t *testing.T) {
+	f := newFixture(t)
+	f.glas.stall = true
+	_, err := f.eng.Query(context.Background(), Request{SQL: "SELECT count(*) FROM std.spend_over_500", Timeout: 200 * time.Millisecond})
+	if gateway.ErrorCode(err) != gateway.CodeTimeout {
+		t.Errorf("got %v (%s), want a timeout", err, gateway.ErrorCode(err))
+	}
+}

@@ -29,6 +29,9 @@ type memSource struct {
 	tables map[string]arrow.RecordBatch
 	fail   bool
 	block  bool
+	// stall makes Scan itself wait for cancellation, as a store that
+	// never answers a connection does.
+	stall bool
 
 	mu       sync.Mutex
 	requests []gateway.ScanRequest
@@ -44,6 +47,10 @@ func (m *memSource) Tables(context.Context) ([]gateway.Table, error) {
 }
 
 func (m *memSource) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
+	if m.stall {
+		<-ctx.Done()
+		return nil, fmt.Errorf("connect: %w", ctx.Err())
+	}
 	rec, ok := m.tables[req.Table]
 	if !ok {
 		return nil, gateway.Errorf(gateway.CodeNotFound, "no table %s", req.Table)

@@ -712,6 +712,12 @@ func (e *Engine) startScans(ctx context.Context, p *plan, explain bool) error {
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
+			if ctx.Err() != nil {
+				// The query's own deadline or its client ended it while
+				// the scans started: a timeout or a cancellation, not a
+				// council's failure.
+				return classify(ctx, nil, err)
+			}
 			return err
 		}
 	}
