@@ -50,10 +50,6 @@ var compareOps = map[string]gateway.Op{
 	"COMPARE_GREATERTHANOREQUALTO": gateway.OpGe,
 }
 
-// OpIn is "column IN (values)": a store filter, and on a standard
-// dataset's council a pruning Condition.
-const OpIn = gateway.OpIn
-
 var flipped = map[gateway.Op]gateway.Op{
 	gateway.OpEq: gateway.OpEq, gateway.OpNe: gateway.OpNe,
 	gateway.OpLt: gateway.OpGt, gateway.OpLe: gateway.OpGe,
@@ -204,7 +200,7 @@ func simple(n Node, ref *TableRef) []Condition {
 			}
 			vals = append(vals, v)
 		}
-		return []Condition{{Column: col, Op: OpIn, Value: vals}}
+		return []Condition{{Column: col, Op: gateway.OpIn, Value: vals}}
 	case "OPERATOR_IS_NULL", "OPERATOR_IS_NOT_NULL":
 		ch := AsSlice(n["children"])
 		if len(ch) != 1 {
@@ -527,7 +523,7 @@ func Render(c Condition) string {
 		return col + " " + string(c.Op)
 	case gateway.OpLike:
 		return col + " LIKE " + SQLLiteral(c.Value)
-	case OpIn:
+	case gateway.OpIn:
 		vals := c.Value.([]any)
 		out := make([]string, len(vals))
 		for i, v := range vals {
