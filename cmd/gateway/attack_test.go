@@ -31,7 +31,7 @@ import (
 // says).
 func secretsOf(t *testing.T) map[string][]string {
 	t.Helper()
-	var own, others, othersApplicants, edinApplicants, txIDs, partnerRefs, partnerPostcodes []string
+	var own, others, othersApplicants, edinApplicants, txIDs, partnerRefs, partnerSees, partnerPostcodes []string
 	for _, c := range synth.DemoCouncils() {
 		g := synth.Generate(synth.Options{Seed: 42}, c)
 		for _, s := range g.Spend {
@@ -51,6 +51,8 @@ func secretsOf(t *testing.T) map[string][]string {
 			edinApplicants = append(edinApplicants, p.ApplicantName)
 			if !slices.Contains([]string{"full", "outline", "reserved-matters"}, p.ApplicationType) {
 				partnerRefs = append(partnerRefs, p.Reference) // outside the row filter
+			} else {
+				partnerSees = append(partnerSees, p.Reference)
 			}
 			if len(p.Postcode) > 6 {
 				partnerPostcodes = append(partnerPostcodes, p.Postcode) // only the sector is shown
@@ -76,7 +78,8 @@ func secretsOf(t *testing.T) map[string][]string {
 		// the analyst reads Edinburgh's own data in full, others' applicant
 		// names only hashed
 		"demo-analyst": append(minus(individuals, edinApplicants), minus(othersApplicants, append(own, edinApplicants...))...),
-		"demo-partner": append(append(minus(partnerRefs, nil), minus(partnerPostcodes, nil)...), minus(applicants, nil)...),
+		// a reference another council also uses may be one the partner sees
+		"demo-partner": append(append(minus(partnerRefs, partnerSees), minus(partnerPostcodes, nil)...), minus(applicants, nil)...),
 		// the public reads the planning registers, applicants included
 		"demo-public":     append(minus(txIDs, nil), minus(individuals, applicants)...),
 		"demo-governance": append(individuals, minus(txIDs, nil)...),
