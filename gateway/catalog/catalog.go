@@ -326,3 +326,22 @@ func (d *Dataset) Column(name string) *config.Column {
 	}
 	return nil
 }
+
+// Names lists the dataset's columns as a query sees them: council and
+// council_gss, then the standard columns in order.
+func (d *Dataset) Names() []string {
+	out := []string{"council", "council_gss"}
+	for _, c := range d.Config.Columns {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// TypeOf is a column's SQL type in the dataset (council and council_gss
+// are text).
+func (d *Dataset) TypeOf(col string) string {
+	if c := d.Column(col); c != nil {
+		return c.Type
+	}
+	return "VARCHAR"
+}

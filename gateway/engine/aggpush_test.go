@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"math"
 	"slices"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/exec"
 	"github.com/councildata/gateway/gateway/sqltree"
 )
 
@@ -53,7 +56,7 @@ func (a *aggSource) Aggregate(ctx context.Context, req gateway.AggregateRequest)
 	if err != nil {
 		return nil, err
 	}
-	_, conn, closeDB, err := openDuck(ctx, sandboxDSN("64MB", 1), "")
+	conn, closeDB, err := exec.OpenSandbox(ctx, "64MB", 1)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +130,7 @@ func (a *aggSource) Aggregate(ctx context.Context, req gateway.AggregateRequest)
 // what the engine gives without aggregate pushdown.
 func TestAggregateSplit(t *testing.T) {
 	on, off := newFixture(t), newFixture(t)
-	off.eng.cfg.PushdownOff = []string{"aggregate"}
+	setPushdownOff(off.eng, []string{"aggregate"})
 	edin := &aggSource{memSource: on.edin}
 	src, err := on.eng.cat.Source("edinburgh")
 	if err != nil {
@@ -216,4 +219,15 @@ func namedRows(t *testing.T, f *fixture, sql string) ([]string, []string) {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return rows, names
+}
+
+// withArrow runs f with the DuckDB Arrow API of conn.
+func withArrow(conn *sql.Conn, f func(*duckdb.Arrow) error) error {
+	return conn.Raw(func(dc any) error {
+		a, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
+		if err != nil {
+			return err
+		}
+		return f(a)
+	})
 }

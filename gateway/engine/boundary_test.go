@@ -97,7 +97,7 @@ func TestNamesResolveByScope(t *testing.T) {
 func TestQueryDatabaseHoldsOnlyPolicyRows(t *testing.T) {
 	f, _ := policyFixture(t, boundaryRules)
 	var seen []string
-	f.eng.afterSetup = func(ctx context.Context, conn *duckstream.Conn) {
+	f.eng.exec.AfterSetup = func(ctx context.Context, conn *duckstream.Conn) {
 		names := queryText(t, ctx, conn, `SELECT '"' || schema_name || '"."' || table_name || '"' FROM duckdb_tables()
 			UNION ALL SELECT '"' || schema_name || '"."' || view_name || '"' FROM duckdb_views() WHERE NOT internal`)
 		if len(names) == 0 {

@@ -1,22 +1,23 @@
-// Package engine plans and runs an analyst's SQL across council sources.
-// It and gateway/duckstream are the only packages that open a DuckDB.
+// Package engine answers an analyst's query: the one path every door
+// (HTTP, Flight SQL) calls, in this order, each step in a package of its
+// own so a reviewer sees where each rule lives:
 //
-// A query goes: parse with DuckDB's own parser and read the tree
-// (gateway/sqltree), refuse what no query may name or call
-// (gateway/enforce.Statement), resolve its tables in the catalog, work out
-// the columns, filters and limit each scan can take, ask the policy once,
-// fit the plan to the decisions through enforce's predicates (what a store
-// may be offered), start every scan in parallel, load each council's rows
-// through its policy relation (enforce.Select) on a connection of its own,
-// so the database the analyst's statement is bound in holds only
-// policy-applied rows, run the statement there (aggregate-only data through
-// enforce.Groups) and stream the result back as Arrow.
+//  1. parse with DuckDB's own parser and read the tree (gateway/sqltree),
+//     and refuse what no query may name or call (gateway/enforce.Statement);
+//  2. plan: resolve its tables in the catalog and decide what each council's
+//     store may be offered (gateway/planner);
+//  3. ask the policy once about every table the plan reads, attach the
+//     decisions and fit the plan to them (planner.Plan.Attach and Fit, which
+//     ask gateway/enforce's predicates), and check an aggregate-only query's
+//     grammar (enforce.CheckAggregateOnly);
+//  4. audit the decision before anything is read (no record, no data);
+//  5. run it (gateway/exec): every scan in parallel, each council's rows
+//     loaded through its policy relation on a connection of its own, the
+//     statement run where only policy-applied rows exist, the result
+//     streamed back as Arrow behind the row cap;
+//  6. audit the end, with the rows returned.
 //
-// The analyst's DuckDB must never reach a file, a URL, an extension or a
-// setting: it is opened with external access off, extension autoload and
-// autoinstall off, a memory limit and a temp directory the gateway owns, and
-// its configuration is locked before the analyst's SQL runs. Data reaches it
-// only as Arrow streams from adapters. Correctness never depends on pushdown:
-// the analyst's full query always runs in DuckDB over what the scans return,
-// unless a store reported it applied the whole query exactly.
+// Explain runs steps 1 to 4 and asks the stores and DuckDB how they would
+// run it, reading no rows; Visible asks the policy which catalog tables a
+// requester may see.
 package engine

@@ -9,41 +9,34 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/audit"
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/config"
-	"github.com/councildata/gateway/gateway/duckstream"
 	"github.com/councildata/gateway/gateway/enforce"
+	"github.com/councildata/gateway/gateway/exec"
+	"github.com/councildata/gateway/gateway/planner"
 	"github.com/councildata/gateway/gateway/sqltree"
 )
 
 // Engine runs queries. It is safe for concurrent use.
 type Engine struct {
-	cat    *catalog.Catalog
-	cfg    config.Query
-	policy Policy
-	alloc  memory.Allocator
-	sem    chan struct{}
+	cat     *catalog.Catalog
+	cfg     config.Query
+	policy  Policy
+	planner *planner.Planner
+	exec    *exec.Executor
 
 	parseConn  *sql.Conn       // the engine's own DuckDB, for checks at start
 	parser     *sqltree.Parser // serialises its use after start
 	aggregates map[string]bool // DuckDB's aggregate function names
 	names      enforce.Names   // what no query may call or name a CTE after
-	// afterSetup, in tests, looks at a query's database on the analyst's
-	// connection just before the analyst's statement runs.
-	afterSetup func(context.Context, *duckstream.Conn)
 	closeDB    func()
 }
 
@@ -51,7 +44,7 @@ type Engine struct {
 // datasets' column types and conversion formats with DuckDB, so a bad type
 // in the config stops the start with the dataset and column named.
 func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query, pol Policy) (*Engine, error) {
-	_, conn, closeDB, err := openDuck(ctx, sandboxDSN("256MB", 1), "")
+	conn, closeDB, err := exec.OpenSandbox(ctx, "256MB", 1)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +52,7 @@ func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query, pol Policy
 		closeDB()
 		return nil, fmt.Errorf("lock parser database: %w", err)
 	}
-	e := &Engine{cat: cat, cfg: cfg, policy: pol, alloc: memory.DefaultAllocator, sem: make(chan struct{}, max(cfg.MaxConcurrent, 1)), parseConn: conn, parser: sqltree.NewParser(conn), closeDB: closeDB}
+	e := &Engine{cat: cat, cfg: cfg, policy: pol, parseConn: conn, parser: sqltree.NewParser(conn), closeDB: closeDB}
 	if err := e.checkDatasets(ctx); err != nil {
 		closeDB()
 		return nil, err
@@ -80,6 +73,8 @@ func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query, pol Policy
 		closeDB()
 		return nil, fmt.Errorf("query temp_dir: %w", err)
 	}
+	e.planner = planner.New(cat, cfg, e.parser, e.aggregates, pol.Decider != nil)
+	e.exec = exec.New(cfg, e.parser)
 	return e, nil
 }
 
@@ -160,68 +155,36 @@ func (r Request) now() time.Time {
 	return time.Now()
 }
 
-// SourceStats describes one scan of a query.
-//
-// Rows and ElapsedMS say only what the requester may see: where the policy
-// filters or masks a scan's rows, Rows counts the rows left after it and
-// ElapsedMS (the store's time, which grows with the rows it sends) is
-// left out; under an aggregate-only rule both are left out.
-type SourceStats struct {
-	Source    string `json:"source"`
-	Table     string `json:"table"`
-	Rows      *int64 `json:"rows,omitempty"`
-	ElapsedMS *int64 `json:"elapsed_ms,omitempty"`
-	Pushed    string `json:"pushed"`
-	// NotPushed says why a partial aggregate the query allowed was
-	// computed in the gateway rather than in the store.
-	NotPushed string `json:"not_pushed,omitempty"`
-	Statement string `json:"statement,omitempty"`
-}
+// SourceStats describes one scan of a query (see exec.SourceStats).
+type SourceStats = exec.SourceStats
 
 // Result is a running query. Read Reader to the end (or stop early), then
 // call Close exactly once.
 type Result struct {
 	QueryID string
 	Reader  array.RecordReader
-	guard   *enforce.Guard
+	run     *exec.Run
 	failure error                       // the classified error met while reading, if any
 	done    func(rows int64, err error) // audits the end of the request
-
 	start   time.Time
-	scans   []*scan
-	aggOnly bool // stats tell nothing per council (SourceStats)
-	cleanup func()
 	once    sync.Once
-	ctx     context.Context
+}
+
+func newResult(queryID string, run *exec.Run, start time.Time) *Result {
+	return &Result{QueryID: queryID, Reader: run.Reader, run: run, start: start}
 }
 
 // Sources reports what each scan did so far; after the reader is exhausted
 // it is final.
-func (r *Result) Sources() []SourceStats {
-	out := make([]SourceStats, 0, len(r.scans))
-	for _, s := range r.scans {
-		out = append(out, s.stats(r.aggOnly))
-	}
-	return out
-}
+func (r *Result) Sources() []SourceStats { return r.run.Sources() }
 
 // Warnings says what the policy changed in the result (suppressed groups,
 // a row cap); final once the reader is exhausted.
-func (r *Result) Warnings() []string {
-	if r.guard == nil {
-		return []string{}
-	}
-	return append([]string{}, r.guard.Warnings()...)
-}
+func (r *Result) Warnings() []string { return r.run.Warnings() }
 
 // Suppressed is how many output groups were suppressed for being smaller
 // than the policy's minimum.
-func (r *Result) Suppressed() int64 {
-	if r.guard == nil {
-		return 0
-	}
-	return r.guard.Removed()
-}
+func (r *Result) Suppressed() int64 { return r.run.Removed() }
 
 // Elapsed is the time since the query started.
 func (r *Result) Elapsed() time.Duration { return time.Since(r.start) }
@@ -232,16 +195,20 @@ func (r *Result) Err(err error) error {
 	if err == nil {
 		return nil
 	}
-	r.failure = classify(r.ctx, r.scans, err)
-	if r.aggOnly {
-		r.failure = enforce.Opaque(r.failure)
-	}
+	r.failure = r.run.Err(err)
 	return r.failure
 }
 
-// Close ends the query, stops every scan and frees its database.
+// Close ends the query, stops every scan and frees its database, and
+// audits the end of the request.
 func (r *Result) Close() {
-	r.once.Do(r.cleanup)
+	r.once.Do(func() {
+		r.run.Close()
+		slog.Debug("query closed", "query_id", r.QueryID, "elapsed", time.Since(r.start))
+		if r.done != nil {
+			r.done(r.run.Rows(), r.failure)
+		}
+	})
 }
 
 // NewQueryID returns a random query id.
@@ -279,17 +246,17 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		return e.explainQuery(ctx, req, start)
 	}
 	ev.tables = refNames(a)
-	p, err := e.plan(ctx, a)
+	p, err := e.planner.Plan(ctx, a)
 	if err != nil {
 		return fail(audit.OutcomeFailed, e.hideListing(err))
 	}
-	p.hashKey = enforce.HashKey(e.policy.HashSalt, req.Requester)
+	p.HashKey = enforce.HashKey(e.policy.HashSalt, req.Requester)
 	ev.in, ev.dec, err = e.authorize(ctx, req, p)
 	if err != nil {
 		return fail(audit.OutcomeDenied, err)
 	}
 	var ao *enforce.AggregateQuery
-	if rule := e.fitToPolicy(ctx, a, p); rule != nil {
+	if rule := e.planner.Fit(ctx, a, p); rule != nil {
 		if ao, err = enforce.CheckAggregateOnly(a, rule, e.aggregates); err != nil {
 			return fail(audit.OutcomeDenied, err)
 		}
@@ -298,31 +265,16 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if err := e.audit(ctx, ev); err != nil {
 		return nil, err // nothing has been read
 	}
-	res, err := e.run(ctx, req, a, p, ao)
+	run, err := e.exec.Run(ctx, exec.Query{ID: req.QueryID, Analysis: a, Plan: p, Aggregate: ao, Deadline: req.deadline(e.cfg, time.Now())})
 	if err != nil {
 		return fail(outcomeOf(err), err)
 	}
+	res := newResult(req.QueryID, run, start)
 	res.done = func(rows int64, err error) {
 		ev.outcome, ev.err, ev.rows = outcomeOf(err), err, rows
 		_ = e.audit(ctx, ev)
 	}
 	return res, nil
-}
-
-// fitToPolicy adjusts an authorized plan to its decisions: what each scan
-// may be offered (applyPolicy), the columns the policy's own expressions
-// read, and, where no table is aggregate-only, the aggregate split. It
-// returns the aggregate-only rule, nil when none applies.
-func (e *Engine) fitToPolicy(ctx context.Context, a *sqltree.Analysis, p *plan) *enforce.Rule {
-	p.applyPolicy()
-	e.policyColumns(ctx, p)
-	rule := p.aggregateRule()
-	p.aggOnly = rule != nil
-	if rule == nil && e.cfg.PushdownOn("aggregate") {
-		p.agg = e.aggregateShape(a)
-		e.planAggregates(p)
-	}
-	return rule
 }
 
 // explainQuery answers "EXPLAIN <query>" with the Explanation as a table
@@ -335,8 +287,7 @@ func (e *Engine) explainQuery(ctx context.Context, req Request, start time.Time)
 	if !ex.Allowed {
 		return nil, gateway.Errorf(gateway.CodeForbidden, "%s", ex.Error)
 	}
-	g := enforce.NewGuard(explainRows(ex), 0)
-	return &Result{QueryID: ex.QueryID, Reader: g, guard: g, start: start, ctx: ctx, cleanup: g.Release}, nil
+	return newResult(ex.QueryID, exec.Static(ctx, explainRows(ex)), start), nil
 }
 
 // hideListing drops the list of what exists from a not-found error when
@@ -352,248 +303,6 @@ func (e *Engine) hideListing(err error) error {
 		return err
 	}
 	return gateway.Errorf(gateway.CodeNotFound, "%s; GET /v1/catalog?purpose=... lists what you may read", head)
-}
-
-// run reads the scans into the query's DuckDB and starts the analyst's SQL.
-func (e *Engine) run(ctx context.Context, req Request, a *sqltree.Analysis, p *plan, ao *enforce.AggregateQuery) (res *Result, err error) {
-	start := time.Now()
-	qctx, cancel := context.WithDeadline(ctx, req.deadline(e.cfg, start))
-	select {
-	case e.sem <- struct{}{}:
-	case <-qctx.Done():
-		cancel()
-		return nil, classify(qctx, nil, qctx.Err())
-	}
-	var cleanups []func()
-	cleanup := func() {
-		cancel()
-		for _, f := range slices.Backward(cleanups) {
-			f()
-		}
-		<-e.sem
-	}
-	defer func() {
-		if err != nil {
-			cleanup()
-		}
-	}()
-
-	if err := e.startScans(qctx, p, a.Explain); err != nil {
-		for _, s := range p.scans {
-			if s.reader != nil {
-				s.reader.Release()
-			}
-		}
-		return nil, err
-	}
-	cleanups = append(cleanups, func() {
-		for _, s := range p.scans {
-			s.reader.Release() // the engine's own reference
-		}
-	})
-	var removed int64 // groups an aggregate-only rule removed
-	finish := func(reader array.RecordReader) *Result {
-		g := enforce.NewGuard(reader, p.rowCap())
-		g.SetRemoved(removed)
-		cleanups = append(cleanups, g.Release)
-		res := &Result{QueryID: req.QueryID, Reader: g, start: start, scans: p.scans, ctx: qctx, guard: g, aggOnly: p.aggOnly}
-		res.cleanup = func() {
-			cleanup()
-			slog.Debug("query closed", "query_id", req.QueryID, "elapsed", time.Since(start))
-			if res.done != nil {
-				res.done(g.Rows(), res.failure)
-			}
-		}
-		return res
-	}
-	if whole := e.wholeQuery(a, p); whole != nil {
-		reader, err := firstBatch(whole, nil)
-		if err != nil {
-			return nil, classify(qctx, p.scans, err)
-		}
-		return finish(reader), nil
-	}
-
-	tempDir := filepath.Join(e.cfg.TempDir, req.QueryID)
-	db, conn, closeDB, err := openQueryDB(e.cfg.MemoryLimit, e.cfg.Threads, tempDir, e.cfg.MaxTempPerQuery)
-	if err != nil {
-		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not start the query engine")
-	}
-	cleanups = append(cleanups, func() { closeDB(); os.RemoveAll(tempDir) })
-
-	p.explain = a.Explain
-	if a.Explain {
-		// EXPLAIN: each scan's empty stream stands in for its table as a
-		// view, which DuckDB plans as a scan of unknown size (an empty
-		// table it would plan away).
-		for _, s := range p.scans {
-			release, err := conn.RegisterView(s.reader, strings.Trim(s.relation(), `"`))
-			if err != nil {
-				return nil, classify(qctx, p.scans, err)
-			}
-			cleanups = append(cleanups, release)
-		}
-	} else if err := e.load(qctx, db, p); err != nil {
-		return nil, classify(qctx, p.scans, err)
-	}
-	sqlText, removed, err := e.prepareSQL(qctx, conn, a, p, ao)
-	var reader array.RecordReader
-	if err == nil {
-		reader, err = firstBatch(conn.Query(qctx, sqlText))
-	}
-	if err != nil {
-		if err = classify(qctx, p.scans, err); p.aggOnly {
-			err = enforce.Opaque(err)
-		}
-		return nil, err
-	}
-	return finish(reader), nil
-}
-
-// prepareSQL sets up the query's database over the loaded scans (the
-// analyst's names, the policy's relations, the combined partial
-// aggregates) and returns the SQL to run: the analyst's, or its rewrite
-// over the partials, wrapped for suppression or EXPLAIN.
-func (e *Engine) prepareSQL(ctx context.Context, conn *duckstream.Conn, a *sqltree.Analysis, p *plan, ao *enforce.AggregateQuery) (string, int64, error) {
-	for _, stmt := range append(p.setup(), "SET lock_configuration = true") {
-		if err := conn.Exec(ctx, stmt); err != nil {
-			return "", 0, fmt.Errorf("set up query database (%s): %w", stmt, err)
-		}
-	}
-	if e.afterSetup != nil {
-		e.afterSetup(ctx, conn)
-	}
-	sqlText := a.SQL
-	if p.agg != nil && !p.anyAggPushed() {
-		p.agg = nil // no store computes a partial: nothing to gain by splitting
-	}
-	if p.agg != nil {
-		stmts, rewritten, err := e.aggSetup(ctx, conn, a, p)
-		if err != nil {
-			return "", 0, err
-		}
-		for _, stmt := range stmts {
-			if err := conn.Exec(ctx, stmt); err != nil {
-				return "", 0, fmt.Errorf("combine the councils' partial aggregates (%s): %w", stmt, err)
-			}
-		}
-		sqlText = rewritten
-	}
-	p.duckSQL = sqlText
-	switch {
-	case a.Explain:
-		return "EXPLAIN " + sqlText, 0, nil
-	case ao != nil:
-		return enforce.Groups(ctx, queryDB{conn}, e.parser, a, ao)
-	}
-	return sqlText, 0, nil
-}
-
-// load reads every scan into the query's database, each on a connection of
-// its own so the councils' stores are read in parallel.
-//
-// A scan whose rows no row filter or mask touches is copied into its table.
-// Any other scan is copied into a temporary table of its loader's
-// connection, which no other connection can name; its policy relations are
-// made from it there, and it is dropped, with the connection, before the
-// analyst's statement runs. So the database the analyst's statement is
-// bound in never holds a row the policy filters out or a value it masks.
-func (e *Engine) load(ctx context.Context, db *duckstream.DB, p *plan) error {
-	rels := p.policyRels()
-	var wg sync.WaitGroup
-	errs := make([]error, len(p.scans))
-	for i, s := range p.scans {
-		var mine []policyRel
-		for _, r := range rels {
-			if r.scan == s {
-				mine = append(mine, r)
-			}
-		}
-		plain := p.plainRows(s)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = e.loadScan(ctx, db, s, mine, plain)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// loadScan loads one scan (see load).
-func (e *Engine) loadScan(ctx context.Context, db *duckstream.DB, s *scan, rels []policyRel, plain bool) error {
-	conn, err := db.Connect()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	release, err := conn.RegisterView(s.reader, s.streamName())
-	if err != nil {
-		return fmt.Errorf("register scan of %s.%s: %w", s.source.Config.ID, s.table.Name, err)
-	}
-	stream := sqltree.Ident(s.streamName())
-	// DuckDB's Arrow scan view is in the main schema, not the
-	// connection's own: it is dropped before its stream is freed, so no
-	// statement can ever read a stream that is gone.
-	defer func() {
-		_ = conn.Exec(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+stream)
-		release()
-	}()
-	if len(rels) == 0 {
-		return conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), stream))
-	}
-	s.hidden = true
-	raw := "temp." + sqltree.Ident(fmt.Sprintf("__raw_%d", s.id))
-	if err := conn.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s AS SELECT * FROM %s", raw, stream)); err != nil {
-		return err
-	}
-	for _, r := range rels {
-		if err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS %s", r.name, r.sql(raw))); err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			// The statement is the gateway's, with the policy's
-			// expressions and the requester's hash key in it: the
-			// cause is for the log only.
-			return gateway.Wrap(gateway.CodeInternal, err, "the policy for %s.%s could not be applied; the gateway's log has the cause", s.source.Config.ID, s.table.Name)
-		}
-	}
-	if plain {
-		if err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), raw)); err != nil {
-			return err
-		}
-	}
-	if err := conn.Exec(ctx, "DROP TABLE "+raw); err != nil {
-		return err
-	}
-	// What the requester may see of the scan: the rows of its largest
-	// policy relation (the rows the store sent include hidden ones).
-	var visible int64
-	for _, r := range rels {
-		n, err := countRows(ctx, conn, r.name)
-		if err != nil {
-			return err
-		}
-		visible = max(visible, n)
-	}
-	s.visible = visible
-	return nil
-}
-
-// countRows counts a relation's rows.
-func countRows(ctx context.Context, conn *duckstream.Conn, rel string) (int64, error) {
-	r, err := conn.Query(ctx, "SELECT count(*) FROM "+rel)
-	if err != nil {
-		return 0, err
-	}
-	defer r.Release()
-	var n int64
-	for r.Next() {
-		if c, ok := r.RecordBatch().Column(0).(*array.Int64); ok && c.Len() > 0 {
-			n = c.Value(0)
-		}
-	}
-	return n, r.Err()
 }
 
 // parse runs DuckDB's parser over the SQL.
@@ -643,92 +352,4 @@ func (e *Engine) lowerNames(ctx context.Context, names []string, query string) (
 		out[n] = true
 	}
 	return out, rows.Err()
-}
-
-// queryDB is the query's database on the analyst's connection, as
-// enforce.Groups uses it.
-type queryDB struct{ conn *duckstream.Conn }
-
-func (q queryDB) Exec(ctx context.Context, stmt string) error { return q.conn.Exec(ctx, stmt) }
-
-func (q queryDB) Names(ctx context.Context, query string) ([]string, error) {
-	return describe(ctx, q.conn, query)
-}
-
-func (q queryDB) Count(ctx context.Context, rel string) (int64, error) {
-	return countRows(ctx, q.conn, rel)
-}
-
-// classify turns an error from DuckDB or a scan into a gateway error.
-func classify(ctx context.Context, scans []*scan, err error) error {
-	for _, s := range scans {
-		if s.reader == nil {
-			continue
-		}
-		if f := s.reader.failure(); f != nil {
-			return f
-		}
-	}
-	if ctx != nil {
-		switch ctx.Err() {
-		case context.DeadlineExceeded:
-			return gateway.Wrap(gateway.CodeTimeout, err, "the query did not finish within its timeout")
-		case context.Canceled:
-			return gateway.Wrap(gateway.CodeCanceled, err, "the query was cancelled")
-		}
-	}
-	var ge *gateway.Error
-	if errors.As(err, &ge) {
-		return err
-	}
-	var de *duckdb.Error
-	if errors.As(err, &de) {
-		msg := de.Msg
-		switch de.Type {
-		case duckdb.ErrorTypeParser, duckdb.ErrorTypeBinder, duckdb.ErrorTypeCatalog, duckdb.ErrorTypeMismatchType, duckdb.ErrorTypeInvalidType, duckdb.ErrorTypeSyntax:
-			return gateway.Wrap(gateway.CodeBadRequest, err, "%s", msg)
-		case duckdb.ErrorTypeConversion, duckdb.ErrorTypeOutOfRange, duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeDivideByZero, duckdb.ErrorTypeNotImplemented, duckdb.ErrorTypePermission:
-			return gateway.Wrap(gateway.CodeQueryFailed, err, "%s", msg)
-		case duckdb.ErrorTypeOutOfMemory:
-			return gateway.Wrap(gateway.CodeResourceExhausted, err, "the query needs more memory or temp space than a query may use (query.memory_limit, query.max_temp_per_query); aggregate more or select fewer columns")
-		case duckdb.ErrorTypeInterrupt:
-			return gateway.Wrap(gateway.CodeCanceled, err, "the query was cancelled")
-		}
-	}
-	return gateway.Wrap(gateway.CodeInternal, err, "the query failed")
-}
-
-// scanStats helpers
-
-func (s *scan) stats(aggOnly bool) SourceStats {
-	st := SourceStats{Source: s.source.Config.ID, Table: s.table.Name, Pushed: "none (pruned)"}
-	if s.pruned {
-		return st
-	}
-	st.Pushed = s.pushed.Summary()
-	if s.whole {
-		st.Pushed += ", whole query"
-	}
-	st.Statement = s.statement
-	st.NotPushed = s.aggRefused()
-	switch {
-	case aggOnly || s.reader == nil:
-	case s.hidden:
-		st.Rows = &s.visible
-	default:
-		rows := s.reader.rows.Load()
-		el := s.reader.elapsed.Load()
-		if el == 0 {
-			el = int64(time.Since(s.reader.started))
-		}
-		ms := time.Duration(el).Milliseconds()
-		st.Rows, st.ElapsedMS = &rows, &ms
-	}
-	return st
-}
-
-// emptyReader is a stream with a schema and no rows.
-func emptyReader(schema *arrow.Schema) array.RecordReader {
-	r, _ := array.NewRecordReader(schema, nil)
-	return r
 }

@@ -15,7 +15,8 @@ import (
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/audit"
 	"github.com/councildata/gateway/gateway/enforce"
-	"github.com/councildata/gateway/gateway/sqltree"
+	"github.com/councildata/gateway/gateway/exec"
+	"github.com/councildata/gateway/gateway/planner"
 )
 
 // Explanation says how a query would run, without reading any rows: what
@@ -71,7 +72,7 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 		return nil, err
 	}
 	ev.tables = refNames(a)
-	p, err := e.plan(ctx, a)
+	p, err := e.planner.Plan(ctx, a)
 	if err != nil {
 		err = e.hideListing(err)
 		ev.err = err
@@ -98,27 +99,30 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 	if dec != nil {
 		out.Revision = dec.Revision
 	}
+	var ex *exec.Explained
 	if err == nil {
 		var ao *enforce.AggregateQuery
-		if rule := e.fitToPolicy(ctx, a, p); rule != nil {
+		if rule := e.planner.Fit(ctx, a, p); rule != nil {
 			var aerr error
 			if ao, aerr = enforce.CheckAggregateOnly(a, rule, e.aggregates); aerr != nil {
 				out.Allowed, out.Error = false, message(aerr)
 			}
 		}
 		if out.Allowed {
-			if perr := e.explainFederation(ctx, req, a, p, ao, out); perr != nil {
-				return nil, perr
+			ex, err = e.exec.Explain(ctx, exec.Query{ID: req.QueryID, Analysis: a, Plan: p, Aggregate: ao, Deadline: req.deadline(e.cfg, time.Now())})
+			if err != nil {
+				return nil, err
 			}
+			out.Plan, out.DuckDBSQL, out.DuckDBPlan = ex.Plan, ex.DuckDBSQL, ex.DuckDBPlan
 		}
 	}
-	scans := map[string]*scan{}
-	for _, v := range p.direct {
-		scans[v.source.Config.ID+"."+v.table] = v.scan
+	scans := map[string]*planner.Scan{}
+	for _, v := range p.Direct {
+		scans[v.Source.Config.ID+"."+v.Table] = v.Scan
 	}
-	for _, v := range p.std {
-		for i, m := range v.dataset.Members {
-			scans["std."+v.dataset.Config.Name+"/"+m.Source.Config.ID] = v.members[i]
+	for _, v := range p.Std {
+		for i, m := range v.Dataset.Members {
+			scans["std."+v.Dataset.Config.Name+"/"+m.Source.Config.ID] = v.Members[i]
 		}
 	}
 	for i, t := range in.Tables {
@@ -131,113 +135,16 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 			key = "std." + t.Dataset + "/" + t.Source
 		}
 		if s := scans[key]; s != nil && et.Allowed {
-			req := s.req
+			req := s.Req
 			et.Scan = &req
-			if out.Plan != "" {
-				et.Statement, et.Parameters = s.statement, s.args
-				et.Pushed = s.stats(false).Pushed
-				et.NotPushed = s.notPushed()
+			if ex != nil {
+				es := ex.Scans[s.ID]
+				et.Statement, et.Parameters, et.Pushed, et.NotPushed = es.Statement, es.Args, es.Pushed, es.NotPushed
 			}
 		}
 		out.Tables = append(out.Tables, et)
 	}
 	return out, nil
-}
-
-// explainFederation plans every scan with the stores' Planners (reading no
-// rows), decides how the answer would be made, and asks DuckDB for its plan
-// of the rest over empty streams of the right shapes.
-func (e *Engine) explainFederation(ctx context.Context, req Request, a *sqltree.Analysis, p *plan, ao *enforce.AggregateQuery, out *Explanation) error {
-	// The stores' catalogs may be read: within the query's timeout.
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(e.cfg.Timeout))
-	defer cancel()
-	for _, s := range p.scans {
-		if s.pruned {
-			continue
-		}
-		pl, ok := s.source.Store.(gateway.Planner)
-		if !ok {
-			s.note("the adapter cannot show its statement")
-			if s.agg != nil {
-				s.aggWhy = "the adapter cannot show its statement"
-			}
-			continue
-		}
-		if s.agg != nil {
-			sp, err := pl.PlanAggregate(ctx, *s.agg)
-			switch {
-			case err == nil:
-				s.aggPushed = true
-				s.statement, s.args, s.pushed, s.planSchema = sp.Statement, sp.Args, sp.Pushed, sp.Schema
-				continue
-			case errors.Is(err, gateway.ErrNotPushed):
-				s.aggWhy = strings.TrimPrefix(err.Error(), gateway.ErrNotPushed.Error()+": ")
-			default:
-				return scanError(s, err)
-			}
-		}
-		sp, err := pl.PlanScan(ctx, s.req)
-		if err != nil {
-			return scanError(s, err)
-		}
-		s.statement, s.args, s.pushed = sp.Statement, sp.Args, sp.Pushed
-	}
-	if p.agg != nil && !p.anyAggPushed() {
-		p.agg = nil
-	}
-	if fields, _ := e.wholeShape(a, p); fields != nil {
-		p.direct[0].scan.whole = true
-		out.Plan = "whole query"
-		return nil
-	}
-	out.Plan = "duckdb"
-	if p.agg != nil {
-		out.Plan = "aggregate split"
-	}
-	ea := *a
-	ea.Explain = true
-	res, err := e.run(ctx, req, &ea, p, ao)
-	if err != nil {
-		return err
-	}
-	defer res.Close()
-	var b strings.Builder
-	for res.Reader.Next() {
-		rec := res.Reader.RecordBatch()
-		col := rec.Column(int(rec.NumCols()) - 1)
-		for i := range col.Len() {
-			b.WriteString(col.ValueStr(i))
-		}
-	}
-	out.DuckDBSQL, out.DuckDBPlan = p.duckSQL, b.String()
-	return res.Reader.Err()
-}
-
-// notPushed lists what the store would not do, and why.
-func (s *scan) notPushed() []string {
-	out := append([]string{}, s.notes...)
-	if why := s.aggRefused(); why != "" {
-		out = append(out, why)
-	}
-	if s.aggPushed {
-		return out
-	}
-	sent := map[int]bool{}
-	for _, i := range s.pushed.Filters {
-		sent[i] = true
-	}
-	for i, f := range s.req.Filters {
-		if !sent[i] {
-			out = append(out, fmt.Sprintf("filter %s: the store cannot apply it exactly; DuckDB applies it", f))
-		}
-	}
-	if len(s.req.Filters) > 0 && len(s.pushed.Filters) == len(s.req.Filters) && !s.pushed.Exact {
-		out = append(out, "the store applies some filters loosely (a superset, e.g. under a case-insensitive collation); DuckDB applies them again")
-	}
-	if s.req.Limit >= 0 && !s.pushed.Limit {
-		out = append(out, fmt.Sprintf("LIMIT %d: the store does not apply it (a filter is not exact, or it cannot order as DuckDB does)", s.req.Limit))
-	}
-	return out
 }
 
 // message is the requester-safe text of an error.

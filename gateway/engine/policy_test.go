@@ -526,7 +526,7 @@ func TestPruningOffKeepsTheDecision(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			for _, off := range [][]string{nil, {"prune"}} {
 				f, r := policyFixture(t, map[string]gateway.TableDecision{"std.spend_over_500/glasgow": c.glasgow})
-				f.eng.cfg.PushdownOff = off
+				setPushdownOff(f.eng, off)
 				n := len(f.glas.requests)
 				sql := "SELECT council, amount FROM std.spend_over_500 WHERE council = 'edinburgh' ORDER BY amount"
 				got := f.rows(t, sql)
@@ -599,7 +599,7 @@ func TestTopNUnderPolicy(t *testing.T) {
 			if req.Limit < 0 && req.OrderBy != nil {
 				t.Errorf("an order without its limit: %+v", req)
 			}
-			f.eng.cfg.PushdownOff = []string{"topn", "limit"}
+			setPushdownOff(f.eng, []string{"topn", "limit"})
 			if off := f.rows(t, tt.sql); !slices.Equal(on, off) {
 				t.Errorf("answer %v with pushdown, %v without", on, off)
 			}

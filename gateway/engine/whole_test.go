@@ -40,7 +40,7 @@ func (g *gatedSource) Scan(ctx context.Context, req gateway.ScanRequest) (*gatew
 		}
 		return b.NewRecordBatch()
 	}
-	schema := projectSchema(gatedSchema, req.Columns)
+	schema := pickColumns(gatedSchema, req.Columns)
 	project := func(rec arrow.RecordBatch) arrow.RecordBatch {
 		defer rec.Release()
 		cols := make([]arrow.Array, schema.NumFields())
@@ -156,7 +156,7 @@ sources:
 		}
 		res.Close()
 	}
-	eng.cfg.PushdownOff = []string{"query"}
+	setPushdownOff(eng, []string{"query"})
 	res2, err := eng.Query(ctx, Request{SQL: `SELECT id FROM g.t`})
 	if err != nil {
 		t.Fatal(err)
@@ -167,4 +167,16 @@ sources:
 		t.Errorf("pushdown_off: [query] still answered whole")
 	}
 	res2.Close()
+}
+
+// pickColumns keeps the named columns of s, in that order (all for none).
+func pickColumns(s *arrow.Schema, cols []string) *arrow.Schema {
+	if len(cols) == 0 {
+		return s
+	}
+	fields := make([]arrow.Field, 0, len(cols))
+	for _, c := range cols {
+		fields = append(fields, s.Field(catalog.FieldIndex(s, c)))
+	}
+	return arrow.NewSchema(fields, nil)
 }

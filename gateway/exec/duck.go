@@ -1,4 +1,4 @@
-package engine
+package exec
 
 import (
 	"context"
@@ -36,8 +36,15 @@ func sandboxSettings(memoryLimit string, threads int) map[string]string {
 	}
 }
 
-// sandboxDSN is sandboxSettings for duckdb-go (the engine's own parser
-// database).
+// OpenSandbox opens an in-memory DuckDB under the sandbox's settings
+// (external access off, no extensions) with one connection, for the
+// gateway's own checks and parsing, and returns a func that closes it.
+func OpenSandbox(ctx context.Context, memoryLimit string, threads int) (*sql.Conn, func(), error) {
+	_, conn, closeDB, err := openDuck(ctx, sandboxDSN(memoryLimit, threads), "")
+	return conn, closeDB, err
+}
+
+// sandboxDSN is sandboxSettings for duckdb-go.
 func sandboxDSN(memoryLimit string, threads int) string {
 	v := url.Values{}
 	for k, val := range sandboxSettings(memoryLimit, threads) {
@@ -113,15 +120,4 @@ func openDuck(ctx context.Context, dsn, tempDir string) (*sql.DB, *sql.Conn, fun
 		db.Close()
 		connector.Close()
 	}, nil
-}
-
-// withArrow runs f with the DuckDB Arrow API of conn.
-func withArrow(conn *sql.Conn, f func(*duckdb.Arrow) error) error {
-	return conn.Raw(func(dc any) error {
-		a, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
-		if err != nil {
-			return err
-		}
-		return f(a)
-	})
 }

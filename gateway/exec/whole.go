@@ -1,4 +1,4 @@
-package engine
+package exec
 
 import (
 	"github.com/apache/arrow-go/v18/arrow"
@@ -21,15 +21,15 @@ import (
 // wholeQuery returns the reader that answers the query straight from its
 // one scan, or nil when the query needs DuckDB. The scans have started, so
 // what the store applied is known.
-func (e *Engine) wholeQuery(a *sqltree.Analysis, p *plan) array.RecordReader {
-	if a.Explain {
+func (x *Executor) wholeQuery(a *sqltree.Analysis, j *job) array.RecordReader {
+	if j.explain {
 		return nil
 	}
-	fields, cols := e.wholeShape(a, p)
+	fields, cols := x.wholeShape(a, j)
 	if fields == nil {
 		return nil
 	}
-	s := p.direct[0].scan
+	s := j.of(j.p.Direct[0].Scan)
 	s.whole = true
 	s.reader.Retain()
 	return &project{src: s.reader, schema: arrow.NewSchema(fields, nil), cols: cols}
@@ -39,13 +39,14 @@ func (e *Engine) wholeQuery(a *sqltree.Analysis, p *plan) array.RecordReader {
 // the store applied (s.pushed, known once the scan has started or been
 // planned), and returns the output fields and the scan's columns they
 // come from; nil when not.
-func (e *Engine) wholeShape(a *sqltree.Analysis, p *plan) ([]arrow.Field, []int) {
-	if !e.cfg.PushdownOn("query") || len(p.direct) != 1 || len(p.std) != 0 || len(a.Refs) != 1 {
+func (x *Executor) wholeShape(a *sqltree.Analysis, j *job) ([]arrow.Field, []int) {
+	p := j.p
+	if !x.cfg.PushdownOn("query") || len(p.Direct) != 1 || len(p.Std) != 0 || len(a.Refs) != 1 {
 		return nil, nil
 	}
-	v := p.direct[0]
-	s := v.scan
-	if s.shared() || s.aggPushed || s.pruned || !enforce.StoreAnswersWhole(v.dec) {
+	v := p.Direct[0]
+	s := j.of(v.Scan)
+	if s.Shared() || s.aggPushed || s.Pruned || !enforce.StoreAnswersWhole(v.Dec) {
 		return nil, nil
 	}
 	root := a.Root
@@ -62,7 +63,7 @@ func (e *Engine) wholeShape(a *sqltree.Analysis, p *plan) ([]arrow.Field, []int)
 	}
 	// The WHERE clause: every conjunct a filter the store applied exactly.
 	conds, complete := sqltree.Conditions(ref)
-	if !complete || len(conds) != len(s.req.Filters) || !s.pushed.Exact || len(s.pushed.Filters) != len(s.req.Filters) {
+	if !complete || len(conds) != len(s.Req.Filters) || !s.pushed.Exact || len(s.pushed.Filters) != len(s.Req.Filters) {
 		return nil, nil
 	}
 	// Modifiers: a LIMIT without OFFSET, after an ORDER BY only when the
@@ -87,7 +88,7 @@ func (e *Engine) wholeShape(a *sqltree.Analysis, p *plan) ([]arrow.Field, []int)
 	}
 	// The select list: * or columns of the table, each named as DuckDB
 	// would name it (its alias, or the column's own name as written).
-	schema := projectSchema(s.table.Schema, s.req.Columns)
+	schema := projectSchema(s.Table.Schema, s.Req.Columns)
 	var fields []arrow.Field
 	var cols []int
 	for _, it := range sqltree.AsSlice(root["select_list"]) {

@@ -1,0 +1,229 @@
+package exec
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/catalog"
+	"github.com/councildata/gateway/gateway/duckstream"
+	"github.com/councildata/gateway/gateway/planner"
+	"github.com/councildata/gateway/gateway/sqltree"
+)
+
+// Combining the councils' partial aggregates (see gateway/planner's
+// aggregate.go for the split): DuckDB unions the partials, each a store's
+// or computed here from the council's rows after its policy, in a view,
+// __partial, combines them (sums of counts and sums, min of minima, ...)
+// in __combined, with one column per distinct aggregate, and the analyst's
+// query runs over that with every aggregate replaced by its column and
+// HAVING turned into WHERE.
+
+// combine returns the statements that build __partial and __combined in
+// the query's database, and the rewritten query over __combined.
+func (x *Executor) combine(ctx context.Context, conn *duckstream.Conn, a *sqltree.Analysis, j *job) ([]string, string, error) {
+	ap, p := j.agg, j.p
+	var target string
+	var stdCols *catalog.Dataset
+	if len(p.Std) == 1 {
+		stdCols = p.Std[0].Dataset
+		target = "std." + sqltree.Ident(stdCols.Config.Name)
+	} else {
+		target = sqltree.Ident(p.Direct[0].Source.Config.ID) + "." + sqltree.Ident(p.Direct[0].Table)
+	}
+	// The type of each call as DuckDB gives it over the rows, so the
+	// combined value has exactly that type.
+	types := make([]string, len(ap.Calls))
+	if len(ap.Calls) > 0 {
+		items := make([]string, len(ap.Calls))
+		for i, c := range ap.Calls {
+			items[i] = c.SQL()
+		}
+		cols, err := describeTypes(ctx, conn, "SELECT "+strings.Join(items, ", ")+" FROM "+target)
+		if err != nil {
+			return nil, "", err
+		}
+		copy(types, cols)
+	}
+	names, err := describe(ctx, conn, a.SQL)
+	if err != nil {
+		return nil, "", err
+	}
+
+	var parts []string
+	keyList := make([]string, len(ap.Keys))
+	for i, k := range ap.Keys {
+		keyList[i] = sqltree.Ident(k)
+	}
+	for _, m := range p.AggMembers() {
+		// A pruned council's rows are an empty stream: its partial is
+		// empty too, but it keeps the union's shape when every council is
+		// pruned.
+		s := j.of(m.Scan)
+		var items []string
+		if s.aggPushed {
+			for _, k := range ap.Keys {
+				items = append(items, pushedKey(m, k)+" AS "+sqltree.Ident(k))
+			}
+			for j := range ap.Slots {
+				items = append(items, sqltree.Ident(gateway.AggName(j))+" AS "+sqltree.Ident(slotName(j)))
+			}
+			q := "SELECT " + strings.Join(items, ", ") + " FROM " + s.relation()
+			if len(ap.Keys) > 0 && len(s.Agg.GroupBy) == 0 {
+				q += " WHERE " + sqltree.Ident(gateway.AggName(ap.RowsSlot)) + " > 0"
+			}
+			parts = append(parts, q)
+			continue
+		}
+		items = append(items, keyList...)
+		for j, sl := range ap.Slots {
+			items = append(items, partialExpr(sl)+" AS "+sqltree.Ident(slotName(j)))
+		}
+		q := "SELECT " + strings.Join(items, ", ") + " FROM " + memberRel(m)
+		if len(ap.Conds) > 0 {
+			cs := make([]string, len(ap.Conds))
+			for i, c := range ap.Conds {
+				cs[i] = sqltree.Render(c)
+			}
+			q += " WHERE " + strings.Join(cs, " AND ")
+		}
+		if len(keyList) > 0 {
+			q += " GROUP BY " + strings.Join(keyList, ", ")
+		}
+		parts = append(parts, q)
+	}
+	if len(parts) == 0 {
+		return nil, "", fmt.Errorf("aggregate split: no council to read")
+	}
+	// A view: __combined reads it once, and EXPLAIN shows the scans.
+	stmts := []string{"CREATE VIEW __partial AS " + strings.Join(parts, " UNION ALL BY NAME ")}
+	combined := append([]string{}, keyList...)
+	for i, c := range ap.Calls {
+		combined = append(combined, fmt.Sprintf("CAST(%s AS %s) AS %s", combineExpr(c, ap.CallSlots[i]), types[i], sqltree.Ident(callName(i))))
+	}
+	view := "CREATE VIEW __combined AS SELECT " + strings.Join(combined, ", ") + " FROM __partial"
+	if len(keyList) > 0 {
+		view += " GROUP BY " + strings.Join(keyList, ", ")
+	}
+	stmts = append(stmts, view)
+
+	rewritten, err := x.rewriteOverCombined(ctx, a, ap, names)
+	if err != nil {
+		return nil, "", err
+	}
+	return stmts, rewritten, nil
+}
+
+func slotName(j int) string { return fmt.Sprintf("__p%d", j) }
+func callName(i int) string { return fmt.Sprintf("__c%d", i) }
+
+// pushedKey is a group key of a store's partial as a standard (or table)
+// column: the council's constant, or its own column cast to the standard
+// type.
+func pushedKey(m planner.AggMember, k string) string {
+	if m.Member == nil {
+		local, _ := planner.LocalColumn(m, k)
+		return sqltree.Ident(local)
+	}
+	switch k {
+	case "council":
+		return sqltree.Quote(m.Member.Source.Config.ID)
+	case "council_gss":
+		return sqltree.Quote(m.Member.Source.Config.GSS)
+	}
+	local, _ := planner.LocalColumn(m, k)
+	col := m.Dataset.Column(k)
+	return fmt.Sprintf("CAST(%s AS %s)", sqltree.Ident(local), col.Type)
+}
+
+// partialExpr computes a slot from rows in DuckDB.
+func partialExpr(sl planner.AggSlot) string {
+	switch sl.Kind {
+	case gateway.AggCountStar:
+		return "count(*)"
+	case gateway.AggCountDistinct:
+		return "count(DISTINCT " + sqltree.Ident(sl.Column) + ")"
+	}
+	return string(sl.Kind) + "(" + sqltree.Ident(sl.Column) + ")"
+}
+
+// combineExpr combines a call's slots across councils.
+func combineExpr(c planner.AggCall, slots []int) string {
+	p := sqltree.Ident(slotName(slots[0]))
+	switch c.Kind {
+	case "count_star", "count", "count_distinct":
+		return "COALESCE(sum(" + p + "), 0)"
+	case "sum":
+		return "sum(" + p + ")"
+	case "min", "max":
+		return c.Kind + "(" + p + ")"
+	case "avg":
+		n := sqltree.Ident(slotName(slots[1]))
+		return fmt.Sprintf("CASE WHEN COALESCE(sum(%[2]s), 0) = 0 THEN NULL ELSE CAST(sum(%[1]s) AS DOUBLE) / CAST(sum(%[2]s) AS DOUBLE) END", p, n)
+	}
+	return "NULL"
+}
+
+// rewriteOverCombined returns the analyst's query with its table replaced
+// by __combined, every aggregate by the column that holds it, the GROUP BY
+// dropped and HAVING turned into WHERE. Output columns keep their names.
+func (x *Executor) rewriteOverCombined(ctx context.Context, a *sqltree.Analysis, ap *planner.AggPlan, names []string) (string, error) {
+	doc := sqltree.Clean(a.Doc).(sqltree.Node)
+	root := sqltree.AsNode(sqltree.AsNode(sqltree.AsSlice(doc["statements"])[0])["node"])
+	from := sqltree.AsNode(root["from_table"])
+	alias := sqltree.Str(from["alias"])
+	if alias == "" {
+		alias = ap.Ref.Table
+	}
+	from["schema_name"], from["table_name"], from["alias"] = "", "__combined", alias
+	var replace func(v any) any
+	replace = func(v any) any {
+		switch n := v.(type) {
+		case sqltree.Node:
+			if i, ok := ap.CallIndex(n); ok {
+				return sqltree.Node{"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": n["alias"],
+					"query_location": json.Number("0"), "column_names": []any{callName(i)}}
+			}
+			for k, c := range n {
+				n[k] = replace(c)
+			}
+			return n
+		case []any:
+			for i, c := range n {
+				n[i] = replace(c)
+			}
+			return n
+		}
+		return v
+	}
+	list := sqltree.AsSlice(root["select_list"])
+	for i, it := range list {
+		n := sqltree.AsNode(it)
+		if sqltree.Str(n["alias"]) == "" && i < len(names) {
+			n["alias"] = names[i]
+		}
+		list[i] = replace(n)
+	}
+	root["modifiers"] = replace(root["modifiers"])
+	root["where_clause"] = replace(root["having"])
+	root["having"] = nil
+	root["group_expressions"] = []any{}
+	root["group_sets"] = []any{}
+	root["aggregate_handling"] = "STANDARD_HANDLING"
+	out, err := x.parser.Deserialize(ctx, doc)
+	if err != nil {
+		return "", fmt.Errorf("rewrite the aggregate over the councils' partials: %w", err)
+	}
+	return out, nil
+}
+
+// memberRel is the relation of a council's rows after its policy: its
+// member view in a standard dataset, or the council table's view.
+func memberRel(m planner.AggMember) string {
+	if m.Direct != nil {
+		return sqltree.Ident(m.Direct.Source.Config.ID) + "." + sqltree.Ident(m.Direct.Table)
+	}
+	return sqltree.Ident(memberView(m.Std, m.Index))
+}

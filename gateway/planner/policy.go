@@ -1,0 +1,293 @@
+package planner
+
+import (
+	"context"
+	"github.com/councildata/gateway/gateway/sqltree"
+	"strings"
+
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/enforce"
+)
+
+// Input adds every council table the plan reads to the policy input in
+// (whose requester, purpose and time the caller has set), in the order
+// Attach expects the decisions.
+func (p *Plan) Input(in gateway.PolicyInput) gateway.PolicyInput {
+	in.Tables = []gateway.PolicyTable{}
+	for _, v := range p.Direct {
+		in.Tables = append(in.Tables, gateway.PolicyTable{Source: v.Source.Config.ID, Council: v.Source.Config.Council,
+			GSS: v.Source.Config.GSS, Table: v.Table, Columns: nonNil(v.Used)})
+	}
+	for _, v := range p.Std {
+		for i, m := range v.Dataset.Members {
+			if v.Members[i].Pruned {
+				continue // not read at all
+			}
+			in.Tables = append(in.Tables, gateway.PolicyTable{Source: m.Source.Config.ID, Council: m.Source.Config.Council,
+				GSS: m.Source.Config.GSS, Table: m.Mapping.Table, Dataset: v.Dataset.Config.Name, Columns: nonNil(v.UsedColumns())})
+		}
+	}
+	return in
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Attach gives each table of the plan its decision from dec, made over
+// in (Input's), and returns the query's refusal if any: a denied table
+// fails the whole query with the policy's reason; under policy (policyOn)
+// a council table the requester may not read is NotVisible.
+func (p *Plan) Attach(in gateway.PolicyInput, dec *gateway.Decision, policyOn bool) error {
+	// attach, in the order Input listed the tables
+	k := 0
+	for _, v := range p.Direct {
+		v.Dec = &dec.Tables[k]
+		k++
+	}
+	// A council the query's condition on council leaves out is asked about
+	// only when pruning is off. Its decision must not change the query's:
+	// where it is denied, or its terms reach beyond its own rows (aggregate
+	// only, a row cap), it is not read, as with pruning on.
+	notRead := map[int]bool{}
+	for _, v := range p.Std {
+		v.Decs = make([]*gateway.TableDecision, len(v.Members))
+		for i := range v.Dataset.Members {
+			s := v.Members[i]
+			if s.Pruned {
+				v.Decs[i] = &gateway.TableDecision{Allowed: true, Reason: "not read"}
+				continue
+			}
+			if d := &dec.Tables[k]; s.Excluded && (!d.Allowed || d.AggregateOnly || d.RowCap > 0) {
+				s.Pruned = true
+				notRead[k] = true
+				v.Decs[i] = &gateway.TableDecision{Allowed: true, Reason: "not read: the query's condition on council leaves it out"}
+				k++
+				continue
+			}
+			v.Decs[i] = &dec.Tables[k]
+			k++
+		}
+	}
+	// A council's own table that the policy denies is answered as one
+	// that does not exist (notVisible), so that neither the status nor the
+	// message tells whether it exists: only its own staff may read it
+	// directly, and no purpose changes that.
+	if policyOn {
+		for i, v := range p.Direct {
+			if !dec.Tables[i].Allowed {
+				return NotVisible(v.Source.Config.ID, v.Written)
+			}
+		}
+	}
+	// One line per distinct reason, naming the tables it applies to.
+	var reasons []string
+	tablesOf := map[string][]string{}
+	for i, d := range dec.Tables {
+		if d.Allowed || notRead[i] {
+			continue
+		}
+		t := in.Tables[i]
+		name := t.Source + "." + t.Table
+		if t.Dataset != "" {
+			name = "std." + t.Dataset + " from " + t.Council
+		}
+		reason := d.Reason
+		if reason == "" {
+			reason = "no policy allows it"
+		}
+		if _, seen := tablesOf[reason]; !seen {
+			reasons = append(reasons, reason)
+		}
+		tablesOf[reason] = append(tablesOf[reason], name)
+	}
+	if len(reasons) > 0 {
+		parts := make([]string, len(reasons))
+		for i, r := range reasons {
+			parts[i] = strings.Join(tablesOf[r], ", ") + ": " + r
+		}
+		return gateway.Errorf(gateway.CodeForbidden, "access denied: %s", strings.Join(parts, "; "))
+	}
+	for i, d := range dec.Tables {
+		if notRead[i] {
+			continue
+		}
+		for col, m := range d.Masks {
+			if err := enforce.ValidMask(m); err != nil {
+				return gateway.Errorf(gateway.CodeForbidden, "access denied: the policy's mask on %q is not valid (%v)", col, err)
+			}
+		}
+	}
+	return nil
+}
+
+// NotVisible is the answer, under policy, for a council's table that does
+// not exist and for one the requester may not read: the same words, the
+// same status.
+func NotVisible(source, table string) error {
+	return gateway.Errorf(gateway.CodeNotFound, "source %q has no table %q that you may read (councils' own tables are read by their own staff, everyone else reads the std datasets, and GET /v1/catalog?purpose=... lists what you may read)", source, table)
+}
+
+// Fit adjusts a plan whose decisions are attached: what each scan may be
+// offered (applyPolicy), the columns the policy's own expressions read,
+// and, where no table is aggregate-only, the aggregate split. It returns
+// the aggregate-only rule, nil when none applies.
+func (pl *Planner) Fit(ctx context.Context, a *sqltree.Analysis, p *Plan) *enforce.Rule {
+	p.applyPolicy()
+	pl.policyColumns(ctx, p)
+	rule := p.AggregateRule()
+	p.AggOnly = rule != nil
+	if rule == nil && pl.cfg.PushdownOn("aggregate") {
+		p.Agg = pl.aggregateShape(a)
+		pl.planAggregates(p)
+	}
+	return rule
+}
+
+// applyPolicy adjusts the scans to the decisions: a scan whose rows the
+// policy filters or masks fetches every column its conditions may need,
+// never sends a filter on a masked column to the store (the store would
+// compare raw values), and takes no limit below a row filter (a limit
+// before the row filter would drop rows the query is owed). A top-N's order
+// goes with its limit, and never orders a masked column.
+func (p *Plan) applyPolicy() {
+	touch := func(s *Scan, d *gateway.TableDecision, masked func(string) (string, bool)) {
+		if !enforce.FiltersOrMasks(d) && !enforce.AggregateOnly(d) && enforce.RowCap(d) == 0 {
+			return
+		}
+		// The row filter and the masks' conditions read columns of their
+		// own: policyColumns adds them to the scan.
+		if d.RowFilter != "" {
+			s.PolicyExprs = append(s.PolicyExprs, d.RowFilter)
+		}
+		for _, m := range d.Masks {
+			if m.When != "" {
+				s.PolicyExprs = append(s.PolicyExprs, m.When)
+			}
+		}
+		kept := s.Req.Filters[:0]
+		for _, f := range s.Req.Filters {
+			if col, std, isMasked := maskedLeaf(f, masked); !isMasked {
+				kept = append(kept, f)
+			} else {
+				s.Note("filter on %s is not offered: the policy masks %s, and the store would compare raw values", col, std)
+			}
+		}
+		// A limit counts rows the query sees: it may stay under masks
+		// alone, which keep every row, but not below a row filter or an
+		// aggregate-only rule, nor once a filter it relied on is taken back.
+		// A top-N's order may not be on a masked column either: the store
+		// would order raw values, the query masked ones.
+		orderMasked := false
+		for _, o := range s.Req.OrderBy {
+			if _, isMasked := masked(o.Column); isMasked {
+				orderMasked = true
+			}
+		}
+		if !enforce.StoreMayLimit(d) || len(kept) < len(s.Req.Filters) || orderMasked {
+			if s.Req.Limit >= 0 {
+				s.Note("LIMIT is not offered: %s", limitReason(d, orderMasked))
+			}
+			s.Req.Limit = -1
+			s.Req.OrderBy = nil // an order is only ever offered with its limit
+		}
+		s.Req.Filters = kept
+	}
+	for _, v := range p.Direct {
+		touch(v.Scan, v.Dec, func(col string) (string, bool) { return enforce.Masked(v.Dec, col) })
+	}
+	for _, v := range p.Std {
+		for i, m := range v.Dataset.Members {
+			d := v.Decs[i]
+			v.Members[i].PolicyMember = &v.Dataset.Members[i]
+			touch(v.Members[i], d, func(local string) (string, bool) {
+				for std, cm := range m.Mapping.Columns {
+					if strings.EqualFold(cm.From, local) {
+						if name, ok := enforce.Masked(d, std); ok {
+							return name, true
+						}
+					}
+				}
+				return "", false
+			})
+		}
+	}
+	for _, s := range p.Scans {
+		if s.AllColumns {
+			s.Req.Columns = nil
+			for _, f := range s.Table.Schema.Fields() {
+				s.Req.Columns = append(s.Req.Columns, f.Name)
+			}
+		}
+	}
+}
+
+// policyColumns adds to each scan the columns its policy's row filter and
+// mask conditions read (for a standard dataset, the council's columns they
+// map from), so the scan fetches those, not every column. Where an
+// expression cannot be parsed, the scan fetches every column, and DuckDB
+// reports the expression's error when the query runs.
+func (pl *Planner) policyColumns(ctx context.Context, p *Plan) {
+	for _, s := range p.Scans {
+		if len(s.PolicyExprs) == 0 || s.AllColumns {
+			continue
+		}
+		names, err := pl.columnsOf(ctx, s.PolicyExprs)
+		if err != nil {
+			s.AllColumns = true
+		}
+		want := map[string]bool{}
+		for _, c := range s.Req.Columns {
+			want[strings.ToLower(c)] = true
+		}
+		for _, n := range names {
+			if m := s.PolicyMember; m != nil {
+				if cm, ok := m.Mapping.Columns[n]; ok {
+					want[strings.ToLower(cm.From)] = true
+				}
+				continue // council, council_gss, or unmapped (NULL)
+			}
+			want[n] = true
+		}
+		s.Req.Columns = s.Req.Columns[:0]
+		for _, f := range s.Table.Schema.Fields() {
+			if s.AllColumns || want[strings.ToLower(f.Name)] {
+				s.Req.Columns = append(s.Req.Columns, f.Name)
+			}
+		}
+	}
+}
+
+// columnsOf returns the (lower-cased) column names the policy's SQL
+// expressions read, using DuckDB's parser.
+func (pl *Planner) columnsOf(ctx context.Context, exprs []string) ([]string, error) {
+	return pl.parser.ColumnsOf(ctx, exprs)
+}
+
+// maskedLeaf finds a condition on a masked column anywhere in f (inside
+// AND, OR and NOT too): such a filter must not reach the store.
+func maskedLeaf(f gateway.Filter, masked func(string) (string, bool)) (col, std string, ok bool) {
+	for _, a := range f.Args {
+		if col, std, ok := maskedLeaf(a, masked); ok {
+			return col, std, true
+		}
+	}
+	if f.Column == "" {
+		return "", "", false
+	}
+	std, ok = masked(f.Column)
+	return f.Column, std, ok
+}
+
+func limitReason(d *gateway.TableDecision, orderMasked bool) string {
+	switch {
+	case !enforce.StoreMayLimit(d):
+		return enforce.LimitRefusal(d)
+	case orderMasked:
+		return "the order is on a masked column"
+	}
+	return "a filter it relied on is on a masked column"
+}
