@@ -2,7 +2,9 @@
 // JSON files in a directory. Each table is a DuckDB view over DuckDB's own
 // reader (read_csv, read_parquet, read_json), defined when the source opens,
 // in an in-memory DuckDB that belongs to the adapter; scans are one
-// parameterised SELECT over the view, streamed as Arrow.
+// parameterised SELECT over the view, streamed as Arrow. A CSV view is
+// sniffed once, at the start, and pinned (see pinCSV), so that scans read
+// the files without sniffing them again.
 //
 // The adapter must never read outside its directory (globs with .. or an
 // absolute path are refused, and DuckDB itself is locked to the directory),
@@ -14,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,33 +95,48 @@ func Open(ctx context.Context, cfg config.Source, opts ...duckdbscan.Option) (*S
 	return s, nil
 }
 
-// define creates a view per spec, locks DuckDB to the directory, and reads
-// each view's schema.
+// define creates a view per spec (pinning each CSV one), locks DuckDB to
+// the directory, and reads each view's schema.
 func (s *Source) define(ctx context.Context, id string, specs []spec) error {
 	rows := make([]int64, len(specs))
 	for i, sp := range specs {
+		var files []string
 		for _, g := range sp.globs {
-			found, err := s.store.QueryRows(ctx, "SELECT count(*) FROM glob(?)", g)
+			found, err := s.store.QueryRows(ctx, "SELECT file FROM glob(?)", g)
 			if err != nil {
 				return tableFailed(id, sp.name, err, "list %s", g)
 			}
-			if len(found) != 1 || found[0][0] == int64(0) {
+			if len(found) == 0 {
 				return &gateway.Error{Code: gateway.CodeSourceFailed, Source: id,
 					Message: fmt.Sprintf("files %s: table %q: no file matches %s", id, sp.name, g)}
 			}
+			for _, f := range found {
+				if name, ok := f[0].(string); ok {
+					files = append(files, name)
+				}
+			}
 		}
-		list := make([]string, len(sp.globs))
-		for j, g := range sp.globs {
-			list[j] = duckdbscan.QuoteString(g)
-		}
-		args := append([]string{"[" + strings.Join(list, ", ") + "]"}, sp.options...)
+		args := sp.options
 		if sp.format == "csv" {
-			args = append(args, fmt.Sprintf("buffer_size = %d", csvBufferSize(sp.options)))
+			args = append(slices.Clip(args), fmt.Sprintf("buffer_size = %d", csvBufferSize(sp.options)))
 		}
-		q := fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM read_%s(%s)",
-			duckdbscan.QuoteIdent(sp.name), sp.format, strings.Join(args, ", "))
+		view := duckdbscan.QuoteIdent(sp.name)
+		q := fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM read_%s(%s)", view, sp.format, readerArgs(sp.globs, args...))
 		if err := s.store.Exec(ctx, q); err != nil {
 			return tableFailed(id, sp.name, err, "read %s as %s", sp.from, sp.format)
+		}
+		if sp.format == "csv" {
+			pinned, why := s.pinCSV(ctx, sp, files)
+			if why == "" {
+				q = fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_csv(%s)", view, pinned)
+				if err := s.store.Exec(ctx, q); err != nil {
+					why = err.Error()
+				}
+			}
+			if why != "" {
+				slog.Debug("files: CSV table left unpinned; DuckDB sniffs its files at every scan",
+					"source", id, "table", sp.name, "reason", why)
+			}
 		}
 		rows[i] = -1
 		if sp.format == "parquet" {

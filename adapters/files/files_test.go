@@ -19,7 +19,7 @@ import (
 )
 
 // write creates files under dir from name -> content.
-func write(t *testing.T, dir string, files map[string]string) {
+func write(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(dir, name)
