@@ -14,6 +14,7 @@ SKIP_GEN=${BENCH_SKIP_GEN:-0}       # 1: reuse bench/out/<run> data
 PROFILE=${BENCH_PROFILE:-auto}      # auto: perf profiles of S1/S2/S4 when perf exists
 REPORT_ONLY=${BENCH_REPORT_ONLY:-0} # 1: only rewrite BENCHMARKS.md from bench/out/*/results
 BIG_ROWS=${BENCH_BIG_ROWS:-10000000} # S8's table; 0 skips S8
+GATEWAY=${BENCH_GATEWAY:-./bin/gateway} # another build of the gateway, to compare (A/B)
 S8_RUNS=${BENCH_S8_RUNS:-2}         # S8's runs per client (no warm-up: the first is the one that counts)
 RSS_BOUND_MB=512                    # S8's target for the gateway's peak RSS
 PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres
@@ -43,7 +44,7 @@ stop_gateway() {
 trap stop_gateway EXIT
 
 start_gateway() { # config http flight logfile
-  ./bin/gateway serve --config "$1" --http "$2" --flight "$3" >"$4" 2>&1 &
+  "$GATEWAY" serve --config "$1" --http "$2" --flight "$3" >"$4" 2>&1 &
   GW_PID=$!
   for _ in $(seq 1 120); do
     if curl -sf "http://$2/readyz" >/dev/null 2>&1; then return 0; fi
