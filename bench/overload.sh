@@ -67,6 +67,19 @@ run() { # clients [loadgen flags...]
   "$OUT/bin/loadgen" --base "http://$HTTP_ADDR" --key "$KEYS" --clients "$n" --duration "$DURATION" --timeout "$TIMEOUT" "$@" "${QARGS[@]}"
 }
 hwm() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$GW_PID/status" 2>/dev/null; }
+rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$GW_PID/status" 2>/dev/null; }
+# cpu_ticks: the gateway's user+system CPU so far, in clock ticks
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$GW_PID/stat" 2>/dev/null; }
+TICKS=$(getconf CLK_TCK)
+# with_cpu LINE TICKS_BEFORE: LINE plus the gateway's CPU seconds over the
+# level and per useful answer (what the refusals cost shows as the latter)
+with_cpu() {
+  local used ok
+  used=$(( $(cpu_ticks) - $2 ))
+  ok=$(sed -nE 's/.* ok=([0-9]+) .*/\1/p' <<<"$1")
+  awk -v l="$1" -v u="$used" -v t="$TICKS" -v ok="${ok:-0}" -v h="$(hwm)" -v r="$(rss)" 'BEGIN {
+    printf "%s gw_cpu_s=%.1f gw_cpu_ms_per_ok=%.1f vmrss_kb=%s vmhwm_kb=%s\n", l, u/t, (ok > 0 ? 1000*u/t/ok : 0), r, h }'
+}
 
 RES=$OUT/results.txt
 {
@@ -76,16 +89,19 @@ log "warm-up: 20 clients for 5s"
 DURATION=5s run 20 >/dev/null
 for n in $LEVELS; do
   log "$n clients for $DURATION"
+  before=$(cpu_ticks)
   line=$(run "$n")
-  echo "$line vmhwm_kb=$(hwm)" | tee -a "$RES"
+  with_cpu "$line" "$before" | tee -a "$RES"
   sleep 6 # let what the clients gave up on drain
 done
 if [[ $EXTRA == 1 ]]; then
   log "500 clients telling the gateway their timeout (timeout_ms)"
-  echo "$(run 500 --send-timeout) vmhwm_kb=$(hwm)" | tee -a "$RES"
+  before=$(cpu_ticks)
+  with_cpu "$(run 500 --send-timeout)" "$before" | tee -a "$RES"
   sleep 6
   log "500 clients ignoring Retry-After"
-  echo "$(run 500 --no-backoff) vmhwm_kb=$(hwm)" | tee -a "$RES"
+  before=$(cpu_ticks)
+  with_cpu "$(run 500 --no-backoff)" "$before" | tee -a "$RES"
 fi
 curl -s "http://$HTTP_ADDR/readyz" >"$OUT/readyz.json" || true
 log "results in $RES"

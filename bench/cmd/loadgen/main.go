@@ -36,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -177,7 +178,7 @@ func overload(base string, keys []string, purpose string, queries []string, clie
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxIdleConns: clients}}
 	t := &tally{status: map[string]int{}}
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuSeconds()
 	for c := range clients {
 		wg.Add(1)
 		go func() {
@@ -200,9 +201,9 @@ func overload(base string, keys []string, purpose string, queries []string, clie
 		other = append(other, fmt.Sprintf("%s:%d", k, n))
 	}
 	sort.Strings(other)
-	fmt.Printf("clients=%d timeout_s=%.0f backoff=%v send_timeout=%v wall_s=%.1f ok=%d qps_ok=%.2f p50_ms=%.1f p99_ms=%.1f r429=%d r503=%d client_timeouts=%d errors=%d refused_p50_ms=%.1f statuses=%s first_error=%q\n",
+	fmt.Printf("clients=%d timeout_s=%.0f backoff=%v send_timeout=%v wall_s=%.1f ok=%d qps_ok=%.2f p50_ms=%.1f p99_ms=%.1f r429=%d r503=%d client_timeouts=%d errors=%d refused_p50_ms=%.1f client_cpu_s=%.1f statuses=%s first_error=%q\n",
 		clients, timeout.Seconds(), backoff, sendTimeout, wall.Seconds(), len(t.ok), float64(len(t.ok))/wall.Seconds(), pct(t.ok, 0.5), pct(t.ok, 0.99),
-		t.status["429"], t.status["503"], t.timeouts, t.errs, pct(t.refused, 0.5), strings.Join(other, ","), t.firstErr)
+		t.status["429"], t.status["503"], t.timeouts, t.errs, pct(t.refused, 0.5), cpuSeconds()-cpu0, strings.Join(other, ","), t.firstErr)
 }
 
 // request sends one query and records what came back; it returns the
@@ -258,4 +259,15 @@ func request(client *http.Client, base, key, purpose, q string, timeout time.Dur
 		})
 	}
 	return 0
+}
+
+// cpuSeconds is the CPU the load generator itself has used (user and
+// system): on one machine with the gateway, what it takes from it.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
 }
