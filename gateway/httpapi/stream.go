@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -61,22 +62,39 @@ func negotiate(accept string) (string, error) {
 // is flushed after, so a client that stops reading makes the write fail
 // within the timeout rather than hold the query (and its slot) for as long
 // as it likes. The first failed write is kept and stops the stream.
+//
+// Writes go through a buffer of its own, flushed with each batch: the
+// formats write many small pieces (a comma, a value), and each would
+// otherwise take the response writer's whole path (and, for a string, a
+// copy to bytes) on its own.
 type output struct {
-	w       http.ResponseWriter
+	buf     *bufio.Writer
 	rc      *http.ResponseController
 	timeout time.Duration
 	err     error
 }
 
 func newOutput(w http.ResponseWriter, timeout time.Duration) *output {
-	return &output{w: w, rc: http.NewResponseController(w), timeout: timeout}
+	return &output{buf: bufio.NewWriterSize(w, 64<<10), rc: http.NewResponseController(w), timeout: timeout}
 }
 
 func (o *output) Write(p []byte) (int, error) {
 	if o.err != nil {
 		return 0, o.err
 	}
-	n, err := o.w.Write(p)
+	n, err := o.buf.Write(p)
+	if err != nil {
+		o.err = err
+	}
+	return n, err
+}
+
+// WriteString writes s without copying it to bytes (io.WriteString finds it).
+func (o *output) WriteString(s string) (int, error) {
+	if o.err != nil {
+		return 0, o.err
+	}
+	n, err := o.buf.WriteString(s)
 	if err != nil {
 		o.err = err
 	}
@@ -94,7 +112,9 @@ func (o *output) batch() {
 // flush sends what is buffered; it reports the first failed write.
 func (o *output) flush() error {
 	if o.err == nil {
-		if err := o.rc.Flush(); err != nil {
+		if err := o.buf.Flush(); err != nil {
+			o.err = err
+		} else if err := o.rc.Flush(); err != nil {
 			o.err = err
 		}
 	}
@@ -169,6 +189,7 @@ func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.
 			_, d := detail(log, err, res.QueryID)
 			b, _ := json.Marshal(errorBody{Error: d})
 			out.Write(append(b, '\n'))
+			out.flush()
 			return rows, err
 		}
 		panic(http.ErrAbortHandler)
