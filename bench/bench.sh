@@ -216,7 +216,9 @@ bench_run() { # name councils rows
     # S6: 50 analysts × 4 queries of a mixed set
     local v3=${S3_VALUE//\'/\'\'}
     log "[$name] S6: 50 analysts × 4 queries"
-    "$BIN/loadgen" --base "http://$HTTP_ADDR" --key "$KEY" --analysts 50 --per 4 --deadline 5m \
+    # each analyst a requester of their own (benchgen's bench-NN@edinburgh)
+    local s6keys; s6keys=$(seq -f "$KEY-%02g" -s, 1 50)
+    "$BIN/loadgen" --base "http://$HTTP_ADDR" --key "$s6keys" --analysts 50 --per 4 --deadline 5m \
       --query "SELECT * FROM std.spend_over_500 WHERE council = '$pgid' LIMIT 100" \
       --query "SELECT council, count(*), sum(amount) FROM std.spend_over_500 WHERE expense_type = '$v3' GROUP BY council" \
       --query "SELECT * FROM $myid.$(v $my TABLE) LIMIT 10" \

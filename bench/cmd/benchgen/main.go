@@ -308,9 +308,23 @@ func baseConfig(out, key, httpAddr, flightAddr string) config.Config {
 		Query:  config.Query{Timeout: config.Duration(10 * time.Minute)},
 		Policy: config.Policy{Disabled: true},
 		Audit:  config.Audit{File: filepath.Join(out, "audit", "audit.jsonl")},
-		Requesters: []config.Requester{{ID: "bench@edinburgh", Organisation: "The City of Edinburgh Council",
+		Requesters: append([]config.Requester{{ID: "bench@edinburgh", Organisation: "The City of Edinburgh Council",
 			Roles: []string{"analyst"}, Purposes: []string{"research", "service-planning"}, KeySHA256: hex.EncodeToString(h[:])}},
+			s6Analysts(key)...),
 	}
+}
+
+// s6Analysts are S6's 50 analysts, each a requester of their own (keys
+// <key>-01 ... <key>-50), as 50 people would be: one requester's 50 queries
+// at once are what query.max_per_requester refuses.
+func s6Analysts(key string) []config.Requester {
+	var out []config.Requester
+	for i := 1; i <= 50; i++ {
+		h := sha256.Sum256([]byte(fmt.Sprintf("%s-%02d", key, i)))
+		out = append(out, config.Requester{ID: fmt.Sprintf("bench-%02d@edinburgh", i), Organisation: "The City of Edinburgh Council",
+			Roles: []string{"analyst"}, Purposes: []string{"research"}, KeySHA256: hex.EncodeToString(h[:])})
+	}
+	return out
 }
 
 func writeConfig(path string, c config.Config) error {

@@ -88,10 +88,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen: at most 500 analysts × 100 queries")
 		os.Exit(2)
 	}
-	s6(*base, keyList[0], *purpose, queries, *analysts, *per, *deadline)
+	s6(*base, keyList, *purpose, queries, *analysts, *per, *deadline)
 }
 
-func s6(base, key, purpose string, queries []string, analysts, per int, deadline time.Duration) {
+func s6(base string, keys []string, purpose string, queries []string, analysts, per int, deadline time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: analysts}}
@@ -105,6 +105,7 @@ func s6(base, key, purpose string, queries []string, analysts, per int, deadline
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			key := keys[a%len(keys)] // analysts take the keys in turn
 			for i := range per {
 				if ctx.Err() != nil {
 					mu.Lock()
