@@ -208,17 +208,13 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 			}
 			if all && hasLimit {
 				// A top-N needs every key to be a column of the table.
-				var ob []gateway.Order
-				ok := true
-				for _, k := range order {
-					i := catalog.FieldIndex(s.Table.Schema, k.Column)
+				if ob, ok := topN(order, func(col string) (string, bool) {
+					i := catalog.FieldIndex(s.Table.Schema, col)
 					if i < 0 {
-						ok = false
-						break
+						return "", false
 					}
-					ob = append(ob, gateway.Order{Column: s.Table.Schema.Field(i).Name, Desc: k.Desc, NullsFirst: k.NullsFirst})
-				}
-				if ok {
+					return s.Table.Schema.Field(i).Name, true
+				}); ok {
 					s.Req.Limit, s.Req.OrderBy = limit, ob
 				}
 			}
@@ -305,23 +301,18 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 				// within the union of the members' top-Ns. A key must be a
 				// standard column the member maps straight from a column of
 				// the same type, so the store orders the values DuckDB sees.
-				var ob []gateway.Order
-				ok := true
-				for _, k := range order {
-					col := d.Column(k.Column)
-					cm, mapped := m.Mapping.Columns[k.Column]
+				if ob, ok := topN(order, func(name string) (string, bool) {
+					col := d.Column(name)
+					cm, mapped := m.Mapping.Columns[name]
 					if col == nil || !mapped || cm.Convert != "" || len(cm.Values) > 0 {
-						ok = false
-						break
+						return "", false
 					}
 					fi := catalog.FieldIndex(s.Table.Schema, cm.From)
 					if fi < 0 || !sameType(s.Table.Schema.Field(fi).Type, col.Type) {
-						ok = false
-						break
+						return "", false
 					}
-					ob = append(ob, gateway.Order{Column: s.Table.Schema.Field(fi).Name, Desc: k.Desc, NullsFirst: k.NullsFirst})
-				}
-				if ok {
+					return s.Table.Schema.Field(fi).Name, true
+				}); ok {
 					s.Req.Limit, s.Req.OrderBy = limit, ob
 				}
 			}
@@ -397,6 +388,20 @@ func cheapest(s *arrow.Schema) string {
 		}
 	}
 	return best
+}
+
+// topN is the store's order for a top-N's keys, each mapped to the
+// store's own column by local; false when some key has none.
+func topN(order []sqltree.OrderKey, local func(string) (string, bool)) ([]gateway.Order, bool) {
+	var ob []gateway.Order
+	for _, k := range order {
+		col, ok := local(k.Column)
+		if !ok {
+			return nil, false
+		}
+		ob = append(ob, gateway.Order{Column: col, Desc: k.Desc, NullsFirst: k.NullsFirst})
+	}
+	return ob, true
 }
 
 // compatible says whether a filter value can be compared with a column of
