@@ -47,6 +47,7 @@ type Controller struct {
 	queue    []*waiter
 	per      map[string]int // running or waiting, by requester
 	hold     time.Duration  // moving average of how long a query holds its slot
+	booked   time.Time      // until when the retries told to refused queries fill the slots
 	counts   Counts
 }
 
@@ -148,7 +149,7 @@ func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, t
 	}
 	if len(c.queue) >= c.lim.MaxQueued {
 		c.counts.Overloaded++
-		retry := c.retryLocked(len(c.queue) + 1)
+		retry := c.bookLocked(len(c.queue) + 1)
 		running, queued := c.running, len(c.queue)
 		c.mu.Unlock()
 		return nil, &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: retry,
@@ -162,7 +163,7 @@ func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, t
 	if m := c.lim.MaxQueueWait; m > 0 && wait > m {
 		c.counts.Overloaded++
 		queued := len(c.queue)
-		retry := c.retryLocked(queued + 1)
+		retry := c.bookLocked(queued + 1)
 		c.mu.Unlock()
 		return nil, &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: retry,
 			Message: fmt.Sprintf("the gateway is at capacity: the %d queries waiting ahead of this one would take about %s, longer than a query may wait (query.max_queue_wait %s); retry after %s", queued, seconds(wait), m, seconds(retry))}
@@ -170,7 +171,7 @@ func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, t
 	if !deadline.IsZero() && wait > 0 && time.Now().Add(wait+c.hold).After(deadline) {
 		c.counts.Overloaded++
 		queued := len(c.queue)
-		retry := c.retryLocked(queued + 1)
+		retry := c.bookLocked(queued + 1)
 		c.mu.Unlock()
 		return nil, &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: retry,
 			Message: fmt.Sprintf("the gateway is at capacity: the %d queries waiting ahead of this one and its own run would take about %s, longer than its timeout allows; retry after %s", queued, seconds(wait+c.hold), seconds(retry))}
@@ -282,6 +283,29 @@ func (c *Controller) waitLocked(n int) time.Duration {
 // wait, at least a second, at most a minute.
 func (c *Controller) retryLocked(n int) time.Duration {
 	return min(max(c.waitLocked(n), time.Second), time.Minute)
+}
+
+// bookLocked is the Retry-After for a query refused because the gateway
+// is at capacity, the n-th in line had it waited. Telling every refused
+// client the same wait (the queue's) brings them all back at once, to be
+// refused again: under a crowd most of the machine would go on refusals.
+// Instead each refusal books the next free turn after those already
+// told, one slot's hold apart (hold / Slots), so the retries come back at
+// about the rate the slots free. Only the advice is booked: admission
+// stays first come, first served, and a client that does not come back
+// costs nothing but the advice others got. The booking never reaches
+// past a minute from now.
+func (c *Controller) bookLocked(n int) time.Duration {
+	now := time.Now()
+	start := now.Add(c.waitLocked(n))
+	if c.booked.Before(start) {
+		c.booked = start
+	}
+	turn := c.hold / time.Duration(c.Slots())
+	if c.booked = c.booked.Add(turn); c.booked.After(now.Add(time.Minute)) {
+		c.booked = now.Add(time.Minute)
+	}
+	return min(max(c.booked.Sub(now), time.Second), time.Minute)
 }
 
 // seconds writes a duration in whole seconds, at least 1.

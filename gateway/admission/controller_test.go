@@ -264,3 +264,42 @@ func TestNilController(t *testing.T) {
 		t.Error("nil controller state")
 	}
 }
+
+// Refusals under a crowd are told turns one slot's hold apart, not all the
+// same wait, so the refused come back at the rate the slots free; the
+// advice never passes a minute, and it starts again from the queue's wait
+// once the booked turns have passed.
+func TestOverloadRetriesAreSpread(t *testing.T) {
+	c := New(Limits{Slots: 2, MaxQueued: 0, Timeout: time.Minute})
+	ctx := context.Background()
+	for _, who := range []string{"a", "b"} {
+		if _, err := c.Admit(ctx, who, time.Now(), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.mu.Lock()
+	c.hold = 2 * time.Second // each refusal books one more second: hold / 2 slots
+	c.mu.Unlock()
+	var got []time.Duration
+	for i := range 70 {
+		_, err := c.Admit(ctx, "x", time.Now(), 0)
+		if code(err) != gateway.CodeOverloaded {
+			t.Fatalf("refusal %d: %v", i, err)
+		}
+		got = append(got, retryAfter(err))
+	}
+	for i := 1; i < 50; i++ {
+		if d := got[i] - got[i-1]; d < 900*time.Millisecond || d > 1100*time.Millisecond {
+			t.Fatalf("refusal %d told %s after %s: turns %s apart, want about a second", i, got[i], got[i-1], d)
+		}
+	}
+	if last := got[len(got)-1]; last > time.Minute || last < 59*time.Second {
+		t.Errorf("the 70th refusal told %s, want the minute's cap", last)
+	}
+	c.mu.Lock()
+	c.booked = time.Now().Add(-time.Second) // the booked turns have passed
+	c.mu.Unlock()
+	if _, err := c.Admit(ctx, "y", time.Now(), 0); retryAfter(err) > 2*time.Second {
+		t.Errorf("after the booked turns passed: told %s, want the queue's wait again", retryAfter(err))
+	}
+}
