@@ -92,6 +92,9 @@ func New(ctx context.Context, cfg *config.Config, stores map[string]gateway.Sour
 		}
 		c.datasets = append(c.datasets, d)
 		c.byName[dc.Name] = d
+		for _, n := range d.Notes(ctx) {
+			slog.Warn("mapping: conversion not applied", "note", n)
+		}
 	}
 	return c, nil
 }

@@ -112,8 +112,15 @@ func (r *Run) Sources() []SourceStats {
 }
 
 // Warnings says what the policy changed in the result (removed groups, a
-// row cap); final once the reader is exhausted.
-func (r *Run) Warnings() []string { return append([]string{}, r.guard.Warnings()...) }
+// row cap), and which council's values a mapping could not read
+// (Conversions); final once the reader is exhausted.
+func (r *Run) Warnings() []string {
+	out := append([]string{}, r.guard.Warnings()...)
+	for _, c := range r.Conversions() {
+		out = append(out, c.warning())
+	}
+	return out
+}
 
 // Removed is how many groups an aggregate-only rule removed for being
 // smaller than the minimum.
@@ -290,19 +297,19 @@ func (j *job) load(ctx context.Context, db *duckstream.DB) error {
 				mine = append(mine, r)
 			}
 		}
-		plain := j.plainRows(s)
+		plain, counts := j.plainRows(s), j.convCounts(s)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = loadScan(ctx, db, s, mine, plain)
+			errs[i] = loadScan(ctx, db, s, mine, plain, counts)
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// loadScan loads one scan (see load).
-func loadScan(ctx context.Context, db *duckstream.DB, s *scanRun, rels []policyRel, plain bool) error {
+// loadScan loads one scan (see load) and counts its conversions.
+func loadScan(ctx context.Context, db *duckstream.DB, s *scanRun, rels []policyRel, plain bool, counts []convCount) error {
 	conn, err := db.Connect()
 	if err != nil {
 		return err
@@ -321,7 +328,10 @@ func loadScan(ctx context.Context, db *duckstream.DB, s *scanRun, rels []policyR
 		release()
 	}()
 	if len(rels) == 0 {
-		return conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), stream))
+		if err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), stream)); err != nil {
+			return err
+		}
+		return countConversions(ctx, conn, s, counts, s.relation())
 	}
 	s.hidden = true
 	raw := "temp." + sqltree.Ident(fmt.Sprintf("__raw_%d", s.ID))
@@ -343,6 +353,9 @@ func loadScan(ctx context.Context, db *duckstream.DB, s *scanRun, rels []policyR
 		if err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), raw)); err != nil {
 			return err
 		}
+	}
+	if err := countConversions(ctx, conn, s, counts, raw); err != nil {
+		return err
 	}
 	if err := conn.Exec(ctx, "DROP TABLE "+raw); err != nil {
 		return err

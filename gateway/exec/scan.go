@@ -37,6 +37,9 @@ type scanRun struct {
 	planSchema *arrow.Schema
 	// notes add to the plan's what the store did not do, and why.
 	notes []string
+	// conversions are the standard columns whose conversions made NULLs
+	// of this scan's values (conversion.go), set by its loader.
+	conversions []Conversion
 }
 
 // aggRefused says why the scan's partial aggregate is computed in the
@@ -192,6 +195,9 @@ type SourceStats struct {
 	// computed in the gateway rather than in the store.
 	NotPushed string `json:"not_pushed,omitempty"`
 	Statement string `json:"statement,omitempty"`
+	// Conversions are the standard columns whose mapping could not read
+	// some of this council's values (see Conversion).
+	Conversions []Conversion `json:"conversions,omitempty"`
 }
 
 func (s *scanRun) stats(aggOnly bool) SourceStats {
@@ -205,6 +211,7 @@ func (s *scanRun) stats(aggOnly bool) SourceStats {
 	}
 	st.Statement = s.statement
 	st.NotPushed = s.aggRefused()
+	st.Conversions = s.conversions
 	switch {
 	case aggOnly || s.reader == nil:
 	case s.hidden:

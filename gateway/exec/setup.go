@@ -48,7 +48,7 @@ func (j *job) policyRels() []policyRel {
 				continue
 			}
 			out = append(out, policyRel{scan: s, name: sqltree.Ident(fmt.Sprintf("__policy_std_%d_%d", vi, i)), sql: func(rows string) string {
-				member := memberSelect(v.Dataset, m, rows, s.Fetched())
+				member := memberSelect(v.Dataset, m, rows, s)
 				return j.policySelect("("+member+")", v.Dataset.Names(), v.UsedColumns(), d, nil, v.Dataset)
 			}})
 		}
@@ -125,7 +125,7 @@ func (j *job) setup() []string {
 		parts := make([]string, 0, len(v.Members))
 		for i, m := range v.Dataset.Members {
 			s := j.of(v.Members[i])
-			member := memberSelect(v.Dataset, m, s.rows(), s.Fetched())
+			member := memberSelect(v.Dataset, m, s.rows(), s)
 			if enforce.FiltersOrMasks(v.Decs[i]) {
 				member = "SELECT * FROM " + relOf(s)
 			}
@@ -180,14 +180,23 @@ func typeOf(col string, schema *arrow.Schema, dataset *catalog.Dataset) string {
 
 // columnExpr is the DuckDB expression that turns a council's local column
 // into a standard column, per the dataset's mapping. The conversions are
-// documented in the README; values that do not parse become NULL.
-func columnExpr(col config.Column, cm config.ColumnMapping, present bool) string {
+// documented in the README; values that do not parse become NULL (counted,
+// see conversion.go). srcType is the local column's type: a conversion
+// declared for a column the store already types is not applied
+// (catalog.AsIs).
+func columnExpr(col config.Column, cm config.ColumnMapping, present bool, srcType arrow.DataType) string {
 	typ := col.Type
 	if !present {
 		return fmt.Sprintf("CAST(NULL AS %s)", typ)
 	}
 	src := sqltree.Ident(cm.From)
 	conv, arg, _ := strings.Cut(cm.Convert, ":")
+	if catalog.AsIs(cm, srcType) {
+		if conv == "amount" {
+			return fmt.Sprintf("TRY_CAST(%s AS %s)", src, typ)
+		}
+		return fmt.Sprintf("CAST(%s AS %s)", src, typ)
+	}
 	if cm.Convert == "" && len(cm.Values) == 0 {
 		return fmt.Sprintf("CAST(%s AS %s)", src, typ)
 	}
@@ -220,16 +229,28 @@ func columnExpr(col config.Column, cm config.ColumnMapping, present bool) string
 	}
 }
 
-// memberSelect is the SELECT that turns one council's scan into rows of the
-// standard dataset. fetched says which local columns the scan carries.
-func memberSelect(d *catalog.Dataset, m catalog.Member, from string, fetched map[string]bool) string {
+// memberSelect is the SELECT that turns one council's scan s into rows of
+// the standard dataset; extra items, if any, follow the dataset's columns.
+func memberSelect(d *catalog.Dataset, m catalog.Member, from string, s *scanRun, extra ...string) string {
+	fetched := s.Fetched()
 	var b strings.Builder
 	fmt.Fprintf(&b, "SELECT %s AS council, %s AS council_gss", sqltree.Quote(m.Source.Config.ID), sqltree.Quote(m.Source.Config.GSS))
 	for _, col := range d.Config.Columns {
 		cm, mapped := m.Mapping.Columns[col.Name]
 		present := mapped && fetched[strings.ToLower(cm.From)]
-		fmt.Fprintf(&b, ", %s AS %s", columnExpr(col, cm, present), sqltree.Ident(col.Name))
+		fmt.Fprintf(&b, ", %s AS %s", columnExpr(col, cm, present, s.sourceType(cm.From)), sqltree.Ident(col.Name))
+	}
+	for _, x := range extra {
+		b.WriteString(", " + x)
 	}
 	fmt.Fprintf(&b, " FROM %s", from)
 	return b.String()
+}
+
+// sourceType is the type of the scan's local column, nil if it has none.
+func (s *scanRun) sourceType(col string) arrow.DataType {
+	if i := catalog.FieldIndex(s.Table.Schema, col); i >= 0 {
+		return s.Table.Schema.Field(i).Type
+	}
+	return nil
 }
