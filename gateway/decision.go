@@ -1,6 +1,10 @@
 package gateway
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"strconv"
+)
 
 // PolicyInput is the one document the policy decides on for a query. Its
 // shape is documented, with examples, in policies/README.md; keep the two
@@ -69,10 +73,38 @@ type TableDecision struct {
 	// averaged over; count(*) is always allowed.
 	Measures []string `json:"measures,omitempty"`
 	RowCap   int64    `json:"row_cap,omitempty"` // 0 = no cap
+	// Coverage "all" (CoverageAll) on an allowed table: the terms demand
+	// that a query of its standard dataset covers every council it would
+	// read; one the requester may not read then fails the query rather
+	// than being left out of the answer. On a denied table: the denial is
+	// about the request (no usable purpose), not the council, so it fails
+	// the query too. Empty: the answer covers the councils it may read.
+	Coverage string `json:"coverage,omitempty"`
 	// Agreements are the ids of the data-sharing agreements that allowed
 	// the access (or "own-council" for a council reading its own data).
 	Agreements []string `json:"agreements,omitempty"`
 }
+
+// Exclusion is a council a standard dataset query covers no rows of
+// because the requester may not read it, and the policy's reason.
+type Exclusion struct {
+	Dataset string `json:"dataset"` // std.<dataset>
+	Source  string `json:"source"`
+	Council string `json:"council"`
+	Reason  string `json:"reason"`
+}
+
+// HeaderValue is the exclusion as one HTTP header or gRPC metadata value,
+// ASCII only: `std.<dataset>; source=<id>; council="<name>"; reason="<the
+// policy's reason>"`, the strings quoted as Go's strconv.QuoteToASCII does.
+func (x Exclusion) HeaderValue() string {
+	return fmt.Sprintf("%s; source=%s; council=%s; reason=%s", x.Dataset, x.Source,
+		strconv.QuoteToASCII(x.Council), strconv.QuoteToASCII(x.Reason))
+}
+
+// CoverageAll asks for every council of a standard dataset or none: the
+// request's coverage field, or an agreement's terms (TableDecision.Coverage).
+const CoverageAll = "all"
 
 // Mask kinds.
 const (

@@ -178,7 +178,14 @@ term_decision(key) := object.union_n([
 	masks_part(key),
 	aggregate_part(key),
 	row_cap_part(key),
+	coverage_part(key),
 ])
+
+# Terms that ask for every council: a query that would leave one out is
+# refused rather than answered over fewer councils.
+coverage_part(key) := {"coverage": "all"} if {
+	data.agreements[key[0]].datasets[key[1]].coverage == "all"
+} else := {}
 
 row_filter_part(key) := {"row_filter": data.agreements[key[0]].datasets[key[1]].row_filter} if key in row_filtered
 

@@ -145,6 +145,17 @@ test_row_filter_and_row_caps if {
 	not e.row_filter
 }
 
+test_coverage_all_travels_with_the_terms if {
+	d := with_fixture({"datasets": [{"dataset": "spend_over_500", "columns_allowed": ["*"], "granularity": "record", "coverage": "all"}]}, fife_spend)
+	d.allowed
+	d.coverage == "all"
+
+	# absent (or "available"): the answer may leave out councils it cannot read
+	e := with_fixture({"datasets": [{"dataset": "spend_over_500", "columns_allowed": ["*"], "granularity": "record", "coverage": "available"}]}, fife_spend)
+	e.allowed
+	not e.coverage
+}
+
 test_least_restrictive_agreement_is_used_and_recorded if {
 	cols := ["payment_date", "amount"]
 	aggregate := patched({"datasets": [{"dataset": "spend_over_500", "columns_allowed": ["*"], "granularity": "aggregate", "min_cell": 10}]})

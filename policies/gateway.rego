@@ -56,7 +56,17 @@ decide(t) := gateway_table(t) if {
 	t.dataset == ""
 } else := best.decision if {
 	best := best_view(t)
+} else := deny_request(no_agreement_reason(t)) if {
+	not usable_purpose
 } else := deny(no_agreement_reason(t))
+
+# usable_purpose: the request declared one of the requester's registered
+# purposes. Without one, a denial is about the request, not about a
+# council's terms: deny_request marks it so (coverage "all") and the query
+# is refused rather than answered over the requester's own council alone.
+usable_purpose if input.purpose in requester_purposes
+
+deny_request(reason) := {"allowed": false, "reason": reason, "coverage": "all"}
 
 # requester_council is the requester's organisation, when it names one; a
 # table of that council is the requester's own council's.

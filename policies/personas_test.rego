@@ -35,6 +35,7 @@ test_public_without_purpose_is_denied if {
 	not d.allowed
 	contains(d.reason, "no purpose declared")
 	contains(d.reason, "transparency")
+	d.coverage == "all" # about the request: refuses the query, never leaves the council out
 }
 
 test_public_cannot_read_council_tables_directly if {

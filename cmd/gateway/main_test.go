@@ -145,6 +145,10 @@ type jsonResult struct {
 			Pushed    string `json:"pushed"`
 			NotPushed string `json:"not_pushed"`
 		} `json:"sources"`
+		Excluded []struct {
+			Source string `json:"source"`
+			Reason string `json:"reason"`
+		} `json:"excluded"`
 	} `json:"stats"`
 	Warnings []string `json:"warnings"`
 }

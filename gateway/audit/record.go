@@ -79,6 +79,9 @@ type Record struct {
 	CaseRef string   `json:"case_ref"`
 	// Agreements are the ids of the agreements that allowed the access.
 	Agreements []string `json:"agreements"`
+	// Excluded are the councils of standard datasets the answer left out
+	// because the policy denies them, with the policy's reasons.
+	Excluded []gateway.Exclusion `json:"excluded,omitempty"`
 	// Rows is the number of rows returned.
 	Rows int64 `json:"rows"`
 	// DurationMS is how long the request took, in milliseconds (fractional).

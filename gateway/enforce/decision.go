@@ -75,6 +75,13 @@ func StoreAnswersWhole(d *gateway.TableDecision) bool {
 	return d != nil && !FiltersOrMasks(d) && !d.AggregateOnly
 }
 
+// WholeCoverage reports whether the terms under which the table may be
+// read demand every council of its standard dataset (coverage "all"): a
+// query that would leave one out is refused instead.
+func WholeCoverage(d *gateway.TableDecision) bool {
+	return d != nil && d.Allowed && d.Coverage == gateway.CoverageAll
+}
+
 // RowCap is the smallest row cap among the decisions, 0 for none.
 func RowCap(decs ...*gateway.TableDecision) int64 {
 	var cap int64

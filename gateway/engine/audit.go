@@ -25,8 +25,10 @@ type auditEvent struct {
 	dec     *gateway.Decision
 	outcome string
 	err     error
-	rows    int64
-	start   time.Time
+	// excluded: the councils the plan left out by policy (coverage)
+	excluded []gateway.Exclusion
+	rows     int64
+	start    time.Time
 }
 
 // audit appends a record. With no auditor configured it does nothing.
@@ -47,6 +49,7 @@ func (e *Engine) audit(ctx context.Context, ev auditEvent) error {
 		Purpose:     ev.req.Purpose,
 		CaseRef:     ev.req.CaseRef,
 		Rows:        ev.rows,
+		Excluded:    ev.excluded,
 		DurationMS:  float64(time.Since(ev.start).Microseconds()) / 1000,
 		Outcome:     ev.outcome,
 	}

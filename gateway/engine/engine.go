@@ -121,10 +121,24 @@ type Request struct {
 	// Door ("http", "flight") and RemoteAddr say where the request came
 	// from, for the audit log.
 	Door, RemoteAddr string
+	// Coverage is what a standard dataset query must cover: "" or
+	// "available" (the default), the councils the requester may read, the
+	// others left out and named (Result.Excluded); "all" (CoverageAll),
+	// every council, or the query is refused.
+	Coverage string
 	// Arrived is when the request reached the door; the query's timeout
 	// counts from it, waits for a slot included (default: when Query is
 	// called).
 	Arrived time.Time
+}
+
+// checkCoverage refuses a coverage the engine does not know.
+func (r Request) checkCoverage() error {
+	switch r.Coverage {
+	case "", "available", gateway.CoverageAll:
+		return nil
+	}
+	return gateway.Errorf(gateway.CodeBadRequest, "coverage %q is not one of \"available\" (the default: the councils you may read, the others named in the response) or \"all\" (every council of each standard dataset, or the query is refused)", r.Coverage)
 }
 
 // deadline is when the query must have finished: its timeout (the
@@ -161,13 +175,14 @@ type SourceStats = exec.SourceStats
 // Result is a running query. Read Reader to the end (or stop early), then
 // call Close exactly once.
 type Result struct {
-	QueryID string
-	Reader  array.RecordReader
-	run     *exec.Run
-	failure error                       // the classified error met while reading, if any
-	done    func(rows int64, err error) // audits the end of the request
-	start   time.Time
-	once    sync.Once
+	QueryID  string
+	Reader   array.RecordReader
+	run      *exec.Run
+	excluded []gateway.Exclusion
+	failure  error                       // the classified error met while reading, if any
+	done     func(rows int64, err error) // audits the end of the request
+	start    time.Time
+	once     sync.Once
 }
 
 func newResult(queryID string, run *exec.Run, start time.Time) *Result {
@@ -180,7 +195,18 @@ func (r *Result) Sources() []SourceStats { return r.run.Sources() }
 
 // Warnings says what the policy changed in the result (suppressed groups,
 // a row cap); final once the reader is exhausted.
-func (r *Result) Warnings() []string { return r.run.Warnings() }
+func (r *Result) Warnings() []string {
+	out := make([]string, 0, len(r.excluded)) // never nil: JSON says []
+	for _, x := range r.excluded {
+		out = append(out, fmt.Sprintf("%s leaves out %s (%s): %s", x.Dataset, x.Council, x.Source, x.Reason))
+	}
+	return append(out, r.run.Warnings()...)
+}
+
+// Excluded lists the councils of the standard datasets read that the
+// answer leaves out because the requester may not read them, with the
+// policy's reasons (see Request.Coverage); nil when it covers them all.
+func (r *Result) Excluded() []gateway.Exclusion { return r.excluded }
 
 // Suppressed is how many output groups were suppressed for being smaller
 // than the policy's minimum.
@@ -238,6 +264,9 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		_ = e.audit(ctx, ev) // the request fails anyway; the audit error is logged
 		return nil, err
 	}
+	if err := req.checkCoverage(); err != nil {
+		return fail(audit.OutcomeFailed, err)
+	}
 	a, err := e.parse(ctx, req.SQL)
 	if err != nil {
 		return fail(audit.OutcomeFailed, err)
@@ -252,6 +281,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	}
 	p.HashKey = enforce.HashKey(e.policy.HashSalt, req.Requester)
 	ev.in, ev.dec, err = e.authorize(ctx, req, p)
+	ev.excluded = p.Excluded
 	if err != nil {
 		return fail(audit.OutcomeDenied, err)
 	}
@@ -270,6 +300,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		return fail(outcomeOf(err), err)
 	}
 	res := newResult(req.QueryID, run, start)
+	res.excluded = p.Excluded
 	res.done = func(rows int64, err error) {
 		ev.outcome, ev.err, ev.rows = outcomeOf(err), err, rows
 		_ = e.audit(ctx, ev)

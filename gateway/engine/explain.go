@@ -29,6 +29,9 @@ type Explanation struct {
 	Allowed  bool             `json:"allowed"`
 	Error    string           `json:"error,omitempty"`
 	Tables   []ExplainedTable `json:"tables"`
+	// Excluded are the councils of the standard datasets the query would
+	// leave out because the policy denies them (see Request.Coverage).
+	Excluded []gateway.Exclusion `json:"excluded"`
 	// Plan says how the answer is made: "duckdb" (the councils' rows
 	// loaded into the query's DuckDB, which runs the SQL), "aggregate
 	// split" (partial aggregates combined in DuckDB) or "whole query" (one
@@ -80,7 +83,7 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 		return nil, err
 	}
 	in, dec, err := e.authorize(ctx, req, p)
-	ev.in, ev.dec, ev.err, ev.outcome = in, dec, err, audit.OutcomeAllowed
+	ev.in, ev.dec, ev.err, ev.outcome, ev.excluded = in, dec, err, audit.OutcomeAllowed, p.Excluded
 	if err != nil {
 		ev.outcome = audit.OutcomeDenied
 	}
@@ -92,7 +95,10 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 		// that does not exist, here too: no explanation names it.
 		return nil, err
 	}
-	out := &Explanation{QueryID: req.QueryID, Allowed: err == nil, Tables: []ExplainedTable{}}
+	out := &Explanation{QueryID: req.QueryID, Allowed: err == nil, Tables: []ExplainedTable{}, Excluded: p.Excluded}
+	if out.Excluded == nil {
+		out.Excluded = []gateway.Exclusion{}
+	}
 	if err != nil {
 		out.Error = message(err)
 	}

@@ -29,6 +29,7 @@ func (e *Engine) authorize(ctx context.Context, req Request, p *planner.Plan) (*
 		in.Requester = *req.Requester
 	}
 	in = p.Input(in)
+	p.StrictCoverage = req.Coverage == gateway.CoverageAll
 	var dec *gateway.Decision
 	if e.policy.Decider == nil {
 		dec = &gateway.Decision{Revision: "disabled"}

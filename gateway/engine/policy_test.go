@@ -76,28 +76,109 @@ func policyFixture(t *testing.T, by map[string]gateway.TableDecision) (*fixture,
 	return newFixture(t, r), r
 }
 
-func TestDeniedTableFailsTheQuery(t *testing.T) {
+// Coverage: a standard dataset query covers the councils the requester
+// may read; a denied council is left out and named with the policy's
+// reason, unless the query names it, the request asks for every council,
+// or the terms of a council it may read demand every council.
+func TestCoverageByPolicy(t *testing.T) {
+	glasgowDenied := gateway.TableDecision{Allowed: false, Reason: "no active agreement covers Glasgow City Council's spend for purpose 'x'"}
+	for _, tc := range []struct {
+		name     string
+		sql      string
+		coverage string
+		by       map[string]gateway.TableDecision
+		want     []string     // rows, when it is answered
+		refused  gateway.Code // else the refusal's code
+		contains []string     // in the refusal's message
+	}{
+		{name: "left out and named", sql: "SELECT count(*) FROM std.spend_over_500",
+			by: map[string]gateway.TableDecision{"std.spend_over_500/glasgow": glasgowDenied}, want: []string{"3"}},
+		{name: "strict coverage asked", sql: "SELECT count(*) FROM std.spend_over_500", coverage: "all",
+			by:      map[string]gateway.TableDecision{"std.spend_over_500/glasgow": glasgowDenied},
+			refused: gateway.CodeForbidden, contains: []string{"Glasgow City Council's spend", `coverage "all"`}},
+		{name: "named by =", sql: "SELECT count(*) FROM std.spend_over_500 WHERE council = 'glasgow'",
+			by: map[string]gateway.TableDecision{"std.spend_over_500/glasgow": glasgowDenied}, refused: gateway.CodeForbidden, contains: []string{"Glasgow City Council's spend"}},
+		{name: "named in IN", sql: "SELECT count(*) FROM std.spend_over_500 WHERE council IN ('edinburgh', 'glasgow')",
+			by: map[string]gateway.TableDecision{"std.spend_over_500/glasgow": glasgowDenied}, refused: gateway.CodeForbidden, contains: []string{"Glasgow City Council's spend"}},
+		{name: "named by GSS", sql: "SELECT count(*) FROM std.spend_over_500 WHERE council_gss = 'S12000049'",
+			by: map[string]gateway.TableDecision{"std.spend_over_500/glasgow": glasgowDenied}, refused: gateway.CodeForbidden, contains: []string{"Glasgow City Council's spend"}},
+		{name: "terms demand every council", sql: "SELECT count(*) FROM std.spend_over_500",
+			by: map[string]gateway.TableDecision{"std.spend_over_500/glasgow": glasgowDenied,
+				"std.spend_over_500/edinburgh": {Allowed: true, Coverage: gateway.CoverageAll, Agreements: []string{"DSA-9"}}},
+			refused: gateway.CodeForbidden, contains: []string{"Glasgow City Council's spend", "DSA-9", "coverage: all"}},
+		{name: "every council denied", sql: "SELECT count(*) FROM std.spend_over_500",
+			by: map[string]gateway.TableDecision{"std.spend_over_500/glasgow": glasgowDenied,
+				"std.spend_over_500/edinburgh": {Allowed: false, Reason: "no agreement for Edinburgh"}},
+			refused: gateway.CodeForbidden, contains: []string{"Glasgow City Council's spend", "no agreement for Edinburgh"}},
+		{name: "unknown coverage", sql: "SELECT count(*) FROM std.spend_over_500", coverage: "most",
+			refused: gateway.CodeBadRequest, contains: []string{`coverage "most"`, `"all"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, r := policyFixture(t, tc.by)
+			res, err := f.eng.Query(context.Background(), Request{SQL: tc.sql, Purpose: "x", CaseRef: "C-1", Coverage: tc.coverage, Requester: &gateway.Requester{ID: "a"}})
+			if tc.refused != "" {
+				if gateway.ErrorCode(err) != tc.refused {
+					t.Fatalf("got %v, want %s", err, tc.refused)
+				}
+				for _, c := range tc.contains {
+					if !strings.Contains(err.Error(), c) {
+						t.Errorf("refusal %q does not say %q", err, c)
+					}
+				}
+				if len(f.glas.requests) != 0 || len(f.edin.requests) != 0 {
+					t.Errorf("a refused query read the stores")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := resultRows(t, res)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("rows %v, want %v", got, tc.want)
+			}
+			x := res.Excluded()
+			if len(x) != 1 || x[0] != (gateway.Exclusion{Dataset: "std.spend_over_500", Source: "glasgow", Council: "Glasgow City Council", Reason: glasgowDenied.Reason}) {
+				t.Errorf("excluded %+v", x)
+			}
+			if w := strings.Join(res.Warnings(), "\n"); !strings.Contains(w, "std.spend_over_500 leaves out Glasgow City Council (glasgow): "+glasgowDenied.Reason) {
+				t.Errorf("warnings %q", w)
+			}
+			if len(f.glas.requests) != 0 || len(f.edin.requests) == 0 {
+				t.Errorf("read glasgow %d times, edinburgh %d: the excluded council must not be read", len(f.glas.requests), len(f.edin.requests))
+			}
+			if in := r.last(); len(in.Tables) != 2 || in.Purpose != "x" || in.CaseRef != "C-1" {
+				t.Errorf("input %+v", in)
+			}
+		})
+	}
+}
+
+// resultRows reads a Result to the end, closes it, and returns its rows.
+func resultRows(t *testing.T, res *Result) []string {
+	t.Helper()
+	defer res.Close()
+	var out []string
+	for res.Reader.Next() {
+		rec := res.Reader.RecordBatch()
+		for i := range int(rec.NumRows()) {
+			var cells []string
+			for c := range int(rec.NumCols()) {
+				cells = append(cells, rec.Column(c).ValueStr(i))
+			}
+			out = append(out, strings.Join(cells, "|"))
+		}
+	}
+	if err := res.Reader.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestCouncilConditionPrunesPolicyInput(t *testing.T) {
 	f, r := policyFixture(t, map[string]gateway.TableDecision{
 		"std.spend_over_500/glasgow": {Allowed: false, Reason: "no active agreement covers Glasgow City Council's spend for purpose 'x'"},
 	})
-	_, err := f.eng.Query(context.Background(), Request{SQL: "SELECT sum(amount) FROM std.spend_over_500", Purpose: "x", CaseRef: "C-1", Requester: &gateway.Requester{ID: "a"}})
-	var ge *gateway.Error
-	if !errors.As(err, &ge) || ge.Code != gateway.CodeForbidden || !strings.Contains(ge.Message, "Glasgow City Council's spend") {
-		t.Fatalf("got %v", err)
-	}
-	in := r.last()
-	if in.Purpose != "x" || in.CaseRef != "C-1" || in.Requester.ID != "a" || in.Action != "query" || len(in.Tables) != 2 {
-		t.Fatalf("input %+v", in)
-	}
-	for _, tb := range in.Tables {
-		if tb.Dataset != "spend_over_500" || !slices.Equal(tb.Columns, []string{"amount"}) {
-			t.Errorf("table %+v", tb)
-		}
-	}
-	// Nothing was read from any council.
-	if len(f.glas.requests) != 0 || len(f.edin.requests) != 0 {
-		t.Errorf("a denied query read the stores")
-	}
 	// A condition on council leaves Glasgow out of the question entirely.
 	if got := f.rows(t, "SELECT count(*) FROM std.spend_over_500 WHERE council = 'edinburgh'"); !slices.Equal(got, []string{"3"}) {
 		t.Errorf("edinburgh only: %v", got)
@@ -409,7 +490,9 @@ func TestExplainShowsDecisionsWithoutReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex.Allowed || !strings.Contains(ex.Error, "expired") || len(ex.Tables) != 2 || r.last().Action != "explain" {
+	// Glasgow is left out, not a refusal; the explanation names it.
+	if !ex.Allowed || len(ex.Excluded) != 1 || ex.Excluded[0].Source != "glasgow" || !strings.Contains(ex.Excluded[0].Reason, "expired") ||
+		len(ex.Tables) != 2 || r.last().Action != "explain" {
 		t.Fatalf("explanation %+v", ex)
 	}
 	edin := ex.Tables[0]
@@ -458,12 +541,19 @@ func TestEveryRequestIsAudited(t *testing.T) {
 	}
 	res.Close()
 	// denied, failed, explained
-	f.eng.Query(ctx, Request{SQL: "SELECT amount FROM std.spend_over_500", Requester: who})
+	f.eng.Query(ctx, Request{SQL: "SELECT amount FROM std.spend_over_500 WHERE council = 'glasgow'", Requester: who})
 	f.eng.Query(ctx, Request{SQL: "SELEC 1", Requester: who})
 	f.eng.Explain(ctx, Request{SQL: "SELECT 1 FROM edinburgh.payments", Requester: who})
+	// allowed over the councils it may read: both records name the one left out
+	if res, err = f.eng.Query(ctx, Request{SQL: "SELECT amount FROM std.spend_over_500", Requester: who}); err != nil {
+		t.Fatal(err)
+	}
+	for res.Reader.Next() {
+	}
+	res.Close()
 
 	rep, err := audit.VerifyFile(path)
-	if err != nil || !rep.OK() || rep.Records != 5 {
+	if err != nil || !rep.OK() || rep.Records != 7 {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 	raw, _ := os.ReadFile(path)
@@ -475,7 +565,7 @@ func TestEveryRequestIsAudited(t *testing.T) {
 		}
 		recs = append(recs, rec)
 	}
-	want := []struct{ action, outcome string }{{"query", "allowed"}, {"query", "completed"}, {"query", "denied"}, {"query", "failed"}, {"explain", "allowed"}}
+	want := []struct{ action, outcome string }{{"query", "allowed"}, {"query", "completed"}, {"query", "denied"}, {"query", "failed"}, {"explain", "allowed"}, {"query", "allowed"}, {"query", "completed"}}
 	for i, w := range want {
 		if recs[i].Action != w.action || recs[i].Outcome != w.outcome {
 			t.Errorf("record %d: %s/%s, want %s/%s", i, recs[i].Action, recs[i].Outcome, w.action, w.outcome)
@@ -491,6 +581,14 @@ func TestEveryRequestIsAudited(t *testing.T) {
 	}
 	if !strings.Contains(recs[2].Error, "no agreement") || !strings.Contains(recs[3].Error, "syntax") {
 		t.Errorf("denied %q / failed %q", recs[2].Error, recs[3].Error)
+	}
+	for _, rec := range recs[5:] {
+		if len(rec.Excluded) != 1 || rec.Excluded[0].Source != "glasgow" || rec.Excluded[0].Reason != "no agreement" {
+			t.Errorf("%s record of a query that left glasgow out: excluded %+v", rec.Outcome, rec.Excluded)
+		}
+	}
+	if len(recs[0].Excluded) != 0 {
+		t.Errorf("a query that left nothing out records excluded %+v", recs[0].Excluded)
 	}
 
 	// When the audit log cannot be written, no data leaves and no store is read.

@@ -86,6 +86,13 @@ func (s *Server) plan(ctx context.Context, sqlText string, desc *flight.FlightDe
 		slot.Release()
 		return nil, status.Error(codes.Canceled, "the client went away")
 	}
+	if x := res.Excluded(); len(x) > 0 {
+		md := metadata.MD{}
+		for _, e := range x {
+			md.Append(ExcludedHeader, e.HeaderValue())
+		}
+		_ = grpc.SetHeader(ctx, md)
+	}
 	schema := res.Reader.Schema()
 	now := s.cfg.Now()
 	tok, id := s.sign.issue(kindTicket, req.Requester.ID, now.Add(s.cfg.TicketTTL))
@@ -326,6 +333,9 @@ func (r *resultReader) Release() {
 		md := metadata.Pairs(QueryIDTrailer, r.res.QueryID, SuppressedTrailer, strconv.FormatInt(r.res.Suppressed(), 10))
 		for _, w := range r.res.Warnings() {
 			md.Append(WarningTrailer, asciiOnly(w))
+		}
+		for _, e := range r.res.Excluded() {
+			md.Append(ExcludedHeader, e.HeaderValue())
 		}
 		_ = grpc.SetTrailer(r.ctx, md)
 	})

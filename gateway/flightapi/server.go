@@ -33,6 +33,13 @@ import (
 const (
 	PurposeHeader = "x-gateway-purpose"
 	CaseRefHeader = "x-gateway-case-ref"
+	// CoverageHeader: "available" (the default) or "all"; see
+	// engine.Request.Coverage.
+	CoverageHeader = "x-gateway-coverage"
+	// ExcludedHeader is sent, in the response header of the call that plans
+	// a query and in the DoGet's trailers, once per council a standard
+	// dataset query left out by policy (gateway.Exclusion.HeaderValue).
+	ExcludedHeader = "x-gateway-excluded"
 )
 
 // sessionPrefix marks a bearer token issued by the handshake, so it is
@@ -330,6 +337,6 @@ func (s *Server) request(ctx context.Context, sqlText, queryID string) engine.Re
 	md, _ := metadata.FromIncomingContext(ctx)
 	ci := callFrom(ctx)
 	return engine.Request{SQL: sqlText, QueryID: queryID, Requester: ci.requester,
-		Purpose: firstMD(md, PurposeHeader), CaseRef: firstMD(md, CaseRefHeader),
+		Purpose: firstMD(md, PurposeHeader), CaseRef: firstMD(md, CaseRefHeader), Coverage: firstMD(md, CoverageHeader),
 		Door: "flight", RemoteAddr: ci.remote}
 }

@@ -215,6 +215,9 @@ type queryRequest struct {
 	// X-Gateway-Case-Ref headers; the body wins.
 	Purpose string `json:"purpose"`
 	CaseRef string `json:"case_ref"`
+	// Coverage (or the X-Gateway-Coverage header): "available" (the
+	// default) or "all"; see engine.Request.Coverage.
+	Coverage string `json:"coverage"`
 }
 
 // readQuery decodes a query request body, with the declared purpose and
@@ -252,6 +255,9 @@ func (s *Server) readQuery(w http.ResponseWriter, r *http.Request, queryID strin
 	if req.CaseRef == "" {
 		req.CaseRef = strings.TrimSpace(r.Header.Get("X-Gateway-Case-Ref"))
 	}
+	if req.Coverage == "" {
+		req.Coverage = strings.TrimSpace(r.Header.Get("X-Gateway-Coverage"))
+	}
 	return req, true
 }
 
@@ -261,7 +267,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ex, err := s.Engine.Explain(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: gateway.RequesterFrom(r.Context()), Purpose: req.Purpose, CaseRef: req.CaseRef, Door: "http", RemoteAddr: r.RemoteAddr})
+	ex, err := s.Engine.Explain(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: gateway.RequesterFrom(r.Context()), Purpose: req.Purpose, CaseRef: req.CaseRef, Coverage: req.Coverage, Door: "http", RemoteAddr: r.RemoteAddr})
 	if err != nil {
 		writeError(w, s.Log, err, queryID)
 		return
@@ -301,13 +307,14 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithDeadline(ctx, d)
 		defer cancel()
 	}
-	res, err := s.Engine.Query(ctx, engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Purpose: req.Purpose, CaseRef: req.CaseRef, Timeout: timeout, Arrived: arrived, Door: "http", RemoteAddr: r.RemoteAddr})
+	res, err := s.Engine.Query(ctx, engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Purpose: req.Purpose, CaseRef: req.CaseRef, Coverage: req.Coverage, Timeout: timeout, Arrived: arrived, Door: "http", RemoteAddr: r.RemoteAddr})
 	if err != nil {
 		s.logQuery(requester, queryID, req.SQL, arrived, 0, err)
 		writeError(w, s.Log, err, queryID)
 		return
 	}
 	defer res.Close()
+	excludedHeaders(w.Header(), res.Excluded())
 	rows, err := stream(w, s.Log, format, res, s.WriteTimeout)
 	s.logQuery(requester, queryID, req.SQL, arrived, rows, err)
 }
@@ -406,4 +413,15 @@ func firstOf(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// ExcludedHeader carries, on a query's response in every format, one
+// value per council a standard dataset query left out because the
+// requester may not read it (gateway.Exclusion.HeaderValue).
+const ExcludedHeader = "X-Gateway-Excluded"
+
+func excludedHeaders(h http.Header, excluded []gateway.Exclusion) {
+	for _, x := range excluded {
+		h.Add(ExcludedHeader, x.HeaderValue())
+	}
 }

@@ -23,6 +23,13 @@ type Plan struct {
 	// AggOnly: some table is aggregate-only, so the response tells
 	// nothing per council of the rows behind the aggregates.
 	AggOnly bool
+	// StrictCoverage: the request asks for every council of each standard
+	// dataset it reads (coverage "all"); a council the policy denies fails
+	// the query instead of being left out.
+	StrictCoverage bool
+	// Excluded lists the councils of the standard datasets left out of the
+	// answer because the policy denies them (set by Attach).
+	Excluded []gateway.Exclusion
 }
 
 // Scan is one read of one council table for a query.
@@ -39,7 +46,11 @@ type Scan struct {
 	// it be read without changing the answer (see Attach), so the answer
 	// and the decision are the same either way.
 	Excluded bool
-	Pruned   bool // not read at all
+	// Named: a condition on council (= or IN) names this council, so the
+	// query asks for it explicitly; a policy that denies it refuses the
+	// query rather than leave it out (see Attach).
+	Named  bool
+	Pruned bool // not read at all
 	// AllColumns: the scan fetches every column (column pushdown off, or
 	// a policy expression whose columns could not be read).
 	AllColumns bool

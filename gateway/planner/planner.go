@@ -270,6 +270,8 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 					if c.Op == gateway.OpIn {
 						if !slices.ContainsFunc(c.Value.([]any), func(v any) bool { return councilIs(v, want) }) {
 							s.Excluded = true
+						} else {
+							s.Named = true
 						}
 						continue
 					}
@@ -277,6 +279,8 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 						if _, isText := c.Value.(string); isText {
 							if !councilIs(c.Value, want) {
 								s.Excluded = true
+							} else {
+								s.Named = true
 							}
 							continue
 						}

@@ -2,8 +2,11 @@ package planner
 
 import (
 	"context"
-	"github.com/councildata/gateway/gateway/sqltree"
+	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/councildata/gateway/gateway/sqltree"
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/enforce"
@@ -41,6 +44,14 @@ func nonNil(s []string) []string {
 // in (Input's), and returns the query's refusal if any: a denied table
 // fails the whole query with the policy's reason; under policy (policyOn)
 // a council table the requester may not read is NotVisible.
+//
+// Coverage: a standard dataset covers the councils the requester may read.
+// A council the policy denies is left out of the answer and listed in
+// p.Excluded with the policy's reason, unless the query names it (a
+// condition on council, Scan.Named), the request asks for strict coverage
+// (p.StrictCoverage), or the terms of a council it may read demand every
+// council (TableDecision.Coverage "all"): then the denial fails the query.
+// A dataset that leaves every council it would read out fails it too.
 func (p *Plan) Attach(in gateway.PolicyInput, dec *gateway.Decision, policyOn bool) error {
 	// attach, in the order Input listed the tables
 	k := 0
@@ -53,8 +64,12 @@ func (p *Plan) Attach(in gateway.PolicyInput, dec *gateway.Decision, policyOn bo
 	// where it is denied, or its terms reach beyond its own rows (aggregate
 	// only, a row cap), it is not read, as with pruning on.
 	notRead := map[int]bool{}
+	var whole []string // why a denied council could not be left out
 	for _, v := range p.Std {
 		v.Decs = make([]*gateway.TableDecision, len(v.Members))
+		var denied [][2]int // [member, table] denied and not named
+		var terms []string  // allowed members whose terms ask for every council
+		strict, read := p.StrictCoverage, 0
 		for i := range v.Dataset.Members {
 			s := v.Members[i]
 			if s.Pruned {
@@ -69,7 +84,28 @@ func (p *Plan) Attach(in gateway.PolicyInput, dec *gateway.Decision, policyOn bo
 				continue
 			}
 			v.Decs[i] = &dec.Tables[k]
+			switch d := &dec.Tables[k]; {
+			case d.Allowed:
+				read++
+				if enforce.WholeCoverage(d) {
+					strict = true
+					terms = append(terms, fmt.Sprintf("the terms for std.%s from %s (%s) ask for every council (coverage: all)",
+						v.Dataset.Config.Name, s.Source.Config.Council, strings.Join(d.Agreements, ", ")))
+				}
+			case d.Coverage == gateway.CoverageAll:
+				strict = true // a denial about the request (its purpose): it refuses the query
+			case !s.Named:
+				denied = append(denied, [2]int{i, k})
+			}
 			k++
+		}
+		if policyOn && !strict && read > 0 {
+			p.exclude(v, in, dec, denied, notRead)
+		} else if len(denied) > 0 {
+			if p.StrictCoverage {
+				whole = append(whole, `the request asked for coverage "all"`)
+			}
+			whole = append(whole, terms...)
 		}
 	}
 	// A council's own table that the policy denies is answered as one
@@ -109,7 +145,11 @@ func (p *Plan) Attach(in gateway.PolicyInput, dec *gateway.Decision, policyOn bo
 		for i, r := range reasons {
 			parts[i] = strings.Join(tablesOf[r], ", ") + ": " + r
 		}
-		return gateway.Errorf(gateway.CodeForbidden, "access denied: %s", strings.Join(parts, "; "))
+		msg := strings.Join(parts, "; ")
+		if len(whole) > 0 {
+			msg += "; no council could be left out: " + strings.Join(slices.Compact(whole), "; ")
+		}
+		return gateway.Errorf(gateway.CodeForbidden, "access denied: %s", msg)
 	}
 	for i, d := range dec.Tables {
 		if notRead[i] {
@@ -122,6 +162,23 @@ func (p *Plan) Attach(in gateway.PolicyInput, dec *gateway.Decision, policyOn bo
 		}
 	}
 	return nil
+}
+
+// exclude leaves the denied members of v (the [member, table] pairs of
+// Attach) out of the answer: not read, their decisions notRead, each listed
+// in p.Excluded with the policy's reason.
+func (p *Plan) exclude(v *StdView, in gateway.PolicyInput, dec *gateway.Decision, denied [][2]int, notRead map[int]bool) {
+	for _, mt := range denied {
+		t, d := in.Tables[mt[1]], &dec.Tables[mt[1]]
+		v.Members[mt[0]].Pruned = true
+		v.Decs[mt[0]] = &gateway.TableDecision{Allowed: true, Reason: "not read: excluded by policy"}
+		notRead[mt[1]] = true
+		reason := d.Reason
+		if reason == "" {
+			reason = "no policy allows it"
+		}
+		p.Excluded = append(p.Excluded, gateway.Exclusion{Dataset: "std." + v.Dataset.Config.Name, Source: t.Source, Council: t.Council, Reason: reason})
+	}
 }
 
 // NotVisible is the answer, under policy, for a council's table that does

@@ -98,6 +98,10 @@ type DatasetTerms struct {
 	Measures     []string `yaml:"measures"`
 	RowCap       int64    `yaml:"row_cap"`
 	PersonalData bool     `yaml:"personal_data"`
+	// Coverage "all": a query of the dataset under these terms must cover
+	// every council it would read, or it is refused (a total that would
+	// mislead if a council were silently missing). Absent: "available".
+	Coverage string `yaml:"coverage"`
 }
 
 // MaskTerms is one column's mask; the fields are gateway.Mask's.
@@ -430,6 +434,9 @@ func (v *validator) checkDataset(i int, ds DatasetTerms, seen map[string]bool) {
 	}
 	if ds.RowCap < 0 {
 		v.errorf(at("row_cap"), "dataset %q: row_cap must not be negative", ds.Dataset)
+	}
+	if ds.Coverage != "" && ds.Coverage != "available" && ds.Coverage != "all" {
+		v.errorf(at("coverage"), "dataset %q: coverage %q is not \"available\" (the default) or \"all\"", ds.Dataset, ds.Coverage)
 	}
 	cols := make([]string, 0, len(ds.Masks))
 	for c := range ds.Masks {

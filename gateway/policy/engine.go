@@ -294,6 +294,11 @@ func decodeTable(x ast.Value) (gateway.TableDecision, error) {
 			td.RowCap, err = asInt(k, v)
 		case "agreements":
 			td.Agreements, err = asStrings(k, v)
+		case "coverage":
+			td.Coverage, err = asString(k, v)
+			if err == nil && td.Coverage != gateway.CoverageAll && td.Coverage != "available" {
+				err = fmt.Errorf("coverage %q is not \"all\" or \"available\"", td.Coverage)
+			}
 		case "masks":
 			td.Masks, err = asMasks(v)
 		default:

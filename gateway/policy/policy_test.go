@@ -343,6 +343,7 @@ func TestAggregateTermsNameDimensionsAndMeasures(t *testing.T) {
 		"    granularity: aggregate\n    min_cell: 5\n    dimensions: [expense_type]\n":         `dimension "expense_type" is not in columns_allowed`,
 		"    granularity: aggregate\n    min_cell: 5\n    measures: [\"*\"]\n":                  `measures name columns one by one`,
 		"    granularity: record\n    dimensions: [payment_date]\n":                             `dimensions and measures apply only to granularity aggregate`,
+		"    granularity: record\n    coverage: every\n":                                        `coverage "every" is not "available" (the default) or "all"`,
 	} {
 		dir := copyPolicies(t)
 		write(t, filepath.Join(dir, "agreements", "bad", "agreement.yaml"), head+terms+"sharing_schedule: {start: 2025-01-01}\n")

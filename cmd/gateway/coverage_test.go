@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+)
+
+// withAngus adds to a demo config a seventh council, Angus, which no
+// agreement names: a copy of Stirling's files mapped into
+// std.spend_over_500 as Stirling's are.
+func withAngus(t *testing.T, configPath string) {
+	t.Helper()
+	raw, err := os.ReadFile(configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(raw), "sources:\n", `sources:
+  - id: angus
+    council: Angus Council
+    gss: S12000041
+    type: files
+    path: data/stirling
+`, 1)
+	text = strings.Replace(text, "    mappings:\n", `    mappings:
+      angus:
+        table: payments
+        columns:
+          transaction_id: transaction_reference
+          payment_date: payment_date
+          beneficiary_name: supplier_name
+          amount: net_value
+`, 1)
+	if err := os.WriteFile(configPath, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCoverageByPolicy, end to end over HTTP and Flight SQL with the real
+// policy: a council with no agreement is left out of the standard dataset
+// and named, in every format; naming it, or asking for every council,
+// is refused; and the answer over the others is the one the demo gives.
+func TestCoverageByPolicy(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	withAngus(t, cfg)
+	base, flightAddr := startFlight(t, cfg)
+	const q = "SELECT council, count(*) AS payments FROM std.spend_over_500 GROUP BY council ORDER BY council"
+	body := func(sql, extra string) string {
+		b, _ := json.Marshal(map[string]string{"sql": sql, "purpose": "research"})
+		return strings.TrimSuffix(string(b), "}") + extra + "}"
+	}
+
+	// JSON: the answer covers the six demo councils and says why not Angus.
+	r := post(t, base, "demo-analyst", "", body(q, ""))
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	var res struct {
+		Rows  [][]any `json:"rows"`
+		Stats struct {
+			Excluded []struct{ Dataset, Source, Council, Reason string } `json:"excluded"`
+		} `json:"stats"`
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal(r.body, &res); err != nil {
+		t.Fatal(err)
+	}
+	var councils []string
+	for _, row := range res.Rows {
+		councils = append(councils, row[0].(string))
+	}
+	if !slices.Equal(councils, []string{"dundee", "edinburgh", "fife", "glasgow", "highland", "stirling"}) {
+		t.Errorf("councils %v", councils)
+	}
+	x := res.Stats.Excluded
+	if len(x) != 1 || x[0].Source != "angus" || x[0].Council != "Angus Council" || x[0].Dataset != "std.spend_over_500" ||
+		!strings.Contains(x[0].Reason, "no active data-sharing agreement") || !strings.Contains(x[0].Reason, "Angus Council") {
+		t.Errorf("excluded %+v", x)
+	}
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "leaves out Angus Council (angus)") }) {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+	// Every streamed format carries the header, before any row.
+	for _, accept := range []string{"text/csv", "application/x-ndjson", "application/vnd.apache.arrow.stream"} {
+		r := post(t, base, "demo-analyst", accept, body(q, ""))
+		h := r.header.Values("X-Gateway-Excluded")
+		if r.status != 200 || len(h) != 1 || !strings.HasPrefix(h[0], `std.spend_over_500; source=angus; council="Angus Council"; reason="no active data-sharing agreement`) {
+			t.Errorf("%s: %d, X-Gateway-Excluded %q", accept, r.status, h)
+		}
+		if accept == "text/csv" && strings.Contains(string(r.body), "angus") {
+			t.Errorf("CSV has angus rows: %s", r.body)
+		}
+	}
+	// A query over councils that all may be read names none.
+	r = post(t, base, "demo-analyst", "", body("SELECT count(*) FROM std.spend_over_500 WHERE council = 'fife'", ""))
+	if r.status != 200 || len(r.header.Values("X-Gateway-Excluded")) != 0 || !strings.Contains(string(r.body), `"excluded":[]`) {
+		t.Errorf("fife only: %d %q %s", r.status, r.header.Values("X-Gateway-Excluded"), r.body)
+	}
+
+	// Refused: naming Angus, asking for every council (body or header).
+	for name, req := range map[string]*http.Request{
+		"named":           newQuery(t, base, body("SELECT count(*) FROM std.spend_over_500 WHERE council = 'angus'", ""), nil),
+		"named in IN":     newQuery(t, base, body("SELECT count(*) FROM std.spend_over_500 WHERE council IN ('fife', 'angus')", ""), nil),
+		"coverage all":    newQuery(t, base, body(q, `,"coverage":"all"`), nil),
+		"coverage header": newQuery(t, base, body(q, ""), map[string]string{"X-Gateway-Coverage": "all"}),
+	} {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != 403 || !strings.Contains(e.Error.Message, "std.spend_over_500 from Angus Council") {
+			t.Errorf("%s: %d %+v", name, resp.StatusCode, e.Error)
+		}
+	}
+	if r := post(t, base, "demo-analyst", "", body(q, `,"coverage":"some"`)); r.status != 400 || !strings.Contains(string(r.body), `coverage \"some\"`) {
+		t.Errorf("unknown coverage: %d %s", r.status, r.body)
+	}
+	// EXPLAIN names it too.
+	req := newQuery(t, base, body(q, ""), nil)
+	req.URL.Path = "/v1/explain"
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		var ex struct {
+			Allowed  bool
+			Excluded []struct{ Source string }
+		}
+		json.NewDecoder(resp.Body).Decode(&ex)
+		resp.Body.Close()
+		if !ex.Allowed || len(ex.Excluded) != 1 || ex.Excluded[0].Source != "angus" {
+			t.Errorf("explain %+v", ex)
+		}
+	}
+
+	// Flight SQL: the planning call's header and the DoGet's trailers.
+	cl := flightClient(t, flightAddr)
+	ctx := asCtx(context.Background(), "demo-analyst", "research")
+	var header, trailer metadata.MD
+	info, err := cl.Execute(ctx, q, grpc.Header(&header))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket, grpc.Trailer(&trailer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rdr.Next() {
+		n += int(rdr.RecordBatch().NumRows())
+	}
+	rdr.Release()
+	if n != 6 {
+		t.Errorf("Flight: %d councils", n)
+	}
+	for what, md := range map[string]metadata.MD{"header": header, "trailer": trailer} {
+		if v := md.Get("x-gateway-excluded"); len(v) != 1 || !strings.Contains(v[0], "source=angus") {
+			t.Errorf("Flight %s x-gateway-excluded %q", what, v)
+		}
+	}
+	strict := metadata.AppendToOutgoingContext(ctx, "x-gateway-coverage", "all")
+	if _, err := cl.Execute(strict, q); codeOfErr(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "Angus Council") {
+		t.Errorf("Flight coverage all: %v", err)
+	}
+}
+
+func newQuery(t *testing.T, base, body string, headers map[string]string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest("POST", base+"/v1/query", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer demo-analyst")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	return req
+}
