@@ -2,7 +2,7 @@
 // councils' stores.
 //
 //	gateway serve --config FILE [--http ADDR] [--flight ADDR]
-//	gateway check --config FILE
+//	gateway check --config FILE [--sample N]
 //	gateway secrets init --out DIR
 //	gateway audit verify --public-key FILE [--key FILE] LOG
 //	gateway version
@@ -37,7 +37,8 @@ func main() {
 
 const usage = `usage:
   gateway serve --config FILE [--http ADDR] [--flight ADDR]
-  gateway check --config FILE
+  gateway check --config FILE [--sample N] connect to every council; with --sample, read N rows of
+                                          each mapped table and report its conversions and NULLs
   gateway policy test [-v] [DIR]          run the Rego unit tests (default DIR: policies)
   gateway policy check [DIR]              compile the policies strictly, like opa check --strict
   gateway policy explain --config FILE --as KEY [--purpose P] [--case-ref C] "SQL"
@@ -74,6 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&m.ConfigPath, "config", "", "the gateway's YAML config file")
 	fs.StringVar(&m.HTTPAddr, "http", "", "HTTP listen address (default from config, else 127.0.0.1:8080)")
 	fs.StringVar(&m.FlightAddr, "flight", "", "Flight SQL listen address (default from config, else 127.0.0.1:8815)")
+	if args[0] == "check" {
+		fs.IntVar(&m.Sample, "sample", 0, "read this many rows of each mapped table and report each standard column's conversion failures and NULLs")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

@@ -37,6 +37,9 @@ type Main struct {
 	// FlightAddr overrides the config; after Listen it is the bound
 	// address (":0" picks a free port).
 	FlightAddr string
+	// Sample, for Check, is how many rows of each mapped table to read
+	// to measure the mappings (0: none).
+	Sample int
 
 	Config  *config.Config
 	Catalog *catalog.Catalog
@@ -227,7 +230,9 @@ func (m *Main) Close() error {
 }
 
 // Check validates the config and its secrets and connects to every source,
-// printing one line for the secrets and one per council.
+// printing one line for the secrets and one per council; then the mapping
+// mistakes it can see, and with Sample what that many rows of each mapped
+// table say of its mapping (checkMappings).
 func (m *Main) Check(ctx context.Context, w io.Writer) error {
 	cfg, err := config.Load(m.ConfigPath)
 	if err != nil {
@@ -268,6 +273,15 @@ func (m *Main) Check(ctx context.Context, w io.Writer) error {
 				rows = fmt.Sprintf("%d rows", st.Rows)
 			}
 			fmt.Fprintf(w, "ok   %-12s %-34s %-8s %d tables, %s (%s)\n", st.Source, st.Council, st.Type, st.Tables, rows, st.Elapsed.Round(time.Millisecond))
+		}
+		if failed == 0 {
+			n, err := m.checkMappings(ctx, w, cat)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				return fmt.Errorf("%d mapping checks failed (a conversion that read no sampled value, or a table that could not be sampled)", n)
+			}
 		}
 	}
 	if failed > 0 {
