@@ -145,6 +145,45 @@ func TestCoverageByPolicy(t *testing.T) {
 		}
 	}
 
+	// The catalog says, per dataset, who the requester will get, who not
+	// and why, and per column and council how it is seen.
+	cat := catalogAs(t, base, "demo-analyst", "research")
+	spend := cat["spend_over_500"]
+	if len(spend.Councils) != 6 || len(spend.Excluded) != 1 || spend.Excluded[0].Source != "angus" ||
+		!strings.Contains(spend.Excluded[0].Reason, "no active data-sharing agreement") {
+		t.Errorf("analyst's spend_over_500: councils %d, excluded %+v", len(spend.Councils), spend.Excluded)
+	}
+	access := map[string]map[string]string{}
+	for _, c := range spend.Columns {
+		access[c.Name] = c.Access
+	}
+	if a := access["amount"]; a["edinburgh"] != "plain" || a["angus"] != "" {
+		t.Errorf("analyst amount access %v", a)
+	}
+	if a := access["purpose"]; a["edinburgh"] != "not mapped (NULL)" || a["glasgow"] != "plain" {
+		t.Errorf("analyst purpose access %v", a)
+	}
+	// The public: aggregates only, by dimensions and measures.
+	pub := catalogAs(t, base, "demo-public", "transparency")["spend_over_500"]
+	pa := map[string]map[string]string{}
+	for _, c := range pub.Columns {
+		pa[c.Name] = c.Access
+	}
+	if len(pub.Councils) == 0 || !pub.Councils[0].AggregateOnly || pa["amount"]["fife"] != "measure" ||
+		pa["council"]["fife"] != "dimension" || !strings.HasPrefix(pa["beneficiary_name"]["fife"], "aggregate only") {
+		t.Errorf("public spend_over_500: %+v / %v", pub.Councils, pa)
+	}
+	// The partner sees planning from Edinburgh only, with its masks.
+	plan := catalogAs(t, base, "demo-partner", "health-and-social-care")["planning_applications"]
+	pl := map[string]map[string]string{}
+	for _, c := range plan.Columns {
+		pl[c.Name] = c.Access
+	}
+	if len(plan.Councils) != 1 || plan.Councils[0].Source != "edinburgh" || plan.Councils[0].RowFilter == "" || len(plan.Excluded) != 5 ||
+		pl["received_date"]["edinburgh"] != "masked (truncate_date)" || !strings.HasPrefix(pl["applicant_name"]["edinburgh"], "not granted") {
+		t.Errorf("partner planning_applications: %+v excluded %d, access %v", plan.Councils, len(plan.Excluded), pl)
+	}
+
 	// Flight SQL: the planning call's header and the DoGet's trailers.
 	cl := flightClient(t, flightAddr)
 	ctx := asCtx(context.Background(), "demo-analyst", "research")
@@ -187,4 +226,43 @@ func newQuery(t *testing.T, base, body string, headers map[string]string) *http.
 		req.Header.Set(k, v)
 	}
 	return req
+}
+
+type catalogDataset struct {
+	Councils []struct {
+		Source        string
+		AggregateOnly bool   `json:"aggregate_only"`
+		RowFilter     string `json:"row_filter"`
+	}
+	Excluded []struct{ Source, Reason string } `json:"excluded_councils"`
+	Columns  []struct {
+		Name   string
+		Access map[string]string
+	}
+}
+
+// catalogAs is GET /v1/catalog's standard datasets by name, for key and purpose.
+func catalogAs(t *testing.T, base, key, purpose string) map[string]catalogDataset {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/v1/catalog?purpose="+purpose, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Datasets []struct {
+			Name string
+			catalogDataset
+		} `json:"standard_datasets"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]catalogDataset{}
+	for _, d := range out.Datasets {
+		m[d.Name] = d.catalogDataset
+	}
+	return m
 }

@@ -162,58 +162,6 @@ func message(err error) string {
 	return err.Error()
 }
 
-// Visible asks the policy which of the catalog's tables the requester may
-// read at all (for the declared purpose): the catalog a requester sees is
-// filtered by it. The keys are "source.table" and "std.dataset/source".
-func (e *Engine) Visible(ctx context.Context, req Request) (map[string]bool, error) {
-	in := gateway.PolicyInput{Action: "catalog", Purpose: req.Purpose, CaseRef: req.CaseRef, QueryID: req.QueryID,
-		Time: req.now().UTC().Format(time.RFC3339), Tables: []gateway.PolicyTable{}}
-	if req.Requester != nil {
-		in.Requester = *req.Requester
-	}
-	var keys []string
-	for _, s := range e.cat.Sources() {
-		tables, err := s.Tables(ctx)
-		if err != nil {
-			continue // unreachable: nothing to list
-		}
-		for _, t := range tables {
-			in.Tables = append(in.Tables, gateway.PolicyTable{Source: s.Config.ID, Council: s.Config.Council, GSS: s.Config.GSS, Table: t.Name, Columns: []string{}})
-			keys = append(keys, s.Config.ID+"."+t.Name)
-		}
-	}
-	for _, d := range e.cat.Datasets() {
-		for _, m := range d.Members {
-			in.Tables = append(in.Tables, gateway.PolicyTable{Source: m.Source.Config.ID, Council: m.Source.Config.Council, GSS: m.Source.Config.GSS,
-				Table: m.Mapping.Table, Dataset: d.Config.Name, Columns: []string{}})
-			keys = append(keys, "std."+d.Config.Name+"/"+m.Source.Config.ID)
-		}
-	}
-	out := map[string]bool{}
-	if e.policy.Decider == nil {
-		for _, k := range keys {
-			out[k] = true
-		}
-		return out, nil
-	}
-	dec, err := e.policy.Decider.Decide(ctx, in)
-	req.Action = "catalog"
-	ev := auditEvent{req: req, start: time.Now(), in: &in, dec: dec, outcome: audit.OutcomeAllowed, err: err}
-	if err != nil {
-		ev.outcome = audit.OutcomeDenied
-	}
-	if aerr := e.audit(ctx, ev); aerr != nil {
-		return out, aerr
-	}
-	if dec == nil || len(dec.Tables) != len(in.Tables) {
-		return out, err // nothing visible
-	}
-	for i, k := range keys {
-		out[k] = dec.Tables[i].Allowed
-	}
-	return out, nil
-}
-
 // explainRows is an Explanation as a table, the answer to "EXPLAIN <query>"
 // sent as a query: one row per council table (source, table, statement,
 // parameters, pushed, not_pushed, row_filter, masks) and a last row, source

@@ -146,28 +146,49 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		Error   string         `json:"error,omitempty"`
 		Tables  []catalogTable `json:"tables"`
 	}
+	// A council of a standard dataset the requester will get, and under
+	// which terms; its agreements and terms are the ones /v1/explain shows.
 	type member struct {
+		Source        string   `json:"source"`
+		Council       string   `json:"council"`
+		GSS           string   `json:"gss"`
+		Table         string   `json:"table"`
+		Agreements    []string `json:"agreements,omitempty"`
+		RowFilter     string   `json:"row_filter,omitempty"`
+		AggregateOnly bool     `json:"aggregate_only,omitempty"`
+		MinGroupSize  int      `json:"min_group_size,omitempty"`
+		RowCap        int64    `json:"row_cap,omitempty"`
+		Coverage      string   `json:"coverage,omitempty"`
+	}
+	// A council the requester will not get, and why.
+	type excluded struct {
 		Source  string `json:"source"`
 		Council string `json:"council"`
-		GSS     string `json:"gss"`
-		Table   string `json:"table"`
+		Reason  string `json:"reason"`
+	}
+	// A column, and per council the requester gets how it sees it.
+	type column struct {
+		catalogColumn
+		Access map[string]string `json:"access"`
 	}
 	type dataset struct {
-		Name        string          `json:"name"`
-		SQLName     string          `json:"sql_name"`
-		Description string          `json:"description,omitempty"`
-		Columns     []catalogColumn `json:"columns"`
-		Councils    []member        `json:"councils"`
+		Name        string     `json:"name"`
+		SQLName     string     `json:"sql_name"`
+		Description string     `json:"description,omitempty"`
+		Columns     []column   `json:"columns"`
+		Councils    []member   `json:"councils"`
+		Excluded    []excluded `json:"excluded_councils"`
 	}
 	out := struct {
 		Sources  []source  `json:"sources"`
 		Datasets []dataset `json:"standard_datasets"`
 	}{Sources: []source{}, Datasets: []dataset{}}
-	visible, err := s.Engine.Visible(r.Context(), engine.Request{QueryID: engine.NewQueryID(), Requester: gateway.RequesterFrom(r.Context()), Door: "http", RemoteAddr: r.RemoteAddr,
+	acc, err := s.Engine.Access(r.Context(), engine.Request{QueryID: engine.NewQueryID(), Requester: gateway.RequesterFrom(r.Context()), Door: "http", RemoteAddr: r.RemoteAddr,
 		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose"))), CaseRef: r.Header.Get("X-Gateway-Case-Ref")})
 	if err != nil {
 		s.Log.Warn("catalog: policy could not decide; showing nothing", "err", err)
 	}
+	visible := acc.Tables
 	for _, src := range s.Catalog.Sources() {
 		so := source{ID: src.Config.ID, Council: src.Config.Council, GSS: src.Config.GSS, Type: src.Config.Type, Tables: []catalogTable{}}
 		tables, err := src.Tables(r.Context())
@@ -190,16 +211,37 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, d := range s.Catalog.Datasets() {
 		do := dataset{Name: d.Config.Name, SQLName: "std." + d.Config.Name, Description: d.Config.Description,
-			Columns:  []catalogColumn{{Name: "council", Type: "VARCHAR", Description: "source id of the council"}, {Name: "council_gss", Type: "VARCHAR", Description: "GSS code of the council"}},
-			Councils: []member{}}
+			Columns: []column{{catalogColumn: catalogColumn{Name: "council", Type: "VARCHAR", Description: "source id of the council"}, Access: map[string]string{}},
+				{catalogColumn: catalogColumn{Name: "council_gss", Type: "VARCHAR", Description: "GSS code of the council"}, Access: map[string]string{}}},
+			Councils: []member{}, Excluded: []excluded{}}
 		for _, c := range d.Config.Columns {
-			do.Columns = append(do.Columns, catalogColumn{Name: c.Name, Type: c.Type, Description: c.Description})
+			do.Columns = append(do.Columns, column{catalogColumn: catalogColumn{Name: c.Name, Type: c.Type, Description: c.Description}, Access: map[string]string{}})
 		}
 		for _, m := range d.Members {
-			if !visible["std."+d.Config.Name+"/"+m.Source.Config.ID] {
+			id := m.Source.Config.ID
+			ma := acc.Members["std."+d.Config.Name+"/"+id]
+			if ma == nil || !ma.Decision.Allowed {
+				reason := "the policy could not decide"
+				if ma != nil {
+					reason = ma.Decision.Reason
+				}
+				do.Excluded = append(do.Excluded, excluded{Source: id, Council: m.Source.Config.Council, Reason: reason})
 				continue
 			}
-			do.Councils = append(do.Councils, member{Source: m.Source.Config.ID, Council: m.Source.Config.Council, GSS: m.Source.Config.GSS, Table: m.Mapping.Table})
+			td := ma.Decision
+			do.Councils = append(do.Councils, member{Source: id, Council: m.Source.Config.Council, GSS: m.Source.Config.GSS, Table: m.Mapping.Table,
+				Agreements: td.Agreements, RowFilter: td.RowFilter, AggregateOnly: td.AggregateOnly, MinGroupSize: td.MinGroupSize, RowCap: td.RowCap, Coverage: td.Coverage})
+			for i := range do.Columns {
+				c := &do.Columns[i]
+				if c.Name == "council" || c.Name == "council_gss" {
+					c.Access[id] = "plain"
+					if td.AggregateOnly {
+						c.Access[id] = "dimension"
+					}
+					continue
+				}
+				c.Access[id] = ma.Columns[c.Name]
+			}
 		}
 		if len(do.Councils) > 0 {
 			out.Datasets = append(out.Datasets, do)

@@ -1,0 +1,167 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/audit"
+)
+
+// Visible asks the policy which of the catalog's tables the requester may
+// read at all (for the declared purpose): the catalog a requester sees is
+// filtered by it. The keys are "source.table" and "std.dataset/source".
+func (e *Engine) Visible(ctx context.Context, req Request) (map[string]bool, error) {
+	acc, err := e.catalogAccess(ctx, req, false)
+	return acc.Tables, err
+}
+
+// Access is what a requester may read of the catalog, for the declared
+// purpose: every table's visibility, and for each standard dataset's
+// council the terms it would be read under and each column's access.
+type Access struct {
+	// Tables says, per "source.table" and "std.dataset/source", whether
+	// the requester may read it at all.
+	Tables map[string]bool
+	// Members holds, per "std.dataset/source", that council's terms.
+	Members map[string]*MemberAccess
+}
+
+// MemberAccess is one council's terms for a standard dataset.
+type MemberAccess struct {
+	// Decision is the policy's decision for the dataset from this council
+	// with no column named: whether it is read at all, and how.
+	Decision gateway.TableDecision
+	// Columns says, per standard column, how a query of it would see it:
+	// "plain", "masked (<kind>)", "dimension", "measure", "aggregate only:
+	// count(*) only", "not granted: <reason>" or "not mapped (NULL)".
+	Columns map[string]string
+}
+
+// Access asks the policy, in one decision audited as action "catalog",
+// about every table and, for each standard dataset's council, every
+// column alone (to tell which ones the terms grant).
+func (e *Engine) Access(ctx context.Context, req Request) (*Access, error) {
+	return e.catalogAccess(ctx, req, true)
+}
+
+func (e *Engine) catalogAccess(ctx context.Context, req Request, columns bool) (*Access, error) {
+	in := gateway.PolicyInput{Action: "catalog", Purpose: req.Purpose, CaseRef: req.CaseRef, QueryID: req.QueryID,
+		Time: req.now().UTC().Format(time.RFC3339), Tables: []gateway.PolicyTable{}}
+	if req.Requester != nil {
+		in.Requester = *req.Requester
+	}
+	type asked struct {
+		key, column string // column "" for the table itself
+	}
+	var keys []asked
+	for _, s := range e.cat.Sources() {
+		tables, err := s.Tables(ctx)
+		if err != nil {
+			continue // unreachable: nothing to list
+		}
+		for _, t := range tables {
+			in.Tables = append(in.Tables, gateway.PolicyTable{Source: s.Config.ID, Council: s.Config.Council, GSS: s.Config.GSS, Table: t.Name, Columns: []string{}})
+			keys = append(keys, asked{key: s.Config.ID + "." + t.Name})
+		}
+	}
+	for _, d := range e.cat.Datasets() {
+		for _, m := range d.Members {
+			key := "std." + d.Config.Name + "/" + m.Source.Config.ID
+			pt := gateway.PolicyTable{Source: m.Source.Config.ID, Council: m.Source.Config.Council, GSS: m.Source.Config.GSS,
+				Table: m.Mapping.Table, Dataset: d.Config.Name, Columns: []string{}}
+			in.Tables = append(in.Tables, pt)
+			keys = append(keys, asked{key: key})
+			if !columns {
+				continue
+			}
+			for _, c := range d.Config.Columns {
+				pc := pt
+				pc.Columns = []string{c.Name}
+				in.Tables = append(in.Tables, pc)
+				keys = append(keys, asked{key: key, column: c.Name})
+			}
+		}
+	}
+	acc := &Access{Tables: map[string]bool{}, Members: map[string]*MemberAccess{}}
+	var dec *gateway.Decision
+	if e.policy.Decider == nil {
+		dec = &gateway.Decision{Revision: "disabled"}
+		for range in.Tables {
+			dec.Tables = append(dec.Tables, gateway.TableDecision{Allowed: true, Reason: "policy disabled"})
+		}
+	} else {
+		var err error
+		dec, err = e.policy.Decider.Decide(ctx, in)
+		req.Action = "catalog"
+		ev := auditEvent{req: req, start: time.Now(), in: &in, dec: dec, outcome: audit.OutcomeAllowed, err: err}
+		if err != nil {
+			ev.outcome = audit.OutcomeDenied
+		}
+		if aerr := e.audit(ctx, ev); aerr != nil {
+			return acc, aerr
+		}
+		if dec == nil || len(dec.Tables) != len(in.Tables) {
+			return acc, err // nothing visible
+		}
+	}
+	for i, k := range keys {
+		d := dec.Tables[i]
+		if k.column == "" {
+			acc.Tables[k.key] = d.Allowed
+			if strings.HasPrefix(k.key, "std.") {
+				acc.Members[k.key] = &MemberAccess{Decision: d, Columns: map[string]string{}}
+			}
+			continue
+		}
+		m := acc.Members[k.key]
+		m.Columns[k.column] = columnAccess(&m.Decision, &d, k.column)
+	}
+	for _, d := range e.cat.Datasets() {
+		for _, mem := range d.Members {
+			m := acc.Members["std."+d.Config.Name+"/"+mem.Source.Config.ID]
+			if m == nil {
+				continue
+			}
+			for col := range m.Columns {
+				if _, mapped := mem.Mapping.Columns[col]; !mapped {
+					m.Columns[col] = "not mapped (NULL)"
+				}
+			}
+		}
+	}
+	return acc, nil
+}
+
+// columnAccess says how a query of the dataset would see column col from
+// one council, given the decision with no column (table) and with col
+// alone (alone).
+func columnAccess(table, alone *gateway.TableDecision, col string) string {
+	switch {
+	case !alone.Allowed:
+		return "not granted: " + alone.Reason
+	case table.AggregateOnly:
+		for _, dim := range table.Dimensions {
+			name, grain, _ := strings.Cut(dim, ":")
+			if strings.EqualFold(name, col) {
+				if grain != "" {
+					return fmt.Sprintf("dimension (by %s or coarser)", grain)
+				}
+				return "dimension"
+			}
+		}
+		if slices.ContainsFunc(table.Measures, func(m string) bool { return strings.EqualFold(m, col) }) {
+			return "measure"
+		}
+		return "aggregate only: neither a dimension nor a measure"
+	}
+	for name, m := range table.Masks {
+		if strings.EqualFold(name, col) {
+			return "masked (" + m.Kind + ")"
+		}
+	}
+	return "plain"
+}
