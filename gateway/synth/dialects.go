@@ -175,7 +175,7 @@ func leeds2010SQLite() *Dialect {
 
 func lgaSQLite() *Dialect {
 	return &Dialect{Name: "lga-sqlite", Dataset: PlanningApplications, Table: "planning_applications",
-		About: "LGA PlanningApplications schema (PascalCase, dd/mm/yyyy text dates, LGA status and decision words), plus the applicant",
+		About: "LGA PlanningApplications schema (PascalCase, dd/mm/yyyy text dates, LGA status and decision words, the site's postcode), plus the applicant",
 		Columns: []Column{
 			local("ExtractDate", Text, constant(func(c *env) any { return AsOf(c.FY).Format("02/01/2006") })),
 			local("OrganisationLabel", Text, constant(func(c *env) any { return c.Name })),
@@ -184,6 +184,7 @@ func lgaSQLite() *Dialect {
 			coded("ServiceTypeLabel", "application_type", lgaTypes),
 			same("CaseText", "description"),
 			same("LocationText", "address_text"),
+			same("Postcode", "postcode"),
 			same("GeoAreaLabel", "ward"),
 			coded("Status", "status", map[string]string{"registered": "Registered", "pending": "Pending", "decided": "Decided", "withdrawn": "Withdrawn", "appealed": "Appealed"}),
 			dateAs("DecisionDate", "decision_date", "02/01/2006", "%d/%m/%Y", false),
