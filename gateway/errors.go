@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -80,4 +81,23 @@ func ErrorCode(err error) Code {
 		return e.Code
 	}
 	return CodeInternal
+}
+
+// SourceFailure is a council left out of a partial answer because its
+// store failed: which council, and the gateway's words for the failure
+// (never the store's own message, which the requester may not be owed).
+type SourceFailure struct {
+	Dataset string `json:"dataset"` // std.<dataset>
+	Source  string `json:"source"`
+	Council string `json:"council"`
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+// HeaderValue is the failure as one HTTP header or gRPC metadata value,
+// ASCII only: `std.<dataset>; source=<id>; council="<name>"; code=<code>;
+// message="<message>"`, the strings quoted as strconv.QuoteToASCII does.
+func (f SourceFailure) HeaderValue() string {
+	return fmt.Sprintf("%s; source=%s; council=%s; code=%s; message=%s", f.Dataset, f.Source,
+		strconv.QuoteToASCII(f.Council), f.Code, strconv.QuoteToASCII(f.Message))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -265,4 +266,87 @@ func catalogAs(t *testing.T, base, key, purpose string) map[string]catalogDatase
 		m[d.Name] = d.catalogDataset
 	}
 	return m
+}
+
+// TestPartialAnswers, end to end over HTTP and Flight SQL: Dundee's files
+// go missing while the gateway runs; a partial answer covers the other
+// five councils and names Dundee, in every format; without partial the
+// query fails with 502 naming it.
+func TestPartialAnswers(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base, flightAddr := startFlight(t, cfg)
+	if err := os.RemoveAll(filepath.Join(filepath.Dir(cfg), "data", "dundee", "payments")); err != nil {
+		t.Fatal(err)
+	}
+	const q = "SELECT council, count(*) AS payments FROM std.spend_over_500 GROUP BY council ORDER BY council"
+	body := func(extra string) string {
+		return `{"sql": "` + q + `", "purpose": "research"` + extra + `}`
+	}
+	r := post(t, base, "demo-analyst", "", body(""))
+	if r.status != 502 || !strings.Contains(string(r.body), "dundee") {
+		t.Fatalf("without partial: %d %s", r.status, r.body)
+	}
+	r = post(t, base, "demo-analyst", "", body(`, "partial": true`))
+	var res struct {
+		Rows  [][]any
+		Stats struct {
+			Failed []struct{ Dataset, Source, Council, Code, Message string }
+		}
+		Warnings []string
+	}
+	if err := json.Unmarshal(r.body, &res); err != nil || r.status != 200 {
+		t.Fatalf("partial: %d %s %v", r.status, r.body, err)
+	}
+	var councils []string
+	for _, row := range res.Rows {
+		councils = append(councils, row[0].(string))
+	}
+	if !slices.Equal(councils, []string{"edinburgh", "fife", "glasgow", "highland", "stirling"}) {
+		t.Errorf("partial councils %v", councils)
+	}
+	if f := res.Stats.Failed; len(f) != 1 || f[0].Source != "dundee" || f[0].Code != "source_failed" || f[0].Dataset != "std.spend_over_500" {
+		t.Errorf("failed %+v", f)
+	}
+	for _, accept := range []string{"text/csv", "application/x-ndjson", "application/vnd.apache.arrow.stream"} {
+		req := newQuery(t, base, body(""), map[string]string{"Accept": accept, "X-Gateway-Partial": "true"})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if h := resp.Header.Values("X-Gateway-Failed"); resp.StatusCode != 200 || len(h) != 1 || !strings.HasPrefix(h[0], `std.spend_over_500; source=dundee; council="Dundee City Council"; code=source_failed`) {
+			t.Errorf("%s: %d X-Gateway-Failed %q", accept, resp.StatusCode, h)
+		}
+	}
+	if r := post(t, base, "demo-analyst", "", body(`, "partial": "yes"`)); r.status != 400 || !strings.Contains(string(r.body), "partial of the body must be true or false") {
+		t.Errorf("partial as text: %d %s", r.status, r.body)
+	}
+
+	cl := flightClient(t, flightAddr)
+	ctx := metadata.AppendToOutgoingContext(asCtx(context.Background(), "demo-analyst", "research"), "x-gateway-partial", "true")
+	var header, trailer metadata.MD
+	info, err := cl.Execute(ctx, q, grpc.Header(&header))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket, grpc.Trailer(&trailer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rdr.Next() {
+		n += int(rdr.RecordBatch().NumRows())
+	}
+	rdr.Release()
+	if n != 5 {
+		t.Errorf("Flight partial: %d councils", n)
+	}
+	for what, md := range map[string]metadata.MD{"header": header, "trailer": trailer} {
+		if v := md.Get("x-gateway-failed"); len(v) != 1 || !strings.Contains(v[0], "source=dundee") {
+			t.Errorf("Flight %s x-gateway-failed %q", what, v)
+		}
+	}
+	if _, err := cl.Execute(asCtx(context.Background(), "demo-analyst", "research"), q); err == nil || !strings.Contains(err.Error(), "dundee") {
+		t.Errorf("Flight without partial: %v", err)
+	}
 }

@@ -82,6 +82,9 @@ type Record struct {
 	// Excluded are the councils of standard datasets the answer left out
 	// because the policy denies them, with the policy's reasons.
 	Excluded []gateway.Exclusion `json:"excluded,omitempty"`
+	// Failed are the councils a partial answer left out because their
+	// stores failed (partial: true).
+	Failed []gateway.SourceFailure `json:"failed,omitempty"`
 	// Rows is the number of rows returned.
 	Rows int64 `json:"rows"`
 	// DurationMS is how long the request took, in milliseconds (fractional).

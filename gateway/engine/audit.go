@@ -27,8 +27,10 @@ type auditEvent struct {
 	err     error
 	// excluded: the councils the plan left out by policy (coverage)
 	excluded []gateway.Exclusion
-	rows     int64
-	start    time.Time
+	// failed: the councils a partial answer left out, their stores failing
+	failed []gateway.SourceFailure
+	rows   int64
+	start  time.Time
 }
 
 // audit appends a record. With no auditor configured it does nothing.
@@ -50,6 +52,7 @@ func (e *Engine) audit(ctx context.Context, ev auditEvent) error {
 		CaseRef:     ev.req.CaseRef,
 		Rows:        ev.rows,
 		Excluded:    ev.excluded,
+		Failed:      ev.failed,
 		DurationMS:  float64(time.Since(ev.start).Microseconds()) / 1000,
 		Outcome:     ev.outcome,
 	}

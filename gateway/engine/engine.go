@@ -126,6 +126,10 @@ type Request struct {
 	// others left out and named (Result.Excluded); "all" (CoverageAll),
 	// every council, or the query is refused.
 	Coverage string
+	// Partial: a council of a standard dataset whose store fails is left
+	// out of the answer and named (Result.Failed) instead of failing the
+	// query with 502.
+	Partial bool
 	// Arrived is when the request reached the door; the query's timeout
 	// counts from it, waits for a slot included (default: when Query is
 	// called).
@@ -200,6 +204,9 @@ func (r *Result) Warnings() []string {
 	for _, x := range r.excluded {
 		out = append(out, fmt.Sprintf("%s leaves out %s (%s): %s", x.Dataset, x.Council, x.Source, x.Reason))
 	}
+	for _, f := range r.run.Failed() {
+		out = append(out, fmt.Sprintf("%s leaves out %s (%s), whose store failed: %s", f.Dataset, f.Council, f.Source, f.Message))
+	}
 	return append(out, r.run.Warnings()...)
 }
 
@@ -207,6 +214,11 @@ func (r *Result) Warnings() []string {
 // answer leaves out because the requester may not read them, with the
 // policy's reasons (see Request.Coverage); nil when it covers them all.
 func (r *Result) Excluded() []gateway.Exclusion { return r.excluded }
+
+// Failed lists the councils left out of a partial answer (Request.Partial)
+// because their stores failed; nil when none was. Final before the first
+// row is read: a council is left out only before the answer starts.
+func (r *Result) Failed() []gateway.SourceFailure { return r.run.Failed() }
 
 // Suppressed is how many output groups were suppressed for being smaller
 // than the policy's minimum.
@@ -295,14 +307,14 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if err := e.audit(ctx, ev); err != nil {
 		return nil, err // nothing has been read
 	}
-	run, err := e.exec.Run(ctx, exec.Query{ID: req.QueryID, Analysis: a, Plan: p, Aggregate: ao, Deadline: req.deadline(e.cfg, time.Now())})
+	run, err := e.exec.Run(ctx, exec.Query{ID: req.QueryID, Analysis: a, Plan: p, Aggregate: ao, Deadline: req.deadline(e.cfg, time.Now()), Partial: req.Partial})
 	if err != nil {
 		return fail(outcomeOf(err), err)
 	}
 	res := newResult(req.QueryID, run, start)
 	res.excluded = p.Excluded
 	res.done = func(rows int64, err error) {
-		ev.outcome, ev.err, ev.rows = outcomeOf(err), err, rows
+		ev.outcome, ev.err, ev.rows, ev.failed = outcomeOf(err), err, rows, run.Failed()
 		_ = e.audit(ctx, ev)
 	}
 	return res, nil

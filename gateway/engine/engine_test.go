@@ -34,6 +34,8 @@ type memSource struct {
 	// stall makes Scan itself wait for cancellation, as a store that
 	// never answers a connection does.
 	stall bool
+	// refuse makes Scan fail at once, as a store that is down does.
+	refuse bool
 
 	mu       sync.Mutex
 	requests []gateway.ScanRequest
@@ -52,6 +54,9 @@ func (m *memSource) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway
 	if m.stall {
 		<-ctx.Done()
 		return nil, fmt.Errorf("connect: %w", ctx.Err())
+	}
+	if m.refuse {
+		return nil, errors.New("dial tcp 10.0.0.9:5432: connect: connection refused")
 	}
 	rec, ok := m.tables[req.Table]
 	if !ok {
@@ -537,6 +542,74 @@ func TestSourceFailureNamesTheCouncil(t *testing.T) {
 	var ge *gateway.Error
 	if !errors.As(err, &ge) || ge.Code != gateway.CodeSourceFailed || ge.Source != "glasgow" || !strings.Contains(ge.Message, "glasgow") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// Partial answers: with Partial, a council of a standard dataset whose
+// store fails (at once or while it streams) is left out and named; the
+// others' rows are the answer. Without it, or for a council's own table,
+// or when every council fails, the query fails naming the council.
+func TestPartialAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		sql           string
+		partial       bool
+		glas, edin    func(*memSource)
+		want          []string
+		failedCode    gateway.Code // the query's error, when it fails
+		failedMessage string
+	}{
+		{name: "mid-stream, partial", sql: "SELECT council, count(*) FROM std.spend_over_500 GROUP BY council", partial: true,
+			glas: func(m *memSource) { m.fail = true }, want: []string{"edinburgh|3"}},
+		{name: "refused, partial", sql: "SELECT council, count(*) FROM std.spend_over_500 GROUP BY council", partial: true,
+			glas: func(m *memSource) { m.refuse = true }, want: []string{"edinburgh|3"}},
+		{name: "refused, partial, a join over both datasets' councils", sql: "SELECT count(*) FROM std.spend_over_500 a JOIN std.spend_over_500 b USING (council)", partial: true,
+			glas: func(m *memSource) { m.refuse = true }, want: []string{"9"}},
+		{name: "refused, not partial", sql: "SELECT count(*) FROM std.spend_over_500",
+			glas: func(m *memSource) { m.refuse = true }, failedCode: gateway.CodeSourceFailed, failedMessage: "glasgow"},
+		{name: "a council's own table", sql: "SELECT count(*) FROM glasgow.spend", partial: true,
+			glas: func(m *memSource) { m.fail = true }, failedCode: gateway.CodeSourceFailed, failedMessage: "glasgow"},
+		{name: "its own table beside the dataset", sql: "SELECT (SELECT count(*) FROM glasgow.spend) + (SELECT count(*) FROM std.spend_over_500)", partial: true,
+			glas: func(m *memSource) { m.refuse = true }, failedCode: gateway.CodeSourceFailed, failedMessage: "glasgow"},
+		{name: "every council", sql: "SELECT count(*) FROM std.spend_over_500", partial: true,
+			glas: func(m *memSource) { m.refuse = true }, edin: func(m *memSource) { m.fail = true },
+			failedCode: gateway.CodeSourceFailed, failedMessage: "every council the query reads failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tc.glas != nil {
+				tc.glas(f.glas)
+			}
+			if tc.edin != nil {
+				tc.edin(f.edin)
+			}
+			res, err := f.eng.Query(context.Background(), Request{SQL: tc.sql, Partial: tc.partial})
+			if tc.failedCode != "" {
+				if gateway.ErrorCode(err) != tc.failedCode || !strings.Contains(err.Error(), tc.failedMessage) {
+					t.Fatalf("got %v, want %s naming %q", err, tc.failedCode, tc.failedMessage)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			failed := res.Failed()
+			if got := resultRows(t, res); !slices.Equal(got, tc.want) {
+				t.Errorf("rows %v, want %v", got, tc.want)
+			}
+			if len(failed) != 1 || failed[0].Source != "glasgow" || failed[0].Code != gateway.CodeSourceFailed || failed[0].Dataset != "std.spend_over_500" ||
+				strings.Contains(failed[0].Message, "10.0.0.9") || strings.Contains(failed[0].Message, "reset by peer") {
+				t.Errorf("failed %+v (the store's own words stay in the log)", failed)
+			}
+			if w := strings.Join(res.Warnings(), "\n"); !strings.Contains(w, "leaves out Glasgow City Council (glasgow), whose store failed") {
+				t.Errorf("warnings %q", w)
+			}
+			for _, st := range res.Sources() {
+				if st.Source == "glasgow" && (st.Rows != nil || !strings.Contains(st.Pushed, "left out")) {
+					t.Errorf("glasgow's stats %+v", st)
+				}
+			}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,6 +50,10 @@ type Query struct {
 	Aggregate *enforce.AggregateQuery
 	// Deadline is when the query must have finished, waits included.
 	Deadline time.Time
+	// Partial: a council of a standard dataset whose store fails before
+	// the answer starts is left out of it (Run.Failed names it) instead of
+	// failing the query. A council's own table failing still fails it.
+	Partial bool
 }
 
 // job is one query as it runs: the plan, and beside it each scan's state.
@@ -60,6 +65,10 @@ type job struct {
 	agg     *planner.AggPlan
 	explain bool   // nothing is read
 	duckSQL string // what DuckDB runs (the analyst's SQL or its rewrite)
+	// mayFail: the scans a failing store may leave out of the answer
+	// (Query.Partial), by scan id: those of standard dataset members that
+	// no council table of the query reads too.
+	mayFail map[int]string // the dataset, "std.<name>"
 }
 
 func newJob(p *planner.Plan) *job {
@@ -68,6 +77,63 @@ func newJob(p *planner.Plan) *job {
 		j.scans = append(j.scans, &scanRun{Scan: s, aggWhy: s.AggWhy})
 	}
 	return j
+}
+
+// nothingLeft is the failure of the first council when a partial answer
+// would have no council left: every scan read failed (nil otherwise).
+func (j *job) nothingLeft() error {
+	var first *gateway.SourceFailure
+	for _, s := range j.scans {
+		switch {
+		case s.Pruned:
+		case s.failed == nil:
+			return nil
+		case first == nil:
+			first = s.failed
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	e := gateway.Errorf(first.Code, "%s (every council the query reads failed, so there is no partial answer)", first.Message)
+	e.Source = first.Source
+	return e
+}
+
+// allowPartial marks the scans a failing store may leave out.
+func (j *job) allowPartial() {
+	j.mayFail = map[int]string{}
+	for _, v := range j.p.Std {
+		for _, s := range v.Members {
+			j.mayFail[s.ID] = "std." + v.Dataset.Config.Name
+		}
+	}
+	for _, v := range j.p.Direct {
+		delete(j.mayFail, v.Scan.ID)
+	}
+}
+
+// leaveOut reports whether err, met reading scan s, leaves s out of the
+// answer rather than failing the query: partial answers were asked for, s
+// is a member's scan, and err is its store's failure (not the query's own
+// deadline or cancellation). If so s stands for no rows from here on.
+func (j *job) leaveOut(ctx context.Context, s *scanRun, err error) bool {
+	ds, ok := j.mayFail[s.ID]
+	if !ok || err == nil || ctx.Err() != nil {
+		return false
+	}
+	var ge *gateway.Error
+	if !errors.As(err, &ge) || (ge.Code != gateway.CodeSourceFailed && ge.Code != gateway.CodeSourceBusy) {
+		return false
+	}
+	s.failed = &gateway.SourceFailure{Dataset: ds, Source: s.Source.Config.ID, Council: s.Source.Config.Council, Code: ge.Code, Message: ge.Message}
+	slog.Warn("council left out of a partial answer", "source", s.Source.Config.ID, "err", err)
+	if s.reader != nil {
+		s.reader.Release()
+	}
+	s.aggPushed = false
+	s.reader = newPrefetch(ctx, s.Source.Config.ID, emptyReader(projectSchema(s.Table.Schema, s.Req.Columns)), 1)
+	return true
 }
 
 // of is the running state of a planned scan.
@@ -122,6 +188,18 @@ func (r *Run) Warnings() []string {
 	return out
 }
 
+// Failed names the councils left out of a partial answer because their
+// stores failed (Query.Partial); nil when none was.
+func (r *Run) Failed() []gateway.SourceFailure {
+	var out []gateway.SourceFailure
+	for _, s := range r.scans {
+		if s.failed != nil {
+			out = append(out, *s.failed)
+		}
+	}
+	return out
+}
+
 // Removed is how many groups an aggregate-only rule removed for being
 // smaller than the minimum.
 func (r *Run) Removed() int64 { return r.guard.Removed() }
@@ -149,7 +227,11 @@ func (r *Run) Close() { r.once.Do(r.cleanup) }
 // scans, loads them into the query's DuckDB and starts the analyst's SQL.
 // On success the caller owns the Run.
 func (x *Executor) Run(ctx context.Context, q Query) (*Run, error) {
-	return x.run(ctx, q, newJob(q.Plan))
+	j := newJob(q.Plan)
+	if q.Partial {
+		j.allowPartial()
+	}
+	return x.run(ctx, q, j)
 }
 
 func (x *Executor) run(ctx context.Context, q Query, j *job) (res *Run, err error) {
@@ -175,7 +257,7 @@ func (x *Executor) run(ctx context.Context, q Query, j *job) (res *Run, err erro
 		}
 	}()
 
-	if err := startScans(qctx, j.scans, j.explain); err != nil {
+	if err := startScans(qctx, j, j.explain); err != nil {
 		for _, s := range j.scans {
 			if s.reader != nil {
 				s.reader.Release()
@@ -188,6 +270,9 @@ func (x *Executor) run(ctx context.Context, q Query, j *job) (res *Run, err erro
 			s.reader.Release() // the executor's own reference
 		}
 	})
+	if err := j.nothingLeft(); err != nil {
+		return nil, err
+	}
 	var removed int64 // groups an aggregate-only rule removed
 	finish := func(reader array.RecordReader) *Run {
 		g := enforce.NewGuard(reader, p.RowCap())
@@ -223,6 +308,8 @@ func (x *Executor) run(ctx context.Context, q Query, j *job) (res *Run, err erro
 		}
 	} else if err := j.load(qctx, db); err != nil {
 		return nil, classify(qctx, j.scans, err)
+	} else if err := j.nothingLeft(); err != nil {
+		return nil, err
 	}
 	sqlText, removed, err := x.prepareSQL(qctx, conn, a, j, q.Aggregate)
 	var reader array.RecordReader
@@ -305,7 +392,43 @@ func (j *job) load(ctx context.Context, db *duckstream.DB) error {
 		}()
 	}
 	wg.Wait()
+	// A member whose store failed while it was read is left out, where
+	// partial answers were asked for: what it loaded is dropped, and it is
+	// loaded again as no rows.
+	for i, s := range j.scans {
+		if errs[i] == nil || s.reader == nil || !j.leaveOut(ctx, s, s.reader.failure()) {
+			continue
+		}
+		var mine []policyRel
+		for _, r := range rels {
+			if r.scan == s {
+				mine = append(mine, r)
+			}
+		}
+		errs[i] = reloadEmpty(ctx, db, s, mine, j.plainRows(s), j.convCounts(s))
+	}
 	return errors.Join(errs...)
+}
+
+// reloadEmpty drops what a failed scan's load created and loads it again
+// from its (now empty) reader.
+func reloadEmpty(ctx context.Context, db *duckstream.DB, s *scanRun, rels []policyRel, plain bool, counts []convCount) error {
+	conn, err := db.Connect()
+	if err != nil {
+		return err
+	}
+	drops := []string{"DROP TABLE IF EXISTS " + s.relation()}
+	for _, r := range rels {
+		drops = append(drops, "DROP TABLE IF EXISTS "+r.name)
+	}
+	for _, d := range drops {
+		if err := conn.Exec(ctx, d); err != nil {
+			conn.Close()
+			return err
+		}
+	}
+	conn.Close()
+	return loadScan(ctx, db, s, rels, plain, counts)
 }
 
 // loadScan loads one scan (see load) and counts its conversions.

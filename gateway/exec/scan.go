@@ -40,6 +40,9 @@ type scanRun struct {
 	// conversions are the standard columns whose conversions made NULLs
 	// of this scan's values (conversion.go), set by its loader.
 	conversions []Conversion
+	// failed: the store failed and the scan is left out of a partial
+	// answer (job.leaveOut); its reader is then empty.
+	failed *gateway.SourceFailure
 }
 
 // aggRefused says why the scan's partial aggregate is computed in the
@@ -86,7 +89,8 @@ func (s *scanRun) emptyTable() string {
 
 // startScans starts every scan in parallel. For EXPLAIN nothing is read:
 // each scan is an empty stream of the right shape.
-func startScans(ctx context.Context, scans []*scanRun, explain bool) error {
+func startScans(ctx context.Context, j *job, explain bool) error {
+	scans := j.scans
 	var wg sync.WaitGroup
 	errs := make([]error, len(scans))
 	for i, s := range scans {
@@ -125,7 +129,10 @@ func startScans(ctx context.Context, scans []*scanRun, explain bool) error {
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
+	for i, err := range errs {
+		if j.leaveOut(ctx, scans[i], err) {
+			continue // partial: the council is left out, its reader empty
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				// The query's own deadline or its client ended it while
@@ -208,6 +215,10 @@ func (s *scanRun) stats(aggOnly bool) SourceStats {
 	st.Pushed = s.pushed.Summary()
 	if s.whole {
 		st.Pushed += ", whole query"
+	if s.failed != nil {
+		st.Pushed = "none (the store failed; left out of the partial answer)"
+		return st
+	}
 	}
 	st.Statement = s.statement
 	st.NotPushed = s.aggRefused()

@@ -86,10 +86,13 @@ func (s *Server) plan(ctx context.Context, sqlText string, desc *flight.FlightDe
 		slot.Release()
 		return nil, status.Error(codes.Canceled, "the client went away")
 	}
-	if x := res.Excluded(); len(x) > 0 {
+	if x, f := res.Excluded(), res.Failed(); len(x)+len(f) > 0 {
 		md := metadata.MD{}
 		for _, e := range x {
 			md.Append(ExcludedHeader, e.HeaderValue())
+		}
+		for _, e := range f {
+			md.Append(FailedHeader, e.HeaderValue())
 		}
 		_ = grpc.SetHeader(ctx, md)
 	}
@@ -336,6 +339,9 @@ func (r *resultReader) Release() {
 		}
 		for _, e := range r.res.Excluded() {
 			md.Append(ExcludedHeader, e.HeaderValue())
+		}
+		for _, e := range r.res.Failed() {
+			md.Append(FailedHeader, e.HeaderValue())
 		}
 		_ = grpc.SetTrailer(r.ctx, md)
 	})

@@ -40,6 +40,12 @@ const (
 	// a query and in the DoGet's trailers, once per council a standard
 	// dataset query left out by policy (gateway.Exclusion.HeaderValue).
 	ExcludedHeader = "x-gateway-excluded"
+	// PartialHeader "true": a council whose store fails is left out of the
+	// answer and named (FailedHeader) rather than failing the query.
+	PartialHeader = "x-gateway-partial"
+	// FailedHeader is sent like ExcludedHeader, once per council a partial
+	// answer left out because its store failed.
+	FailedHeader = "x-gateway-failed"
 )
 
 // sessionPrefix marks a bearer token issued by the handshake, so it is
@@ -338,5 +344,6 @@ func (s *Server) request(ctx context.Context, sqlText, queryID string) engine.Re
 	ci := callFrom(ctx)
 	return engine.Request{SQL: sqlText, QueryID: queryID, Requester: ci.requester,
 		Purpose: firstMD(md, PurposeHeader), CaseRef: firstMD(md, CaseRefHeader), Coverage: firstMD(md, CoverageHeader),
-		Door: "flight", RemoteAddr: ci.remote}
+		Partial: strings.EqualFold(firstMD(md, PartialHeader), "true"),
+		Door:    "flight", RemoteAddr: ci.remote}
 }

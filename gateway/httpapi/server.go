@@ -260,6 +260,9 @@ type queryRequest struct {
 	// Coverage (or the X-Gateway-Coverage header): "available" (the
 	// default) or "all"; see engine.Request.Coverage.
 	Coverage string `json:"coverage"`
+	// Partial (or X-Gateway-Partial: true): a council whose store fails is
+	// left out and named rather than failing the query.
+	Partial bool `json:"partial"`
 }
 
 // readQuery decodes a query request body, with the declared purpose and
@@ -277,7 +280,7 @@ func (s *Server) readQuery(w http.ResponseWriter, r *http.Request, queryID strin
 		}
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			want := map[string]string{"timeout_ms": "a number of milliseconds"}[typeErr.Field]
+			want := map[string]string{"timeout_ms": "a number of milliseconds", "partial": "true or false"}[typeErr.Field]
 			if want == "" {
 				want = "a string"
 			}
@@ -299,6 +302,16 @@ func (s *Server) readQuery(w http.ResponseWriter, r *http.Request, queryID strin
 	}
 	if req.Coverage == "" {
 		req.Coverage = strings.TrimSpace(r.Header.Get("X-Gateway-Coverage"))
+	}
+	if h := strings.TrimSpace(r.Header.Get("X-Gateway-Partial")); h != "" && !req.Partial {
+		switch strings.ToLower(h) {
+		case "true", "1", "yes":
+			req.Partial = true
+		case "false", "0", "no":
+		default:
+			writeError(w, s.Log, gateway.Errorf(gateway.CodeBadRequest, "X-Gateway-Partial must be true or false, not %q", h), queryID)
+			return req, false
+		}
 	}
 	return req, true
 }
@@ -349,7 +362,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithDeadline(ctx, d)
 		defer cancel()
 	}
-	res, err := s.Engine.Query(ctx, engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Purpose: req.Purpose, CaseRef: req.CaseRef, Coverage: req.Coverage, Timeout: timeout, Arrived: arrived, Door: "http", RemoteAddr: r.RemoteAddr})
+	res, err := s.Engine.Query(ctx, engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Purpose: req.Purpose, CaseRef: req.CaseRef, Coverage: req.Coverage, Partial: req.Partial, Timeout: timeout, Arrived: arrived, Door: "http", RemoteAddr: r.RemoteAddr})
 	if err != nil {
 		s.logQuery(requester, queryID, req.SQL, arrived, 0, err)
 		writeError(w, s.Log, err, queryID)
@@ -357,6 +370,9 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	}
 	defer res.Close()
 	excludedHeaders(w.Header(), res.Excluded())
+	for _, f := range res.Failed() {
+		w.Header().Add(FailedHeader, f.HeaderValue())
+	}
 	rows, err := stream(w, s.Log, format, res, s.WriteTimeout)
 	s.logQuery(requester, queryID, req.SQL, arrived, rows, err)
 }
@@ -461,6 +477,10 @@ func firstOf(vals ...string) string {
 // value per council a standard dataset query left out because the
 // requester may not read it (gateway.Exclusion.HeaderValue).
 const ExcludedHeader = "X-Gateway-Excluded"
+
+// FailedHeader carries, on a partial answer in every format, one value per
+// council left out because its store failed (gateway.SourceFailure.HeaderValue).
+const FailedHeader = "X-Gateway-Failed"
 
 func excludedHeaders(h http.Header, excluded []gateway.Exclusion) {
 	for _, x := range excluded {

@@ -241,7 +241,7 @@ func writeJSONResult(w io.Writer, log *slog.Logger, res *engine.Result, next fun
 		b, _ := json.Marshal(d)
 		fmt.Fprintf(w, `,"error":%s`, b)
 	}
-	stats := map[string]any{"rows": *rows, "elapsed_ms": res.Elapsed().Milliseconds(), "sources": res.Sources(), "suppressed": res.Suppressed(), "excluded": nonNilExcluded(res.Excluded())}
+	stats := map[string]any{"rows": *rows, "elapsed_ms": res.Elapsed().Milliseconds(), "sources": res.Sources(), "suppressed": res.Suppressed(), "excluded": nonNilExcluded(res.Excluded()), "failed": nonNilFailed(res.Failed())}
 	sb, _ := json.Marshal(stats)
 	wb, _ := json.Marshal(res.Warnings())
 	fmt.Fprintf(w, `,"stats":%s,"warnings":%s}`+"\n", sb, wb)
@@ -425,6 +425,13 @@ func textValue(a arrow.Array, i int) string {
 func nonNilExcluded(x []gateway.Exclusion) []gateway.Exclusion {
 	if x == nil {
 		return []gateway.Exclusion{}
+	}
+	return x
+}
+
+func nonNilFailed(x []gateway.SourceFailure) []gateway.SourceFailure {
+	if x == nil {
+		return []gateway.SourceFailure{}
 	}
 	return x
 }
