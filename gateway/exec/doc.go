@@ -16,6 +16,11 @@
 // scans return, unless a store reported it applied the whole query exactly
 // (whole.go).
 //
+// Each loader also counts the values a mapping's conversion could not read
+// (conversion.go), over the rows the requester may see, for the response's
+// stats and warnings; Sample measures the mappings for `gateway check
+// --sample`.
+//
 // What a scan did while running (its stream, what the store applied, the
 // rows the requester may see of it) is kept here, beside the plan, never
 // in it. This package and gateway/duckstream are the only ones that open a
