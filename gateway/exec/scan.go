@@ -212,13 +212,13 @@ func (s *scanRun) stats(aggOnly bool) SourceStats {
 	if s.Pruned {
 		return st
 	}
-	st.Pushed = s.pushed.Summary()
-	if s.whole {
-		st.Pushed += ", whole query"
 	if s.failed != nil {
 		st.Pushed = "none (the store failed; left out of the partial answer)"
 		return st
 	}
+	st.Pushed = s.pushed.Summary()
+	if s.whole {
+		st.Pushed += ", whole query"
 	}
 	st.Statement = s.statement
 	st.NotPushed = s.aggRefused()
