@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -103,4 +104,94 @@ func TestConversionFailureIsReported(t *testing.T) {
 	if got := trailer.Get("x-gateway-warning"); len(got) != 1 || got[0] != warning {
 		t.Errorf("Flight warnings %q, want %q", got, warning)
 	}
+}
+
+// TestConversionCountsUnderTheDemoPolicy, as an attacker: with Edinburgh's
+// planning and spend dates read with the wrong format, the partner's count
+// covers only the applications its row filter lets it see, and the public
+// (aggregate-only spend) is told that dates failed but never how many.
+func TestConversionCountsUnderTheDemoPolicy(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	for _, right := range []string{"from: CaseDate\n            convert: \"date:%d/%m/%Y\"", "from: \"Date paid\"\n            convert: \"date:%d/%m/%Y\""} {
+		if !strings.Contains(text, right) {
+			t.Fatalf("the demo config no longer has %s", right)
+		}
+		text = strings.Replace(text, right, strings.Replace(right, "%d/%m/%Y", "%m-%d-%Y", 1), 1)
+	}
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := start(t, cfg)
+	type report struct {
+		Sources []struct {
+			Source      string `json:"source"`
+			Conversions []struct {
+				Column         string
+				Failed, Values *int64
+			} `json:"conversions"`
+		} `json:"sources"`
+	}
+	query := func(key, purpose, q string) (rows int, stats report, warnings []string, body string) {
+		r := post(t, base, key, "", sqlFor(q, purpose))
+		var res struct {
+			Rows     []json.RawMessage `json:"rows"`
+			Stats    report            `json:"stats"`
+			Warnings []string          `json:"warnings"`
+		}
+		if err := json.Unmarshal(r.body, &res); err != nil || r.status != 200 {
+			t.Fatalf("%s: %d %v: %s", q, r.status, err, r.body)
+		}
+		return len(res.Rows), res.Stats, res.Warnings, string(r.body)
+	}
+
+	// The partner sees Edinburgh's new-housing applications only.
+	n, stats, warnings, _ := query("demo-partner", "health-and-social-care", "SELECT received_date, application_type FROM std.planning_applications WHERE council = 'edinburgh'")
+	if n == 0 || n >= 120 {
+		t.Fatalf("the partner sees %d of Edinburgh's 120 applications", n)
+	}
+	want := fmt.Sprintf("received_date %d/%d", n, n)
+	var got []string
+	for _, s := range stats.Sources {
+		for _, c := range s.Conversions {
+			got = append(got, fmt.Sprintf("%s %d/%d", c.Column, *c.Failed, *c.Values))
+		}
+	}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("the partner's counts %v, want [%s]: only the rows its row filter keeps", got, want)
+	}
+	if len(warnings) != 1 || !strings.HasPrefix(warnings[0], fmt.Sprintf("received_date: %d of %d values from edinburgh", n, n)) {
+		t.Errorf("the partner's warnings %q", warnings)
+	}
+
+	// The public: spend is aggregate-only; it may group by month.
+	_, stats, warnings, body := query("demo-public", "transparency", "SELECT council, date_trunc('month', payment_date) AS m, count(*) AS n FROM std.spend_over_500 GROUP BY ALL")
+	if regexp.MustCompile(`"(failed|values)":\s*[0-9]`).MatchString(body) {
+		t.Errorf("aggregate-only stats carry conversion counts: %s", body)
+	}
+	listed := false
+	for _, s := range stats.Sources {
+		listed = listed || (s.Source == "edinburgh" && len(s.Conversions) == 1 && s.Conversions[0].Column == "payment_date")
+	}
+	if !listed || !containsWarning(warnings, "payment_date: values from edinburgh could not be read as %m-%d-%Y") {
+		t.Errorf("the public is not told Edinburgh's dates failed: %v %q", stats, warnings)
+	}
+	for _, w := range warnings {
+		if strings.Contains(w, "payment_date") && strings.Contains(w, " of ") {
+			t.Errorf("aggregate-only warning with a count: %q", w)
+		}
+	}
+}
+
+func containsWarning(ws []string, part string) bool {
+	for _, w := range ws {
+		if strings.Contains(w, part) {
+			return true
+		}
+	}
+	return false
 }
