@@ -63,5 +63,7 @@ func machineMemory() int64 {
 
 // limitSource puts a council's store behind its per-source call limit.
 func limitSource(st gateway.Source, sc config.Source) gateway.Source {
-	return admission.LimitSource(st, sc.ID, sc.Council, admission.SourceLimits{MaxConcurrent: sc.MaxConcurrent, StallTimeout: time.Duration(sc.StallTimeout)})
+	cool := time.Duration(sc.BreakerCooldown)
+	return admission.LimitSource(st, sc.ID, sc.Council, admission.SourceLimits{MaxConcurrent: sc.MaxConcurrent, StallTimeout: time.Duration(sc.StallTimeout),
+		Breaker: admission.BreakerLimits{Failures: max(sc.BreakerFailures, 0), Cooldown: cool, MaxCooldown: max(cool, time.Minute)}})
 }

@@ -26,6 +26,9 @@ type SourceLimits struct {
 	// ended), it is taken as stuck and further scans fail at once, until
 	// it moves again. 0 means a scan waits as long as its context.
 	StallTimeout time.Duration
+	// Breaker skips the store for a while after it has failed several
+	// scans in a row (see breaker).
+	Breaker BreakerLimits
 }
 
 // LimitSource wraps src, the store of council source id (council is its
@@ -40,7 +43,8 @@ type SourceLimits struct {
 // calls waiting inside the adapter for a connection held by open streams
 // would hold the slots those streams need to read on.
 func LimitSource(src gateway.Source, id, council string, lim SourceLimits) gateway.Source {
-	l := &Limited{Source: src, gate: &gate{id: id, council: council, slots: make(chan struct{}, max(lim.MaxConcurrent, 1)), stall: lim.StallTimeout, progress: time.Now()}}
+	l := &Limited{Source: src, gate: &gate{id: id, council: council, slots: make(chan struct{}, max(lim.MaxConcurrent, 1)), stall: lim.StallTimeout, progress: time.Now(),
+		breaker: newBreaker(id, council, lim.Breaker)}}
 	_, agg := src.(gateway.Aggregator)
 	_, plan := src.(gateway.Planner)
 	switch {
@@ -83,22 +87,34 @@ func (l *Limited) Unwrap() gateway.Source { return l.Source }
 // InUse is how many of the source's slots are taken now.
 func (l *Limited) InUse() int { return len(l.gate.slots) }
 
+// Breaker reports the source's circuit breaker (for /readyz).
+func (l *Limited) Breaker() BreakerState { return l.gate.breaker.state() }
+
 // Scan starts the scan within the limit; its slot is held until its
 // reader is released.
 func (l *Limited) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
+	if err := l.gate.breaker.allow(); err != nil {
+		return nil, err
+	}
 	if err := l.gate.enter(ctx); err != nil {
 		return nil, err
 	}
 	res, err := l.Source.Scan(ctx, req)
-	return l.gate.hold(res, err)
+	return l.gate.hold(ctx, res, err)
 }
 
 func (l *Limited) aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
+	if err := l.gate.breaker.allow(); err != nil {
+		return nil, err
+	}
 	if err := l.gate.enter(ctx); err != nil {
 		return nil, err
 	}
 	res, err := l.Source.(gateway.Aggregator).Aggregate(ctx, req)
-	return l.gate.hold(res, err)
+	if errors.Is(err, gateway.ErrNotPushed) {
+		l.gate.breaker.done(ctx, nil) // the store answered: it cannot compute this one
+	}
+	return l.gate.hold(ctx, res, err)
 }
 
 func (l *Limited) planScan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanPlan, error) {
@@ -146,6 +162,8 @@ type gate struct {
 	id, council string
 	slots       chan struct{}
 	stall       time.Duration
+
+	breaker *breaker
 
 	mu       sync.Mutex
 	progress time.Time // when a scan last started, read a batch or ended
@@ -227,14 +245,18 @@ func (g *gate) ended(ctx context.Context) error {
 
 // hold keeps the slot taken for a started scan until its reader is
 // released; a scan that did not start gives it back at once.
-func (g *gate) hold(res *gateway.ScanResult, err error) (*gateway.ScanResult, error) {
+func (g *gate) hold(ctx context.Context, res *gateway.ScanResult, err error) (*gateway.ScanResult, error) {
 	if err != nil || res == nil || res.Reader == nil {
+		if !errors.Is(err, gateway.ErrNotPushed) {
+			g.breaker.done(ctx, err)
+		}
 		g.leave()
 		return res, err
 	}
 	g.mark()
+	g.breaker.started()
 	out := *res
-	r := &reader{RecordReader: res.Reader, gate: g}
+	r := &reader{RecordReader: res.Reader, gate: g, ctx: ctx}
 	r.refs.Store(1)
 	out.Reader = r
 	return &out, nil
@@ -245,12 +267,17 @@ func (g *gate) hold(res *gateway.ScanResult, err error) (*gateway.ScanResult, er
 type reader struct {
 	array.RecordReader
 	gate *gate
+	ctx  context.Context // the scan's: its end is the query's, not the store's
 	refs atomic.Int64
+	once sync.Once // the stream's outcome goes to the breaker once
 }
 
 func (r *reader) Next() bool {
 	ok := r.RecordReader.Next()
 	r.gate.mark()
+	if !ok {
+		r.once.Do(func() { r.gate.breaker.done(r.ctx, r.RecordReader.Err()) })
+	}
 	return ok
 }
 

@@ -214,6 +214,14 @@ type Source struct {
 	// store holds no more than MaxConcurrent of the gateway's query slots.
 	MaxConcurrent int      `yaml:"max_concurrent"`
 	StallTimeout  Duration `yaml:"stall_timeout"`
+	// BreakerFailures scans in a row failing for the store's own reasons
+	// (default 3; negative: never) make the gateway skip the store for
+	// BreakerCooldown (default 5s, doubling on each failed retry, to at
+	// most a minute or the cooldown if longer): queries that need it fail
+	// at once with its last error (or leave it out, with partial), and
+	// /readyz shows it open.
+	BreakerFailures int      `yaml:"breaker_failures"`
+	BreakerCooldown Duration `yaml:"breaker_cooldown"`
 	// AggregatePushdown says when a GROUP BY query's partial aggregate is
 	// computed in this store rather than in the gateway from streamed rows:
 	// "auto" (the default; see AggregateAuto), "always" (whenever the store
@@ -329,6 +337,10 @@ const (
 	// sources[].max_concurrent's and sources[].stall_timeout's defaults.
 	DefaultSourceConcurrent = 4
 	DefaultStallTimeout     = 10 * time.Second
+	// DefaultBreakerFailures and DefaultBreakerCooldown are
+	// sources[].breaker_failures and breaker_cooldown when not set.
+	DefaultBreakerFailures = 3
+	DefaultBreakerCooldown = 5 * time.Second
 )
 
 // Load reads, expands and validates the file at path.
@@ -500,6 +512,12 @@ func (c *Config) setDefaults() {
 		if s.StallTimeout == 0 {
 			s.StallTimeout = Duration(DefaultStallTimeout)
 		}
+		if s.BreakerFailures == 0 {
+			s.BreakerFailures = DefaultBreakerFailures
+		}
+		if s.BreakerCooldown == 0 {
+			s.BreakerCooldown = Duration(DefaultBreakerCooldown)
+		}
 		if s.AggregatePushdown == "" {
 			s.AggregatePushdown = AggregateAuto
 		}
@@ -585,6 +603,9 @@ func (c *Config) validate() error {
 		}
 		if s.MaxConcurrent < 0 || s.StallTimeout < 0 {
 			errs = append(errs, fmt.Errorf("%s: fields max_concurrent and stall_timeout must be positive", where))
+		}
+		if s.BreakerCooldown < 0 {
+			errs = append(errs, fmt.Errorf("%s: field breaker_cooldown must be positive", where))
 		}
 		if len(s.Files) > 0 && s.Type != "files" {
 			errs = append(errs, fmt.Errorf("%s: field files is only for type files", where))
