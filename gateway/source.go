@@ -94,6 +94,17 @@ type ScanResult struct {
 	Statement string
 	// Args are the bound parameters of Statement.
 	Args []any
+	// Files, for a table kept as files, says what the scan found to read,
+	// so a file gone missing shows in the response; nil for other stores.
+	Files *FilesRead
+}
+
+// FilesRead is what a scan of a file-backed table found: how many files
+// its globs matched when it started, and the latest modification time
+// among them.
+type FilesRead struct {
+	Count          int       `json:"count"`
+	LatestModified time.Time `json:"latest_modified"`
 }
 
 // Pushed records which parts of a ScanRequest a store applied.

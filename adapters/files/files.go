@@ -33,6 +33,7 @@ type Source struct {
 	id    string
 	root  string
 	store *duckdbscan.Store
+	globs map[string][]string // each table's globs, by name
 }
 
 var _ gateway.Source = (*Source)(nil)
@@ -88,7 +89,10 @@ func Open(ctx context.Context, cfg config.Source, opts ...duckdbscan.Option) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{id: cfg.ID, root: root, store: store}
+	s := &Source{id: cfg.ID, root: root, store: store, globs: map[string][]string{}}
+	for _, sp := range specs {
+		s.globs[sp.name] = sp.globs
+	}
 	if err := s.define(ctx, cfg.ID, specs); err != nil {
 		return nil, errors.Join(err, store.Close())
 	}
@@ -206,15 +210,53 @@ func tableFailed(id, table string, err error, format string, args ...any) error 
 // count for Parquet and -1 for CSV and JSON.
 func (s *Source) Tables(ctx context.Context) ([]gateway.Table, error) { return s.store.Tables(ctx) }
 
-// Scan reads one table; see duckdbscan.Store.Scan.
+// Scan reads one table; see duckdbscan.Store.Scan. The result names the
+// files the table's globs match as the scan starts (ScanResult.Files).
 func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
-	return s.store.Scan(ctx, req)
+	res, err := s.store.Scan(ctx, req)
+	if err == nil {
+		res.Files = s.filesRead(ctx, req.Table)
+	}
+	return res, err
 }
 
 // Aggregate computes a partial aggregate in the adapter's DuckDB; see
 // duckdbscan.Store.Aggregate.
 func (s *Source) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
-	return s.store.Aggregate(ctx, req)
+	res, err := s.store.Aggregate(ctx, req)
+	if err == nil {
+		res.Files = s.filesRead(ctx, req.Table)
+	}
+	return res, err
+}
+
+// filesRead lists the files a table's globs match now, with DuckDB's own
+// glob (the one its readers use), and their latest modification time; nil
+// when they cannot be listed (the scan itself then says what failed).
+func (s *Source) filesRead(ctx context.Context, table string) *gateway.FilesRead {
+	globs, ok := s.globs[table]
+	if !ok {
+		return nil
+	}
+	fr := &gateway.FilesRead{}
+	for _, g := range globs {
+		found, err := s.store.QueryRows(ctx, "SELECT file FROM glob(?)", g)
+		if err != nil {
+			return nil
+		}
+		for _, f := range found {
+			name, _ := f[0].(string)
+			fi, err := os.Stat(name)
+			if err != nil {
+				continue // gone since the glob
+			}
+			fr.Count++
+			if fi.ModTime().After(fr.LatestModified) {
+				fr.LatestModified = fi.ModTime()
+			}
+		}
+	}
+	return fr
 }
 
 // PlanScan says what Scan would send; see duckdbscan.Store.PlanScan.

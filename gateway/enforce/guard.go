@@ -39,8 +39,13 @@ func (g *Guard) Next() bool {
 		g.cur = nil
 	}
 	if g.cap > 0 && g.rows >= g.cap {
-		if g.in.Next() {
-			g.capped.Store(true)
+		// One more row means the cap cut the result; an empty batch
+		// says nothing.
+		for g.in.Next() {
+			if g.in.RecordBatch().NumRows() > 0 {
+				g.capped.Store(true)
+				break
+			}
 		}
 		return false
 	}
@@ -89,6 +94,14 @@ func (g *Guard) Removed() int64 { return g.suppressed.Load() }
 
 // Rows is how many rows the guard let through so far.
 func (g *Guard) Rows() int64 { return g.rows }
+
+// Cap is the row cap the guard enforces, 0 for none.
+func (g *Guard) Cap() int64 { return g.cap }
+
+// Truncated reports whether the cap cut the result: rows beyond it were
+// there and were not passed on. Final once Next has returned false; a
+// result of exactly Cap rows is not truncated.
+func (g *Guard) Truncated() bool { return g.capped.Load() }
 
 // Warnings says what the guard did, once the result has been read.
 func (g *Guard) Warnings() []string {

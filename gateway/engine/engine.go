@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -27,17 +28,39 @@ import (
 
 // Engine runs queries. It is safe for concurrent use.
 type Engine struct {
-	cat     *catalog.Catalog
-	cfg     config.Query
-	policy  Policy
-	planner *planner.Planner
-	exec    *exec.Executor
+	cfg    config.Query
+	policy Policy
+	exec   *exec.Executor
+	// gen is the catalog and its planner now; a reload (Reload) swaps it,
+	// and a query plans and runs on the one it started with.
+	gen atomic.Pointer[generation]
 
 	parseConn  *sql.Conn       // the engine's own DuckDB, for checks at start
 	parser     *sqltree.Parser // serialises its use after start
 	aggregates map[string]bool // DuckDB's aggregate function names
 	names      enforce.Names   // what no query may call or name a CTE after
 	closeDB    func()
+}
+
+// generation is one catalog (sources, mappings, standard datasets) and
+// the planner over it.
+type generation struct {
+	cat     *catalog.Catalog
+	planner *planner.Planner
+}
+
+// Catalog is the catalog queries are planned on now.
+func (e *Engine) Catalog() *catalog.Catalog { return e.gen.Load().cat }
+
+// Reload makes cat the catalog new queries are planned on, after checking
+// its standard datasets as New does; on error nothing changes. Queries
+// already planned finish on the catalog they started with.
+func (e *Engine) Reload(ctx context.Context, cat *catalog.Catalog) error {
+	if err := e.checkDatasets(ctx, cat); err != nil {
+		return err
+	}
+	e.gen.Store(&generation{cat: cat, planner: planner.New(cat, e.cfg, e.parser, e.aggregates, e.policy.Decider != nil)})
+	return nil
 }
 
 // New returns an engine over the catalog. It validates the standard
@@ -52,8 +75,8 @@ func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query, pol Policy
 		closeDB()
 		return nil, fmt.Errorf("lock parser database: %w", err)
 	}
-	e := &Engine{cat: cat, cfg: cfg, policy: pol, parseConn: conn, parser: sqltree.NewParser(conn), closeDB: closeDB}
-	if err := e.checkDatasets(ctx); err != nil {
+	e := &Engine{cfg: cfg, policy: pol, parseConn: conn, parser: sqltree.NewParser(conn), closeDB: closeDB}
+	if err := e.checkDatasets(ctx, cat); err != nil {
 		closeDB()
 		return nil, err
 	}
@@ -73,7 +96,7 @@ func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query, pol Policy
 		closeDB()
 		return nil, fmt.Errorf("query temp_dir: %w", err)
 	}
-	e.planner = planner.New(cat, cfg, e.parser, e.aggregates, pol.Decider != nil)
+	e.gen.Store(&generation{cat: cat, planner: planner.New(cat, cfg, e.parser, e.aggregates, pol.Decider != nil)})
 	e.exec = exec.New(cfg, e.parser)
 	return e, nil
 }
@@ -84,8 +107,8 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-func (e *Engine) checkDatasets(ctx context.Context) error {
-	for _, d := range e.cat.Datasets() {
+func (e *Engine) checkDatasets(ctx context.Context, cat *catalog.Catalog) error {
+	for _, d := range cat.Datasets() {
 		for _, c := range d.Config.Columns {
 			if _, err := e.parseConn.ExecContext(ctx, fmt.Sprintf("SELECT CAST(NULL AS %s)", c.Type)); err != nil {
 				return fmt.Errorf("standard dataset %q: column %q: type %q is not a DuckDB type: %w", d.Config.Name, c.Name, c.Type, err)
@@ -224,6 +247,14 @@ func (r *Result) Failed() []gateway.SourceFailure { return r.run.Failed() }
 // than the policy's minimum.
 func (r *Result) Suppressed() int64 { return r.run.Removed() }
 
+// RowCap is the row cap the result is under, 0 for none; known before the
+// first row, so a door can say it in its headers.
+func (r *Result) RowCap() int64 { return r.run.RowCap() }
+
+// Truncated reports whether the row cap cut the result (rows beyond it
+// were left out); final once the reader is exhausted.
+func (r *Result) Truncated() bool { return r.run.Truncated() }
+
 // Elapsed is the time since the query started.
 func (r *Result) Elapsed() time.Duration { return time.Since(r.start) }
 
@@ -287,7 +318,8 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		return e.explainQuery(ctx, req, start)
 	}
 	ev.tables = refNames(a)
-	p, err := e.planner.Plan(ctx, a)
+	g := e.gen.Load()
+	p, err := g.planner.Plan(ctx, a)
 	if err != nil {
 		return fail(audit.OutcomeFailed, e.hideListing(err))
 	}
@@ -298,7 +330,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		return fail(audit.OutcomeDenied, err)
 	}
 	var ao *enforce.AggregateQuery
-	if rule := e.planner.Fit(ctx, a, p); rule != nil {
+	if rule := g.planner.Fit(ctx, a, p); rule != nil {
 		if ao, err = enforce.CheckAggregateOnly(a, rule, e.aggregates); err != nil {
 			return fail(audit.OutcomeDenied, err)
 		}

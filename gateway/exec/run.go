@@ -58,6 +58,11 @@ type Query struct {
 
 // job is one query as it runs: the plan, and beside it each scan's state.
 type job struct {
+	// interleave: the standard dataset is read in turns, one row of each
+	// council at a time, so a row cap keeps every council's first rows
+	// (interleave.go).
+	interleave bool
+
 	p     *planner.Plan
 	scans []*scanRun // scans[i] runs p.Scans[i]
 	// agg is the plan's aggregate split, nil once no store computes a
@@ -207,6 +212,14 @@ func (r *Run) Removed() int64 { return r.guard.Removed() }
 // Rows is how many rows the reader has passed on.
 func (r *Run) Rows() int64 { return r.guard.Rows() }
 
+// RowCap is the row cap the result is under (the smallest of the tables
+// read), 0 for none.
+func (r *Run) RowCap() int64 { return r.guard.Cap() }
+
+// Truncated reports whether the row cap cut the result; final once the
+// reader is exhausted.
+func (r *Run) Truncated() bool { return r.guard.Truncated() }
+
 // Err classifies an error met while reading the result: a council's store
 // failing, a timeout, or a failure in the query itself.
 func (r *Run) Err(err error) error {
@@ -288,6 +301,7 @@ func (x *Executor) run(ctx context.Context, q Query, j *job) (res *Run, err erro
 		return finish(reader), nil
 	}
 
+	j.interleave = interleaves(a, p, q.Aggregate)
 	tempDir := filepath.Join(x.cfg.TempDir, q.ID)
 	db, conn, closeDB, err := openQueryDB(x.cfg.MemoryLimit, x.cfg.Threads, tempDir, x.cfg.MaxTempPerQuery)
 	if err != nil {

@@ -32,6 +32,7 @@ type scanRun struct {
 	pushed    gateway.Pushed
 	statement string
 	args      []any
+	files     *gateway.FilesRead // what a file store's scan found to read
 	// planSchema is the shape a Planner said the store would return (for
 	// EXPLAIN of a partial aggregate, whose shape is the store's).
 	planSchema *arrow.Schema
@@ -124,7 +125,7 @@ func startScans(ctx context.Context, j *job, explain bool) error {
 				errs[i] = gateway.Errorf(gateway.CodeSourceFailed, "council source %q returned columns %v for %s, not the %v asked for", s.Source.Config.ID, res.Reader.Schema(), s.Table.Name, schema)
 				return
 			}
-			s.pushed, s.statement, s.args = res.Pushed, res.Statement, res.Args
+			s.pushed, s.statement, s.args, s.files = res.Pushed, res.Statement, res.Args, res.Files
 			s.reader = newPrefetch(ctx, s.Source.Config.ID, res.Reader, 4)
 		}()
 	}
@@ -168,7 +169,7 @@ func (s *scanRun) startAggregate(ctx context.Context) (bool, error) {
 		return false, gateway.Errorf(gateway.CodeSourceFailed, "council source %q returned %d columns for a partial aggregate of %s, not %d", s.Source.Config.ID, res.Reader.Schema().NumFields(), s.Table.Name, want)
 	}
 	s.aggPushed = true
-	s.pushed, s.statement, s.args = res.Pushed, res.Statement, res.Args
+	s.pushed, s.statement, s.args, s.files = res.Pushed, res.Statement, res.Args, res.Files
 	s.reader = newPrefetch(ctx, s.Source.Config.ID, res.Reader, 4)
 	return true, nil
 }
@@ -205,6 +206,9 @@ type SourceStats struct {
 	// Conversions are the standard columns whose mapping could not read
 	// some of this council's values (see Conversion).
 	Conversions []Conversion `json:"conversions,omitempty"`
+	// Files, for a table kept as files, counts the files the scan found
+	// and gives their latest modification time.
+	Files *gateway.FilesRead `json:"files,omitempty"`
 }
 
 func (s *scanRun) stats(aggOnly bool) SourceStats {
@@ -223,6 +227,7 @@ func (s *scanRun) stats(aggOnly bool) SourceStats {
 	st.Statement = s.statement
 	st.NotPushed = s.aggRefused()
 	st.Conversions = s.conversions
+	st.Files = s.files
 	switch {
 	case aggOnly || s.reader == nil:
 	case s.hidden:

@@ -136,7 +136,7 @@ func (j *job) setup() []string {
 		if len(parts) == 0 { // a dataset no council maps yet
 			parts = append(parts, emptyDataset(v.Dataset))
 		}
-		stmts = append(stmts, fmt.Sprintf("CREATE VIEW std.%s AS %s", sqltree.Ident(v.Dataset.Config.Name), strings.Join(parts, " UNION ALL ")))
+		stmts = append(stmts, fmt.Sprintf("CREATE VIEW std.%s AS %s", sqltree.Ident(v.Dataset.Config.Name), unionOf(parts, j.interleave)))
 	}
 	return stmts
 }

@@ -96,6 +96,9 @@ func (s *Server) plan(ctx context.Context, sqlText string, desc *flight.FlightDe
 		}
 		_ = grpc.SetHeader(ctx, md)
 	}
+	if md := rowCapMD(res); len(md) > 0 {
+		_ = grpc.SetHeader(ctx, md)
+	}
 	schema := res.Reader.Schema()
 	now := s.cfg.Now()
 	tok, id := s.sign.issue(kindTicket, req.Requester.ID, now.Add(s.cfg.TicketTTL))
@@ -247,6 +250,12 @@ func (s *Server) sendChunks(ctx context.Context, rdr *resultReader, ch chan<- fl
 		case ch <- flight.StreamChunk{Err: err}:
 		case <-ctx.Done():
 		}
+		return
+	}
+	if c, ok := markerChunk(s.mem, rdr.Schema(), rdr.res); ok {
+		if sent, _ := send(c); !sent {
+			c.Data.Release()
+		}
 	}
 }
 
@@ -334,6 +343,7 @@ func (r *resultReader) Release() {
 		// Warnings travel beside the result, as in HTTP: in the DoGet's
 		// trailers, with the query id and the suppressed-group count.
 		md := metadata.Pairs(QueryIDTrailer, r.res.QueryID, SuppressedTrailer, strconv.FormatInt(r.res.Suppressed(), 10))
+		truncationMD(md, r.res)
 		for _, w := range r.res.Warnings() {
 			md.Append(WarningTrailer, asciiOnly(w))
 		}

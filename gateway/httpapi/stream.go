@@ -145,6 +145,7 @@ func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.
 	}
 	out := newOutput(w, writeTimeout)
 	out.batch()
+	truncationHeaders(w.Header(), res)
 	w.Header().Set("Content-Type", format)
 	w.WriteHeader(http.StatusOK)
 	var rows int64
@@ -168,11 +169,18 @@ func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.
 		err = writeCSV(out, rd.Schema(), next, &rows)
 	case formatNDJSON:
 		err = writeNDJSON(out, rd.Schema(), next, &rows)
+		if c, ok := cutAt(res); ok && err == nil && rd.Err() == nil {
+			out.Write(ndjsonMarker(c, rows))
+		}
 	case formatArrow:
-		err = writeArrow(out, rd.Schema(), next, &rows)
+		err = writeArrow(out, rd.Schema(), next, &rows, func() (arrow.Metadata, bool) {
+			c, ok := cutAt(res)
+			return arrowMarker(c, rows), ok && rd.Err() == nil
+		})
 	default:
 		err = writeJSONResult(out, log, res, next, &rows)
 	}
+	truncationTrailer(w.Header(), res)
 	if out.flush() != nil {
 		// Nothing more can reach the client: the query ends cancelled.
 		return rows, res.Err(out.stopped())
@@ -242,6 +250,7 @@ func writeJSONResult(w io.Writer, log *slog.Logger, res *engine.Result, next fun
 		fmt.Fprintf(w, `,"error":%s`, b)
 	}
 	stats := map[string]any{"rows": *rows, "elapsed_ms": res.Elapsed().Milliseconds(), "sources": res.Sources(), "suppressed": res.Suppressed(), "excluded": nonNilExcluded(res.Excluded()), "failed": nonNilFailed(res.Failed())}
+	truncationStats(stats, res)
 	sb, _ := json.Marshal(stats)
 	wb, _ := json.Marshal(res.Warnings())
 	fmt.Fprintf(w, `,"stats":%s,"warnings":%s}`+"\n", sb, wb)
@@ -313,11 +322,19 @@ func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch,
 	}
 }
 
-func writeArrow(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64) error {
+// writeArrow writes the result as an Arrow IPC stream; when end says so,
+// its last batch is an empty one carrying end's metadata (the truncation
+// marker).
+func writeArrow(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64, end func() (arrow.Metadata, bool)) error {
 	iw := ipc.NewWriter(w, ipc.WithSchema(schema))
 	for {
 		rec, ok := next()
 		if !ok {
+			if md, ok := end(); ok {
+				if err := writeMarkerBatch(iw, schema, md); err != nil {
+					return err
+				}
+			}
 			return iw.Close()
 		}
 		if err := iw.Write(rec); err != nil {
