@@ -40,6 +40,9 @@ const (
 	// flight and none has made progress for a while; other councils are
 	// unaffected.
 	CodeSourceBusy Code = "source_busy"
+	// CodePolicyUnavailable: the policy engine failed or timed out, so
+	// nothing was decided and nothing released; not a denial (retry).
+	CodePolicyUnavailable Code = "policy_unavailable"
 )
 
 // Error is the gateway's error type. Message is safe to show the requester;

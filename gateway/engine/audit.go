@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -113,13 +114,32 @@ func outcomeOf(err error) string {
 	return audit.OutcomeFailed
 }
 
+// deniedOr is the outcome of a request refused while it was authorized:
+// denied, unless the policy could not decide (failed) or the request's
+// deadline or client ended it first.
+func deniedOr(err error) string {
+	switch gateway.ErrorCode(err) {
+	case gateway.CodePolicyUnavailable, gateway.CodeTimeout, gateway.CodeCanceled:
+		return outcomeOf(err)
+	}
+	return audit.OutcomeDenied
+}
+
 // auditMessage is what the audit record says of an error. A query that
 // failed while running gets a fixed sentence: DuckDB's own names a value of
 // the row it failed on (a conversion error), which the requester was
 // allowed to see but the readers of gateway.audit are not.
 func auditMessage(err error) string {
-	if gateway.ErrorCode(err) == gateway.CodeQueryFailed {
+	switch gateway.ErrorCode(err) {
+	case gateway.CodeQueryFailed:
 		return "the query failed while running (the requester was shown the cause)"
+	case gateway.CodePolicyUnavailable:
+		// The cause is the operators' (an evaluation error, the timeout):
+		// the audit keeps it beside the requester's sentence.
+		var ge *gateway.Error
+		if errors.As(err, &ge) && ge.Err != nil {
+			return ge.Message + ": " + ge.Err.Error()
+		}
 	}
 	return message(err)
 }

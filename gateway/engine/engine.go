@@ -327,7 +327,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	ev.in, ev.dec, err = e.authorize(ctx, req, p)
 	ev.excluded = p.Excluded
 	if err != nil {
-		return fail(audit.OutcomeDenied, err)
+		return fail(deniedOr(err), err)
 	}
 	var ao *enforce.AggregateQuery
 	if rule := g.planner.Fit(ctx, a, p); rule != nil {

@@ -85,10 +85,13 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 	in, dec, err := e.authorize(ctx, req, p)
 	ev.in, ev.dec, ev.err, ev.outcome, ev.excluded = in, dec, err, audit.OutcomeAllowed, p.Excluded
 	if err != nil {
-		ev.outcome = audit.OutcomeDenied
+		ev.outcome = deniedOr(err)
 	}
 	if aerr := e.audit(ctx, ev); aerr != nil {
 		return nil, aerr
+	}
+	if ev.outcome != audit.OutcomeAllowed && ev.outcome != audit.OutcomeDenied {
+		return nil, err // nothing was decided: no explanation to give
 	}
 	if gateway.ErrorCode(err) == gateway.CodeNotFound {
 		// A council table the requester may not read is answered as one

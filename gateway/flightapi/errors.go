@@ -27,7 +27,7 @@ func codeOf(code gateway.Code) codes.Code {
 		return codes.PermissionDenied
 	case gateway.CodeNotFound:
 		return codes.NotFound
-	case gateway.CodeSourceFailed, gateway.CodeUnavailable, gateway.CodeOverloaded, gateway.CodeSourceBusy:
+	case gateway.CodeSourceFailed, gateway.CodeUnavailable, gateway.CodeOverloaded, gateway.CodeSourceBusy, gateway.CodePolicyUnavailable:
 		return codes.Unavailable
 	case gateway.CodeTooManyRequests:
 		return codes.ResourceExhausted

@@ -423,7 +423,7 @@ func statusOf(code gateway.Code) int {
 		return http.StatusGatewayTimeout
 	case gateway.CodeCanceled:
 		return 499 // client closed request
-	case gateway.CodeUnavailable, gateway.CodeOverloaded, gateway.CodeSourceBusy:
+	case gateway.CodeUnavailable, gateway.CodeOverloaded, gateway.CodeSourceBusy, gateway.CodePolicyUnavailable:
 		return http.StatusServiceUnavailable
 	case gateway.CodeTooManyRequests:
 		return http.StatusTooManyRequests

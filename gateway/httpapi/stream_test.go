@@ -45,21 +45,22 @@ func TestNegotiate(t *testing.T) {
 
 func TestStatusOf(t *testing.T) {
 	cases := map[gateway.Code]int{
-		gateway.CodeBadRequest:      http.StatusBadRequest,
-		gateway.CodeReadOnly:        http.StatusBadRequest,
-		gateway.CodeQueryFailed:     http.StatusBadRequest,
-		gateway.CodeUnauthorized:    http.StatusUnauthorized,
-		gateway.CodeForbidden:       http.StatusForbidden,
-		gateway.CodeNotFound:        http.StatusNotFound,
-		gateway.CodeTooLarge:        http.StatusRequestEntityTooLarge,
-		gateway.CodeNotAcceptable:   http.StatusNotAcceptable,
-		gateway.CodeSourceFailed:    http.StatusBadGateway,
-		gateway.CodeTimeout:         http.StatusGatewayTimeout,
-		gateway.CodeInternal:        http.StatusInternalServerError,
-		gateway.CodeInvalidConfig:   http.StatusInternalServerError,
-		gateway.CodeOverloaded:      http.StatusServiceUnavailable,
-		gateway.CodeSourceBusy:      http.StatusServiceUnavailable,
-		gateway.CodeTooManyRequests: http.StatusTooManyRequests,
+		gateway.CodeBadRequest:        http.StatusBadRequest,
+		gateway.CodeReadOnly:          http.StatusBadRequest,
+		gateway.CodeQueryFailed:       http.StatusBadRequest,
+		gateway.CodeUnauthorized:      http.StatusUnauthorized,
+		gateway.CodeForbidden:         http.StatusForbidden,
+		gateway.CodeNotFound:          http.StatusNotFound,
+		gateway.CodeTooLarge:          http.StatusRequestEntityTooLarge,
+		gateway.CodeNotAcceptable:     http.StatusNotAcceptable,
+		gateway.CodeSourceFailed:      http.StatusBadGateway,
+		gateway.CodeTimeout:           http.StatusGatewayTimeout,
+		gateway.CodeInternal:          http.StatusInternalServerError,
+		gateway.CodeInvalidConfig:     http.StatusInternalServerError,
+		gateway.CodeOverloaded:        http.StatusServiceUnavailable,
+		gateway.CodeSourceBusy:        http.StatusServiceUnavailable,
+		gateway.CodePolicyUnavailable: http.StatusServiceUnavailable,
+		gateway.CodeTooManyRequests:   http.StatusTooManyRequests,
 	}
 	for code, want := range cases {
 		if got := statusOf(code); got != want {

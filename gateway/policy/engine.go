@@ -22,8 +22,9 @@ import (
 // decide.
 const DeniedReason = "policy could not decide; denied"
 
-// defaultTimeout bounds one decision when the config gives none.
-const defaultTimeout = 100 * time.Millisecond
+// defaultTimeout bounds one decision when the config gives none
+// (config.DefaultPolicyTimeout, which the config normally sets).
+const defaultTimeout = config.DefaultPolicyTimeout
 
 // Engine evaluates the policy in process. It is safe for concurrent use:
 // Decide reads the policy in force while Reload swaps in a new one.

@@ -3,9 +3,11 @@ package policy
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -574,6 +576,86 @@ func BenchmarkDecide(b *testing.B) {
 			slices.Sort(times)
 			b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1e3, "median-µs")
 			b.ReportMetric(float64(times[len(times)*99/100].Nanoseconds())/1e3, "p99-µs")
+		})
+	}
+}
+
+// BenchmarkDecideUnderLoad measures the decision for a std query over all
+// six councils while the CPU is busy: "16-running" decides as the default
+// query.max_concurrent lets queries in (16 at once, admission sits before
+// the policy), "200-at-once" as if all 200 clients of the overload bench
+// did; beside them GOMAXPROCS busy goroutines stand in for the queries'
+// DuckDB work. The p99 it reports, queueing for a core included, is what
+// policy.timeout must stay well above (BENCHMARKS.md, "Policy decision
+// under load").
+func BenchmarkDecideUnderLoad(b *testing.B) {
+	// a timeout far above any decision, so the slow tail is measured
+	// rather than cut off
+	e, err := New(context.Background(), config.Policy{Dir: policiesDir, Timeout: config.Duration(time.Minute)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var six []gateway.PolicyTable
+	for _, c := range councils {
+		six = append(six, spend(c.source, "payment_date", "beneficiary_name", "amount"))
+	}
+	in := input(analyst, "research", six...)
+	stop := make(chan struct{})
+	var busy sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		busy.Add(1)
+		go func() {
+			defer busy.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for i := 0; i < 1e5; i++ {
+					n ^= i
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); busy.Wait() }()
+	for _, bc := range []struct {
+		name    string
+		clients int
+	}{{"16-running", 16}, {"200-at-once", 200}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var mu sync.Mutex
+			var times []time.Duration
+			b.SetParallelism(max(1, bc.clients/runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				mine := make([]time.Duration, 0, 256)
+				for pb.Next() {
+					start := time.Now()
+					d, err := e.Decide(context.Background(), in)
+					mine = append(mine, time.Since(start))
+					if err != nil || !d.Tables[0].Allowed {
+						b.Error(d, err)
+						return
+					}
+				}
+				mu.Lock()
+				times = append(times, mine...)
+				mu.Unlock()
+			})
+			b.StopTimer()
+			if len(times) == 0 {
+				return
+			}
+			slices.Sort(times)
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+			b.ReportMetric(ms(times[len(times)/2]), "median-ms")
+			b.ReportMetric(ms(times[len(times)*99/100]), "p99-ms")
+			b.ReportMetric(ms(times[len(times)*999/1000]), "p999-ms")
+			b.ReportMetric(ms(times[len(times)-1]), "max-ms")
+			for _, limit := range []time.Duration{100 * time.Millisecond, defaultTimeout} {
+				over := len(times) - sort.Search(len(times), func(i int) bool { return times[i] > limit })
+				b.ReportMetric(float64(over), fmt.Sprintf("over-%s", limit))
+			}
 		})
 	}
 }
