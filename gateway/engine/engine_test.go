@@ -31,6 +31,7 @@ type memSource struct {
 	tables map[string]arrow.RecordBatch
 	fail   bool
 	block  bool
+	torn   bool // with block: the stream ends with a network error, not ctx's
 	// stall makes Scan itself wait for cancellation, as a store that
 	// never answers a connection does.
 	stall bool
@@ -102,6 +103,9 @@ func (r *memReader) Next() bool {
 	if r.src.block {
 		<-r.ctx.Done()
 		r.err = r.ctx.Err()
+		if r.src.torn { // a connection torn down says nothing of why
+			r.err = errors.New("read tcp 127.0.0.1:5432: use of closed network connection")
+		}
 		return false
 	}
 	r.n++

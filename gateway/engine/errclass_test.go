@@ -100,3 +100,59 @@ type decideFunc func(context.Context, gateway.PolicyInput) (*gateway.Decision, e
 func (f decideFunc) Decide(ctx context.Context, in gateway.PolicyInput) (*gateway.Decision, error) {
 	return f(ctx, in)
 }
+
+// TestStreamEndClass: while a store streams, the query's own deadline is a
+// timeout and its client going away a cancellation, even when the torn
+// stream reports only a network error; a store's own failure is a
+// source_failed naming the council. Each is audited as such.
+func TestStreamEndClass(t *testing.T) {
+	cases := []struct {
+		name    string
+		glas    func(*memSource)
+		timeout time.Duration // the query's deadline
+		cancel  time.Duration // the client leaves after
+		code    gateway.Code
+		outcome string
+		message string
+	}{
+		{"deadline while streaming", func(m *memSource) { m.block, m.torn = true, true }, 300 * time.Millisecond, 0,
+			gateway.CodeTimeout, audit.OutcomeFailed, "timeout"},
+		{"client gone while streaming", func(m *memSource) { m.block, m.torn = true, true }, 0, 300 * time.Millisecond,
+			gateway.CodeCanceled, audit.OutcomeCanceled, "cancelled"},
+		{"store fails while streaming", func(m *memSource) { m.fail = true }, 0, 0,
+			gateway.CodeSourceFailed, audit.OutcomeFailed, "glasgow"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			c.glas(f.glas)
+			rec := &recorder{}
+			f.eng.policy.Audit = rec
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if c.timeout > 0 {
+				ctx, cancel = context.WithTimeout(ctx, c.timeout)
+				defer cancel()
+			}
+			if c.cancel > 0 {
+				time.AfterFunc(c.cancel, cancel)
+			}
+			res, err := f.eng.Query(ctx, Request{SQL: "SELECT count(*) FROM std.spend_over_500", Timeout: c.timeout})
+			if err == nil {
+				for res.Reader.Next() {
+				}
+				err = res.Err(res.Reader.Err())
+				res.Close()
+			}
+			if got := gateway.ErrorCode(err); got != c.code || !strings.Contains(err.Error(), c.message) {
+				t.Fatalf("got %s %v, want %s naming %q", got, err, c.code, c.message)
+			}
+			if c.code != gateway.CodeSourceFailed && strings.Contains(err.Error(), "council source") {
+				t.Errorf("a query its deadline or client ended blames a council: %v", err)
+			}
+			if r := rec.last(); r.Outcome != c.outcome {
+				t.Errorf("audited %s (%q), want %s", r.Outcome, r.Error, c.outcome)
+			}
+		})
+	}
+}

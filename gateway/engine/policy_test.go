@@ -188,11 +188,13 @@ func TestCouncilConditionPrunesPolicyInput(t *testing.T) {
 	}
 }
 
+// A policy that cannot decide releases nothing (503, not a 403: see
+// TestPolicyFailureClass); a decision the gateway cannot apply denies.
 func TestPolicyFailureDenies(t *testing.T) {
 	f, r := policyFixture(t, nil)
 	r.err = errors.New("rego: eval timeout")
 	_, err := f.query("SELECT count(*) FROM edinburgh.payments")
-	if gateway.ErrorCode(err) != gateway.CodeForbidden {
+	if gateway.ErrorCode(err) != gateway.CodePolicyUnavailable {
 		t.Fatalf("got %v", err)
 	}
 	r.err = nil

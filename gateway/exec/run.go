@@ -542,21 +542,26 @@ func (q queryDB) Count(ctx context.Context, rel string) (int64, error) {
 }
 
 // classify turns an error from DuckDB or a scan into a gateway error.
+//
+// The query's own context is asked first: once its deadline has passed the
+// query is a timeout, and once its client has gone it is cancelled,
+// whatever was running then. A store's stream broken by that end (a
+// connection torn down mid-read) is no council's failure.
 func classify(ctx context.Context, scans []*scanRun, err error) error {
-	for _, s := range scans {
-		if s.reader == nil {
-			continue
-		}
-		if f := s.reader.failure(); f != nil {
-			return f
-		}
-	}
 	if ctx != nil {
 		switch ctx.Err() {
 		case context.DeadlineExceeded:
 			return gateway.Wrap(gateway.CodeTimeout, err, "the query did not finish within its timeout")
 		case context.Canceled:
 			return gateway.Wrap(gateway.CodeCanceled, err, "the query was cancelled")
+		}
+	}
+	for _, s := range scans {
+		if s.reader == nil {
+			continue
+		}
+		if f := s.reader.failure(); f != nil {
+			return f
 		}
 	}
 	var ge *gateway.Error
