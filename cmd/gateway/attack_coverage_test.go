@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -594,5 +597,120 @@ func TestAttackBreakerOpensOnlyForTheStore(t *testing.T) {
 	}
 	if ready := get(t, base+"/readyz"); strings.Contains(ready, `"open"`) || strings.Contains(ready, "Could not convert") {
 		t.Errorf("readyz after the analyst's failing queries: %s", ready)
+	}
+}
+
+// TestAttackLiteralsCannotFailAStore: conditions a requester writes are
+// offered to the stores (the stores apply them over rows the requester may
+// not see). No literal, however extreme, makes a store fail: a failure
+// would name the council (X-Gateway-Failed, 502) on the requester's word,
+// count toward its breaker for everyone, and under a row filter its
+// presence could depend on hidden rows.
+func TestAttackLiteralsCannotFailAStore(t *testing.T) {
+	base, addr := startFlight(t, covConfig(t, true))
+	conds := []string{
+		"amount > 99999999999999999999999999999999999.99", "amount < -1e300", "amount = 1e-300", "amount BETWEEN 1e308 AND -1e308",
+		"irrecoverable_vat > 170141183460469231731687303715884105727", "payment_date > DATE '9999-12-31'", "payment_date < DATE '0001-01-01'",
+		"payment_date = TIMESTAMP '2024-04-01 00:00:00.123456'", "payment_date > '2024-13-45'", "transaction_id = chr(0)", "transaction_id LIKE '%\\'",
+		"transaction_id LIKE '\\%'", "transaction_id = ''''", "expense_type LIKE '[a-'", "transaction_id IN ('a', NULL)", "vcse_grant = 'maybe'",
+		"capital_revenue = 'é☃\U0001F600'", "transaction_id > 123", "amount = 'NaN'::DOUBLE", "amount > 'inf'::DOUBLE", "amount = 1.123456789012345678901234567890",
+	}
+	for _, c := range conds {
+		for _, key := range []string{"demo-analyst", "demo-public"} {
+			q := "SELECT council, count(*) AS n FROM std.spend_over_500 WHERE " + c + " GROUP BY ALL"
+			body := strings.TrimSuffix(sqlFor(q, personaPurpose[key]), "}") + `,"partial":true}`
+			r := post(t, base, key, "", body)
+			if f := r.header.Values("X-Gateway-Failed"); len(f) > 0 || r.status >= 500 {
+				t.Errorf("%s as %s makes a store fail: %d %q %s", c, key, r.status, f, r.body)
+			}
+		}
+		q := "SELECT reference FROM std.planning_applications WHERE " + strings.NewReplacer("amount", "responses_for", "irrecoverable_vat", "responses_against", "payment_date", "received_date", "transaction_id", "reference", "expense_type", "description", "vcse_grant", "ward", "capital_revenue", "status").Replace(c)
+		if f := covFlight(t, addr, "demo-partner", "health-and-social-care", q, "x-gateway-partial", "true"); f.status != 200 && f.status != 1000+3 && f.status != 1000+7 || strings.Contains(f.text, "x-gateway-failed") {
+			t.Errorf("%s as the partner makes a store fail: %d %s", q, f.status, f.text)
+		}
+	}
+	if ready := get(t, base+"/readyz"); strings.Contains(ready, `"open"`) || strings.Contains(ready, `"consecutive_failures":1`) || strings.Contains(ready, `"consecutive_failures":2`) {
+		t.Errorf("readyz after the literals: %s", ready)
+	}
+}
+
+// TestAttackPreparedCouncilParameter: a council bound as a Flight SQL
+// prepared statement's parameter (text, binary, a GSS code) reads no more
+// than one written in the SQL: Angus is refused or left out, never read;
+// coverage "all" refuses.
+func TestAttackPreparedCouncilParameter(t *testing.T) {
+	_, addr := startFlight(t, covConfig(t, true))
+	cl := flightClient(t, addr)
+	for _, c := range []struct {
+		q   string
+		typ arrow.DataType
+		v   string
+	}{
+		{"SELECT council, council_gss, count(*) FROM std.spend_over_500 WHERE council = $1 GROUP BY ALL", arrow.BinaryTypes.String, "angus"},
+		{"SELECT council, council_gss, count(*) FROM std.spend_over_500 WHERE council = $1 GROUP BY ALL", arrow.BinaryTypes.LargeString, "angus"},
+		{"SELECT council, council_gss, count(*) FROM std.spend_over_500 WHERE council = $1 GROUP BY ALL", arrow.BinaryTypes.Binary, "angus"},
+		{"SELECT council, council_gss, count(*) FROM std.spend_over_500 WHERE council_gss = $1 GROUP BY ALL", arrow.BinaryTypes.String, "S12000041"},
+		{"SELECT council, council_gss, count(*) FROM std.spend_over_500 WHERE council IN ($1, 'fife') GROUP BY ALL", arrow.BinaryTypes.String, "angus"},
+		{"SELECT council, council_gss, count(*) FROM std.spend_over_500 WHERE council = 'fife' OR council = $1 GROUP BY ALL", arrow.BinaryTypes.String, "angus"},
+		{"SELECT council, council_gss, count(*) FROM std.spend_over_500 WHERE council = $1 GROUP BY ALL", arrow.BinaryTypes.String, "angus' OR council = 'angus"},
+	} {
+		for _, md := range [][]string{nil, {"x-gateway-coverage", "all"}} {
+			ctx := asCtx(context.Background(), "demo-analyst", "research")
+			if md != nil {
+				ctx = metadata.AppendToOutgoingContext(ctx, md...)
+			}
+			prep, err := cl.Prepare(ctx, c.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema([]arrow.Field{{Name: "$1", Type: c.typ}}, nil))
+			switch bb := b.Field(0).(type) {
+			case *array.StringBuilder:
+				bb.Append(c.v)
+			case *array.LargeStringBuilder:
+				bb.Append(c.v)
+			case *array.BinaryBuilder:
+				bb.Append([]byte(c.v))
+			}
+			rec := b.NewRecordBatch()
+			b.Release()
+			prep.SetParameters(rec)
+			var header metadata.MD
+			info, err := prep.Execute(ctx, grpc.Header(&header))
+			rec.Release()
+			if err != nil {
+				if code := status.Code(err); code != 7 && code != 3 {
+					t.Errorf("%s with %q (%v): %v", c.q, c.v, md, err)
+				}
+				prep.Close(ctx)
+				continue
+			}
+			// A value that is no council leaves every council out: nothing
+			// to refuse, nothing read.
+			injected := strings.Contains(c.v, "'")
+			if md != nil && !injected {
+				t.Errorf("%s with %q under coverage all: answered (excluded %q)", c.q, c.v, header.Get("x-gateway-excluded"))
+			}
+			rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rows [][]string
+			for rdr.Next() {
+				r := rdr.RecordBatch()
+				for i := range int(r.NumRows()) {
+					var cells []string
+					for _, col := range r.Columns() {
+						cells = append(cells, col.ValueStr(i))
+					}
+					rows = append(rows, cells)
+				}
+			}
+			rdr.Release()
+			prep.Close(ctx)
+			if angusIn(rows) || injected && len(rows) > 0 {
+				t.Errorf("LEAK: %s with %q: rows %v", c.q, c.v, rows)
+			}
+		}
 	}
 }
