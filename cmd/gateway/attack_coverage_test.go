@@ -714,3 +714,57 @@ func TestAttackPreparedCouncilParameter(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackCoverageAllTerms: with the analyst's spend agreement saying
+// coverage: all, a query that would leave Angus out is refused however
+// its condition on council is written (OR, NOT, a join of the dataset with
+// itself, a CTE), with pruning on and off; one whose condition leaves
+// Angus out by name is answered, Angus unread.
+func TestAttackCoverageAllTerms(t *testing.T) {
+	for _, prune := range []bool{true, false} {
+		cfg := covConfig(t, prune)
+		policies := filepath.Join(filepath.Dir(cfg), "policies")
+		if err := os.CopyFS(policies, os.DirFS("../../policies")); err != nil {
+			t.Fatal(err)
+		}
+		abs, _ := filepath.Abs("../../policies")
+		raw, _ := os.ReadFile(cfg)
+		os.WriteFile(cfg, []byte(strings.Replace(string(raw), "dir: "+abs, "dir: "+policies, 1)), 0o644)
+		file := filepath.Join(policies, "agreements", "edinburgh-spend-benchmarking", "agreement.yaml")
+		agr, _ := os.ReadFile(file)
+		if !bytes.Contains(agr, []byte("    granularity: record\n")) {
+			t.Fatal("the agreement changed shape")
+		}
+		os.WriteFile(file, bytes.Replace(agr, []byte("    granularity: record\n"), []byte("    granularity: record\n    coverage: all\n"), 1), 0o644)
+		base, addr := startFlight(t, cfg)
+		refused := []string{
+			"SELECT council, count(*) FROM std.spend_over_500 GROUP BY ALL",
+			"SELECT council, count(*) FROM std.spend_over_500 WHERE council = 'fife' OR council = 'glasgow' GROUP BY ALL",
+			"SELECT council, count(*) FROM std.spend_over_500 WHERE NOT council = 'angus' GROUP BY ALL",
+			"SELECT council, count(*) FROM std.spend_over_500 WHERE council <> 'angus' GROUP BY ALL",
+			"SELECT a.council, count(*) FROM std.spend_over_500 a JOIN std.spend_over_500 b USING (council, transaction_id) WHERE a.council = 'fife' GROUP BY ALL",
+			"WITH s AS (SELECT * FROM std.spend_over_500) SELECT council, count(*) FROM s WHERE council = 'fife' GROUP BY ALL",
+			"SELECT council, count(*) FROM std.spend_over_500 WHERE council = 'fife' GROUP BY ALL UNION ALL SELECT council, count(*) FROM std.spend_over_500 WHERE council LIKE 'g%' GROUP BY ALL",
+			"SELECT council, count(*) FROM std.spend_over_500 WHERE council IN ('fife', 'angus') GROUP BY ALL",
+		}
+		for _, q := range refused {
+			r := covHTTP(t, base, "demo-analyst", strings.TrimSuffix(sqlFor(q, "research"), "}")+`,"partial":true}`)
+			if r.status != 403 || !strings.Contains(r.text, "Angus Council") || angusIn(r.rows) {
+				t.Errorf("prune=%v: %s under coverage: all terms: %d %s", prune, q, r.status, r.text)
+			}
+			if f := covFlight(t, addr, "demo-analyst", "research", q); f.status != 1000+7 || angusIn(f.rows) {
+				t.Errorf("prune=%v: %s over Flight under coverage: all terms: %d %s", prune, q, f.status, f.text)
+			}
+		}
+		for _, q := range []string{
+			"SELECT council, count(*) FROM std.spend_over_500 WHERE council IN ('fife', 'glasgow') GROUP BY ALL ORDER BY ALL",
+			"SELECT council, count(*) FROM std.spend_over_500 WHERE council = 'fife' AND amount > 0 GROUP BY ALL ORDER BY ALL",
+			"SELECT council, count(*) FROM std.spend_over_500 WHERE council_gss = 'S12000047' GROUP BY ALL ORDER BY ALL",
+		} {
+			r := covHTTP(t, base, "demo-analyst", sqlFor(q, "research"))
+			if r.status != 200 || len(r.rows) == 0 || angusIn(r.rows) || len(r.excl) != 0 {
+				t.Errorf("prune=%v: %s under coverage: all terms: %d %v %s", prune, q, r.status, r.rows, r.text)
+			}
+		}
+	}
+}
