@@ -58,6 +58,10 @@ type Main struct {
 
 	flightListener net.Listener
 	flight         *flightapi.Server
+
+	reloadMu  sync.Mutex // one Reload at a time; guards Config, Catalog, stores after start
+	reloadErr error      // the last reload's error
+	reloads   int        // reloads tried
 }
 
 // Open reads the config and its secrets, opens every source and builds the
@@ -136,7 +140,7 @@ func (m *Main) Open(ctx context.Context) error {
 // and returns the HTTP one; m.FlightAddr becomes the bound Flight address.
 func (m *Main) Listen() (string, error) {
 	sv := m.Config.Server
-	cfg := flightapi.Config{Engine: m.Engine, Catalog: m.Catalog, Auth: m.auth, Version: version, Key: m.secrets.FlightTicketKey,
+	cfg := flightapi.Config{Engine: m.Engine, Auth: m.auth, Version: version, Key: m.secrets.FlightTicketKey,
 		TicketTTL: time.Duration(sv.FlightTicketTTL), SessionTTL: time.Duration(sv.FlightSessionTTL),
 		Admission: m.admission, WriteTimeout: time.Duration(sv.WriteTimeout)}
 	if t := m.Config.Server.FlightTLS; t != nil {
@@ -161,7 +165,7 @@ func (m *Main) Listen() (string, error) {
 	}
 	m.listener, m.flightListener, m.flight = ln, fln, fs
 	m.FlightAddr = fln.Addr().String()
-	api := &httpapi.Server{Engine: m.Engine, Catalog: m.Catalog, Auth: m.auth, MaxBodyBytes: sv.MaxBodyBytes, Version: version,
+	api := &httpapi.Server{Engine: m.Engine, Auth: m.auth, MaxBodyBytes: sv.MaxBodyBytes, Version: version,
 		Admission: m.admission, WriteTimeout: time.Duration(sv.WriteTimeout)}
 	if m.policy != nil {
 		api.PolicyStatus = func() (string, error) { return m.policy.Revision(), m.policy.LastError() }
@@ -191,6 +195,9 @@ func (m *Main) Serve(ctx context.Context) error {
 	slog.Info("council gateway serving", "http", "http://"+m.listener.Addr().String(), "flight", flightScheme+m.FlightAddr,
 		"sources", len(m.Config.Sources), "standard_datasets", len(m.Config.Datasets))
 	errc := make(chan error, 2)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go m.watchConfig(watchCtx) // sources, mappings and datasets reload on change or SIGHUP
 	go func() { errc <- m.server.Serve(m.listener) }()
 	go func() { errc <- m.flight.Serve(m.flightListener) }()
 	var failed error
@@ -223,6 +230,8 @@ func (m *Main) Close() error {
 	if m.auth != nil {
 		errs = append(errs, m.auth.Close())
 	}
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
 	for _, st := range m.stores {
 		errs = append(errs, st.Close())
 	}

@@ -132,7 +132,7 @@ func TestAggregateSplit(t *testing.T) {
 	on, off := newFixture(t), newFixture(t)
 	setPushdownOff(off.eng, []string{"aggregate"})
 	edin := &aggSource{memSource: on.edin}
-	src, err := on.eng.cat.Source("edinburgh")
+	src, err := on.eng.Catalog().Source("edinburgh")
 	if err != nil {
 		t.Fatal(err)
 	}

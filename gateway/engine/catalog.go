@@ -9,6 +9,7 @@ import (
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/audit"
+	"github.com/councildata/gateway/gateway/catalog"
 )
 
 // Visible asks the policy which of the catalog's tables the requester may
@@ -28,6 +29,9 @@ type Access struct {
 	Tables map[string]bool
 	// Members holds, per "std.dataset/source", that council's terms.
 	Members map[string]*MemberAccess
+	// Catalog is the catalog decided over (a reload may since have put
+	// another in force).
+	Catalog *catalog.Catalog
 }
 
 // MemberAccess is one council's terms for a standard dataset.
@@ -54,11 +58,12 @@ func (e *Engine) catalogAccess(ctx context.Context, req Request, columns bool) (
 	if req.Requester != nil {
 		in.Requester = *req.Requester
 	}
+	cat := e.Catalog()
 	type asked struct {
 		key, column string // column "" for the table itself
 	}
 	var keys []asked
-	for _, s := range e.cat.Sources() {
+	for _, s := range cat.Sources() {
 		tables, err := s.Tables(ctx)
 		if err != nil {
 			continue // unreachable: nothing to list
@@ -68,7 +73,7 @@ func (e *Engine) catalogAccess(ctx context.Context, req Request, columns bool) (
 			keys = append(keys, asked{key: s.Config.ID + "." + t.Name})
 		}
 	}
-	for _, d := range e.cat.Datasets() {
+	for _, d := range cat.Datasets() {
 		for _, m := range d.Members {
 			key := "std." + d.Config.Name + "/" + m.Source.Config.ID
 			pt := gateway.PolicyTable{Source: m.Source.Config.ID, Council: m.Source.Config.Council, GSS: m.Source.Config.GSS,
@@ -86,7 +91,7 @@ func (e *Engine) catalogAccess(ctx context.Context, req Request, columns bool) (
 			}
 		}
 	}
-	acc := &Access{Tables: map[string]bool{}, Members: map[string]*MemberAccess{}}
+	acc := &Access{Tables: map[string]bool{}, Members: map[string]*MemberAccess{}, Catalog: cat}
 	var dec *gateway.Decision
 	if e.policy.Decider == nil {
 		dec = &gateway.Decision{Revision: "disabled"}
@@ -120,7 +125,7 @@ func (e *Engine) catalogAccess(ctx context.Context, req Request, columns bool) (
 		m := acc.Members[k.key]
 		m.Columns[k.column] = columnAccess(&m.Decision, &d, k.column)
 	}
-	for _, d := range e.cat.Datasets() {
+	for _, d := range cat.Datasets() {
 		for _, mem := range d.Members {
 			m := acc.Members["std."+d.Config.Name+"/"+mem.Source.Config.ID]
 			if m == nil {

@@ -135,7 +135,7 @@ func TestConversionOverTypedColumnUsesTheValue(t *testing.T) {
 	if got := reports(stats); len(got) != 1 || got["amount"] != "1 of 2" {
 		t.Errorf("conversions %v, warnings %q", got, warnings)
 	}
-	notes := f.eng.cat.Datasets()[0].Notes(context.Background())
+	notes := f.eng.Catalog().Datasets()[0].Notes(context.Background())
 	if len(notes) != 2 || !strings.Contains(notes[0], `glasgow's column "Date Paid" is already DATE`) || !strings.Contains(notes[1], `"Net Amount" is already DOUBLE`) {
 		t.Errorf("notes %q", notes)
 	}

@@ -809,7 +809,8 @@ func TestSyntaxErrorHintsAtQuoting(t *testing.T) {
 // setPushdownOff turns kinds of pushdown off in a running engine (tests).
 func setPushdownOff(e *Engine, off []string) {
 	e.cfg.PushdownOff = off
-	e.planner = planner.New(e.cat, e.cfg, e.parser, e.aggregates, e.policy.Decider != nil)
+	cat := e.Catalog()
+	e.gen.Store(&generation{cat: cat, planner: planner.New(cat, e.cfg, e.parser, e.aggregates, e.policy.Decider != nil)})
 	after := e.exec.AfterSetup
 	e.exec = exec.New(e.cfg, e.parser)
 	e.exec.AfterSetup = after

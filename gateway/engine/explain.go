@@ -68,6 +68,13 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 	}
 	req.Action = "explain"
 	ev := auditEvent{req: req, start: time.Now(), outcome: audit.OutcomeFailed}
+	// The coverage field is checked as Query checks it: an explanation
+	// must not say "allowed" of a request the query refuses.
+	if err := req.checkCoverage(); err != nil {
+		ev.err = err
+		_ = e.audit(ctx, ev)
+		return nil, err
+	}
 	a, err := e.parse(ctx, req.SQL)
 	if err != nil {
 		ev.err = err
@@ -75,7 +82,8 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 		return nil, err
 	}
 	ev.tables = refNames(a)
-	p, err := e.planner.Plan(ctx, a)
+	g := e.gen.Load()
+	p, err := g.planner.Plan(ctx, a)
 	if err != nil {
 		err = e.hideListing(err)
 		ev.err = err
@@ -111,7 +119,7 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 	var ex *exec.Explained
 	if err == nil {
 		var ao *enforce.AggregateQuery
-		if rule := e.planner.Fit(ctx, a, p); rule != nil {
+		if rule := g.planner.Fit(ctx, a, p); rule != nil {
 			var aerr error
 			if ao, aerr = enforce.CheckAggregateOnly(a, rule, e.aggregates); aerr != nil {
 				out.Allowed, out.Error = false, message(aerr)

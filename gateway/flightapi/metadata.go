@@ -48,7 +48,7 @@ func (s *Server) tables(ctx context.Context) ([]tableEntry, error) {
 		s.log.Warn("flight catalog: policy could not decide; showing nothing", "err", err)
 	}
 	var out []tableEntry
-	for _, src := range s.cfg.Catalog.Sources() {
+	for _, src := range s.cfg.Engine.Catalog().Sources() {
 		ts, err := src.Tables(ctx)
 		if err != nil {
 			continue
@@ -59,7 +59,7 @@ func (s *Server) tables(ctx context.Context) ([]tableEntry, error) {
 			}
 		}
 	}
-	for _, d := range s.cfg.Catalog.Datasets() {
+	for _, d := range s.cfg.Engine.Catalog().Datasets() {
 		for _, m := range d.Members {
 			if visible["std."+d.Config.Name+"/"+m.Source.Config.ID] {
 				out = append(out, tableEntry{schema: "std", name: d.Config.Name, typ: TypeView, fields: datasetSchema(d)})

@@ -25,7 +25,6 @@ import (
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/admission"
 	"github.com/councildata/gateway/gateway/auth"
-	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/engine"
 )
 
@@ -60,9 +59,8 @@ const (
 
 // Config is what New needs.
 type Config struct {
-	Engine  *engine.Engine
-	Catalog *catalog.Catalog
-	Auth    *auth.Authenticator
+	Engine *engine.Engine
+	Auth   *auth.Authenticator
 	// Key signs tickets, prepared-statement handles and session tokens.
 	// Empty: a random key, so none of them survive a restart (what they
 	// refer to lives in this process anyway).
@@ -109,8 +107,8 @@ type Server struct {
 
 // New builds the server; Serve starts it.
 func New(cfg Config) (*Server, error) {
-	if cfg.Engine == nil || cfg.Catalog == nil || cfg.Auth == nil {
-		return nil, errors.New("flightapi: Engine, Catalog and Auth are required")
+	if cfg.Engine == nil || cfg.Auth == nil {
+		return nil, errors.New("flightapi: Engine and Auth are required")
 	}
 	if cfg.TicketTTL <= 0 {
 		cfg.TicketTTL = DefaultTicketTTL

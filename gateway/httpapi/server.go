@@ -23,7 +23,6 @@ import (
 // Server serves the HTTP API.
 type Server struct {
 	Engine       *engine.Engine
-	Catalog      *catalog.Catalog
 	Auth         *auth.Authenticator
 	MaxBodyBytes int64
 	Version      string
@@ -84,7 +83,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	statuses := s.Catalog.Check(ctx)
+	statuses := s.Engine.Catalog().Check(ctx)
 	status, code := "ready", http.StatusOK
 	var down []string
 	for _, st := range statuses {
@@ -189,7 +188,8 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		s.Log.Warn("catalog: policy could not decide; showing nothing", "err", err)
 	}
 	visible := acc.Tables
-	for _, src := range s.Catalog.Sources() {
+	cat := acc.Catalog // the one decided over, whatever a reload has put in force since
+	for _, src := range cat.Sources() {
 		so := source{ID: src.Config.ID, Council: src.Config.Council, GSS: src.Config.GSS, Type: src.Config.Type, Tables: []catalogTable{}}
 		tables, err := src.Tables(r.Context())
 		if err != nil {
@@ -209,7 +209,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 			out.Sources = append(out.Sources, so)
 		}
 	}
-	for _, d := range s.Catalog.Datasets() {
+	for _, d := range cat.Datasets() {
 		do := dataset{Name: d.Config.Name, SQLName: "std." + d.Config.Name, Description: d.Config.Description,
 			Columns: []column{{catalogColumn: catalogColumn{Name: "council", Type: "VARCHAR", Description: "source id of the council"}, Access: map[string]string{}},
 				{catalogColumn: catalogColumn{Name: "council_gss", Type: "VARCHAR", Description: "GSS code of the council"}, Access: map[string]string{}}},
