@@ -16,8 +16,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -215,7 +217,7 @@ func (s *Source) Tables(ctx context.Context) ([]gateway.Table, error) { return s
 func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
 	res, err := s.store.Scan(ctx, req)
 	if err == nil {
-		res.Files = s.filesRead(ctx, req.Table)
+		res.Files = s.filesRead(req.Table)
 	}
 	return res, err
 }
@@ -225,30 +227,31 @@ func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.Sc
 func (s *Source) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
 	res, err := s.store.Aggregate(ctx, req)
 	if err == nil {
-		res.Files = s.filesRead(ctx, req.Table)
+		res.Files = s.filesRead(req.Table)
 	}
 	return res, err
 }
 
-// filesRead lists the files a table's globs match now, with DuckDB's own
-// glob (the one its readers use), and their latest modification time; nil
-// when they cannot be listed (the scan itself then says what failed).
-func (s *Source) filesRead(ctx context.Context, table string) *gateway.FilesRead {
+// filesRead lists the files a table's globs match now, and their latest
+// modification time; nil when they cannot be listed (the scan itself then
+// says what failed). It lists them in Go, not with DuckDB's glob: a scan
+// holds one of the store's connections while it streams, and asking for
+// another here could wait on scans that wait on it.
+func (s *Source) filesRead(table string) *gateway.FilesRead {
 	globs, ok := s.globs[table]
 	if !ok {
 		return nil
 	}
 	fr := &gateway.FilesRead{}
 	for _, g := range globs {
-		found, err := s.store.QueryRows(ctx, "SELECT file FROM glob(?)", g)
+		found, err := globFiles(g)
 		if err != nil {
 			return nil
 		}
-		for _, f := range found {
-			name, _ := f[0].(string)
+		for _, name := range found {
 			fi, err := os.Stat(name)
-			if err != nil {
-				continue // gone since the glob
+			if err != nil || fi.IsDir() {
+				continue // gone since the listing
 			}
 			fr.Count++
 			if fi.ModTime().After(fr.LatestModified) {
@@ -257,6 +260,58 @@ func (s *Source) filesRead(ctx context.Context, table string) *gateway.FilesRead
 		}
 	}
 	return fr
+}
+
+// globFiles lists the files an absolute glob matches, as DuckDB's glob
+// does: *, ? and [...] within a path segment, and ** for any number of
+// directories.
+func globFiles(glob string) ([]string, error) {
+	glob = filepath.ToSlash(glob)
+	if !strings.Contains(glob, "**") {
+		return filepath.Glob(filepath.FromSlash(glob))
+	}
+	segs := strings.Split(glob, "/")
+	base := 0 // the segments before the first pattern are the directory to walk
+	for base < len(segs) && !strings.ContainsAny(segs[base], "*?[") {
+		base++
+	}
+	root := strings.Join(segs[:base], "/")
+	if root == "" {
+		root = "/"
+	}
+	var out []string
+	err := filepath.WalkDir(filepath.FromSlash(root), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(filepath.FromSlash(root), p)
+		if err == nil && matchSegments(segs[base:], strings.Split(filepath.ToSlash(rel), "/")) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// matchSegments matches path segments against pattern segments, ** taking
+// any number of segments.
+func matchSegments(pat, name []string) bool {
+	if len(pat) == 0 {
+		return len(name) == 0
+	}
+	if pat[0] == "**" {
+		for i := 0; i <= len(name); i++ {
+			if matchSegments(pat[1:], name[i:]) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(name) == 0 {
+		return false
+	}
+	ok, err := path.Match(pat[0], name[0])
+	return ok && err == nil && matchSegments(pat[1:], name[1:])
 }
 
 // PlanScan says what Scan would send; see duckdbscan.Store.PlanScan.

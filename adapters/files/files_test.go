@@ -591,3 +591,21 @@ func TestStreamingLargeFiles(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestMatchSegments(t *testing.T) {
+	for _, c := range []struct {
+		pat, name string
+		want      bool
+	}{
+		{"spend/*.csv", "spend/2024-04.csv", true},
+		{"spend/*.csv", "spend/old/2024-04.csv", false},
+		{"**/*.csv", "2024-04.csv", true},
+		{"**/*.csv", "a/b/2024-04.csv", true},
+		{"spend/**/2024-0?.csv", "spend/q1/2024-04.csv", true},
+		{"spend/**/2024-0?.csv", "spend/q1/2024-10.csv", false},
+	} {
+		if got := matchSegments(strings.Split(c.pat, "/"), strings.Split(c.name, "/")); got != c.want {
+			t.Errorf("%s ~ %s: %v", c.pat, c.name, got)
+		}
+	}
+}
