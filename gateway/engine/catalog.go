@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -53,16 +54,17 @@ func (e *Engine) Access(ctx context.Context, req Request) (*Access, error) {
 }
 
 func (e *Engine) catalogAccess(ctx context.Context, req Request, columns bool) (*Access, error) {
-	in := gateway.PolicyInput{Action: "catalog", Purpose: req.Purpose, CaseRef: req.CaseRef, QueryID: req.QueryID,
-		Time: req.now().UTC().Format(time.RFC3339), Tables: []gateway.PolicyTable{}}
+	base := gateway.PolicyInput{Purpose: req.Purpose, CaseRef: req.CaseRef, QueryID: req.QueryID,
+		Time: req.now().UTC().Format(time.RFC3339)}
 	if req.Requester != nil {
-		in.Requester = *req.Requester
+		base.Requester = *req.Requester
 	}
 	cat := e.Catalog()
-	type asked struct {
-		key, column string // column "" for the table itself
-	}
-	var keys []asked
+	acc := &Access{Tables: map[string]bool{}, Members: map[string]*MemberAccess{}, Catalog: cat}
+	// What the requester may see listed (action "catalog").
+	in := base
+	in.Action, in.Tables = "catalog", []gateway.PolicyTable{}
+	var keys []string
 	for _, s := range cat.Sources() {
 		tables, err := s.Tables(ctx)
 		if err != nil {
@@ -70,59 +72,66 @@ func (e *Engine) catalogAccess(ctx context.Context, req Request, columns bool) (
 		}
 		for _, t := range tables {
 			in.Tables = append(in.Tables, gateway.PolicyTable{Source: s.Config.ID, Council: s.Config.Council, GSS: s.Config.GSS, Table: t.Name, Columns: []string{}})
-			keys = append(keys, asked{key: s.Config.ID + "." + t.Name})
+			keys = append(keys, s.Config.ID+"."+t.Name)
 		}
 	}
 	for _, d := range cat.Datasets() {
 		for _, m := range d.Members {
-			key := "std." + d.Config.Name + "/" + m.Source.Config.ID
-			pt := gateway.PolicyTable{Source: m.Source.Config.ID, Council: m.Source.Config.Council, GSS: m.Source.Config.GSS,
-				Table: m.Mapping.Table, Dataset: d.Config.Name, Columns: []string{}}
-			in.Tables = append(in.Tables, pt)
-			keys = append(keys, asked{key: key})
-			if !columns {
-				continue
-			}
-			for _, c := range d.Config.Columns {
-				pc := pt
-				pc.Columns = []string{c.Name}
-				in.Tables = append(in.Tables, pc)
-				keys = append(keys, asked{key: key, column: c.Name})
-			}
+			in.Tables = append(in.Tables, memberTable(d, m, nil))
+			keys = append(keys, "std."+d.Config.Name+"/"+m.Source.Config.ID)
 		}
 	}
-	acc := &Access{Tables: map[string]bool{}, Members: map[string]*MemberAccess{}, Catalog: cat}
-	var dec *gateway.Decision
-	if e.policy.Decider == nil {
-		dec = &gateway.Decision{Revision: "disabled"}
-		for range in.Tables {
-			dec.Tables = append(dec.Tables, gateway.TableDecision{Allowed: true, Reason: "policy disabled"})
-		}
-	} else {
-		var err error
-		dec, err = e.policy.Decider.Decide(ctx, in)
-		req.Action = "catalog"
-		ev := auditEvent{req: req, start: time.Now(), in: &in, dec: dec, outcome: audit.OutcomeAllowed, err: err}
-		if err != nil {
-			ev.outcome = audit.OutcomeDenied
-		}
-		if aerr := e.audit(ctx, ev); aerr != nil {
-			return acc, aerr
-		}
-		if dec == nil || len(dec.Tables) != len(in.Tables) {
-			return acc, err // nothing visible
-		}
+	dec, err := e.catalogDecide(ctx, req, in)
+	if err != nil {
+		return acc, err // nothing visible
 	}
 	for i, k := range keys {
-		d := dec.Tables[i]
-		if k.column == "" {
-			acc.Tables[k.key] = d.Allowed
-			if strings.HasPrefix(k.key, "std.") {
-				acc.Members[k.key] = &MemberAccess{Decision: d, Columns: map[string]string{}}
+		acc.Tables[k] = dec.Tables[i].Allowed
+		if strings.HasPrefix(k, "std.") {
+			acc.Members[k] = &MemberAccess{Decision: dec.Tables[i], Columns: map[string]string{}}
+		}
+	}
+	if !columns {
+		return acc, nil
+	}
+	// What a query would get (action "query"): each council's terms, and
+	// each column alone, to tell which ones the terms grant. A role that
+	// may list a dataset without reading it (governance) gets denials here.
+	qin := base
+	qin.Action, qin.Tables = "query", []gateway.PolicyTable{}
+	type asked struct{ key, column string } // column "" for the table itself
+	var qkeys []asked
+	for _, d := range cat.Datasets() {
+		for _, m := range d.Members {
+			key := "std." + d.Config.Name + "/" + m.Source.Config.ID
+			if !acc.Tables[key] {
+				continue
 			}
+			qin.Tables = append(qin.Tables, memberTable(d, m, nil))
+			qkeys = append(qkeys, asked{key: key})
+			for _, c := range d.Config.Columns {
+				qin.Tables = append(qin.Tables, memberTable(d, m, []string{c.Name}))
+				qkeys = append(qkeys, asked{key: key, column: c.Name})
+			}
+		}
+	}
+	if len(qin.Tables) == 0 {
+		return acc, nil
+	}
+	qdec, err := e.catalogDecide(ctx, req, qin)
+	if err != nil {
+		for _, m := range acc.Members {
+			m.Decision = gateway.TableDecision{Reason: "the policy could not decide"}
+		}
+		return acc, err
+	}
+	for i, k := range qkeys {
+		d := qdec.Tables[i]
+		m := acc.Members[k.key]
+		if k.column == "" {
+			m.Decision = d
 			continue
 		}
-		m := acc.Members[k.key]
 		m.Columns[k.column] = columnAccess(&m.Decision, &d, k.column)
 	}
 	for _, d := range cat.Datasets() {
@@ -139,6 +148,45 @@ func (e *Engine) catalogAccess(ctx context.Context, req Request, columns bool) (
 		}
 	}
 	return acc, nil
+}
+
+// memberTable is the policy's table for a dataset's council, with the
+// columns asked about.
+func memberTable(d *catalog.Dataset, m catalog.Member, cols []string) gateway.PolicyTable {
+	if cols == nil {
+		cols = []string{}
+	}
+	return gateway.PolicyTable{Source: m.Source.Config.ID, Council: m.Source.Config.Council, GSS: m.Source.Config.GSS,
+		Table: m.Mapping.Table, Dataset: d.Config.Name, Columns: cols}
+}
+
+// catalogDecide asks the policy about a catalog listing and audits it as
+// action "catalog"; with policy off everything is allowed. An error means
+// nothing may be shown.
+func (e *Engine) catalogDecide(ctx context.Context, req Request, in gateway.PolicyInput) (*gateway.Decision, error) {
+	if e.policy.Decider == nil {
+		dec := &gateway.Decision{Revision: "disabled"}
+		for range in.Tables {
+			dec.Tables = append(dec.Tables, gateway.TableDecision{Allowed: true, Reason: "policy disabled"})
+		}
+		return dec, nil
+	}
+	dec, err := e.policy.Decider.Decide(ctx, in)
+	req.Action = "catalog"
+	ev := auditEvent{req: req, start: time.Now(), in: &in, dec: dec, outcome: audit.OutcomeAllowed, err: err}
+	if err != nil {
+		ev.outcome = audit.OutcomeDenied
+	}
+	if aerr := e.audit(ctx, ev); aerr != nil {
+		return nil, aerr
+	}
+	if err == nil && (dec == nil || len(dec.Tables) != len(in.Tables)) {
+		err = errors.New("the policy's decision does not cover every table")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return dec, nil
 }
 
 // columnAccess says how a query of the dataset would see column col from

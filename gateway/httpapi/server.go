@@ -217,8 +217,10 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		for _, c := range d.Config.Columns {
 			do.Columns = append(do.Columns, column{catalogColumn: catalogColumn{Name: c.Name, Type: c.Type, Description: c.Description}, Access: map[string]string{}})
 		}
+		listed := false // some council of the dataset may be listed to the requester
 		for _, m := range d.Members {
 			id := m.Source.Config.ID
+			listed = listed || visible["std."+d.Config.Name+"/"+id]
 			ma := acc.Members["std."+d.Config.Name+"/"+id]
 			if ma == nil || !ma.Decision.Allowed {
 				reason := "the policy could not decide"
@@ -243,7 +245,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 				c.Access[id] = ma.Columns[c.Name]
 			}
 		}
-		if len(do.Councils) > 0 {
+		if listed {
 			out.Datasets = append(out.Datasets, do)
 		}
 	}
