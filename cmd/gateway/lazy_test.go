@@ -41,7 +41,7 @@ func TestLazySourceKeepsCapabilitiesAndGivesUp(t *testing.T) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-	})
+	}, nil)
 	first := make(chan error, 1)
 	go func() { first <- l.Ping(context.Background()) }()
 	time.Sleep(20 * time.Millisecond) // let the first attempt start

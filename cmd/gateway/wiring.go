@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/cenkalti/backoff/v5"
 
 	duckdbfile "github.com/councildata/gateway/adapters/duckdb"
 	"github.com/councildata/gateway/adapters/files"
@@ -83,13 +84,14 @@ func (m *Main) Open(ctx context.Context) error {
 		m.FlightAddr = cfg.Server.Flight
 	}
 	m.stores = map[string]gateway.Source{}
-	for _, sc := range cfg.Sources {
-		st, err := openSource(ctx, sc)
-		if err != nil {
+	opened, errs := openSources(ctx, cfg.Sources, startWait)
+	for i, sc := range cfg.Sources {
+		if errs[i] != nil {
+			m.stores = opened // closed by Close
 			m.Close()
-			return fmt.Errorf("config %s: source %q: %w", cfg.File, sc.ID, err)
+			return fmt.Errorf("config %s: source %q: %w", cfg.File, sc.ID, errs[i])
 		}
-		m.stores[sc.ID] = limitSource(st, sc)
+		m.stores[sc.ID] = limitSource(opened[sc.ID], sc)
 	}
 	lim, err := admissionLimits(cfg.Query)
 	if err != nil {
@@ -172,6 +174,7 @@ func (m *Main) Listen() (string, error) {
 	} else {
 		api.PolicyStatus = func() (string, error) { return "disabled", nil }
 	}
+	api.AuditStatus = m.audit.Err
 	// The handlers set the write deadline again when they start to answer
 	// and for each batch of a result; the server's own is for what net/http
 	// writes itself.
@@ -257,14 +260,14 @@ func (m *Main) Check(ctx context.Context, w io.Writer) error {
 	} else {
 		fmt.Fprintf(w, "ok   secrets: hash salt, Flight SQL ticket key, audit HMAC key (id %s), audit signing key\n", audit.KeyID(s.AuditHMACKey))
 	}
-	for _, sc := range cfg.Sources {
-		st, err := openSource(ctx, sc)
-		if err != nil {
-			fmt.Fprintf(w, "FAIL %-12s %-34s %s: %v\n", sc.ID, sc.Council, sc.Type, err)
+	opened, errs := openSources(ctx, cfg.Sources, connectTimeout)
+	for i, sc := range cfg.Sources {
+		if errs[i] != nil {
+			fmt.Fprintf(w, "FAIL %-12s %-34s %s: %v\n", sc.ID, sc.Council, sc.Type, errs[i])
 			failed++
 			continue
 		}
-		m.stores[sc.ID] = st
+		m.stores[sc.ID] = opened[sc.ID]
 	}
 	if len(m.stores) == len(cfg.Sources) {
 		cat, err := catalog.New(ctx, cfg, m.stores)
@@ -299,11 +302,51 @@ func (m *Main) Check(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// openSource opens one council store with its adapter. A store that is
-// unreachable now (rather than misconfigured) is opened lazily: the gateway
-// starts, readyz says which council is down, and queries that need it fail
-// with 502 naming it until it comes back.
+// startWait bounds how long start-up waits for the council stores, all
+// at once: the doors listen within a second whatever the stores do, and a
+// store not open by then is connected in the background.
+const startWait = 300 * time.Millisecond
+
+// connectTimeout bounds one attempt to connect to a store (gateway check
+// waits this long for each, all at once).
+const connectTimeout = 5 * time.Second
+
+// openSources opens every source at once, each given up to wait; opened
+// holds each source's store by id, errs each one's error by position.
+func openSources(ctx context.Context, scs []config.Source, wait time.Duration) (opened map[string]gateway.Source, errs []error) {
+	stores := make([]gateway.Source, len(scs))
+	errs = make([]error, len(scs))
+	var wg sync.WaitGroup
+	for i, sc := range scs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = openSourceWithin(ctx, sc, wait)
+		}()
+	}
+	wg.Wait()
+	opened = map[string]gateway.Source{}
+	for i, sc := range scs {
+		if stores[i] != nil {
+			opened[sc.ID] = stores[i]
+		}
+	}
+	return opened, errs
+}
+
+// openSource opens one council store as start-up does (openSourceWithin
+// startWait).
 func openSource(ctx context.Context, sc config.Source) (gateway.Source, error) {
+	return openSourceWithin(ctx, sc, startWait)
+}
+
+// openSourceWithin opens one council store with its adapter. A PostgreSQL or
+// MariaDB store that is unreachable now, or does not answer within wait
+// (a network blackhole: it accepts and never speaks), rather than
+// misconfigured, is connected in the background (lazySource): the gateway
+// starts, readyz names the council as down, and only queries that read it
+// fail, with 502 naming it, until it comes back.
+func openSourceWithin(ctx context.Context, sc config.Source, wait time.Duration) (gateway.Source, error) {
 	open := func(ctx context.Context) (gateway.Source, error) {
 		switch sc.Type {
 		case "postgres":
@@ -319,28 +362,64 @@ func openSource(ctx context.Context, sc config.Source) (gateway.Source, error) {
 		}
 		return nil, fmt.Errorf("unknown type %q", sc.Type)
 	}
-	st, err := open(ctx)
-	if err == nil {
-		return st, nil
+	remote := sc.Type == "postgres" || sc.Type == "mysql"
+	if !remote {
+		return open(ctx)
 	}
-	if code := gateway.ErrorCode(err); code == gateway.CodeSourceFailed && (sc.Type == "postgres" || sc.Type == "mysql") {
-		slog.Warn("source not reachable at start; will retry", "source", sc.ID, "err", err)
-		return newLazySource(sc.ID, open), nil
+	type opened struct {
+		st  gateway.Source
+		err error
 	}
-	return nil, err
+	first := make(chan opened, 1)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), connectTimeout)
+	go func() {
+		defer cancel()
+		st, err := open(actx)
+		first <- opened{st, err}
+	}()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case o := <-first:
+		if o.err == nil {
+			return o.st, nil
+		}
+		if gateway.ErrorCode(o.err) != gateway.CodeSourceFailed && !errors.Is(o.err, context.DeadlineExceeded) {
+			return nil, o.err // misconfigured: start-up fails naming the source
+		}
+		slog.Warn("source not reachable at start; connecting in the background", "source", sc.ID, "err", o.err)
+		return newLazySource(sc.ID, open, o.err), nil
+	case <-timer.C:
+		slog.Warn("source not answering at start; connecting in the background", "source", sc.ID, "waited", wait)
+		l := newLazySource(sc.ID, open, fmt.Errorf("no answer within %s at start (still connecting)", wait))
+		go func() { // the first attempt may still succeed: keep it, or close it
+			if o := <-first; o.err == nil && !l.adopt(o.st) {
+				o.st.Close()
+			}
+		}()
+		return l, nil
+	}
 }
 
-// lazySource opens its store on first use, retrying until it succeeds. It
-// has the optional capabilities the PostgreSQL and MariaDB adapters have
-// (Aggregator, Planner), so a council that was down at start gets its
-// pushdown and its EXPLAIN statements once it is up. Callers waiting for
-// another's attempt to open the store give up when their context ends.
+// lazySource is a council store that was not reachable at start. One
+// goroutine connects in the background, each attempt bounded by
+// connectTimeout and attempts spaced by exponential backoff
+// (cenkalti/backoff), so a down council costs no query a connection
+// attempt: until it is up, every call fails at once with the last
+// attempt's error, 502 naming the council. It has the optional
+// capabilities the PostgreSQL and MariaDB adapters have (Aggregator,
+// Planner), so a council that was down at start gets its pushdown and its
+// EXPLAIN statements once it is up.
 type lazySource struct {
-	id      string
-	open    func(context.Context) (gateway.Source, error)
-	opening chan struct{} // held by the one attempt to open at a time
+	id   string
+	open func(context.Context) (gateway.Source, error)
+	stop context.CancelFunc
+	done chan struct{}
+	up   chan struct{} // closed once the store is open
+
 	mu      sync.Mutex
 	st      gateway.Source
+	lastErr error
 }
 
 var (
@@ -349,9 +428,69 @@ var (
 	_ gateway.Planner    = (*lazySource)(nil)
 )
 
-func newLazySource(id string, open func(context.Context) (gateway.Source, error)) *lazySource {
-	return &lazySource{id: id, open: open, opening: make(chan struct{}, 1)}
+// newLazySource starts connecting to the store in the background. lastErr,
+// if set, is why it is not open yet: calls fail with it at once until the
+// store is up; with none, calls wait (up to their context) for the first
+// attempt.
+func newLazySource(id string, open func(context.Context) (gateway.Source, error), lastErr error) *lazySource {
+	ctx, stop := context.WithCancel(context.Background())
+	l := &lazySource{id: id, open: open, stop: stop, done: make(chan struct{}), up: make(chan struct{}), lastErr: lastErr}
+	go l.connect(ctx)
+	return l
 }
+
+// connect tries to open the store until it is open or the source closes.
+func (l *lazySource) connect(ctx context.Context) {
+	defer close(l.done)
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 250*time.Millisecond, 30*time.Second
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, connectTimeout)
+		st, err := l.open(actx)
+		cancel()
+		if err == nil {
+			if !l.adopt(st) {
+				st.Close()
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		l.mu.Lock()
+		l.lastErr = err
+		l.mu.Unlock()
+		wait := b.NextBackOff()
+		slog.Debug("source still not reachable", "source", l.id, "attempt", attempt, "retry_in", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// adopt makes st the open store, unless one already is or the source is
+// closed; it reports whether it did.
+func (l *lazySource) adopt(st gateway.Source) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.up:
+		return false
+	default:
+	}
+	if l.lastErr != nil && errors.Is(l.lastErr, errLazyClosed) {
+		return false
+	}
+	l.st = st
+	close(l.up)
+	slog.Info("source reachable again", "source", l.id)
+	l.stop() // the background attempts end
+	return true
+}
+
+var errLazyClosed = errors.New("source closed")
 
 func (l *lazySource) opened() gateway.Source {
 	l.mu.Lock()
@@ -368,23 +507,18 @@ func (l *lazySource) get(ctx context.Context) (gateway.Source, error) {
 		e.Source = l.id
 		return e
 	}
-	select {
-	case l.opening <- struct{}{}:
-		defer func() { <-l.opening }()
+	l.mu.Lock()
+	last := l.lastErr
+	l.mu.Unlock()
+	if last != nil {
+		return nil, unreachable(last)
+	}
+	select { // the first attempt is still under way
+	case <-l.up:
+		return l.opened(), nil
 	case <-ctx.Done():
 		return nil, unreachable(ctx.Err())
 	}
-	if st := l.opened(); st != nil {
-		return st, nil
-	}
-	st, err := l.open(ctx)
-	if err != nil {
-		return nil, unreachable(err)
-	}
-	l.mu.Lock()
-	l.st = st
-	l.mu.Unlock()
-	return st, nil
 }
 
 func (l *lazySource) Tables(ctx context.Context) ([]gateway.Table, error) {
@@ -452,6 +586,13 @@ func (l *lazySource) Ping(ctx context.Context) error {
 }
 
 func (l *lazySource) Close() error {
+	l.mu.Lock()
+	if l.st == nil {
+		l.lastErr = errLazyClosed
+	}
+	l.mu.Unlock()
+	l.stop()
+	<-l.done
 	if st := l.opened(); st != nil {
 		return st.Close()
 	}

@@ -293,6 +293,17 @@ func (l *Log) Append(ctx context.Context, rec *Record) error {
 	return nil
 }
 
+// Err is why the log stopped taking records (a write failed), or nil
+// while it can be written.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed != nil {
+		return l.failed
+	}
+	return nil
+}
+
 // fail stops the log after a write failure; l.mu is held.
 func (l *Log) fail(err error) error {
 	l.failed = fmt.Errorf("%w (the audit log stopped at seq %d; reopen it to go on)", err, l.seq)

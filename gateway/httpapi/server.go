@@ -30,6 +30,9 @@ type Server struct {
 	// PolicyStatus, if set, reports the policy revision in force and the
 	// last reload error, for /readyz.
 	PolicyStatus func() (revision string, lastErr error)
+	// AuditStatus, if set, says whether the audit log can be written
+	// (readyz answers 503 when it cannot: no query could be answered).
+	AuditStatus func() error
 	// Admission, if set, admits each query before the engine runs it (and
 	// its state is in /readyz); nil admits every query at once.
 	Admission *admission.Controller
@@ -84,15 +87,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	statuses := s.Engine.Catalog().Check(ctx)
+	// Ready while the gateway can serve: a council that is down fails
+	// only the queries that read it, so it is named (councils_down), not
+	// a reason to take the gateway out of service. What every query needs
+	// is the policy (loaded at start, kept across rejected reloads) and
+	// the audit log, checked here when the wiring says how.
 	status, code := "ready", http.StatusOK
-	var down []string
+	down := []string{}
 	for _, st := range statuses {
 		if !st.OK {
 			down = append(down, st.Source)
 		}
 	}
-	if len(down) > 0 {
-		status, code = "degraded: "+strings.Join(down, ", ")+" not reachable", http.StatusServiceUnavailable
+	if s.AuditStatus != nil {
+		if err := s.AuditStatus(); err != nil {
+			status, code = "not ready: the audit log cannot be written: "+err.Error(), http.StatusServiceUnavailable
+		}
 	}
 	// Needs no key, so it says whether each council is reachable and no
 	// more: not how many tables or rows it holds.
@@ -106,7 +116,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	for i, st := range statuses {
 		sources[i] = reach{Source: st.Source, Council: st.Council, OK: st.OK, Error: st.Error}
 	}
-	body := map[string]any{"status": status, "sources": sources}
+	body := map[string]any{"status": status, "sources": sources, "councils_down": down}
 	if s.Admission != nil {
 		// Saturation is shown, not failed: one gateway with a full queue
 		// still serves; a balancer may route on "queries".

@@ -91,6 +91,13 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 			rs := refScan{ref: ref, std: v}
 			for _, m := range d.Members {
 				t, err := m.Source.Table(ctx, m.Mapping.Table)
+				if gateway.ErrorCode(err) == gateway.CodeSourceFailed {
+					// A council not reachable now: its mapping stands in
+					// for the table, so a query its council condition
+					// prunes it from is answered; one that reads it fails
+					// at its scan, naming it.
+					t, err = unreachableTable(m.Mapping), nil
+				}
 				if err != nil {
 					return nil, fmt.Errorf("std.%s: %w", d.Config.Name, err)
 				}
@@ -470,4 +477,23 @@ func sameType(t arrow.DataType, std string) bool {
 		norm = "DOUBLE"
 	}
 	return strings.ReplaceAll(catalog.SQLType(t), " ", "") == norm
+}
+
+// unreachableTable stands in for a mapped table whose store cannot be
+// listed: the mapped columns as text, which every conversion reads and
+// every standard type casts from. Only a pruned member, never read, is
+// planned over it.
+func unreachableTable(m config.Mapping) gateway.Table {
+	froms := make([]string, 0, len(m.Columns))
+	for _, cm := range m.Columns {
+		if cm.From != "" && !slices.Contains(froms, cm.From) {
+			froms = append(froms, cm.From)
+		}
+	}
+	slices.Sort(froms)
+	fields := make([]arrow.Field, len(froms))
+	for i, f := range froms {
+		fields[i] = arrow.Field{Name: f, Type: arrow.BinaryTypes.String, Nullable: true}
+	}
+	return gateway.Table{Name: m.Table, Schema: arrow.NewSchema(fields, nil), Rows: -1}
 }
