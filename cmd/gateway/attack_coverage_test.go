@@ -119,6 +119,13 @@ func covConfig(t *testing.T, prune bool, replace ...string) string {
 		t.Fatal(err)
 	}
 	text := string(raw)
+	// Angus reads a copy of Stirling's files of its own, so that a test
+	// can take them away once the gateway has started (readAngusFails).
+	dir := filepath.Dir(cfg)
+	if err := os.CopyFS(filepath.Join(dir, "data", "angus"), os.DirFS(filepath.Join(dir, "data", "stirling"))); err != nil {
+		t.Fatal(err)
+	}
+	text = strings.Replace(text, "    gss: S12000041\n    type: files\n    path: data/stirling\n", "    gss: S12000041\n    type: files\n    path: data/angus\n", 1)
 	if !prune {
 		text = strings.Replace(text, "query:\n", "query:\n  pushdown_off: [prune]\n", 1)
 	}
@@ -132,6 +139,22 @@ func covConfig(t *testing.T, prune bool, replace ...string) string {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// readAngusFails removes Angus's files from under the running gateway:
+// from then on any read of Angus fails, loudly (502 or X-Gateway-Failed
+// naming it), so a test sees whether its data would have reached DuckDB.
+func readAngusFails(t *testing.T, cfg string) {
+	t.Helper()
+	if err := os.RemoveAll(filepath.Join(filepath.Dir(cfg), "data", "angus", "payments")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// angusRead reports whether a response says Angus's store was read.
+func angusRead(r covRun) bool {
+	return r.status == 502 || r.status == 1000+14 || strings.Contains(r.text, "source=angus; council=\"Angus Council\"; code=") ||
+		strings.Contains(r.text, `"source":"angus","council":"Angus Council","code"`) || strings.Contains(r.text, `council source \"angus\"`) || strings.Contains(r.text, `council source "angus"`)
 }
 
 // angusIn reports whether a row carries Angus's council id or GSS code:
@@ -186,7 +209,14 @@ func TestAttackCoverageCouncilConditions(t *testing.T) {
 	}
 	for _, prune := range []bool{true, false} {
 		t.Run(fmt.Sprintf("prune=%v", prune), func(t *testing.T) {
-			base, addr := startFlight(t, covConfig(t, prune))
+			cfg := covConfig(t, prune)
+			base, addr := startFlight(t, cfg)
+			readAngusFails(t, cfg)
+			// The control: the public may read Angus, and its read now fails.
+			control := covHTTP(t, base, "demo-public", `{"sql":"SELECT council, count(*) AS n FROM std.spend_over_500 GROUP BY ALL","purpose":"transparency","partial":true}`)
+			if !angusRead(control) {
+				t.Fatalf("the control: the public's read of Angus did not fail: %d %s", control.status, control.text)
+			}
 			all := queryAs(t, base, "demo-analyst", "research", "SELECT count(*) FROM std.spend_over_500")
 			total := cellText(all.Rows[0][0])
 			for _, q := range queries {
@@ -199,6 +229,9 @@ func TestAttackCoverageCouncilConditions(t *testing.T) {
 						}
 						if angusIn(got.rows) {
 							t.Errorf("LEAK: %s over %s answers with Angus's rows: %v", q, door, got.rows)
+						}
+						if angusRead(got) {
+							t.Errorf("LEAK: %s over %s read Angus's store: %d %s", q, door, got.status, got.text)
 						}
 						// Angus's copy of Stirling's files doubles Stirling's
 						// count: no single count may pass the six councils'.
@@ -736,6 +769,7 @@ func TestAttackCoverageAllTerms(t *testing.T) {
 		}
 		os.WriteFile(file, bytes.Replace(agr, []byte("    granularity: record\n"), []byte("    granularity: record\n    coverage: all\n"), 1), 0o644)
 		base, addr := startFlight(t, cfg)
+		readAngusFails(t, cfg)
 		refused := []string{
 			"SELECT council, count(*) FROM std.spend_over_500 GROUP BY ALL",
 			"SELECT council, count(*) FROM std.spend_over_500 WHERE council = 'fife' OR council = 'glasgow' GROUP BY ALL",
@@ -748,7 +782,7 @@ func TestAttackCoverageAllTerms(t *testing.T) {
 		}
 		for _, q := range refused {
 			r := covHTTP(t, base, "demo-analyst", strings.TrimSuffix(sqlFor(q, "research"), "}")+`,"partial":true}`)
-			if r.status != 403 || !strings.Contains(r.text, "Angus Council") || angusIn(r.rows) {
+			if r.status != 403 || !strings.Contains(r.text, "Angus Council") || angusIn(r.rows) || angusRead(r) {
 				t.Errorf("prune=%v: %s under coverage: all terms: %d %s", prune, q, r.status, r.text)
 			}
 			if f := covFlight(t, addr, "demo-analyst", "research", q); f.status != 1000+7 || angusIn(f.rows) {
@@ -761,7 +795,7 @@ func TestAttackCoverageAllTerms(t *testing.T) {
 			"SELECT council, count(*) FROM std.spend_over_500 WHERE council_gss = 'S12000047' GROUP BY ALL ORDER BY ALL",
 		} {
 			r := covHTTP(t, base, "demo-analyst", sqlFor(q, "research"))
-			if r.status != 200 || len(r.rows) == 0 || angusIn(r.rows) || len(r.excl) != 0 {
+			if r.status != 200 || len(r.rows) == 0 || angusIn(r.rows) || len(r.excl) != 0 || angusRead(r) {
 				t.Errorf("prune=%v: %s under coverage: all terms: %d %v %s", prune, q, r.status, r.rows, r.text)
 			}
 		}
