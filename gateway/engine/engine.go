@@ -321,7 +321,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	g := e.gen.Load()
 	p, err := g.planner.Plan(ctx, a)
 	if err != nil {
-		return fail(audit.OutcomeFailed, e.hideListing(err))
+		return fail(audit.OutcomeFailed, e.didYouMean(ctx, req, a, e.hideListing(err)))
 	}
 	p.HashKey = enforce.HashKey(e.policy.HashSalt, req.Requester)
 	ev.in, ev.dec, err = e.authorize(ctx, req, p)

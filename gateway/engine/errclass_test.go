@@ -156,3 +156,45 @@ func TestStreamEndClass(t *testing.T) {
 		})
 	}
 }
+
+// TestDidYouMean: a typo in a source, table or standard dataset is a 404
+// suggesting the nearest name from the gateway's catalog as the requester
+// may see it; a council table the policy does not let them read is never
+// suggested, nor named.
+func TestDidYouMean(t *testing.T) {
+	deny := map[string]gateway.TableDecision{"glasgow.spend": {Allowed: false, Reason: "own staff only"}}
+	cases := []struct {
+		name    string
+		policy  map[string]gateway.TableDecision // nil: policy off
+		sql     string
+		want    string // in the message
+		notWant string
+	}{
+		{"std dataset", deny, "SELECT count(*) FROM std.spend_ovr_500", "did you mean std.spend_over_500?", "glasgow"},
+		{"council table", deny, "SELECT count(*) FROM edinburgh.paymnts", "did you mean edinburgh.payments?", "glasgow"},
+		{"source", deny, "SELECT count(*) FROM edinbrgh.payments", "did you mean edinburgh.payments?", "glasgow"},
+		{"a table the requester may not read", deny, "SELECT count(*) FROM glasgow.spnd", "not_found", "spend"},
+		{"policy off", nil, "SELECT count(*) FROM glasgow.spnd", "did you mean glasgow.spend?", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var f *fixture
+			if c.policy != nil {
+				f, _ = policyFixture(t, c.policy)
+			} else {
+				f = newFixture(t)
+			}
+			_, err := f.eng.Query(context.Background(), Request{SQL: c.sql, Requester: &gateway.Requester{ID: "analyst"}, Purpose: "research"})
+			if gateway.ErrorCode(err) != gateway.CodeNotFound {
+				t.Fatalf("got %v, want not found", err)
+			}
+			msg := string(gateway.ErrorCode(err)) + ": " + err.Error()
+			if !strings.Contains(msg, c.want) || (c.notWant != "" && strings.Contains(msg, c.notWant)) {
+				t.Errorf("%s", msg)
+			}
+			if c.notWant == "spend" && strings.Contains(msg, "did you mean") {
+				t.Errorf("suggested a table the requester may not read: %s", msg)
+			}
+		})
+	}
+}
