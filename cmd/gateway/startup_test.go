@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"gopkg.in/yaml.v3"
 
 	"github.com/councildata/gateway/gateway/config"
@@ -75,7 +77,7 @@ func TestBlackholedStoreAtStart(t *testing.T) {
 	}
 
 	began := time.Now()
-	base := start(t, cfgPath)
+	base, addr := startFlight(t, cfgPath)
 	if took := time.Since(began); took > time.Second {
 		t.Errorf("the gateway listened after %s with a blackholed council", took)
 	}
@@ -87,6 +89,16 @@ func TestBlackholedStoreAtStart(t *testing.T) {
 	r := post(t, base, "demo-analyst", "", sqlFor("SELECT count(*) FROM std.spend_over_500 WHERE council = '"+down+"'", "research"))
 	if r.status != http.StatusBadGateway || !strings.Contains(string(r.body), down) {
 		t.Errorf("the blackholed council's query: %d %s", r.status, r.body)
+	}
+
+	// Flight SQL: the same classes, as gRPC codes
+	cl := flightClient(t, addr)
+	ctx := asCtx(context.Background(), "demo-analyst", "research")
+	if out, err := flightText(cl, ctx, "SELECT count(*) FROM std.spend_over_500 WHERE council = '"+up+"'"); err != nil {
+		t.Errorf("Flight, another council's query: %v %s", err, out)
+	}
+	if _, err := flightText(cl, ctx, "SELECT count(*) FROM std.spend_over_500 WHERE council = '"+down+"'"); codeOfErr(err) != codes.Unavailable || !strings.Contains(err.Error(), down) {
+		t.Errorf("Flight, the blackholed council's query: %v", err)
 	}
 
 	resp, err := http.Get(base + "/readyz")
