@@ -851,3 +851,39 @@ func TestAttackExplainCoverage(t *testing.T) {
 		t.Errorf("explain coverage all: %d %s", st, text)
 	}
 }
+
+// TestAttackAuditTableNamesLeftOutCouncils: what the answer left out, by
+// policy and by a failing store, is in gateway.audit, the table governance
+// officers read, as the response said it: not only in the log's file.
+func TestAttackAuditTableNamesLeftOutCouncils(t *testing.T) {
+	cfg := covConfig(t, true)
+	base, addr := startFlight(t, cfg)
+	if err := os.RemoveAll(filepath.Join(filepath.Dir(cfg), "data", "dundee", "payments")); err != nil {
+		t.Fatal(err)
+	}
+	r := post(t, base, "demo-analyst", "", `{"sql":"SELECT council, count(*) FROM std.spend_over_500 GROUP BY ALL","purpose":"research","partial":true}`)
+	var res struct {
+		QueryID string `json:"query_id"`
+	}
+	if json.Unmarshal(r.body, &res); r.status != 200 || res.QueryID == "" {
+		t.Fatalf("partial answer: %d %s", r.status, r.body)
+	}
+	f := covFlight(t, addr, "demo-analyst", "research", "SELECT council, count(*) FROM std.spend_over_500 GROUP BY ALL", "x-gateway-partial", "true")
+	if f.status != 200 || len(f.excl) != 1 {
+		t.Fatalf("Flight partial answer: %d %s", f.status, f.text)
+	}
+	got := queryAs(t, base, "demo-governance", "audit", "SELECT door, outcome, excluded, failed FROM gateway.audit WHERE action = 'query' AND requester_id = 'analyst@edinburgh' AND outcome = 'completed' ORDER BY seq")
+	doors := map[string]bool{}
+	for _, row := range got.Rows {
+		doors[cellText(row[0])] = true
+		if x := cellText(row[2]); !strings.Contains(x, `"source":"angus"`) || !strings.Contains(x, "no active data-sharing agreement") {
+			t.Errorf("gateway.audit excluded (%s): %s", cellText(row[0]), x)
+		}
+		if x := cellText(row[3]); !strings.Contains(x, `"source":"dundee"`) || !strings.Contains(x, "source_failed") {
+			t.Errorf("gateway.audit failed (%s): %s", cellText(row[0]), x)
+		}
+	}
+	if !doors["http"] || !doors["flight"] {
+		t.Errorf("gateway.audit rows %v", got.Rows)
+	}
+}

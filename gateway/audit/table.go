@@ -46,6 +46,10 @@ var tableSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "sql", Type: arrow.BinaryTypes.String},
 	{Name: "tables", Type: arrow.BinaryTypes.String, Nullable: true},     // JSON array
 	{Name: "agreements", Type: arrow.BinaryTypes.String, Nullable: true}, // JSON array
+	// The councils the answer left out: by policy (coverage) and because
+	// their stores failed (a partial answer). JSON arrays.
+	{Name: "excluded", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "failed", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "rows", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "duration_ms", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "error", Type: arrow.BinaryTypes.String},
@@ -176,6 +180,10 @@ func appendField(b array.Builder, col string, r *Record) {
 		jsonText(b, r.Tables, r.Tables == nil)
 	case "agreements":
 		jsonText(b, r.Agreements, r.Agreements == nil)
+	case "excluded":
+		jsonText(b, r.Excluded, r.Excluded == nil)
+	case "failed":
+		jsonText(b, r.Failed, r.Failed == nil)
 	case "rows":
 		b.(*array.Int64Builder).Append(r.Rows)
 	case "duration_ms":
