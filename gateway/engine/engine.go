@@ -395,6 +395,14 @@ func (e *Engine) parse(ctx context.Context, query string) (*sqltree.Analysis, er
 	}
 	serialized, err := e.parser.Serialize(ctx, query)
 	if err != nil {
+		// The query's own deadline or its client going away, met while
+		// parsing, is a timeout or a cancellation, as anywhere else.
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			return nil, gateway.Wrap(gateway.CodeTimeout, err, "the query did not finish within its timeout")
+		case ctx.Err() != nil:
+			return nil, gateway.Wrap(gateway.CodeCanceled, err, "the query was cancelled")
+		}
 		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not parse the query")
 	}
 	a, err := sqltree.Analyze(serialized, query, explain, sqltree.Limits{MaxInList: e.cfg.MaxInList, MaxDepth: e.cfg.MaxDepth})
