@@ -349,4 +349,37 @@ func TestPartialAnswers(t *testing.T) {
 	if _, err := cl.Execute(asCtx(context.Background(), "demo-analyst", "research"), q); err == nil || !strings.Contains(err.Error(), "dundee") {
 		t.Errorf("Flight without partial: %v", err)
 	}
+	// Dundee failed scan after scan: its breaker is open, /readyz says so
+	// and names it down, and the gateway stays ready.
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready struct {
+		Status       string
+		CouncilsDown []string `json:"councils_down"`
+		Sources      []struct {
+			Source  string
+			Breaker *struct {
+				State    string
+				Failures int `json:"consecutive_failures"`
+			}
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !slices.Contains(ready.CouncilsDown, "dundee") {
+		t.Errorf("readyz %d %+v", resp.StatusCode, ready)
+	}
+	for _, src := range ready.Sources {
+		switch {
+		case src.Source == "gateway": // the audit log, not a store
+		case src.Breaker == nil:
+			t.Errorf("readyz: %s has no breaker", src.Source)
+		case src.Source == "dundee" && (src.Breaker.State != "open" || src.Breaker.Failures < 3):
+			t.Errorf("readyz: dundee's breaker %+v, want open after its failures", *src.Breaker)
+		case src.Source != "dundee" && src.Breaker.State != "closed":
+			t.Errorf("readyz: %s's breaker %+v", src.Source, *src.Breaker)
+		}
+	}
 }

@@ -86,6 +86,9 @@ func TestConfigReload(t *testing.T) {
 	if x := excluded(); len(x) != 1 || x[0] != "angus" {
 		t.Errorf("after a broken config: excluded %v, want angus still", x)
 	}
+	if r := get(t, base+"/readyz"); !strings.Contains(r, `"last_reload_error":`) || !strings.Contains(r, "no_such_table") {
+		t.Errorf("readyz does not show the rejected reload: %s", r)
+	}
 	if err := os.WriteFile(cfg, good, 0o644); err != nil {
 		t.Fatal(err)
 	}

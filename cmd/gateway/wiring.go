@@ -169,6 +169,7 @@ func (m *Main) Listen() (string, error) {
 	m.FlightAddr = fln.Addr().String()
 	api := &httpapi.Server{Engine: m.Engine, Auth: m.auth, MaxBodyBytes: sv.MaxBodyBytes, Version: version,
 		Admission: m.admission, WriteTimeout: time.Duration(sv.WriteTimeout)}
+	api.ConfigStatus = m.ReloadStatus
 	if m.policy != nil {
 		api.PolicyStatus = func() (string, error) { return m.policy.Revision(), m.policy.LastError() }
 	} else {

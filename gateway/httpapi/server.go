@@ -27,6 +27,9 @@ type Server struct {
 	MaxBodyBytes int64
 	Version      string
 	Log          *slog.Logger
+	// ConfigStatus, if set, reports how many config reloads were tried
+	// and the last one's error (nil when it went in force), for /readyz.
+	ConfigStatus func() (int, error)
 	// PolicyStatus, if set, reports the policy revision in force and the
 	// last reload error, for /readyz.
 	PolicyStatus func() (revision string, lastErr error)
@@ -111,16 +114,36 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		Council string `json:"council"`
 		OK      bool   `json:"ok"`
 		Error   string `json:"error,omitempty"`
+		// Breaker is the store's circuit breaker; open, queries that
+		// need the council fail (or leave it out) at once.
+		Breaker *admission.BreakerState `json:"breaker,omitempty"`
 	}
 	sources := make([]reach, len(statuses))
 	for i, st := range statuses {
 		sources[i] = reach{Source: st.Source, Council: st.Council, OK: st.OK, Error: st.Error}
+		if src, err := s.Engine.Catalog().Source(st.Source); err == nil {
+			if b, ok := src.Store.(interface{ Breaker() admission.BreakerState }); ok {
+				bs := b.Breaker()
+				sources[i].Breaker = &bs
+				if bs.State == "open" && st.OK {
+					down = append(down, st.Source) // reachable, but skipped until it works again
+				}
+			}
+		}
 	}
 	body := map[string]any{"status": status, "sources": sources, "councils_down": down}
 	if s.Admission != nil {
 		// Saturation is shown, not failed: one gateway with a full queue
 		// still serves; a balancer may route on "queries".
 		body["queries"] = s.Admission.Stats()
+	}
+	if s.ConfigStatus != nil {
+		n, err := s.ConfigStatus()
+		cs := map[string]any{"reloads": n}
+		if err != nil {
+			cs["last_reload_error"] = err.Error()
+		}
+		body["config"] = cs
 	}
 	if s.PolicyStatus != nil {
 		rev, err := s.PolicyStatus()
