@@ -341,6 +341,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	}
 	run, err := e.exec.Run(ctx, exec.Query{ID: req.QueryID, Analysis: a, Plan: p, Aggregate: ao, Deadline: req.deadline(e.cfg, time.Now()), Partial: req.Partial})
 	if err != nil {
+		err = columnHint(a, p, err)
 		return fail(outcomeOf(err), err)
 	}
 	res := newResult(req.QueryID, run, start)

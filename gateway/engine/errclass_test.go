@@ -198,3 +198,24 @@ func TestDidYouMean(t *testing.T) {
 		})
 	}
 }
+
+// TestColumnHint: an unknown column is a 400 suggesting the nearest column
+// of the tables the query reads from the catalog, not DuckDB's candidates
+// among the columns it happened to load.
+func TestColumnHint(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct{ sql, want string }{
+		{`SELECT "Suplier" FROM glasgow.spend`, `did you mean "Supplier"?`},
+		{`SELECT amout FROM std.spend_over_500`, `did you mean "amount"?`},
+		{`SELECT "Net Amount", nothing_like_it FROM glasgow.spend`, `column "nothing_like_it" is not a column`},
+	} {
+		_, err := f.query(c.sql)
+		if gateway.ErrorCode(err) != gateway.CodeBadRequest || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.sql, err, c.want)
+		}
+		var ge *gateway.Error
+		if errors.As(err, &ge) && strings.Contains(ge.Message, "Candidate bindings") {
+			t.Errorf("%s: DuckDB's candidates shown: %s", c.sql, ge.Message)
+		}
+	}
+}

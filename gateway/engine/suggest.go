@@ -3,10 +3,13 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/planner"
 	"github.com/councildata/gateway/gateway/sqltree"
 )
 
@@ -87,4 +90,58 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
+}
+
+// unknownColumn matches DuckDB's binder error for a column the query's
+// tables lack.
+var unknownColumn = regexp.MustCompile(`Referenced column "((?:[^"]|"")+)" not found`)
+
+// columnHint replaces DuckDB's candidates for an unknown column (taken
+// from the subset of columns it happened to load, so "Supplier nam" got
+// "Body name") with the nearest of the columns the query's tables have in
+// the gateway's catalog: a standard dataset's columns, a council table's
+// own. The requester was allowed each table, and its columns are what the
+// catalog lists for them.
+func columnHint(a *sqltree.Analysis, p *planner.Plan, err error) error {
+	var ge *gateway.Error
+	if !errors.As(err, &ge) || ge.Code != gateway.CodeBadRequest || p == nil || a == nil {
+		return err
+	}
+	m := unknownColumn.FindStringSubmatch(ge.Message)
+	if m == nil {
+		return err
+	}
+	col := strings.ReplaceAll(m[1], `""`, `"`)
+	var names []string
+	add := func(n string) {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, v := range p.Std {
+		for _, c := range v.Dataset.Config.Columns {
+			add(c.Name)
+		}
+	}
+	for _, r := range a.Refs {
+		if r.Schema == "" || strings.EqualFold(r.Schema, "std") {
+			continue
+		}
+		for _, s := range p.Scans {
+			if strings.EqualFold(s.Source.Config.ID, r.Schema) && strings.EqualFold(s.Table.Name, r.Table) && s.Table.Schema != nil {
+				for _, f := range s.Table.Schema.Fields() {
+					add(f.Name)
+				}
+			}
+		}
+	}
+	lower := make([]string, len(names))
+	for i, n := range names {
+		lower[i] = strings.ToLower(n)
+	}
+	msg := fmt.Sprintf("column %q is not a column of the tables the query reads", col)
+	if best := nearest(strings.ToLower(col), lower); best != "" {
+		msg += fmt.Sprintf("; did you mean %q?", names[slices.Index(lower, best)])
+	}
+	return gateway.Wrap(gateway.CodeBadRequest, err, "%s", msg)
 }
