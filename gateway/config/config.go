@@ -222,6 +222,11 @@ type Source struct {
 	// /readyz shows it open.
 	BreakerFailures int      `yaml:"breaker_failures"`
 	BreakerCooldown Duration `yaml:"breaker_cooldown"`
+	// ReadTimeout, when set, is the longest the store may take to start a
+	// scan or to send its next batch while the gateway waits on it; past
+	// it the scan fails naming the council (and, with partial, the council
+	// is left out). 0 (the default): the query's own timeout alone.
+	ReadTimeout Duration `yaml:"read_timeout"`
 	// AggregatePushdown says when a GROUP BY query's partial aggregate is
 	// computed in this store rather than in the gateway from streamed rows:
 	// "auto" (the default; see AggregateAuto), "always" (whenever the store
@@ -608,6 +613,9 @@ func (c *Config) validate() error {
 		}
 		if s.MaxConcurrent < 0 || s.StallTimeout < 0 {
 			errs = append(errs, fmt.Errorf("%s: fields max_concurrent and stall_timeout must be positive", where))
+		}
+		if s.ReadTimeout < 0 {
+			errs = append(errs, fmt.Errorf("%s: field read_timeout must be positive", where))
 		}
 		if s.BreakerCooldown < 0 {
 			errs = append(errs, fmt.Errorf("%s: field breaker_cooldown must be positive", where))

@@ -617,6 +617,51 @@ func TestPartialAnswers(t *testing.T) {
 	}
 }
 
+// A store slower than its read_timeout fails the scan naming the council
+// at once, without waiting for the query's timeout: at its start (a store
+// that never answers the call) or between batches; with partial it is left
+// out and the others answer.
+func TestReadTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		slow    func(*memSource)
+		partial bool
+	}{
+		{"silent stream", func(m *memSource) { m.block = true }, false},
+		{"silent stream, partial", func(m *memSource) { m.block = true }, true},
+		{"never starts", func(m *memSource) { m.stall = true }, false},
+		{"never starts, partial", func(m *memSource) { m.stall = true }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			tc.slow(f.glas)
+			src, err := f.eng.Catalog().Source("glasgow")
+			if err != nil {
+				t.Fatal(err)
+			}
+			src.Config.ReadTimeout = config.Duration(200 * time.Millisecond)
+			start := time.Now()
+			res, err := f.eng.Query(context.Background(), Request{SQL: "SELECT council, count(*) FROM std.spend_over_500 GROUP BY council", Partial: tc.partial, Timeout: 20 * time.Second})
+			if !tc.partial {
+				if gateway.ErrorCode(err) != gateway.CodeSourceFailed || !strings.Contains(err.Error(), `council source "glasgow" sent nothing for 200ms (sources[].read_timeout)`) {
+					t.Fatalf("got %v", err)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				failed := res.Failed()
+				if got := resultRows(t, res); !slices.Equal(got, []string{"edinburgh|3"}) || len(failed) != 1 || !strings.Contains(failed[0].Message, "read_timeout") {
+					t.Errorf("rows %v, failed %+v", got, failed)
+				}
+			}
+			if el := time.Since(start); el > 10*time.Second {
+				t.Errorf("took %s: the read timeout did not end the wait", el)
+			}
+		})
+	}
+}
+
 func TestTimeoutStopsTheScans(t *testing.T) {
 	f := newFixture(t)
 	f.glas.block = true

@@ -33,17 +33,52 @@ type prefetch struct {
 	err     error
 	rows    atomic.Int64
 	started time.Time
-	elapsed atomic.Int64 // ns from start to end of stream
+	elapsed atomic.Int64  // ns from start to end of stream
+	idle    time.Duration // the store's read timeout, 0 for none
+	// stopStream cancels the store's stream when it is silent too long
+	stopStream context.CancelFunc
 }
 
 var _ array.RecordReader = (*prefetch)(nil)
 
 func newPrefetch(ctx context.Context, source string, r array.RecordReader, depth int) *prefetch {
+	return newPrefetchIdle(ctx, source, r, depth, 0, nil)
+}
+
+// newPrefetchIdle is newPrefetch for a store that must send each batch
+// within idle (sources[].read_timeout; 0: no limit): a store that sends
+// nothing for that long, while the gateway waits on it (not while the
+// gateway is busy with what it sent), fails the scan naming the council;
+// stopStream, if set, cancels the context the store streams in.
+func newPrefetchIdle(ctx context.Context, source string, r array.RecordReader, depth int, idle time.Duration, stopStream context.CancelFunc) *prefetch {
 	ctx, cancel := context.WithCancel(ctx)
-	p := &prefetch{source: source, schema: r.Schema(), ch: make(chan arrow.RecordBatch, depth), cancel: cancel, done: make(chan struct{}), started: time.Now()}
+	p := &prefetch{source: source, schema: r.Schema(), ch: make(chan arrow.RecordBatch, depth), cancel: cancel, done: make(chan struct{}), started: time.Now(), idle: idle, stopStream: stopStream}
 	p.refs.Store(1)
 	go p.run(ctx, r)
 	return p
+}
+
+// next is r.Next bounded by p.idle.
+func (p *prefetch) next(r array.RecordReader) bool {
+	if p.idle <= 0 {
+		return r.Next()
+	}
+	t := time.AfterFunc(p.idle, func() {
+		p.setErr(sourceSilent(p.source, p.idle))
+		p.cancel()
+		if p.stopStream != nil {
+			p.stopStream()
+		}
+	})
+	defer t.Stop()
+	return r.Next()
+}
+
+// sourceSilent is the failure of a store that sent nothing for idle.
+func sourceSilent(source string, idle time.Duration) error {
+	e := gateway.Errorf(gateway.CodeSourceFailed, "council source %q sent nothing for %s (sources[].read_timeout)", source, idle)
+	e.Source = source
+	return e
 }
 
 func (p *prefetch) run(ctx context.Context, r array.RecordReader) {
@@ -51,7 +86,7 @@ func (p *prefetch) run(ctx context.Context, r array.RecordReader) {
 	defer close(p.ch)
 	defer r.Release()
 	defer func() { p.elapsed.Store(int64(time.Since(p.started))) }()
-	for r.Next() {
+	for p.next(r) {
 		rec := r.RecordBatch()
 		rec.Retain()
 		select {
@@ -87,8 +122,8 @@ func (p *prefetch) failure() error {
 		return nil
 	}
 	var ge *gateway.Error
-	if errors.As(p.err, &ge) && ge.Code != gateway.CodeSourceFailed && ge.Code != gateway.CodeInternal {
-		return p.err
+	if errors.As(p.err, &ge) && (ge.Code != gateway.CodeSourceFailed && ge.Code != gateway.CodeInternal || ge.Source != "") {
+		return p.err // already the gateway's words, naming the council
 	}
 	e := gateway.Wrap(gateway.CodeSourceFailed, p.err, "council source %q failed while streaming", p.source)
 	e.Source = p.source

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -44,6 +45,9 @@ type scanRun struct {
 	// failed: the store failed and the scan is left out of a partial
 	// answer (job.leaveOut); its reader is then empty.
 	failed *gateway.SourceFailure
+	// stopStream, with a read_timeout, cancels the context the store
+	// streams in (startWithin).
+	stopStream context.CancelFunc
 }
 
 // aggRefused says why the scan's partial aggregate is computed in the
@@ -106,8 +110,10 @@ func startScans(ctx context.Context, j *job, explain bool) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			ctx, started := s.startWithin(ctx)
 			if s.Agg != nil {
 				done, err := s.startAggregate(ctx)
+				err = started(err)
 				if err != nil {
 					errs[i] = err
 				}
@@ -116,7 +122,10 @@ func startScans(ctx context.Context, j *job, explain bool) error {
 				}
 			}
 			res, err := s.Source.Store.Scan(ctx, s.Req)
-			if err != nil {
+			if err = started(err); err != nil {
+				if res != nil && res.Reader != nil {
+					res.Reader.Release() // it came, but too late
+				}
 				errs[i] = scanError(s, err)
 				return
 			}
@@ -126,7 +135,7 @@ func startScans(ctx context.Context, j *job, explain bool) error {
 				return
 			}
 			s.pushed, s.statement, s.args, s.files = res.Pushed, res.Statement, res.Args, res.Files
-			s.reader = newPrefetch(ctx, s.Source.Config.ID, res.Reader, 4)
+			s.reader = newPrefetchIdle(ctx, s.Source.Config.ID, res.Reader, 4, time.Duration(s.Source.Config.ReadTimeout), s.stopStream)
 		}()
 	}
 	wg.Wait()
@@ -145,6 +154,31 @@ func startScans(ctx context.Context, j *job, explain bool) error {
 		}
 	}
 	return nil
+}
+
+// startWithin bounds the start of the scan (the store's answer to Scan or
+// Aggregate) by the source's read_timeout: it returns the context to
+// start it in, which lives on with the stream, and a function that takes
+// the start's error and says whether the store was too slow instead.
+func (s *scanRun) startWithin(ctx context.Context) (context.Context, func(error) error) {
+	idle := time.Duration(s.Source.Config.ReadTimeout)
+	if idle <= 0 {
+		return ctx, func(err error) error { return err }
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	s.stopStream = cancel                  // a silent stream is stopped with it (prefetch)
+	stop := context.AfterFunc(ctx, cancel) // the stream's context ends with the query's
+	var late atomic.Bool
+	t := time.AfterFunc(idle, func() { late.Store(true); cancel() })
+	return sctx, func(err error) error {
+		t.Stop()
+		if late.Load() && ctx.Err() == nil {
+			stop()
+			cancel()
+			return sourceSilent(s.Source.Config.ID, idle)
+		}
+		return err
+	}
 }
 
 // startAggregate asks the store for the scan's partial aggregate. It
@@ -170,7 +204,7 @@ func (s *scanRun) startAggregate(ctx context.Context) (bool, error) {
 	}
 	s.aggPushed = true
 	s.pushed, s.statement, s.args, s.files = res.Pushed, res.Statement, res.Args, res.Files
-	s.reader = newPrefetch(ctx, s.Source.Config.ID, res.Reader, 4)
+	s.reader = newPrefetchIdle(ctx, s.Source.Config.ID, res.Reader, 4, time.Duration(s.Source.Config.ReadTimeout), s.stopStream)
 	return true, nil
 }
 
