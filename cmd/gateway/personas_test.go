@@ -253,6 +253,19 @@ func TestAgreementChangeTakesEffectWithoutRestart(t *testing.T) {
 	if r := get(t, base+"/readyz"); strings.Contains(r, "last_reload_error") {
 		t.Errorf("readyz still reports an error after a good reload: %s", r)
 	}
+	// Over the whole dataset the renewed agreement covers Edinburgh, the
+	// rest named as excluded; when it lapses again (its end moved back to
+	// the past while the gateway runs) the same query is refused, as it
+	// would leave no council, with the agreement's end named.
+	whole := "SELECT council, count(*) FROM std.spend_over_500 GROUP BY council"
+	if res, status, msg := as(t, base, "demo-partner", "health-and-social-care", whole); status != 200 || len(res.Rows) != 1 || len(res.Stats.Excluded) != 5 {
+		t.Errorf("renewed, whole dataset: %d %s %v excluded %d", status, msg, res.Rows, len(res.Stats.Excluded))
+	}
+	os.WriteFile(file, good, 0o644)
+	waitFor(t, func() bool {
+		_, status, msg := as(t, base, "demo-partner", "health-and-social-care", whole)
+		return status == 403 && strings.Contains(msg, "expired on 2025-03-31")
+	})
 }
 
 func waitFor(t *testing.T, ok func() bool) {
