@@ -39,7 +39,9 @@ func TestErrorClassesOverBothDoors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			body, _ := json.Marshal(map[string]any{"sql": tc.sql, "purpose": tc.purpose, "timeout_ms": 1500})
 			r := post(t, base, tc.key, "", string(body))
-			var e struct{ Error struct{ Code, Message string } }
+			var e struct {
+				Error struct{ Code, Message string }
+			}
 			json.Unmarshal(r.body, &e)
 			if r.status != tc.status {
 				t.Errorf("HTTP: %d %s, want %d", r.status, r.body, tc.status)

@@ -250,7 +250,9 @@ func TestStoreCutOrSlowedMidStream(t *testing.T) {
 					store.proxy.set(0, 0)
 					var a struct {
 						Rows  [][]any
-						Stats struct{ Failed []struct{ Source, Message string } }
+						Stats struct {
+							Failed []struct{ Source, Message string }
+						}
 						Error struct{ Code, Source string }
 					}
 					json.Unmarshal(r.body, &a)
