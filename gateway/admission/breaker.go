@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/councildata/gateway/gateway"
 )
@@ -156,6 +157,15 @@ func storeFailure(err error) bool {
 		case gateway.CodeTimeout, gateway.CodeCanceled, gateway.CodeBadRequest, gateway.CodeNotFound, gateway.CodeSourceBusy, gateway.CodeQueryFailed:
 			return false
 		}
+	}
+	// The store answered with an error of SQL (a PostgreSQL SQLSTATE, a
+	// MariaDB error number): it is up, and the statement, which carries
+	// the requester's literals, is what failed. Counting it would let a
+	// requester take a council out of everyone's answers.
+	var pgErr interface{ SQLState() string }
+	var myErr *mysql.MySQLError
+	if errors.As(err, &pgErr) || errors.As(err, &myErr) {
+		return false
 	}
 	return true
 }

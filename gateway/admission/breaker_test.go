@@ -3,12 +3,14 @@ package admission
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/councildata/gateway/gateway"
 )
@@ -132,5 +134,35 @@ func TestBreaker(t *testing.T) {
 				t.Errorf("after recovery: %+v", st)
 			}
 		})
+	}
+}
+
+// pgError stands for a PostgreSQL error response (pgconn.PgError has
+// SQLState), an answer from a store that is up.
+type pgError struct{}
+
+func (pgError) Error() string    { return "ERROR: numeric field overflow (SQLSTATE 22003)" }
+func (pgError) SQLState() string { return "22003" }
+
+// An error the store answered with (SQL of the requester's making that it
+// refused) never counts: a requester cannot open a council's breaker.
+func TestBreakerIgnoresStatementErrors(t *testing.T) {
+	b := newBreaker("angus", "Angus Council", BreakerLimits{Failures: 2, Cooldown: time.Second})
+	for _, err := range []error{
+		fmt.Errorf("scan: %w", pgError{}),
+		fmt.Errorf("scan: %w", &mysql.MySQLError{Number: 1264, Message: "Out of range value"}),
+		&gateway.Error{Code: gateway.CodeQueryFailed, Message: "the cast failed"},
+	} {
+		for range 3 {
+			b.done(context.Background(), err)
+		}
+	}
+	if err := b.allow(); err != nil || b.state().State != "closed" || b.state().Failures != 0 {
+		t.Errorf("statement errors opened the breaker: %v %+v", err, b.state())
+	}
+	b.done(context.Background(), errors.New("read tcp: connection reset by peer"))
+	b.done(context.Background(), errors.New("read tcp: connection reset by peer"))
+	if b.allow() == nil {
+		t.Errorf("two store failures in a row did not open it")
 	}
 }
