@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -188,20 +189,7 @@ func TestCoverageByPolicy(t *testing.T) {
 	// Flight SQL: the planning call's header and the DoGet's trailers.
 	cl := flightClient(t, flightAddr)
 	ctx := asCtx(context.Background(), "demo-analyst", "research")
-	var header, trailer metadata.MD
-	info, err := cl.Execute(ctx, q, grpc.Header(&header))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket, grpc.Trailer(&trailer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for rdr.Next() {
-		n += int(rdr.RecordBatch().NumRows())
-	}
-	rdr.Release()
+	n, header, trailer := flightRows(t, cl, ctx, q)
 	if n != 6 {
 		t.Errorf("Flight: %d councils", n)
 	}
@@ -324,20 +312,7 @@ func TestPartialAnswers(t *testing.T) {
 
 	cl := flightClient(t, flightAddr)
 	ctx := metadata.AppendToOutgoingContext(asCtx(context.Background(), "demo-analyst", "research"), "x-gateway-partial", "true")
-	var header, trailer metadata.MD
-	info, err := cl.Execute(ctx, q, grpc.Header(&header))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket, grpc.Trailer(&trailer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for rdr.Next() {
-		n += int(rdr.RecordBatch().NumRows())
-	}
-	rdr.Release()
+	n, header, trailer := flightRows(t, cl, ctx, q)
 	if n != 5 {
 		t.Errorf("Flight partial: %d councils", n)
 	}
@@ -382,4 +357,25 @@ func TestPartialAnswers(t *testing.T) {
 			t.Errorf("readyz: %s's breaker %+v", src.Source, *src.Breaker)
 		}
 	}
+}
+
+// flightRows runs q over Flight SQL and returns its row count, the
+// planning call's header and the DoGet's trailer.
+func flightRows(t *testing.T, cl *flightsql.Client, ctx context.Context, q string) (int, metadata.MD, metadata.MD) {
+	t.Helper()
+	var header, trailer metadata.MD
+	info, err := cl.Execute(ctx, q, grpc.Header(&header))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket, grpc.Trailer(&trailer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	n := 0
+	for rdr.Next() {
+		n += int(rdr.RecordBatch().NumRows())
+	}
+	return n, header, trailer
 }

@@ -43,8 +43,15 @@ import (
 // and returns the HTTP base URL and the bound Flight SQL address.
 func startFlight(t *testing.T, configPath string) (base, flightAddr string) {
 	t.Helper()
+	_, base, flightAddr = startMain(t, configPath)
+	return base, flightAddr
+}
+
+// startMain is startFlight that also returns the running Main.
+func startMain(t *testing.T, configPath string) (m *Main, base, flightAddr string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Main{ConfigPath: configPath, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0"}
+	m = &Main{ConfigPath: configPath, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0"}
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +68,7 @@ func startFlight(t *testing.T, configPath string) (base, flightAddr string) {
 		}
 		m.Close()
 	})
-	return "http://" + addr, m.FlightAddr
+	return m, "http://" + addr, m.FlightAddr
 }
 
 // withConfig rewrites the demo config's server block.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"strings"
@@ -16,23 +15,7 @@ import (
 // stays, whole; SIGHUP reloads too.
 func TestConfigReload(t *testing.T) {
 	cfg, _ := demo(t, 42, true)
-	ctx, cancel := context.WithCancel(context.Background())
-	m := &Main{ConfigPath: cfg, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0"}
-	if err := m.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	addr, err := m.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		m.Close()
-	})
-	base := "http://" + addr
+	m, base, _ := startMain(t, cfg)
 	const q = `{"sql": "SELECT council, count(*) FROM std.spend_over_500 GROUP BY council", "purpose": "research"}`
 	excluded := func() []string {
 		t.Helper()
