@@ -70,3 +70,17 @@ func TestErrorClassesOverBothDoors(t *testing.T) {
 		})
 	}
 }
+
+// Over Flight SQL the query's own timeout (query.timeout; Flight has no
+// timeout_ms) is DEADLINE_EXCEEDED, not a council's failure.
+func TestFlightQueryTimeout(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	rewrite(t, cfg, "  timeout: 60s\n", "  timeout: 2s\n")
+	_, flightAddr := startFlight(t, cfg)
+	cl := flightClient(t, flightAddr)
+	ctx := asCtx(context.Background(), "demo-analyst", "research")
+	_, err := cl.Execute(ctx, "SELECT count(*) FROM std.spend_over_500 a, std.spend_over_500 b, std.spend_over_500 c WHERE a.amount + b.amount > c.amount")
+	if codeOfErr(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("got %v, want DEADLINE_EXCEEDED naming the timeout", err)
+	}
+}
