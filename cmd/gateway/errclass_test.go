@@ -84,3 +84,20 @@ func TestFlightQueryTimeout(t *testing.T) {
 		t.Errorf("got %v, want DEADLINE_EXCEEDED naming the timeout", err)
 	}
 }
+
+// Flight SQL errors give Flight hints: call headers and the table list,
+// never the HTTP door's body fields, headers or /v1/catalog.
+func TestFlightErrorsGiveFlightHints(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	_, flightAddr := startFlight(t, cfg)
+	cl := flightClient(t, flightAddr)
+	for q, want := range map[string]string{
+		"SELECT count(*) FROM std.spend_over_500 WHERE council = 'fife'": "x-gateway-purpose call header",
+		"SELECT count(*) FROM edinburgh.no_such_table":                   "GetTables",
+	} {
+		_, err := cl.Execute(asCtx(context.Background(), "demo-partner", ""), q)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "X-Gateway-Purpose header") || strings.Contains(err.Error(), "/v1/catalog") {
+			t.Errorf("%s: %v, want a hint naming %q", q, err, want)
+		}
+	}
+}

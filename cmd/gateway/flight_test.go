@@ -37,6 +37,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/councildata/gateway/gateway/flightapi"
 )
 
 // startFlight runs the real gateway on free ports, as `gateway serve` does,
@@ -549,14 +551,14 @@ func TestFlightSQLPersonas(t *testing.T) {
 			for q, why := range p.refused {
 				_, st, msg := httpTable(t, base, p.key, p.purpose, q)
 				_, err := cl.Execute(ctx, q)
-				if st != 403 || codeOfErr(err) != codes.PermissionDenied || !strings.Contains(msg, why) || !strings.Contains(status.Convert(err).Message(), msg) {
+				if st != 403 || codeOfErr(err) != codes.PermissionDenied || !strings.Contains(msg, why) || !strings.Contains(status.Convert(err).Message(), flightapi.Hints(msg)) {
 					t.Errorf("%s: HTTP %d %q; Flight %v", q, st, msg, err)
 				}
 			}
 			for _, q := range p.unseen {
 				_, st, msg := httpTable(t, base, p.key, p.purpose, q)
 				_, err := cl.Execute(ctx, q)
-				if st != 404 || codeOfErr(err) != codes.NotFound || !strings.Contains(msg, "that you may read") || !strings.Contains(status.Convert(err).Message(), msg) {
+				if st != 404 || codeOfErr(err) != codes.NotFound || !strings.Contains(msg, "that you may read") || !strings.Contains(status.Convert(err).Message(), flightapi.Hints(msg)) {
 					t.Errorf("%s: HTTP %d %q; Flight %v", q, st, msg, err)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -57,7 +58,7 @@ func toStatus(log *slog.Logger, err error, queryID string) error {
 	code := gateway.ErrorCode(err)
 	var ge *gateway.Error
 	if errors.As(err, &ge) && code != gateway.CodeInternal {
-		msg := ge.Message
+		msg := Hints(ge.Message)
 		if queryID != "" {
 			msg += " (query id " + queryID + ")"
 		}
@@ -70,6 +71,18 @@ func toStatus(log *slog.Logger, err error, queryID string) error {
 	}
 	return status.Error(codes.Internal, msg)
 }
+
+// flightHints turns the HTTP door's hints in the gateway's messages (and
+// the demo policy's reasons) into Flight SQL's: call headers, not body
+// fields or HTTP headers, and the metadata calls, not /v1/catalog.
+var flightHints = strings.NewReplacer(
+	"with the purpose field or the X-Gateway-Purpose header", "with the x-gateway-purpose call header (ADBC: adbc.flight.sql.rpc.call_header.x-gateway-purpose)",
+	"GET /v1/catalog?purpose=... lists what you may read", "GetTables (your BI tool's table list) with the x-gateway-purpose call header lists what you may read",
+	`the request asked for coverage "all"`, `the x-gateway-coverage call header asked for "all"`,
+)
+
+// Hints is a message of the gateway's as Flight SQL says it (flightHints).
+func Hints(msg string) string { return flightHints.Replace(msg) }
 
 // RetryAfterTrailer carries, on a refused call, how many seconds to wait
 // before asking again (HTTP's Retry-After).
