@@ -379,3 +379,28 @@ func flightRows(t *testing.T, cl *flightsql.Client, ctx context.Context, q strin
 	}
 	return n, header, trailer
 }
+
+// The response's own elapsed_ms is left out where the policy filters,
+// masks or aggregates the rows read (it grows with rows the requester may
+// not see), as each council's is; a read of plain rows keeps it.
+func TestElapsedOnlyOverPlainRows(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base := start(t, cfg)
+	for _, tc := range []struct {
+		key, purpose, sql string
+		timed             bool
+	}{
+		{"demo-analyst", "research", "SELECT count(*) FROM edinburgh.payments_over_500", true},
+		{"demo-partner", "health-and-social-care", "SELECT count(*) FROM std.planning_applications WHERE council = 'edinburgh'", false},
+		{"demo-public", "transparency", "SELECT council, count(*) FROM std.spend_over_500 GROUP BY council", false},
+	} {
+		r := post(t, base, tc.key, "", sqlFor(tc.sql, tc.purpose))
+		var res struct{ Stats map[string]any }
+		if err := json.Unmarshal(r.body, &res); err != nil || r.status != 200 {
+			t.Fatalf("%s: %d %s", tc.sql, r.status, r.body)
+		}
+		if _, timed := res.Stats["elapsed_ms"]; timed != tc.timed {
+			t.Errorf("%s as %s: elapsed_ms given %v, want %v", tc.sql, tc.key, timed, tc.timed)
+		}
+	}
+}

@@ -255,6 +255,11 @@ func (r *Result) RowCap() int64 { return r.run.RowCap() }
 // were left out); final once the reader is exhausted.
 func (r *Result) Truncated() bool { return r.run.Truncated() }
 
+// Hides reports whether the policy keeps some of the rows read from the
+// requester; then the response must not say how long the query took
+// (it grows with them), as each council's stats do not.
+func (r *Result) Hides() bool { return r.run.Hides() }
+
 // Elapsed is the time since the query started.
 func (r *Result) Elapsed() time.Duration { return time.Since(r.start) }
 

@@ -205,6 +205,22 @@ func (r *Run) Failed() []gateway.SourceFailure {
 	return out
 }
 
+// Hides reports whether the policy keeps some of the rows read from the
+// requester (a row filter or masks loaded them out of the analyst's
+// reach, or an aggregate-only rule): then how long the query took grows
+// with rows it may not see, and the response must not say it.
+func (r *Run) Hides() bool {
+	if r.aggOnly {
+		return true
+	}
+	for _, s := range r.scans {
+		if s.hidden {
+			return true
+		}
+	}
+	return false
+}
+
 // Removed is how many groups an aggregate-only rule removed for being
 // smaller than the minimum.
 func (r *Run) Removed() int64 { return r.guard.Removed() }
