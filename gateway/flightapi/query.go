@@ -86,14 +86,7 @@ func (s *Server) plan(ctx context.Context, sqlText string, desc *flight.FlightDe
 		slot.Release()
 		return nil, status.Error(codes.Canceled, "the client went away")
 	}
-	if x, f := res.Excluded(), res.Failed(); len(x)+len(f) > 0 {
-		md := metadata.MD{}
-		for _, e := range x {
-			md.Append(ExcludedHeader, e.HeaderValue())
-		}
-		for _, e := range f {
-			md.Append(FailedHeader, e.HeaderValue())
-		}
+	if md := coverageMD(res, metadata.MD{}); md.Len() > 0 {
 		_ = grpc.SetHeader(ctx, md)
 	}
 	if md := rowCapMD(res); len(md) > 0 {
@@ -347,12 +340,7 @@ func (r *resultReader) Release() {
 		for _, w := range r.res.Warnings() {
 			md.Append(WarningTrailer, asciiOnly(w))
 		}
-		for _, e := range r.res.Excluded() {
-			md.Append(ExcludedHeader, e.HeaderValue())
-		}
-		for _, e := range r.res.Failed() {
-			md.Append(FailedHeader, e.HeaderValue())
-		}
+		md = coverageMD(r.res, md)
 		_ = grpc.SetTrailer(r.ctx, md)
 	})
 }
@@ -395,4 +383,16 @@ func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightI
 		}
 	}
 	return flight.CancelFlightInfoResult{Status: st}, nil
+}
+
+// coverageMD adds to md the councils the answer leaves out: by policy
+// (ExcludedHeader) and because their stores failed (FailedHeader).
+func coverageMD(res *engine.Result, md metadata.MD) metadata.MD {
+	for _, e := range res.Excluded() {
+		md.Append(ExcludedHeader, e.HeaderValue())
+	}
+	for _, e := range res.Failed() {
+		md.Append(FailedHeader, e.HeaderValue())
+	}
+	return md
 }

@@ -404,10 +404,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer res.Close()
-	excludedHeaders(w.Header(), res.Excluded())
-	for _, f := range res.Failed() {
-		w.Header().Add(FailedHeader, f.HeaderValue())
-	}
+	coverageHeaders(w.Header(), res)
 	rows, err := stream(w, s.Log, format, res, s.WriteTimeout)
 	s.logQuery(requester, queryID, req.SQL, arrived, rows, err)
 }
@@ -517,8 +514,14 @@ const ExcludedHeader = "X-Gateway-Excluded"
 // council left out because its store failed (gateway.SourceFailure.HeaderValue).
 const FailedHeader = "X-Gateway-Failed"
 
-func excludedHeaders(h http.Header, excluded []gateway.Exclusion) {
-	for _, x := range excluded {
+// coverageHeaders names, before any row, the councils the answer leaves
+// out: by policy (ExcludedHeader) and because their stores failed
+// (FailedHeader).
+func coverageHeaders(h http.Header, res *engine.Result) {
+	for _, x := range res.Excluded() {
 		h.Add(ExcludedHeader, x.HeaderValue())
+	}
+	for _, f := range res.Failed() {
+		h.Add(FailedHeader, f.HeaderValue())
 	}
 }

@@ -249,7 +249,7 @@ func writeJSONResult(w io.Writer, log *slog.Logger, res *engine.Result, next fun
 		b, _ := json.Marshal(d)
 		fmt.Fprintf(w, `,"error":%s`, b)
 	}
-	stats := map[string]any{"rows": *rows, "sources": res.Sources(), "suppressed": res.Suppressed(), "excluded": nonNilExcluded(res.Excluded()), "failed": nonNilFailed(res.Failed())}
+	stats := map[string]any{"rows": *rows, "sources": res.Sources(), "suppressed": res.Suppressed(), "excluded": nonNil(res.Excluded()), "failed": nonNil(res.Failed())}
 	if !res.Hides() {
 		// Not where the policy filters or masks rows: the time grows with
 		// rows the requester may not see.
@@ -444,16 +444,10 @@ func textValue(a arrow.Array, i int) string {
 	return a.ValueStr(i)
 }
 
-func nonNilExcluded(x []gateway.Exclusion) []gateway.Exclusion {
-	if x == nil {
-		return []gateway.Exclusion{}
+// nonNil is s, or an empty slice for nil, so JSON says [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	return x
-}
-
-func nonNilFailed(x []gateway.SourceFailure) []gateway.SourceFailure {
-	if x == nil {
-		return []gateway.SourceFailure{}
-	}
-	return x
+	return s
 }
