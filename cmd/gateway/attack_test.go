@@ -104,6 +104,12 @@ var aggregateAttacks = []string{
 	`SELECT council, count(*) FROM std.spend_over_500 WHERE beneficiary_name = 'x' GROUP BY council`,
 	`SELECT council, max(amount) FROM std.spend_over_500 GROUP BY council`,
 	`SELECT council, sum(amount) FROM std.spend_over_500 GROUP BY council HAVING count(*) < 10`,
+	// the columns derived from payment_date and beneficiary_name, and a
+	// pinned version, are no way round the terms
+	`SELECT period_start, period_end, count(*) FROM std.spend_over_500 GROUP BY ALL`,
+	`SELECT council, beneficiary_redacted, transaction_id, count(*) FROM std.spend_over_500 GROUP BY ALL`,
+	`SELECT transaction_id, beneficiary_name, amount, count(*) FROM std.spend_over_500_v1 GROUP BY ALL`,
+	`SELECT council, count(*) FROM std.spend_over_500_v2 WHERE period_start = DATE '2024-06-03' GROUP BY council`,
 }
 
 // attacks are run by every persona; refused ones must answer 4xx.
@@ -130,6 +136,9 @@ var attacks = struct{ refused, any []string }{
 		`SELECT count(*) FROM std.spend_over_500 WHERE CASE WHEN amount > 1000 THEN error('x') ELSE true END AND council = 'fife'`,
 		`SELECT * FROM std.spend_over_500`,
 		`SELECT * FROM std.planning_applications`,
+		`SELECT * FROM std.spend_over_500_v1`,
+		`SELECT council, transaction_id, beneficiary_redacted, period_start, period_end, date_precision, financial_year, gross_amount FROM std.spend_over_500_v2`,
+		`SELECT beneficiary_name, sum(amount) FROM std.spend_over_500 WHERE NOT beneficiary_redacted GROUP BY 1 ORDER BY 2 DESC LIMIT 10`,
 		`SELECT council, beneficiary_name, transaction_id, count(*) FROM std.spend_over_500 GROUP BY ALL`,
 		`SELECT transaction_id, beneficiary_name, amount, payment_date, count(*) FROM std.spend_over_500 GROUP BY ALL`,
 		`SELECT concat_ws('|', transaction_id, beneficiary_name) AS k, count(*) FROM std.spend_over_500 GROUP BY k`,

@@ -76,7 +76,7 @@ func TestExplainShowsTheFederation(t *testing.T) {
 			sawParam = true
 		}
 		for _, why := range tb.NotPushed {
-			if strings.Contains(why, "converted from the council's") || strings.Contains(why, "masks") {
+			if strings.Contains(why, "computed from the council's") || strings.Contains(why, "masks") {
 				sawWhy = true
 			}
 		}

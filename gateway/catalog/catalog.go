@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,8 +40,47 @@ type Catalog struct {
 
 // Dataset is a standard dataset and the councils that map it.
 type Dataset struct {
+	// Config is the dataset as configured; Config.Name is the name policy
+	// decides on, the same for every version. A pinned version's Config
+	// holds only that version's columns.
 	Config  config.Dataset
 	Members []Member // ordered by source id
+	// Version is the dataset version the name gives, and pinned whether
+	// the name pins it (std.spend_over_500_v1) rather than naming the
+	// current version (std.spend_over_500).
+	Version int
+	pinned  bool
+}
+
+// Name is the dataset's name in SQL, after std.: spend_over_500, or
+// spend_over_500_v1 for a pinned version.
+func (d *Dataset) Name() string {
+	if d.pinned {
+		return fmt.Sprintf("%s_v%d", d.Config.Name, d.Version)
+	}
+	return d.Config.Name
+}
+
+// Versions lists the SQL names of every version of the dataset, oldest
+// first (std.spend_over_500_v1, ...).
+func (d *Dataset) Versions() []string {
+	out := make([]string, 0, d.Version)
+	for v := 1; v <= d.Version; v++ {
+		out = append(out, fmt.Sprintf("std.%s_v%d", d.Config.Name, v))
+	}
+	return out
+}
+
+// pin is the dataset as version v names it: the columns it had.
+func (d *Dataset) pin(v int) *Dataset {
+	p := &Dataset{Config: d.Config, Members: d.Members, Version: v, pinned: true}
+	p.Config.Columns = nil
+	for _, c := range d.Config.Columns {
+		if c.SinceOrDefault() <= v {
+			p.Config.Columns = append(p.Config.Columns, c)
+		}
+	}
+	return p
 }
 
 // Member is one council's contribution to a standard dataset.
@@ -83,15 +124,20 @@ func New(ctx context.Context, cfg *config.Config, stores map[string]gateway.Sour
 		}
 		sort.Strings(ids)
 		for _, id := range ids {
-			m := dc.Mappings[id]
+			m := withDerived(dc, dc.Mappings[id])
 			s := c.byID[id]
 			d.Members = append(d.Members, Member{Source: s, Mapping: m})
 			if err := checkMapping(ctx, dc.Name, s, m); err != nil {
 				return nil, err
 			}
 		}
+		d.Version = dc.Version()
 		c.datasets = append(c.datasets, d)
 		c.byName[dc.Name] = d
+		for v := 1; v <= d.Version; v++ {
+			p := d.pin(v)
+			c.byName[p.Name()] = p
+		}
 		for _, n := range d.Notes(ctx) {
 			slog.Warn("mapping: conversion not applied", "note", n)
 		}
@@ -109,13 +155,49 @@ func checkMapping(ctx context.Context, dataset string, s *Source, m config.Mappi
 		return fmt.Errorf("standard dataset %q: mappings.%s: source %q has no table %q (it has %s)",
 			dataset, s.Config.ID, s.Config.ID, m.Table, tableNames(tables))
 	}
-	for col, cm := range m.Columns {
-		if FieldIndex(t.Schema, cm.From) < 0 {
-			return fmt.Errorf("standard dataset %q: mappings.%s.columns.%s: table %s.%s has no column %q (it has %s)",
-				dataset, s.Config.ID, col, s.Config.ID, t.Name, cm.From, columnNames(t.Schema))
+	cols := make([]string, 0, len(m.Columns))
+	for col := range m.Columns {
+		cols = append(cols, col)
+	}
+	sort.Strings(cols)
+	for _, col := range cols {
+		cm := m.Columns[col]
+		if cm.Of != nil {
+			continue // its base is checked
+		}
+		for _, from := range cm.Sources() {
+			if FieldIndex(t.Schema, from) < 0 {
+				return fmt.Errorf("standard dataset %q: mappings.%s.columns.%s: table %s.%s has no column %q (it has %s)",
+					dataset, s.Config.ID, col, s.Config.ID, t.Name, from, columnNames(t.Schema))
+			}
 		}
 	}
 	return nil
+}
+
+// withDerived is a council's mapping with an entry for each derived
+// column of the dataset (config.Column.Derive) whose base the council
+// maps: the derivation over the base's mapping. The config's own map is
+// not changed.
+func withDerived(d config.Dataset, m config.Mapping) config.Mapping {
+	cols := make(map[string]config.ColumnMapping, len(m.Columns))
+	for k, v := range m.Columns {
+		cols[k] = v
+	}
+	for _, col := range d.Columns {
+		if col.Derive == "" {
+			continue
+		}
+		fn, base, err := config.ParseDerive(col.Derive)
+		if err != nil {
+			continue // config.Validate refused it
+		}
+		if bm, ok := m.Columns[base]; ok {
+			cols[col.Name] = config.ColumnMapping{Derive: fn, Of: &bm}
+		}
+	}
+	m.Columns = cols
+	return m
 }
 
 // Tables lists the source's tables, from cache once listed.
@@ -180,6 +262,11 @@ func (c *Catalog) Dataset(name string) (*Dataset, error) {
 	names := make([]string, 0, len(c.datasets))
 	for _, d := range c.datasets {
 		names = append(names, "std."+d.Config.Name)
+	}
+	if base, v, ok := versioned(name); ok {
+		if d, found := c.byName[base]; found {
+			return nil, gateway.Errorf(gateway.CodeNotFound, "std.%s has no version %d (its versions are %s)", base, v, strings.Join(d.Versions(), ", "))
+		}
 	}
 	return nil, gateway.Errorf(gateway.CodeNotFound, "no standard dataset %q; the standard datasets are: %s", name, strings.Join(names, ", "))
 }
@@ -330,6 +417,17 @@ func (d *Dataset) Column(name string) *config.Column {
 	return nil
 }
 
+// Base is the column a derived column derives from (config.Column.Derive),
+// "" for a column that is not derived.
+func (d *Dataset) Base(col string) string {
+	if c := d.Column(col); c != nil && c.Derive != "" {
+		if _, base, err := config.ParseDerive(c.Derive); err == nil {
+			return base
+		}
+	}
+	return ""
+}
+
 // Names lists the dataset's columns as a query sees them: council and
 // council_gss, then the standard columns in order.
 func (d *Dataset) Names() []string {
@@ -347,4 +445,16 @@ func (d *Dataset) TypeOf(col string) string {
 		return c.Type
 	}
 	return "VARCHAR"
+}
+
+var versionRE = regexp.MustCompile(`^(.+)_v([0-9]+)$`)
+
+// versioned splits a pinned dataset name (spend_over_500_v3).
+func versioned(name string) (string, int, bool) {
+	m := versionRE.FindStringSubmatch(strings.ToLower(name))
+	if m == nil {
+		return "", 0, false
+	}
+	v, err := strconv.Atoi(m[2])
+	return m[1], v, err == nil
 }

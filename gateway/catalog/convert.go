@@ -43,34 +43,24 @@ func AsIs(cm config.ColumnMapping, src arrow.DataType) bool {
 	return false
 }
 
-// Fallible reports whether the mapping's conversion, over a column of type
-// src, can turn a non-NULL value into NULL: one that reads text (date:,
-// timestamp:, amount, bool), or amount over a number that may not fit the
-// standard type. Casts without a conversion fail the query instead.
-func Fallible(cm config.ColumnMapping, src arrow.DataType) bool {
-	conv, _, _ := strings.Cut(cm.Convert, ":")
-	switch conv {
-	case "date", "timestamp", "bool":
-		return !AsIs(cm, src)
-	case "amount":
-		return true
+// Leaves are the local-column readings a mapping is made of (the mapping
+// itself when it reads one column), with the conversions they apply.
+func Leaves(cm config.ColumnMapping) []config.ColumnMapping {
+	if cm.Of != nil {
+		return Leaves(*cm.Of)
 	}
-	return false
-}
-
-// ReadAs says what a conversion reads, for "could not be read as ...":
-// the strptime format, "an amount", "yes or no".
-func ReadAs(cm config.ColumnMapping) string {
-	conv, arg, _ := strings.Cut(cm.Convert, ":")
-	switch conv {
-	case "date", "timestamp":
-		return arg
-	case "amount":
-		return "an amount"
-	case "bool":
-		return "yes or no"
+	parts := cm.Parts()
+	if len(parts) == 0 {
+		if cm.From == "" {
+			return nil
+		}
+		return []config.ColumnMapping{cm}
 	}
-	return cm.Convert
+	var out []config.ColumnMapping
+	for _, p := range parts {
+		out = append(out, Leaves(p)...)
+	}
+	return out
 }
 
 // SourceType is the type of the member's local column from, or nil when
@@ -97,12 +87,17 @@ func (d *Dataset) Notes(ctx context.Context) []string {
 	for _, m := range d.Members {
 		for _, col := range d.Config.Columns {
 			cm, ok := m.Mapping.Columns[col.Name]
-			if !ok || cm.Convert == "" {
+			if !ok || cm.Of != nil {
 				continue
 			}
-			if src := m.SourceType(ctx, cm.From); AsIs(cm, src) {
-				out = append(out, fmt.Sprintf("std.%s: %s's column %q is already %s in the store, so %s uses it as it is and convert %q is not applied; remove the convert, or have the store give text (a CSV's all_varchar or types option) if its reading is wrong",
-					d.Config.Name, m.Source.Config.ID, cm.From, SQLType(src), col.Name, cm.Convert))
+			for _, leaf := range Leaves(cm) {
+				if leaf.Convert == "" {
+					continue
+				}
+				if src := m.SourceType(ctx, leaf.From); AsIs(leaf, src) {
+					out = append(out, fmt.Sprintf("std.%s: %s's column %q is already %s in the store, so %s uses it as it is and convert %q is not applied; remove the convert, or have the store give text (a CSV's all_varchar or types option) if its reading is wrong",
+						d.Config.Name, m.Source.Config.ID, leaf.From, SQLType(src), col.Name, leaf.Convert))
+				}
 			}
 		}
 	}

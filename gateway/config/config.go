@@ -263,34 +263,21 @@ type Column struct {
 	Name        string `yaml:"name"`
 	Type        string `yaml:"type"` // a DuckDB type: VARCHAR, DATE, DECIMAL(14,2), BOOLEAN, ...
 	Description string `yaml:"description"`
-}
-
-// Mapping is how one council's table fills a standard dataset.
-type Mapping struct {
-	Table   string                   `yaml:"table"`
-	Columns map[string]ColumnMapping `yaml:"columns"` // by standard column
-}
-
-// ColumnMapping fills one standard column from a local column. A standard
-// column with no mapping is NULL for that council.
-type ColumnMapping struct {
-	From string `yaml:"from"`
-	// Convert is one of: "" (cast to the standard type), "date:<strptime
-	// format>", "timestamp:<strptime format>", "amount" (strip £, commas and
-	// spaces, then cast), "bool" (Y/N, Yes/No, true/false, 1/0), "trim".
-	Convert string `yaml:"convert"`
-	// Values maps local values to standard ones (e.g. Revenue: R).
-	Values map[string]string `yaml:"values"`
-}
-
-// UnmarshalYAML accepts a bare string as {from: string}.
-func (m *ColumnMapping) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		m.From = n.Value
-		return nil
-	}
-	type plain ColumnMapping
-	return n.Decode((*plain)(m))
+	// Derive makes the column a function of another column of the
+	// dataset, the same for every council (and never mapped):
+	// period_start(d), period_end(d), date_precision(d) and
+	// financial_year(d) of a DATE column d, redacted(c) of any column c
+	// (true where the council's value is one of its redaction markers).
+	// A query that reads a derived column reads the column it derives
+	// from, as far as policy is concerned, and a mask on that column
+	// makes the derived one NULL where it applies.
+	Derive string `yaml:"derive"`
+	// Since is the version of the dataset that added the column (default
+	// 1). A dataset is at the highest version of its columns, and each
+	// version is also named std.<dataset>_v<N> with the columns it had,
+	// so a saved query that pins a version never sees a column added
+	// later.
+	Since int `yaml:"since"`
 }
 
 // Requester is an API key holder.
@@ -643,6 +630,9 @@ func (c *Config) validate() error {
 		if !ident.MatchString(d.Name) {
 			errs = append(errs, fmt.Errorf("%s: field name must be lower-case letters, digits and _", where))
 		}
+		if regexp.MustCompile(`_v[0-9]+$`).MatchString(d.Name) {
+			errs = append(errs, fmt.Errorf("%s: a name ending _v<number> is kept for the dataset's versions (std.<name>_v1, ...)", where))
+		}
 		if dsSeen[d.Name] {
 			errs = append(errs, fmt.Errorf("%s: name is used twice", where))
 		}
@@ -670,18 +660,13 @@ func (c *Config) validate() error {
 			if m.Table == "" {
 				errs = append(errs, fmt.Errorf("%s: mappings.%s: field table is required", where, src))
 			}
-			for col, cm := range m.Columns {
+			for col := range m.Columns {
 				if !cols[col] || col == "council" || col == "council_gss" {
 					errs = append(errs, fmt.Errorf("%s: mappings.%s.columns.%s: the dataset has no column %q", where, src, col, col))
 				}
-				if cm.From == "" {
-					errs = append(errs, fmt.Errorf("%s: mappings.%s.columns.%s: field from is required", where, src, col))
-				}
-				if err := ValidConvert(cm.Convert); err != nil {
-					errs = append(errs, fmt.Errorf("%s: mappings.%s.columns.%s: field convert: %w", where, src, col, err))
-				}
 			}
 		}
+		errs = append(errs, validateDataset(where, d)...)
 	}
 	reqSeen := map[string]bool{}
 	keySeen := map[string]bool{}

@@ -15,6 +15,12 @@ type Column struct {
 	// policy's relation, keeping its shape (Keep overrides: a standard
 	// dataset's council and council_gss are always there).
 	Used, Keep bool
+	// Base is the column a derived column is computed from (a standard
+	// dataset's period_start of payment_date, say), "" for others. Where
+	// the decision masks Base, the derived column is NULL, so it can never
+	// tell what the mask hides (a day a month mask removes, whether a
+	// hashed name was a redaction marker).
+	Base string
 }
 
 // Select is the SELECT that gives the analyst only what the decision
@@ -30,8 +36,11 @@ func Select(from string, cols []Column, d *gateway.TableDecision, hashKey string
 		case !c.Used && !c.Keep:
 			expr = fmt.Sprintf("CAST(NULL AS %s)", c.Type)
 		default:
+			if name, ok := Masked(d, c.Base); ok && c.Base != "" {
+				expr = nullWhere(expr, c.Type, d.Masks[name].When)
+			}
 			if name, ok := Masked(d, c.Name); ok {
-				expr = maskExpr(sqltree.Ident(c.Name), c.Type, d.Masks[name], hashKey)
+				expr = maskExpr(expr, c.Type, d.Masks[name], hashKey)
 			}
 		}
 		items = append(items, fmt.Sprintf("%s AS %s", expr, sqltree.Ident(c.Name)))
@@ -41,6 +50,15 @@ func Select(from string, cols []Column, d *gateway.TableDecision, hashKey string
 		sql += " WHERE (" + d.RowFilter + ")"
 	}
 	return sql
+}
+
+// nullWhere is x, NULL where the condition when holds (everywhere when
+// it is empty).
+func nullWhere(x, typ, when string) string {
+	if when == "" {
+		return fmt.Sprintf("CAST(NULL AS %s)", typ)
+	}
+	return fmt.Sprintf("CASE WHEN (%s) THEN CAST(NULL AS %s) ELSE %s END", when, typ, x)
 }
 
 // maskExpr masks x (of SQL type typ). Every mask keeps NULL as NULL; a

@@ -11,6 +11,7 @@ import (
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/audit"
 	"github.com/councildata/gateway/gateway/catalog"
+	"github.com/councildata/gateway/gateway/enforce"
 )
 
 // Visible asks the policy which of the catalog's tables the requester may
@@ -110,7 +111,11 @@ func (e *Engine) catalogAccess(ctx context.Context, req Request, columns bool) (
 			qin.Tables = append(qin.Tables, memberTable(d, m, nil))
 			qkeys = append(qkeys, asked{key: key})
 			for _, c := range d.Config.Columns {
-				qin.Tables = append(qin.Tables, memberTable(d, m, []string{c.Name}))
+				cols := []string{c.Name}
+				if base := d.Base(c.Name); base != "" {
+					cols = append(cols, base) // as a query of it would ask
+				}
+				qin.Tables = append(qin.Tables, memberTable(d, m, cols))
 				qkeys = append(qkeys, asked{key: key, column: c.Name})
 			}
 		}
@@ -143,6 +148,11 @@ func (e *Engine) catalogAccess(ctx context.Context, req Request, columns bool) (
 			for col := range m.Columns {
 				if _, mapped := mem.Mapping.Columns[col]; !mapped {
 					m.Columns[col] = "not mapped (NULL)"
+					continue
+				}
+				base := d.Base(col)
+				if _, masked := enforce.Masked(&m.Decision, base); base != "" && masked && strings.HasPrefix(m.Columns[col], "plain") {
+					m.Columns[col] = fmt.Sprintf("masked (NULL where %s is masked)", base)
 				}
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/councildata/gateway/gateway"
@@ -114,14 +115,63 @@ func (e *Engine) checkDatasets(ctx context.Context, cat *catalog.Catalog) error 
 				return fmt.Errorf("standard dataset %q: column %q: type %q is not a DuckDB type: %w", d.Config.Name, c.Name, c.Type, err)
 			}
 		}
-		for _, m := range d.Members {
-			for col, cm := range m.Mapping.Columns {
-				if conv, arg, _ := strings.Cut(cm.Convert, ":"); conv == "date" || conv == "timestamp" {
-					if _, err := e.parseConn.ExecContext(ctx, "SELECT try_strptime('2024-01-01', $1)", arg); err != nil {
-						return fmt.Errorf("standard dataset %q: mappings.%s.columns.%s: convert format %q: %w", d.Config.Name, m.Source.Config.ID, col, arg, err)
+		for k, m := range d.Members {
+			for _, col := range d.Config.Columns {
+				cm, ok := m.Mapping.Columns[col.Name]
+				if !ok {
+					continue
+				}
+				for _, leaf := range catalog.Leaves(cm) {
+					if conv, arg, _ := strings.Cut(leaf.Convert, ":"); conv == "date" || conv == "timestamp" {
+						if _, err := e.parseConn.ExecContext(ctx, "SELECT try_strptime('2024-01-01', $1)", arg); err != nil {
+							return fmt.Errorf("standard dataset %q: mappings.%s.columns.%s: convert format %q: %w", d.Config.Name, m.Source.Config.ID, col.Name, arg, err)
+						}
 					}
 				}
 			}
+			if err := e.typeCheck(ctx, d, m, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// typeCheck compiles each of a council's mapped columns over an empty
+// table with the council table's own column types, so a mapping DuckDB
+// cannot type (text added to a number, a case whose branches disagree)
+// fails at start, naming the dataset, the council and the column, rather
+// than in an analyst's query. A council not reachable yet is checked when
+// the config is next loaded.
+func (e *Engine) typeCheck(ctx context.Context, d *catalog.Dataset, m catalog.Member, k int) error {
+	t, err := m.Source.Table(ctx, m.Mapping.Table)
+	if err != nil {
+		return nil
+	}
+	cols := make([]string, 0, t.Schema.NumFields())
+	for _, f := range t.Schema.Fields() {
+		cols = append(cols, fmt.Sprintf("%s %s", sqltree.Ident(f.Name), catalog.SQLType(f.Type)))
+	}
+	name := sqltree.Ident(fmt.Sprintf("__mapping_check_%d", k))
+	if _, err := e.parseConn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s (%s)", name, strings.Join(cols, ", "))); err != nil {
+		return nil // a type DuckDB cannot name: the scan's own conversion decides
+	}
+	defer e.parseConn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+name) //nolint:errcheck
+	typeOf := func(col string) arrow.DataType {
+		if i := catalog.FieldIndex(t.Schema, col); i >= 0 {
+			return t.Schema.Field(i).Type
+		}
+		return nil
+	}
+	for _, col := range d.Config.Columns {
+		cm, ok := m.Mapping.Columns[col.Name]
+		if !ok {
+			continue
+		}
+		q := fmt.Sprintf("SELECT %s FROM %s LIMIT 0", catalog.Expr(col, cm, typeOf), name)
+		if _, err := e.parseConn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("standard dataset %q: mappings.%s.columns.%s (%s, over table %s.%s): DuckDB cannot compute it: %w",
+				d.Config.Name, m.Source.Config.ID, col.Name, cm.Describe(), m.Source.Config.ID, t.Name, err)
 		}
 	}
 	return nil

@@ -29,7 +29,7 @@ func (x *Executor) combine(ctx context.Context, conn *duckstream.Conn, a *sqltre
 	var stdCols *catalog.Dataset
 	if len(p.Std) == 1 {
 		stdCols = p.Std[0].Dataset
-		target = "std." + sqltree.Ident(stdCols.Config.Name)
+		target = "std." + sqltree.Ident(stdCols.Name())
 	} else {
 		target = sqltree.Ident(p.Direct[0].Source.Config.ID) + "." + sqltree.Ident(p.Direct[0].Table)
 	}

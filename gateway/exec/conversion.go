@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -93,19 +94,19 @@ func (j *job) convCounts(s *scanRun) []convCount {
 				continue
 			}
 			d := v.Decs[i]
-			c := convCount{dataset: "std." + v.Dataset.Config.Name, min: 1, counts: !j.p.AggOnly}
+			c := convCount{dataset: "std." + v.Dataset.Name(), min: 1, counts: !j.p.AggOnly}
 			if enforce.AggregateOnly(d) {
 				c.min, c.counts = int64(max(d.MinGroupSize, 1)), false
 			}
 			var items []string
 			for _, col := range v.Dataset.Config.Columns {
 				cm, ok := m.Mapping.Columns[col.Name]
-				if !ok || !v.Used[col.Name] || !fetched[strings.ToLower(cm.From)] || !catalog.Fallible(cm, s.sourceType(cm.From)) || maskedNull(d, col.Name) {
+				if !ok || !v.Used[col.Name] || !allFetched(fetched, cm) || !catalog.Fallible(cm, s.sourceType) || maskedNull(d, col.Name) {
 					continue
 				}
 				k := len(c.cols)
 				c.cols, c.names = append(c.cols, cm), append(c.names, col.Name)
-				items = append(items, fmt.Sprintf("nullif(trim(CAST(%s AS VARCHAR)), '') IS NOT NULL AS %s", sqltree.Ident(cm.From), sqltree.Ident(fmt.Sprintf("__given_%d", k))))
+				items = append(items, fmt.Sprintf("%s AS %s", catalog.Given(cm), sqltree.Ident(fmt.Sprintf("__given_%d", k))))
 			}
 			if len(c.cols) == 0 {
 				continue
@@ -128,6 +129,20 @@ func (j *job) convCounts(s *scanRun) []convCount {
 		}
 	}
 	return out
+}
+
+// convertOf names the conversions a mapping applies, for a report.
+func convertOf(cm config.ColumnMapping) string {
+	var out []string
+	for _, l := range catalog.Leaves(cm) {
+		if l.Convert != "" && !slices.Contains(out, l.Convert) {
+			out = append(out, l.Convert)
+		}
+	}
+	if cm.Of != nil && cm.Of.Period != nil {
+		out = append(out, cm.Of.Period.Kind+" period")
+	}
+	return strings.Join(out, ", ")
 }
 
 // maskedNull reports whether the decision masks col to NULL (on some rows
@@ -156,7 +171,7 @@ func countConversions(ctx context.Context, conn *duckstream.Conn, s *scanRun, co
 			if failed < c.min {
 				continue
 			}
-			conv := Conversion{Dataset: c.dataset, Column: c.names[k], From: cm.From, Convert: cm.Convert, source: s.Source.Config.ID, readAs: catalog.ReadAs(cm)}
+			conv := Conversion{Dataset: c.dataset, Column: c.names[k], From: strings.Join(cm.Sources(), ", "), Convert: convertOf(cm), source: s.Source.Config.ID, readAs: catalog.ReadAs(cm)}
 			if c.counts {
 				conv.Failed, conv.Values = &failed, &given
 			}

@@ -110,7 +110,7 @@ func (j *job) allowPartial() {
 	j.mayFail = map[int]string{}
 	for _, v := range j.p.Std {
 		for _, s := range v.Members {
-			j.mayFail[s.ID] = "std." + v.Dataset.Config.Name
+			j.mayFail[s.ID] = "std." + v.Dataset.Name()
 		}
 	}
 	for _, v := range j.p.Direct {

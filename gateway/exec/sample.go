@@ -79,7 +79,7 @@ func sampleMember(ctx context.Context, db *duckstream.DB, d *catalog.Dataset, m 
 	var cols []string // the mapped local columns, in table order
 	for _, f := range t.Schema.Fields() {
 		for _, cm := range m.Mapping.Columns {
-			if strings.EqualFold(cm.From, f.Name) {
+			if cm.Reads(f.Name) {
 				cols = append(cols, f.Name)
 				break
 			}
@@ -114,13 +114,13 @@ func sampleMember(ctx context.Context, db *duckstream.DB, d *catalog.Dataset, m 
 	for _, col := range d.Config.Columns {
 		c := ColumnSample{Column: col.Name}
 		sel = append(sel, fmt.Sprintf("count(*) FILTER (WHERE %s IS NULL)", sqltree.Ident(col.Name)))
-		if cm, ok := m.Mapping.Columns[col.Name]; ok && fetched[strings.ToLower(cm.From)] {
-			src := s.sourceType(cm.From)
-			c.From, c.Convert, c.AsIs = cm.From, cm.Convert, catalog.AsIs(cm, src)
-			if catalog.Fallible(cm, src) {
+		if cm, ok := m.Mapping.Columns[col.Name]; ok && allFetched(fetched, cm) {
+			c.From, c.Convert = strings.Join(cm.Sources(), ", "), convertOf(cm)
+			c.AsIs = cm.From != "" && len(cm.Parts()) == 0 && catalog.AsIs(cm, s.sourceType(cm.From))
+			if catalog.Fallible(cm, s.sourceType) {
 				c.ReadAs = catalog.ReadAs(cm)
 				g := sqltree.Ident(fmt.Sprintf("__given_%d", len(given)))
-				given = append(given, fmt.Sprintf("nullif(trim(CAST(%s AS VARCHAR)), '') IS NOT NULL AS %s", sqltree.Ident(cm.From), g))
+				given = append(given, fmt.Sprintf("%s AS %s", catalog.Given(cm), g))
 				sel = append(sel, fmt.Sprintf("count(*) FILTER (WHERE %s)", g), fmt.Sprintf("count(*) FILTER (WHERE %s AND %s IS NULL)", g, sqltree.Ident(col.Name)))
 			}
 		}

@@ -3,7 +3,6 @@ package exec
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -136,7 +135,7 @@ func (j *job) setup() []string {
 		if len(parts) == 0 { // a dataset no council maps yet
 			parts = append(parts, emptyDataset(v.Dataset))
 		}
-		stmts = append(stmts, fmt.Sprintf("CREATE VIEW std.%s AS %s", sqltree.Ident(v.Dataset.Config.Name), unionOf(parts, j.interleave)))
+		stmts = append(stmts, fmt.Sprintf("CREATE VIEW std.%s AS %s", sqltree.Ident(v.Dataset.Name()), unionOf(parts, j.interleave)))
 	}
 	return stmts
 }
@@ -163,6 +162,9 @@ func (j *job) policySelect(from string, cols, used []string, d *gateway.TableDec
 	for i, c := range cols {
 		columns[i] = enforce.Column{Name: c, Type: typeOf(c, schema, dataset), Used: isUsed[strings.ToLower(c)],
 			Keep: dataset != nil && (c == "council" || c == "council_gss")}
+		if dataset != nil {
+			columns[i].Base = dataset.Base(c)
+		}
 	}
 	return enforce.Select(from, columns, d, j.p.HashKey)
 }
@@ -178,57 +180,6 @@ func typeOf(col string, schema *arrow.Schema, dataset *catalog.Dataset) string {
 	return "VARCHAR"
 }
 
-// columnExpr is the DuckDB expression that turns a council's local column
-// into a standard column, per the dataset's mapping. The conversions are
-// documented in the README; values that do not parse become NULL (counted,
-// see conversion.go). srcType is the local column's type: a conversion
-// declared for a column the store already types is not applied
-// (catalog.AsIs).
-func columnExpr(col config.Column, cm config.ColumnMapping, present bool, srcType arrow.DataType) string {
-	typ := col.Type
-	if !present {
-		return fmt.Sprintf("CAST(NULL AS %s)", typ)
-	}
-	src := sqltree.Ident(cm.From)
-	conv, arg, _ := strings.Cut(cm.Convert, ":")
-	if catalog.AsIs(cm, srcType) {
-		if conv == "amount" {
-			return fmt.Sprintf("TRY_CAST(%s AS %s)", src, typ)
-		}
-		return fmt.Sprintf("CAST(%s AS %s)", src, typ)
-	}
-	if cm.Convert == "" && len(cm.Values) == 0 {
-		return fmt.Sprintf("CAST(%s AS %s)", src, typ)
-	}
-	text := fmt.Sprintf("trim(CAST(%s AS VARCHAR))", src)
-	if len(cm.Values) > 0 {
-		keys := make([]string, 0, len(cm.Values))
-		for k := range cm.Values {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var b strings.Builder
-		b.WriteString("CASE " + text)
-		for _, k := range keys {
-			fmt.Fprintf(&b, " WHEN %s THEN %s", sqltree.Quote(k), sqltree.Quote(cm.Values[k]))
-		}
-		b.WriteString(" ELSE " + text + " END")
-		text = b.String()
-	}
-	switch conv {
-	case "date":
-		return fmt.Sprintf("CAST(try_strptime(%s, %s) AS DATE)", text, sqltree.Quote(arg))
-	case "timestamp":
-		return fmt.Sprintf("CAST(try_strptime(%s, %s) AS TIMESTAMP)", text, sqltree.Quote(arg))
-	case "amount":
-		return fmt.Sprintf("TRY_CAST(replace(replace(replace(%s, '£', ''), ',', ''), ' ', '') AS %s)", text, typ)
-	case "bool":
-		return fmt.Sprintf("CASE WHEN lower(%[1]s) IN ('y','yes','true','t','1') THEN TRUE WHEN lower(%[1]s) IN ('n','no','false','f','0') THEN FALSE END", text)
-	default: // trim, or values alone
-		return fmt.Sprintf("CAST(%s AS %s)", text, typ)
-	}
-}
-
 // memberSelect is the SELECT that turns one council's scan s into rows of
 // the standard dataset; extra items, if any, follow the dataset's columns.
 func memberSelect(d *catalog.Dataset, m catalog.Member, from string, s *scanRun, extra ...string) string {
@@ -236,15 +187,29 @@ func memberSelect(d *catalog.Dataset, m catalog.Member, from string, s *scanRun,
 	var b strings.Builder
 	fmt.Fprintf(&b, "SELECT %s AS council, %s AS council_gss", sqltree.Quote(m.Source.Config.ID), sqltree.Quote(m.Source.Config.GSS))
 	for _, col := range d.Config.Columns {
-		cm, mapped := m.Mapping.Columns[col.Name]
-		present := mapped && fetched[strings.ToLower(cm.From)]
-		fmt.Fprintf(&b, ", %s AS %s", columnExpr(col, cm, present, s.sourceType(cm.From)), sqltree.Ident(col.Name))
+		expr := fmt.Sprintf("CAST(NULL AS %s)", col.Type)
+		if cm, mapped := m.Mapping.Columns[col.Name]; mapped && allFetched(fetched, cm) {
+			expr = catalog.Expr(col, cm, s.sourceType)
+		}
+		fmt.Fprintf(&b, ", %s AS %s", expr, sqltree.Ident(col.Name))
 	}
 	for _, x := range extra {
 		b.WriteString(", " + x)
 	}
 	fmt.Fprintf(&b, " FROM %s", from)
 	return b.String()
+}
+
+// allFetched reports whether the scan fetched every local column the
+// mapping reads; a mapping missing one is NULL (the query does not use
+// the column).
+func allFetched(fetched map[string]bool, cm config.ColumnMapping) bool {
+	for _, c := range cm.Sources() {
+		if !fetched[strings.ToLower(c)] {
+			return false
+		}
+	}
+	return true
 }
 
 // sourceType is the type of the scan's local column, nil if it has none.

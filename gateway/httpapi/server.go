@@ -160,6 +160,10 @@ type catalogColumn struct {
 	Name        string `json:"name"`
 	Type        string `json:"type"`
 	Description string `json:"description,omitempty"`
+	// Derive and Since are a standard column's: the column it is computed
+	// from (config.Column.Derive) and the dataset version that added it.
+	Derive string `json:"derive,omitempty"`
+	Since  int    `json:"since,omitempty"`
 }
 
 type catalogTable struct {
@@ -206,6 +210,8 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 	type dataset struct {
 		Name        string     `json:"name"`
 		SQLName     string     `json:"sql_name"`
+		Version     int        `json:"version"`
+		Versions    []string   `json:"versions"` // std.<name>_v1 ... pinned names
 		Description string     `json:"description,omitempty"`
 		Columns     []column   `json:"columns"`
 		Councils    []member   `json:"councils"`
@@ -243,12 +249,12 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, d := range cat.Datasets() {
-		do := dataset{Name: d.Config.Name, SQLName: "std." + d.Config.Name, Description: d.Config.Description,
+		do := dataset{Name: d.Config.Name, SQLName: "std." + d.Config.Name, Version: d.Version, Versions: d.Versions(), Description: d.Config.Description,
 			Columns: []column{{catalogColumn: catalogColumn{Name: "council", Type: "VARCHAR", Description: "source id of the council"}, Access: map[string]string{}},
 				{catalogColumn: catalogColumn{Name: "council_gss", Type: "VARCHAR", Description: "GSS code of the council"}, Access: map[string]string{}}},
 			Councils: []member{}, Excluded: []excluded{}}
 		for _, c := range d.Config.Columns {
-			do.Columns = append(do.Columns, column{catalogColumn: catalogColumn{Name: c.Name, Type: c.Type, Description: c.Description}, Access: map[string]string{}})
+			do.Columns = append(do.Columns, column{catalogColumn: catalogColumn{Name: c.Name, Type: c.Type, Description: c.Description, Derive: c.Derive, Since: c.SinceOrDefault()}, Access: map[string]string{}})
 		}
 		listed := false // some council of the dataset may be listed to the requester
 		for _, m := range d.Members {

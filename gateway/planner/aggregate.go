@@ -481,8 +481,8 @@ func LocalColumn(m AggMember, col string) (string, string) {
 	if !mapped {
 		return "", fmt.Sprintf("%s is not mapped by this council", col)
 	}
-	if cm.Convert != "" || len(cm.Values) > 0 {
-		return "", fmt.Sprintf("%s is converted from the council's %s (%s)", col, cm.From, firstNonEmpty(cm.Convert, "value map"))
+	if !cm.Plain() {
+		return "", fmt.Sprintf("%s is computed from the council's %s", col, cm.Describe())
 	}
 	fi := catalog.FieldIndex(s.Table.Schema, cm.From)
 	if fi < 0 {

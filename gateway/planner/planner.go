@@ -77,15 +77,20 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 			if err != nil {
 				return nil, err
 			}
-			v := stdSeen[d.Config.Name]
+			v := stdSeen[d.Name()]
 			if v == nil {
 				v = &StdView{Dataset: d, Used: map[string]bool{}}
-				stdSeen[d.Config.Name] = v
+				stdSeen[d.Name()] = v
 				p.Std = append(p.Std, v)
 			}
 			for _, col := range d.Config.Columns {
 				if wholeRow || a.Columns[col.Name] {
 					v.Used[col.Name] = true
+					// A derived column is its base, as far as policy
+					// and the scan are concerned.
+					if base := d.Base(col.Name); base != "" {
+						v.Used[base] = true
+					}
 				}
 			}
 			rs := refScan{ref: ref, std: v}
@@ -99,7 +104,7 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 					t, err = unreachableTable(m.Mapping), nil
 				}
 				if err != nil {
-					return nil, fmt.Errorf("std.%s: %w", d.Config.Name, err)
+					return nil, fmt.Errorf("std.%s: %w", d.Name(), err)
 				}
 				s := getScan(m.Source, t)
 				s.Refs++
@@ -107,8 +112,10 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 				rs.scans = append(rs.scans, s)
 				for _, col := range d.Config.Columns {
 					cm, ok := m.Mapping.Columns[col.Name]
-					if ok && (wholeRow || a.Columns[col.Name]) {
-						need(s, cm.From)
+					if ok && v.Used[col.Name] {
+						for _, from := range cm.Sources() {
+							need(s, from)
+						}
 					}
 				}
 			}
@@ -247,12 +254,12 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 				}
 				col := d.Column(c.Column)
 				cm, mapped := m.Mapping.Columns[c.Column]
-				if col == nil || !mapped || cm.Convert != "" || len(cm.Values) > 0 {
+				if col == nil || !mapped || !cm.Plain() {
 					switch {
 					case col != nil && !mapped:
 						s.Note("%s is not mapped by this council (NULL); DuckDB applies the condition", c.Column)
 					case col != nil:
-						s.Note("%s is converted from the council's %s (%s); DuckDB applies the condition", c.Column, cm.From, firstNonEmpty(cm.Convert, "value map"))
+						s.Note("%s is computed from the council's %s; DuckDB applies the condition", c.Column, cm.Describe())
 					}
 					return gateway.Filter{}, false
 				}
@@ -315,7 +322,7 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 				if ob, ok := topN(order, func(name string) (string, bool) {
 					col := d.Column(name)
 					cm, mapped := m.Mapping.Columns[name]
-					if col == nil || !mapped || cm.Convert != "" || len(cm.Values) > 0 {
+					if col == nil || !mapped || !cm.Plain() {
 						return "", false
 					}
 					fi := catalog.FieldIndex(s.Table.Schema, cm.From)
@@ -486,8 +493,10 @@ func sameType(t arrow.DataType, std string) bool {
 func unreachableTable(m config.Mapping) gateway.Table {
 	froms := make([]string, 0, len(m.Columns))
 	for _, cm := range m.Columns {
-		if cm.From != "" && !slices.Contains(froms, cm.From) {
-			froms = append(froms, cm.From)
+		for _, from := range cm.Sources() {
+			if !slices.Contains(froms, from) {
+				froms = append(froms, from)
+			}
 		}
 	}
 	slices.Sort(froms)

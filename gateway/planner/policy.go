@@ -177,7 +177,7 @@ func (p *Plan) exclude(v *StdView, in gateway.PolicyInput, dec *gateway.Decision
 		if reason == "" {
 			reason = "no policy allows it"
 		}
-		p.Excluded = append(p.Excluded, gateway.Exclusion{Dataset: "std." + v.Dataset.Config.Name, Source: t.Source, Council: t.Council, Reason: reason})
+		p.Excluded = append(p.Excluded, gateway.Exclusion{Dataset: "std." + v.Dataset.Name(), Source: t.Source, Council: t.Council, Reason: reason})
 	}
 }
 
@@ -262,7 +262,7 @@ func (p *Plan) applyPolicy() {
 			v.Members[i].PolicyMember = &v.Dataset.Members[i]
 			touch(v.Members[i], d, func(local string) (string, bool) {
 				for std, cm := range m.Mapping.Columns {
-					if strings.EqualFold(cm.From, local) {
+					if cm.Reads(local) {
 						if name, ok := enforce.Masked(d, std); ok {
 							return name, true
 						}
@@ -303,7 +303,9 @@ func (pl *Planner) policyColumns(ctx context.Context, p *Plan) {
 		for _, n := range names {
 			if m := s.PolicyMember; m != nil {
 				if cm, ok := m.Mapping.Columns[n]; ok {
-					want[strings.ToLower(cm.From)] = true
+					for _, from := range cm.Sources() {
+						want[strings.ToLower(from)] = true
+					}
 				}
 				continue // council, council_gss, or unmapped (NULL)
 			}

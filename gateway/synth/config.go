@@ -13,22 +13,28 @@ func StandardDatasets(councils []Council) []config.Dataset {
 	for _, ds := range Datasets {
 		d := config.Dataset{Name: ds, Mappings: map[string]config.Mapping{}}
 		for _, c := range StandardColumns(ds) {
-			d.Columns = append(d.Columns, config.Column{Name: c.Name, Type: c.Type, Description: c.Description})
+			d.Columns = append(d.Columns, config.Column{Name: c.Name, Type: c.Type, Description: c.Description, Derive: DerivedColumns[c.Name], Since: SinceVersion[c.Name]})
 		}
 		for _, c := range councils {
 			dl := DialectOf(c, ds)
 			if dl == nil {
 				continue
 			}
-			m := config.Mapping{Table: dl.Table, Columns: map[string]config.ColumnMapping{}}
-			for _, col := range dl.Columns {
-				if col.Standard != "" {
-					m.Columns[col.Standard] = config.ColumnMapping{From: col.Name, Convert: col.Convert, Values: col.Values}
-				}
-			}
-			d.Mappings[c.ID] = m
+			d.Mappings[c.ID] = dl.Mapping()
 		}
 		out = append(out, d)
+	}
+	return out
+}
+
+// valuesOf is a value map as the config holds it.
+func valuesOf(vs map[string]string) map[string]*string {
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make(map[string]*string, len(vs))
+	for k, v := range vs {
+		out[k] = &v
 	}
 	return out
 }

@@ -144,7 +144,9 @@ func LoadCouncils(n int, store Store) []Council {
 	for _, c := range out {
 		have[c.GSS] = true
 	}
-	spend := []string{"leeds-2010-sqlite", "lga-csv", "stirling-parquet", "salford-duckdb", "socrata-json", "leeds-2013-csv"}
+	// The shapes the demo has not got come first, so tests loading a few
+	// councils into PostgreSQL and MariaDB cover them.
+	spend := []string{"gateshead-2010", "stirling-periods", "manchester", "leeds-2010-sqlite", "lga-csv", "stirling-parquet", "salford-duckdb", "socrata-json", "leeds-2013-csv"}
 	plan := []string{"lga-sqlite", "idox-scrape-csv", "astun-parquet", "uniform-duckdb", "digital-land-json", "idox-portal-csv"}
 	k := 0
 	for _, sc := range scottishCouncils {

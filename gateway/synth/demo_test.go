@@ -1,8 +1,8 @@
 package synth
 
 import (
-	"maps"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -64,6 +64,12 @@ func TestDemoConfigMatchesGenerator(t *testing.T) {
 			if i < len(StandardColumns(ds)) && (StandardColumns(ds)[i].Type != col.Type) {
 				t.Errorf("%s.%s: type %s, generator has %s", ds, col.Name, col.Type, StandardColumns(ds)[i].Type)
 			}
+			if col.Since != SinceVersion[col.Name] {
+				t.Errorf("%s.%s: since %d, generator has %d", ds, col.Name, col.Since, SinceVersion[col.Name])
+			}
+			if col.Derive != DerivedColumns[col.Name] {
+				t.Errorf("%s.%s: derive %q, generator has %q", ds, col.Name, col.Derive, DerivedColumns[col.Name])
+			}
 		}
 		var want []string
 		for _, col := range StandardColumns(ds) {
@@ -85,31 +91,20 @@ func TestDemoConfigMatchesGenerator(t *testing.T) {
 			if m.Table != dl.Table {
 				t.Errorf("%s: table %q, generator writes %q", where, m.Table, dl.Table)
 			}
-			local := map[string]Column{}
-			for _, col := range dl.Columns {
-				local[col.Name] = col
-			}
+			want := dl.Mapping()
 			for std, cm := range m.Columns {
-				col, ok := local[cm.From]
+				w, ok := want.Columns[std]
 				if !ok {
-					t.Errorf("%s.%s: from %q: the generator writes no such column (it writes %s)", where, std, cm.From, strings.Join(slicesOf(dl), ", "))
+					t.Errorf("%s.%s: the generator does not fill it (it writes %s)", where, std, strings.Join(slicesOf(dl), ", "))
 					continue
 				}
-				if col.Standard != std {
-					t.Errorf("%s.%s: from %q, but the generator fills %q from it", where, std, cm.From, col.Standard)
-				}
-				if cm.Convert != col.Convert {
-					t.Errorf("%s.%s: convert %q, the generator's format needs %q", where, std, cm.Convert, col.Convert)
-				}
-				if !maps.Equal(cm.Values, col.Values) && (len(cm.Values) > 0 || len(col.Values) > 0) {
-					t.Errorf("%s.%s: values %v, the generator writes %v", where, std, cm.Values, col.Values)
+				if !reflect.DeepEqual(cm, w) {
+					t.Errorf("%s.%s: the config says %s (%+v), the generator's shape needs %s (%+v)", where, std, cm.Describe(), cm, w.Describe(), w)
 				}
 			}
-			for _, col := range dl.Columns {
-				if col.Standard != "" {
-					if _, ok := m.Columns[col.Standard]; !ok {
-						t.Errorf("%s: %s is not mapped, though the generator writes it as %q", where, col.Standard, col.Name)
-					}
+			for std, w := range want.Columns {
+				if _, ok := m.Columns[std]; !ok {
+					t.Errorf("%s: %s is not mapped, though the generator writes it (%s)", where, std, w.Describe())
 				}
 			}
 		}

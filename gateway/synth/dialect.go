@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/councildata/gateway/gateway/config"
 )
 
 // Kind is the type of a column as a store holds it. Typed stores (Parquet,
@@ -46,19 +48,45 @@ type StdColumn struct {
 	Name, Type, Description string
 }
 
-// SpendColumns are the columns of spend_over_500.
+// SpendColumns are the columns of spend_over_500, version 2: version 1's
+// eleven, then gross_amount and the columns derived from payment_date and
+// beneficiary_name (DerivedColumns). Each description says what the
+// column means in every council and, where councils get it wrong, what
+// not to map onto it.
 var SpendColumns = []StdColumn{
-	{"transaction_id", "VARCHAR", "The council's own reference for the payment."},
-	{"payment_date", "DATE", "Date the payment was made."},
+	{"transaction_id", "VARCHAR", "The council's own reference for the payment line, unique within the council. Where the council's key is two columns (a transaction number and a line, sequence or batch number), both, joined (concat)."},
+	{"payment_date", "DATE", "The day the payment was made, where the council publishes it; NULL where it publishes only a month or an accounting period (see period_start, period_end and date_precision). Not the invoice date or a first-of-month stand-in."},
 	{"organisational_unit", "VARCHAR", "Directorate or service that incurred the expenditure."},
-	{"expense_type", "VARCHAR", "Detailed expenditure type (CIPFA subjective)."},
-	{"purpose", "VARCHAR", "Summary of the purpose of the expenditure."},
-	{"beneficiary_name", "VARCHAR", "Supplier or other beneficiary; a person's name when beneficiary_type is individual."},
+	{"expense_type", "VARCHAR", "The expenditure type: the CIPFA subjective or detailed expenditure type (e.g. Printing and Stationery). Not the free-text purpose and not a ledger code."},
+	{"purpose", "VARCHAR", "Summary of the purpose of the expenditure in the council's words (Transparency Code item 4). Not the expenditure type or category."},
+	{"beneficiary_name", "VARCHAR", "Supplier or other beneficiary as published; NULL where the council withheld it (beneficiary_redacted is then true); a person's name when beneficiary_type is individual."},
 	{"beneficiary_type", "VARCHAR", "company, charity, individual or public_body."},
-	{"amount", "DECIMAL(14,2)", "Net amount in pounds; negative for credit notes."},
-	{"irrecoverable_vat", "DECIMAL(14,2)", "VAT the council cannot recover, in pounds."},
+	{"amount", "DECIMAL(14,2)", "Net amount in pounds: excluding recoverable VAT, including irrecoverable VAT; negative for credit notes (also where the council publishes a positive amount beside a credit-note type)."},
+	{"irrecoverable_vat", "DECIMAL(14,2)", "VAT the council cannot recover, in pounds (Transparency Code item 6); NULL where not published. Never an ordinary (recoverable) VAT column."},
 	{"capital_revenue", "VARCHAR", "C for capital, R for revenue."},
 	{"vcse_grant", "BOOLEAN", "Whether the payment is a grant to a voluntary, community or social enterprise organisation."},
+	{"gross_amount", "DECIMAL(14,2)", "Amount including recoverable VAT (net plus VAT), in pounds, where the council publishes it or its parts; NULL where it publishes net amounts only."},
+	{"beneficiary_redacted", "BOOLEAN", "Whether the council withheld the beneficiary's name (its own redaction marker, the same flag for every council)."},
+	{"period_start", "DATE", "First day of the period the payment is known to: payment_date itself where the day is published."},
+	{"period_end", "DATE", "Last day of the period the payment is known to: payment_date itself where the day is published."},
+	{"date_precision", "VARCHAR", "How precisely the council dates the payment: day, month, period (an accounting period), quarter, year or range."},
+	{"financial_year", "VARCHAR", "The UK financial year (April to March) of period_start, e.g. 2024-25."},
+}
+
+// SinceVersion gives the dataset version that added a standard column
+// (config.Column.Since); the others are version 1's.
+var SinceVersion = map[string]int{
+	"gross_amount": 2, "beneficiary_redacted": 2, "period_start": 2, "period_end": 2, "date_precision": 2, "financial_year": 2,
+}
+
+// DerivedColumns are the standard columns computed from another, the same
+// for every council (config.Column.Derive).
+var DerivedColumns = map[string]string{
+	"beneficiary_redacted": "redacted(beneficiary_name)",
+	"period_start":         "period_start(payment_date)",
+	"period_end":           "period_end(payment_date)",
+	"date_precision":       "date_precision(payment_date)",
+	"financial_year":       "financial_year(payment_date)",
 }
 
 // PlanningColumns are the columns of planning_applications.
@@ -113,6 +141,8 @@ func spendValue(s *Spend, col string) any {
 		return s.CapitalRevenue
 	case "vcse_grant":
 		return s.VCSEGrant
+	case "gross_amount":
+		return s.Amount + s.VAT
 	}
 	panic("synth: no spend column " + col)
 }
@@ -188,13 +218,17 @@ type Column struct {
 	// column (see config.ColumnMapping).
 	Convert string
 	Values  map[string]string
-	value   func(c *env, rec any) any
+	// Redacted are the council's markers of a withheld value, written in
+	// place of an individual's name (see Dialect.Redacts).
+	Redacted []string
+	value    func(c *env, rec any) any
 }
 
 // env is what a column's value function may read besides the record.
 type env struct {
 	*Council
-	FY FinancialYear
+	FY  FinancialYear
+	Row int // the record's place in the council's records, from 0
 }
 
 // Dialect is the local shape of one dataset at one kind of council: its
@@ -207,12 +241,55 @@ type Dialect struct {
 	Table   string
 	Layout  Layout
 	Columns []Column
+	// Computed are standard columns made from several local columns (a
+	// composite key, a financial period, a sign from a transaction type):
+	// the mapping the gateway config must say, and the value the standard
+	// column must then hold (nil: the record's own).
+	Computed map[string]Computed
+	// Precision is how the dialect dates a payment: "day" (the default),
+	// "month" or "period" (a financial year's accounting period).
+	Precision string
 	// About says which real publication the shape follows.
 	About string
 }
 
+// Computed is a standard column a dialect fills from several local
+// columns.
+type Computed struct {
+	Mapping config.ColumnMapping
+	Canon   func(c *env, rec any) any
+}
+
+// Mapping is what the gateway config must say for the dialect's table.
+func (d *Dialect) Mapping() config.Mapping {
+	m := config.Mapping{Table: d.Table, Columns: map[string]config.ColumnMapping{}}
+	for _, col := range d.Columns {
+		if col.Standard == "" {
+			continue
+		}
+		cm := config.ColumnMapping{From: col.Name, Convert: col.Convert, Values: valuesOf(col.Values)}
+		for _, r := range col.Redacted {
+			cm.Redacted = append(cm.Redacted, &r)
+		}
+		m.Columns[col.Standard] = cm
+	}
+	for std, c := range d.Computed {
+		m.Columns[std] = c.Mapping
+	}
+	return m
+}
+
+// Redacts reports whether the dialect withholds individuals' names.
+func (d *Dialect) Redacts() bool {
+	c, ok := d.Column("beneficiary_name")
+	return ok && len(c.Redacted) > 0
+}
+
 // Publishes reports whether the dialect carries the standard column.
 func (d *Dialect) Publishes(std string) bool {
+	if _, ok := d.Computed[std]; ok {
+		return true
+	}
 	return slices.ContainsFunc(d.Columns, func(c Column) bool { return c.Standard == std })
 }
 
@@ -312,7 +389,8 @@ func (d *Dialect) Render(c Council, fy FinancialYear, recs []any) *Table {
 		t.Columns = append(t.Columns, TableColumn{col.Name, col.Kind})
 	}
 	e := &env{Council: &c, FY: fy}
-	for _, rec := range recs {
+	for i, rec := range recs {
+		e.Row = i
 		row := make([]any, len(d.Columns))
 		for i, col := range d.Columns {
 			row[i] = col.value(e, rec)
@@ -343,17 +421,69 @@ func Canonical(c Council, dataset string, recs []any) *Table {
 	for _, col := range cols {
 		t.Columns = append(t.Columns, TableColumn{col.Name, kindOf(col.Type)})
 	}
-	for _, rec := range recs {
+	e := &env{Council: &c}
+	for i, rec := range recs {
+		e.Row = i
 		row := []any{c.ID, c.GSS}
 		for _, col := range cols {
-			if d != nil && d.Publishes(col.Name) {
-				row = append(row, stdValue(rec, col.Name))
-			} else {
-				row = append(row, nil)
-			}
+			row = append(row, canonValue(d, e, rec, col.Name))
 		}
 		t.Rows = append(t.Rows, row)
 		t.Parts = append(t.Parts, "")
 	}
 	return t
+}
+
+// canonValue is what the standard column col must hold for a record of a
+// council whose dialect is d (nil: the council does not publish the
+// dataset): NULL where d does not publish it, the payment date only where
+// d dates payments to the day, an individual's name only where d does not
+// withhold it, and the columns derived from those.
+func canonValue(d *Dialect, e *env, rec any, col string) any {
+	if d == nil {
+		return nil
+	}
+	s, spend := rec.(*Spend)
+	if spend {
+		switch col {
+		case "beneficiary_redacted":
+			if !d.Publishes("beneficiary_name") {
+				return nil
+			}
+			return d.Redacts() && s.BeneficiaryType == "individual"
+		case "beneficiary_name":
+			if d.Redacts() && s.BeneficiaryType == "individual" {
+				return nil
+			}
+		case "period_start", "period_end", "date_precision", "financial_year":
+			if !d.Publishes("payment_date") {
+				return nil
+			}
+			start, end, precision := s.PaymentDate, s.PaymentDate, "day"
+			if d.Precision == "month" || d.Precision == "period" {
+				start = time.Date(s.PaymentDate.Year(), s.PaymentDate.Month(), 1, 0, 0, 0, 0, time.UTC)
+				end, precision = start.AddDate(0, 1, -1), d.Precision
+			}
+			switch col {
+			case "period_start":
+				return start
+			case "period_end":
+				return end
+			case "date_precision":
+				return precision
+			}
+			return FinancialYear(fyOf(start)).Label()
+		case "payment_date":
+			if d.Precision == "month" || d.Precision == "period" {
+				return nil
+			}
+		}
+	}
+	if !d.Publishes(col) {
+		return nil
+	}
+	if c, ok := d.Computed[col]; ok && c.Canon != nil {
+		return c.Canon(e, rec)
+	}
+	return stdValue(rec, col)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/councildata/gateway/gateway/config"
 )
 
 // Column constructors. Each returns the local column and what the gateway
@@ -145,6 +147,7 @@ func init() {
 	for _, d := range []*Dialect{
 		leeds2010SQLite(), lgaSQLite(), lgaCSV(), idoxScrapeCSV(), stirlingParquet(), astunParquet(),
 		salfordDuckDB(), uniformDuckDB(), socrataJSON(), digitalLandJSON(), leeds2013CSV(), idoxPortalCSV(),
+		gateshead2010(), stirlingPeriods(), manchester(),
 	} {
 		register(d)
 	}
@@ -267,7 +270,7 @@ func stirlingParquet() *Dialect {
 			})),
 			same("net_value", "amount"),
 			same("irrecoverable_vat", "irrecoverable_vat"),
-			local("gross_value", Decimal, sp(func(_ *env, s *Spend) any { return s.Amount + s.IrrecoverableVAT })),
+			same("gross_value", "gross_amount"),
 			same("capital_revenue", "capital_revenue"),
 			same("vcse_grant", "vcse_grant"),
 			local("sub_ledger", Text, constant(func(_ *env) any { return "Trade Creditors" })),
@@ -301,8 +304,10 @@ func salfordDuckDB() *Dialect {
 			local("Authority Name", Text, constant(func(c *env) any { return c.Name })),
 			same("Date of Payment", "payment_date"),
 			same("SAP Document Number", "transaction_id"),
-			local("Gross", Decimal, sp(func(_ *env, s *Spend) any { return s.Amount + s.IrrecoverableVAT })),
-			same("VAT", "irrecoverable_vat"),
+			same("Gross", "gross_amount"),
+			// Ordinary, recoverable VAT: not irrecoverable_vat, which
+			// Salford does not publish.
+			local("VAT", Decimal, sp(func(_ *env, s *Spend) any { return s.VAT })),
 			same("Net", "amount"),
 			same("Supplier Name", "beneficiary_name"),
 			same("Directorate", "organisational_unit"),
@@ -373,7 +378,7 @@ func digitalLandJSON() *Dialect {
 
 func leeds2013CSV() *Dialect {
 	return &Dialect{Name: "leeds-2013-csv", Dataset: SpendOver500, Table: "payments", Layout: Quarterly,
-		About: "Leeds 2013 headers (variant A′): PascalCase, dd-Mon-yy dates, £ amounts with thousands separators (as Warwickshire), VCSE Y/N; one CSV per quarter",
+		About: "Leeds 2013 headers (variant A′): PascalCase, dd-Mon-yy dates, £ amounts with thousands separators (as Warwickshire), VCSE Y/N, individuals withheld as REDACTED PERSONAL DATA; one CSV per quarter",
 		Columns: []Column{
 			local("Body", Text, constant(func(c *env) any { return bodyURI(c) })),
 			local("BodyName", Text, constant(func(c *env) any { return c.Name })),
@@ -387,7 +392,7 @@ func leeds2013CSV() *Dialect {
 			amountAs("NetAmount", "amount", Money.Pounds),
 			amountAs("IrrecoverableVAT", "irrecoverable_vat", Money.Pounds),
 			same("CapitalOrRevenue", "capital_revenue"),
-			same("SupplierName", "beneficiary_name"),
+			withheld(same("SupplierName", "beneficiary_name"), "REDACTED PERSONAL DATA"),
 			boolAs("VCSEGrant", "vcse_grant", "Y", "N"),
 		}}
 }
@@ -444,4 +449,115 @@ func fyOf(d time.Time) int {
 		return d.Year() - 1
 	}
 	return d.Year()
+}
+
+// gateshead2010 is variant G: no day, only the month (Period 201009), and
+// a line key of two columns (TransNo shared by the lines of one
+// transaction, Seq no numbering them).
+func gateshead2010() *Dialect {
+	transNo := func(e *env) int64 { return int64(3000000 + e.Row/3) }
+	seq := func(e *env) int64 { return int64(e.Row%3 + 1) }
+	sep := "/"
+	return &Dialect{Name: "gateshead-2010", Dataset: SpendOver500, Table: "spend", Precision: "month",
+		About: "Gateshead 2010 (variant G): the month only (Period yyyymm), the key TransNo plus Seq no",
+		Columns: []Column{
+			same("Strategic Group", "organisational_unit"),
+			local("Spend Level 1", Text, sp(func(_ *env, s *Spend) any { return s.ExpenseCategory })),
+			same("Spend Level 2", "expense_type"),
+			local("TransNo", Integer, func(e *env, _ any) any { return transNo(e) }),
+			local("Seq no", Integer, func(e *env, _ any) any { return seq(e) }),
+			local("Period", Integer, sp(func(_ *env, s *Spend) any { return int64(s.PaymentDate.Year()*100 + int(s.PaymentDate.Month())) })),
+			same("Supplier Text", "beneficiary_name"),
+			same("Amount", "amount"),
+			local("Updated", Text, constant(func(_ *env) any { return "" })),
+		},
+		Computed: map[string]Computed{
+			"transaction_id": {
+				Mapping: config.ColumnMapping{Concat: []config.ColumnMapping{{From: "TransNo"}, {From: "Seq no"}}, Separator: &sep},
+				Canon:   func(e *env, _ any) any { return fmt.Sprintf("%d/%d", transNo(e), seq(e)) },
+			},
+			"payment_date": {Mapping: config.ColumnMapping{From: "Period", Convert: "date:%Y%m", Period: &config.Period{Kind: config.PeriodMonth}}},
+		}}
+}
+
+// stirlingPeriods is variant M as Stirling publishes it: no date column,
+// a financial year (by its end) and an accounting period 1-12 (April is
+// 1), the key Transaction_Reference plus Batch_Number, Net/VAT/Gross
+// published positive beside a Transaction_Type of Invoice or Credit Note.
+func stirlingPeriods() *Dialect {
+	ref := func(e *env) string { return fmt.Sprintf("TR%07d", 500000+e.Row/2) }
+	batch := func(e *env) int64 { return int64(4100 + e.Row%2) }
+	abs := func(m Money) Money {
+		if m < 0 {
+			return -m
+		}
+		return m
+	}
+	credit := func(col string) config.ColumnMapping {
+		note := "Credit Note"
+		return config.ColumnMapping{
+			Case: []config.When{{Column: "Transaction_Type", In: []*string{&note}, Then: config.ColumnMapping{From: col, Negate: true}}},
+			Else: &config.ColumnMapping{From: col},
+		}
+	}
+	return &Dialect{Name: "stirling-periods", Dataset: SpendOver500, Table: "payments", Precision: "period",
+		About: "Stirling's published spend (variant M): financial year ending and period 1-12, no date; key reference plus batch; positive amounts beside Invoice/Credit Note",
+		Columns: []Column{
+			same("Cost_Centre_Name", "organisational_unit"),
+			same("Supplier_Name", "beneficiary_name"),
+			local("Transaction_Type", Text, sp(func(_ *env, s *Spend) any {
+				if s.Amount < 0 {
+					return "Credit Note"
+				}
+				return "Invoice"
+			})),
+			local("Net_Value", Decimal, sp(func(_ *env, s *Spend) any { return abs(s.Amount) })),
+			local("VAT", Decimal, sp(func(_ *env, s *Spend) any { return abs(s.VAT) })),
+			local("Gross_Value", Decimal, sp(func(_ *env, s *Spend) any { return abs(s.Amount + s.VAT) })),
+			local("Sub_Ledger", Text, constant(func(_ *env) any { return "Trade Creditors" })),
+			local("Transaction_Reference", Text, func(e *env, _ any) any { return ref(e) }),
+			local("Batch_Number", Integer, func(e *env, _ any) any { return batch(e) }),
+			local("Financial_Year_Ending", Integer, sp(func(_ *env, s *Spend) any { return int64(fyOf(s.PaymentDate) + 1) })),
+			local("Period", Integer, sp(func(_ *env, s *Spend) any { return int64((int(s.PaymentDate.Month())+8)%12 + 1) })),
+			local("Quarter", Integer, sp(func(_ *env, s *Spend) any { return int64((int(s.PaymentDate.Month())+8)%12/3 + 1) })),
+		},
+		Computed: map[string]Computed{
+			"transaction_id": {
+				Mapping: config.ColumnMapping{Concat: []config.ColumnMapping{{From: "Transaction_Reference"}, {From: "Batch_Number"}}},
+				Canon:   func(e *env, _ any) any { return fmt.Sprintf("%s-%d", ref(e), batch(e)) },
+			},
+			"payment_date": {Mapping: config.ColumnMapping{Period: &config.Period{Kind: config.PeriodFinancial, Year: "Financial_Year_Ending", Number: "Period", Periods: 12}}},
+			"amount":       {Mapping: credit("Net_Value")},
+			"gross_amount": {Mapping: credit("Gross_Value")},
+		}}
+}
+
+// manchester is variant B: dd/mm/yyyy text dates, negative credit notes,
+// and individuals withheld as "Redacted Personal Information".
+func manchester() *Dialect {
+	return &Dialect{Name: "manchester", Dataset: SpendOver500, Table: "spend",
+		About: "Manchester (variant B): dd/mm/yyyy dates, negative credit notes, individuals withheld with the council's own marker",
+		Columns: []Column{
+			local("Body Name", Text, constant(func(c *env) any { return c.Name })),
+			same("Service Area", "organisational_unit"),
+			same("Expenses Type", "expense_type"),
+			dateAs("Invoice Payment Date", "payment_date", "02/01/2006", "%d/%m/%Y", false),
+			same("Transaction Number", "transaction_id"),
+			same("Amount", "amount"),
+			withheld(same("Supplier Name", "beneficiary_name"), "Redacted Personal Information"),
+		}}
+}
+
+// withheld writes marker in place of an individual's name, as councils
+// redact personal data, and tells the mapping the marker.
+func withheld(c Column, marker string) Column {
+	c.Redacted = []string{marker}
+	inner := c.value
+	c.value = func(e *env, r any) any {
+		if r.(*Spend).BeneficiaryType == "individual" {
+			return marker
+		}
+		return inner(e, r)
+	}
+	return c
 }

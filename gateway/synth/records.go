@@ -93,8 +93,11 @@ type Spend struct {
 	BeneficiaryType    string // company, charity, individual, public_body
 	Amount             Money  // net
 	IrrecoverableVAT   Money
-	CapitalRevenue     string // C or R
-	VCSEGrant          bool
+	// VAT is the recoverable VAT on the payment (gross is Amount + VAT):
+	// standard rate on what companies supply, none otherwise.
+	VAT            Money
+	CapitalRevenue string // C or R
+	VCSEGrant      bool
 
 	Division        string // local detail: service division
 	ExpenseCategory string // local detail: expenditure category
@@ -243,6 +246,11 @@ func GenerateSpend(seed uint64, c Council, fy FinancialYear, n int) []Spend {
 		out = append(out, s)
 	}
 	slices.SortStableFunc(out, func(a, b Spend) int { return a.PaymentDate.Compare(b.PaymentDate) })
+	for i := range out {
+		if out[i].BeneficiaryType == "company" {
+			out[i].VAT = out[i].Amount / 5
+		}
+	}
 	style := txnStyle(c.GSS)
 	perMonth := map[string]int{}
 	for i := range out {
