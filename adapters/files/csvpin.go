@@ -88,9 +88,11 @@ func (s *Source) pinCSV(ctx context.Context, sp spec, files []string) (args, why
 	if set["auto_detect"] == "false" {
 		return "", "auto_detect = false is set in the config"
 	}
-	var council []string // the council's options but auto_detect = true, which pinning replaces
+	// The council's options but auto_detect = true, which pinning
+	// replaces, and types, which the pinned columns already carry.
+	var council []string
 	for _, o := range sp.options {
-		if o != "auto_detect = true" {
+		if o != "auto_detect = true" && !strings.HasPrefix(o, "types = ") {
 			council = append(council, o)
 		}
 	}

@@ -280,20 +280,23 @@ func TestCSVPinnedCouncilOptionsWin(t *testing.T) {
 		col     int
 		typ     arrow.DataType
 		first   string // the first row's value in column col
+		types   map[string]string
 	}{
-		{"sniffed day-first dates", "id,day\n1,01/02/2024\n2,03/04/2024\n", nil, 1, date, "2024-02-01"},
-		{"dateformat", "id,day\n1,01/02/2024\n2,03/04/2024\n", map[string]string{"dateformat": "%m/%d/%Y"}, 1, date, "2024-01-02"},
-		{"header", "id,amount\n1,10\n", map[string]string{"header": "false"}, 1, str, "amount"},
-		{"delim", "id;name,x\n1;a,b\n", map[string]string{"delim": ","}, 1, str, "b"},
-		{"all_varchar", "id,amount\n007,10\n", map[string]string{"all_varchar": "true"}, 0, str, "007"},
-		{"quote", "id,name\n1,'a,b'\n", map[string]string{"quote": "'"}, 1, str, "a,b"},
-		{"auto_detect = true", "id,amount\n1,10\n", map[string]string{"auto_detect": "true"}, 1, i64, "10"},
+		{"types: a date column kept as text", "id,Date paid\n1,01/02/2024\n2,03/04/2024\n", nil, 1, str, "01/02/2024", map[string]string{"Date paid": "varchar"}},
+		{"types: an amount as a decimal", "id,amount\n1,10.5\n", nil, 1, &arrow.Decimal128Type{Precision: 14, Scale: 2}, "10.5", map[string]string{"amount": "DECIMAL(14,2)"}},
+		{"sniffed day-first dates", "id,day\n1,01/02/2024\n2,03/04/2024\n", nil, 1, date, "2024-02-01", nil},
+		{"dateformat", "id,day\n1,01/02/2024\n2,03/04/2024\n", map[string]string{"dateformat": "%m/%d/%Y"}, 1, date, "2024-01-02", nil},
+		{"header", "id,amount\n1,10\n", map[string]string{"header": "false"}, 1, str, "amount", nil},
+		{"delim", "id;name,x\n1;a,b\n", map[string]string{"delim": ","}, 1, str, "b", nil},
+		{"all_varchar", "id,amount\n007,10\n", map[string]string{"all_varchar": "true"}, 0, str, "007", nil},
+		{"quote", "id,name\n1,'a,b'\n", map[string]string{"quote": "'"}, 1, str, "a,b", nil},
+		{"auto_detect = true", "id,amount\n1,10\n", map[string]string{"auto_detect": "true"}, 1, i64, "10", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			write(t, dir, map[string]string{"data.csv": tt.content})
-			s := open(t, config.Source{Path: dir, Files: map[string]config.FileTable{"t": {Glob: "data.csv", Options: tt.opts}}})
+			s := open(t, config.Source{Path: dir, Files: map[string]config.FileTable{"t": {Glob: "data.csv", Options: tt.opts, Types: tt.types}}})
 			sql := viewSQL(t, s, "t")
 			if !isPinned(sql) {
 				t.Fatalf("not pinned: %s", sql)

@@ -355,6 +355,10 @@ func TestConfigErrors(t *testing.T) {
 		code  gateway.Code
 		parts []string
 	}{
+		{"types on parquet", files("spend", config.FileTable{Glob: "spend.csv", Format: "parquet", Types: map[string]string{"id": "VARCHAR"}}),
+			gateway.CodeInvalidConfig, []string{`table "spend"`, "types is for CSV"}},
+		{"bad type", files("spend", config.FileTable{Glob: "spend.csv", Types: map[string]string{"id": "VARCHAR); DROP"}}),
+			gateway.CodeInvalidConfig, []string{`table "spend"`, "types.id", "not a DuckDB type"}},
 		{"unknown option", files("spend", config.FileTable{Glob: "spend.csv", Options: map[string]string{"delimiter": ";"}}),
 			gateway.CodeInvalidConfig, []string{`table "spend"`, `"delimiter"`, "delim"}},
 		{"bad option value", files("spend", config.FileTable{Glob: "spend.csv", Options: map[string]string{"header": "yes please"}}),

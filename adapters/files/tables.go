@@ -123,6 +123,32 @@ func renderOptions(id, table, format string, opts map[string]string) ([]string, 
 	return out, nil
 }
 
+// typeName is what a column type in the config may look like: a DuckDB
+// type name, with a precision (DECIMAL(14,2)); checked again by DuckDB
+// when the source opens.
+var typeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_ ]*(\([0-9]+(, ?[0-9]+)?\))?$`)
+
+// renderTypes writes a CSV table's Types as read_csv's types argument.
+func renderTypes(id, table, format string, types map[string]string) (string, error) {
+	if format != "csv" {
+		return "", configError(id, table, "types is for CSV files, whose reader guesses types; a %s file carries its own (read it through a mapping's convert)", format)
+	}
+	cols := make([]string, 0, len(types))
+	for c := range types {
+		cols = append(cols, c)
+	}
+	sort.Strings(cols)
+	items := make([]string, 0, len(cols))
+	for _, c := range cols {
+		t := strings.TrimSpace(types[c])
+		if !typeName.MatchString(t) {
+			return "", configError(id, table, "types.%s: %q is not a DuckDB type name (VARCHAR, DATE, DECIMAL(14,2), ...)", c, t)
+		}
+		items = append(items, duckdbscan.QuoteString(c)+": "+duckdbscan.QuoteString(strings.ToUpper(t)))
+	}
+	return "types = {" + strings.Join(items, ", ") + "}", nil
+}
+
 // configured turns cfg.Files into specs. A glob is relative to root and
 // must stay inside it.
 func configured(cfg config.Source, root string) ([]spec, error) {
@@ -151,6 +177,13 @@ func configured(cfg config.Source, root string) ([]spec, error) {
 		opts, err := renderOptions(cfg.ID, name, format, f.Options)
 		if err != nil {
 			return nil, err
+		}
+		if len(f.Types) > 0 {
+			t, err := renderTypes(cfg.ID, name, format, f.Types)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, t)
 		}
 		specs = append(specs, spec{name: name, format: format, globs: []string{glob}, options: opts, from: f.Glob})
 	}

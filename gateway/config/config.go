@@ -247,6 +247,10 @@ type FileTable struct {
 	Format string `yaml:"format"` // csv, parquet, json; default from the extension
 	// Options are passed to DuckDB's reader (e.g. delim, header, all_varchar).
 	Options map[string]string `yaml:"options"`
+	// Types fixes the DuckDB type of named CSV columns (e.g. "Date paid":
+	// VARCHAR), so the reader's sniffer does not type a column before the
+	// mapping's conversion reads it; the other columns are sniffed.
+	Types map[string]string `yaml:"types"`
 }
 
 // Dataset is a standard dataset: one shared schema that several councils map
@@ -256,6 +260,35 @@ type Dataset struct {
 	Description string             `yaml:"description"`
 	Columns     []Column           `yaml:"columns"`
 	Mappings    map[string]Mapping `yaml:"mappings"` // by source id
+	// Key names the standard columns that identify a row within a
+	// council (transaction_id); `gateway check --sample` counts the
+	// sampled rows that share one.
+	Key []string `yaml:"key"`
+	// Quality sets the thresholds past which `gateway check --sample`
+	// fails a council's table (and exits non-zero).
+	Quality Quality `yaml:"quality"`
+}
+
+// Quality thresholds for a standard dataset, checked per council over
+// the sampled rows. Unset fields check nothing beyond the warnings every
+// check prints.
+type Quality struct {
+	// MaxNullRate: per standard column, the largest share of sampled rows
+	// (0 to 1) that may be NULL.
+	MaxNullRate map[string]float64 `yaml:"max_null_rate"`
+	// MaxFailureRate: the largest share of given values a conversion may
+	// fail to read (0: none).
+	MaxFailureRate *float64 `yaml:"max_failure_rate"`
+	// MinRedactedRate: for a council that declares redaction markers, the
+	// smallest share of sampled rows that must match one (a council whose
+	// new file spells its marker differently matches none).
+	MinRedactedRate *float64 `yaml:"min_redacted_rate"`
+	// MaxDuplicateKeys: the most sampled rows that may share a Key.
+	MaxDuplicateKeys *int64 `yaml:"max_duplicate_keys"`
+	// DatesFrom and DatesTo (YYYY-MM-DD) bound every DATE column; a date
+	// outside them, or after today, is counted.
+	DatesFrom string `yaml:"dates_from"`
+	DatesTo   string `yaml:"dates_to"`
 }
 
 // Column is one column of a standard dataset.
@@ -731,7 +764,7 @@ func (c *Config) validate() error {
 func ValidConvert(conv string) error {
 	name, arg, _ := strings.Cut(conv, ":")
 	switch name {
-	case "", "amount", "bool", "trim":
+	case "", "amount", "bool", "trim", "excel_date":
 		if arg != "" {
 			return fmt.Errorf("%q takes no argument", name)
 		}
@@ -742,5 +775,5 @@ func ValidConvert(conv string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("%q is not one of date:<format>, timestamp:<format>, amount, bool, trim", conv)
+	return fmt.Errorf("%q is not one of date:<format>, timestamp:<format>, excel_date, amount, bool, trim", conv)
 }
