@@ -5,6 +5,9 @@
 #
 # Everything is denied unless a rule below allows it:
 #   - the catalog (action "catalog": metadata only) to the governance role;
+#   - data-quality reports (action "quality": counts and rates over a sample,
+#     no row) to the governance role, and to a council's own staff for
+#     their council;
 #   - gateway.audit (the audit log) to the governance role;
 #   - a council's own staff reading their own council's data, in full;
 #   - anyone else reading a standard dataset (std.<dataset>) through an
@@ -17,7 +20,7 @@
 package gateway
 
 # The actions the gateway asks about.
-actions := {"query", "explain", "catalog"}
+actions := {"query", "explain", "catalog", "quality"}
 
 # Roles whose holders are a council's own staff for its own data. Governance
 # officers are deliberately not among them: they read the audit log.
@@ -44,7 +47,27 @@ decision := {"tables": [deny(unknown_action_reason) | some _ in input.tables]} i
 } else := {"tables": [governance_catalog | some _ in input.tables]} if {
 	input.action == "catalog"
 	"governance" in requester_roles
+} else := {"tables": [quality_decision(t) | some t in input.tables]} if {
+	input.action == "quality"
 } else := {"tables": [decide(t) | some t in input.tables]}
+
+# A data-quality report (GET /v1/quality) says, per council and standard
+# column, how many sampled rows failed a conversion, were NULL, redacted,
+# or repeated a key: counts, never a row.
+quality_decision(t) := {
+	"allowed": true,
+	"reason": "the governance role may see data-quality reports (counts, no rows)",
+	"agreements": [governance_catalog_id],
+} if {
+	"governance" in requester_roles
+} else := {
+	"allowed": true,
+	"reason": sprintf("%s staff checking their own council's data", [t.council]),
+	"agreements": [own_council_id],
+} if {
+	t.council == requester_council
+	own_council_staff
+} else := deny("data-quality reports are for the governance role, and for a council's own staff about their council")
 
 unknown_action_reason := sprintf("action %q is not one the policy knows; denied", [input.action])
 

@@ -116,3 +116,20 @@ test_reasons_do_not_mention_rows if {
 		not contains(d.reason, "row")
 	}
 }
+
+# Data-quality reports: the governance role for every council, a council's
+# own staff for theirs, nobody else (not even through an agreement).
+quality_as(who) := decide(object.union(request(who, who.purposes[0], [spend("edinburgh", []), spend("fife", [])]), {"action": "quality"}))
+
+test_quality_reports if {
+	every d in quality_as(governance) {
+		d.allowed
+	}
+	[d.allowed | some d in quality_as(analyst)] == [true, false]
+	quality_as(analyst)[1].reason == "data-quality reports are for the governance role, and for a council's own staff about their council"
+	every who in [partner, public] {
+		every d in quality_as(who) {
+			not d.allowed
+		}
+	}
+}

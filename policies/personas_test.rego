@@ -25,7 +25,9 @@ test_public_reads_spend_only_as_aggregates_of_ten if {
 		"payment_date:month" in d.dimensions
 		not "beneficiary_name" in d.dimensions
 		not "transaction_id" in d.dimensions
-		d.measures == ["amount", "irrecoverable_vat"]
+		d.measures == ["amount", "irrecoverable_vat", "gross_amount"]
+		"period_start:month" in d.dimensions
+		not "period_start" in d.dimensions
 		d.agreements == ["open-data-transparency"]
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -46,11 +47,22 @@ func withCaps(t *testing.T, configPath, analystCap, publicCap string) {
 			return err
 		}
 		text := string(b)
+		patch := func(old, new string) error {
+			if !strings.Contains(text, old) {
+				return fmt.Errorf("%s no longer has %q to set the cap on", p, old)
+			}
+			text = strings.Replace(text, old, new, 1)
+			return nil
+		}
 		switch filepath.Base(filepath.Dir(p)) {
 		case "edinburgh-spend-benchmarking":
-			text = strings.Replace(text, "row_cap: 100000", "row_cap: "+analystCap, 1)
+			err = patch("row_cap: 100000", "row_cap: "+analystCap)
 		case "open-data-transparency":
-			text = strings.Replace(text, "    measures: [amount, irrecoverable_vat]\n", "    measures: [amount, irrecoverable_vat]\n    row_cap: "+publicCap+"\n", 1)
+			const m = "    measures: [amount, irrecoverable_vat, gross_amount]\n"
+			err = patch(m, m+"    row_cap: "+publicCap+"\n")
+		}
+		if err != nil {
+			return err
 		}
 		return os.WriteFile(filepath.Join(dst, rel), []byte(text), 0o644)
 	})

@@ -287,6 +287,15 @@ func (m *Main) Check(ctx context.Context, w io.Writer) error {
 			}
 			fmt.Fprintf(w, "ok   %-12s %-34s %-8s %d tables, %s (%s)\n", st.Source, st.Council, st.Type, st.Tables, rows, st.Elapsed.Round(time.Millisecond))
 		}
+		// The engine's own start-up checks: each mapping's date formats,
+		// and every standard column compiled over its council's table.
+		if eng, err := engine.New(ctx, cat, cfg.Query, engine.Policy{}); err != nil {
+			fmt.Fprintf(w, "FAIL mappings: %v\n", err)
+			failed++
+		} else {
+			eng.Close()
+			fmt.Fprintf(w, "ok   mappings: every standard column of every council compiles over its table\n")
+		}
 		if failed == 0 {
 			n, err := m.checkMappings(ctx, w, cat)
 			if err != nil {

@@ -30,7 +30,7 @@ func AsIs(cm config.ColumnMapping, src arrow.DataType) bool {
 	}
 	conv, _, _ := strings.Cut(cm.Convert, ":")
 	switch conv {
-	case "date", "timestamp":
+	case "date", "timestamp", "excel_date":
 		switch src.ID() {
 		case arrow.DATE32, arrow.DATE64, arrow.TIMESTAMP:
 			return true

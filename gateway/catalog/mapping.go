@@ -31,6 +31,21 @@ func Expr(col config.Column, cm config.ColumnMapping, typeOf TypeOf) string {
 	return valueExpr(cm, col.Type, typeOf)
 }
 
+// ExprAs is the mapping's value as SQL type typ rather than its standard
+// column's (for a check: an amount at full precision, before rounding to
+// the column's pence).
+func ExprAs(cm config.ColumnMapping, typ string, typeOf TypeOf) string {
+	if cm.Of != nil {
+		return derivedExpr(cm.Derive, *cm.Of, typeOf)
+	}
+	return valueExpr(cm, typ, typeOf)
+}
+
+// Redacted is the condition, over the council's local columns, that a
+// value the mapping reads is one of its redaction markers ("false" when
+// it declares none).
+func Redacted(cm config.ColumnMapping) string { return redactedAny(cm) }
+
 // valueExpr is the mapping's value as SQL type typ.
 func valueExpr(cm config.ColumnMapping, typ string, typeOf TypeOf) string {
 	if cm.Round != "" {
@@ -186,6 +201,10 @@ func leafValue(cm config.ColumnMapping, typ string, srcType arrow.DataType) stri
 		return fmt.Sprintf("CAST(try_strptime(%s, %s) AS DATE)", text, sqltree.Quote(arg))
 	case "timestamp":
 		return fmt.Sprintf("CAST(try_strptime(%s, %s) AS TIMESTAMP)", text, sqltree.Quote(arg))
+	case "excel_date":
+		// Day 1 is 1900-01-01 and day 60 the 29 February 1900 that never
+		// was, so from day 61 on the day is days after 1899-12-30.
+		return fmt.Sprintf("CAST(CASE WHEN TRY_CAST(%[1]s AS DOUBLE) >= 61 THEN DATE '1899-12-30' + CAST(floor(TRY_CAST(%[1]s AS DOUBLE)) AS INTEGER) END AS DATE)", text)
 	case "amount":
 		return fmt.Sprintf("TRY_CAST(replace(replace(replace(%s, '£', ''), ',', ''), ' ', '') AS %s)", text, typ)
 	case "bool":
@@ -323,7 +342,7 @@ func Fallible(cm config.ColumnMapping, typeOf TypeOf) bool {
 	if cm.From != "" && cm.Value == nil && len(cm.Parts()) == 0 {
 		conv, _, _ := strings.Cut(cm.Convert, ":")
 		switch conv {
-		case "date", "timestamp", "bool":
+		case "date", "timestamp", "bool", "excel_date":
 			return !AsIs(cm, typeOf(cm.From))
 		case "amount":
 			return true
@@ -402,6 +421,8 @@ func ReadAs(cm config.ColumnMapping) string {
 			return "an amount"
 		case "bool":
 			return "yes or no"
+		case "excel_date":
+			return "a spreadsheet day number"
 		}
 		return cm.Convert
 	}

@@ -48,6 +48,8 @@ func TestMappingExpressions(t *testing.T) {
 			`{from: v, round: pence}`, "", []string{"1.01", "1.02", "-1.01"}},
 		{"round half even", `SELECT * FROM (VALUES (1.005::DECIMAL(10,3)), (1.015::DECIMAL(10,3)), (-1.005::DECIMAL(10,3)), (1.0051::DECIMAL(10,4))) t(v)`, "DECIMAL(14,2)",
 			`{from: v, round: pence_half_even}`, "", []string{"1.00", "1.02", "-1.00", "1.01"}},
+		{"excel day numbers", `SELECT * FROM (VALUES ('45383'), ('45383.75'), ('61'), ('60'), ('x'), (NULL)) t(v)`, "DATE",
+			`{from: v, convert: excel_date}`, "", []string{"2024-04-01", "2024-04-01", "1900-03-01", "NULL", "NULL", "NULL"}},
 		{"a constant", `SELECT 1 AS x`, "VARCHAR", `{value: GPC}`, "", []string{"GPC"}},
 		{"value map to null", `SELECT * FROM (VALUES ('Revenue'), ('N/A'), ('Capital')) t(v)`, "VARCHAR",
 			`{from: v, values: {Revenue: R, Capital: C, "N/A": ~}}`, "", []string{"R", "NULL", "C"}},

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -35,7 +36,8 @@ type ColumnMapping struct {
 	From string `yaml:"from"`
 	// Convert is one of: "" (cast to the standard type), "date:<strptime
 	// format>", "timestamp:<strptime format>", "amount" (strip £, commas and
-	// spaces, then cast), "bool" (Y/N, Yes/No, true/false, 1/0), "trim".
+	// spaces, then cast), "bool" (Y/N, Yes/No, true/false, 1/0), "trim",
+	// "excel_date" (a spreadsheet's day number, 45383 for 2024-04-01).
 	Convert string `yaml:"convert"`
 	// Values maps local values to standard ones (e.g. Revenue: R); a value
 	// mapped to ~ (YAML null) is NULL.
@@ -465,6 +467,35 @@ func (m ColumnMapping) SeparatorOrDefault() string {
 // validateDataset checks a dataset's derived columns and its mappings.
 func validateDataset(where string, d Dataset) []error {
 	var errs []error
+	for _, k := range d.Key {
+		if d.column(k) == nil {
+			errs = append(errs, fmt.Errorf("%s: field key: the dataset has no column %q", where, k))
+		}
+	}
+	q := d.Quality
+	for col, r := range q.MaxNullRate {
+		if d.column(col) == nil {
+			errs = append(errs, fmt.Errorf("%s: quality.max_null_rate: the dataset has no column %q", where, col))
+		}
+		if r < 0 || r > 1 {
+			errs = append(errs, fmt.Errorf("%s: quality.max_null_rate.%s: %v is not a share from 0 to 1", where, col, r))
+		}
+	}
+	for name, r := range map[string]*float64{"max_failure_rate": q.MaxFailureRate, "min_redacted_rate": q.MinRedactedRate} {
+		if r != nil && (*r < 0 || *r > 1) {
+			errs = append(errs, fmt.Errorf("%s: quality.%s: %v is not a share from 0 to 1", where, name, *r))
+		}
+	}
+	if q.MaxDuplicateKeys != nil && len(d.Key) == 0 {
+		errs = append(errs, fmt.Errorf("%s: quality.max_duplicate_keys needs the dataset's key", where))
+	}
+	for name, v := range map[string]string{"dates_from": q.DatesFrom, "dates_to": q.DatesTo} {
+		if v != "" {
+			if _, err := time.Parse("2006-01-02", v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: quality.%s: %q is not a date (YYYY-MM-DD)", where, name, v))
+			}
+		}
+	}
 	derived := map[string]bool{}
 	for _, col := range d.Columns {
 		if col.Derive == "" {

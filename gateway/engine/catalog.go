@@ -174,6 +174,13 @@ func memberTable(d *catalog.Dataset, m catalog.Member, cols []string) gateway.Po
 // action "catalog"; with policy off everything is allowed. An error means
 // nothing may be shown.
 func (e *Engine) catalogDecide(ctx context.Context, req Request, in gateway.PolicyInput) (*gateway.Decision, error) {
+	return e.decideAudited(ctx, req, in, "catalog")
+}
+
+// decideAudited asks the policy about in (an action other than a query)
+// and audits the decision as action; with policy off everything is
+// allowed. An error means nothing may be shown.
+func (e *Engine) decideAudited(ctx context.Context, req Request, in gateway.PolicyInput, action string) (*gateway.Decision, error) {
 	if e.policy.Decider == nil {
 		dec := &gateway.Decision{Revision: "disabled"}
 		for range in.Tables {
@@ -182,7 +189,7 @@ func (e *Engine) catalogDecide(ctx context.Context, req Request, in gateway.Poli
 		return dec, nil
 	}
 	dec, err := e.policy.Decider.Decide(ctx, in)
-	req.Action = "catalog"
+	req.Action = action
 	ev := auditEvent{req: req, start: time.Now(), in: &in, dec: dec, outcome: audit.OutcomeAllowed, err: err}
 	if err != nil {
 		ev.outcome = audit.OutcomeDenied

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,9 +61,10 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/v1/policy/explain", s.explain)
 		r.Post("/v1/explain", s.explain)
 		r.Get("/v1/catalog", s.catalog)
+		r.Get("/v1/quality", s.quality)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, GET /v1/catalog, /healthz and /readyz", r.Method, r.URL.Path), "")
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, POST /v1/explain, GET /v1/catalog, GET /v1/quality, /healthz and /readyz", r.Method, r.URL.Path), "")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)}})
@@ -530,4 +532,95 @@ func coverageHeaders(h http.Header, res *engine.Result) {
 	for _, f := range res.Failed() {
 		h.Add(FailedHeader, f.HeaderValue())
 	}
+}
+
+// quality is GET /v1/quality?sample=N (default 200): the data-quality
+// report of every council table the requester may see one of (by default
+// the governance role, and a council's own staff for their council),
+// as `gateway check --sample N` prints it, with the counts behind each
+// line. Counts and rates only, never a row.
+func (s *Server) quality(w http.ResponseWriter, r *http.Request) {
+	queryID := engine.NewQueryID()
+	n := 200
+	if v := r.URL.Query().Get("sample"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			writeError(w, s.Log, gateway.Errorf(gateway.CodeBadRequest, "sample=%q is not a whole number of rows", v), queryID)
+			return
+		}
+	}
+	// A report reads every council's store: it takes an engine slot and
+	// its timeout, as a query does.
+	requester := gateway.RequesterFrom(r.Context())
+	ticket, err := s.Admission.Admit(r.Context(), requester.ID, time.Now(), 0)
+	if err != nil {
+		writeError(w, s.Log, err, queryID)
+		return
+	}
+	defer ticket.Release()
+	ctx := r.Context()
+	if d := ticket.Deadline(); !d.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	rep, err := s.Engine.Quality(ctx, engine.Request{QueryID: queryID, Requester: requester, Door: "http", RemoteAddr: r.RemoteAddr,
+		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose"))), CaseRef: r.Header.Get("X-Gateway-Case-Ref")}, n)
+	if err != nil {
+		writeError(w, s.Log, err, queryID)
+		return
+	}
+	type column struct {
+		Column     string   `json:"column"`
+		From       string   `json:"from,omitempty"`
+		Convert    string   `json:"convert,omitempty"`
+		Nulls      int64    `json:"nulls"`
+		Given      int64    `json:"given,omitempty"`
+		Failed     int64    `json:"failed,omitempty"`
+		Markers    []string `json:"redaction_markers,omitempty"`
+		Redacted   int64    `json:"redacted,omitempty"`
+		NotPence   int64    `json:"not_to_the_penny,omitempty"`
+		OutOfRange int64    `json:"dates_out_of_range,omitempty"`
+	}
+	type table struct {
+		Dataset    string   `json:"dataset"`
+		Source     string   `json:"source"`
+		Table      string   `json:"table"`
+		Rows       int64    `json:"rows_sampled"`
+		Key        []string `json:"key,omitempty"`
+		Duplicates int64    `json:"duplicate_keys"`
+		Fails      int      `json:"fails"`
+		Report     []string `json:"report"`
+		Error      string   `json:"error,omitempty"`
+		Columns    []column `json:"columns"`
+	}
+	type excluded struct {
+		Dataset string `json:"dataset"`
+		Source  string `json:"source"`
+		Council string `json:"council"`
+		Reason  string `json:"reason"`
+	}
+	out := struct {
+		QueryID  string     `json:"query_id"`
+		Sample   int        `json:"sample"`
+		Fails    int        `json:"fails"`
+		Tables   []table    `json:"tables"`
+		Excluded []excluded `json:"excluded"`
+	}{QueryID: queryID, Sample: n, Fails: rep.Fails, Tables: []table{}, Excluded: []excluded{}}
+	for _, ms := range rep.Samples {
+		lines, fails := ms.Report()
+		t := table{Dataset: ms.Dataset, Source: ms.Source, Table: ms.Table, Rows: ms.Rows, Key: ms.Key, Duplicates: ms.Duplicates, Fails: fails, Report: lines, Columns: []column{}}
+		if ms.Err != nil {
+			t.Error = ms.Err.Error()
+		}
+		for _, c := range ms.Columns {
+			t.Columns = append(t.Columns, column{Column: c.Column, From: c.From, Convert: c.Convert, Nulls: c.Nulls, Given: c.Given, Failed: c.Failed,
+				Markers: c.Markers, Redacted: c.Redacted, NotPence: c.NotPence, OutOfRange: c.OutOfRange})
+		}
+		out.Tables = append(out.Tables, t)
+	}
+	for _, x := range rep.Excluded {
+		out.Excluded = append(out.Excluded, excluded{Dataset: x.Dataset, Source: x.Source, Council: x.Council, Reason: x.Reason})
+	}
+	writeJSON(w, http.StatusOK, out)
 }

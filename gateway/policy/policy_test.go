@@ -361,7 +361,7 @@ func TestAggregateTermsNameDimensionsAndMeasures(t *testing.T) {
 		t.Fatalf("%v %v", d, err)
 	}
 	td := d.Tables[0]
-	if !td.Allowed || !td.AggregateOnly || !slices.Contains(td.Dimensions, "payment_date:month") || slices.Contains(td.Dimensions, "beneficiary_name") || !slices.Equal(td.Measures, []string{"amount", "irrecoverable_vat"}) {
+	if !td.Allowed || !td.AggregateOnly || !slices.Contains(td.Dimensions, "payment_date:month") || slices.Contains(td.Dimensions, "beneficiary_name") || !slices.Equal(td.Measures, []string{"amount", "irrecoverable_vat", "gross_amount"}) {
 		t.Errorf("public spend decision %+v", td)
 	}
 }

@@ -11,7 +11,7 @@ import (
 func StandardDatasets(councils []Council) []config.Dataset {
 	out := make([]config.Dataset, 0, len(Datasets))
 	for _, ds := range Datasets {
-		d := config.Dataset{Name: ds, Mappings: map[string]config.Mapping{}}
+		d := config.Dataset{Name: ds, Mappings: map[string]config.Mapping{}, Key: []string{Keys[ds]}}
 		for _, c := range StandardColumns(ds) {
 			d.Columns = append(d.Columns, config.Column{Name: c.Name, Type: c.Type, Description: c.Description, Derive: DerivedColumns[c.Name], Since: SinceVersion[c.Name]})
 		}

@@ -73,6 +73,10 @@ var SpendColumns = []StdColumn{
 	{"financial_year", "VARCHAR", "The UK financial year (April to March) of period_start, e.g. 2024-25."},
 }
 
+// Keys are the standard column that identifies a record of each dataset
+// within a council.
+var Keys = map[string]string{SpendOver500: "transaction_id", PlanningApplications: "reference"}
+
 // SinceVersion gives the dataset version that added a standard column
 // (config.Column.Since); the others are version 1's.
 var SinceVersion = map[string]int{
@@ -91,19 +95,19 @@ var DerivedColumns = map[string]string{
 
 // PlanningColumns are the columns of planning_applications.
 var PlanningColumns = []StdColumn{
-	{"reference", "VARCHAR", "The council's case reference."},
-	{"received_date", "DATE", "Date the application was received."},
-	{"decision_date", "DATE", "Date of the decision or withdrawal; NULL while undecided."},
-	{"application_type", "VARCHAR", "planning.data.gov.uk application-type code: hh, full, outline, lbc, advertising, prior-approval, ..."},
-	{"description", "VARCHAR", "The proposal."},
-	{"address_text", "VARCHAR", "Site address on one line, without the postcode."},
-	{"postcode", "VARCHAR", "Site postcode (synthetic)."},
-	{"ward", "VARCHAR", "Electoral ward of the site."},
-	{"status", "VARCHAR", "registered, pending, decided, withdrawn or appealed."},
-	{"decision", "VARCHAR", "grant, refuse, split or withdrawn; NULL while undecided."},
-	{"applicant_name", "VARCHAR", "Applicant (a synthetic person: personal data)."},
-	{"responses_for", "INTEGER", "Public comments in support."},
-	{"responses_against", "INTEGER", "Public comments objecting."},
+	{"reference", "VARCHAR", "The council's case reference (planning.data.gov.uk reference, LGA CaseReference), e.g. 24/01234/FUL; unique within the council. Not an internal database key or the UPRN."},
+	{"received_date", "DATE", "Date the application was received (planning.data.gov.uk received-date, LGA CaseDate). Not the validation date, which is often days later."},
+	{"decision_date", "DATE", "Date of the decision or withdrawal (decision-date, LGA DecisionDate); NULL while undecided. Not the decision notice date or a target date."},
+	{"application_type", "VARCHAR", "planning.data.gov.uk application-type code: hh, full, outline, reserved-matters, lbc, advertising, ldc, prior-approval, s73, ...; map the council's own labels onto these codes (values)."},
+	{"description", "VARCHAR", "The proposal, as the council published it (planning.data.gov.uk description, LGA CaseText)."},
+	{"address_text", "VARCHAR", "Site address on one line, separated by commas, without the postcode (address-text, LGA LocationText)."},
+	{"postcode", "VARCHAR", "Site postcode (synthetic in the demo); NULL where the council publishes none. Not the applicant's or agent's postcode."},
+	{"ward", "VARCHAR", "Electoral ward of the site (LGA GeoAreaLabel)."},
+	{"status", "VARCHAR", "One of registered, pending, decided, withdrawn, appealed, as the register stood when extracted; map the council's words onto these (values)."},
+	{"decision", "VARCHAR", "grant, refuse, split or withdrawn (planning.data.gov.uk planning-decision); NULL while undecided. Not the decision type (delegated or committee)."},
+	{"applicant_name", "VARCHAR", "Applicant as on the public register (a person: personal data). Not the agent."},
+	{"responses_for", "INTEGER", "Public comments in support (LGA ResponsesFor)."},
+	{"responses_against", "INTEGER", "Public comments objecting (LGA ResponsesAgainst)."},
 }
 
 // StandardColumns returns the columns of a standard dataset.
@@ -460,9 +464,13 @@ func canonValue(d *Dialect, e *env, rec any, col string) any {
 				return nil
 			}
 			start, end, precision := s.PaymentDate, s.PaymentDate, "day"
-			if d.Precision == "month" || d.Precision == "period" {
+			switch d.Precision {
+			case "month", "period":
 				start = time.Date(s.PaymentDate.Year(), s.PaymentDate.Month(), 1, 0, 0, 0, 0, time.UTC)
 				end, precision = start.AddDate(0, 1, -1), d.Precision
+			case "quarter":
+				start = time.Date(s.PaymentDate.Year(), time.Month((int(s.PaymentDate.Month())-1)/3*3+1), 1, 0, 0, 0, 0, time.UTC)
+				end, precision = start.AddDate(0, 3, -1), "quarter"
 			}
 			switch col {
 			case "period_start":
@@ -474,7 +482,7 @@ func canonValue(d *Dialect, e *env, rec any, col string) any {
 			}
 			return FinancialYear(fyOf(start)).Label()
 		case "payment_date":
-			if d.Precision == "month" || d.Precision == "period" {
+			if d.Precision != "" && d.Precision != "day" {
 				return nil
 			}
 		}

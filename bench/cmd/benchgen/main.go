@@ -160,7 +160,10 @@ func run(ctx context.Context, out string, n, rows int, seed uint64, pgDSN, myBas
 		}
 	}
 
-	councils := synth.LoadCouncils(n, "")
+	// The shapes whose amount is one column, so each store's own GROUP BY
+	// (the floor) totals it as the gateway does, and runs compare with
+	// earlier ones.
+	councils := synth.LoadCouncilsFrom(n, "", synth.PlainSpendDialects)
 	opts := synth.Options{Seed: seed, SpendRows: rows, PlanningRows: 100}
 	cfg := baseConfig(out, key, httpAddr, flightAddr)
 	if err := useSecrets(&cfg, out); err != nil {
