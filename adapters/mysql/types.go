@@ -217,18 +217,25 @@ var dialect = sqlscan.Dialect{
 }
 
 // order orders c as DuckDB orders what the reader makes of it: integers,
-// decimals and floats numerically (neither store holds a NaN), and
-// booleans as "non-zero", which is what the reader reads. Not FLOAT (two
-// values the text protocol prints alike would be ties for the engine but
-// not for the store), nor text (the
-// default collations are case-insensitive and PAD SPACE, and even the
-// binary ones pad), nor dates and times (a zero date is read as NULL but
-// sorts below every date in the store), nor anything read through a cast.
+// decimals and floats numerically (neither store holds a NaN), booleans
+// as "non-zero", which is what the reader reads, and text by the bytes of
+// its UTF-8, as DuckDB compares VARCHAR: the column's own collation would
+// be case-insensitive and PAD SPACE ('a' = 'A' = 'a '), and even the _bin
+// ones pad, but a binary string compares byte by byte with no padding, so
+// CAST(CONVERT(col USING utf8mb4) AS BINARY) groups, counts distinct,
+// takes min and max, and orders exactly as DuckDB does (grouping and
+// counting through it are what let MariaDB compute a GROUP BY's share on
+// text keys). Not FLOAT (two values the text protocol prints alike would
+// be ties for the engine but not for the store), nor dates and times (a
+// zero date is read as NULL but sorts below every date in the store), nor
+// anything read through a cast.
 func order(c sqlscan.Column, col string) (string, bool) {
 	if c.Expr != "" {
 		return "", false
 	}
 	switch c.Type.(type) {
+	case *arrow.StringType:
+		return "CAST(CONVERT(" + col + " USING utf8mb4) AS BINARY)", true
 	case *arrow.Int8Type, *arrow.Int16Type, *arrow.Int32Type, *arrow.Int64Type, *arrow.Uint64Type,
 		*arrow.Float64Type, *arrow.Decimal128Type:
 		return col, true
