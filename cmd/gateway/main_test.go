@@ -397,16 +397,17 @@ func TestCommandLine(t *testing.T) {
 	if err := run(context.Background(), []string{"check", "--config", cfg}, &out, &errOut); err != nil {
 		t.Fatalf("check: %v\n%s", err, out.String())
 	}
-	// One line for the secrets, one per council; then the mapping notes
-	// (Glasgow's CSV gives "VCSE Grant" as BOOLEAN, so its bool convert
-	// is not applied).
+	// One line for the secrets, one per council, one for the mappings
+	// compiled; then the mapping notes (Glasgow's CSV gives "VCSE Grant"
+	// as BOOLEAN, so its bool convert is not applied).
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if !strings.HasPrefix(l, "warn std.") {
 			lines = append(lines, l)
 		}
 	}
-	if len(lines) != 7 || !strings.HasPrefix(lines[0], "ok   secrets") || !strings.HasPrefix(lines[1], "ok   edinburgh") || !strings.Contains(lines[1], "2 tables") {
+	if len(lines) != 8 || !strings.HasPrefix(lines[0], "ok   secrets") || !strings.HasPrefix(lines[1], "ok   edinburgh") || !strings.Contains(lines[1], "2 tables") ||
+		lines[7] != "ok   mappings: every standard column of every council compiles over its table" {
 		t.Errorf("check output:\n%s", out.String())
 	}
 	out.Reset()
