@@ -110,6 +110,10 @@ var aggregateAttacks = []string{
 	`SELECT council, beneficiary_redacted, transaction_id, count(*) FROM std.spend_over_500 GROUP BY ALL`,
 	`SELECT transaction_id, beneficiary_name, amount, count(*) FROM std.spend_over_500_v1 GROUP BY ALL`,
 	`SELECT council, count(*) FROM std.spend_over_500_v2 WHERE period_start = DATE '2024-06-03' GROUP BY council`,
+	// a qualifier is not a way round the terms either
+	`SELECT s.transaction_id, s.beneficiary_name, count(*) FROM std.spend_over_500 AS s GROUP BY ALL`,
+	`SELECT std.spend_over_500.beneficiary_name, count(*) FROM std.spend_over_500 GROUP BY 1`,
+	`SELECT s, count(*) FROM std.spend_over_500 s GROUP BY 1`,
 }
 
 // attacks are run by every persona; refused ones must answer 4xx.
@@ -137,6 +141,9 @@ var attacks = struct{ refused, any []string }{
 		`SELECT * FROM std.spend_over_500`,
 		`SELECT * FROM std.planning_applications`,
 		`SELECT * FROM std.spend_over_500_v1`,
+		`SELECT s.beneficiary_name, s.transaction_id, s.amount FROM std.spend_over_500 AS s`,
+		`SELECT p.applicant_name, p.postcode, p.reference FROM std.planning_applications p`,
+		`SELECT s FROM std.spend_over_500 s`,
 		`SELECT council, transaction_id, beneficiary_redacted, period_start, period_end, date_precision, financial_year, gross_amount FROM std.spend_over_500_v2`,
 		`SELECT beneficiary_name, sum(amount) FROM std.spend_over_500 WHERE NOT beneficiary_redacted GROUP BY 1 ORDER BY 2 DESC LIMIT 10`,
 		`SELECT council, beneficiary_name, transaction_id, count(*) FROM std.spend_over_500 GROUP BY ALL`,

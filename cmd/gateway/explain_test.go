@@ -129,3 +129,49 @@ func TestExplainShowsTheFederation(t *testing.T) {
 		t.Errorf("EXPLAIN of a refused query: %d %s", r.status, r.body)
 	}
 }
+
+// TestAliasesKeepColumnPruning: a table alias (s.amount) is a qualifier,
+// not a whole-row reference, so each store is sent only the columns the
+// query reads, the partner may read through an alias the columns its
+// agreement grants, and a council's own table is still answered whole; a
+// bare alias (SELECT s ...) still reads the whole row.
+func TestAliasesKeepColumnPruning(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base := start(t, cfg)
+	for _, c := range []struct {
+		key, purpose, q, source, want string
+	}{
+		{"demo-analyst", "research", "SELECT s.council, sum(s.amount) FROM std.spend_over_500 AS s WHERE s.council = 'fife' GROUP BY 1", "fife", `SELECT "Net" FROM`},
+		{"demo-analyst", "research", "SELECT std.spend_over_500.amount FROM std.spend_over_500 WHERE council = 'fife'", "fife", `SELECT "Net" FROM`},
+		{"demo-analyst", "research", "SELECT p.\"Net amount\" FROM edinburgh.payments_over_500 p LIMIT 5", "edinburgh", `SELECT "Net amount" FROM`},
+	} {
+		status, ex := explain(t, base, c.key, sqlFor(c.q, c.purpose))
+		if status != 200 || !ex.Allowed {
+			t.Errorf("%s: %d %+v", c.q, status, ex)
+			continue
+		}
+		for _, tb := range ex.Tables {
+			if tb.Source == c.source && !strings.HasPrefix(tb.Statement, c.want) {
+				t.Errorf("%s: %s is sent %q, want %s…", c.q, c.source, tb.Statement, c.want)
+			}
+		}
+	}
+	// A bare alias is the whole row: every column is read.
+	status, ex := explain(t, base, "demo-analyst", sqlFor("SELECT s FROM std.spend_over_500 s WHERE council = 'fife'", "research"))
+	for _, tb := range ex.Tables {
+		if tb.Source == "fife" && (status != 200 || !strings.Contains(tb.Statement, `"Supplier Name"`) || !strings.Contains(tb.Statement, `"Gross"`)) {
+			t.Errorf("a whole row through an alias: %d %q", status, tb.Statement)
+		}
+	}
+	// Through an alias the partner reads what its agreement grants, and
+	// still not what it does not.
+	if _, status, msg := as(t, base, "demo-partner", "health-and-social-care", "SELECT p.reference, p.ward FROM std.planning_applications p WHERE p.council = 'edinburgh'"); status != 200 {
+		t.Errorf("partner, granted columns through an alias: %d %s", status, msg)
+	}
+	if _, status, msg := as(t, base, "demo-partner", "health-and-social-care", "SELECT p.applicant_name FROM std.planning_applications p WHERE p.council = 'edinburgh'"); status != 403 || !strings.Contains(msg, "applicant_name") {
+		t.Errorf("partner, a column not granted through an alias: %d %s", status, msg)
+	}
+	if _, status, _ := as(t, base, "demo-partner", "health-and-social-care", "SELECT p FROM std.planning_applications p WHERE p.council = 'edinburgh'"); status != 403 {
+		t.Errorf("partner, the whole row through a bare alias: %d", status)
+	}
+}

@@ -15,8 +15,13 @@ type Analysis struct {
 	Explain bool
 	SQL     string // the statement DuckDB will run (without EXPLAIN)
 	Refs    []*TableRef
-	Columns map[string]bool // every identifier used as a column name, lower-cased
-	Star    bool            // some * or COLUMNS(...) reads every column
+	// Columns are the identifiers used as column names, lower-cased: the
+	// column of a qualified name (amount in s.amount, spend.amount or
+	// std.spend_over_500.amount), not its qualifiers; a table's or an
+	// alias's own name where it stands alone (SELECT s FROM t AS s reads
+	// the whole row).
+	Columns map[string]bool
+	Star    bool // some * or COLUMNS(...) reads every column
 	// Doc is the whole parse tree and Root the statement's top node.
 	Doc  Node
 	Root Node
@@ -103,6 +108,8 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 	resolveScopes(stmts[0], nil, cte)
 	var err error
 	orderAll := map[uintptr]bool{} // ORDER BY ALL's star: the select list, not the table's columns
+	var qualified [][]string       // column references of more than one name
+	aliases := map[string]bool{}   // names a qualifier may be: relations' aliases
 	Walk(stmts[0], false, func(n Node, reused bool) bool {
 		if err != nil {
 			return false
@@ -130,16 +137,26 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 				err = gateway.Errorf(gateway.CodeBadRequest, "an IN list has %d values; query.max_in_list allows %d (join a table of the values instead)", k, lim.MaxInList)
 			}
 		case n["class"] == "COLUMN_REF":
+			var names []string
 			for _, p := range AsSlice(n["column_names"]) {
 				if s, ok := p.(string); ok {
-					a.Columns[strings.ToLower(s)] = true
+					names = append(names, strings.ToLower(s))
 				}
+			}
+			if len(names) == 1 {
+				a.Columns[names[0]] = true
+			} else if len(names) > 1 {
+				qualified = append(qualified, names)
 			}
 		case n["type"] == "ORDER_MODIFIER":
 			for _, o := range AsSlice(n["orders"]) {
 				if e := AsNode(AsNode(o)["expression"]); e["class"] == "STAR" && IsOrderAll(e) {
 					orderAll[reflect.ValueOf(e).Pointer()] = true
 				}
+			}
+		case n["type"] == "SUBQUERY" || n["type"] == "TABLE_FUNCTION" || n["type"] == "EXPRESSION_LIST":
+			if al := Str(n["alias"]); al != "" {
+				aliases[strings.ToLower(al)] = true
 			}
 		case n["class"] == "STAR":
 			if !orderAll[reflect.ValueOf(n).Pointer()] {
@@ -162,7 +179,33 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 	if err != nil {
 		return nil, err
 	}
+	for _, r := range a.Refs {
+		for _, q := range []string{r.Catalog, r.Schema, r.Table, r.Alias} {
+			if q != "" {
+				aliases[strings.ToLower(q)] = true
+			}
+		}
+	}
+	for _, names := range qualified {
+		a.Columns[columnOf(names, aliases)] = true
+	}
 	return a, nil
+}
+
+// columnOf is the column a qualified reference reads: the first name
+// after its qualifiers (catalog, schema, table or alias names), so that
+// s.amount reads amount and s.address.street (a struct's field) reads
+// address. One whose every name is a qualifier (schema.table) names a
+// table's whole row: its last name, which the planner takes as such. A
+// first name that is no relation's is a column (col.field): kept, so the
+// policy is asked about every column a query could read.
+func columnOf(names []string, qualifiers map[string]bool) string {
+	for i, n := range names[:len(names)-1] {
+		if !qualifiers[n] {
+			return names[i]
+		}
+	}
+	return names[len(names)-1]
 }
 
 // resolveScopes finds which unqualified table names are common table
