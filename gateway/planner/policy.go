@@ -301,15 +301,18 @@ func (pl *Planner) policyColumns(ctx context.Context, p *Plan) {
 			want[strings.ToLower(c)] = true
 		}
 		for _, n := range names {
+			// A scan can serve a standard dataset's member and the
+			// council's own table in one query (one read of the table):
+			// a condition's name is a standard column of the one or a
+			// local column of the other, so both are fetched.
 			if m := s.PolicyMember; m != nil {
 				if cm, ok := m.Mapping.Columns[n]; ok {
 					for _, from := range cm.Sources() {
 						want[strings.ToLower(from)] = true
 					}
 				}
-				continue // council, council_gss, or unmapped (NULL)
 			}
-			want[n] = true
+			want[strings.ToLower(n)] = true // a local column, if the table has one
 		}
 		s.Req.Columns = s.Req.Columns[:0]
 		for _, f := range s.Table.Schema.Fields() {
