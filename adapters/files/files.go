@@ -131,17 +131,22 @@ func (s *Source) define(ctx context.Context, id string, specs []spec) error {
 		if err := s.store.Exec(ctx, q); err != nil {
 			return tableFailed(id, sp.name, err, "read %s as %s", sp.from, sp.format)
 		}
-		if sp.format == "csv" {
-			pinned, why := s.pinCSV(ctx, sp, files)
+		if sp.format == "csv" || sp.format == "json" {
+			var pinned, why string
+			if sp.format == "csv" {
+				pinned, why = s.pinCSV(ctx, sp, files)
+			} else {
+				pinned, why = s.pinJSON(ctx, sp)
+			}
 			if why == "" {
-				q = fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_csv(%s)", view, pinned)
+				q = fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_%s(%s)", view, sp.format, pinned)
 				if err := s.store.Exec(ctx, q); err != nil {
 					why = err.Error()
 				}
 			}
 			if why != "" {
-				slog.Debug("files: CSV table left unpinned; DuckDB sniffs its files at every scan",
-					"source", id, "table", sp.name, "reason", why)
+				slog.Debug("files: table left unpinned; DuckDB detects its files' types at every scan",
+					"source", id, "format", sp.format, "table", sp.name, "reason", why)
 			}
 		}
 		rows[i] = -1
