@@ -104,6 +104,7 @@ func New(ctx context.Context, cat *catalog.Catalog, cfg config.Query, pol Policy
 
 // Close frees the engine's own DuckDB.
 func (e *Engine) Close() error {
+	e.exec.Close()
 	e.closeDB()
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +27,7 @@ type Executor struct {
 	cfg    config.Query
 	parser *sqltree.Parser
 	sem    chan struct{}
+	spares *spares
 	// AfterSetup, in tests, looks at a query's database on the analyst's
 	// connection just before the analyst's statement runs.
 	AfterSetup func(context.Context, *duckstream.Conn)
@@ -37,8 +36,20 @@ type Executor struct {
 // New returns an executor; parser is the gateway's DuckDB parser (for
 // the rewrites of split and aggregate-only queries).
 func New(cfg config.Query, parser *sqltree.Parser) *Executor {
-	return &Executor{cfg: cfg, parser: parser, sem: make(chan struct{}, max(cfg.MaxConcurrent, 1))}
+	x := &Executor{cfg: cfg, parser: parser, sem: make(chan struct{}, max(cfg.MaxConcurrent, 1))}
+	x.spares = newSpares(func() (*spareDB, error) {
+		dir := spillDir(cfg.TempDir)
+		db, conn, closeDB, err := openQueryDB(cfg.MemoryLimit, cfg.Threads, dir, cfg.MaxTempPerQuery)
+		if err != nil {
+			return nil, err
+		}
+		return &spareDB{db: db, conn: conn, close: closeDB, tempDir: dir}, nil
+	})
+	return x
 }
+
+// Close closes the query databases opened ahead of their queries.
+func (x *Executor) Close() { x.spares.Close() }
 
 // Query is one planned query to run.
 type Query struct {
@@ -318,12 +329,12 @@ func (x *Executor) run(ctx context.Context, q Query, j *job) (res *Run, err erro
 	}
 
 	j.interleave = interleaves(a, p, q.Aggregate)
-	tempDir := filepath.Join(x.cfg.TempDir, q.ID)
-	db, conn, closeDB, err := openQueryDB(x.cfg.MemoryLimit, x.cfg.Threads, tempDir, x.cfg.MaxTempPerQuery)
+	qdb, err := x.spares.take()
 	if err != nil {
 		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not start the query engine")
 	}
-	cleanups = append(cleanups, func() { closeDB(); os.RemoveAll(tempDir) })
+	db, conn := qdb.db, qdb.conn
+	cleanups = append(cleanups, qdb.release)
 
 	if j.explain {
 		// EXPLAIN: each scan's empty stream stands in for its table as a
