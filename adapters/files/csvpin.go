@@ -156,34 +156,44 @@ func (s *Source) pinCSV(ctx context.Context, sp spec, files []string) (args, why
 	pinned = append(pinned, council...)
 	pinned = append(pinned, buffer)
 	args = readerArgs(sp.globs, pinned...)
+	if why := s.samePinned(ctx, sp, "read_csv("+args+")"); why != "" {
+		return "", why
+	}
+	return args, ""
+}
 
+// samePinned says why the pinned read of table sp (a reader call) is not
+// the table its view, defined over the detecting read, gives: other column
+// names or types, or other first rows (as many as DuckDB samples); ""
+// when it is the same.
+func (s *Source) samePinned(ctx context.Context, sp spec, pinned string) string {
 	view := duckdbscan.QuoteIdent(sp.name)
 	want, err := s.describe(ctx, view)
 	if err != nil {
-		return "", fmt.Sprintf("describe the view: %v", err)
+		return fmt.Sprintf("describe the view: %v", err)
 	}
-	got, err := s.describe(ctx, "read_csv("+args+")")
+	got, err := s.describe(ctx, pinned)
 	if err != nil {
-		return "", fmt.Sprintf("pinned read: %v", err)
+		return fmt.Sprintf("pinned read: %v", err)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		return "", fmt.Sprintf("pinned columns %v differ from %v", got, want)
+		return fmt.Sprintf("pinned columns %v differ from %v", got, want)
 	}
 	n := int64(defaultSample)
-	if v, err := strconv.ParseInt(set["sample_size"], 10, 64); err == nil && v > 0 {
+	if v, err := strconv.ParseInt(optionKeys(sp.options)["sample_size"], 10, 64); err == nil && v > 0 {
 		n = v
 	}
 	a := fmt.Sprintf("(SELECT * FROM %s LIMIT %d)", view, n)
-	b := fmt.Sprintf("(SELECT * FROM read_csv(%s) LIMIT %d)", args, n)
+	b := fmt.Sprintf("(SELECT * FROM %s LIMIT %d)", pinned, n)
 	rows, err := s.store.QueryRows(ctx, fmt.Sprintf(
 		"SELECT (SELECT count(*) FROM (%s EXCEPT ALL %s)) + (SELECT count(*) FROM (%s EXCEPT ALL %s))", a, b, b, a))
 	if err != nil {
-		return "", fmt.Sprintf("compare the pinned read: %v", err)
+		return fmt.Sprintf("compare the pinned read: %v", err)
 	}
 	if len(rows) != 1 || rows[0][0] != int64(0) {
-		return "", fmt.Sprintf("the pinned read's first %d rows differ from the sniffed read's", n)
+		return fmt.Sprintf("the pinned read's first %d rows differ from the detecting read's", n)
 	}
-	return args, ""
+	return ""
 }
 
 // sniffFiles runs sniff_csv, with the council's options, over each file

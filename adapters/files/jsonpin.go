@@ -3,7 +3,6 @@ package files
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/councildata/gateway/adapters/duckdbscan"
@@ -55,32 +54,8 @@ func (s *Source) pinJSON(ctx context.Context, sp spec) (args, why string) {
 	}
 	pinned := append([]string{"auto_detect = false", "columns = {" + strings.Join(columns, ", ") + "}"}, council...)
 	args = readerArgs(sp.globs, pinned...)
-
-	view := duckdbscan.QuoteIdent(sp.name)
-	want, err := s.describe(ctx, view)
-	if err != nil {
-		return "", fmt.Sprintf("describe the view: %v", err)
-	}
-	got, err := s.describe(ctx, "read_json("+args+")")
-	if err != nil {
-		return "", fmt.Sprintf("pinned read: %v", err)
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		return "", fmt.Sprintf("pinned columns %v differ from %v", got, want)
-	}
-	n := int64(defaultSample)
-	if v, err := strconv.ParseInt(set["sample_size"], 10, 64); err == nil && v > 0 {
-		n = v
-	}
-	a := fmt.Sprintf("(SELECT * FROM %s LIMIT %d)", view, n)
-	b := fmt.Sprintf("(SELECT * FROM read_json(%s) LIMIT %d)", args, n)
-	rows, err := s.store.QueryRows(ctx, fmt.Sprintf(
-		"SELECT (SELECT count(*) FROM (%s EXCEPT ALL %s)) + (SELECT count(*) FROM (%s EXCEPT ALL %s))", a, b, b, a))
-	if err != nil {
-		return "", fmt.Sprintf("compare the pinned read: %v", err)
-	}
-	if len(rows) != 1 || rows[0][0] != int64(0) {
-		return "", fmt.Sprintf("the pinned read's first %d rows differ from the detected read's", n)
+	if why := s.samePinned(ctx, sp, "read_json("+args+")"); why != "" {
+		return "", why
 	}
 	return args, ""
 }

@@ -390,21 +390,13 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	// Admission first: a slot and its memory, or a 503/429 with
 	// Retry-After at once. The ticket goes back when the Result is closed.
-	ticket, err := s.Admission.Admit(r.Context(), requester.ID, arrived, timeout)
+	ctx, release, err := s.admit(r.Context(), requester, arrived, timeout)
 	if err != nil {
 		s.logQuery(requester, queryID, req.SQL, arrived, 0, err)
 		writeError(w, s.Log, err, queryID)
 		return
 	}
-	defer ticket.Release()
-	ctx := r.Context()
-	if d := ticket.Deadline(); !d.IsZero() {
-		// Every step of the query, planning included, ends with its
-		// timeout counted from arrival.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d)
-		defer cancel()
-	}
+	defer release()
 	res, err := s.Engine.Query(ctx, engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Purpose: req.Purpose, CaseRef: req.CaseRef, Coverage: req.Coverage, Partial: req.Partial, Timeout: timeout, Arrived: arrived, Door: "http", RemoteAddr: r.RemoteAddr})
 	if err != nil {
 		s.logQuery(requester, queryID, req.SQL, arrived, 0, err)
@@ -552,18 +544,12 @@ func (s *Server) quality(w http.ResponseWriter, r *http.Request) {
 	// A report reads every council's store: it takes an engine slot and
 	// its timeout, as a query does.
 	requester := gateway.RequesterFrom(r.Context())
-	ticket, err := s.Admission.Admit(r.Context(), requester.ID, time.Now(), 0)
+	ctx, release, err := s.admit(r.Context(), requester, time.Now(), 0)
 	if err != nil {
 		writeError(w, s.Log, err, queryID)
 		return
 	}
-	defer ticket.Release()
-	ctx := r.Context()
-	if d := ticket.Deadline(); !d.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d)
-		defer cancel()
-	}
+	defer release()
 	rep, err := s.Engine.Quality(ctx, engine.Request{QueryID: queryID, Requester: requester, Door: "http", RemoteAddr: r.RemoteAddr,
 		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose"))), CaseRef: r.Header.Get("X-Gateway-Case-Ref")}, n)
 	if err != nil {
@@ -623,4 +609,23 @@ func (s *Server) quality(w http.ResponseWriter, r *http.Request) {
 		out.Excluded = append(out.Excluded, excluded{Dataset: x.Dataset, Source: x.Source, Council: x.Council, Reason: x.Reason})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// admit takes an engine slot for a request that arrived at arrived (with
+// the client's own timeout, if any): a context that ends with the
+// request's timeout counted from arrival, so every step, planning
+// included, ends with it, and the release that gives the slot back; or
+// the 503/429 refusal.
+func (s *Server) admit(ctx context.Context, requester *gateway.Requester, arrived time.Time, timeout time.Duration) (context.Context, func(), error) {
+	ticket, err := s.Admission.Admit(ctx, requester.ID, arrived, timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	release := ticket.Release
+	if d := ticket.Deadline(); !d.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		release = func() { cancel(); ticket.Release() }
+	}
+	return ctx, release, nil
 }
