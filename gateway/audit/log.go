@@ -42,10 +42,20 @@ type Log struct {
 	mu     sync.Mutex
 	f      *os.File
 	hf     *os.File // the head file
-	seq    uint64   // the last record's seq, 0 when empty
-	hash   string   // the last record's hash, "" when empty
+	seq    uint64   // the last record written's seq, 0 when empty
+	hash   string   // the last record written's hash, "" when empty
 	failed error    // the write failure that stopped the log
 	closed bool
+
+	// Group commit: records are written in order under mu, and one
+	// Append at a time (the leader) syncs the file and writes the head
+	// for every record written so far, outside mu; the others wait on
+	// cond until a sync covers theirs. So concurrent requests share one
+	// fsync, and none returns before its record and its head are on disk.
+	cond       *sync.Cond
+	syncing    bool
+	syncedSeq  uint64 // the last record on disk with its head
+	syncedHash string
 }
 
 // OpenKeyed opens the log at path for appending, creating its directory
@@ -98,6 +108,7 @@ func open(path string, key []byte, signer ed25519.PrivateKey) (*Log, error) {
 		return nil, fmt.Errorf("audit: %s is in use by another process: %w", path, err)
 	}
 	l := &Log{path: path, head: headPath(path), f: f, key: key, signer: signer}
+	l.cond = sync.NewCond(&l.mu)
 	if key != nil {
 		l.keyID = KeyID(key)
 	}
@@ -176,6 +187,7 @@ func (l *Log) resume() error {
 		}
 	}
 	l.seq, l.hash = last.seq, last.hash
+	l.syncedSeq, l.syncedHash = last.seq, last.hash
 	if l.hf, err = openHead(l.head, l.headAt(time.Now())); err != nil {
 		return err
 	}
@@ -222,11 +234,12 @@ func (l *Log) headAt(now time.Time) headState {
 // Path returns the log file's path.
 func (l *Log) Path() string { return l.path }
 
-// Head returns the last record's seq and hash (0 and "" for an empty log).
+// Head returns the last record's seq and hash (0 and "" for an empty log):
+// the last one on disk.
 func (l *Log) Head() (seq uint64, hash string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.seq, l.hash
+	return l.syncedSeq, l.syncedHash
 }
 
 // Append writes rec as the log's next record and returns once it is on
@@ -281,15 +294,48 @@ func (l *Log) Append(ctx context.Context, rec *Record) error {
 	if _, err := l.f.Write(line); err != nil {
 		return l.fail(fmt.Errorf("audit: write %s: %w", l.path, err))
 	}
-	if err := l.f.Sync(); err != nil {
-		return l.fail(fmt.Errorf("audit: fsync %s: %w", l.path, err))
-	}
 	l.seq, l.hash = rec.Seq, rec.Hash
-	if err := writeHead(l.hf, l.headAt(time.Now())); err != nil {
-		// The record is on disk, but without its head the end of the log
-		// is no longer guarded: stop rather than go on unguarded.
+	return l.synced(rec.Seq)
+}
+
+// synced returns once record seq is on disk with a head that covers it:
+// another Append's sync did it, or this one syncs every record written so
+// far. l.mu is held, and released while this Append syncs.
+func (l *Log) synced(seq uint64) error {
+	for {
+		switch {
+		case l.syncedSeq >= seq:
+			return nil
+		case l.failed != nil:
+			return unavailable(l.failed)
+		case !l.syncing:
+			return l.lead()
+		}
+		l.cond.Wait()
+	}
+}
+
+// lead syncs the file and writes the head for the records written so far;
+// l.mu is held, released during the sync, and held again on return.
+func (l *Log) lead() error {
+	l.syncing = true
+	seq, hash, head := l.seq, l.hash, l.headAt(time.Now())
+	l.mu.Unlock()
+	err := l.f.Sync()
+	if err != nil {
+		err = fmt.Errorf("audit: fsync %s: %w", l.path, err)
+	} else {
+		// Without its head the end of the log is no longer guarded: a
+		// failed head write stops the log rather than go on unguarded.
+		err = writeHead(l.hf, head)
+	}
+	l.mu.Lock()
+	l.syncing = false
+	l.cond.Broadcast()
+	if err != nil {
 		return l.fail(err)
 	}
+	l.syncedSeq, l.syncedHash = seq, hash
 	return nil
 }
 
@@ -306,7 +352,7 @@ func (l *Log) Err() error {
 
 // fail stops the log after a write failure; l.mu is held.
 func (l *Log) fail(err error) error {
-	l.failed = fmt.Errorf("%w (the audit log stopped at seq %d; reopen it to go on)", err, l.seq)
+	l.failed = fmt.Errorf("%w (the audit log stopped at seq %d; reopen it to go on)", err, l.syncedSeq)
 	return unavailable(l.failed)
 }
 
@@ -324,6 +370,9 @@ func (l *Log) Close() error {
 	defer l.mu.Unlock()
 	if l.closed {
 		return nil
+	}
+	for l.syncing {
+		l.cond.Wait() // the files stay open until the sync in flight ends
 	}
 	l.closed = true
 	var herr error
