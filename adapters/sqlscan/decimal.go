@@ -15,24 +15,118 @@ import (
 // more before it than prec-scale, is an error, never rounded. (Unlike
 // decimal128.FromString, which goes through a binary float.)
 func ParseDecimal(s string, prec, scale int32) (decimal128.Num, error) {
+	if n, ok := smallDecimal(s, prec, scale); ok {
+		return n, nil
+	}
 	coef, exp, err := splitDecimal(s)
 	if err != nil {
 		return decimal128.Num{}, err
 	}
-	return fitDecimal(coef, exp, prec, scale, strings.TrimSpace(s))
+	return fitDecimal(coef, exp, prec, scale, func() string { return strings.TrimSpace(s) })
+}
+
+// pow10i are the powers of ten an int64 holds.
+var pow10i = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// smallDecimal is ParseDecimal's path for what most values are: a plain
+// [sign]digits[.digits] of at most 18 digits, parsed in int64 arithmetic
+// with no allocation. It reports false for anything else, and for a value
+// that does not fit, so the general path gives the same answer or error.
+func smallDecimal(s string, prec, scale int32) (decimal128.Num, bool) {
+	s = strings.TrimSpace(s)
+	neg := false
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	var v int64
+	digits, frac, point := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 18 {
+				return decimal128.Num{}, false
+			}
+			v = v*10 + int64(c-'0')
+			digits++
+			if point {
+				frac++
+			}
+		case c == '.' && !point:
+			point = true
+		default:
+			return decimal128.Num{}, false
+		}
+	}
+	if digits == 0 {
+		return decimal128.Num{}, false
+	}
+	if neg {
+		v = -v
+	}
+	return fitInt64(v, int32(-frac), prec, scale)
+}
+
+// fitInt64 is fitDecimal for coef v × 10^exp in int64 arithmetic; false
+// when that is not enough, or the value does not fit (the general path
+// then gives the error).
+func fitInt64(v int64, exp, prec, scale int32) (decimal128.Num, bool) {
+	if scale < 0 || scale > 18 || v == -1<<63 {
+		return decimal128.Num{}, false
+	}
+	abs := v
+	if abs < 0 {
+		abs = -abs
+	}
+	switch shift := int64(exp) + int64(scale); {
+	case shift > 18:
+		return decimal128.Num{}, false
+	case shift > 0:
+		if abs > (1<<63-1)/pow10i[shift] {
+			return decimal128.Num{}, false
+		}
+		v *= pow10i[shift]
+		abs *= pow10i[shift]
+	case shift < -18:
+		return decimal128.Num{}, false
+	case shift < 0:
+		d := pow10i[-shift]
+		if v%d != 0 {
+			return decimal128.Num{}, false // digits beyond the scale: the general path says so
+		}
+		v /= d
+		abs /= d
+	}
+	if prec < 19 && abs >= pow10i[prec] {
+		return decimal128.Num{}, false
+	}
+	return decimal128.FromI64(v), true
 }
 
 // DecimalFromBig converts coef × 10^exp to a Decimal128(prec, scale),
 // exactly, or returns an error saying why it does not fit.
 func DecimalFromBig(coef *big.Int, exp, prec, scale int32) (decimal128.Num, error) {
-	return fitDecimal(coef, exp, prec, scale, decimalText(coef, exp))
+	if coef.IsInt64() {
+		if n, ok := fitInt64(coef.Int64(), exp, prec, scale); ok {
+			return n, nil
+		}
+	}
+	return fitDecimal(coef, exp, prec, scale, func() string { return decimalText(coef, exp) })
 }
 
-func fitDecimal(coef *big.Int, exp, prec, scale int32, text string) (decimal128.Num, error) {
+// fitDecimal scales coef × 10^exp to a Decimal128(prec, scale); text, for
+// an error only, shows the value.
+func fitDecimal(coef *big.Int, exp, prec, scale int32, text func() string) (decimal128.Num, error) {
 	v := new(big.Int).Set(coef)
 	if shift := int64(exp) + int64(scale); shift > 0 {
 		if shift > 80 {
-			return decimal128.Num{}, fmt.Errorf("value %s does not fit DECIMAL(%d,%d)", text, prec, scale)
+			return decimal128.Num{}, fmt.Errorf("value %s does not fit DECIMAL(%d,%d)", text(), prec, scale)
 		}
 		v.Mul(v, pow10(shift))
 	} else if shift < 0 {
@@ -40,16 +134,16 @@ func fitDecimal(coef *big.Int, exp, prec, scale int32, text string) (decimal128.
 			if v.Sign() == 0 {
 				return decimal128.Num{}, nil
 			}
-			return decimal128.Num{}, fmt.Errorf("value %s has more than %d digits after the point for DECIMAL(%d,%d)", text, scale, prec, scale)
+			return decimal128.Num{}, fmt.Errorf("value %s has more than %d digits after the point for DECIMAL(%d,%d)", text(), scale, prec, scale)
 		}
 		q, r := new(big.Int).QuoRem(v, pow10(-shift), new(big.Int))
 		if r.Sign() != 0 {
-			return decimal128.Num{}, fmt.Errorf("value %s has more than %d digits after the point for DECIMAL(%d,%d)", text, scale, prec, scale)
+			return decimal128.Num{}, fmt.Errorf("value %s has more than %d digits after the point for DECIMAL(%d,%d)", text(), scale, prec, scale)
 		}
 		v = q
 	}
 	if new(big.Int).Abs(v).Cmp(pow10(int64(prec))) >= 0 {
-		return decimal128.Num{}, fmt.Errorf("value %s does not fit DECIMAL(%d,%d)", text, prec, scale)
+		return decimal128.Num{}, fmt.Errorf("value %s does not fit DECIMAL(%d,%d)", text(), prec, scale)
 	}
 	return decimal128.FromBigInt(v), nil
 }
