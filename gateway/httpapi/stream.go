@@ -422,7 +422,7 @@ func textValue(a arrow.Array, i int) string {
 	case *array.String:
 		return a.Value(i)
 	case *array.Decimal128:
-		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
+		return decimalText(a.Value(i), a.DataType().(*arrow.Decimal128Type).Scale)
 	case *array.Date32:
 		return a.Value(i).ToTime().Format(time.DateOnly)
 	case *array.Timestamp:
