@@ -224,9 +224,12 @@ type catalogDataset struct {
 		RowFilter     string `json:"row_filter"`
 	}
 	Excluded []struct{ Source, Reason string } `json:"excluded_councils"`
+	Version  int
+	Versions []string
 	Columns  []struct {
-		Name   string
-		Access map[string]string
+		Name, Derive, Description string
+		Since                     int
+		Access                    map[string]string
 	}
 }
 
