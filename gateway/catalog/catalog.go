@@ -50,6 +50,7 @@ type Dataset struct {
 	// current version (std.spend_over_500).
 	Version int
 	pinned  bool
+	bases   map[string]string // derived column → the column it derives from
 }
 
 // Name is the dataset's name in SQL, after std.: spend_over_500, or
@@ -73,7 +74,7 @@ func (d *Dataset) Versions() []string {
 
 // pin is the dataset as version v names it: the columns it had.
 func (d *Dataset) pin(v int) *Dataset {
-	p := &Dataset{Config: d.Config, Members: d.Members, Version: v, pinned: true}
+	p := &Dataset{Config: d.Config, Members: d.Members, Version: v, pinned: true, bases: d.bases}
 	p.Config.Columns = nil
 	for _, c := range d.Config.Columns {
 		if c.SinceOrDefault() <= v {
@@ -117,7 +118,12 @@ func New(ctx context.Context, cfg *config.Config, stores map[string]gateway.Sour
 	}
 	wg.Wait()
 	for _, dc := range cfg.Datasets {
-		d := &Dataset{Config: dc}
+		d := &Dataset{Config: dc, bases: map[string]string{}}
+		for _, col := range dc.Columns {
+			if _, base, err := config.ParseDerive(col.Derive); col.Derive != "" && err == nil {
+				d.bases[strings.ToLower(col.Name)] = base
+			}
+		}
 		ids := make([]string, 0, len(dc.Mappings))
 		for id := range dc.Mappings {
 			ids = append(ids, id)
@@ -419,14 +425,7 @@ func (d *Dataset) Column(name string) *config.Column {
 
 // Base is the column a derived column derives from (config.Column.Derive),
 // "" for a column that is not derived.
-func (d *Dataset) Base(col string) string {
-	if c := d.Column(col); c != nil && c.Derive != "" {
-		if _, base, err := config.ParseDerive(c.Derive); err == nil {
-			return base
-		}
-	}
-	return ""
-}
+func (d *Dataset) Base(col string) string { return d.bases[strings.ToLower(col)] }
 
 // Names lists the dataset's columns as a query sees them: council and
 // council_gss, then the standard columns in order.

@@ -592,9 +592,10 @@ func (s *Server) quality(w http.ResponseWriter, r *http.Request) {
 		Fails    int        `json:"fails"`
 		Tables   []table    `json:"tables"`
 		Excluded []excluded `json:"excluded"`
-	}{QueryID: queryID, Sample: n, Fails: rep.Fails, Tables: []table{}, Excluded: []excluded{}}
+	}{QueryID: queryID, Sample: n, Tables: []table{}, Excluded: []excluded{}}
 	for _, ms := range rep.Samples {
 		lines, fails := ms.Report()
+		out.Fails += fails
 		t := table{Dataset: ms.Dataset, Source: ms.Source, Table: ms.Table, Rows: ms.Rows, Key: ms.Key, Duplicates: ms.Duplicates, Fails: fails, Report: lines, Columns: []column{}}
 		if ms.Err != nil {
 			t.Error = ms.Err.Error()
