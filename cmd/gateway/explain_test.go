@@ -150,18 +150,26 @@ func TestAliasesKeepColumnPruning(t *testing.T) {
 			t.Errorf("%s: %d %+v", c.q, status, ex)
 			continue
 		}
+		sent := ""
 		for _, tb := range ex.Tables {
-			if tb.Source == c.source && !strings.HasPrefix(tb.Statement, c.want) {
-				t.Errorf("%s: %s is sent %q, want %s…", c.q, c.source, tb.Statement, c.want)
+			if tb.Source == c.source {
+				sent = tb.Statement
 			}
+		}
+		if !strings.HasPrefix(sent, c.want) {
+			t.Errorf("%s: %s is sent %q, want %s…", c.q, c.source, sent, c.want)
 		}
 	}
 	// A bare alias is the whole row: every column is read.
 	status, ex := explain(t, base, "demo-analyst", sqlFor("SELECT s FROM std.spend_over_500 s WHERE council = 'fife'", "research"))
+	sent := ""
 	for _, tb := range ex.Tables {
-		if tb.Source == "fife" && (status != 200 || !strings.Contains(tb.Statement, `"Supplier Name"`) || !strings.Contains(tb.Statement, `"Gross"`)) {
-			t.Errorf("a whole row through an alias: %d %q", status, tb.Statement)
+		if tb.Source == "fife" {
+			sent = tb.Statement
 		}
+	}
+	if status != 200 || !strings.Contains(sent, `"Supplier Name"`) || !strings.Contains(sent, `"Gross"`) {
+		t.Errorf("a whole row through an alias: %d %q", status, sent)
 	}
 	// Through an alias the partner reads what its agreement grants, and
 	// still not what it does not.

@@ -158,17 +158,21 @@ func TestQualityEndpoint(t *testing.T) {
 	if status != 200 || len(rep.Tables) != 12 || rep.Fails != 0 || len(rep.Excluded) != 0 {
 		t.Fatalf("governance: %d %s", status, body)
 	}
+	var dundeeRedacted int64
 	for _, tb := range rep.Tables {
 		if tb.Rows != 100 || len(tb.Report) == 0 {
 			t.Errorf("governance: %s %s: %d rows, report %v", tb.Dataset, tb.Source, tb.Rows, tb.Report)
 		}
 		if tb.Source == "dundee" && tb.Dataset == "std.spend_over_500" {
 			for _, c := range tb.Columns {
-				if c.Column == "beneficiary_name" && c.Redacted == 0 {
-					t.Errorf("governance: dundee's redacted names not counted: %s", body)
+				if c.Column == "beneficiary_name" {
+					dundeeRedacted = c.Redacted
 				}
 			}
 		}
+	}
+	if dundeeRedacted == 0 {
+		t.Errorf("governance: dundee's redacted names not counted: %s", body)
 	}
 
 	status, body = get("demo-analyst", "")
