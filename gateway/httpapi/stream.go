@@ -2,21 +2,16 @@ package httpapi
 
 import (
 	"bufio"
-	"encoding/base64"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/councildata/gateway/gateway"
@@ -220,27 +215,30 @@ func writeJSONResult(w io.Writer, log *slog.Logger, res *engine.Result, next fun
 	fmt.Fprintf(w, `{"query_id":%s,"columns":%s,"rows":[`, head, colJSON)
 	first := true
 	var err error
+	var buf []byte
 	for {
 		rec, ok := next()
 		if !ok {
 			break
 		}
+		enc := columnCells(rec, jsonCells)
 		for i := range int(rec.NumRows()) {
 			if !first {
-				io.WriteString(w, ",")
+				buf = append(buf, ',')
 			}
 			first = false
-			io.WriteString(w, "[")
-			for c := range int(rec.NumCols()) {
+			buf = append(buf, '[')
+			for c, cell := range enc {
 				if c > 0 {
-					io.WriteString(w, ",")
+					buf = append(buf, ',')
 				}
-				b, _ := json.Marshal(jsonValue(rec.Column(c), i))
-				w.Write(b)
+				buf = cell(buf, i)
 			}
-			io.WriteString(w, "]")
+			buf = append(buf, ']')
 			*rows++
+			buf = spill(w, buf)
 		}
+		buf = drain(w, buf)
 	}
 	io.WriteString(w, "]")
 	if rerr := res.Reader.Err(); rerr != nil {
@@ -263,68 +261,94 @@ func writeJSONResult(w io.Writer, log *slog.Logger, res *engine.Result, next fun
 }
 
 func writeNDJSON(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64) error {
-	names := make([]string, schema.NumFields())
+	names := make([][]byte, schema.NumFields())
 	for i, fld := range schema.Fields() {
-		b, _ := json.Marshal(fld.Name)
-		names[i] = string(b)
+		names[i] = append(appendJSONName(nil, fld.Name), ':')
 	}
-	var sb strings.Builder
+	var buf []byte
 	for {
 		rec, ok := next()
 		if !ok {
 			return nil
 		}
+		enc := columnCells(rec, jsonCells)
 		for i := range int(rec.NumRows()) {
-			sb.Reset()
-			sb.WriteByte('{')
-			for c := range int(rec.NumCols()) {
+			buf = append(buf, '{')
+			for c, cell := range enc {
 				if c > 0 {
-					sb.WriteByte(',')
+					buf = append(buf, ',')
 				}
-				b, _ := json.Marshal(jsonValue(rec.Column(c), i))
-				sb.WriteString(names[c])
-				sb.WriteByte(':')
-				sb.Write(b)
+				buf = append(buf, names[c]...)
+				buf = cell(buf, i)
 			}
-			sb.WriteString("}\n")
-			if _, err := io.WriteString(w, sb.String()); err != nil {
-				return err
-			}
+			buf = append(buf, "}\n"...)
 			*rows++
+			buf = spill(w, buf)
 		}
+		buf = drain(w, buf)
 	}
 }
 
 func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64) error {
-	cw := csv.NewWriter(w)
-	header := make([]string, schema.NumFields())
+	var buf []byte
 	for i, fld := range schema.Fields() {
-		header[i] = fld.Name
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendCSVField(buf, fld.Name)
 	}
-	if err := cw.Write(header); err != nil {
-		return err
-	}
-	record := make([]string, len(header))
+	buf = append(buf, '\n')
 	for {
 		rec, ok := next()
 		if !ok {
-			cw.Flush()
-			return cw.Error()
-		}
-		for i := range int(rec.NumRows()) {
-			for c := range int(rec.NumCols()) {
-				record[c] = textValue(rec.Column(c), i)
-			}
-			if err := cw.Write(record); err != nil {
-				return err
-			}
-			*rows++
-		}
-		cw.Flush()
-		if err := cw.Error(); err != nil {
+			_, err := w.Write(buf)
 			return err
 		}
+		enc := columnCells(rec, csvCells)
+		for i := range int(rec.NumRows()) {
+			for c, cell := range enc {
+				if c > 0 {
+					buf = append(buf, ',')
+				}
+				buf = cell(buf, i)
+			}
+			buf = append(buf, '\n')
+			*rows++
+			buf = spill(w, buf)
+		}
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		buf = buf[:0]
 	}
+}
+
+// columnCells picks each column's encoder for one batch.
+func columnCells(rec arrow.RecordBatch, enc func(arrow.Array) cells) []cells {
+	out := make([]cells, rec.NumCols())
+	for c := range out {
+		out[c] = enc(rec.Column(c))
+	}
+	return out
+}
+
+// spillAt is how much encoded text a writer holds before handing it on.
+const spillAt = 32 << 10
+
+// spill hands buf to w once it holds spillAt bytes, and returns it empty
+// for reuse; a failed write is kept by the output and ends the stream at
+// the batch's flush.
+func spill(w io.Writer, buf []byte) []byte {
+	if len(buf) < spillAt {
+		return buf
+	}
+	return drain(w, buf)
+}
+
+// drain hands all of buf to w.
+func drain(w io.Writer, buf []byte) []byte {
+	w.Write(buf)
+	return buf[:0]
 }
 
 // writeArrow writes the result as an Arrow IPC stream; when end says so,
@@ -349,99 +373,12 @@ func writeArrow(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatc
 	}
 }
 
-// jsonValue is the JSON form of one cell: numbers as numbers, decimals as
-// strings (no precision lost), dates as YYYY-MM-DD, timestamps as ISO 8601,
-// bytes as base64.
-func jsonValue(a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Boolean:
-		return a.Value(i)
-	case *array.Int8:
-		return a.Value(i)
-	case *array.Int16:
-		return a.Value(i)
-	case *array.Int32:
-		return a.Value(i)
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Uint8:
-		return a.Value(i)
-	case *array.Uint16:
-		return a.Value(i)
-	case *array.Uint32:
-		return a.Value(i)
-	case *array.Uint64:
-		return a.Value(i)
-	case *array.Float32:
-		return jsonFloat(float64(a.Value(i)))
-	case *array.Float64:
-		return jsonFloat(a.Value(i))
-	case array.ListLike, *array.Struct:
-		return nested(a, i)
-	}
-	return textValue(a, i)
-}
-
-// jsonFloat is a float as JSON has it: a number, or for the values JSON
-// has no number for (DuckDB's x / 0 gives one) the strings "NaN",
-// "Infinity" and "-Infinity", as Trino's clients and JavaScript name them.
-func jsonFloat(f float64) any {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	return f
-}
-
-// nested is a list, struct or map cell as JSON-ready values.
-func nested(a arrow.Array, i int) any {
-	return json.RawMessage(mustJSON(a.GetOneForMarshal(i)))
-}
-
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return []byte("null")
 	}
 	return b
-}
-
-// textValue is the text form of one cell, "" for NULL.
-func textValue(a arrow.Array, i int) string {
-	if a.IsNull(i) {
-		return ""
-	}
-	switch a := a.(type) {
-	case *array.String:
-		return a.Value(i)
-	case *array.Decimal128:
-		return decimalText(a.Value(i), a.DataType().(*arrow.Decimal128Type).Scale)
-	case *array.Date32:
-		return a.Value(i).ToTime().Format(time.DateOnly)
-	case *array.Timestamp:
-		t := a.DataType().(*arrow.TimestampType)
-		tm := a.Value(i).ToTime(t.Unit)
-		if t.TimeZone != "" {
-			return tm.UTC().Format("2006-01-02T15:04:05.999999Z07:00")
-		}
-		return tm.UTC().Format("2006-01-02T15:04:05.999999")
-	case *array.Binary:
-		return base64.StdEncoding.EncodeToString(a.Value(i))
-	case *array.Boolean:
-		return strconv.FormatBool(a.Value(i))
-	case *array.Float64:
-		return strconv.FormatFloat(a.Value(i), 'g', -1, 64)
-	case array.ListLike, *array.Struct:
-		return string(mustJSON(a.GetOneForMarshal(i)))
-	}
-	return a.ValueStr(i)
 }
 
 // nonNil is s, or an empty slice for nil, so JSON says [] rather than null.
