@@ -227,14 +227,7 @@ func writeJSONResult(w io.Writer, log *slog.Logger, res *engine.Result, next fun
 				buf = append(buf, ',')
 			}
 			first = false
-			buf = append(buf, '[')
-			for c, cell := range enc {
-				if c > 0 {
-					buf = append(buf, ',')
-				}
-				buf = cell(buf, i)
-			}
-			buf = append(buf, ']')
+			buf = append(appendRow(append(buf, '['), enc, nil, i), ']')
 			*rows++
 			buf = spill(w, buf)
 		}
@@ -273,15 +266,7 @@ func writeNDJSON(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBat
 		}
 		enc := columnCells(rec, jsonCells)
 		for i := range int(rec.NumRows()) {
-			buf = append(buf, '{')
-			for c, cell := range enc {
-				if c > 0 {
-					buf = append(buf, ',')
-				}
-				buf = append(buf, names[c]...)
-				buf = cell(buf, i)
-			}
-			buf = append(buf, "}\n"...)
+			buf = append(appendRow(append(buf, '{'), enc, names, i), "}\n"...)
 			*rows++
 			buf = spill(w, buf)
 		}
@@ -306,13 +291,7 @@ func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch,
 		}
 		enc := columnCells(rec, csvCells)
 		for i := range int(rec.NumRows()) {
-			for c, cell := range enc {
-				if c > 0 {
-					buf = append(buf, ',')
-				}
-				buf = cell(buf, i)
-			}
-			buf = append(buf, '\n')
+			buf = append(appendRow(buf, enc, nil, i), '\n')
 			*rows++
 			buf = spill(w, buf)
 		}
@@ -321,6 +300,21 @@ func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch,
 		}
 		buf = buf[:0]
 	}
+}
+
+// appendRow appends row i's cells separated by commas, each after its
+// name when names are given (an NDJSON object's members).
+func appendRow(buf []byte, enc []cells, names [][]byte, i int) []byte {
+	for c, cell := range enc {
+		if c > 0 {
+			buf = append(buf, ',')
+		}
+		if names != nil {
+			buf = append(buf, names[c]...)
+		}
+		buf = cell(buf, i)
+	}
+	return buf
 }
 
 // columnCells picks each column's encoder for one batch.
