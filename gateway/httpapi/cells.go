@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"math"
 	"strconv"
 	"time"
@@ -300,10 +299,4 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
-}
-
-// appendJSONName writes a column name as a JSON string.
-func appendJSONName(dst []byte, name string) []byte {
-	b, _ := json.Marshal(name)
-	return append(dst, b...)
 }

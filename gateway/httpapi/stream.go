@@ -256,7 +256,7 @@ func writeJSONResult(w io.Writer, log *slog.Logger, res *engine.Result, next fun
 func writeNDJSON(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64) error {
 	names := make([][]byte, schema.NumFields())
 	for i, fld := range schema.Fields() {
-		names[i] = append(appendJSONName(nil, fld.Name), ':')
+		names[i] = append(appendJSONString(nil, fld.Name), ':')
 	}
 	var buf []byte
 	for {
@@ -295,10 +295,7 @@ func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch,
 			*rows++
 			buf = spill(w, buf)
 		}
-		if _, err := w.Write(buf); err != nil {
-			return err
-		}
-		buf = buf[:0]
+		buf = drain(w, buf)
 	}
 }
 
@@ -339,7 +336,7 @@ func spill(w io.Writer, buf []byte) []byte {
 	return drain(w, buf)
 }
 
-// drain hands all of buf to w.
+// drain hands all of buf to w; a failed write is kept by the output.
 func drain(w io.Writer, buf []byte) []byte {
 	w.Write(buf)
 	return buf[:0]
