@@ -68,6 +68,16 @@ func optionKeys(options []string) map[string]string {
 	return keys
 }
 
+// columnsOption is the reader's columns = {...} option that pins the
+// described names and types.
+func columnsOption(cols [][2]string) string {
+	columns := make([]string, len(cols))
+	for i, c := range cols {
+		columns[i] = duckdbscan.QuoteString(c[0]) + ": " + duckdbscan.QuoteString(c[1])
+	}
+	return "columns = {" + strings.Join(columns, ", ") + "}"
+}
+
 // readerArgs are a reader's arguments: the file list, then args.
 func readerArgs(globs []string, args ...string) string {
 	list := make([]string, len(globs))
@@ -116,10 +126,6 @@ func (s *Source) pinCSV(ctx context.Context, sp spec, files []string) (args, why
 	if err != nil {
 		return "", fmt.Sprintf("describe its files: %v", err)
 	}
-	columns := make([]string, len(cols))
-	for i, c := range cols {
-		columns[i] = duckdbscan.QuoteString(c[0]) + ": " + duckdbscan.QuoteString(c[1])
-	}
 
 	pinned := []string{"auto_detect = false"}
 	add := func(key, value string, alias ...string) {
@@ -152,7 +158,7 @@ func (s *Source) pinCSV(ctx context.Context, sp spec, files []string) (args, why
 	if d.timestampFormat != "" {
 		add("timestampformat", duckdbscan.QuoteString(d.timestampFormat))
 	}
-	pinned = append(pinned, "columns = {"+strings.Join(columns, ", ")+"}")
+	pinned = append(pinned, columnsOption(cols))
 	pinned = append(pinned, council...)
 	pinned = append(pinned, buffer)
 	args = readerArgs(sp.globs, pinned...)

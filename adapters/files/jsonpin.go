@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/councildata/gateway/adapters/duckdbscan"
 )
 
 // A JSON table's view over read_json makes DuckDB detect its schema (it
@@ -48,11 +46,7 @@ func (s *Source) pinJSON(ctx context.Context, sp spec) (args, why string) {
 	if err != nil {
 		return "", fmt.Sprintf("describe its files: %v", err)
 	}
-	columns := make([]string, len(cols))
-	for i, c := range cols {
-		columns[i] = duckdbscan.QuoteString(c[0]) + ": " + duckdbscan.QuoteString(c[1])
-	}
-	pinned := append([]string{"auto_detect = false", "columns = {" + strings.Join(columns, ", ") + "}"}, council...)
+	pinned := append([]string{"auto_detect = false", columnsOption(cols)}, council...)
 	args = readerArgs(sp.globs, pinned...)
 	if why := s.samePinned(ctx, sp, "read_json("+args+")"); why != "" {
 		return "", why
