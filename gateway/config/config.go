@@ -232,7 +232,65 @@ type Source struct {
 	// "auto" (the default; see AggregateAuto), "always" (whenever the store
 	// can compute it exactly) or "never".
 	AggregatePushdown string `yaml:"aggregate_pushdown"`
+	// Accelerate, when set, keeps a local copy of this source's tables in
+	// the gateway and answers queries from it (see Accelerate).
+	Accelerate *Accelerate `yaml:"accelerate"`
 }
+
+// Accelerate configures a source's local copy: the gateway reads the
+// store's tables in full (or their new rows) on a schedule, or when a file
+// store's files change, keeps them in a DuckDB database of its own and
+// answers queries from it, policy applied exactly as on the live store.
+type Accelerate struct {
+	// Tables limits the copy to these tables; empty copies every table.
+	Tables []string `yaml:"tables"`
+	// Refresh is how often the copy is read again from the store
+	// (default 10m; "0s": only at start and, for files, on change).
+	Refresh *Duration `yaml:"refresh"`
+	// Mode is "full" (the default: every refresh reads the whole table)
+	// or "append" (a refresh reads only the rows whose Key is above the
+	// largest the copy holds: for tables that only grow).
+	Mode string `yaml:"mode"`
+	// Key is the append mode's column: an id or a timestamp whose values
+	// only increase as rows are added.
+	Key string `yaml:"key"`
+	// OnChange refreshes a files source's table as soon as its files
+	// change (checked every CheckEvery, default 2s); default true for
+	// files sources.
+	OnChange *bool `yaml:"on_change"`
+	// CheckEvery is how often a files source's files are checked for a
+	// change (default 2s).
+	CheckEvery Duration `yaml:"check_every"`
+	// MaxStaleness, when set, is the oldest a copy may be and still answer:
+	// past it (refreshes failing) queries read the live store again. Unset:
+	// a copy answers however old, the response saying how old.
+	MaxStaleness Duration `yaml:"max_staleness"`
+	// Dir keeps the copies' snapshots, so a restart answers at once
+	// (default data/accelerated/<source id> beside the config file). It
+	// holds council data: it is created readable by the gateway's user
+	// only.
+	Dir string `yaml:"dir"`
+	// EncryptionKeyFile, when set, encrypts the snapshots (AES-256-GCM,
+	// the key derived from the file's contents); without the key a
+	// snapshot cannot be read, and a changed one is refused.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	// MemoryLimit caps the DuckDB that holds the copies (default 1GB);
+	// beyond it, without encryption, they spill to Dir.
+	MemoryLimit string `yaml:"memory_limit"`
+}
+
+// Values of Accelerate.Mode.
+const (
+	AccelerateFull   = "full"
+	AccelerateAppend = "append"
+)
+
+// Defaults of Accelerate.
+const (
+	DefaultAccelerateRefresh = 10 * time.Minute
+	DefaultAccelerateCheck   = 2 * time.Second
+	DefaultAccelerateMemory  = "1GB"
+)
 
 // Values of Source.AggregatePushdown.
 const (
@@ -551,6 +609,31 @@ func (c *Config) setDefaults() {
 		if s.AggregatePushdown == "" {
 			s.AggregatePushdown = AggregateAuto
 		}
+		if a := s.Accelerate; a != nil {
+			if a.Refresh == nil {
+				d := Duration(DefaultAccelerateRefresh)
+				a.Refresh = &d
+			}
+			if a.Mode == "" {
+				a.Mode = AccelerateFull
+			}
+			if a.OnChange == nil {
+				on := s.Type == "files"
+				a.OnChange = &on
+			}
+			if a.CheckEvery == 0 {
+				a.CheckEvery = Duration(DefaultAccelerateCheck)
+			}
+			if a.Dir == "" {
+				a.Dir = filepath.Join("data", "accelerated", s.ID)
+			}
+			a.Dir = c.Resolve(a.Dir)
+			a.EncryptionKeyFile = c.Resolve(a.EncryptionKeyFile)
+			a.Tables = slices.Clone(a.Tables)
+			if a.MemoryLimit == "" {
+				a.MemoryLimit = DefaultAccelerateMemory
+			}
+		}
 	}
 }
 
@@ -639,6 +722,9 @@ func (c *Config) validate() error {
 		}
 		if s.BreakerCooldown < 0 {
 			errs = append(errs, fmt.Errorf("%s: field breaker_cooldown must be positive", where))
+		}
+		if a := s.Accelerate; a != nil {
+			errs = append(errs, a.validate(where, s.Type)...)
 		}
 		if len(s.Files) > 0 && s.Type != "files" {
 			errs = append(errs, fmt.Errorf("%s: field files is only for type files", where))
@@ -776,4 +862,48 @@ func ValidConvert(conv string) error {
 		return nil
 	}
 	return fmt.Errorf("%q is not one of date:<format>, timestamp:<format>, excel_date, amount, bool, trim", conv)
+}
+
+// validate checks a source's accelerate section; where names the source.
+func (a *Accelerate) validate(where, typ string) []error {
+	var errs []error
+	where += ": accelerate"
+	switch a.Mode {
+	case AccelerateFull:
+		if a.Key != "" {
+			errs = append(errs, fmt.Errorf("%s: field key is only for mode append (mode full reads the whole table)", where))
+		}
+	case AccelerateAppend:
+		if a.Key == "" {
+			errs = append(errs, fmt.Errorf("%s: mode append needs field key: a column whose values only increase as rows are added (an id, or updated_at)", where))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%s: field mode %q is not full or append", where, a.Mode))
+	}
+	if a.Refresh != nil && *a.Refresh < 0 {
+		errs = append(errs, fmt.Errorf("%s: field refresh must not be negative", where))
+	}
+	if a.Refresh != nil && *a.Refresh > 0 && time.Duration(*a.Refresh) < time.Second {
+		errs = append(errs, fmt.Errorf("%s: field refresh %s is under a second; a copy refreshed that often is the live store", where, time.Duration(*a.Refresh)))
+	}
+	if a.CheckEvery < 0 || a.MaxStaleness < 0 {
+		errs = append(errs, fmt.Errorf("%s: fields check_every and max_staleness must not be negative", where))
+	}
+	if *a.OnChange && typ != "files" {
+		errs = append(errs, fmt.Errorf("%s: field on_change is only for type files (other stores cannot say when they change; use refresh, or mode append)", where))
+	}
+	if a.MaxStaleness > 0 && a.Refresh != nil && *a.Refresh > 0 && a.MaxStaleness < *a.Refresh && !*a.OnChange {
+		errs = append(errs, fmt.Errorf("%s: max_staleness %s is shorter than refresh %s: the copy would expire before each refresh", where, time.Duration(a.MaxStaleness), time.Duration(*a.Refresh)))
+	}
+	if _, err := ParseSize(a.MemoryLimit); err != nil {
+		errs = append(errs, fmt.Errorf("%s: field memory_limit: %w", where, err))
+	}
+	seen := map[string]bool{}
+	for _, t := range a.Tables {
+		if t == "" || seen[strings.ToLower(t)] {
+			errs = append(errs, fmt.Errorf("%s: field tables: %q is empty or named twice", where, t))
+		}
+		seen[strings.ToLower(t)] = true
+	}
+	return errs
 }

@@ -147,6 +147,14 @@ func TestRejects(t *testing.T) {
 		{"budget below a query", base + "query: {memory_limit: 2GB, memory_budget: 1GB}\n", []string{"memory_budget 1GB is less than one query's memory_limit 2GB"}},
 		{"negative write timeout", base + "server: {write_timeout: -1s}\n", []string{"server: write_timeout"}},
 		{"negative source concurrency", `sources: [{id: fife, council: F, gss: S12000047, type: sqlite, path: x, max_concurrent: -2}]`, []string{`source "fife"`, "max_concurrent and stall_timeout"}},
+		{"append without key", `sources: [{id: fife, council: F, gss: S12000047, type: sqlite, path: x, accelerate: {mode: append}}]`, []string{`source "fife": accelerate`, "mode append needs field key"}},
+		{"key without append", `sources: [{id: fife, council: F, gss: S12000047, type: sqlite, path: x, accelerate: {key: id}}]`, []string{`source "fife": accelerate`, "field key is only for mode append"}},
+		{"bad accelerate mode", `sources: [{id: fife, council: F, gss: S12000047, type: sqlite, path: x, accelerate: {mode: mirror}}]`, []string{`source "fife": accelerate`, `field mode "mirror"`}},
+		{"on change of a database", `sources: [{id: fife, council: F, gss: S12000047, type: postgres, dsn: x, accelerate: {on_change: true}}]`, []string{`source "fife": accelerate`, "on_change is only for type files"}},
+		{"refresh too often", `sources: [{id: fife, council: F, gss: S12000047, type: sqlite, path: x, accelerate: {refresh: 10ms}}]`, []string{`source "fife": accelerate`, "under a second"}},
+		{"staleness below refresh", `sources: [{id: fife, council: F, gss: S12000047, type: sqlite, path: x, accelerate: {refresh: 1h, max_staleness: 10m}}]`, []string{`source "fife": accelerate`, "max_staleness 10m0s is shorter than refresh 1h0m0s"}},
+		{"bad copy memory", `sources: [{id: fife, council: F, gss: S12000047, type: sqlite, path: x, accelerate: {memory_limit: plenty}}]`, []string{`source "fife": accelerate`, "field memory_limit", `"plenty"`}},
+		{"copied table twice", `sources: [{id: fife, council: F, gss: S12000047, type: sqlite, path: x, accelerate: {tables: [spend, Spend]}}]`, []string{`source "fife": accelerate`, `"Spend" is empty or named twice`}},
 		{"shared key", base + `requesters: [{id: a, key_sha256: cce657f16c436d5357567f215df4e4d5c56f8a19c32916e43562db7905035a04}, {id: b, key_sha256: cce657f16c436d5357567f215df4e4d5c56f8a19c32916e43562db7905035a04}]`, []string{`requester "b"`, "same key"}},
 	}
 	for _, c := range cases {
@@ -161,6 +169,26 @@ func TestRejects(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAccelerateDefaults(t *testing.T) {
+	c, err := Parse([]byte(`
+policy: {disabled: true}
+sources:
+  - {id: fife, council: Fife Council, gss: S12000047, type: files, path: data/fife, accelerate: {}}
+  - {id: leeds, council: Leeds, gss: E08000035, type: postgres, dsn: x, accelerate: {refresh: 0s, dir: /var/copies}}
+`), "/etc/gw/gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, l := c.Sources[0].Accelerate, c.Sources[1].Accelerate
+	if time.Duration(*f.Refresh) != DefaultAccelerateRefresh || f.Mode != AccelerateFull || !*f.OnChange ||
+		time.Duration(f.CheckEvery) != DefaultAccelerateCheck || f.Dir != "/etc/gw/data/accelerated/fife" || f.MemoryLimit != DefaultAccelerateMemory {
+		t.Errorf("files defaults: %+v", f)
+	}
+	if *l.Refresh != 0 || *l.OnChange || l.Dir != "/var/copies" {
+		t.Errorf("refresh 0s (only at start) and a database's on_change: %+v", l)
 	}
 }
 

@@ -24,6 +24,10 @@ type Secrets struct {
 	AuditHMACKey []byte
 	// AuditSigningKey signs the audit log's head (audit.signing_key_file).
 	AuditSigningKey ed25519.PrivateKey
+	// CopyKeys key the encryption of each accelerated source's snapshots
+	// (sources[].accelerate.encryption_key_file), by source id; a source
+	// without one is not here.
+	CopyKeys map[string][]byte
 }
 
 // SecretsHelp is how to make the secrets, for errors about them.
@@ -73,7 +77,7 @@ func (c *Config) LoadSecrets() (*Secrets, error) {
 			return
 		}
 		dir := filepath.Dir(c.Audit.File)
-		if rel, err := filepath.Rel(dir, path); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		if within(dir, path) {
 			errs = append(errs, fmt.Errorf("secret %s (%s) is refused: %s is in the audit log's directory %s, "+
 				"where whoever can rewrite the log would find it; keep it elsewhere", field, what, path, dir))
 		}
@@ -108,6 +112,25 @@ func (c *Config) LoadSecrets() (*Secrets, error) {
 			s.AuditSigningKey = key
 		}
 	}
+	const copyKey = "the key of an accelerated source's snapshots"
+	for _, src := range c.Sources {
+		a := src.Accelerate
+		if a == nil || a.EncryptionKeyFile == "" {
+			continue
+		}
+		field := fmt.Sprintf("sources[%s].accelerate.encryption_key_file", src.ID)
+		if within(a.Dir, a.EncryptionKeyFile) {
+			errs = append(errs, fmt.Errorf("secret %s (%s) is refused: %s is in the snapshots' directory %s, "+
+				"where whoever can read them would find it; keep it elsewhere", field, copyKey, a.EncryptionKeyFile, a.Dir))
+			continue
+		}
+		if k := check(field, copyKey, read(field, copyKey, a.EncryptionKeyFile)); k != nil {
+			if s.CopyKeys == nil {
+				s.CopyKeys = map[string][]byte{}
+			}
+			s.CopyKeys[src.ID] = k
+		}
+	}
 	if len(errs) == 0 && (bytes.Equal(s.AuditHMACKey, []byte(s.HashSalt)) || bytes.Equal(s.AuditHMACKey, s.FlightTicketKey) ||
 		bytes.Equal(s.FlightTicketKey, []byte(s.HashSalt))) {
 		errs = append(errs, errors.New("secrets: the hash salt, the Flight SQL ticket key and the audit HMAC key must be three different values"))
@@ -116,4 +139,10 @@ func (c *Config) LoadSecrets() (*Secrets, error) {
 		return nil, fmt.Errorf("config %s: %w", c.File, errors.Join(errs...))
 	}
 	return &s, nil
+}
+
+// within says whether path is dir or below it.
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }

@@ -54,6 +54,15 @@ func TestLoadSecrets(t *testing.T) {
 		}
 		return p
 	}
+	// An accelerated source's snapshot key is read with the rest.
+	key := write("copy_key", "a-copy-key-that-is-long-and-random-9c2d71e0")
+	withKey, err := Parse([]byte(strings.Replace(good, "path: data/fife.sqlite}", "path: data/fife.sqlite, accelerate: {encryption_key_file: "+key+"}}", 1)), filepath.Join(dir, "gateway.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks, err := withKey.LoadSecrets(); err != nil || string(ks.CopyKeys["fife"]) != "a-copy-key-that-is-long-and-random-9c2d71e0" {
+		t.Errorf("copy key not read: %v", err)
+	}
 	oldSalt := "demo-only-salt-set-GATEWAY_HASH_SALT"
 	cases := []struct {
 		name string
@@ -119,6 +128,14 @@ func TestLoadSecrets(t *testing.T) {
 		{"signing key missing", func(y string) string {
 			return strings.Replace(y, "secrets/audit_signing_key.pem", "secrets/absent.pem", 1)
 		}, []string{"audit.signing_key_file", "audit signing key", "does not exist"}, ""},
+		{"copy key in the copies' directory", func(y string) string {
+			write("copies/k", "a-copy-key-that-is-long-and-random-5b1f0c9e")
+			return strings.Replace(y, "path: data/fife.sqlite}", "path: data/fife.sqlite, accelerate: {dir: bad/copies, encryption_key_file: bad/copies/k}}", 1)
+		}, []string{"sources[fife].accelerate.encryption_key_file", "snapshots' directory"}, "a-copy-key"},
+		{"copy key short", func(y string) string {
+			write("copykey", "short")
+			return strings.Replace(y, "path: data/fife.sqlite}", "path: data/fife.sqlite, accelerate: {encryption_key_file: bad/copykey}}", 1)
+		}, []string{"sources[fife].accelerate.encryption_key_file", "refused"}, ""},
 		{"one value for two secrets", func(y string) string {
 			return strings.Replace(y, "secrets/flight_ticket_key", "secrets/audit_hmac_key", 1)
 		}, []string{"three different values"}, ""},
