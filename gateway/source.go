@@ -97,6 +97,83 @@ type ScanResult struct {
 	// Files, for a table kept as files, says what the scan found to read,
 	// so a file gone missing shows in the response; nil for other stores.
 	Files *FilesRead
+	// Copy is set when the scan was answered from the gateway's local
+	// copy of the table (an accelerated source) rather than the store.
+	Copy *CopyRead
+}
+
+// CopyRead says how fresh the local copy a scan read is.
+type CopyRead struct {
+	// RefreshedAt is when the refresh the copy holds began reading the
+	// store: every row the store held then is in the copy (for mode
+	// append: every row up to the key the copy holds).
+	RefreshedAt time.Time `json:"refreshed_at"`
+	// AgeSeconds is how long before the scan that was.
+	AgeSeconds int64 `json:"age_seconds"`
+	// Mode is the copy's refresh mode: full or append.
+	Mode string `json:"mode"`
+}
+
+// Copier is implemented by a Source that keeps local copies of its tables
+// (an accelerated source): Copies says how each is.
+type Copier interface {
+	Copies() []CopyStatus
+}
+
+// CopyStatus is one accelerated table's local copy, for /readyz and the
+// catalog. It says nothing of the rows (how many there are is not for
+// everyone who may ask whether the gateway is ready).
+type CopyStatus struct {
+	Table string `json:"table"`
+	// State is loading (no copy yet: the store answers), ready,
+	// refreshing, failed (the last refresh failed; the copy, if any,
+	// still answers), expired (older than max_staleness: the store
+	// answers) or refused (the store's values do not round-trip through
+	// the copy; the store answers).
+	State string `json:"state"`
+	// Serving is who answers scans now: copy or store.
+	Serving string `json:"serving"`
+	Mode    string `json:"mode"`
+	// RefreshedAt is when the copy was last known to match the store
+	// (the start of its refresh, or a later check that found a file
+	// store's files unchanged); AgeSeconds is how long ago.
+	RefreshedAt *time.Time `json:"refreshed_at,omitempty"`
+	AgeSeconds  *int64     `json:"age_seconds,omitempty"`
+	// NextRefresh is when the next refresh is due (absent: only on
+	// change).
+	NextRefresh   *time.Time `json:"next_refresh,omitempty"`
+	Refreshes     int        `json:"refreshes"`
+	LastRefreshMS int64      `json:"last_refresh_ms,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+	// Snapshot is how the copy is kept on disk: encrypted, plain or
+	// none (not written yet).
+	Snapshot string `json:"snapshot"`
+}
+
+// Find is the first of src and the sources it wraps (through their
+// Unwrap() Source methods) that is a T.
+func Find[T any](src Source) (T, bool) {
+	for src != nil {
+		if t, ok := src.(T); ok {
+			return t, true
+		}
+		u, ok := src.(interface{ Unwrap() Source })
+		if !ok {
+			break
+		}
+		src = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
+// Versioner is implemented by a Source that can tell, without reading
+// rows, when a table's data may have changed: Version returns a token
+// that differs whenever the data does (for files: their names, sizes and
+// modification times). An accelerated source refreshes its copy when the
+// token changes.
+type Versioner interface {
+	Version(ctx context.Context, table string) (string, error)
 }
 
 // FilesRead is what a scan of a file-backed table found: how many files

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/duckstream"
@@ -132,6 +133,32 @@ func (s *Store) Exec(ctx context.Context, query string, args ...any) error {
 	}
 	defer s.pool.put(c)
 	return c.Exec(ctx, query, args...)
+}
+
+// Ingest runs stmts, in order, on one connection while r is readable on
+// it as the view named view, for an adapter that fills its own tables from
+// a stream (CREATE TABLE t AS SELECT * FROM view). Read the view only as
+// SELECT * without a WHERE clause (see duckstream.Conn.RegisterView).
+func (s *Store) Ingest(ctx context.Context, r array.RecordReader, view string, stmts ...string) error {
+	c, err := s.pool.get(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.pool.put(c)
+	release, err := c.RegisterView(r, view)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = c.Exec(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+QuoteIdent(view))
+		release()
+	}()
+	for _, q := range stmts {
+		if err := c.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // QueryRows runs a query and returns its rows as Go values (int64, string,

@@ -14,6 +14,8 @@ package files
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,7 +40,10 @@ type Source struct {
 	globs map[string][]string // each table's globs, by name
 }
 
-var _ gateway.Source = (*Source)(nil)
+var (
+	_ gateway.Source    = (*Source)(nil)
+	_ gateway.Versioner = (*Source)(nil)
+)
 
 // spec is one table before it exists in DuckDB.
 type spec struct {
@@ -265,6 +270,31 @@ func (s *Source) filesRead(table string) *gateway.FilesRead {
 		}
 	}
 	return fr
+}
+
+// Version is a token of what a table's files are now: a hash of each
+// matched file's name, size and modification time. It changes when a file
+// is added, removed, rewritten or touched.
+func (s *Source) Version(ctx context.Context, table string) (string, error) {
+	globs, ok := s.globs[table]
+	if !ok {
+		return "", &gateway.Error{Code: gateway.CodeNotFound, Source: s.id, Message: fmt.Sprintf("files %s: no table %q", s.id, table)}
+	}
+	h := sha256.New()
+	for _, g := range globs {
+		found, err := globFiles(g)
+		if err != nil {
+			return "", tableFailed(s.id, table, err, "list %s", g)
+		}
+		for _, name := range found {
+			fi, err := os.Stat(name)
+			if err != nil || fi.IsDir() {
+				continue
+			}
+			fmt.Fprintf(h, "%s\x00%d\x00%d\n", name, fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // globFiles lists the files an absolute glob matches, as DuckDB's glob
