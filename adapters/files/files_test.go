@@ -613,3 +613,31 @@ func TestMatchSegments(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionChangesWithTheFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"spend/2024-04.csv": "id,amount\n1,2.50\n"})
+	s := open(t, config.Source{Path: dir, Files: map[string]config.FileTable{"spend": {Glob: "spend/*.csv"}}})
+	v1, err := s.Version(ctx, "spend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.Version(ctx, "spend"); v != v1 {
+		t.Error("the version moved with nothing changed")
+	}
+	write(t, dir, map[string]string{"spend/2024-05.csv": "id,amount\n2,3.50\n"})
+	v2, _ := s.Version(ctx, "spend")
+	if v2 == v1 {
+		t.Error("a new month's file did not change the version")
+	}
+	if err := os.Remove(filepath.Join(dir, "spend", "2024-04.csv")); err != nil {
+		t.Fatal(err)
+	}
+	if v3, _ := s.Version(ctx, "spend"); v3 == v2 || v3 == v1 {
+		t.Error("a removed file did not change the version")
+	}
+	if _, err := s.Version(ctx, "nope"); gateway.ErrorCode(err) != gateway.CodeNotFound {
+		t.Errorf("unknown table: %v", err)
+	}
+}
