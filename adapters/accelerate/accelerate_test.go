@@ -1,0 +1,545 @@
+package accelerate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/councildata/gateway/adapters/files"
+	"github.com/councildata/gateway/adapters/mysql"
+	"github.com/councildata/gateway/adapters/postgres"
+	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/storetest"
+)
+
+const spendCSV = `transaction_id,supplier,amount,paid
+1,Acme Ltd,500.10,2024-04-01
+2,Jane Doe,612.00,2024-04-02
+3,Bridge Works,12000.55,2024-05-09
+`
+
+// accel configures acceleration with the test's own snapshot directory.
+func accel(t *testing.T, mod func(*config.Accelerate)) *config.Accelerate {
+	t.Helper()
+	every := config.Duration(time.Hour)
+	on := true
+	a := &config.Accelerate{Refresh: &every, Mode: config.AccelerateFull, OnChange: &on,
+		CheckEvery: config.Duration(20 * time.Millisecond), Dir: filepath.Join(t.TempDir(), "copies"), MemoryLimit: "256MB"}
+	if mod != nil {
+		mod(a)
+	}
+	return a
+}
+
+// filesSource is a files store over dir with one spend table.
+func filesSource(t *testing.T, dir string) (gateway.Source, config.Source) {
+	t.Helper()
+	sc := config.Source{ID: "leeds", Council: "Leeds City Council", GSS: "E08000035", Type: "files", Path: dir,
+		Files: map[string]config.FileTable{"spend": {Glob: "spend/*.csv"}}}
+	st, err := files.Open(context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, sc
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newSource(t *testing.T, inner gateway.Source, sc config.Source, key []byte) *Source {
+	t.Helper()
+	s, err := New(inner, sc, Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// waitFor polls cond until it holds, failing the test with what after
+// 60 seconds. It waits for the background refresh; it asserts nothing
+// about how long that takes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func copyState(s *Source, table string) gateway.CopyStatus {
+	for _, c := range s.Copies() {
+		if c.Table == table {
+			return c
+		}
+	}
+	return gateway.CopyStatus{}
+}
+
+func serving(s *Source, table string) func() bool {
+	return func() bool { return copyState(s, table).Serving == "copy" }
+}
+
+// rows reads a result to the end as sorted text rows.
+func rows(t *testing.T, res *gateway.ScanResult, err error) []string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Reader.Release()
+	var out []string
+	for res.Reader.Next() {
+		rec := res.Reader.RecordBatch()
+		for i := range int(rec.NumRows()) {
+			var b strings.Builder
+			for j := range int(rec.NumCols()) {
+				if j > 0 {
+					b.WriteString("|")
+				}
+				b.WriteString(rec.Column(j).ValueStr(i))
+			}
+			out = append(out, b.String())
+		}
+	}
+	if err := res.Reader.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestCopyAnswersAsTheStoreDoes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "spend", "2024-04.csv"), spendCSV)
+	inner, sc := filesSource(t, dir)
+	sc.Accelerate = accel(t, nil)
+	s := newSource(t, inner, sc, nil)
+	waitFor(t, "the first copy", serving(s, "spend"))
+
+	reqs := []gateway.ScanRequest{
+		{Table: "spend", Limit: -1},
+		{Table: "spend", Columns: []string{"supplier", "amount"}, Limit: -1},
+		{Table: "spend", Filters: []gateway.Filter{{Column: "amount", Op: gateway.OpGt, Value: 600.0}}, Limit: -1},
+		{Table: "spend", Limit: 1, OrderBy: []gateway.Order{{Column: "amount", Desc: true}}},
+	}
+	for _, req := range reqs {
+		live, err := inner.Scan(ctx, req)
+		want := rows(t, live, err)
+		res, err := s.Scan(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Copy == nil || res.Copy.Mode != "full" || res.Copy.RefreshedAt.IsZero() {
+			t.Fatalf("%v: the scan does not say it read the copy: %+v", req, res.Copy)
+		}
+		if res.Files == nil || res.Files.Count != 1 {
+			t.Errorf("%v: the copy's scan does not say which files it holds: %+v", req, res.Files)
+		}
+		if got := rows(t, res, nil); !slices.Equal(got, want) {
+			t.Errorf("%v: copy %q, store %q", req, got, want)
+		}
+	}
+	// The copy pushes what the store would: the filter and the top-N.
+	res, err := s.Scan(ctx, reqs[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pushed.OrderBy || !res.Pushed.Limit {
+		t.Errorf("top-N not pushed into the copy: %+v", res.Pushed)
+	}
+	res.Reader.Release()
+	agg, err := s.Aggregate(ctx, gateway.AggregateRequest{Table: "spend", Aggs: []gateway.AggFunc{{Kind: gateway.AggCountStar}}})
+	if got := rows(t, agg, err); !slices.Equal(got, []string{"3"}) {
+		t.Errorf("count(*) in the copy = %q, want 3", got)
+	}
+	plan, err := s.PlanScan(ctx, reqs[2])
+	if err != nil || !strings.Contains(plan.Statement, "the gateway's copy") {
+		t.Errorf("EXPLAIN does not say the copy answers: %v %q", err, plan.Statement)
+	}
+}
+
+func TestFilesChangeRefreshesTheCopy(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "spend", "2024-04.csv")
+	writeFile(t, path, spendCSV)
+	inner, sc := filesSource(t, dir)
+	sc.Accelerate = accel(t, nil)
+	s := newSource(t, inner, sc, nil)
+	waitFor(t, "the first copy", serving(s, "spend"))
+	first := copyState(s, "spend").Refreshes
+
+	// The council's export lands whole (written aside, then renamed).
+	writeFile(t, path+".tmp", spendCSV+"4,Late Payment Ltd,999.99,2024-06-30\n")
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	suppliers := func() []string {
+		res, err := s.Scan(ctx, gateway.ScanRequest{Table: "spend", Columns: []string{"supplier"}, Limit: -1})
+		return rows(t, res, err)
+	}
+	waitFor(t, "the file's new row in the copy", func() bool { return slices.Contains(suppliers(), "Late Payment Ltd") })
+	waitFor(t, "the refresh to be counted", func() bool { return copyState(s, "spend").Refreshes > first })
+	// Unchanged files keep the copy known to match them: its age stays
+	// near the last check, not the last refresh.
+	st := copyState(s, "spend")
+	if st.AgeSeconds == nil || *st.AgeSeconds > 5 {
+		t.Errorf("an unchanged file's copy should be verified on each check; age %v", st.AgeSeconds)
+	}
+}
+
+// downable fails every call while down is set: a store that went away.
+type downable struct {
+	gateway.Source
+	down  atomic.Bool
+	scans atomic.Int64
+}
+
+var errDown = &gateway.Error{Code: gateway.CodeSourceFailed, Source: "leeds", Message: "leeds is down"}
+
+func (d *downable) Tables(ctx context.Context) ([]gateway.Table, error) {
+	if d.down.Load() {
+		return nil, errDown
+	}
+	return d.Source.Tables(ctx)
+}
+
+func (d *downable) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
+	d.scans.Add(1)
+	if d.down.Load() {
+		return nil, errDown
+	}
+	return d.Source.Scan(ctx, req)
+}
+
+func (d *downable) Ping(ctx context.Context) error {
+	if d.down.Load() {
+		return errDown
+	}
+	return nil
+}
+
+func TestSnapshotAnswersAfterARestartWhileTheStoreIsDown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  []byte
+	}{{"plain", nil}, {"encrypted", []byte("a-test-secret-that-is-long-enough-0123456789")}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "spend", "2024-04.csv"), spendCSV)
+			inner, sc := filesSource(t, dir)
+			sc.Accelerate = accel(t, nil)
+			s, err := New(inner, sc, Options{Key: tc.key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kind := map[bool]string{true: "plain", false: "encrypted"}[tc.key == nil]
+			waitFor(t, "the first snapshot", func() bool { return copyState(s, "spend").Snapshot == kind })
+			live, err := inner.Scan(ctx, gateway.ScanRequest{Table: "spend", Limit: -1})
+			want := rows(t, live, err)
+			s.Close() // closes inner too
+
+			snap := snapshotPath(sc.Accelerate.Dir, "spend")
+			b, err := os.ReadFile(snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi, _ := os.Stat(snap); fi.Mode().Perm() != 0o600 {
+				t.Errorf("snapshot mode %v, want 0600", fi.Mode().Perm())
+			}
+			if got := bytes.Contains(b, []byte("Jane Doe")); got != (tc.key == nil) {
+				t.Errorf("snapshot holds the name in clear: %v (want %v)", got, tc.key == nil)
+			}
+
+			inner2, _ := filesSource(t, dir)
+			d := &downable{Source: inner2}
+			d.down.Store(true)
+			s2 := newSource(t, d, sc, tc.key)
+			ts, err := s2.Tables(ctx)
+			if err != nil || len(ts) != 1 || ts[0].Name != "spend" {
+				t.Fatalf("a down store's tables should come from its copies: %v %v", ts, err)
+			}
+			waitFor(t, "the snapshot to load", serving(s2, "spend"))
+			res, err := s2.Scan(ctx, gateway.ScanRequest{Table: "spend", Limit: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rows(t, res, nil); !slices.Equal(got, want) {
+				t.Errorf("after a restart the snapshot gave %q, the store %q", got, want)
+			}
+			if err := s2.Ping(ctx); err == nil {
+				t.Error("Ping should say the store is down even while its copy answers")
+			}
+		})
+	}
+}
+
+func TestChangedSnapshotIsRefused(t *testing.T) {
+	key := []byte("a-test-secret-that-is-long-enough-0123456789")
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "spend", "2024-04.csv"), spendCSV)
+	inner, sc := filesSource(t, dir)
+	sc.Accelerate = accel(t, nil)
+	s, err := New(inner, sc, Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first snapshot", func() bool { return copyState(s, "spend").Snapshot == "encrypted" })
+	s.Close()
+	snap := snapshotPath(sc.Accelerate.Dir, "spend")
+	orig, err := os.ReadFile(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		key  []byte
+		file func([]byte) []byte
+	}{
+		{"a byte flipped", key, func(b []byte) []byte { c := slices.Clone(b); c[len(c)/2] ^= 1; return c }},
+		{"cut short", key, func(b []byte) []byte { return slices.Clone(b[:len(b)-10]) }},
+		{"extended", key, func(b []byte) []byte { return append(slices.Clone(b), 0) }},
+		{"another key", []byte("another-test-secret-that-is-long-enough-987"), slices.Clone[[]byte]},
+		{"no key", nil, slices.Clone[[]byte]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(snap, tc.file(orig), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r, _, closeFile, err := openSnapshot(snap, tc.key)
+			if err == nil {
+				for r.Next() {
+				}
+				err = r.Err()
+				r.Release()
+				closeFile()
+			}
+			if err == nil {
+				t.Fatal("a changed snapshot was read")
+			}
+			// The gateway does not answer from it: the store is down, so
+			// nothing answers.
+			inner2, _ := filesSource(t, dir)
+			d := &downable{Source: inner2}
+			d.down.Store(true)
+			s2 := newSource(t, d, sc, tc.key)
+			time.Sleep(100 * time.Millisecond) // let a (wrong) load happen, if it would
+			if _, err := s2.Scan(ctx, gateway.ScanRequest{Table: "spend", Limit: -1}); !errors.Is(err, errDown) {
+				t.Errorf("a changed snapshot answered: %v", err)
+			}
+		})
+	}
+}
+
+func TestMaxStalenessSendsScansToTheStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "spend", "2024-04.csv"), spendCSV)
+	inner, sc := filesSource(t, dir)
+	on := false
+	sc.Accelerate = accel(t, func(a *config.Accelerate) { a.OnChange = &on; a.MaxStaleness = config.Duration(2 * time.Hour) })
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	d := &downable{Source: inner}
+	s, err := New(d, sc, Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	waitFor(t, "the first copy", serving(s, "spend"))
+	before := d.scans.Load()
+	res, err := s.Scan(ctx, gateway.ScanRequest{Table: "spend", Limit: -1})
+	if err != nil || res.Copy == nil {
+		t.Fatalf("a fresh copy should answer: %v", err)
+	}
+	res.Reader.Release()
+	if d.scans.Load() != before {
+		t.Error("a fresh copy's scan reached the store")
+	}
+	d.down.Store(true) // refreshes fail from now on
+	mu.Lock()
+	now = now.Add(3 * time.Hour)
+	mu.Unlock()
+	if st := copyState(s, "spend"); st.State != "expired" || st.Serving != "store" {
+		t.Errorf("a copy past max_staleness: %+v", st)
+	}
+	if _, err := s.Scan(ctx, gateway.ScanRequest{Table: "spend", Limit: -1}); !errors.Is(err, errDown) {
+		t.Errorf("a copy past max_staleness answered instead of the store: %v", err)
+	}
+}
+
+// TestStoreTypesRoundTrip copies real PostgreSQL and MariaDB tables of
+// every type the adapters read and checks that the copy is not refused
+// and gives back exactly the store's values: the policy, applied to the
+// copy's values, then decides on exactly what it would have seen live.
+func TestStoreTypesRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	t.Run("postgres", func(t *testing.T) {
+		dsn, db := storetest.Postgres(t)
+		for _, q := range []string{
+			`CREATE TABLE spend (id bigint PRIMARY KEY, small smallint, n integer, amount numeric(14,2), big numeric(30,6),
+				supplier text, code varchar(10), paid date, at timestamp, at_tz timestamptz, flag boolean, ratio double precision, r real)`,
+			`INSERT INTO spend VALUES
+				(1, 1, 10, 500.10, 123456789012345678901234.123456, 'Acme Ltd', 'A1', '2024-04-01', '2024-04-01 10:00:00.123456', '2024-04-01 10:00:00+01', true, 0.5, 1.25),
+				(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+				(3, -3, -30, -12000.55, -1.000001, 'Zoë Ünïcode', '', '1999-12-31', '1970-01-01 00:00:00', '2030-06-30 23:59:59.999999+00', false, -1e300, 3.5)`,
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sc := config.Source{ID: "pg", Council: "PG Council", GSS: "E08000035", Type: "postgres", DSN: dsn, MaxConnections: 2}
+		inner, err := postgres.Open(ctx, sc, memory.DefaultAllocator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roundTrip(t, inner, sc)
+	})
+	t.Run("mariadb", func(t *testing.T) {
+		dsn, db := storetest.MySQL(t)
+		for _, q := range []string{
+			`CREATE TABLE spend (id bigint PRIMARY KEY, small smallint, n int, amount decimal(14,2), big decimal(30,6),
+				supplier text, code varchar(10), paid date, at datetime(6), flag boolean, ratio double, r float)`,
+			`INSERT INTO spend VALUES
+				(1, 1, 10, 500.10, 123456789012345678901234.123456, 'Acme Ltd', 'A1', '2024-04-01', '2024-04-01 10:00:00.123456', true, 0.5, 1.25),
+				(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+				(3, -3, -30, -12000.55, -1.000001, 'Zoë Ünïcode', '', '1999-12-31', '1970-01-01 00:00:00', false, -1e300, 3.5)`,
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sc := config.Source{ID: "my", Council: "My Council", GSS: "E08000035", Type: "mysql", DSN: dsn, MaxConnections: 2}
+		inner, err := mysql.Open(ctx, sc, memory.DefaultAllocator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roundTrip(t, inner, sc)
+	})
+}
+
+func roundTrip(t *testing.T, inner gateway.Source, sc config.Source) {
+	t.Helper()
+	ctx := context.Background()
+	off := false
+	sc.Accelerate = accel(t, func(a *config.Accelerate) { a.OnChange = &off })
+	live, err := inner.Scan(ctx, gateway.ScanRequest{Table: "spend", Limit: -1})
+	want := rows(t, live, err)
+	s := newSource(t, inner, sc, nil)
+	waitFor(t, "the copy to be made or refused", func() bool {
+		st := copyState(s, "spend")
+		return st.Serving == "copy" || st.State == "refused" || st.State == "failed"
+	})
+	if st := copyState(s, "spend"); st.Serving != "copy" {
+		t.Fatalf("the copy was not made: %+v", st)
+	}
+	res, err := s.Scan(ctx, gateway.ScanRequest{Table: "spend", Limit: -1})
+	if err != nil || res.Copy == nil {
+		t.Fatalf("scan of the copy: %v", err)
+	}
+	if got := rows(t, res, nil); !slices.Equal(got, want) {
+		t.Errorf("the copy's values differ from the store's:\ncopy  %q\nstore %q", got, want)
+	}
+}
+
+func TestAppendModeAddsOnlyNewRows(t *testing.T) {
+	ctx := context.Background()
+	dsn, db := storetest.Postgres(t)
+	for _, q := range []string{
+		`CREATE TABLE spend (id bigint PRIMARY KEY, supplier text, amount numeric(14,2))`,
+		`INSERT INTO spend SELECT g, 'supplier ' || g, g * 1.5 FROM generate_series(1, 1000) g`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc := config.Source{ID: "pg", Council: "PG Council", GSS: "E08000035", Type: "postgres", DSN: dsn, MaxConnections: 2}
+	inner, err := postgres.Open(ctx, sc, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	every := config.Duration(time.Second)
+	sc.Accelerate = accel(t, func(a *config.Accelerate) {
+		a.OnChange, a.Refresh, a.Mode, a.Key = &off, &every, config.AccelerateAppend, "id"
+	})
+	s := newSource(t, inner, sc, nil)
+	waitFor(t, "the first copy", serving(s, "spend"))
+	// A row changed in the store is not seen in append mode (only new
+	// keys are read): the test shows which rows a refresh read.
+	if _, err := db.ExecContext(ctx, `UPDATE spend SET supplier = 'changed' WHERE id = 1;
+		INSERT INTO spend SELECT g, 'new ' || g, g FROM generate_series(1001, 1010) g`); err != nil {
+		t.Fatal(err)
+	}
+	count := func() []string {
+		agg, err := s.Aggregate(ctx, gateway.AggregateRequest{Table: "spend",
+			Aggs: []gateway.AggFunc{{Kind: gateway.AggCountStar}, {Kind: gateway.AggCountDistinct, Column: "id"}}})
+		return rows(t, agg, err)
+	}
+	waitFor(t, "the new rows", func() bool { return slices.Equal(count(), []string{"1010|1010"}) })
+	res, err := s.Scan(ctx, gateway.ScanRequest{Table: "spend", Columns: []string{"supplier"},
+		Filters: []gateway.Filter{{Column: "id", Op: gateway.OpEq, Value: int64(1)}}, Limit: -1})
+	if got := rows(t, res, err); !slices.Equal(got, []string{"supplier 1"}) {
+		t.Errorf("append mode re-read an old row: %q", got)
+	}
+	// Later refreshes add nothing twice.
+	n := copyState(s, "spend").Refreshes
+	waitFor(t, "two more refreshes", func() bool { return copyState(s, "spend").Refreshes >= n+2 })
+	if got := count(); !slices.Equal(got, []string{"1010|1010"}) {
+		t.Errorf("after more refreshes: %q", got)
+	}
+}
+
+func TestSnapshotPathsDoNotCollide(t *testing.T) {
+	a, b := snapshotPath("/d", "spend 2024"), snapshotPath("/d", "spend_2024")
+	if a == b || filepath.Dir(a) != "/d" || strings.Contains(filepath.Base(snapshotPath("/d", "../x")), "/") {
+		t.Errorf("paths %q %q", a, b)
+	}
+}
+
+func TestDiffers(t *testing.T) {
+	f := func(name string, typ arrow.DataType) arrow.Field {
+		return arrow.Field{Name: name, Type: typ, Nullable: true}
+	}
+	store := arrow.NewSchema([]arrow.Field{f("id", arrow.PrimitiveTypes.Int64), f("amount", &arrow.Decimal128Type{Precision: 14, Scale: 2})}, nil)
+	for _, tc := range []struct {
+		name string
+		copy *arrow.Schema
+		same bool
+	}{
+		{"same", arrow.NewSchema([]arrow.Field{f("id", arrow.PrimitiveTypes.Int64), {Name: "amount", Type: &arrow.Decimal128Type{Precision: 14, Scale: 2}}}, nil), true},
+		{"a type widened", arrow.NewSchema([]arrow.Field{f("id", arrow.PrimitiveTypes.Int64), f("amount", arrow.PrimitiveTypes.Float64)}, nil), false},
+		{"a column renamed", arrow.NewSchema([]arrow.Field{f("ID", arrow.PrimitiveTypes.Int64), f("amount", &arrow.Decimal128Type{Precision: 14, Scale: 2})}, nil), false},
+		{"a column lost", arrow.NewSchema([]arrow.Field{f("id", arrow.PrimitiveTypes.Int64)}, nil), false},
+	} {
+		if got := differs(store, tc.copy) == ""; got != tc.same {
+			t.Errorf("%s: differs = %q", tc.name, differs(store, tc.copy))
+		}
+	}
+}
