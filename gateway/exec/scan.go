@@ -34,6 +34,7 @@ type scanRun struct {
 	statement string
 	args      []any
 	files     *gateway.FilesRead // what a file store's scan found to read
+	copy      *gateway.CopyRead  // the local copy the scan read, if it read one
 	// planSchema is the shape a Planner said the store would return (for
 	// EXPLAIN of a partial aggregate, whose shape is the store's).
 	planSchema *arrow.Schema
@@ -134,7 +135,7 @@ func startScans(ctx context.Context, j *job, explain bool) error {
 				errs[i] = gateway.Errorf(gateway.CodeSourceFailed, "council source %q returned columns %v for %s, not the %v asked for", s.Source.Config.ID, res.Reader.Schema(), s.Table.Name, schema)
 				return
 			}
-			s.pushed, s.statement, s.args, s.files = res.Pushed, res.Statement, res.Args, res.Files
+			s.pushed, s.statement, s.args, s.files, s.copy = res.Pushed, res.Statement, res.Args, res.Files, res.Copy
 			s.reader = newPrefetchIdle(ctx, s.Source.Config.ID, res.Reader, 4, time.Duration(s.Source.Config.ReadTimeout), s.stopStream)
 		}()
 	}
@@ -203,7 +204,7 @@ func (s *scanRun) startAggregate(ctx context.Context) (bool, error) {
 		return false, gateway.Errorf(gateway.CodeSourceFailed, "council source %q returned %d columns for a partial aggregate of %s, not %d", s.Source.Config.ID, res.Reader.Schema().NumFields(), s.Table.Name, want)
 	}
 	s.aggPushed = true
-	s.pushed, s.statement, s.args, s.files = res.Pushed, res.Statement, res.Args, res.Files
+	s.pushed, s.statement, s.args, s.files, s.copy = res.Pushed, res.Statement, res.Args, res.Files, res.Copy
 	s.reader = newPrefetchIdle(ctx, s.Source.Config.ID, res.Reader, 4, time.Duration(s.Source.Config.ReadTimeout), s.stopStream)
 	return true, nil
 }
@@ -243,6 +244,29 @@ type SourceStats struct {
 	// Files, for a table kept as files, counts the files the scan found
 	// and gives their latest modification time.
 	Files *gateway.FilesRead `json:"files,omitempty"`
+	// Copy, for an accelerated table, says the scan read the gateway's
+	// local copy rather than the store, and how fresh the copy is.
+	Copy *gateway.CopyRead `json:"copy,omitempty"`
+}
+
+// FilesNote is the files a file-backed table's scan found, as both doors'
+// response headers give it; "" for other tables.
+func (st SourceStats) FilesNote() string {
+	if st.Files == nil {
+		return ""
+	}
+	return fmt.Sprintf("source=%s; table=%s; files=%d; latest_modified=%s",
+		st.Source, st.Table, st.Files.Count, st.Files.LatestModified.UTC().Format(time.RFC3339))
+}
+
+// CopyNote says a scan read the table's local copy and how fresh it is,
+// as both doors' response headers give it; "" for a scan of the store.
+func (st SourceStats) CopyNote() string {
+	if st.Copy == nil {
+		return ""
+	}
+	return fmt.Sprintf("source=%s; table=%s; mode=%s; refreshed_at=%s; age_seconds=%d",
+		st.Source, st.Table, st.Copy.Mode, st.Copy.RefreshedAt.UTC().Format(time.RFC3339), st.Copy.AgeSeconds)
 }
 
 func (s *scanRun) stats(aggOnly bool) SourceStats {
@@ -262,6 +286,7 @@ func (s *scanRun) stats(aggOnly bool) SourceStats {
 	st.NotPushed = s.aggRefused()
 	st.Conversions = s.conversions
 	st.Files = s.files
+	st.Copy = s.copy
 	switch {
 	case aggOnly || s.reader == nil:
 	case s.hidden:

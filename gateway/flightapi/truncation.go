@@ -2,9 +2,7 @@ package flightapi
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -27,6 +25,9 @@ const (
 	// FilesHeader: once per file-backed table read, the files its scan
 	// found and their latest modification time, as over HTTP.
 	FilesHeader = "x-gateway-files"
+	// CopyHeader: once per accelerated table read from the gateway's
+	// copy, how fresh the copy is, as over HTTP.
+	CopyHeader = "x-gateway-copy"
 )
 
 // TruncatedMarker is the app_metadata of the last FlightData of a result
@@ -40,17 +41,19 @@ type TruncatedMarker struct {
 }
 
 // rowCapMD is the row cap the result is under, and the files each
-// file-backed table's scan found (FilesHeader), as the planning call's
-// response headers; empty when there is neither.
+// file-backed table's scan found (FilesHeader) and the freshness of each
+// local copy read (CopyHeader), as the planning call's response headers.
 func rowCapMD(res *engine.Result) metadata.MD {
 	md := metadata.MD{}
 	if c := res.RowCap(); c > 0 {
 		md.Append(RowCapHeader, strconv.FormatInt(c, 10))
 	}
 	for _, s := range res.Sources() {
-		if s.Files != nil {
-			md.Append(FilesHeader, asciiOnly(fmt.Sprintf("source=%s; table=%s; files=%d; latest_modified=%s",
-				s.Source, s.Table, s.Files.Count, s.Files.LatestModified.UTC().Format(time.RFC3339))))
+		if n := s.FilesNote(); n != "" {
+			md.Append(FilesHeader, asciiOnly(n))
+		}
+		if n := s.CopyNote(); n != "" {
+			md.Append(CopyHeader, asciiOnly(n))
 		}
 	}
 	return md

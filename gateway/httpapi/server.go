@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"slices"
 	"context"
 	"encoding/json"
 	"errors"
@@ -119,11 +120,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		// Breaker is the store's circuit breaker; open, queries that
 		// need the council fail (or leave it out) at once.
 		Breaker *admission.BreakerState `json:"breaker,omitempty"`
+		// Copies, for an accelerated council, sums up its local copies.
+		Copies *copiesSummary `json:"copies,omitempty"`
 	}
 	sources := make([]reach, len(statuses))
 	for i, st := range statuses {
 		sources[i] = reach{Source: st.Source, Council: st.Council, OK: st.OK, Error: st.Error}
 		if src, err := s.Engine.Catalog().Source(st.Source); err == nil {
+			if c, ok := gateway.Find[gateway.Copier](src.Store); ok {
+				sources[i].Copies = summarise(c.Copies())
+			}
 			if b, ok := src.Store.(interface{ Breaker() admission.BreakerState }); ok {
 				bs := b.Breaker()
 				sources[i].Breaker = &bs
@@ -158,6 +164,78 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, body)
 }
 
+// copiesSummary is what /readyz, which needs no key, says of a council's
+// local copies: whether they answer (all, some or none of them), the
+// states they are in, and the stalest answering copy's age; not which
+// tables they are, how many, or what they hold (the catalog says that, per
+// table, to those who may see it).
+type copiesSummary struct {
+	// Serving is "all", "some" or "none": how many of the copies answer
+	// (the other tables are read from the store).
+	Serving string `json:"serving"`
+	// States are the copies' states (ready, refreshing, loading, failed,
+	// expired, refused), each once.
+	States []string `json:"states"`
+	// OldestRefreshedAt and OldestAgeSeconds are of the stalest copy that
+	// answers.
+	OldestRefreshedAt *time.Time `json:"oldest_refreshed_at,omitempty"`
+	OldestAgeSeconds  *int64     `json:"oldest_age_seconds,omitempty"`
+}
+
+func summarise(cs []gateway.CopyStatus) *copiesSummary {
+	sum := &copiesSummary{States: []string{}}
+	serving := 0
+	for _, c := range cs {
+		if !slices.Contains(sum.States, c.State) {
+			sum.States = append(sum.States, c.State)
+		}
+		if c.Serving != "copy" {
+			continue
+		}
+		serving++
+		if sum.OldestAgeSeconds == nil || *c.AgeSeconds > *sum.OldestAgeSeconds {
+			sum.OldestRefreshedAt, sum.OldestAgeSeconds = c.RefreshedAt, c.AgeSeconds
+		}
+	}
+	slices.Sort(sum.States)
+	switch {
+	case serving == 0:
+		sum.Serving = "none"
+	case serving == len(cs):
+		sum.Serving = "all"
+	default:
+		sum.Serving = "some"
+	}
+	return sum
+}
+
+// catalogCopy is what the catalog says of an accelerated table's copy.
+type catalogCopy struct {
+	Serving       string     `json:"serving"` // copy or store
+	State         string     `json:"state"`
+	Mode          string     `json:"mode"`
+	RefreshedAt   *time.Time `json:"refreshed_at,omitempty"`
+	AgeSeconds    *int64     `json:"age_seconds,omitempty"`
+	NextRefresh   *time.Time `json:"next_refresh,omitempty"`
+	LastRefreshMS int64      `json:"last_refresh_ms,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+}
+
+// copiesOf is a source's copies by lower-case table name, nil when it has
+// none.
+func copiesOf(src *catalog.Source) map[string]*catalogCopy {
+	c, ok := gateway.Find[gateway.Copier](src.Store)
+	if !ok {
+		return nil
+	}
+	out := map[string]*catalogCopy{}
+	for _, st := range c.Copies() {
+		out[strings.ToLower(st.Table)] = &catalogCopy{Serving: st.Serving, State: st.State, Mode: st.Mode, RefreshedAt: st.RefreshedAt,
+			AgeSeconds: st.AgeSeconds, NextRefresh: st.NextRefresh, LastRefreshMS: st.LastRefreshMS, LastError: st.LastError}
+	}
+	return out
+}
+
 type catalogColumn struct {
 	Name        string `json:"name"`
 	Type        string `json:"type"`
@@ -173,6 +251,8 @@ type catalogTable struct {
 	SQLName string          `json:"sql_name"`
 	Rows    int64           `json:"rows"`
 	Columns []catalogColumn `json:"columns"`
+	// Copy, for an accelerated table, is its local copy's state.
+	Copy *catalogCopy `json:"copy,omitempty"`
 }
 
 func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
@@ -197,6 +277,9 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		MinGroupSize  int      `json:"min_group_size,omitempty"`
 		RowCap        int64    `json:"row_cap,omitempty"`
 		Coverage      string   `json:"coverage,omitempty"`
+		// Copy, when the council's table is accelerated, is its local
+		// copy's state.
+		Copy *catalogCopy `json:"copy,omitempty"`
 	}
 	// A council the requester will not get, and why.
 	type excluded struct {
@@ -236,11 +319,12 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			so.Error = "not reachable"
 		}
+		copies := copiesOf(src)
 		for _, t := range tables {
 			if !visible[src.Config.ID+"."+t.Name] {
 				continue
 			}
-			ct := catalogTable{Name: t.Name, SQLName: src.Config.ID + "." + t.Name, Rows: t.Rows}
+			ct := catalogTable{Name: t.Name, SQLName: src.Config.ID + "." + t.Name, Rows: t.Rows, Copy: copies[strings.ToLower(t.Name)]}
 			for _, f := range t.Schema.Fields() {
 				ct.Columns = append(ct.Columns, catalogColumn{Name: f.Name, Type: catalog.SQLType(f.Type)})
 			}
@@ -273,7 +357,8 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 			}
 			td := ma.Decision
 			do.Councils = append(do.Councils, member{Source: id, Council: m.Source.Config.Council, GSS: m.Source.Config.GSS, Table: m.Mapping.Table,
-				Agreements: td.Agreements, RowFilter: td.RowFilter, AggregateOnly: td.AggregateOnly, MinGroupSize: td.MinGroupSize, RowCap: td.RowCap, Coverage: td.Coverage})
+				Agreements: td.Agreements, RowFilter: td.RowFilter, AggregateOnly: td.AggregateOnly, MinGroupSize: td.MinGroupSize, RowCap: td.RowCap, Coverage: td.Coverage,
+				Copy: copiesOf(m.Source)[strings.ToLower(m.Mapping.Table)]})
 			for i := range do.Columns {
 				c := &do.Columns[i]
 				if c.Name == "council" || c.Name == "council_gss" {

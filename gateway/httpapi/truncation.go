@@ -2,11 +2,9 @@ package httpapi
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -32,6 +30,10 @@ const (
 	// many files the scan found and the latest modification time among
 	// them, so a missing monthly file shows.
 	FilesHeader = "X-Gateway-Files"
+	// CopyHeader says, once per accelerated table the query read from the
+	// gateway's local copy, the copy's mode, when it was last known to
+	// match the store and how many seconds ago that was.
+	CopyHeader = "X-Gateway-Copy"
 	// ArrowTruncatedKey and ArrowRowCapKey are the custom metadata of the
 	// empty record batch that ends an Arrow stream the cap cut.
 	ArrowTruncatedKey = "gateway.truncated"
@@ -48,9 +50,11 @@ func truncationHeaders(h http.Header, res *engine.Result) {
 		h.Add("Trailer", TruncatedTrailer)
 	}
 	for _, s := range res.Sources() {
-		if s.Files != nil {
-			h.Add(FilesHeader, trimmed(fmt.Sprintf("source=%s; table=%s; files=%d; latest_modified=%s",
-				s.Source, s.Table, s.Files.Count, s.Files.LatestModified.UTC().Format(time.RFC3339))))
+		if n := s.FilesNote(); n != "" {
+			h.Add(FilesHeader, trimmed(n))
+		}
+		if n := s.CopyNote(); n != "" {
+			h.Add(CopyHeader, trimmed(n))
 		}
 	}
 }
