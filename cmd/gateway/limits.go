@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"github.com/councildata/gateway/adapters/accelerate"
 	"os"
 	"strconv"
 	"strings"
@@ -66,4 +67,19 @@ func limitSource(st gateway.Source, sc config.Source) gateway.Source {
 	cool := time.Duration(sc.BreakerCooldown)
 	return admission.LimitSource(st, sc.ID, sc.Council, admission.SourceLimits{MaxConcurrent: sc.MaxConcurrent, StallTimeout: time.Duration(sc.StallTimeout),
 		Breaker: admission.BreakerLimits{Failures: max(sc.BreakerFailures, 0), Cooldown: cool, MaxCooldown: max(cool, time.Minute)}})
+}
+
+// serveSource puts a council's opened store behind what every query of it
+// goes through: its local copies, when the source is accelerated, then its
+// per-source call limit. keys are the snapshots' encryption keys by source
+// id.
+func serveSource(st gateway.Source, sc config.Source, keys map[string][]byte) (gateway.Source, error) {
+	if sc.Accelerate != nil {
+		a, err := accelerate.New(st, sc, accelerate.Options{Key: keys[sc.ID]})
+		if err != nil {
+			return nil, err
+		}
+		st = a
+	}
+	return limitSource(st, sc), nil
 }

@@ -61,7 +61,18 @@ func (m *Main) Reload(ctx context.Context) error {
 		if err != nil {
 			return fail(fmt.Errorf("config %s: source %q: %w", cfg.File, sc.ID, err))
 		}
-		st = limitSource(st, sc)
+		var keys map[string][]byte
+		if sc.Accelerate != nil && sc.Accelerate.EncryptionKeyFile != "" {
+			sec, err := cfg.LoadSecrets()
+			if err != nil {
+				st.Close()
+				return fail(err)
+			}
+			keys = sec.CopyKeys
+		}
+		if st, err = serveSource(st, sc, keys); err != nil {
+			return fail(fmt.Errorf("config %s: source %q: %w", cfg.File, sc.ID, err))
+		}
 		opened = append(opened, st)
 		stores[sc.ID] = st
 	}

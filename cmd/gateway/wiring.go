@@ -85,13 +85,27 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.stores = map[string]gateway.Source{}
 	opened, errs := openSources(ctx, cfg.Sources, startWait)
+	// failed closes the stores opened but not yet served, then the rest.
+	failed := func(sc config.Source, err error) error {
+		for id, raw := range opened {
+			if _, served := m.stores[id]; !served {
+				raw.Close()
+			}
+		}
+		m.Close()
+		return fmt.Errorf("config %s: source %q: %w", cfg.File, sc.ID, err)
+	}
 	for i, sc := range cfg.Sources {
 		if errs[i] != nil {
-			m.stores = opened // closed by Close
-			m.Close()
-			return fmt.Errorf("config %s: source %q: %w", cfg.File, sc.ID, errs[i])
+			return failed(sc, errs[i])
 		}
-		m.stores[sc.ID] = limitSource(opened[sc.ID], sc)
+	}
+	for _, sc := range cfg.Sources {
+		st, err := serveSource(opened[sc.ID], sc, m.secrets.CopyKeys)
+		if err != nil {
+			return failed(sc, err)
+		}
+		m.stores[sc.ID] = st
 	}
 	lim, err := admissionLimits(cfg.Query)
 	if err != nil {
