@@ -54,6 +54,15 @@ start_gateway() { # config http flight logfile
   echo "gateway not ready after 60s" >&2; cat "$4" >&2; exit 1
 }
 
+# wait_copies ADDR LOG: until /readyz says every accelerated council answers from its copies
+wait_copies() {
+  for _ in $(seq 1 1200); do
+    if curl -sf "http://$1/readyz" | jq -e '[.sources[] | select(.copies) | .copies.serving == "all"] | length > 0 and all' >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  echo "copies not loaded after 600s" >&2; curl -s "http://$1/readyz" >&2; tail -20 "$2" >&2; exit 1
+}
+
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # proc_kb FIELD: a kB field of the gateway's /proc status (VmRSS, VmHWM: its peak so far)
 proc_kb() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$GW_PID/status" 2>/dev/null; }
@@ -236,6 +245,21 @@ bench_run() { # name councils rows
   fi
   stop_gateway
 
+  # S9: the same S1, S3 and S4 with every council answered from its local copy
+  # (sources[].accelerate); the first copies are read from the stores, timed.
+  if [[ -f $dir/gateway-accelerated.yaml ]]; then
+    rm -rf "$dir/accelerated"
+    local t9; t9=$(now_ms)
+    start_gateway "$dir/gateway-accelerated.yaml" "$HTTP_ADDR" "$FLIGHT_ADDR" "$dir/gateway-accelerated.log"
+    wait_copies "$HTTP_ADDR" "$dir/gateway-accelerated.log"
+    echo $(( $(now_ms) - t9 )) >"$RES/s9_load_ms"
+    log "[$name] S9: every copy loaded in $(fmt_s "$(cat "$RES/s9_load_ms")")"
+    timeit s9_s1 gw_http application/json "$S1"
+    timeit s9_s3 gw_http application/json "$S3"
+    timeit s9_s4 gw_http application/json "$S4"
+    stop_gateway
+  fi
+
   if [[ $name == default ]]; then
     # S7: policy decision time, and a small query under the repository's policy
     log "[$name] S7: go test -bench BenchmarkDecide ./gateway/policy/"
@@ -358,6 +382,13 @@ write_section() { # name n rows pg my pq
     echo "| S3 … vs every database council's direct filter at once (Parquet/CSV councils left out) | | $(cell s3_all) | $(ratio "$(med s3_gateway)" "$(med s3_all)")× | (info) |"
   fi
   echo "| S4 top-10 by amount across all councils vs slowest store's own top-10 | $(cell s4_gateway) | $(cell $s4slow) | $r4× | (none) |"
+  if [[ -s $RES/s9_s1 ]]; then
+    local r9; r9=$(ratio "$(med s9_s1)" "$(med s1_all_agg)")
+    echo "| S9 accelerated (every council from its local copy; first copies read in $(fmt_s "$(cat "$RES/s9_load_ms")")): S1 vs every database council's own aggregate at once | $(cell s9_s1) | $(cell s1_all_agg) | $r9× | ≤ 1.2× $(met "$r9" 1.2) |"
+    echo "| S9 … S1 vs the same query live | | $(cell s1_gateway) | $(ratio "$(med s9_s1)" "$(med s1_gateway)")× | (info) |"
+    echo "| S9 … S3 vs the slowest store's direct filter / vs live | $(cell s9_s3) | $(cell $s3slow) / $(cell s3_gateway) | $(ratio "$(med s9_s3)" "$(med $s3slow)")× / $(ratio "$(med s9_s3)" "$(med s3_gateway)")× | (info) |"
+    echo "| S9 … S4 vs the slowest store's own top-10 / vs live | $(cell s9_s4) | $(cell $s4slow) / $(cell s4_gateway) | $(ratio "$(med s9_s4)" "$(med $s4slow)")× / $(ratio "$(med s9_s4)" "$(med s4_gateway)")× | ≤ 1.3× $(met "$(ratio "$(med s9_s4)" "$(med $s4slow)")" 1.3) |"
+  fi
   if [[ -f $RES/s5_arrow ]]; then
     local f; for f in arrow csv ndjson json; do
       echo "| S5 HTTP $f, 1M rows (Parquet council, std columns) | $(cell s5_$f) | | $(awk -v m="$(med s5_$f)" 'BEGIN{printf "%.0f rows/s", 1e6/(m/1000)}') | (none) |"

@@ -8,9 +8,10 @@
 //
 // It writes, under --out: data/<council>/... (file stores), gateway.yaml
 // (policy disabled: the store-speed scenarios), gateway-policy.yaml (the
-// repository's policies and agreements, an Edinburgh analyst), and
-// bench.env: shell assignments with each council's store and the direct
-// SQL the script runs against it as the floor.
+// repository's policies and agreements, an Edinburgh analyst),
+// gateway-accelerated.yaml (gateway.yaml with every council accelerated:
+// S9), and bench.env: shell assignments with each council's store and the
+// direct SQL the script runs against it as the floor.
 //
 // S8 (a large result) has two more modes, which touch no database:
 //
@@ -35,6 +36,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -294,6 +296,17 @@ func run(ctx context.Context, out string, n, rows int, seed uint64, pgDSN, myBas
 	pcfg.Policy = config.Policy{Dir: policies, HashSaltFile: cfg.Policy.HashSaltFile}
 	pcfg.Audit.File = filepath.Join(out, "audit-policy", "audit.jsonl")
 	if err := writeConfig(filepath.Join(out, "gateway-policy.yaml"), pcfg); err != nil {
+		return err
+	}
+	// S9: the same councils, every one answered from a local copy.
+	acfg := cfg
+	acfg.Sources = slices.Clone(cfg.Sources)
+	every := config.Duration(time.Hour)
+	for i := range acfg.Sources {
+		acfg.Sources[i].Accelerate = &config.Accelerate{Refresh: &every, Dir: filepath.Join(out, "accelerated", acfg.Sources[i].ID)}
+	}
+	acfg.Audit.File = filepath.Join(out, "audit-accelerated", "audit.jsonl")
+	if err := writeConfig(filepath.Join(out, "gateway-accelerated.yaml"), acfg); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(out, "bench.env"), []byte(env.String()), 0o644)
