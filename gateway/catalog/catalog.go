@@ -457,3 +457,45 @@ func versioned(name string) (string, int, bool) {
 	v, err := strconv.Atoi(m[2])
 	return m[1], v, err == nil
 }
+
+var decimalType = regexp.MustCompile(`^(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$`)
+
+// ArrowType is the Arrow type DuckDB returns for a DuckDB type name (as a
+// standard column's type is written), false for one it does not know.
+func ArrowType(sqlType string) (arrow.DataType, bool) {
+	t := strings.ToUpper(strings.TrimSpace(sqlType))
+	if m := decimalType.FindStringSubmatch(t); m != nil {
+		p, _ := strconv.Atoi(m[1])
+		sc, _ := strconv.Atoi(m[2])
+		return &arrow.Decimal128Type{Precision: int32(p), Scale: int32(sc)}, true
+	}
+	switch t {
+	case "BOOLEAN", "BOOL":
+		return arrow.FixedWidthTypes.Boolean, true
+	case "TINYINT":
+		return arrow.PrimitiveTypes.Int8, true
+	case "SMALLINT":
+		return arrow.PrimitiveTypes.Int16, true
+	case "INTEGER", "INT":
+		return arrow.PrimitiveTypes.Int32, true
+	case "BIGINT":
+		return arrow.PrimitiveTypes.Int64, true
+	case "FLOAT", "REAL":
+		return arrow.PrimitiveTypes.Float32, true
+	case "DOUBLE":
+		return arrow.PrimitiveTypes.Float64, true
+	case "DECIMAL", "NUMERIC":
+		return &arrow.Decimal128Type{Precision: 18, Scale: 3}, true
+	case "DATE":
+		return arrow.FixedWidthTypes.Date32, true
+	case "TIMESTAMP":
+		return &arrow.TimestampType{Unit: arrow.Microsecond}, true
+	case "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE":
+		return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, true
+	case "BLOB":
+		return arrow.BinaryTypes.Binary, true
+	case "VARCHAR", "TEXT", "STRING":
+		return arrow.BinaryTypes.String, true
+	}
+	return nil, false
+}

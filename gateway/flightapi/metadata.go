@@ -4,7 +4,6 @@ import (
 	"context"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -88,41 +87,11 @@ func datasetSchema(d *catalog.Dataset) *arrow.Schema {
 	return arrow.NewSchema(fields, nil)
 }
 
-var decimalType = regexp.MustCompile(`^(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$`)
-
-// arrowType is the Arrow type DuckDB returns for a DuckDB type name.
+// arrowType is the Arrow type DuckDB returns for a DuckDB type name; text
+// for a name catalog.ArrowType does not know.
 func arrowType(sqlType string) arrow.DataType {
-	t := strings.ToUpper(strings.TrimSpace(sqlType))
-	if m := decimalType.FindStringSubmatch(t); m != nil {
-		p, _ := strconv.Atoi(m[1])
-		sc, _ := strconv.Atoi(m[2])
-		return &arrow.Decimal128Type{Precision: int32(p), Scale: int32(sc)}
-	}
-	switch t {
-	case "BOOLEAN", "BOOL":
-		return arrow.FixedWidthTypes.Boolean
-	case "TINYINT":
-		return arrow.PrimitiveTypes.Int8
-	case "SMALLINT":
-		return arrow.PrimitiveTypes.Int16
-	case "INTEGER", "INT":
-		return arrow.PrimitiveTypes.Int32
-	case "BIGINT":
-		return arrow.PrimitiveTypes.Int64
-	case "FLOAT", "REAL":
-		return arrow.PrimitiveTypes.Float32
-	case "DOUBLE":
-		return arrow.PrimitiveTypes.Float64
-	case "DECIMAL", "NUMERIC":
-		return &arrow.Decimal128Type{Precision: 18, Scale: 3}
-	case "DATE":
-		return arrow.FixedWidthTypes.Date32
-	case "TIMESTAMP":
-		return &arrow.TimestampType{Unit: arrow.Microsecond}
-	case "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE":
-		return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
-	case "BLOB":
-		return arrow.BinaryTypes.Binary
+	if t, ok := catalog.ArrowType(sqlType); ok {
+		return t
 	}
 	return arrow.BinaryTypes.String
 }
