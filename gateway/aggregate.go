@@ -40,6 +40,9 @@ type AggregateRequest struct {
 	Filters []Filter // a conjunction, every one applied exactly
 	GroupBy []string // columns of the table; empty for one row over all
 	Aggs    []AggFunc
+	// Computed, for an Evaluator, are computed columns (as in
+	// ScanRequest) that Filters, GroupBy and Aggs may name.
+	Computed []Computed
 }
 
 // AggKind is a partial aggregate a store may compute.

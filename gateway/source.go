@@ -62,6 +62,31 @@ type ScanRequest struct {
 	// OrderBy, with Limit, asks for the Limit first rows in this order
 	// (a top-N). Empty for none; never set without a Limit.
 	OrderBy []Order
+	// Computed are columns the store may compute, for Filters and OrderBy
+	// to name (never Columns): a standard dataset's conversion of the
+	// table's own columns. They are offered only to an Evaluator; a
+	// source that cannot compute one ignores the filters and the order
+	// that name it, as any it cannot apply.
+	Computed []Computed
+}
+
+// Computed is a column computed from the table's own: Expr is DuckDB SQL
+// over the table's columns (quoted identifiers, as the engine's DuckDB
+// sees them: after the adapter's normalisation to Arrow types), of Arrow
+// type Type, named Name, which no column of the table has.
+type Computed struct {
+	Name string
+	Expr string
+	Type arrow.DataType
+}
+
+// Evaluator is implemented by a Source whose store is DuckDB, reading the
+// table's values exactly as the engine's DuckDB receives them (the duckdb
+// and files adapters, and local copies): it computes a DuckDB expression
+// over them exactly as the engine would, so the engine may offer it
+// ScanRequest.Computed. EvaluatesDuckDB is true when it does.
+type Evaluator interface {
+	EvaluatesDuckDB() bool
 }
 
 // Order is one key of a ScanRequest's OrderBy: a column of the scanned

@@ -171,6 +171,9 @@ func (s *Source) PlanAggregate(ctx context.Context, req gateway.AggregateRequest
 	return s.store.PlanAggregate(ctx, req)
 }
 
+// EvaluatesDuckDB is true: the store is a DuckDB file (gateway.Evaluator).
+func (s *Source) EvaluatesDuckDB() bool { return s.store.EvaluatesDuckDB() }
+
 // Ping checks the database answers.
 func (s *Source) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
 

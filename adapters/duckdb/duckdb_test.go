@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -597,4 +599,75 @@ func TestAggregate(t *testing.T) {
 		Sums:        []string{"i", "amount"},
 		RefusedSums: []string{"f8", "name"},
 	})
+}
+
+// TestComputedColumns: a standard dataset's conversion, offered as a
+// computed column, is filtered on, ordered by and aggregated in the store,
+// over the values the adapter sends; a computed column that clashes with
+// a real one, or has no type, is not used.
+func TestComputedColumns(t *testing.T) {
+	ctx := context.Background()
+	path := makeDB(t, `CREATE TABLE spend AS SELECT * FROM (VALUES
+		(1, '£1,200.50', 'Y'), (2, '£30.00', 'N'), (3, 'withheld', 'Y'), (4, '£75,000.00', NULL)) v(id, "Net amount", vat)`)
+	s := open(t, path)
+	amount := gateway.Computed{Name: "__std_amount", Type: &arrow.Decimal128Type{Precision: 14, Scale: 2},
+		Expr: `TRY_CAST(replace(replace(replace(trim(CAST("Net amount" AS VARCHAR)), '£', ''), ',', ''), ' ', '') AS DECIMAL(14,2))`}
+	ids := func(res *gateway.ScanResult, err error) []int64 {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Reader.Release()
+		var out []int64
+		for res.Reader.Next() {
+			c := res.Reader.RecordBatch().Column(0).(*array.Int32)
+			for i := range c.Len() {
+				out = append(out, int64(c.Value(i)))
+			}
+		}
+		return out
+	}
+	res, err := s.Scan(ctx, gateway.ScanRequest{Table: "spend", Columns: []string{"id"}, Computed: []gateway.Computed{amount},
+		Filters: []gateway.Filter{{Column: "__std_amount", Op: gateway.OpGt, Value: gateway.Decimal("100")}}, Limit: -1})
+	if res != nil && (len(res.Pushed.Filters) != 1 || !res.Pushed.Exact) {
+		t.Errorf("the computed filter was not applied: %+v", res.Pushed)
+	}
+	if got := ids(res, err); !slices.Equal(got, []int64{1, 4}) {
+		t.Errorf("amount > 100: %v", got)
+	}
+	res, err = s.Scan(ctx, gateway.ScanRequest{Table: "spend", Columns: []string{"id"}, Computed: []gateway.Computed{amount},
+		OrderBy: []gateway.Order{{Column: "__std_amount", Desc: true}}, Limit: 2})
+	if res != nil && !res.Pushed.OrderBy {
+		t.Errorf("the computed top-N was not applied: %+v", res.Pushed)
+	}
+	if got := ids(res, err); !slices.Equal(got, []int64{4, 1}) {
+		t.Errorf("top 2 by amount: %v", got)
+	}
+	agg, err := s.Aggregate(ctx, gateway.AggregateRequest{Table: "spend", Computed: []gateway.Computed{amount},
+		GroupBy: []string{"vat"}, Aggs: []gateway.AggFunc{{Kind: gateway.AggSum, Column: "__std_amount"}, {Kind: gateway.AggCount, Column: "__std_amount"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, _ := collect(t, memory.DefaultAllocator, agg.Reader)
+	defer release(cols)
+	got := map[string]string{}
+	for i := range cols[0].Len() {
+		got[cols[0].ValueStr(i)] = cols[1].ValueStr(i) + "/" + cols[2].ValueStr(i)
+	}
+	if want := map[string]string{"Y": "1200.5/1", "N": "30/1", "(null)": "75000/1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sum and count of amount by vat: %v, want %v", got, want)
+	}
+	// Not used: a name the table has, or no type. The filter is then not
+	// applied (the engine applies it).
+	for _, bad := range []gateway.Computed{{Name: "id", Expr: "1", Type: arrow.PrimitiveTypes.Int32}, {Name: "__std_x", Expr: "1"}} {
+		res, err := s.Scan(ctx, gateway.ScanRequest{Table: "spend", Columns: []string{"id"}, Computed: []gateway.Computed{bad},
+			Filters: []gateway.Filter{{Column: "__std_x", Op: gateway.OpEq, Value: int64(1)}}, Limit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Pushed.Filters) != 0 {
+			t.Errorf("%+v: a filter on a computed column that is not used was applied", bad)
+		}
+		res.Reader.Release()
+	}
 }

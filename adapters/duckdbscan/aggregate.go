@@ -56,6 +56,7 @@ func orderable(t arrow.DataType) bool {
 }
 
 func (t *table) renderAggregate(req gateway.AggregateRequest) (string, []any, error) {
+	t = t.computing(req.Computed)
 	col := func(name string) (column, error) {
 		c, ok := t.column(name)
 		if !ok {

@@ -19,6 +19,7 @@ import (
 // back (binding 500.251 to a DECIMAL(10,2) parameter would round it).
 func (t *table) render(req gateway.ScanRequest) (string, []any, gateway.Pushed, error) {
 	var pushed gateway.Pushed
+	t = t.computing(req.Computed)
 	cols := t.columns
 	if len(req.Columns) > 0 {
 		cols = make([]column, len(req.Columns))
@@ -99,17 +100,44 @@ func (t *table) orderBy(keys []gateway.Order) (string, bool) {
 }
 
 func (t *table) column(name string) (column, bool) {
-	for _, c := range t.columns {
-		if c.name == name {
-			return c, true
+	for _, cs := range [][]column{t.columns, t.computed} {
+		for _, c := range cs {
+			if c.name == name {
+				return c, true
+			}
 		}
 	}
-	for _, c := range t.columns {
-		if strings.EqualFold(c.name, name) {
-			return c, true
+	for _, cs := range [][]column{t.columns, t.computed} {
+		for _, c := range cs {
+			if strings.EqualFold(c.name, name) {
+				return c, true
+			}
 		}
 	}
 	return column{}, false
+}
+
+// computing is the table as a scan with computed columns sees it: its
+// normalised columns in a derived table, so that each computed
+// expression reads the values the engine would (after normalisation), and
+// the computed columns beside them, for filters and orders to name. A
+// computed column whose name a column of the table has is left out.
+func (t *table) computing(comp []gateway.Computed) *table {
+	if len(comp) == 0 {
+		return t
+	}
+	d := &table{name: t.name, rows: t.rows, schema: t.schema,
+		relation: "(SELECT " + selectList(t.columns) + " FROM " + t.relation + ") AS __t"}
+	for _, c := range t.columns {
+		d.columns = append(d.columns, column{name: c.name, duckType: c.duckType, expr: QuoteIdent(c.name), typ: c.typ})
+	}
+	for _, c := range comp {
+		if _, clash := t.column(c.Name); clash || c.Type == nil || c.Expr == "" {
+			continue
+		}
+		d.computed = append(d.computed, column{name: c.Name, expr: "(" + c.Expr + ")", typ: c.Type})
+	}
+	return d
 }
 
 // filterSQL renders a filter, AND, OR and NOT included, with its

@@ -62,6 +62,7 @@ type table struct {
 	relation string // quoted SQL name of the table or view in DuckDB
 	rows     int64
 	columns  []column
+	computed []column // a scan's computed columns (ScanRequest.Computed)
 	schema   *arrow.Schema
 }
 
@@ -256,6 +257,10 @@ func (s *Store) AddTable(ctx context.Context, name, relation string, rows int64)
 	s.tables = slices.Insert(s.tables, i, t)
 	return nil
 }
+
+// EvaluatesDuckDB is true: the store is DuckDB, and computes a scan's
+// Computed columns over the values it sends, as the engine would.
+func (s *Store) EvaluatesDuckDB() bool { return true }
 
 // Tables lists the tables added, by name.
 func (s *Store) Tables(ctx context.Context) ([]gateway.Table, error) {

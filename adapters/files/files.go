@@ -360,6 +360,9 @@ func (s *Source) PlanAggregate(ctx context.Context, req gateway.AggregateRequest
 	return s.store.PlanAggregate(ctx, req)
 }
 
+// EvaluatesDuckDB is true: the store is DuckDB over the files (gateway.Evaluator).
+func (s *Source) EvaluatesDuckDB() bool { return s.store.EvaluatesDuckDB() }
+
 // Ping checks that the directory is still there and DuckDB answers.
 func (s *Source) Ping(ctx context.Context) error {
 	if _, err := os.Stat(s.root); err != nil {
