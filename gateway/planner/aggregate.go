@@ -377,6 +377,7 @@ func (pl *Planner) planAggregates(p *Plan) {
 			}
 			req.Aggs = append(req.Aggs, f)
 		}
+		req.Computed = s.Req.Computed
 		s.Agg = req
 	}
 }
@@ -466,8 +467,23 @@ const smallTable = 1000
 
 // LocalColumn maps a query column to the council's own column for a
 // partial computed in the store: a standard column must map straight from
-// a column of the same type (no conversion, no value map).
+// a column of the same type (no conversion, no value map), or, in a store
+// that is DuckDB, be its conversion computed there (see computed).
 func LocalColumn(m AggMember, col string) (string, string) {
+	local, why := localColumn(m, col)
+	if why != "" && m.Member != nil {
+		if std := m.Dataset.Column(col); std != nil {
+			if cm, mapped := m.Member.Mapping.Columns[col]; mapped {
+				if name, _, ok := computed(m.Scan, *std, cm); ok {
+					return name, ""
+				}
+			}
+		}
+	}
+	return local, why
+}
+
+func localColumn(m AggMember, col string) (string, string) {
 	s := m.Scan
 	if m.Member == nil {
 		i := catalog.FieldIndex(s.Table.Schema, col)

@@ -247,13 +247,19 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 			all := complete
 			var filters []gateway.Filter
 			// leaf maps a condition on a standard column to the council's
-			// own column, where that is exact.
+			// own column, where that is exact, or, for a store that is
+			// DuckDB, to the column's conversion computed there.
 			leaf := func(c sqltree.Condition) (gateway.Filter, bool) {
 				if c.Column == "council" || c.Column == "council_gss" {
 					return gateway.Filter{}, false // no column of the store
 				}
 				col := d.Column(c.Column)
 				cm, mapped := m.Mapping.Columns[c.Column]
+				if col != nil && mapped && !plainSameType(s, *col, cm) {
+					if name, typ, ok := computed(s, *col, cm); ok && compatible(typ, c.Value) {
+						return gateway.Filter{Column: name, Op: c.Op, Value: c.Value}, true
+					}
+				}
 				if col == nil || !mapped || !cm.Plain() {
 					switch {
 					case col != nil && !mapped:
@@ -322,6 +328,10 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 				if ob, ok := topN(order, func(name string) (string, bool) {
 					col := d.Column(name)
 					cm, mapped := m.Mapping.Columns[name]
+					if col != nil && mapped && !plainSameType(s, *col, cm) {
+						name, _, ok := computed(s, *col, cm)
+						return name, ok
+					}
 					if col == nil || !mapped || !cm.Plain() {
 						return "", false
 					}
@@ -343,6 +353,61 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 		}
 	}
 	return p, nil
+}
+
+// ComputedPrefix starts the name of a standard column's conversion
+// computed in the store (ScanRequest.Computed): __std_<column>.
+const ComputedPrefix = "__std_"
+
+// plainSameType says whether the standard column col is the council's own
+// column, unconverted and of the same type: the store then reads it as it
+// is.
+func plainSameType(s *Scan, col config.Column, cm config.ColumnMapping) bool {
+	if !cm.Plain() {
+		return false
+	}
+	fi := catalog.FieldIndex(s.Table.Schema, cm.From)
+	return fi >= 0 && sameType(s.Table.Schema.Field(fi).Type, col.Type)
+}
+
+// computed offers the store of member scan s the conversion of standard
+// column col (mapping cm) as a computed column, and returns its name and
+// type: only to a store that is DuckDB (gateway.Evaluator), which computes
+// the very expression the query's database would (catalog.Expr, over the
+// values the adapter sends), and only when the table has every column the
+// mapping reads. False otherwise, and then the query's database alone
+// computes it.
+func computed(s *Scan, col config.Column, cm config.ColumnMapping) (string, arrow.DataType, bool) {
+	ev, ok := gateway.Find[gateway.Evaluator](s.Source.Store)
+	if !ok || !ev.EvaluatesDuckDB() {
+		return "", nil, false
+	}
+	typ, ok := catalog.ArrowType(col.Type)
+	if !ok {
+		return "", nil, false
+	}
+	for _, from := range cm.Sources() {
+		if catalog.FieldIndex(s.Table.Schema, from) < 0 {
+			return "", nil, false
+		}
+	}
+	name := ComputedPrefix + col.Name
+	if catalog.FieldIndex(s.Table.Schema, name) >= 0 {
+		return "", nil, false // the table has a column of that name
+	}
+	for _, c := range s.Req.Computed {
+		if c.Name == name {
+			return name, c.Type, true
+		}
+	}
+	typeOf := func(local string) arrow.DataType {
+		if i := catalog.FieldIndex(s.Table.Schema, local); i >= 0 {
+			return s.Table.Schema.Field(i).Type
+		}
+		return nil
+	}
+	s.Req.Computed = append(s.Req.Computed, gateway.Computed{Name: name, Expr: catalog.Expr(col, cm, typeOf), Type: typ})
+	return name, typ, true
 }
 
 // unqualified is the error for a table named without its source: it

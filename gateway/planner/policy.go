@@ -230,6 +230,9 @@ func (p *Plan) applyPolicy() {
 			if col, std, isMasked := maskedLeaf(f, masked); !isMasked {
 				kept = append(kept, f)
 			} else {
+				if c, ok := strings.CutPrefix(col, ComputedPrefix); ok {
+					col = c + " (computed in the store)"
+				}
 				s.Note("filter on %s is not offered: the policy masks %s, and the store would compare raw values", col, std)
 			}
 		}
@@ -252,6 +255,7 @@ func (p *Plan) applyPolicy() {
 			s.Req.OrderBy = nil // an order is only ever offered with its limit
 		}
 		s.Req.Filters = kept
+		s.Req.Computed = referenced(s.Req)
 	}
 	for _, v := range p.Direct {
 		touch(v.Scan, v.Dec, func(col string) (string, bool) { return enforce.Masked(v.Dec, col) })
@@ -260,7 +264,10 @@ func (p *Plan) applyPolicy() {
 		for i, m := range v.Dataset.Members {
 			d := v.Decs[i]
 			v.Members[i].PolicyMember = &v.Dataset.Members[i]
-			touch(v.Members[i], d, func(local string) (string, bool) {
+			// A local column is masked when a standard column read from it
+			// is; a standard column's conversion computed in the store,
+			// when it is masked itself or reads a masked column.
+			maskedLocal := func(local string) (string, bool) {
 				for std, cm := range m.Mapping.Columns {
 					if cm.Reads(local) {
 						if name, ok := enforce.Masked(d, std); ok {
@@ -269,7 +276,26 @@ func (p *Plan) applyPolicy() {
 					}
 				}
 				return "", false
-			})
+			}
+			masked := func(local string) (string, bool) {
+				if name, ok := maskedLocal(local); ok {
+					return name, true
+				}
+				std, isComputed := strings.CutPrefix(local, ComputedPrefix)
+				if !isComputed {
+					return "", false
+				}
+				if name, ok := enforce.Masked(d, std); ok {
+					return name, true
+				}
+				for _, from := range m.Mapping.Columns[std].Sources() {
+					if name, ok := maskedLocal(from); ok {
+						return name, true
+					}
+				}
+				return "", false
+			}
+			touch(v.Members[i], d, masked)
 		}
 	}
 	for _, s := range p.Scans {
@@ -352,4 +378,30 @@ func limitReason(d *gateway.TableDecision, orderMasked bool) string {
 		return "the order is on a masked column"
 	}
 	return "a filter it relied on is on a masked column"
+}
+
+// referenced keeps the computed columns req's filters and order still
+// name.
+func referenced(req gateway.ScanRequest) []gateway.Computed {
+	used := map[string]bool{}
+	var walk func(f gateway.Filter)
+	walk = func(f gateway.Filter) {
+		used[f.Column] = true
+		for _, a := range f.Args {
+			walk(a)
+		}
+	}
+	for _, f := range req.Filters {
+		walk(f)
+	}
+	for _, o := range req.OrderBy {
+		used[o.Column] = true
+	}
+	var out []gateway.Computed
+	for _, c := range req.Computed {
+		if used[c.Name] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
