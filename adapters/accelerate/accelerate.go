@@ -74,6 +74,7 @@ var (
 	_ gateway.Aggregator = (*Source)(nil)
 	_ gateway.Planner    = (*Source)(nil)
 	_ gateway.Copier     = (*Source)(nil)
+	_ gateway.Evaluator  = (*Source)(nil)
 )
 
 // New wraps inner, the store of source sc, whose Accelerate section must
@@ -266,7 +267,27 @@ func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.Sc
 			return res, nil
 		}
 	}
-	return s.inner.Scan(ctx, req)
+	return s.inner.Scan(ctx, s.forStore(req))
+}
+
+// EvaluatesDuckDB is true: a copy is DuckDB. A scan with computed columns
+// that the store must answer (no copy yet) goes to a store that may not
+// compute them; forStore then takes them back.
+func (s *Source) EvaluatesDuckDB() bool { return true }
+
+// forStore is req for the store: as it is when the store computes DuckDB
+// expressions too, otherwise without its computed columns and so without
+// its filters, order and limit (offers the engine applies itself anyway),
+// since they may name a computed column the store does not have.
+func (s *Source) forStore(req gateway.ScanRequest) gateway.ScanRequest {
+	if len(req.Computed) == 0 {
+		return req
+	}
+	if ev, ok := s.inner.(gateway.Evaluator); ok && ev.EvaluatesDuckDB() {
+		return req
+	}
+	req.Computed, req.Filters, req.OrderBy, req.Limit = nil, nil, nil, -1
+	return req
 }
 
 // Aggregate computes the partial aggregate in the table's copy, or asks
@@ -309,7 +330,7 @@ func (s *Source) PlanScan(ctx context.Context, req gateway.ScanRequest) (*gatewa
 		}
 	}
 	if pl, ok := s.inner.(gateway.Planner); ok {
-		return pl.PlanScan(ctx, req)
+		return pl.PlanScan(ctx, s.forStore(req))
 	}
 	return &gateway.ScanPlan{Statement: "(the store's adapter cannot show its statement)"}, nil
 }

@@ -543,3 +543,41 @@ func TestDiffers(t *testing.T) {
 		}
 	}
 }
+
+// TestComputedColumnsReachOnlyDuckDB: a copy computes a scan's computed
+// columns; a store that cannot (here one answering while the copy is
+// expired) gets the scan without them, and without the filters and order
+// that may name them, which the engine applies itself.
+func TestComputedColumnsReachOnlyDuckDB(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "spend", "2024-04.csv"), spendCSV)
+	inner, sc := filesSource(t, dir)
+	off := false
+	sc.Accelerate = accel(t, func(a *config.Accelerate) { a.OnChange = &off; a.MaxStaleness = config.Duration(2 * time.Hour) })
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	d := &downable{Source: inner} // not an Evaluator: it hides the files adapter's
+	s, err := New(d, sc, Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	waitFor(t, "the first copy", serving(s, "spend"))
+	req := gateway.ScanRequest{Table: "spend", Columns: []string{"supplier"}, Limit: 1,
+		Computed: []gateway.Computed{{Name: "__std_big", Expr: `"amount" > 1000`, Type: arrow.FixedWidthTypes.Boolean}},
+		Filters:  []gateway.Filter{{Column: "__std_big", Op: gateway.OpEq, Value: true}},
+		OrderBy:  []gateway.Order{{Column: "supplier"}}}
+	res, err := s.Scan(ctx, req)
+	if got := rows(t, res, err); !slices.Equal(got, []string{"Bridge Works"}) || res.Copy == nil || len(res.Pushed.Filters) != 1 {
+		t.Errorf("the copy's computed filter: %q %+v", got, res.Pushed)
+	}
+	mu.Lock()
+	now = now.Add(3 * time.Hour)
+	mu.Unlock()
+	res, err = s.Scan(ctx, req)
+	if got := rows(t, res, err); len(got) != 3 || res.Copy != nil || len(res.Pushed.Filters) != 0 || res.Pushed.Limit {
+		t.Errorf("the store should get the scan without what it cannot compute: %q %+v", got, res.Pushed)
+	}
+}
