@@ -242,6 +242,7 @@ func (s *Source) run(ctx context.Context, what, table string, q *Query) (*gatewa
 		BatchRows: s.BatchRows,
 		Cancel:    cancel,
 		Wrap:      func(err error) error { return StoreError(ctx, s.Kind, s.ID, what, err) },
+		Sizes:     s.sizesOf(table),
 	})
 	return &gateway.ScanResult{Reader: r, Pushed: q.Pushed, Statement: q.SQL, Args: q.Args}, nil
 }

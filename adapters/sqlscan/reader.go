@@ -2,6 +2,7 @@ package sqlscan
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -71,6 +72,45 @@ type ReaderOptions struct {
 	// Wrap adds the source and table to an error; nil leaves errors as they
 	// are.
 	Wrap func(error) error
+	// Sizes, if set, is what earlier scans of the table held per batch,
+	// shared across scans: the first batch is reserved from it too.
+	Sizes *Sizes
+}
+
+// Sizes is what a table's batches held: rows, and bytes of text or binary
+// data per row by column name. Readers of the same table share it, so
+// each batch's buffers are allocated once at about their final size
+// rather than grown by doubling and copying.
+type Sizes struct {
+	mu     sync.Mutex
+	rows   int
+	perRow map[string]float64
+}
+
+// guess is the rows and the data bytes per row of the named columns to
+// reserve for a batch of at most max rows.
+func (z *Sizes) guess(max int, names []string) (int, []float64) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	per := make([]float64, len(names))
+	for i, n := range names {
+		per[i] = z.perRow[n]
+	}
+	return min(max, z.rows), per
+}
+
+func (z *Sizes) note(rows int, names []string, per []float64) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.perRow == nil {
+		z.perRow = map[string]float64{}
+	}
+	z.rows = max(z.rows, rows)
+	for i, n := range names {
+		if per[i] > 0 {
+			z.perRow[n] = per[i]
+		}
+	}
 }
 
 // NewReader returns a RecordReader that reads o.Cursor lazily, one batch per
@@ -104,6 +144,11 @@ type reader struct {
 	scan     bool
 	bld      *array.RecordBuilder
 	rec      arrow.RecordBatch
+	// perRow is, per column, the bytes of text or binary data a row of the
+	// last batch held, to reserve the next batch's data buffers at once
+	// rather than grow them by copying (0: not text, or no batch yet).
+	perRow   []float64
+	fullRows bool // a whole batch has been read: reserve BatchRows
 	err      error
 	done     bool // no more rows will be read
 	closed   bool // cursor closed
@@ -151,8 +196,8 @@ func (r *reader) Next() bool {
 		r.fail(fmt.Errorf("reader has %d cells for %d columns", len(r.o.Cells), len(r.o.Schema.Fields())))
 		return false
 	}
-	r.bld.Reserve(min(r.o.BatchRows, 1024))
 	fields := r.bld.Fields()
+	r.reserve(fields)
 	n := 0
 	for n < r.o.BatchRows {
 		if !r.o.Cursor.Next() {
@@ -202,7 +247,59 @@ func (r *reader) Next() bool {
 		return false
 	}
 	r.rec = r.bld.NewRecordBatch()
+	r.measure(n)
 	return true
+}
+
+// reserve sizes the builders for the next batch: its rows, and, for text
+// and binary columns, the data the last batch's rows held (with an eighth
+// more), so a batch's buffers are allocated once, not grown by doubling
+// and copying.
+func (r *reader) reserve(fields []array.Builder) {
+	rows := min(r.o.BatchRows, 1024)
+	if r.fullRows {
+		rows = r.o.BatchRows
+	}
+	per := r.perRow
+	if per == nil && r.o.Sizes != nil {
+		var seen int
+		if seen, per = r.o.Sizes.guess(r.o.BatchRows, r.names()); seen > rows {
+			rows = seen
+		}
+	}
+	r.bld.Reserve(rows)
+	for i, per := range per {
+		if b, ok := fields[i].(interface{ ReserveData(int) }); ok && per > 0 {
+			b.ReserveData(int(per * float64(rows) * 1.125))
+		}
+	}
+}
+
+// measure records what the batch just read held, for reserve.
+func (r *reader) measure(n int) {
+	r.fullRows = r.fullRows || n == r.o.BatchRows
+	if r.perRow == nil {
+		r.perRow = make([]float64, r.rec.NumCols())
+	}
+	for i := range r.perRow {
+		switch a := r.rec.Column(i).(type) {
+		case *array.String:
+			r.perRow[i] = float64(len(a.ValueBytes())) / float64(n)
+		case *array.Binary:
+			r.perRow[i] = float64(len(a.ValueBytes())) / float64(n)
+		}
+	}
+	if r.o.Sizes != nil {
+		r.o.Sizes.note(n, r.names(), r.perRow)
+	}
+}
+
+func (r *reader) names() []string {
+	out := make([]string, r.o.Schema.NumFields())
+	for i := range out {
+		out[i] = r.o.Schema.Field(i).Name
+	}
+	return out
 }
 
 // prepareRaw decides, at the first row, which cells read the store's bytes

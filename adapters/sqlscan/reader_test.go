@@ -261,3 +261,37 @@ func TestReaderRawCells(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderSizes: readers of one table share what its batches held, and
+// the next scan reserves its first batch from it; the rows are the same
+// whatever was reserved.
+func TestReaderSizes(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	sizes := &Sizes{}
+	for scan := range 3 {
+		cur := &fakeCursor{n: 2500, bad: -1}
+		var cancelled int
+		r := NewReader(ReaderOptions{Alloc: alloc, Schema: fakeSchema, Cursor: cur, Cells: []Cell{&intCell{}, &strCell{}},
+			BatchRows: 1000, Cancel: func() { cancelled++ }, Sizes: sizes})
+		next := int64(0)
+		for r.Next() {
+			rec := r.RecordBatch()
+			ints, strs := rec.Column(0).(*array.Int64), rec.Column(1).(*array.String)
+			for i := range ints.Len() {
+				if ints.Value(i) != next || strs.Value(i) != fmt.Sprintf("row %d", next) {
+					t.Fatalf("scan %d, row %d: got %d %q", scan, next, ints.Value(i), strs.Value(i))
+				}
+				next++
+			}
+		}
+		if err := r.Err(); err != nil || next != 2500 {
+			t.Fatalf("scan %d: %d rows, %v", scan, next, err)
+		}
+		r.Release()
+	}
+	rows, per := sizes.guess(1000, []string{"i", "s"})
+	if rows != 1000 || per[0] != 0 || per[1] < 7 || per[1] > 8 {
+		t.Errorf("sizes: %d rows, %v bytes per row (\"row NNNN\" is 7 or 8 bytes; ints hold no data)", rows, per)
+	}
+}

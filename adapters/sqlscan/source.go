@@ -40,7 +40,23 @@ type Source struct {
 	BatchRows int
 
 	mu     sync.Mutex
-	tables map[string]Table // described tables, by exact name
+	tables map[string]Table  // described tables, by exact name
+	sizes  map[string]*Sizes // what each table's batches held, by name
+}
+
+// sizesOf is what the table's batches have held, shared by its scans.
+func (s *Source) sizesOf(table string) *Sizes {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sizes == nil {
+		s.sizes = map[string]*Sizes{}
+	}
+	z, ok := s.sizes[table]
+	if !ok {
+		z = &Sizes{}
+		s.sizes[table] = z
+	}
+	return z
 }
 
 var _ gateway.Source = (*Source)(nil)
