@@ -175,7 +175,7 @@ func run(ctx context.Context, out string, n, rows int, seed uint64, pgDSN, myBas
 	fmt.Fprintf(env, "# written by benchgen %s\nN_COUNCILS=%d\nROWS=%d\nSEED=%d\n", time.Now().UTC().Format(time.RFC3339), n, rows, seed)
 	counts := map[string]int{}
 	total := 0
-	type direct struct{ id, store, db, table, amount, conv, exptype string }
+	type direct struct{ id, store, db, table, amount, conv, exptype, date string }
 	var ds []direct
 	for i, c := range councils {
 		st := storeOf(i, c)
@@ -224,7 +224,8 @@ func run(ctx context.Context, out string, n, rows int, seed uint64, pgDSN, myBas
 		d := synth.DialectOf(c, synth.SpendOver500)
 		am, _ := d.Column("amount")
 		et, _ := d.Column("expense_type")
-		ds = append(ds, direct{c.ID, string(st), db, d.Table, am.Name, am.Convert, et.Name})
+		pd, _ := d.Column("payment_date")
+		ds = append(ds, direct{c.ID, string(st), db, d.Table, am.Name, am.Convert, et.Name, pd.Name})
 		fmt.Fprintf(os.Stderr, "benchgen: %s: %d spend rows → %s (%s) in %s\n", c.ID, len(g.Spend), st, d.Name, time.Since(start).Round(time.Millisecond))
 	}
 	cfg.Datasets = synth.StandardDatasets(councils)
@@ -270,7 +271,7 @@ func run(ctx context.Context, out string, n, rows int, seed uint64, pgDSN, myBas
 			q = func(s string) string { return s }
 		}
 		p := fmt.Sprintf("C%d_", i)
-		fmt.Fprintf(env, "%sID=%s\n%sSTORE=%s\n%sDB=%s\n%sTABLE=%s\n", p, sh(d.id), p, sh(d.store), p, sh(d.db), p, sh(d.table))
+		fmt.Fprintf(env, "%sID=%s\n%sSTORE=%s\n%sDB=%s\n%sTABLE=%s\n%sDATE_COL=%s\n", p, sh(d.id), p, sh(d.store), p, sh(d.db), p, sh(d.table), p, sh(d.date))
 		if q == nil || d.store == "parquet" || d.store == "csv" {
 			continue
 		}

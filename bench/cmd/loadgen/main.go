@@ -19,6 +19,12 @@
 //
 //	loadgen --base http://127.0.0.1:18090 --key k1,k2 --clients 500 --duration 30s --timeout 5s \
 //	  --query 'SELECT ...'
+//
+// With --pg DSN the overload shape runs the queries on PostgreSQL itself
+// (pgx, a pool of --clients connections, every row read as raw bytes): the
+// floor a pass-through query through the gateway is judged against.
+//
+//	loadgen --pg postgres://postgres@127.0.0.1:5432/postgres --clients 32 --duration 20s --query 'SELECT ...'
 package main
 
 import (
@@ -38,6 +44,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 type multi []string
@@ -61,9 +69,23 @@ func main() {
 	timeout := flag.Duration("timeout", 5*time.Second, "overload: each client gives a request up after this long")
 	sendTimeout := flag.Bool("send-timeout", false, "overload: tell the gateway the client's timeout (timeout_ms)")
 	noBackoff := flag.Bool("no-backoff", false, "overload: ignore Retry-After and send again at once")
+	accept := flag.String("accept", "application/json", "overload: the Accept header (the result's format)")
+	pgDSN := flag.String("pg", "", "overload: run the queries on this PostgreSQL (loopback) instead of the gateway")
 	var queries multi
 	flag.Var(&queries, "query", "a query of the mix (repeat)")
 	flag.Parse()
+	if *pgDSN != "" {
+		if *duration <= 0 || *clients < 1 || *clients > 500 || *duration > 10*time.Minute || len(queries) == 0 {
+			fmt.Fprintln(os.Stderr, "loadgen: --pg needs --duration (at most 10m), 1-500 --clients and a --query")
+			os.Exit(2)
+		}
+		if err := pgOverload(*pgDSN, queries, *clients, *duration, *timeout); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	acceptHeader = *accept
 	u, err := url.Parse(*base)
 	if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost") || len(queries) == 0 {
 		fmt.Fprintln(os.Stderr, "loadgen: need a loopback --base and at least one --query")
@@ -157,6 +179,9 @@ func pct(lat []time.Duration, p float64) float64 {
 	return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))].Microseconds()) / 1000
 }
 
+// acceptHeader is the overload requests' Accept header (--accept).
+var acceptHeader = "application/json"
+
 // tally is what the overload clients saw.
 type tally struct {
 	mu       sync.Mutex
@@ -219,6 +244,7 @@ func request(client *http.Client, base, key, purpose, q string, timeout time.Dur
 	raw, _ := json.Marshal(body)
 	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/query", strings.NewReader(string(raw)))
 	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Accept", acceptHeader)
 	t0 := time.Now()
 	resp, err := client.Do(req)
 	var text []byte
@@ -271,4 +297,68 @@ func cpuSeconds() float64 {
 	}
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+// pgOverload is the overload shape run on PostgreSQL itself: clients
+// connections, each running the queries in turn for duration and reading
+// every row (as raw bytes, no decoding), printing the same fields as
+// overload.
+func pgOverload(dsn string, queries []string, clients int, duration, timeout time.Duration) error {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return err
+	}
+	if h := cfg.ConnConfig.Host; h != "127.0.0.1" && h != "localhost" && h != "::1" {
+		return fmt.Errorf("--pg must be a loopback address, not %q", h)
+	}
+	cfg.MaxConns, cfg.MinConns = int32(clients), int32(clients)
+	ctx := context.Background()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return err
+	}
+	end := time.Now().Add(duration)
+	t := &tally{status: map[string]int{}}
+	var wg sync.WaitGroup
+	start, cpu0 := time.Now(), cpuSeconds()
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(end); i++ {
+				qctx, cancel := context.WithTimeout(ctx, timeout)
+				t0 := time.Now()
+				rows, err := pool.Query(qctx, queries[(c+i)%len(queries)])
+				if err == nil {
+					for rows.Next() {
+						_ = rows.RawValues()
+					}
+					rows.Close()
+					err = rows.Err()
+				}
+				cancel()
+				d := time.Since(t0)
+				t.add(func(t *tally) {
+					if err != nil {
+						t.errs++
+						if t.firstErr == "" {
+							t.firstErr = err.Error()
+						}
+						return
+					}
+					t.ok = append(t.ok, d)
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	slices.Sort(t.ok)
+	fmt.Printf("clients=%d wall_s=%.1f ok=%d qps_ok=%.2f p50_ms=%.1f p99_ms=%.1f errors=%d client_cpu_s=%.1f first_error=%q\n",
+		clients, wall.Seconds(), len(t.ok), float64(len(t.ok))/wall.Seconds(), pct(t.ok, 0.5), pct(t.ok, 0.99), t.errs, cpuSeconds()-cpu0, t.firstErr)
+	return nil
 }
