@@ -28,6 +28,9 @@ type Executor struct {
 	parser *sqltree.Parser
 	sem    chan struct{}
 	spares *spares
+	// closing counts the query databases being closed after their
+	// queries' results have gone (see run's cleanup).
+	closing sync.WaitGroup
 	// AfterSetup, in tests, looks at a query's database on the analyst's
 	// connection just before the analyst's statement runs.
 	AfterSetup func(context.Context, *duckstream.Conn)
@@ -48,8 +51,12 @@ func New(cfg config.Query, parser *sqltree.Parser) *Executor {
 	return x
 }
 
-// Close closes the query databases opened ahead of their queries.
-func (x *Executor) Close() { x.spares.Close() }
+// Close closes the query databases opened ahead of their queries, and
+// waits for those of finished queries to close.
+func (x *Executor) Close() {
+	x.spares.Close()
+	x.closing.Wait()
+}
 
 // Query is one planned query to run.
 type Query struct {
@@ -284,12 +291,26 @@ func (x *Executor) run(ctx context.Context, q Query, j *job) (res *Run, err erro
 		return nil, classify(qctx, nil, qctx.Err())
 	}
 	var cleanups []func()
+	var closeDB func() // the query's database, closed last
 	cleanup := func() {
 		cancel()
 		for _, f := range slices.Backward(cleanups) {
 			f()
 		}
-		<-x.sem
+		if closeDB == nil {
+			<-x.sem
+			return
+		}
+		// Closing a DuckDB takes milliseconds (freeing and trimming its
+		// memory). Nothing can reach the database any more (its result
+		// and every stream it read are released), so it closes after the
+		// response has ended, still holding the query's slot.
+		x.closing.Add(1)
+		go func() {
+			defer x.closing.Done()
+			closeDB()
+			<-x.sem
+		}()
 	}
 	defer func() {
 		if err != nil {
@@ -334,7 +355,7 @@ func (x *Executor) run(ctx context.Context, q Query, j *job) (res *Run, err erro
 		return nil, gateway.Wrap(gateway.CodeInternal, err, "could not start the query engine")
 	}
 	db, conn := qdb.db, qdb.conn
-	cleanups = append(cleanups, qdb.release)
+	closeDB = qdb.release
 
 	if j.explain {
 		// EXPLAIN: each scan's empty stream stands in for its table as a
