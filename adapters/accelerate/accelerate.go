@@ -252,61 +252,92 @@ func (s *Source) Tables(ctx context.Context) ([]gateway.Table, error) {
 	return out, nil
 }
 
+// fromCopy runs f on the table's copy when one may answer (it holds the
+// copy until f returns: a swap closes the old copy only after); ok is
+// false when the store must answer.
+func fromCopy[T any](s *Source, table string, f func(c *tableCopy, g *generation) (T, error)) (res T, ok bool, err error) {
+	c := s.copyOf(table)
+	if c == nil {
+		return res, false, nil
+	}
+	g := c.acquire()
+	if g == nil {
+		return res, false, nil
+	}
+	defer g.users.Done()
+	res, err = f(c, g)
+	return res, true, err
+}
+
 // Scan reads the table's copy when it has one that may answer, and the
 // store otherwise.
 func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
-	if c := s.copyOf(req.Table); c != nil {
-		g := c.acquire()
-		if g != nil {
-			defer g.users.Done()
-			res, err := g.store.Scan(ctx, req)
-			if err != nil {
-				return nil, err
-			}
+	res, ok, err := fromCopy(s, req.Table, func(c *tableCopy, g *generation) (*gateway.ScanResult, error) {
+		res, err := g.store.Scan(ctx, req)
+		if err == nil {
 			res.Copy, res.Files = c.read(), g.files
-			return res, nil
 		}
+		return res, err
+	})
+	if ok {
+		return res, err
 	}
 	return s.inner.Scan(ctx, s.forStore(req))
 }
 
-// EvaluatesDuckDB is true: a copy is DuckDB. A scan with computed columns
-// that the store must answer (no copy yet) goes to a store that may not
-// compute them; forStore then takes them back.
+// EvaluatesDuckDB is true: a copy is DuckDB. A request with computed
+// columns that the store must answer (no copy yet) goes to a store that
+// may not compute them: a scan without them (forStore), a partial
+// aggregate not at all (storeComputes).
 func (s *Source) EvaluatesDuckDB() bool { return true }
+
+// storeComputes says whether the store computes DuckDB expressions too.
+func (s *Source) storeComputes() bool {
+	ev, ok := s.inner.(gateway.Evaluator)
+	return ok && ev.EvaluatesDuckDB()
+}
 
 // forStore is req for the store: as it is when the store computes DuckDB
 // expressions too, otherwise without its computed columns and so without
 // its filters, order and limit (offers the engine applies itself anyway),
 // since they may name a computed column the store does not have.
 func (s *Source) forStore(req gateway.ScanRequest) gateway.ScanRequest {
-	if len(req.Computed) == 0 {
-		return req
-	}
-	if ev, ok := s.inner.(gateway.Evaluator); ok && ev.EvaluatesDuckDB() {
+	if len(req.Computed) == 0 || s.storeComputes() {
 		return req
 	}
 	req.Computed, req.Filters, req.OrderBy, req.Limit = nil, nil, nil, -1
 	return req
 }
 
+// storeAggregates is the store's Aggregator for req, or the refusal that
+// sends the engine to scanning the rows instead.
+func (s *Source) storeAggregates(req gateway.AggregateRequest) (gateway.Aggregator, error) {
+	ag, ok := s.inner.(gateway.Aggregator)
+	switch {
+	case !ok:
+		return nil, gateway.NotPushed("the table has no copy yet and its store cannot compute a partial aggregate")
+	case len(req.Computed) > 0 && !s.storeComputes():
+		return nil, gateway.NotPushed("the table has no copy yet, and its store cannot compute the standard columns' conversions")
+	}
+	return ag, nil
+}
+
 // Aggregate computes the partial aggregate in the table's copy, or asks
 // the store (which may refuse) when there is none.
 func (s *Source) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
-	if c := s.copyOf(req.Table); c != nil {
-		if g := c.acquire(); g != nil {
-			defer g.users.Done()
-			res, err := g.store.Aggregate(ctx, req)
-			if err != nil {
-				return nil, err
-			}
+	res, ok, err := fromCopy(s, req.Table, func(c *tableCopy, g *generation) (*gateway.ScanResult, error) {
+		res, err := g.store.Aggregate(ctx, req)
+		if err == nil {
 			res.Copy, res.Files = c.read(), g.files
-			return res, nil
 		}
+		return res, err
+	})
+	if ok {
+		return res, err
 	}
-	ag, ok := s.inner.(gateway.Aggregator)
-	if !ok {
-		return nil, gateway.NotPushed("the table has no copy yet and its store cannot compute a partial aggregate")
+	ag, err := s.storeAggregates(req)
+	if err != nil {
+		return nil, err
 	}
 	return ag.Aggregate(ctx, req)
 }
@@ -316,18 +347,23 @@ func copyNote(cr *gateway.CopyRead) string {
 	return fmt.Sprintf("-- the gateway's copy (mode %s), refreshed %s\n", cr.Mode, cr.RefreshedAt.UTC().Format(time.RFC3339))
 }
 
+// planned heads a copy's plan with copyNote.
+func planned(c *tableCopy, sp *gateway.ScanPlan, err error) (*gateway.ScanPlan, error) {
+	if err != nil {
+		return nil, err
+	}
+	sp.Statement = copyNote(c.read()) + sp.Statement
+	return sp, nil
+}
+
 // PlanScan is what Scan would run: in the copy, or in the store.
 func (s *Source) PlanScan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanPlan, error) {
-	if c := s.copyOf(req.Table); c != nil {
-		if g := c.acquire(); g != nil {
-			defer g.users.Done()
-			sp, err := g.store.PlanScan(ctx, req)
-			if err != nil {
-				return nil, err
-			}
-			sp.Statement = copyNote(c.read()) + sp.Statement
-			return sp, nil
-		}
+	sp, ok, err := fromCopy(s, req.Table, func(c *tableCopy, g *generation) (*gateway.ScanPlan, error) {
+		sp, err := g.store.PlanScan(ctx, req)
+		return planned(c, sp, err)
+	})
+	if ok {
+		return sp, err
 	}
 	if pl, ok := s.inner.(gateway.Planner); ok {
 		return pl.PlanScan(ctx, s.forStore(req))
@@ -337,21 +373,21 @@ func (s *Source) PlanScan(ctx context.Context, req gateway.ScanRequest) (*gatewa
 
 // PlanAggregate is what Aggregate would run, or its refusal.
 func (s *Source) PlanAggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanPlan, error) {
-	if c := s.copyOf(req.Table); c != nil {
-		if g := c.acquire(); g != nil {
-			defer g.users.Done()
-			sp, err := g.store.PlanAggregate(ctx, req)
-			if err != nil {
-				return nil, err
-			}
-			sp.Statement = copyNote(c.read()) + sp.Statement
-			return sp, nil
-		}
+	sp, ok, err := fromCopy(s, req.Table, func(c *tableCopy, g *generation) (*gateway.ScanPlan, error) {
+		sp, err := g.store.PlanAggregate(ctx, req)
+		return planned(c, sp, err)
+	})
+	if ok {
+		return sp, err
 	}
-	if pl, ok := s.inner.(gateway.Planner); ok {
-		return pl.PlanAggregate(ctx, req)
+	if _, err := s.storeAggregates(req); err != nil {
+		return nil, err
 	}
-	return nil, gateway.NotPushed("the table has no copy yet and its store cannot compute a partial aggregate")
+	pl, ok := s.inner.(gateway.Planner)
+	if !ok {
+		return nil, gateway.NotPushed("the store's adapter cannot show its statement")
+	}
+	return pl.PlanAggregate(ctx, req)
 }
 
 // Ping checks the store itself: a store that is down is down, even while

@@ -356,18 +356,33 @@ func TestChangedSnapshotIsRefused(t *testing.T) {
 	}
 }
 
-func TestMaxStalenessSendsScansToTheStore(t *testing.T) {
-	ctx := context.Background()
+// testClock is a clock a test moves forward.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *testClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// staleFiles is a files store of spendCSV accelerated with a two-hour
+// max_staleness and no refresh on change, on a clock the test moves.
+func staleFiles(t *testing.T) (gateway.Source, config.Source, *testClock) {
+	t.Helper()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "spend", "2024-04.csv"), spendCSV)
 	inner, sc := filesSource(t, dir)
-	on := false
-	sc.Accelerate = accel(t, func(a *config.Accelerate) { a.OnChange = &on; a.MaxStaleness = config.Duration(2 * time.Hour) })
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	off := false
+	sc.Accelerate = accel(t, func(a *config.Accelerate) { a.OnChange = &off; a.MaxStaleness = config.Duration(2 * time.Hour) })
+	return inner, sc, &testClock{now: time.Now()}
+}
+
+func TestMaxStalenessSendsScansToTheStore(t *testing.T) {
+	ctx := context.Background()
+	inner, sc, clock := staleFiles(t)
 	d := &downable{Source: inner}
-	s, err := New(d, sc, Options{Now: clock})
+	s, err := New(d, sc, Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,9 +398,7 @@ func TestMaxStalenessSendsScansToTheStore(t *testing.T) {
 		t.Error("a fresh copy's scan reached the store")
 	}
 	d.down.Store(true) // refreshes fail from now on
-	mu.Lock()
-	now = now.Add(3 * time.Hour)
-	mu.Unlock()
+	clock.Add(3 * time.Hour)
 	if st := copyState(s, "spend"); st.State != "expired" || st.Serving != "store" {
 		t.Errorf("a copy past max_staleness: %+v", st)
 	}
@@ -550,16 +563,10 @@ func TestDiffers(t *testing.T) {
 // that may name them, which the engine applies itself.
 func TestComputedColumnsReachOnlyDuckDB(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "spend", "2024-04.csv"), spendCSV)
-	inner, sc := filesSource(t, dir)
-	off := false
-	sc.Accelerate = accel(t, func(a *config.Accelerate) { a.OnChange = &off; a.MaxStaleness = config.Duration(2 * time.Hour) })
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	d := &downable{Source: inner} // not an Evaluator: it hides the files adapter's
-	s, err := New(d, sc, Options{Now: clock})
+	inner, sc, clock := staleFiles(t)
+	// an Aggregator that is not an Evaluator: it hides the files adapter's
+	d := &aggregating{downable: &downable{Source: inner}, ag: inner.(gateway.Aggregator)}
+	s, err := New(d, sc, Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -573,11 +580,34 @@ func TestComputedColumnsReachOnlyDuckDB(t *testing.T) {
 	if got := rows(t, res, err); !slices.Equal(got, []string{"Bridge Works"}) || res.Copy == nil || len(res.Pushed.Filters) != 1 {
 		t.Errorf("the copy's computed filter: %q %+v", got, res.Pushed)
 	}
-	mu.Lock()
-	now = now.Add(3 * time.Hour)
-	mu.Unlock()
+	clock.Add(3 * time.Hour)
 	res, err = s.Scan(ctx, req)
 	if got := rows(t, res, err); len(got) != 3 || res.Copy != nil || len(res.Pushed.Filters) != 0 || res.Pushed.Limit {
 		t.Errorf("the store should get the scan without what it cannot compute: %q %+v", got, res.Pushed)
 	}
+	// A partial aggregate naming a computed column is refused (the engine
+	// then aggregates the scanned rows); one without is the store's.
+	agg := gateway.AggregateRequest{Table: "spend", Computed: req.Computed, GroupBy: []string{"__std_big"},
+		Aggs: []gateway.AggFunc{{Kind: gateway.AggCountStar}}}
+	if _, err := s.Aggregate(ctx, agg); !errors.Is(err, gateway.ErrNotPushed) {
+		t.Errorf("a computed aggregate sent to a store that cannot compute it: %v", err)
+	}
+	if _, err := s.PlanAggregate(ctx, agg); !errors.Is(err, gateway.ErrNotPushed) {
+		t.Errorf("its plan: %v", err)
+	}
+	agg.Computed, agg.GroupBy = nil, nil
+	res, err = s.Aggregate(ctx, agg)
+	if got := rows(t, res, err); !slices.Equal(got, []string{"3"}) {
+		t.Errorf("the store's own count: %q", got)
+	}
+}
+
+// aggregating is a downable store that computes partial aggregates.
+type aggregating struct {
+	*downable
+	ag gateway.Aggregator
+}
+
+func (a *aggregating) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
+	return a.ag.Aggregate(ctx, req)
 }
