@@ -200,26 +200,15 @@ func (t *tally) add(f func(*tally)) {
 }
 
 func overload(base string, keys []string, purpose string, queries []string, clients int, duration, timeout time.Duration, sendTimeout, backoff bool) {
-	end := time.Now().Add(duration)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxIdleConns: clients}}
 	t := &tally{status: map[string]int{}}
-	var wg sync.WaitGroup
-	start, cpu0 := time.Now(), cpuSeconds()
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			key := keys[c%len(keys)]
-			for i := 0; time.Now().Before(end); i++ {
-				wait := request(client, base, key, purpose, queries[(c+i)%len(queries)], timeout, sendTimeout, t)
-				if backoff && wait > 0 {
-					time.Sleep(min(wait, time.Until(end)))
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(start)
+	cpu0 := cpuSeconds()
+	wall := runClients(clients, duration, func(c, i int, end time.Time) {
+		wait := request(client, base, keys[c%len(keys)], purpose, queries[(c+i)%len(queries)], timeout, sendTimeout, t)
+		if backoff && wait > 0 {
+			time.Sleep(min(wait, time.Until(end)))
+		}
+	})
 	slices.Sort(t.ok)
 	slices.Sort(t.refused)
 	var other []string
@@ -230,6 +219,26 @@ func overload(base string, keys []string, purpose string, queries []string, clie
 	fmt.Printf("clients=%d timeout_s=%.0f backoff=%v send_timeout=%v wall_s=%.1f ok=%d qps_ok=%.2f p50_ms=%.1f p99_ms=%.1f r429=%d r503=%d client_timeouts=%d errors=%d refused_p50_ms=%.1f client_cpu_s=%.1f statuses=%s first_error=%q\n",
 		clients, timeout.Seconds(), backoff, sendTimeout, wall.Seconds(), len(t.ok), float64(len(t.ok))/wall.Seconds(), pct(t.ok, 0.5), pct(t.ok, 0.99),
 		t.status["429"], t.status["503"], t.timeouts, t.errs, pct(t.refused, 0.5), cpuSeconds()-cpu0, strings.Join(other, ","), t.firstErr)
+}
+
+// runClients runs clients goroutines, each calling one with its number
+// and its request count until duration has passed, and returns the wall
+// time they took.
+func runClients(clients int, duration time.Duration, one func(c, i int, end time.Time)) time.Duration {
+	end := time.Now().Add(duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(end); i++ {
+				one(c, i, end)
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
 }
 
 // request sends one query and records what came back; it returns the
@@ -321,42 +330,32 @@ func pgOverload(dsn string, queries []string, clients int, duration, timeout tim
 	if err := pool.Ping(ctx); err != nil {
 		return err
 	}
-	end := time.Now().Add(duration)
 	t := &tally{status: map[string]int{}}
-	var wg sync.WaitGroup
-	start, cpu0 := time.Now(), cpuSeconds()
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; time.Now().Before(end); i++ {
-				qctx, cancel := context.WithTimeout(ctx, timeout)
-				t0 := time.Now()
-				rows, err := pool.Query(qctx, queries[(c+i)%len(queries)])
-				if err == nil {
-					for rows.Next() {
-						_ = rows.RawValues()
-					}
-					rows.Close()
-					err = rows.Err()
-				}
-				cancel()
-				d := time.Since(t0)
-				t.add(func(t *tally) {
-					if err != nil {
-						t.errs++
-						if t.firstErr == "" {
-							t.firstErr = err.Error()
-						}
-						return
-					}
-					t.ok = append(t.ok, d)
-				})
+	cpu0 := cpuSeconds()
+	wall := runClients(clients, duration, func(c, i int, _ time.Time) {
+		qctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		t0 := time.Now()
+		rows, err := pool.Query(qctx, queries[(c+i)%len(queries)])
+		if err == nil {
+			for rows.Next() {
+				_ = rows.RawValues()
 			}
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(start)
+			rows.Close()
+			err = rows.Err()
+		}
+		d := time.Since(t0)
+		t.add(func(t *tally) {
+			if err != nil {
+				t.errs++
+				if t.firstErr == "" {
+					t.firstErr = err.Error()
+				}
+				return
+			}
+			t.ok = append(t.ok, d)
+		})
+	})
 	slices.Sort(t.ok)
 	fmt.Printf("clients=%d wall_s=%.1f ok=%d qps_ok=%.2f p50_ms=%.1f p99_ms=%.1f errors=%d client_cpu_s=%.1f first_error=%q\n",
 		clients, wall.Seconds(), len(t.ok), float64(len(t.ok))/wall.Seconds(), pct(t.ok, 0.5), pct(t.ok, 0.99), t.errs, cpuSeconds()-cpu0, t.firstErr)
