@@ -209,29 +209,16 @@ func summarise(cs []gateway.CopyStatus) *copiesSummary {
 	return sum
 }
 
-// catalogCopy is what the catalog says of an accelerated table's copy.
-type catalogCopy struct {
-	Serving       string     `json:"serving"` // copy or store
-	State         string     `json:"state"`
-	Mode          string     `json:"mode"`
-	RefreshedAt   *time.Time `json:"refreshed_at,omitempty"`
-	AgeSeconds    *int64     `json:"age_seconds,omitempty"`
-	NextRefresh   *time.Time `json:"next_refresh,omitempty"`
-	LastRefreshMS int64      `json:"last_refresh_ms,omitempty"`
-	LastError     string     `json:"last_error,omitempty"`
-}
-
 // copiesOf is a source's copies by lower-case table name, nil when it has
-// none.
-func copiesOf(src *catalog.Source) map[string]*catalogCopy {
+// none: what the catalog shows of each table's copy.
+func copiesOf(src *catalog.Source) map[string]*gateway.CopyStatus {
 	c, ok := gateway.Find[gateway.Copier](src.Store)
 	if !ok {
 		return nil
 	}
-	out := map[string]*catalogCopy{}
+	out := map[string]*gateway.CopyStatus{}
 	for _, st := range c.Copies() {
-		out[strings.ToLower(st.Table)] = &catalogCopy{Serving: st.Serving, State: st.State, Mode: st.Mode, RefreshedAt: st.RefreshedAt,
-			AgeSeconds: st.AgeSeconds, NextRefresh: st.NextRefresh, LastRefreshMS: st.LastRefreshMS, LastError: st.LastError}
+		out[strings.ToLower(st.Table)] = &st
 	}
 	return out
 }
@@ -252,7 +239,7 @@ type catalogTable struct {
 	Rows    int64           `json:"rows"`
 	Columns []catalogColumn `json:"columns"`
 	// Copy, for an accelerated table, is its local copy's state.
-	Copy *catalogCopy `json:"copy,omitempty"`
+	Copy *gateway.CopyStatus `json:"copy,omitempty"`
 }
 
 func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
@@ -279,7 +266,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		Coverage      string   `json:"coverage,omitempty"`
 		// Copy, when the council's table is accelerated, is its local
 		// copy's state.
-		Copy *catalogCopy `json:"copy,omitempty"`
+		Copy *gateway.CopyStatus `json:"copy,omitempty"`
 	}
 	// A council the requester will not get, and why.
 	type excluded struct {
