@@ -523,8 +523,13 @@ func loadScan(ctx context.Context, db *duckstream.DB, s *scanRun, rels []policyR
 	if err := conn.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s AS SELECT * FROM %s", raw, stream)); err != nil {
 		return err
 	}
+	// What the requester may see of the scan: the rows of its largest
+	// policy relation (the rows the store sent include hidden ones), as
+	// the statements that make them count them.
+	var visible int64
 	for _, r := range rels {
-		if err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS %s", r.name, r.sql(raw))); err != nil {
+		n, err := rowsMade(ctx, conn, fmt.Sprintf("CREATE TABLE %s AS %s", r.name, r.sql(raw)))
+		if err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
@@ -533,6 +538,7 @@ func loadScan(ctx context.Context, db *duckstream.DB, s *scanRun, rels []policyR
 			// cause is for the log only.
 			return gateway.Wrap(gateway.CodeInternal, err, "the policy for %s.%s could not be applied; the gateway's log has the cause", s.Source.Config.ID, s.Table.Name)
 		}
+		visible = max(visible, n)
 	}
 	if plain {
 		if err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s", s.relation(), raw)); err != nil {
@@ -545,18 +551,25 @@ func loadScan(ctx context.Context, db *duckstream.DB, s *scanRun, rels []policyR
 	if err := conn.Exec(ctx, "DROP TABLE "+raw); err != nil {
 		return err
 	}
-	// What the requester may see of the scan: the rows of its largest
-	// policy relation (the rows the store sent include hidden ones).
-	var visible int64
-	for _, r := range rels {
-		n, err := countRows(ctx, conn, r.name)
-		if err != nil {
-			return err
-		}
-		visible = max(visible, n)
-	}
 	s.visible = visible
 	return nil
+}
+
+// rowsMade runs a CREATE TABLE ... AS statement and returns the rows it
+// made (DuckDB answers such a statement with their count).
+func rowsMade(ctx context.Context, conn *duckstream.Conn, stmt string) (int64, error) {
+	r, err := conn.Query(ctx, stmt)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Release()
+	var n int64
+	for r.Next() {
+		if c, ok := r.RecordBatch().Column(0).(*array.Int64); ok && c.Len() > 0 {
+			n = c.Value(0)
+		}
+	}
+	return n, r.Err()
 }
 
 // countRows counts a relation's rows.
