@@ -474,7 +474,10 @@ func LocalColumn(m AggMember, col string) (string, string) {
 	if why != "" && m.Member != nil {
 		if std := m.Dataset.Column(col); std != nil {
 			if cm, mapped := m.Member.Mapping.Columns[col]; mapped {
-				if name, _, ok := computed(m.Scan, *std, cm); ok {
+				// Only a conversion that reads every value: a partial
+				// computed in the store leaves no rows here for the
+				// conversion report to count failures in.
+				if name, _, fallible, ok := computed(m.Scan, *std, cm); ok && !fallible {
 					return name, ""
 				}
 			}

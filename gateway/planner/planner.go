@@ -246,9 +246,13 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 			}
 			all := complete
 			var filters []gateway.Filter
+			loose := false // a leaf was offered as a superset
 			// leaf maps a condition on a standard column to the council's
 			// own column, where that is exact, or, for a store that is
-			// DuckDB, to the column's conversion computed there.
+			// DuckDB, to the column's conversion computed there. Where the
+			// conversion can fail to read a value, the rows it fails on
+			// come too (a superset, re-checked here), so that the
+			// conversion report still counts them.
 			leaf := func(c sqltree.Condition) (gateway.Filter, bool) {
 				if c.Column == "council" || c.Column == "council_gss" {
 					return gateway.Filter{}, false // no column of the store
@@ -256,8 +260,13 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 				col := d.Column(c.Column)
 				cm, mapped := m.Mapping.Columns[c.Column]
 				if col != nil && mapped && !plainSameType(s, *col, cm) {
-					if name, typ, ok := computed(s, *col, cm); ok && compatible(typ, c.Value) {
-						return gateway.Filter{Column: name, Op: c.Op, Value: c.Value}, true
+					if name, typ, fallible, ok := computed(s, *col, cm); ok && compatible(typ, c.Value) {
+						f := gateway.Filter{Column: name, Op: c.Op, Value: c.Value}
+						if fallible && c.Op != gateway.OpIsNull {
+							loose = true
+							return gateway.Filter{Op: gateway.OpOr, Args: []gateway.Filter{f, {Column: name, Op: gateway.OpIsNull}}}, true
+						}
+						return f, true
 					}
 				}
 				if col == nil || !mapped || !cm.Plain() {
@@ -308,9 +317,12 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 					all = false
 					continue
 				}
+				loose = false
 				f, ok := c.Filter(leaf)
-				if !ok {
+				if !ok || loose {
 					all = false
+				}
+				if !ok {
 					continue
 				}
 				filters = append(filters, f)
@@ -329,7 +341,7 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 					col := d.Column(name)
 					cm, mapped := m.Mapping.Columns[name]
 					if col != nil && mapped && !plainSameType(s, *col, cm) {
-						name, _, ok := computed(s, *col, cm)
+						name, _, _, ok := computed(s, *col, cm)
 						return name, ok
 					}
 					if col == nil || !mapped || !cm.Plain() {
@@ -372,33 +384,29 @@ func plainSameType(s *Scan, col config.Column, cm config.ColumnMapping) bool {
 
 // computed offers the store of member scan s the conversion of standard
 // column col (mapping cm) as a computed column, and returns its name and
-// type: only to a store that is DuckDB (gateway.Evaluator), which computes
-// the very expression the query's database would (catalog.Expr, over the
-// values the adapter sends), and only when the table has every column the
-// mapping reads. False otherwise, and then the query's database alone
-// computes it.
-func computed(s *Scan, col config.Column, cm config.ColumnMapping) (string, arrow.DataType, bool) {
+// type, and whether the conversion can fail to read a value
+// (catalog.Fallible): only to a store that is DuckDB (gateway.Evaluator),
+// which computes the very expression the query's database would
+// (catalog.Expr, over the values the adapter sends), and only when the
+// table has every column the mapping reads. False otherwise, and then the
+// query's database alone computes it.
+func computed(s *Scan, col config.Column, cm config.ColumnMapping) (name string, typ arrow.DataType, fallible, ok bool) {
 	ev, ok := gateway.Find[gateway.Evaluator](s.Source.Store)
 	if !ok || !ev.EvaluatesDuckDB() {
-		return "", nil, false
+		return "", nil, false, false
 	}
-	typ, ok := catalog.ArrowType(col.Type)
+	typ, ok = catalog.ArrowType(col.Type)
 	if !ok {
-		return "", nil, false
+		return "", nil, false, false
 	}
 	for _, from := range cm.Sources() {
 		if catalog.FieldIndex(s.Table.Schema, from) < 0 {
-			return "", nil, false
+			return "", nil, false, false
 		}
 	}
-	name := ComputedPrefix + col.Name
+	name = ComputedPrefix + col.Name
 	if catalog.FieldIndex(s.Table.Schema, name) >= 0 {
-		return "", nil, false // the table has a column of that name
-	}
-	for _, c := range s.Req.Computed {
-		if c.Name == name {
-			return name, c.Type, true
-		}
+		return "", nil, false, false // the table has a column of that name
 	}
 	typeOf := func(local string) arrow.DataType {
 		if i := catalog.FieldIndex(s.Table.Schema, local); i >= 0 {
@@ -406,8 +414,14 @@ func computed(s *Scan, col config.Column, cm config.ColumnMapping) (string, arro
 		}
 		return nil
 	}
+	fallible = catalog.Fallible(cm, typeOf)
+	for _, c := range s.Req.Computed {
+		if c.Name == name {
+			return name, c.Type, fallible, true
+		}
+	}
 	s.Req.Computed = append(s.Req.Computed, gateway.Computed{Name: name, Expr: catalog.Expr(col, cm, typeOf), Type: typ})
-	return name, typ, true
+	return name, typ, fallible, true
 }
 
 // unqualified is the error for a table named without its source: it

@@ -226,7 +226,15 @@ func (p *Plan) applyPolicy() {
 			}
 		}
 		kept := s.Req.Filters[:0]
+		hides := d.RowFilter != "" || enforce.AggregateOnly(d)
 		for _, f := range s.Req.Filters {
+			if hides && namesComputed(f) {
+				// The store would compute the conversion on every row,
+				// the ones the policy hides too, where one that fails
+				// (a cast) would fail the scan: an oracle on hidden rows.
+				s.Note("a filter on a converted column is not offered: the policy hides rows, and the store would convert theirs too")
+				continue
+			}
 			if col, std, isMasked := maskedLeaf(f, masked); !isMasked {
 				kept = append(kept, f)
 			} else {
@@ -404,4 +412,12 @@ func referenced(req gateway.ScanRequest) []gateway.Computed {
 		}
 	}
 	return out
+}
+
+// namesComputed says whether f names a computed column anywhere.
+func namesComputed(f gateway.Filter) bool {
+	if strings.HasPrefix(f.Column, ComputedPrefix) {
+		return true
+	}
+	return slices.ContainsFunc(f.Args, namesComputed)
 }
