@@ -300,57 +300,88 @@ func TestSnapshotAnswersAfterARestartWhileTheStoreIsDown(t *testing.T) {
 
 func TestChangedSnapshotIsRefused(t *testing.T) {
 	key := []byte("a-test-secret-that-is-long-enough-0123456789")
-	ctx := context.Background()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "spend", "2024-04.csv"), spendCSV)
-	inner, sc := filesSource(t, dir)
-	sc.Accelerate = accel(t, nil)
-	s, err := New(inner, sc, Options{Key: key})
-	if err != nil {
-		t.Fatal(err)
+	flip := func(at float64) func([]byte) []byte {
+		return func(b []byte) []byte { c := slices.Clone(b); c[int(float64(len(c))*at)] ^= 1; return c }
 	}
-	waitFor(t, "the first snapshot", func() bool { return copyState(s, "spend").Snapshot == "encrypted" })
-	s.Close()
-	snap := snapshotPath(sc.Accelerate.Dir, "spend")
-	orig, err := os.ReadFile(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
+	cases := []struct {
 		name string
 		key  []byte
 		file func([]byte) []byte
 	}{
-		{"a byte flipped", key, func(b []byte) []byte { c := slices.Clone(b); c[len(c)/2] ^= 1; return c }},
-		{"cut short", key, func(b []byte) []byte { return slices.Clone(b[:len(b)-10]) }},
-		{"extended", key, func(b []byte) []byte { return append(slices.Clone(b), 0) }},
-		{"another key", []byte("another-test-secret-that-is-long-enough-987"), slices.Clone[[]byte]},
-		{"no key", nil, slices.Clone[[]byte]},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := os.WriteFile(snap, tc.file(orig), 0o600); err != nil {
+		{"a byte flipped early", nil, flip(0.1)},
+		{"a byte flipped", nil, flip(0.5)},
+		{"a byte flipped late", nil, flip(0.97)},
+		{"cut short", nil, func(b []byte) []byte { return slices.Clone(b[:len(b)-10]) }},
+		{"extended", nil, func(b []byte) []byte { return append(slices.Clone(b), 0) }},
+		{"read with a key", key, slices.Clone[[]byte]},
+	}
+	for _, sealed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "encrypted"}[sealed], func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "spend", "2024-04.csv"), spendCSV)
+			inner, sc := filesSource(t, dir)
+			sc.Accelerate = accel(t, nil)
+			var writeKey []byte
+			kind := "plain"
+			if sealed {
+				writeKey, kind = key, "encrypted"
+			}
+			s, err := New(inner, sc, Options{Key: writeKey})
+			if err != nil {
 				t.Fatal(err)
 			}
-			r, _, closeFile, err := openSnapshot(snap, tc.key)
-			if err == nil {
-				for r.Next() {
+			waitFor(t, "the first snapshot", func() bool { return copyState(s, "spend").Snapshot == kind })
+			s.Close()
+			snap := snapshotPath(sc.Accelerate.Dir, "spend")
+			orig, err := os.ReadFile(snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range cases {
+				readKey := tc.key
+				if sealed {
+					readKey = key
+					switch tc.name {
+					case "read with a key":
+						readKey = []byte("another-test-secret-that-is-long-enough-987")
+					}
 				}
-				err = r.Err()
-				r.Release()
-				closeFile()
+				t.Run(tc.name, func(t *testing.T) {
+					if err := os.WriteFile(snap, tc.file(orig), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					r, _, closeFile, err := openSnapshot(snap, readKey)
+					if err == nil {
+						for r.Next() {
+						}
+						err = r.Err()
+						r.Release()
+						closeFile()
+					}
+					if err == nil {
+						t.Fatal("a changed snapshot was read")
+					}
+					// The gateway does not answer from it: the store is
+					// down, so nothing answers.
+					inner2, _ := filesSource(t, dir)
+					d := &downable{Source: inner2}
+					d.down.Store(true)
+					s2 := newSource(t, d, sc, readKey)
+					waitFor(t, "the snapshot to be refused", func() bool {
+						return len(s2.Copies()) == 0 || copyState(s2, "spend").LastError != ""
+					})
+					if _, err := s2.Scan(ctx, gateway.ScanRequest{Table: "spend", Limit: -1}); !errors.Is(err, errDown) {
+						t.Errorf("a changed snapshot answered: %v", err)
+					}
+				})
 			}
-			if err == nil {
-				t.Fatal("a changed snapshot was read")
-			}
-			// The gateway does not answer from it: the store is down, so
-			// nothing answers.
-			inner2, _ := filesSource(t, dir)
-			d := &downable{Source: inner2}
-			d.down.Store(true)
-			s2 := newSource(t, d, sc, tc.key)
-			time.Sleep(100 * time.Millisecond) // let a (wrong) load happen, if it would
-			if _, err := s2.Scan(ctx, gateway.ScanRequest{Table: "spend", Limit: -1}); !errors.Is(err, errDown) {
-				t.Errorf("a changed snapshot answered: %v", err)
+			if sealed {
+				// And an encrypted one read without the key.
+				os.WriteFile(snap, orig, 0o600)
+				if _, _, _, err := openSnapshot(snap, nil); err == nil {
+					t.Error("an encrypted snapshot was read without its key")
+				}
 			}
 		})
 	}
@@ -610,4 +641,101 @@ type aggregating struct {
 
 func (a *aggregating) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
 	return a.ag.Aggregate(ctx, req)
+}
+
+// reshaping is a store whose table loses a column once reshaped is set,
+// as a table altered under the gateway would.
+type reshaping struct {
+	gateway.Source
+	reshaped atomic.Bool
+}
+
+func (r *reshaping) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
+	if r.reshaped.Load() && len(req.Columns) == 0 {
+		req.Columns = []string{"transaction_id", "supplier", "amount"} // "paid" is gone
+	}
+	return r.Source.Scan(ctx, req)
+}
+
+// TestRefusedRefreshDropsTheCopy: a refresh whose rows no longer fit the
+// copy stops the copy answering; the store answers, as the status says.
+func TestRefusedRefreshDropsTheCopy(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "spend", "2024-04.csv"), spendCSV)
+	inner, sc := filesSource(t, dir)
+	every := config.Duration(time.Second)
+	off := false
+	sc.Accelerate = accel(t, func(a *config.Accelerate) { a.Refresh, a.OnChange = &every, &off })
+	r := &reshaping{Source: inner}
+	s := newSource(t, r, sc, nil)
+	waitFor(t, "the first copy", serving(s, "spend"))
+	r.reshaped.Store(true)
+	waitFor(t, "the refused refresh", func() bool { return copyState(s, "spend").State == "refused" })
+	if st := copyState(s, "spend"); st.Serving != "store" {
+		t.Errorf("a refused copy still answers: %+v", st)
+	}
+	res, err := s.Scan(ctx, gateway.ScanRequest{Table: "spend", Columns: []string{"supplier"}, Limit: -1})
+	if err != nil || res.Copy != nil {
+		t.Errorf("the store should answer: %v", err)
+	}
+	if res != nil {
+		res.Reader.Release()
+	}
+}
+
+// TestAppendWithNullKeysReadsInFull: a copy whose keys are all NULL has
+// nothing to append after; each refresh reads the table in full, and no
+// row is added twice.
+func TestAppendWithNullKeysReadsInFull(t *testing.T) {
+	ctx := context.Background()
+	dsn, db := storetest.Postgres(t)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE spend (seq bigint, supplier text); INSERT INTO spend SELECT NULL, 's' || g FROM generate_series(1, 5) g`); err != nil {
+		t.Fatal(err)
+	}
+	sc := config.Source{ID: "pg", Council: "PG Council", GSS: "E08000035", Type: "postgres", DSN: dsn, MaxConnections: 2}
+	inner, err := postgres.Open(ctx, sc, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	every := config.Duration(time.Second)
+	sc.Accelerate = accel(t, func(a *config.Accelerate) {
+		a.OnChange, a.Refresh, a.Mode, a.Key = &off, &every, config.AccelerateAppend, "seq"
+	})
+	s := newSource(t, inner, sc, nil)
+	waitFor(t, "three refreshes", func() bool { return copyState(s, "spend").Refreshes >= 3 })
+	agg, err := s.Aggregate(ctx, gateway.AggregateRequest{Table: "spend", Aggs: []gateway.AggFunc{{Kind: gateway.AggCountStar}}})
+	if got := rows(t, agg, err); !slices.Equal(got, []string{"5"}) {
+		t.Errorf("rows in the copy after three refreshes: %q, want 5", got)
+	}
+}
+
+func TestEachCopySpillsAlone(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "spend", "2024-04.csv"), spendCSV)
+	inner, sc := filesSource(t, dir)
+	sc.Accelerate = accel(t, nil)
+	s := newSource(t, inner, sc, nil)
+	c := newTableCopy(s, "spend")
+	a, err := c.openGeneration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.openGeneration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.tmp == "" || a.tmp == b.tmp {
+		t.Fatalf("two copies spill to %q and %q", a.tmp, b.tmp)
+	}
+	a.close()
+	if _, err := os.Stat(a.tmp); !os.IsNotExist(err) {
+		t.Errorf("a closed copy's spill directory is still there: %v", err)
+	}
+	if _, err := os.Stat(b.tmp); err != nil {
+		t.Errorf("closing one copy removed another's spill directory: %v", err)
+	}
+	b.close()
 }

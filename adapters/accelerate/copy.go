@@ -31,6 +31,7 @@ type generation struct {
 	users   sync.WaitGroup // scans starting on it
 	version string         // the store's version token it was read at (files)
 	files   *gateway.FilesRead
+	tmp     string // its own spill directory, "" for none
 }
 
 // tableCopy is one accelerated table: its current generation, and the
@@ -142,10 +143,7 @@ func (c *tableCopy) swap(g *generation, verified time.Time) {
 	c.gen, c.verifiedAt = g, verified
 	c.mu.Unlock()
 	if old != nil && old != g {
-		go func() {
-			old.users.Wait()
-			old.store.Close()
-		}()
+		old.retire()
 	}
 }
 
@@ -156,7 +154,7 @@ func (c *tableCopy) close() {
 	c.mu.Unlock()
 	if g != nil {
 		g.users.Wait()
-		g.store.Close()
+		g.close()
 	}
 }
 
@@ -249,18 +247,24 @@ func (c *tableCopy) run(ctx context.Context) {
 func (c *tableCopy) dropIfReshaped() bool {
 	c.mu.Lock()
 	g := c.gen
-	if g == nil || c.storeSchema == nil || differs(c.storeSchema, g.schema) == "" {
-		c.mu.Unlock()
-		return false
-	}
-	c.gen, c.state = nil, "loading"
+	reshaped := g != nil && c.storeSchema != nil && differs(c.storeSchema, g.schema) != ""
 	c.mu.Unlock()
-	c.src.log.Warn("accelerate: the store's table changed shape since the snapshot; it is read again", "table", c.name)
-	go func() {
-		g.users.Wait()
-		g.store.Close()
-	}()
-	return true
+	if reshaped {
+		c.src.log.Warn("accelerate: the store's table changed shape since the snapshot; it is read again", "table", c.name)
+		c.drop("loading")
+	}
+	return reshaped
+}
+
+// drop stops the copy answering (the store answers), in state.
+func (c *tableCopy) drop(state string) {
+	c.mu.Lock()
+	g := c.gen
+	c.gen, c.state = nil, state
+	c.mu.Unlock()
+	if g != nil {
+		g.retire()
+	}
 }
 
 func (c *tableCopy) hasCopy() bool {
@@ -286,55 +290,82 @@ func (c *tableCopy) checkVersion(ctx context.Context, v gateway.Versioner) bool 
 	return false
 }
 
-// openGeneration opens an empty copy database, locked down before any
-// data reaches it.
-func (c *tableCopy) openGeneration(ctx context.Context) (*duckdbscan.Store, error) {
+// openGeneration opens an empty copy, locked down before any data
+// reaches it.
+func (c *tableCopy) openGeneration(ctx context.Context) (*generation, error) {
+	g := &generation{}
 	opts := []duckdbscan.Option{duckdbscan.WithMemoryLimit(c.src.cfg.MemoryLimit)}
 	if c.src.key == nil {
-		// Unencrypted copies may spill to their own directory; encrypted
-		// ones stay in memory (DuckDB's spill files are not encrypted).
-		tmp := filepath.Join(c.src.cfg.Dir, "tmp")
-		if err := os.MkdirAll(tmp, 0o700); err == nil {
-			opts = append(opts, duckdbscan.WithTempDir(tmp))
+		// An unencrypted copy may spill, to a directory of its own:
+		// DuckDB names its spill files the same in every database and
+		// removes them all when one closes. Encrypted copies stay in
+		// memory (DuckDB's spill files are not encrypted).
+		root := filepath.Join(c.src.cfg.Dir, "tmp")
+		if err := os.MkdirAll(root, 0o700); err == nil {
+			if dir, err := os.MkdirTemp(root, "copy-*"); err == nil {
+				g.tmp = dir
+				opts = append(opts, duckdbscan.WithTempDir(dir))
+			}
 		}
 	}
 	st, err := duckdbscan.Open("copy", c.src.id, "", nil, opts...)
 	if err != nil {
+		g.close()
 		return nil, err
 	}
+	g.store = st
 	if err := st.Lock(ctx); err != nil {
-		st.Close()
+		g.close()
 		return nil, err
 	}
-	return st, nil
+	return g, nil
+}
+
+// close closes the copy's database and removes its spill directory.
+func (g *generation) close() {
+	if g.store != nil {
+		g.store.Close()
+	}
+	if g.tmp != "" {
+		os.RemoveAll(g.tmp)
+	}
+}
+
+// retire closes g once no scan is starting on it (scans that started keep
+// their connections until they end; DuckDB closes after the last).
+func (g *generation) retire() {
+	go func() {
+		g.users.Wait()
+		g.close()
+	}()
 }
 
 // fill loads r into a new generation and checks that its values come out
 // as the store's did.
 func (c *tableCopy) fill(ctx context.Context, r array.RecordReader, want *arrow.Schema) (*generation, error) {
-	st, err := c.openGeneration(ctx)
+	g, err := c.openGeneration(ctx)
 	if err != nil {
 		return nil, err
 	}
 	const view = "__load"
-	if err := st.Ingest(ctx, r, view, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s",
+	if err := g.store.Ingest(ctx, r, view, fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM %s",
 		duckdbscan.QuoteIdent(copyRelation), duckdbscan.QuoteIdent(view))); err != nil {
-		st.Close()
+		g.close()
 		return nil, fmt.Errorf("load the copy: %w", err)
 	}
-	if err := st.AddTable(ctx, c.name, copyRelation, -1); err != nil {
-		st.Close()
+	if err := g.store.AddTable(ctx, c.name, copyRelation, -1); err != nil {
+		g.close()
 		return nil, err
 	}
-	ts, _ := st.Tables(ctx)
-	got := ts[0].Schema
+	ts, _ := g.store.Tables(ctx)
+	g.schema = ts[0].Schema
 	if want != nil {
-		if why := differs(want, got); why != "" {
-			st.Close()
+		if why := differs(want, g.schema); why != "" {
+			g.close()
 			return nil, fmt.Errorf("%w: %s", errRefused, why)
 		}
 	}
-	return &generation{store: st, schema: got}, nil
+	return g, nil
 }
 
 // differs says how the copy's columns differ from the store's, "" when
@@ -369,7 +400,7 @@ func (c *tableCopy) loadSnapshot(ctx context.Context) error {
 		return err
 	}
 	if err := r.Err(); err != nil {
-		g.store.Close()
+		g.close()
 		return err
 	}
 	g.version, g.files = meta.storeVersion, meta.files
@@ -403,11 +434,20 @@ func (c *tableCopy) refresh(ctx context.Context) error {
 			c.state, c.lastErr = "ready", ""
 			c.refreshes++
 		case errors.Is(err, errRefused):
-			c.state, c.lastErr = "refused", safeError(err)
+			c.lastErr = safeError(err)
 		default:
 			c.state, c.lastErr = "failed", safeError(err)
 		}
 	})
+	if err == nil {
+		c.src.log.Info("accelerate: copy refreshed", "table", c.name, "mode", c.src.cfg.Mode, "took", c.src.now().Sub(started).Round(time.Millisecond))
+	}
+	if errors.Is(err, errRefused) {
+		// The store's values no longer come out of a copy unchanged (or
+		// its table changed shape): the old copy is not the store's data
+		// any more either, so the store answers.
+		c.drop("refused")
+	}
 	return err
 }
 
@@ -424,13 +464,18 @@ func (c *tableCopy) refreshOnce(ctx context.Context, started time.Time) error {
 		}
 		version = ver
 	}
+	appended := false
 	if c.src.cfg.Mode == "append" && g != nil {
-		if err := c.appendNew(ctx, g); err != nil {
+		ok, err := c.appendNew(ctx, g)
+		if err != nil {
 			return err
 		}
-		g.version = version
-		c.swap(g, started)
-	} else {
+		if appended = ok; ok {
+			g.version = version
+			c.swap(g, started)
+		}
+	}
+	if !appended {
 		res, err := c.src.inner.Scan(ctx, gateway.ScanRequest{Table: c.name, Limit: -1})
 		if err != nil {
 			return err
@@ -439,7 +484,7 @@ func (c *tableCopy) refreshOnce(ctx context.Context, started time.Time) error {
 		if rerr := res.Reader.Err(); err == nil && rerr != nil {
 			err = rerr
 			if ng != nil {
-				ng.store.Close()
+				ng.close()
 			}
 		}
 		res.Reader.Release()
@@ -462,36 +507,39 @@ func (c *tableCopy) refreshOnce(ctx context.Context, started time.Time) error {
 // appendNew adds the store's rows whose key is above the largest the copy
 // holds. The store is offered the filter; the copy applies it itself, so a
 // store that applies it loosely or not at all adds nothing twice.
-func (c *tableCopy) appendNew(ctx context.Context, g *generation) error {
+//
+// It reports false, having read nothing, when the copy holds no key to
+// start from (it is empty, or every key is NULL): the refresh then reads
+// the whole table, as a full one does.
+func (c *tableCopy) appendNew(ctx context.Context, g *generation) (bool, error) {
 	key := c.src.cfg.Key
 	i := g.schema.FieldIndices(key)
 	if len(i) != 1 {
-		return fmt.Errorf("%w: mode append: the table has no column %q (field key)", errRefused, key)
+		return false, fmt.Errorf("%w: mode append: the table has no column %q (field key)", errRefused, key)
 	}
-	kq := duckdbscan.QuoteIdent(key)
-	rows, err := g.store.QueryRows(ctx, fmt.Sprintf("SELECT CAST(max(%s) AS VARCHAR) FROM %s", kq, duckdbscan.QuoteIdent(copyRelation)))
+	kq, cq := duckdbscan.QuoteIdent(key), duckdbscan.QuoteIdent(copyRelation)
+	rows, err := g.store.QueryRows(ctx, fmt.Sprintf("SELECT CAST(max(%s) AS VARCHAR) FROM %s", kq, cq))
 	if err != nil {
-		return err
+		return false, err
+	}
+	if len(rows) != 1 || rows[0][0] == nil {
+		return false, nil
 	}
 	req := gateway.ScanRequest{Table: c.name, Limit: -1}
-	if len(rows) == 1 && rows[0][0] != nil {
-		if v, ok := filterValue(g.schema.Field(i[0]).Type, rows[0][0].(string)); ok {
-			req.Filters = []gateway.Filter{{Column: key, Op: gateway.OpGt, Value: v}}
-		}
+	if v, ok := filterValue(g.schema.Field(i[0]).Type, rows[0][0].(string)); ok {
+		req.Filters = []gateway.Filter{{Column: key, Op: gateway.OpGt, Value: v}}
 	}
 	res, err := c.src.inner.Scan(ctx, req)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer res.Reader.Release()
 	if d := differs(g.schema, res.Reader.Schema()); d != "" {
-		return fmt.Errorf("%w: the store's table changed shape (%s); it needs a full refresh: restart, or clear the snapshot", errRefused, d)
+		return false, fmt.Errorf("%w: the store's table changed shape (%s); it is read again in full", errRefused, d)
 	}
-	cq := duckdbscan.QuoteIdent(copyRelation)
-	return g.store.Ingest(ctx, res.Reader, "__load",
+	return true, g.store.Ingest(ctx, res.Reader, "__load",
 		`CREATE OR REPLACE TEMP TABLE __new AS SELECT * FROM "__load"`,
-		fmt.Sprintf(`INSERT INTO %s SELECT * FROM temp.__new WHERE %s > (SELECT max(%s) FROM %s) OR (SELECT max(%s) FROM %s) IS NULL`,
-			cq, kq, kq, cq, kq, cq),
+		fmt.Sprintf(`INSERT INTO %s SELECT * FROM temp.__new WHERE %s > (SELECT max(%s) FROM %s)`, cq, kq, kq, cq),
 		`DROP TABLE temp.__new`)
 }
 
@@ -539,8 +587,10 @@ func safeError(err error) string {
 	switch {
 	case errors.Is(err, errRefused):
 		return "refused: the store's values do not come out of a copy unchanged, so the store answers (the gateway's log says which column)"
-	case errors.As(err, &ge) && ge.Message != "":
-		return ge.Message + " (the gateway's log has the cause)"
+	case errors.As(err, &ge) && ge.Code == gateway.CodeSourceFailed:
+		// Not its Message either: a store's error may list the tables it
+		// has, which a requester who may see one of them may not see.
+		return "the store failed (the gateway's log has the cause)"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "the refresh timed out"
 	}

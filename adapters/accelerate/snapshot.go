@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -29,19 +30,24 @@ import (
 // answers from the copy at once instead of waiting for the store. It is an
 // Arrow IPC stream (zstd-compressed buffers) after an 8-byte magic and a
 // mode byte; the schema's metadata says what the copy is of and how fresh
-// it is (the meta* keys). Sealed (encryption_key_file set), everything
-// after the mode byte is a STREAM-style AES-256-GCM construction: a random
-// 16-byte salt, then chunks of at most sealChunk bytes, each
-// [uint32 length][ciphertext + tag], with the chunk's index and a
-// last-chunk flag in its nonce, so a reordered, truncated, extended or
-// changed snapshot fails to open (and is read again from the store). The
-// key is HKDF-SHA256 of the configured secret and the file's salt.
+// it is (the meta* keys). The stream is cut into chunks of at most
+// sealChunk bytes after a random 16-byte salt, each [uint32 length]
+// [payload], each checked before a byte of it is decoded, with the
+// chunk's index and a last-chunk flag bound in, so a reordered,
+// truncated, extended or changed snapshot fails to open (and is read
+// again from the store) rather than reaching the Arrow decoder, which
+// trusts the lengths it reads. Sealed (encryption_key_file set), a
+// payload is AES-256-GCM ciphertext and tag (a STREAM construction: index
+// and flag in the nonce), under HKDF-SHA256 of the configured secret and
+// the salt. Plain, it is the data and an HMAC-SHA256 of it under a key
+// anyone can know: a check against damage, not against whoever may write
+// the file (they may write the store's data too).
 //
 // A snapshot is written to a temporary file in the same directory, synced
 // and renamed over the old one: a crash leaves the old snapshot or the new
 // one, never half of one.
 const (
-	magic      = "CDGCOPY1"
+	magic      = "CDGCOPY2"
 	modePlain  = 0
 	modeSealed = 1
 	sealChunk  = 1 << 20
@@ -147,8 +153,6 @@ func writeSnapshot(path string, key []byte, r array.RecordReader, meta snapshotM
 		return err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	var out io.Writer = bw
-	var seal *sealer
 	mode := byte(modePlain)
 	if key != nil {
 		mode = modeSealed
@@ -156,16 +160,14 @@ func writeSnapshot(path string, key []byte, r array.RecordReader, meta snapshotM
 	if _, err := bw.Write(append([]byte(magic), mode)); err != nil {
 		return err
 	}
-	if key != nil {
-		if seal, err = newSealer(bw, key); err != nil {
-			return err
-		}
-		out = seal
+	seal, err := newSealer(bw, key)
+	if err != nil {
+		return err
 	}
 	k, v := meta.keys()
 	md := arrow.NewMetadata(k, v)
 	schema := arrow.NewSchema(r.Schema().Fields(), &md)
-	w := ipc.NewWriter(out, ipc.WithSchema(schema), ipc.WithZstd())
+	w := ipc.NewWriter(seal, ipc.WithSchema(schema), ipc.WithZstd())
 	for r.Next() {
 		if err := w.Write(r.RecordBatch()); err != nil {
 			w.Close()
@@ -179,10 +181,8 @@ func writeSnapshot(path string, key []byte, r array.RecordReader, meta snapshotM
 	if err := w.Close(); err != nil {
 		return err
 	}
-	if seal != nil {
-		if err := seal.Close(); err != nil {
-			return err
-		}
+	if err := seal.Close(); err != nil {
+		return err
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -216,7 +216,6 @@ func openSnapshot(path string, key []byte) (*ipc.Reader, snapshotMeta, func(), e
 		f.Close()
 		return nil, snapshotMeta{}, nil, errors.New("not a snapshot (bad header)")
 	}
-	var in io.Reader = br
 	switch head[len(magic)] {
 	case modePlain:
 		if key != nil {
@@ -228,15 +227,14 @@ func openSnapshot(path string, key []byte) (*ipc.Reader, snapshotMeta, func(), e
 			f.Close()
 			return nil, snapshotMeta{}, nil, errors.New("the snapshot is encrypted and no encryption_key_file is configured")
 		}
-		op, err := newOpener(br, key)
-		if err != nil {
-			f.Close()
-			return nil, snapshotMeta{}, nil, err
-		}
-		in = op
 	default:
 		f.Close()
 		return nil, snapshotMeta{}, nil, errors.New("not a snapshot (unknown mode)")
+	}
+	in, err := newOpener(br, key)
+	if err != nil {
+		f.Close()
+		return nil, snapshotMeta{}, nil, err
 	}
 	r, err := ipc.NewReader(in)
 	if err != nil {
@@ -252,12 +250,66 @@ func openSnapshot(path string, key []byte) (*ipc.Reader, snapshotMeta, func(), e
 	return r, meta, func() { f.Close() }, nil
 }
 
-// sealer encrypts what is written to it in chunks (see the file comment).
-type sealer struct {
-	w     io.Writer
-	aead  cipher.AEAD
-	buf   []byte
-	index uint64
+// codec seals and opens one chunk, bound to its index and whether it is
+// the last.
+type codec interface {
+	seal(index uint64, last bool, p []byte) []byte
+	open(index uint64, last bool, c []byte) ([]byte, error)
+	overhead() int
+}
+
+// gcm is the sealed snapshots' codec.
+type gcm struct{ aead cipher.AEAD }
+
+func (g gcm) seal(i uint64, last bool, p []byte) []byte {
+	return g.aead.Seal(nil, chunkNonce(i, last), p, nil)
+}
+func (g gcm) open(i uint64, last bool, c []byte) ([]byte, error) {
+	return g.aead.Open(nil, chunkNonce(i, last), c, nil)
+}
+func (g gcm) overhead() int { return g.aead.Overhead() }
+
+// checked is the plain snapshots' codec: the data, then its HMAC.
+type checked struct{ key []byte }
+
+// plainKey keys the plain snapshots' checks: public, for damage only.
+const plainKey = "council-data-gateway plain snapshot check v1"
+
+func (k checked) mac(i uint64, last bool, p []byte) []byte {
+	m := hmac.New(sha256.New, k.key)
+	m.Write(chunkNonce(i, last))
+	m.Write(p)
+	return m.Sum(nil)
+}
+
+func (k checked) seal(i uint64, last bool, p []byte) []byte {
+	return append(append([]byte{}, p...), k.mac(i, last, p)...)
+}
+
+func (k checked) open(i uint64, last bool, c []byte) ([]byte, error) {
+	if len(c) < sha256.Size {
+		return nil, errSealBroken
+	}
+	p, tag := c[:len(c)-sha256.Size], c[len(c)-sha256.Size:]
+	if !hmac.Equal(tag, k.mac(i, last, p)) {
+		return nil, errSealBroken
+	}
+	return p, nil
+}
+
+func (checked) overhead() int { return sha256.Size }
+
+// codecFor is the codec of a snapshot with salt: sealed under secret, or
+// checked when secret is nil.
+func codecFor(secret, salt []byte) (codec, error) {
+	if secret == nil {
+		return checked{key: []byte(plainKey)}, nil
+	}
+	aead, err := deriveAEAD(secret, salt)
+	if err != nil {
+		return nil, err
+	}
+	return gcm{aead}, nil
 }
 
 func deriveAEAD(secret, salt []byte) (cipher.AEAD, error) {
@@ -272,19 +324,27 @@ func deriveAEAD(secret, salt []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
+// sealer cuts what is written to it into chunks and seals each.
+type sealer struct {
+	w     io.Writer
+	c     codec
+	buf   []byte
+	index uint64
+}
+
 func newSealer(w io.Writer, secret []byte) (*sealer, error) {
 	salt := make([]byte, saltSize)
 	if _, err := rand.Read(salt); err != nil {
 		return nil, err
 	}
-	aead, err := deriveAEAD(secret, salt)
+	c, err := codecFor(secret, salt)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := w.Write(salt); err != nil {
 		return nil, err
 	}
-	return &sealer{w: w, aead: aead, buf: make([]byte, 0, sealChunk)}, nil
+	return &sealer{w: w, c: c, buf: make([]byte, 0, sealChunk)}, nil
 }
 
 // chunkNonce is the chunk's index and whether it is the last.
@@ -315,7 +375,7 @@ func (s *sealer) Write(p []byte) (int, error) {
 }
 
 func (s *sealer) flush(last bool) error {
-	ct := s.aead.Seal(nil, chunkNonce(s.index, last), s.buf, nil)
+	ct := s.c.seal(s.index, last, s.buf)
 	var l [4]byte
 	binary.BigEndian.PutUint32(l[:], uint32(len(s.buf)))
 	if _, err := s.w.Write(l[:]); err != nil {
@@ -332,10 +392,10 @@ func (s *sealer) flush(last bool) error {
 // Close writes the last chunk (possibly empty).
 func (s *sealer) Close() error { return s.flush(true) }
 
-// opener decrypts a sealed stream, failing on any change to it.
+// opener reads a chunked stream, failing on any change to it.
 type opener struct {
 	r     io.Reader
-	aead  cipher.AEAD
+	c     codec
 	index uint64
 	plain []byte
 	done  bool
@@ -346,14 +406,14 @@ func newOpener(r io.Reader, secret []byte) (*opener, error) {
 	if _, err := io.ReadFull(r, salt); err != nil {
 		return nil, errors.New("the snapshot is cut short")
 	}
-	aead, err := deriveAEAD(secret, salt)
+	c, err := codecFor(secret, salt)
 	if err != nil {
 		return nil, err
 	}
-	return &opener{r: r, aead: aead}, nil
+	return &opener{r: r, c: c}, nil
 }
 
-var errSealBroken = errors.New("the snapshot does not decrypt with the configured key (a different key, or the file was changed)")
+var errSealBroken = errors.New("the snapshot does not check out (changed or damaged, or, if encrypted, under another key)")
 
 func (o *opener) Read(p []byte) (int, error) {
 	for len(o.plain) == 0 {
@@ -368,14 +428,14 @@ func (o *opener) Read(p []byte) (int, error) {
 		if n > sealChunk {
 			return 0, errSealBroken
 		}
-		ct := make([]byte, int(n)+o.aead.Overhead())
+		ct := make([]byte, int(n)+o.c.overhead())
 		if _, err := io.ReadFull(o.r, ct); err != nil {
 			return 0, errors.New("the snapshot is cut short")
 		}
 		// A chunk opens as the last one or as a middle one, never both.
-		plain, err := o.aead.Open(nil, chunkNonce(o.index, false), ct, nil)
+		plain, err := o.c.open(o.index, false, ct)
 		if err != nil {
-			if plain, err = o.aead.Open(nil, chunkNonce(o.index, true), ct, nil); err != nil {
+			if plain, err = o.c.open(o.index, true, ct); err != nil {
 				return 0, errSealBroken
 			}
 			o.done = true
