@@ -99,7 +99,22 @@ func (z *Sizes) guess(max int, names []string) (int, []float64) {
 	return min(max, z.rows), per
 }
 
+// sizesMinRows is the fewest rows a batch must have to be learnt from:
+// a few rows say little about the next batch's (one long text would have
+// every later scan reserve for a batch of them).
+const sizesMinRows = 256
+
+// maxReserve and maxBatchReserve cap what one column, and all of them,
+// reserve for a batch; a batch that needs more grows as before.
+const (
+	maxReserve      = 4 << 20
+	maxBatchReserve = 16 << 20
+)
+
 func (z *Sizes) note(rows int, names []string, per []float64) {
+	if rows < sizesMinRows {
+		return
+	}
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	if z.perRow == nil {
@@ -108,6 +123,10 @@ func (z *Sizes) note(rows int, names []string, per []float64) {
 	z.rows = max(z.rows, rows)
 	for i, n := range names {
 		if per[i] > 0 {
+			// weighted towards what the table has held so far
+			if old, ok := z.perRow[n]; ok {
+				per[i] = (3*old + per[i]) / 4
+			}
 			z.perRow[n] = per[i]
 		}
 	}
@@ -268,9 +287,19 @@ func (r *reader) reserve(fields []array.Builder) {
 		}
 	}
 	r.bld.Reserve(rows)
-	for i, per := range per {
-		if b, ok := fields[i].(interface{ ReserveData(int) }); ok && per > 0 {
-			b.ReserveData(int(per * float64(rows) * 1.125))
+	want := make([]float64, len(per))
+	total := 0.0
+	for i, p := range per {
+		want[i] = min(p*float64(rows)*1.125, maxReserve)
+		total += want[i]
+	}
+	scale := 1.0
+	if total > maxBatchReserve {
+		scale = maxBatchReserve / total
+	}
+	for i, w := range want {
+		if b, ok := fields[i].(interface{ ReserveData(int) }); ok && w > 0 {
+			b.ReserveData(int(w * scale))
 		}
 	}
 }
@@ -278,6 +307,9 @@ func (r *reader) reserve(fields []array.Builder) {
 // measure records what the batch just read held, for reserve.
 func (r *reader) measure(n int) {
 	r.fullRows = r.fullRows || n == r.o.BatchRows
+	if n < sizesMinRows {
+		return
+	}
 	if r.perRow == nil {
 		r.perRow = make([]float64, r.rec.NumCols())
 	}

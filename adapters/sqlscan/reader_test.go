@@ -295,3 +295,26 @@ func TestReaderSizes(t *testing.T) {
 		t.Errorf("sizes: %d rows, %v bytes per row (\"row NNNN\" is 7 or 8 bytes; ints hold no data)", rows, per)
 	}
 }
+
+// TestReaderSizesBounded: one long value in a small batch teaches the
+// table's sizes nothing, and no batch reserves without bound.
+func TestReaderSizesBounded(t *testing.T) {
+	z := &Sizes{}
+	z.note(8192, []string{"s"}, []float64{10})
+	z.note(1, []string{"s"}, []float64{1 << 20}) // one 1 MiB text
+	if _, per := z.guess(8192, []string{"s"}); per[0] != 10 {
+		t.Errorf("a one-row batch changed the table's size per row to %v", per[0])
+	}
+	z.note(8192, []string{"s"}, []float64{1 << 20}) // every row 1 MiB
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	r := NewReader(ReaderOptions{Alloc: alloc, Schema: fakeSchema, Cursor: &fakeCursor{n: 1, bad: -1},
+		Cells: []Cell{&intCell{}, &strCell{}}, BatchRows: 8192, Sizes: z}).(*reader)
+	defer r.Release()
+	if !r.Next() {
+		t.Fatal(r.Err())
+	}
+	if got := alloc.CurrentAlloc(); got > maxBatchReserve+1<<20 {
+		t.Errorf("a one-row scan holds %d bytes after learning of 1 MiB rows; the cap is %d", got, maxBatchReserve)
+	}
+}
