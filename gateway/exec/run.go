@@ -29,7 +29,10 @@ type Executor struct {
 	sem    chan struct{}
 	spares *spares
 	// closing counts the query databases being closed after their
-	// queries' results have gone (see run's cleanup).
+	// queries' results have gone (see run's cleanup); once closed is set
+	// (Close), they are closed on the spot instead.
+	closeMu sync.Mutex
+	closed  bool
 	closing sync.WaitGroup
 	// AfterSetup, in tests, looks at a query's database on the analyst's
 	// connection just before the analyst's statement runs.
@@ -55,6 +58,9 @@ func New(cfg config.Query, parser *sqltree.Parser) *Executor {
 // waits for those of finished queries to close.
 func (x *Executor) Close() {
 	x.spares.Close()
+	x.closeMu.Lock()
+	x.closed = true
+	x.closeMu.Unlock()
 	x.closing.Wait()
 }
 
@@ -305,6 +311,13 @@ func (x *Executor) run(ctx context.Context, q Query, j *job) (res *Run, err erro
 		// memory). Nothing can reach the database any more (its result
 		// and every stream it read are released), so it closes after the
 		// response has ended, still holding the query's slot.
+		x.closeMu.Lock()
+		defer x.closeMu.Unlock()
+		if x.closed {
+			closeDB()
+			<-x.sem
+			return
+		}
 		x.closing.Add(1)
 		go func() {
 			defer x.closing.Done()
