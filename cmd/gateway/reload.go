@@ -70,9 +70,12 @@ func (m *Main) Reload(ctx context.Context) error {
 			}
 			keys = sec.CopyKeys
 		}
-		if st, err = serveSource(st, sc, keys); err != nil {
+		served, err := serveSource(st, sc, keys)
+		if err != nil {
+			st.Close()
 			return fail(fmt.Errorf("config %s: source %q: %w", cfg.File, sc.ID, err))
 		}
+		st = served
 		opened = append(opened, st)
 		stores[sc.ID] = st
 	}
