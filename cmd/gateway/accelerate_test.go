@@ -69,7 +69,7 @@ type readyCopies struct {
 		Source string
 		Copies *struct {
 			Serving           string
-			States            []string
+			State             string
 			OldestRefreshedAt *time.Time `json:"oldest_refreshed_at"`
 			OldestAgeSeconds  *int64     `json:"oldest_age_seconds"`
 		}
@@ -98,7 +98,7 @@ func waitCopies(t *testing.T, base string, want int) {
 		r, raw := readyz(t, base)
 		n := 0
 		for _, s := range r.Sources {
-			if s.Copies != nil && s.Copies.Serving == "all" && slices.Equal(s.Copies.States, []string{"ready"}) {
+			if s.Copies != nil && s.Copies.Serving == "all" && s.Copies.State == "ready" {
 				n++
 			}
 		}
@@ -274,7 +274,7 @@ func TestStoreDownAnswersFromTheCopy(t *testing.T) {
 		r, _ := readyz(t, base)
 		failed := false
 		for _, s := range r.Sources {
-			failed = failed || s.Source == "dundee" && s.Copies != nil && slices.Contains(s.Copies.States, "failed")
+			failed = failed || s.Source == "dundee" && s.Copies != nil && s.Copies.State == "failed"
 		}
 		if failed {
 			break

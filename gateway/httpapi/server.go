@@ -165,47 +165,42 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // copiesSummary is what /readyz, which needs no key, says of a council's
-// local copies: whether they answer (all, some or none of them), the
-// states they are in, and the stalest answering copy's age; not which
-// tables they are, how many, or what they hold (the catalog says that, per
-// table, to those who may see it).
+// local copies: whether all of them answer, the state of the one in the
+// worst, and the stalest answering copy's age; not which tables they are,
+// how many, or what they hold (the catalog says that, per table, to those
+// who may see it).
 type copiesSummary struct {
-	// Serving is "all", "some" or "none": how many of the copies answer
-	// (the other tables are read from the store).
+	// Serving is "all" when every copy answers, else "not all" (the other
+	// tables are read from the store).
 	Serving string `json:"serving"`
-	// States are the copies' states (ready, refreshing, loading, failed,
-	// expired, refused), each once.
-	States []string `json:"states"`
+	// State is the worst of the copies' states: refused, failed,
+	// expired, loading, refreshing, then ready.
+	State string `json:"state"`
 	// OldestRefreshedAt and OldestAgeSeconds are of the stalest copy that
 	// answers.
 	OldestRefreshedAt *time.Time `json:"oldest_refreshed_at,omitempty"`
 	OldestAgeSeconds  *int64     `json:"oldest_age_seconds,omitempty"`
 }
 
+// copyStates orders the states from worst to best.
+var copyStates = []string{"refused", "failed", "expired", "loading", "refreshing", "ready"}
+
 func summarise(cs []gateway.CopyStatus) *copiesSummary {
-	sum := &copiesSummary{States: []string{}}
-	serving := 0
+	sum := &copiesSummary{Serving: "all", State: "ready"}
+	worst := len(copyStates) - 1
 	for _, c := range cs {
-		if !slices.Contains(sum.States, c.State) {
-			sum.States = append(sum.States, c.State)
+		if i := slices.Index(copyStates, c.State); i >= 0 && i < worst {
+			worst = i
 		}
 		if c.Serving != "copy" {
+			sum.Serving = "not all"
 			continue
 		}
-		serving++
 		if sum.OldestAgeSeconds == nil || *c.AgeSeconds > *sum.OldestAgeSeconds {
 			sum.OldestRefreshedAt, sum.OldestAgeSeconds = c.RefreshedAt, c.AgeSeconds
 		}
 	}
-	slices.Sort(sum.States)
-	switch {
-	case serving == 0:
-		sum.Serving = "none"
-	case serving == len(cs):
-		sum.Serving = "all"
-	default:
-		sum.Serving = "some"
-	}
+	sum.State = copyStates[worst]
 	return sum
 }
 
@@ -218,6 +213,9 @@ func copiesOf(src *catalog.Source) map[string]*gateway.CopyStatus {
 	}
 	out := map[string]*gateway.CopyStatus{}
 	for _, st := range c.Copies() {
+		// How long a refresh took grows with every row of the table,
+		// the ones a requester's policy hides too: not shown.
+		st.LastRefreshMS = 0
 		out[strings.ToLower(st.Table)] = &st
 	}
 	return out
