@@ -100,6 +100,12 @@ func New(inner gateway.Source, sc config.Source, opts Options) (*Source, error) 
 		s.now = time.Now
 	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
+	// A snapshot being written when the gateway stopped is not one.
+	if left, _ := filepath.Glob(filepath.Join(cfg.Dir, ".tmp-*.copy")); len(left) > 0 {
+		for _, p := range left {
+			os.Remove(p)
+		}
+	}
 	for _, name := range s.snapshotTables() {
 		s.addCopy(name, nil)
 	}
@@ -133,7 +139,10 @@ func (s *Source) snapshotTables() []string {
 		r.Release()
 		closeFile()
 		if meta.source != s.fingerprint(meta.table) || snapshotPath(s.cfg.Dir, meta.table) != p || !s.wanted(meta.table) {
-			continue // another source's, or a table no longer accelerated
+			// Another source's, a table no longer accelerated, or one
+			// made in another mode: its rows stay on disk until removed.
+			s.log.Warn("accelerate: a snapshot in the directory is not used; remove it if its data should not be kept", "file", p)
+			continue
 		}
 		out = append(out, meta.table)
 	}
@@ -255,27 +264,27 @@ func (s *Source) Tables(ctx context.Context) ([]gateway.Table, error) {
 // fromCopy runs f on the table's copy when one may answer (it holds the
 // copy until f returns: a swap closes the old copy only after); ok is
 // false when the store must answer.
-func fromCopy[T any](s *Source, table string, f func(c *tableCopy, g *generation) (T, error)) (res T, ok bool, err error) {
+func fromCopy[T any](s *Source, table string, f func(read *gateway.CopyRead, g *generation) (T, error)) (res T, ok bool, err error) {
 	c := s.copyOf(table)
 	if c == nil {
 		return res, false, nil
 	}
-	g := c.acquire()
+	g, read := c.acquireRead()
 	if g == nil {
 		return res, false, nil
 	}
 	defer g.users.Done()
-	res, err = f(c, g)
+	res, err = f(read, g)
 	return res, true, err
 }
 
 // Scan reads the table's copy when it has one that may answer, and the
 // store otherwise.
 func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
-	res, ok, err := fromCopy(s, req.Table, func(c *tableCopy, g *generation) (*gateway.ScanResult, error) {
+	res, ok, err := fromCopy(s, req.Table, func(read *gateway.CopyRead, g *generation) (*gateway.ScanResult, error) {
 		res, err := g.store.Scan(ctx, req)
 		if err == nil {
-			res.Copy, res.Files = c.read(), g.files
+			res.Copy, res.Files = read, g.files
 		}
 		return res, err
 	})
@@ -325,10 +334,10 @@ func (s *Source) storeAggregates(req gateway.AggregateRequest) (gateway.Aggregat
 // Aggregate computes the partial aggregate in the table's copy, or asks
 // the store (which may refuse) when there is none.
 func (s *Source) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
-	res, ok, err := fromCopy(s, req.Table, func(c *tableCopy, g *generation) (*gateway.ScanResult, error) {
+	res, ok, err := fromCopy(s, req.Table, func(read *gateway.CopyRead, g *generation) (*gateway.ScanResult, error) {
 		res, err := g.store.Aggregate(ctx, req)
 		if err == nil {
-			res.Copy, res.Files = c.read(), g.files
+			res.Copy, res.Files = read, g.files
 		}
 		return res, err
 	})
@@ -348,19 +357,19 @@ func copyNote(cr *gateway.CopyRead) string {
 }
 
 // planned heads a copy's plan with copyNote.
-func planned(c *tableCopy, sp *gateway.ScanPlan, err error) (*gateway.ScanPlan, error) {
+func planned(read *gateway.CopyRead, sp *gateway.ScanPlan, err error) (*gateway.ScanPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp.Statement = copyNote(c.read()) + sp.Statement
+	sp.Statement = copyNote(read) + sp.Statement
 	return sp, nil
 }
 
 // PlanScan is what Scan would run: in the copy, or in the store.
 func (s *Source) PlanScan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanPlan, error) {
-	sp, ok, err := fromCopy(s, req.Table, func(c *tableCopy, g *generation) (*gateway.ScanPlan, error) {
+	sp, ok, err := fromCopy(s, req.Table, func(read *gateway.CopyRead, g *generation) (*gateway.ScanPlan, error) {
 		sp, err := g.store.PlanScan(ctx, req)
-		return planned(c, sp, err)
+		return planned(read, sp, err)
 	})
 	if ok {
 		return sp, err
@@ -373,9 +382,9 @@ func (s *Source) PlanScan(ctx context.Context, req gateway.ScanRequest) (*gatewa
 
 // PlanAggregate is what Aggregate would run, or its refusal.
 func (s *Source) PlanAggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanPlan, error) {
-	sp, ok, err := fromCopy(s, req.Table, func(c *tableCopy, g *generation) (*gateway.ScanPlan, error) {
+	sp, ok, err := fromCopy(s, req.Table, func(read *gateway.CopyRead, g *generation) (*gateway.ScanPlan, error) {
 		sp, err := g.store.PlanAggregate(ctx, req)
-		return planned(c, sp, err)
+		return planned(read, sp, err)
 	})
 	if ok {
 		return sp, err

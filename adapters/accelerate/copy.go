@@ -92,13 +92,21 @@ func (c *tableCopy) schema() *arrow.Schema {
 // acquire is the generation a scan may read, held until the caller calls
 // users.Done once its scan has started; nil when the store must answer.
 func (c *tableCopy) acquire() *generation {
+	g, _ := c.acquireRead()
+	return g
+}
+
+// acquireRead is acquire, with what a scan of the generation it returns
+// tells the response, taken together: a swap right after cannot make the
+// response speak of the newer copy.
+func (c *tableCopy) acquireRead() (*generation, *gateway.CopyRead) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen == nil || c.expiredLocked() {
-		return nil
+		return nil, nil
 	}
 	c.gen.users.Add(1)
-	return c.gen
+	return c.gen, c.readLocked()
 }
 
 func (c *tableCopy) expiredLocked() bool {
@@ -106,10 +114,8 @@ func (c *tableCopy) expiredLocked() bool {
 	return max > 0 && c.src.now().Sub(c.verifiedAt) > max
 }
 
-// read is what a scan of g tells the response.
-func (c *tableCopy) read() *gateway.CopyRead {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// readLocked is what a scan of the current copy tells the response.
+func (c *tableCopy) readLocked() *gateway.CopyRead {
 	return &gateway.CopyRead{RefreshedAt: c.verifiedAt.UTC(), AgeSeconds: int64(c.src.now().Sub(c.verifiedAt) / time.Second),
 		Mode: c.src.cfg.Mode}
 }
