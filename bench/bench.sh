@@ -176,7 +176,7 @@ bench_run() { # name councils rows
     [[ $st == mysql && $my == -1 ]] && my=$i
     [[ $st == parquet && $pq == -1 ]] && pq=$i
   done
-  v() { eval "echo \"\$C$1_$2\""; }
+  v() { eval "echo \"\${C$1_$2:-}\""; }
   local pgid mytab pgtab pqid myid
   pgid=$(v $pg ID); pgtab=$(v $pg TABLE); myid=$(v $my ID); pqid=$(v $pq ID)
 
@@ -359,7 +359,7 @@ met() { awk -v r="$1" -v t="$2" 'BEGIN{ if (r<=t) print "**met**"; else printf "
 
 write_section() { # name n rows pg my pq
   local name=$1 n=$2 rows=$3 pg=$4 my=$5
-  v() { eval "echo \"\$C$1_$2\""; }
+  v() { eval "echo \"\${C$1_$2:-}\""; }
   local slow=s1_pg_pull slowstore="PostgreSQL ($(v $pg ID))" agg=s1_pg_agg
   if (( $(med s1_my_pull | cut -d. -f1) > $(med s1_pg_pull | cut -d. -f1) )); then
     slow=s1_my_pull; slowstore="MariaDB ($(v $my ID))"; agg=s1_my_agg
