@@ -125,17 +125,7 @@ func computedRun(eng *Engine, sql string) string {
 		return "ERR client-message=" + msg + " | code=" + string(gateway.ErrorCode(err))
 	}
 	defer res.Close()
-	var rows []string
-	for res.Reader.Next() {
-		rec := res.Reader.RecordBatch()
-		for i := range int(rec.NumRows()) {
-			var cells []string
-			for c := range int(rec.NumCols()) {
-				cells = append(cells, strings.Clone(rec.Column(c).ValueStr(i)))
-			}
-			rows = append(rows, strings.Join(cells, "|"))
-		}
-	}
+	rows := textRows(res.Reader)
 	if err := res.Reader.Err(); err != nil {
 		e := res.Err(err)
 		return "STREAMERR " + e.Error() + " | code=" + string(gateway.ErrorCode(e))
@@ -213,9 +203,18 @@ func computedWarned(t *testing.T, eng *Engine, sql string) string {
 		return "ERR " + err.Error()
 	}
 	defer res.Close()
+	rows := textRows(res.Reader)
+	if err := res.Reader.Err(); err != nil {
+		return "STREAMERR " + res.Err(err).Error()
+	}
+	return fmt.Sprintf("rows=%v warnings=%q", rows, res.Warnings())
+}
+
+// textRows reads r to its end as rows of "|"-joined cells.
+func textRows(r array.RecordReader) []string {
 	var rows []string
-	for res.Reader.Next() {
-		rec := res.Reader.RecordBatch()
+	for r.Next() {
+		rec := r.RecordBatch()
 		for i := range int(rec.NumRows()) {
 			var cells []string
 			for c := range int(rec.NumCols()) {
@@ -224,8 +223,5 @@ func computedWarned(t *testing.T, eng *Engine, sql string) string {
 			rows = append(rows, strings.Join(cells, "|"))
 		}
 	}
-	if err := res.Reader.Err(); err != nil {
-		return "STREAMERR " + res.Err(err).Error()
-	}
-	return fmt.Sprintf("rows=%v warnings=%q", rows, res.Warnings())
+	return rows
 }

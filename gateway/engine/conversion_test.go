@@ -51,17 +51,7 @@ func (f *fixture) conversions(t *testing.T, sql string) ([]string, []SourceStats
 	if err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
-	var rows []string
-	for res.Reader.Next() {
-		rec := res.Reader.RecordBatch()
-		for i := range int(rec.NumRows()) {
-			var cells []string
-			for c := range int(rec.NumCols()) {
-				cells = append(cells, strings.Clone(rec.Column(c).ValueStr(i)))
-			}
-			rows = append(rows, strings.Join(cells, "|"))
-		}
-	}
+	rows := textRows(res.Reader)
 	if err := res.Reader.Err(); err != nil {
 		t.Fatalf("%s: %v", sql, res.Err(err))
 	}

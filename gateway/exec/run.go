@@ -571,23 +571,18 @@ func loadScan(ctx context.Context, db *duckstream.DB, s *scanRun, rels []policyR
 // rowsMade runs a CREATE TABLE ... AS statement and returns the rows it
 // made (DuckDB answers such a statement with their count).
 func rowsMade(ctx context.Context, conn *duckstream.Conn, stmt string) (int64, error) {
-	r, err := conn.Query(ctx, stmt)
-	if err != nil {
-		return 0, err
-	}
-	defer r.Release()
-	var n int64
-	for r.Next() {
-		if c, ok := r.RecordBatch().Column(0).(*array.Int64); ok && c.Len() > 0 {
-			n = c.Value(0)
-		}
-	}
-	return n, r.Err()
+	return firstCount(ctx, conn, stmt)
 }
 
 // countRows counts a relation's rows.
 func countRows(ctx context.Context, conn *duckstream.Conn, rel string) (int64, error) {
-	r, err := conn.Query(ctx, "SELECT count(*) FROM "+rel)
+	return firstCount(ctx, conn, "SELECT count(*) FROM "+rel)
+}
+
+// firstCount runs stmt and returns the BIGINT in its first column's first
+// row (0 when it has none).
+func firstCount(ctx context.Context, conn *duckstream.Conn, stmt string) (int64, error) {
+	r, err := conn.Query(ctx, stmt)
 	if err != nil {
 		return 0, err
 	}
