@@ -251,6 +251,17 @@ bench_run() { # name councils rows
       log "S6P gateway: $(cat "$RES/s6p_gateway.txt")"
       log "S6P PostgreSQL: $(cat "$RES/s6p_pg.txt")"
     fi
+    # S10: small queries, one client at a time for 5 s each (no process start in the
+    # timing): p50 and p99 of a whole-query LIMIT 10, one council's count and a
+    # selective cross-council aggregate
+    local q10
+    for q10 in "limit|SELECT * FROM $pgid.$pgtab LIMIT 10" \
+      "count|SELECT count(*) FROM std.spend_over_500 WHERE council = '$pgid'" \
+      "agg|SELECT council, count(*) FROM std.spend_over_500 WHERE expense_type = '$v3' GROUP BY council"; do
+      "$BIN/loadgen" --base "http://$HTTP_ADDR" --key "$KEY" --clients 1 --duration 5s --timeout 30s \
+        --query "${q10#*|}" >"$RES/s10_${q10%%|*}.txt"
+      log "S10 ${q10%%|*}: $(cat "$RES/s10_${q10%%|*}.txt")"
+    done
     # S7: a small query, policy off (this gateway)
     SMALL="SELECT * FROM std.spend_over_500 WHERE council = '$myid' LIMIT 10"
     TIMEIT_RUNS=20 timeit s7_small_nopolicy gw_http application/json "$SMALL"
@@ -416,6 +427,15 @@ write_section() { # name n rows pg my pq
     gq=$(kv s6p_gateway.txt qps_ok); pq=$(kv s6p_pg.txt qps_ok); g99=$(kv s6p_gateway.txt p99_ms); p99=$(kv s6p_pg.txt p99_ms)
     rq=$(ratio "$gq" "$pq"); r99=$(ratio "$g99" "$p99")
     echo "| S6P pass-through: 32 clients, one day's $(cat "$RES/s6p_rows") rows of the PostgreSQL council (indexed), CSV, vs the same load on PostgreSQL (pgx) | $gq q/s, p50 $(kv s6p_gateway.txt p50_ms) ms, p99 $g99 ms | $pq q/s, p50 $(kv s6p_pg.txt p50_ms) ms, p99 $p99 ms | $rq× q/s, $r99× p99 | ≥ 0.8× q/s $(awk -v r="$rq" 'BEGIN{ if (r>=0.8) print "**met**"; else print "**missed**" }'), p99 ≤ 2× $(met "$r99" 2) |"
+  fi
+  if [[ -s $RES/s10_limit.txt ]]; then
+    local k10 w10
+    for k10 in "limit|\`SELECT * … LIMIT 10\` from one council (whole query)|10" "count|one council's \`count(*)\` of std.spend_over_500|" "agg|cross-council \`GROUP BY council\` under a 1% filter|"; do
+      w10=${k10%%|*}
+      local tgt=${k10##*|} desc=${k10#*|}; desc=${desc%|*}
+      local p50; p50=$(tr ' ' '\n' <"$RES/s10_$w10.txt" | awk -F= '$1 == "p50_ms" { print $2 }')
+      echo "| S10 small query, one client: $desc | p50 $p50 ms, p99 $(tr ' ' '\n' <"$RES/s10_$w10.txt" | awk -F= '$1 == "p99_ms" { print $2 }') ms | | | $( [[ -n $tgt ]] && echo "p50 < $tgt ms $(awk -v r="$p50" -v t="$tgt" 'BEGIN{ if (r<t) print "**met**"; else print "**missed**" }')" || echo "(info)") |"
+    done
   fi
   if [[ -f $RES/s6.txt ]]; then
     echo "| S6 50 concurrent analysts × 4 mixed queries | \`$(cat "$RES/s6.txt" | sed 's/ first_error=""//')\` | | | (none) |"
