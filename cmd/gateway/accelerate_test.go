@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // Local acceleration, end to end: a gateway whose every council answers
@@ -150,7 +154,7 @@ func TestAcceleratedCouncilsAnswerAsLive(t *testing.T) {
 	accCfg, _ := acceleratedDemo(t, 42, true)
 	sameSecrets(t, liveCfg, accCfg) // the same hash salt, so the same hashes
 	live := start(t, liveCfg)
-	acc := start(t, accCfg)
+	acc, accFlight := startFlight(t, accCfg)
 	waitCopies(t, acc, 6)
 
 	queries := append(append([]string{
@@ -206,6 +210,15 @@ func TestAcceleratedCouncilsAnswerAsLive(t *testing.T) {
 	}
 	if h := post(t, live, "demo-analyst", "application/json", sqlFor(`SELECT count(*) FROM std.spend_over_500`, "research")).header.Values("X-Gateway-Copy"); len(h) != 0 {
 		t.Errorf("the live gateway says a copy answered: %q", h)
+	}
+	// Flight SQL says it in the planning call's header.
+	var header metadata.MD
+	cl := flightClient(t, accFlight)
+	if _, err := cl.Execute(asCtx(context.Background(), "demo-analyst", "research"), `SELECT council, count(*) FROM std.spend_over_500 GROUP BY council`, grpc.Header(&header)); err != nil {
+		t.Fatal(err)
+	}
+	if v := header.Get("x-gateway-copy"); len(v) != len(res.Stats.Sources) || !slices.ContainsFunc(v, func(s string) bool { return strings.HasPrefix(s, "source=highland; table=spend; mode=full; refreshed_at=") }) {
+		t.Errorf("Flight x-gateway-copy %q", v)
 	}
 
 	// The catalog shows each copy to those who may see its table.
