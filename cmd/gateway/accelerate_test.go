@@ -217,7 +217,9 @@ func TestAcceleratedCouncilsAnswerAsLive(t *testing.T) {
 	if _, err := cl.Execute(asCtx(context.Background(), "demo-analyst", "research"), `SELECT council, count(*) FROM std.spend_over_500 GROUP BY council`, grpc.Header(&header)); err != nil {
 		t.Fatal(err)
 	}
-	if v := header.Get("x-gateway-copy"); len(v) != len(res.Stats.Sources) || !slices.ContainsFunc(v, func(s string) bool { return strings.HasPrefix(s, "source=highland; table=spend; mode=full; refreshed_at=") }) {
+	if v := header.Get("x-gateway-copy"); len(v) != len(res.Stats.Sources) || !slices.ContainsFunc(v, func(s string) bool {
+		return strings.HasPrefix(s, "source=highland; table=spend; mode=full; refreshed_at=")
+	}) {
 		t.Errorf("Flight x-gateway-copy %q", v)
 	}
 
