@@ -291,7 +291,17 @@ func (s *Source) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.Sc
 	if ok {
 		return res, err
 	}
-	return s.inner.Scan(ctx, s.forStore(req))
+	sreq, kept := s.forStore(req)
+	res, err = s.inner.Scan(ctx, sreq)
+	if err == nil && kept != nil {
+		// What the store applied, in the positions of the request's
+		// filters; the ones taken back were not applied.
+		for k, i := range res.Pushed.Filters {
+			res.Pushed.Filters[k] = kept[i]
+		}
+		res.Pushed.Exact = res.Pushed.Exact && len(kept) == len(req.Filters)
+	}
+	return res, err
 }
 
 // EvaluatesDuckDB is true: a copy is DuckDB. A request with computed
@@ -307,15 +317,36 @@ func (s *Source) storeComputes() bool {
 }
 
 // forStore is req for the store: as it is when the store computes DuckDB
-// expressions too, otherwise without its computed columns and so without
-// its filters, order and limit (offers the engine applies itself anyway),
-// since they may name a computed column the store does not have.
-func (s *Source) forStore(req gateway.ScanRequest) gateway.ScanRequest {
+// expressions too; otherwise without its computed columns, the filters
+// that name one, and, if one was taken back or the order names one, the
+// order and the limit (all offers the engine applies itself anyway).
+// kept, when not nil, are the positions in req.Filters of the filters
+// left.
+func (s *Source) forStore(req gateway.ScanRequest) (out gateway.ScanRequest, kept []int) {
 	if len(req.Computed) == 0 || s.storeComputes() {
-		return req
+		return req, nil
 	}
-	req.Computed, req.Filters, req.OrderBy, req.Limit = nil, nil, nil, -1
-	return req
+	names := map[string]bool{}
+	for _, c := range req.Computed {
+		names[c.Name] = true
+	}
+	out = req
+	out.Computed, out.Filters, kept = nil, nil, []int{}
+	for i, f := range req.Filters {
+		if !namesAny(f, names) {
+			out.Filters = append(out.Filters, f)
+			kept = append(kept, i)
+		}
+	}
+	if len(kept) < len(req.Filters) || slices.ContainsFunc(req.OrderBy, func(o gateway.Order) bool { return names[o.Column] }) {
+		out.OrderBy, out.Limit = nil, -1
+	}
+	return out, kept
+}
+
+// namesAny says whether f names one of names anywhere.
+func namesAny(f gateway.Filter, names map[string]bool) bool {
+	return names[f.Column] || slices.ContainsFunc(f.Args, func(a gateway.Filter) bool { return namesAny(a, names) })
 }
 
 // storeAggregates is the store's Aggregator for req, or the refusal that
@@ -375,7 +406,8 @@ func (s *Source) PlanScan(ctx context.Context, req gateway.ScanRequest) (*gatewa
 		return sp, err
 	}
 	if pl, ok := s.inner.(gateway.Planner); ok {
-		return pl.PlanScan(ctx, s.forStore(req))
+		sreq, _ := s.forStore(req)
+		return pl.PlanScan(ctx, sreq)
 	}
 	return &gateway.ScanPlan{Statement: "(the store's adapter cannot show its statement)"}, nil
 }

@@ -616,6 +616,13 @@ func TestComputedColumnsReachOnlyDuckDB(t *testing.T) {
 	if got := rows(t, res, err); len(got) != 3 || res.Copy != nil || len(res.Pushed.Filters) != 0 || res.Pushed.Limit {
 		t.Errorf("the store should get the scan without what it cannot compute: %q %+v", got, res.Pushed)
 	}
+	// A plain filter beside it still reaches the store, in its place.
+	req.Filters = append(req.Filters, gateway.Filter{Column: "supplier", Op: gateway.OpEq, Value: "Acme Ltd"})
+	res, err = s.Scan(ctx, req)
+	if got := rows(t, res, err); !slices.Equal(got, []string{"Acme Ltd"}) || !slices.Equal(res.Pushed.Filters, []int{1}) || res.Pushed.Exact || res.Pushed.Limit {
+		t.Errorf("the store should get the plain filter alone: %q %+v", got, res.Pushed)
+	}
+	req.Filters = req.Filters[:1]
 	// A partial aggregate naming a computed column is refused (the engine
 	// then aggregates the scanned rows); one without is the store's.
 	agg := gateway.AggregateRequest{Table: "spend", Computed: req.Computed, GroupBy: []string{"__std_big"},
