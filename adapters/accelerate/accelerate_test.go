@@ -3,6 +3,7 @@ package accelerate
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -514,26 +515,9 @@ func roundTrip(t *testing.T, inner gateway.Source, sc config.Source) {
 
 func TestAppendModeAddsOnlyNewRows(t *testing.T) {
 	ctx := context.Background()
-	dsn, db := storetest.Postgres(t)
-	for _, q := range []string{
+	s, db := appendSource(t, "id",
 		`CREATE TABLE spend (id bigint PRIMARY KEY, supplier text, amount numeric(14,2))`,
-		`INSERT INTO spend SELECT g, 'supplier ' || g, g * 1.5 FROM generate_series(1, 1000) g`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sc := config.Source{ID: "pg", Council: "PG Council", GSS: "E08000035", Type: "postgres", DSN: dsn, MaxConnections: 2}
-	inner, err := postgres.Open(ctx, sc, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := false
-	every := config.Duration(time.Second)
-	sc.Accelerate = accel(t, func(a *config.Accelerate) {
-		a.OnChange, a.Refresh, a.Mode, a.Key = &off, &every, config.AccelerateAppend, "id"
-	})
-	s := newSource(t, inner, sc, nil)
+		`INSERT INTO spend SELECT g, 'supplier ' || g, g * 1.5 FROM generate_series(1, 1000) g`)
 	waitFor(t, "the first copy", serving(s, "spend"))
 	// A row changed in the store is not seen in append mode (only new
 	// keys are read): the test shows which rows a refresh read.
@@ -696,21 +680,8 @@ func TestRefusedRefreshDropsTheCopy(t *testing.T) {
 // row is added twice.
 func TestAppendWithNullKeysReadsInFull(t *testing.T) {
 	ctx := context.Background()
-	dsn, db := storetest.Postgres(t)
-	if _, err := db.ExecContext(ctx, `CREATE TABLE spend (seq bigint, supplier text); INSERT INTO spend SELECT NULL, 's' || g FROM generate_series(1, 5) g`); err != nil {
-		t.Fatal(err)
-	}
-	sc := config.Source{ID: "pg", Council: "PG Council", GSS: "E08000035", Type: "postgres", DSN: dsn, MaxConnections: 2}
-	inner, err := postgres.Open(ctx, sc, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := false
-	every := config.Duration(time.Second)
-	sc.Accelerate = accel(t, func(a *config.Accelerate) {
-		a.OnChange, a.Refresh, a.Mode, a.Key = &off, &every, config.AccelerateAppend, "seq"
-	})
-	s := newSource(t, inner, sc, nil)
+	s, _ := appendSource(t, "seq", `CREATE TABLE spend (seq bigint, supplier text)`,
+		`INSERT INTO spend SELECT NULL, 's' || g FROM generate_series(1, 5) g`)
 	waitFor(t, "three refreshes", func() bool { return copyState(s, "spend").Refreshes >= 3 })
 	agg, err := s.Aggregate(ctx, gateway.AggregateRequest{Table: "spend", Aggs: []gateway.AggFunc{{Kind: gateway.AggCountStar}}})
 	if got := rows(t, agg, err); !slices.Equal(got, []string{"5"}) {
@@ -745,4 +716,28 @@ func TestEachCopySpillsAlone(t *testing.T) {
 		t.Errorf("closing one copy removed another's spill directory: %v", err)
 	}
 	b.close()
+}
+
+// appendSource is a real PostgreSQL table made by stmts, accelerated in
+// mode append by key and refreshed every second.
+func appendSource(t *testing.T, key string, stmts ...string) (*Source, *sql.DB) {
+	t.Helper()
+	ctx := context.Background()
+	dsn, db := storetest.Postgres(t)
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc := config.Source{ID: "pg", Council: "PG Council", GSS: "E08000035", Type: "postgres", DSN: dsn, MaxConnections: 2}
+	inner, err := postgres.Open(ctx, sc, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	every := config.Duration(time.Second)
+	sc.Accelerate = accel(t, func(a *config.Accelerate) {
+		a.OnChange, a.Refresh, a.Mode, a.Key = &off, &every, config.AccelerateAppend, key
+	})
+	return newSource(t, inner, sc, nil), db
 }
