@@ -66,7 +66,6 @@ type Source struct {
 
 	mu     sync.Mutex
 	copies map[string]*tableCopy // by the store's table name
-	listed bool                  // the store's tables have been listed
 }
 
 var (
@@ -206,9 +205,6 @@ func (s *Source) noteTables(ts []gateway.Table) {
 			s.addCopy(t.Name, t.Schema)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.listed = true
 	for _, want := range s.cfg.Tables {
 		if !slices.ContainsFunc(ts, func(t gateway.Table) bool { return strings.EqualFold(t.Name, want) }) {
 			s.log.Error("accelerate: the store has no such table; it is not accelerated", "table", want)

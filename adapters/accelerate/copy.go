@@ -89,16 +89,10 @@ func (c *tableCopy) schema() *arrow.Schema {
 	return nil
 }
 
-// acquire is the generation a scan may read, held until the caller calls
-// users.Done once its scan has started; nil when the store must answer.
-func (c *tableCopy) acquire() *generation {
-	g, _ := c.acquireRead()
-	return g
-}
-
-// acquireRead is acquire, with what a scan of the generation it returns
-// tells the response, taken together: a swap right after cannot make the
-// response speak of the newer copy.
+// acquireRead is the generation a scan may read, held until the caller
+// calls users.Done once its scan has started (nil when the store must
+// answer), with what a scan of it tells the response, taken together: a
+// swap right after cannot make the response speak of the newer copy.
 func (c *tableCopy) acquireRead() (*generation, *gateway.CopyRead) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
