@@ -447,18 +447,14 @@ func TestStoreTypesRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	t.Run("postgres", func(t *testing.T) {
 		dsn, db := storetest.Postgres(t)
-		for _, q := range []string{
+		execAll(t, db,
 			`CREATE TABLE spend (id bigint PRIMARY KEY, small smallint, n integer, amount numeric(14,2), big numeric(30,6),
 				supplier text, code varchar(10), paid date, at timestamp, at_tz timestamptz, flag boolean, ratio double precision, r real)`,
 			`INSERT INTO spend VALUES
 				(1, 1, 10, 500.10, 123456789012345678901234.123456, 'Acme Ltd', 'A1', '2024-04-01', '2024-04-01 10:00:00.123456', '2024-04-01 10:00:00+01', true, 0.5, 1.25),
 				(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
 				(3, -3, -30, -12000.55, -1.000001, 'Zoë Ünïcode', '', '1999-12-31', '1970-01-01 00:00:00', '2030-06-30 23:59:59.999999+00', false, -1e300, 3.5)`,
-		} {
-			if _, err := db.ExecContext(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-		}
+		)
 		sc := config.Source{ID: "pg", Council: "PG Council", GSS: "E08000035", Type: "postgres", DSN: dsn, MaxConnections: 2}
 		inner, err := postgres.Open(ctx, sc, memory.DefaultAllocator)
 		if err != nil {
@@ -468,18 +464,14 @@ func TestStoreTypesRoundTrip(t *testing.T) {
 	})
 	t.Run("mariadb", func(t *testing.T) {
 		dsn, db := storetest.MySQL(t)
-		for _, q := range []string{
+		execAll(t, db,
 			`CREATE TABLE spend (id bigint PRIMARY KEY, small smallint, n int, amount decimal(14,2), big decimal(30,6),
 				supplier text, code varchar(10), paid date, at datetime(6), flag boolean, ratio double, r float)`,
 			`INSERT INTO spend VALUES
 				(1, 1, 10, 500.10, 123456789012345678901234.123456, 'Acme Ltd', 'A1', '2024-04-01', '2024-04-01 10:00:00.123456', true, 0.5, 1.25),
 				(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
 				(3, -3, -30, -12000.55, -1.000001, 'Zoë Ünïcode', '', '1999-12-31', '1970-01-01 00:00:00', false, -1e300, 3.5)`,
-		} {
-			if _, err := db.ExecContext(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-		}
+		)
 		sc := config.Source{ID: "my", Council: "My Council", GSS: "E08000035", Type: "mysql", DSN: dsn, MaxConnections: 2}
 		inner, err := mysql.Open(ctx, sc, memory.DefaultAllocator)
 		if err != nil {
@@ -724,11 +716,7 @@ func appendSource(t *testing.T, key string, stmts ...string) (*Source, *sql.DB) 
 	t.Helper()
 	ctx := context.Background()
 	dsn, db := storetest.Postgres(t)
-	for _, q := range stmts {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	execAll(t, db, stmts...)
 	sc := config.Source{ID: "pg", Council: "PG Council", GSS: "E08000035", Type: "postgres", DSN: dsn, MaxConnections: 2}
 	inner, err := postgres.Open(ctx, sc, memory.DefaultAllocator)
 	if err != nil {
@@ -740,4 +728,14 @@ func appendSource(t *testing.T, key string, stmts ...string) (*Source, *sql.DB) 
 		a.OnChange, a.Refresh, a.Mode, a.Key = &off, &every, config.AccelerateAppend, key
 	})
 	return newSource(t, inner, sc, nil), db
+}
+
+// execAll runs stmts on db, in order.
+func execAll(t *testing.T, db *sql.DB, stmts ...string) {
+	t.Helper()
+	for _, q := range stmts {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
