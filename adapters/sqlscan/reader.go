@@ -143,7 +143,10 @@ func NewReader(o ReaderOptions) array.RecordReader {
 	if o.Alloc == nil {
 		o.Alloc = memory.DefaultAllocator
 	}
-	r := &reader{o: o, dests: make([]any, len(o.Cells))}
+	r := &reader{o: o, dests: make([]any, len(o.Cells)), names: make([]string, o.Schema.NumFields())}
+	for i := range r.names {
+		r.names[i] = o.Schema.Field(i).Name
+	}
 	for i, c := range o.Cells {
 		r.dests[i] = c.Dest()
 	}
@@ -167,7 +170,8 @@ type reader struct {
 	// last batch held, to reserve the next batch's data buffers at once
 	// rather than grow them by copying (0: not text, or no batch yet).
 	perRow   []float64
-	fullRows bool // a whole batch has been read: reserve BatchRows
+	fullRows bool     // a whole batch has been read: reserve BatchRows
+	names    []string // the schema's column names, for Sizes
 	err      error
 	done     bool // no more rows will be read
 	closed   bool // cursor closed
@@ -282,7 +286,7 @@ func (r *reader) reserve(fields []array.Builder) {
 	per := r.perRow
 	if per == nil && r.o.Sizes != nil {
 		var seen int
-		if seen, per = r.o.Sizes.guess(r.o.BatchRows, r.names()); seen > rows {
+		if seen, per = r.o.Sizes.guess(r.o.BatchRows, r.names); seen > rows {
 			rows = seen
 		}
 	}
@@ -322,16 +326,8 @@ func (r *reader) measure(n int) {
 		}
 	}
 	if r.o.Sizes != nil {
-		r.o.Sizes.note(n, r.names(), r.perRow)
+		r.o.Sizes.note(n, r.names, r.perRow)
 	}
-}
-
-func (r *reader) names() []string {
-	out := make([]string, r.o.Schema.NumFields())
-	for i := range out {
-		out[i] = r.o.Schema.Field(i).Name
-	}
-	return out
 }
 
 // prepareRaw decides, at the first row, which cells read the store's bytes
