@@ -297,7 +297,8 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		s.Log.Warn("catalog: policy could not decide; showing nothing", "err", err)
 	}
 	visible := acc.Tables
-	cat := acc.Catalog // the one decided over, whatever a reload has put in force since
+	cat := acc.Catalog                                          // the one decided over, whatever a reload has put in force since
+	sourceCopies := map[string]map[string]*gateway.CopyStatus{} // copiesOf, by source id
 	for _, src := range cat.Sources() {
 		so := source{ID: src.Config.ID, Council: src.Config.Council, GSS: src.Config.GSS, Type: src.Config.Type, Tables: []catalogTable{}}
 		tables, err := src.Tables(r.Context())
@@ -305,6 +306,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 			so.Error = "not reachable"
 		}
 		copies := copiesOf(src)
+		sourceCopies[src.Config.ID] = copies
 		for _, t := range tables {
 			if !visible[src.Config.ID+"."+t.Name] {
 				continue
@@ -343,7 +345,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 			td := ma.Decision
 			do.Councils = append(do.Councils, member{Source: id, Council: m.Source.Config.Council, GSS: m.Source.Config.GSS, Table: m.Mapping.Table,
 				Agreements: td.Agreements, RowFilter: td.RowFilter, AggregateOnly: td.AggregateOnly, MinGroupSize: td.MinGroupSize, RowCap: td.RowCap, Coverage: td.Coverage,
-				Copy: copiesOf(m.Source)[strings.ToLower(m.Mapping.Table)]})
+				Copy: sourceCopies[id][strings.ToLower(m.Mapping.Table)]})
 			for i := range do.Columns {
 				c := &do.Columns[i]
 				if c.Name == "council" || c.Name == "council_gss" {
