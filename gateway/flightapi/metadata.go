@@ -3,7 +3,6 @@ package flightapi
 import (
 	"context"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -40,60 +39,22 @@ type tableEntry struct {
 	fields            *arrow.Schema
 }
 
-// tables lists what the caller may see, in schema then table order.
+// tables lists what the caller may see, in schema then table order
+// (engine.Listing).
 func (s *Server) tables(ctx context.Context) ([]tableEntry, error) {
-	visible, err := s.cfg.Engine.Visible(ctx, s.request(ctx, "", engine.NewQueryID()))
+	listed, err := s.cfg.Engine.Listing(ctx, s.request(ctx, "", engine.NewQueryID()))
 	if err != nil {
 		s.log.Warn("flight catalog: policy could not decide; showing nothing", "err", err)
 	}
-	var out []tableEntry
-	for _, src := range s.cfg.Engine.Catalog().Sources() {
-		ts, err := src.Tables(ctx)
-		if err != nil {
-			continue
+	out := make([]tableEntry, 0, len(listed))
+	for _, l := range listed {
+		typ := TypeTable
+		if l.Dataset {
+			typ = TypeView
 		}
-		for _, t := range ts {
-			if visible[src.Config.ID+"."+t.Name] {
-				out = append(out, tableEntry{schema: src.Config.ID, name: t.Name, typ: TypeTable, fields: t.Schema})
-			}
-		}
+		out = append(out, tableEntry{schema: l.Schema, name: l.Name, typ: typ, fields: l.Fields})
 	}
-	for _, d := range s.cfg.Engine.Catalog().Datasets() {
-		for _, m := range d.Members {
-			if visible["std."+d.Config.Name+"/"+m.Source.Config.ID] {
-				out = append(out, tableEntry{schema: "std", name: d.Config.Name, typ: TypeView, fields: datasetSchema(d)})
-				break
-			}
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].schema < out[j].schema })
 	return out, nil
-}
-
-// datasetSchema is a standard dataset's columns as the engine returns
-// them: council and council_gss, then the configured columns.
-func datasetSchema(d *catalog.Dataset) *arrow.Schema {
-	fields := []arrow.Field{
-		{Name: "council", Type: arrow.BinaryTypes.String, Nullable: true, Metadata: arrow.NewMetadata([]string{"description"}, []string{"source id of the council"})},
-		{Name: "council_gss", Type: arrow.BinaryTypes.String, Nullable: true, Metadata: arrow.NewMetadata([]string{"description"}, []string{"GSS code of the council"})},
-	}
-	for _, c := range d.Config.Columns {
-		f := arrow.Field{Name: c.Name, Type: arrowType(c.Type), Nullable: true}
-		if c.Description != "" {
-			f.Metadata = arrow.NewMetadata([]string{"description"}, []string{c.Description})
-		}
-		fields = append(fields, f)
-	}
-	return arrow.NewSchema(fields, nil)
-}
-
-// arrowType is the Arrow type DuckDB returns for a DuckDB type name; text
-// for a name catalog.ArrowType does not know.
-func arrowType(sqlType string) arrow.DataType {
-	if t, ok := catalog.ArrowType(sqlType); ok {
-		return t
-	}
-	return arrow.BinaryTypes.String
 }
 
 // plainType replaces view types, which many clients cannot read, with the

@@ -1,186 +1,19 @@
 package flightapi
 
 import (
-	"errors"
 	"fmt"
 	"math/big"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/councildata/gateway/gateway/sqltext"
 )
 
-// Parameters are bound by substitution: each ? or $N in the statement is
-// replaced by a SQL literal of the bound value, quoted by its Arrow type
-// and wrapped in parentheses. The statement is scanned once, honouring
-// '...' and E'...' strings, "..." identifiers, $tag$...$tag$ strings and
-// -- and /* */ comments, so a ? or $1 inside any of them is left alone and
-// a bound value can never end a string, open a comment or add a statement.
-// Values are never concatenated into SQL any other way.
-
-// paramText is a statement split at its parameters.
-type paramText struct {
-	parts []string // len(refs)+1 pieces of SQL around the parameters
-	refs  []int    // the parameter (0-based) at each gap
-	count int
-}
-
-func (p paramText) substitute(literals []string) string {
-	var b strings.Builder
-	for i, part := range p.parts {
-		b.WriteString(part)
-		if i < len(p.refs) {
-			b.WriteString("(" + literals[p.refs[i]] + ")")
-		}
-	}
-	return b.String()
-}
-
-func isIdentByte(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
-}
-
-// scanParams finds the parameters of a statement.
-func scanParams(q string) (paramText, error) {
-	var out paramText
-	positional, numbered := false, false
-	last := 0
-	gap := func(i, width, ref int) {
-		out.parts = append(out.parts, q[last:i])
-		out.refs = append(out.refs, ref)
-		last = i + width
-	}
-	for i := 0; i < len(q); {
-		c := q[i]
-		switch {
-		case c == '\'':
-			escapes := i > 0 && (q[i-1] == 'e' || q[i-1] == 'E') && (i == 1 || !isIdentByte(q[i-2]))
-			j := i + 1
-			for ; j < len(q); j++ {
-				if escapes && q[j] == '\\' {
-					j++
-					continue
-				}
-				if q[j] == '\'' {
-					if j+1 < len(q) && q[j+1] == '\'' {
-						j++
-						continue
-					}
-					break
-				}
-			}
-			if j >= len(q) {
-				return out, errors.New("unterminated string literal")
-			}
-			i = j + 1
-		case c == '"':
-			j := i + 1
-			for ; j < len(q); j++ {
-				if q[j] == '"' {
-					if j+1 < len(q) && q[j+1] == '"' {
-						j++
-						continue
-					}
-					break
-				}
-			}
-			if j >= len(q) {
-				return out, errors.New("unterminated quoted identifier")
-			}
-			i = j + 1
-		case c == '-' && i+1 < len(q) && q[i+1] == '-':
-			j := strings.IndexByte(q[i:], '\n')
-			if j < 0 {
-				i = len(q)
-			} else {
-				i += j + 1
-			}
-		case c == '/' && i+1 < len(q) && q[i+1] == '*':
-			depth, j := 1, i+2
-			for ; j < len(q) && depth > 0; j++ {
-				switch {
-				case q[j] == '/' && j+1 < len(q) && q[j+1] == '*':
-					depth++
-					j++
-				case q[j] == '*' && j+1 < len(q) && q[j+1] == '/':
-					depth--
-					j++
-				}
-			}
-			if depth > 0 {
-				return out, errors.New("unterminated comment")
-			}
-			i = j
-		case c == '?':
-			if numbered {
-				return out, errors.New("use either ? or $1, $2, ... parameters, not both")
-			}
-			positional = true
-			gap(i, 1, out.count)
-			out.count++
-			i++
-		case c == '$':
-			if i > 0 && isIdentByte(q[i-1]) {
-				i++ // part of an identifier, e.g. a$b
-				continue
-			}
-			j := i + 1
-			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
-				j++
-			}
-			if j > i+1 {
-				if positional {
-					return out, errors.New("use either ? or $1, $2, ... parameters, not both")
-				}
-				numbered = true
-				n, err := strconv.Atoi(q[i+1 : j])
-				if err != nil || n < 1 || n > 1000 {
-					return out, fmt.Errorf("parameter %s is out of range", q[i:j])
-				}
-				gap(i, j-i, n-1)
-				out.count = max(out.count, n)
-				i = j
-				continue
-			}
-			// $tag$ ... $tag$
-			k := i + 1
-			for k < len(q) && isIdentByte(q[k]) && q[k] < 0x80 {
-				k++
-			}
-			if k < len(q) && q[k] == '$' {
-				tag := q[i : k+1]
-				end := strings.Index(q[k+1:], tag)
-				if end < 0 {
-					return out, errors.New("unterminated dollar-quoted string")
-				}
-				i = k + 1 + end + len(tag)
-				continue
-			}
-			if k > i+1 {
-				return out, fmt.Errorf("named parameter %s is not supported; use $1, $2, ... or ?", q[i:k])
-			}
-			i++
-		default:
-			i++
-		}
-	}
-	out.parts = append(out.parts, q[last:])
-	return out, nil
-}
-
-// quote makes a SQL string literal; DuckDB strings have no backslash
-// escapes, so doubling quotes is all it takes.
-func quote(s string) (string, error) {
-	if !utf8.ValidString(s) {
-		return "", errors.New("string is not valid UTF-8")
-	}
-	if strings.IndexByte(s, 0) >= 0 {
-		return "", errors.New("string contains a NUL byte")
-	}
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'", nil
-}
+// Parameters are bound by substitution (sqltext.Template): each ? or $N
+// is replaced by a SQL literal of the bound value, quoted by its Arrow type.
 
 // literal is the SQL for value i of arr.
 func literal(arr arrow.Array, i int) (string, error) {
@@ -219,11 +52,11 @@ func literal(arr arrow.Array, i int) (string, error) {
 		t := a.DataType().(*arrow.Decimal128Type)
 		return fmt.Sprintf("CAST('%s' AS DECIMAL(%d,%d))", decimalString(a.Value(i).BigInt(), t.Scale), t.Precision, t.Scale), nil
 	case *array.String:
-		return quote(a.Value(i))
+		return sqltext.Quote(a.Value(i))
 	case *array.LargeString:
-		return quote(a.Value(i))
+		return sqltext.Quote(a.Value(i))
 	case *array.StringView:
-		return quote(a.Value(i))
+		return sqltext.Quote(a.Value(i))
 	case *array.Binary:
 		return blob(a.Value(i)), nil
 	case *array.LargeBinary:

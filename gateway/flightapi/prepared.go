@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/councildata/gateway/gateway/sqltext"
 )
 
 // A prepared statement is kept here under an opaque handle bound to its
@@ -22,7 +24,7 @@ import (
 type preparedStatement struct {
 	requester string
 	sql       string
-	params    paramText
+	params    sqltext.Template
 
 	mu       sync.Mutex
 	bound    []string // SQL literals, one per parameter
@@ -60,7 +62,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 	if len(req.GetTransactionId()) > 0 {
 		return res, status.Error(codes.InvalidArgument, "the gateway is read-only and has no transactions")
 	}
-	params, err := scanParams(req.GetQuery())
+	params, err := sqltext.Params(req.GetQuery(), true)
 	if err != nil {
 		return res, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -71,7 +73,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 	s.prepared[id] = &preparedStatement{requester: who.ID, sql: req.GetQuery(), params: params, lastUsed: now}
 	s.sweepLocked(now)
 	s.mu.Unlock()
-	fields := make([]arrow.Field, params.count)
+	fields := make([]arrow.Field, params.Count)
 	for i := range fields {
 		// The type is not known before binding; any type may be bound.
 		// Strings work everywhere, as DuckDB casts string literals.
@@ -110,8 +112,8 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 			if rows > 1 {
 				continue
 			}
-			if int(rec.NumCols()) != p.params.count {
-				return nil, status.Errorf(codes.InvalidArgument, "the statement has %d parameters; %d were bound", p.params.count, rec.NumCols())
+			if int(rec.NumCols()) != p.params.Count {
+				return nil, status.Errorf(codes.InvalidArgument, "the statement has %d parameters; %d were bound", p.params.Count, rec.NumCols())
 			}
 			bound = make([]string, rec.NumCols())
 			for c := range bound {
@@ -127,8 +129,8 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 	if rows > 1 {
 		return nil, status.Errorf(codes.InvalidArgument, "bind one row of parameters per execution; %d were sent", rows)
 	}
-	if rows == 0 && p.params.count > 0 {
-		return nil, status.Errorf(codes.InvalidArgument, "the statement has %d parameters; none were bound", p.params.count)
+	if rows == 0 && p.params.Count > 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "the statement has %d parameters; none were bound", p.params.Count)
 	}
 	p.mu.Lock()
 	p.bound = bound
@@ -146,10 +148,10 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 	p.mu.Lock()
 	bound := p.bound
 	p.mu.Unlock()
-	if len(bound) != p.params.count {
-		return nil, status.Errorf(codes.InvalidArgument, "the statement has %d parameters; bind them before executing", p.params.count)
+	if len(bound) != p.params.Count {
+		return nil, status.Errorf(codes.InvalidArgument, "the statement has %d parameters; bind them before executing", p.params.Count)
 	}
-	return s.plan(ctx, p.params.substitute(bound), desc)
+	return s.plan(ctx, p.params.Substitute(bound), desc)
 }
 
 // DoGetPreparedStatement is not reached: prepared statements' endpoints
