@@ -1,7 +1,7 @@
 // Command gateway is the Council Data Gateway: one SQL endpoint over many
 // councils' stores.
 //
-//	gateway serve --config FILE [--http ADDR] [--flight ADDR]
+//	gateway serve --config FILE [--http ADDR] [--flight ADDR] [--postgres ADDR]
 //	gateway check --config FILE [--sample N]
 //	gateway secrets init --out DIR
 //	gateway audit verify --public-key FILE [--key FILE] LOG
@@ -36,7 +36,7 @@ func main() {
 }
 
 const usage = `usage:
-  gateway serve --config FILE [--http ADDR] [--flight ADDR]
+  gateway serve --config FILE [--http ADDR] [--flight ADDR] [--postgres ADDR]
   gateway check --config FILE [--sample N] connect to every council; with --sample, read N rows of
                                           each mapped table and report its conversions and NULLs
   gateway policy test [-v] [DIR]          run the Rego unit tests (default DIR: policies)
@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&m.ConfigPath, "config", "", "the gateway's YAML config file")
 	fs.StringVar(&m.HTTPAddr, "http", "", "HTTP listen address (default from config, else 127.0.0.1:8080)")
 	fs.StringVar(&m.FlightAddr, "flight", "", "Flight SQL listen address (default from config, else 127.0.0.1:8815)")
+	fs.StringVar(&m.PostgresAddr, "postgres", "", `PostgreSQL door's listen address (default from config, else 127.0.0.1:5433; "off" for none)`)
 	if args[0] == "check" {
 		fs.IntVar(&m.Sample, "sample", 0, "read this many rows of each mapped table and report each standard column's conversion failures and NULLs")
 	}

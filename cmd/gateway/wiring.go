@@ -28,6 +28,7 @@ import (
 	"github.com/councildata/gateway/gateway/engine"
 	"github.com/councildata/gateway/gateway/flightapi"
 	"github.com/councildata/gateway/gateway/httpapi"
+	"github.com/councildata/gateway/gateway/pgwire"
 	"github.com/councildata/gateway/gateway/policy"
 )
 
@@ -38,6 +39,9 @@ type Main struct {
 	// FlightAddr overrides the config; after Listen it is the bound
 	// address (":0" picks a free port).
 	FlightAddr string
+	// PostgresAddr overrides the config like FlightAddr ("off": no
+	// PostgreSQL door).
+	PostgresAddr string
 	// Sample, for Check, is how many rows of each mapped table to read
 	// to measure the mappings (0: none).
 	Sample int
@@ -59,6 +63,9 @@ type Main struct {
 
 	flightListener net.Listener
 	flight         *flightapi.Server
+
+	pgListener net.Listener
+	pg         *pgwire.Server
 
 	reloadMu  sync.Mutex // one Reload at a time; guards Config, Catalog, stores after start
 	reloadErr error      // the last reload's error
@@ -82,6 +89,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if m.FlightAddr == "" {
 		m.FlightAddr = cfg.Server.Flight
+	}
+	if m.PostgresAddr == "" {
+		m.PostgresAddr = cfg.Server.Postgres
 	}
 	m.stores = map[string]gateway.Source{}
 	opened, errs := openSources(ctx, cfg.Sources, startWait)
@@ -179,6 +189,31 @@ func (m *Main) Listen() (string, error) {
 		ln.Close()
 		return "", fmt.Errorf("listen for Flight SQL on %s: %w", m.FlightAddr, err)
 	}
+	if m.PostgresAddr != "off" {
+		pcfg := pgwire.Config{Engine: m.Engine, Auth: m.auth, Admission: m.admission, Version: version,
+			WriteTimeout: time.Duration(sv.WriteTimeout), AllowInsecureRemote: sv.PostgresAllowInsecureRemote,
+			MaxConnections: sv.PostgresMaxConnections}
+		if t := sv.PostgresTLS; t != nil {
+			tlsCfg, err := flightapi.LoadTLS(t.CertFile, t.KeyFile)
+			if err != nil {
+				ln.Close()
+				fln.Close()
+				return "", fmt.Errorf("config %s: server.postgres_tls: %w", m.Config.File, err)
+			}
+			pcfg.TLS = tlsCfg
+		}
+		if m.pg, err = pgwire.New(pcfg); err != nil {
+			ln.Close()
+			fln.Close()
+			return "", err
+		}
+		if m.pgListener, err = net.Listen("tcp", m.PostgresAddr); err != nil {
+			ln.Close()
+			fln.Close()
+			return "", fmt.Errorf("listen for PostgreSQL clients on %s (server.postgres, --postgres; \"off\" for none): %w", m.PostgresAddr, err)
+		}
+		m.PostgresAddr = m.pgListener.Addr().String()
+	}
 	m.listener, m.flightListener, m.flight = ln, fln, fs
 	m.FlightAddr = fln.Addr().String()
 	api := &httpapi.Server{Engine: m.Engine, Auth: m.auth, MaxBodyBytes: sv.MaxBodyBytes, Version: version,
@@ -210,14 +245,21 @@ func (m *Main) Serve(ctx context.Context) error {
 	if m.Config.Server.FlightTLS != nil {
 		flightScheme = "grpc+tls://"
 	}
-	slog.Info("council gateway serving", "http", "http://"+m.listener.Addr().String(), "flight", flightScheme+m.FlightAddr,
+	pgURL := "off"
+	if m.pg != nil {
+		pgURL = "postgres://" + m.PostgresAddr
+	}
+	slog.Info("council gateway serving", "http", "http://"+m.listener.Addr().String(), "flight", flightScheme+m.FlightAddr, "postgres", pgURL,
 		"sources", len(m.Config.Sources), "standard_datasets", len(m.Config.Datasets))
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go m.watchConfig(watchCtx) // sources, mappings and datasets reload on change or SIGHUP
 	go func() { errc <- m.server.Serve(m.listener) }()
 	go func() { errc <- m.flight.Serve(m.flightListener) }()
+	if m.pg != nil {
+		go func() { errc <- m.pg.Serve(m.pgListener) }()
+	}
 	var failed error
 	select {
 	case failed = <-errc:
@@ -226,6 +268,9 @@ func (m *Main) Serve(ctx context.Context) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	m.flight.Stop(shutdown)
+	if m.pg != nil {
+		_ = m.pg.Close(shutdown)
+	}
 	err := m.server.Shutdown(shutdown)
 	if failed != nil && !errors.Is(failed, http.ErrServerClosed) {
 		return failed

@@ -30,9 +30,10 @@ const (
 
 // Doors.
 const (
-	DoorHTTP   = "http"
-	DoorFlight = "flight"
-	DoorCLI    = "cli" // gateway policy explain
+	DoorHTTP     = "http"
+	DoorFlight   = "flight"
+	DoorPostgres = "postgres"
+	DoorCLI      = "cli" // gateway policy explain
 )
 
 // Record is one audited request, one line of the log. Every field is always
@@ -68,7 +69,7 @@ type Record struct {
 	RequestedBy string `json:"requested_by"`
 
 	QueryID string `json:"query_id"`
-	Door    string `json:"door"`   // DoorHTTP, DoorFlight, DoorCLI
+	Door    string `json:"door"`   // DoorHTTP, DoorFlight, DoorPostgres, DoorCLI
 	Action  string `json:"action"` // "query", "explain", "catalog"
 	// Requester is who asked (its roles and purposes are in Input).
 	Requester Requester `json:"requester"`

@@ -112,6 +112,20 @@ type Server struct {
 	// FlightTicketKeyFile holds the key that signs Flight SQL tickets,
 	// prepared-statement handles and session tokens.
 	FlightTicketKeyFile string `yaml:"flight_ticket_key_file"`
+	// Postgres is the PostgreSQL door's listen address (default
+	// 127.0.0.1:5433); "off" serves no PostgreSQL door.
+	Postgres string `yaml:"postgres"`
+	// PostgresTLS, when set, lets PostgreSQL clients connect with
+	// sslmode=require (certificate and key PEM files, resolved against the
+	// config dir). Without it only loopback clients are served, unless
+	// PostgresAllowInsecureRemote says otherwise.
+	PostgresTLS *TLS `yaml:"postgres_tls"`
+	// PostgresAllowInsecureRemote serves PostgreSQL clients on other hosts
+	// without TLS: their API keys cross the network in the clear.
+	PostgresAllowInsecureRemote bool `yaml:"postgres_allow_insecure_remote"`
+	// PostgresMaxConnections bounds the PostgreSQL door's open
+	// connections (default 256).
+	PostgresMaxConnections int `yaml:"postgres_max_connections"`
 	// MaxBodyBytes caps a request body; larger ones get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// WriteTimeout is how long a client may take to read what is written
@@ -402,6 +416,7 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 const (
 	DefaultHTTP          = "127.0.0.1:8080"
 	DefaultFlight        = "127.0.0.1:8815"
+	DefaultPostgres      = "127.0.0.1:5433"
 	DefaultTicketTTL     = 2 * time.Minute
 	DefaultSessionTTL    = time.Hour
 	DefaultTimeout       = 60 * time.Second
@@ -491,6 +506,9 @@ func (c *Config) setDefaults() {
 	if c.Server.Flight == "" {
 		c.Server.Flight = DefaultFlight
 	}
+	if c.Server.Postgres == "" {
+		c.Server.Postgres = DefaultPostgres
+	}
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -510,6 +528,9 @@ func (c *Config) setDefaults() {
 		}
 	}
 	if t := c.Server.FlightTLS; t != nil {
+		t.CertFile, t.KeyFile = c.Resolve(t.CertFile), c.Resolve(t.KeyFile)
+	}
+	if t := c.Server.PostgresTLS; t != nil {
 		t.CertFile, t.KeyFile = c.Resolve(t.CertFile), c.Resolve(t.KeyFile)
 	}
 	if c.Query.Timeout == 0 {
@@ -659,6 +680,12 @@ func (c *Config) validate() error {
 	var errs []error
 	if t := c.Server.FlightTLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
 		errs = append(errs, errors.New("server.flight_tls: fields cert_file and key_file are both required"))
+	}
+	if t := c.Server.PostgresTLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
+		errs = append(errs, errors.New("server.postgres_tls: fields cert_file and key_file are both required"))
+	}
+	if c.Server.PostgresMaxConnections < 0 {
+		errs = append(errs, errors.New("server.postgres_max_connections must be positive"))
 	}
 	if c.Server.FlightTicketTTL < 0 || c.Server.FlightSessionTTL < 0 {
 		errs = append(errs, errors.New("server: flight_ticket_ttl and flight_session_ttl must be positive"))
