@@ -160,6 +160,50 @@ var attacks = struct{ refused, any []string }{
 	},
 }
 
+// pgCatalogAnswers are refused attacks the PostgreSQL door answers from
+// its emulated catalog, which holds only the persona's own listing.
+var pgCatalogAnswers = map[string]bool{
+	`SELECT * FROM pg_settings`:                true,
+	`SELECT * FROM information_schema.tables`:  true,
+	`SELECT current_setting('temp_directory')`: true,
+}
+
+// pgAttacks are the PostgreSQL door's own: its catalog mixed with the
+// councils' data, its utility statements, and functions of DuckDB's in
+// catalog queries.
+var pgAttacks = struct{ refused, any []string }{
+	refused: []string{
+		`SELECT * FROM pg_catalog.pg_class c, std.spend_over_500 s`,
+		`WITH x AS (SELECT * FROM std.spend_over_500) SELECT * FROM pg_class, x`,
+		`SELECT (SELECT string_agg(beneficiary_name, ',') FROM std.spend_over_500) FROM pg_class`,
+		`SELECT * FROM pg_catalog.pg_class WHERE relname IN (SELECT transaction_id FROM std.spend_over_500)`,
+		`SELECT * FROM pg_namespace, information_schema.tables t, std.planning_applications p`,
+		`SELECT * FROM pg_class, query_table('__data_0')`,
+		`SELECT getvariable('x') FROM pg_class`,
+		`SELECT json_execute_serialized_sql('{}') FROM pg_class`,
+		`SELECT * FROM pg_class, read_csv('/etc/passwd')`,
+		`SELECT * FROM pg_class, duckdb_settings()`,
+		`SELECT pg_catalog.duckdb_tables() FROM pg_class`,
+		`SELECT * FROM main.__data_0, pg_class`,
+		`SELECT * FROM memory.main.pg_class`,
+		`SELECT * FROM pg_class, __data_0`,
+		`COPY (SELECT * FROM __data_0) TO STDOUT`,
+		`SET enable_external_access = true`,
+		`SET gateway.purpose = 'research'; SELECT 1; DELETE FROM std.spend_over_500`,
+	},
+	any: []string{
+		`COPY (SELECT * FROM std.spend_over_500) TO STDOUT`,
+		`COPY (SELECT * FROM std.planning_applications) TO STDOUT WITH CSV HEADER`,
+		`BEGIN; DECLARE c CURSOR FOR SELECT * FROM std.spend_over_500; FETCH ALL FROM c; COMMIT`,
+		`SELECT * FROM pg_catalog.pg_description`,
+		`SELECT * FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid`,
+		`SELECT * FROM information_schema.columns`,
+		`SHOW ALL`,
+		`SET gateway.purpose = 'audit'; SELECT * FROM std.spend_over_500`,
+		`SET gateway.coverage = 'all'; SELECT count(*) FROM std.spend_over_500`,
+	},
+}
+
 func TestAttacksRevealNothing(t *testing.T) {
 	// Once against the live stores, and once with every council answered
 	// from its local copy (acceleration), whose snapshots on the
@@ -176,7 +220,8 @@ func attacksRevealNothing(t *testing.T, accelerated bool) {
 	if accelerated {
 		cfg, _ = acceleratedDemo(t, 42, true)
 	}
-	base, addr := startFlight(t, cfg)
+	m, base, addr := startMain(t, cfg)
+	pgAddr := m.PostgresAddr
 	refused := attacks.refused
 	if accelerated {
 		waitCopies(t, base, 6)
@@ -204,6 +249,18 @@ func attacksRevealNothing(t *testing.T, accelerated bool) {
 					t.Errorf("%s: Flight answered", q)
 				}
 				leaks(t, key, q+" over Flight", "", got, hidden)
+				// The PostgreSQL door, over the simple and the extended
+				// protocol. Its pg_catalog answers the catalog names
+				// itself, from the persona's own listing.
+				for _, ans := range []pgAnswer{pgSimple(t, pgAddr, key, purpose, q), pgExtended(t, pgAddr, key, purpose, q)} {
+					if mustRefuse && ans.err == nil && !pgCatalogAnswers[q] {
+						t.Errorf("%s: the PostgreSQL door answered: %.300s", q, ans.text())
+					}
+					if ans.err != nil && strings.HasPrefix(ans.err.Code, "XX") {
+						t.Errorf("%s over the PostgreSQL door: %s", q, ans.text())
+					}
+					leaks(t, key, q+" over the PostgreSQL door", "", []byte(ans.text()), hidden)
+				}
 			}
 			for _, q := range refused {
 				check(q, true)
@@ -213,6 +270,18 @@ func attacksRevealNothing(t *testing.T, accelerated bool) {
 			}
 			for _, q := range aggregateAttacks {
 				check(q, key == "demo-public")
+			}
+			for _, q := range pgAttacks.refused {
+				for _, ans := range []pgAnswer{pgSimple(t, pgAddr, key, purpose, q), pgExtended(t, pgAddr, key, purpose, q)} {
+					if ans.err == nil {
+						t.Errorf("%s: the PostgreSQL door answered: %.300s", q, ans.text())
+					}
+					leaks(t, key, q+" over the PostgreSQL door", "", []byte(ans.text()), hidden)
+				}
+			}
+			for _, q := range pgAttacks.any {
+				ans := pgSimple(t, pgAddr, key, purpose, q)
+				leaks(t, key, q+" over the PostgreSQL door", "", []byte(ans.text()), hidden)
 			}
 		})
 	}

@@ -50,10 +50,16 @@ func startFlight(t *testing.T, configPath string) (base, flightAddr string) {
 }
 
 // startMain is startFlight that also returns the running Main.
-func startMain(t *testing.T, configPath string) (m *Main, base, flightAddr string) {
+func startMain(t testing.TB, configPath string) (m *Main, base, flightAddr string) {
+	t.Helper()
+	return startMainAt(t, configPath, "127.0.0.1:0")
+}
+
+// startMainAt is startMain with the PostgreSQL door listening on pgAddr.
+func startMainAt(t testing.TB, configPath, pgAddr string) (m *Main, base, flightAddr string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	m = &Main{ConfigPath: configPath, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0"}
+	m = &Main{ConfigPath: configPath, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0", PostgresAddr: pgAddr}
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +80,7 @@ func startMain(t *testing.T, configPath string) (m *Main, base, flightAddr strin
 }
 
 // withConfig rewrites the demo config's server block.
-func withServerConfig(t *testing.T, configPath, lines string) {
+func withServerConfig(t testing.TB, configPath, lines string) {
 	t.Helper()
 	raw, err := os.ReadFile(configPath)
 	if err != nil {
@@ -998,7 +1004,7 @@ func TestFlightSQLOverTLS(t *testing.T) {
 
 // writeCert writes a self-signed certificate for 127.0.0.1 and its key
 // under dir/tls and returns the certificate's PEM.
-func writeCert(t *testing.T, dir string) []byte {
+func writeCert(t testing.TB, dir string) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -28,7 +28,7 @@ import (
 // false the copy turns policy off, for tests of federation itself (ground
 // truth, the query corpus); otherwise the demo's real policies and
 // agreements apply.
-func demo(t *testing.T, seed uint64, policy bool) (configPath, canonDir string) {
+func demo(t testing.TB, seed uint64, policy bool) (configPath, canonDir string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
