@@ -45,7 +45,7 @@ type catalogDB struct {
 	// rels are the oids of the listed tables ("schema.table") and of the
 	// schemas; types of pg_type's names.
 	rels, schemas map[string]uint32
-	types         map[string]uint32
+	types, procs  map[string]uint32
 	users         int // sessions using it; closed at zero once replaced
 	stale         bool
 }
@@ -148,6 +148,9 @@ CREATE MACRO pg_get_triggerdef(o) AS CAST(NULL AS VARCHAR), (o, b) AS CAST(NULL 
 CREATE MACRO pg_get_function_identity_arguments(o) AS '';
 CREATE MACRO pg_get_function_arguments(o) AS '';
 CREATE MACRO pg_get_function_result(o) AS CAST(NULL AS VARCHAR);
+CREATE MACRO pg_get_partkeydef(o) AS CAST(NULL AS VARCHAR);
+CREATE MACRO pg_get_serial_sequence(t, c) AS CAST(NULL AS VARCHAR);
+CREATE MACRO pg_get_ruledef(o) AS CAST(NULL AS VARCHAR), (o, b) AS CAST(NULL AS VARCHAR);
 CREATE MACRO pg_total_relation_size(o) AS 0;
 CREATE MACRO pg_relation_size(o) AS 0, (o, f) AS 0;
 CREATE MACRO pg_table_size(o) AS 0;
@@ -180,8 +183,8 @@ CREATE TYPE regclass AS BIGINT;
 CREATE TYPE regtype AS BIGINT;
 CREATE TYPE regnamespace AS BIGINT;
 CREATE TYPE regrole AS BIGINT;
-CREATE TYPE regproc AS VARCHAR;
-CREATE TYPE regprocedure AS VARCHAR;
+CREATE TYPE regproc AS BIGINT;
+CREATE TYPE regprocedure AS BIGINT;
 CREATE TYPE "name" AS VARCHAR;
 CREATE TYPE int2vector AS SMALLINT[];
 CREATE TYPE oidvector AS BIGINT[];
@@ -210,7 +213,7 @@ func buildCatalog(ctx context.Context, listed []engine.Listed, info catalogInfo)
 		return nil, err
 	}
 	c := &catalogDB{conn: conn, closeDB: closeDB, parser: sqltree.NewParser(conn), built: time.Now(),
-		rels: map[string]uint32{}, schemas: map[string]uint32{}, types: map[string]uint32{}}
+		rels: map[string]uint32{}, schemas: map[string]uint32{}, types: map[string]uint32{}, procs: map[string]uint32{}}
 	if err := c.fill(ctx, listed, info); err != nil {
 		c.close()
 		return nil, fmt.Errorf("pgwire: build the catalog: %w", err)
@@ -270,20 +273,37 @@ func (c *catalogDB) fill(ctx context.Context, listed []engine.Listed, info catal
 		}
 	}
 	stmts = stmts[:0]
-	// Types.
-	var types [][]any
+	// Types, and the I/O functions pg_type names (by oid, as regproc
+	// is): Npgsql tells arrays by typreceive's proname, array_recv.
+	var types, procs [][]any
+	proc := func(name string, ret uint32) uint32 {
+		if oid, ok := c.procs[name]; ok {
+			return oid
+		}
+		oid := uint32(firstProcOID + len(c.procs))
+		c.procs[name] = oid
+		procs = append(procs, []any{oid, name, uint32(oidPgCatalog), uint32(oidOwner), uint32(12), "f", false, ret, int16(1), name})
+		return oid
+	}
 	for _, t := range typeRows {
 		c.types[t.name] = t.oid
+		sep := "" // int4in, int4recv; array_in, array_recv
+		if t.io == "array" {
+			sep = "_"
+		}
 		typtype := "b"
 		if t.cat == "X" {
 			typtype = "p"
 		}
 		types = append(types, []any{t.oid, t.name, uint32(oidPgCatalog), uint32(oidOwner), int16(t.len), t.byval, typtype, t.cat,
-			false, true, ",", uint32(0), t.elem, t.arr, t.io + "in", t.io + "out", t.io + "recv", t.io + "send", uint32(0), int32(-1), 0})
+			false, true, ",", uint32(0), t.elem, t.arr, proc(t.io+sep+"in", t.oid), proc(t.io+sep+"out", 2275), proc(t.io+sep+"recv", t.oid),
+			proc(t.io+sep+"send", oidBytea), uint32(0), int32(-1), 0, false, uint32(0)})
 	}
 	insert("main.pg_type", types, "oid", "typname", "typnamespace", "typowner", "typlen", "typbyval", "typtype", "typcategory",
 		"typispreferred", "typisdefined", "typdelim", "typrelid", "typelem", "typarray", "typinput", "typoutput", "typreceive",
-		"typsend", "typbasetype", "typtypmod", "typndims")
+		"typsend", "typbasetype", "typtypmod", "typndims", "typnotnull", "typcollation")
+	insert("main.pg_proc", procs, "oid", "proname", "pronamespace", "proowner", "prolang", "prokind", "proretset", "prorettype",
+		"pronargs", "prosrc")
 	// Schemas: PostgreSQL's own, then the listed ones.
 	next := uint32(firstOwnOID)
 	nsps := [][]any{{uint32(oidPgCatalog), "pg_catalog"}, {uint32(oidInfoSchema), "information_schema"}, {uint32(oidPublic), "public"}}
@@ -564,7 +584,14 @@ func nameColumns(root sqltree.Node) {
 func pgColumnName(e sqltree.Node) string {
 	switch e["class"] {
 	case "FUNCTION":
-		return sqltree.Str(e["function_name"])
+		if name := sqltree.Str(e["function_name"]); name != "count_star" {
+			return name
+		}
+		return "count"
+	case "CASE":
+		return "case"
+	case "CONSTANT", "OPERATOR", "COMPARISON", "CONJUNCTION":
+		return "?column?"
 	case "CAST":
 		return pgColumnName(sqltree.AsNode(e["child"]))
 	}
@@ -671,7 +698,8 @@ func (c *catalogDB) castConstants(st any) error {
 			}
 			v = oid
 		case "regproc", "regprocedure":
-			v = strings.TrimPrefix(text, "pg_catalog.")
+			name, _, _ := strings.Cut(strings.TrimPrefix(strings.ToLower(text), "pg_catalog."), "(")
+			v = c.procs[name] // 0, as PostgreSQL's '-', where there is none
 		default:
 			return true
 		}

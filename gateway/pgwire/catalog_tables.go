@@ -24,8 +24,8 @@ var catalogTables = map[string]string{
 		attcollation BIGINT, attacl VARCHAR[], attoptions VARCHAR[], attfdwoptions VARCHAR[]`,
 	"pg_type": `oid BIGINT, typname VARCHAR, typnamespace BIGINT, typowner BIGINT, typlen SMALLINT, typbyval BOOLEAN,
 		typtype VARCHAR, typcategory VARCHAR, typispreferred BOOLEAN, typisdefined BOOLEAN, typdelim VARCHAR,
-		typrelid BIGINT, typsubscript VARCHAR, typelem BIGINT, typarray BIGINT, typinput VARCHAR, typoutput VARCHAR,
-		typreceive VARCHAR, typsend VARCHAR, typmodin VARCHAR, typmodout VARCHAR, typanalyze VARCHAR, typalign VARCHAR,
+		typrelid BIGINT, typsubscript VARCHAR, typelem BIGINT, typarray BIGINT, typinput BIGINT, typoutput BIGINT,
+		typreceive BIGINT, typsend BIGINT, typmodin BIGINT, typmodout BIGINT, typanalyze BIGINT, typalign VARCHAR,
 		typstorage VARCHAR, typnotnull BOOLEAN, typbasetype BIGINT, typtypmod INTEGER, typndims INTEGER,
 		typcollation BIGINT, typdefaultbin VARCHAR, typdefault VARCHAR, typacl VARCHAR[]`,
 	"pg_description":   `objoid BIGINT, classoid BIGINT, objsubid INTEGER, description VARCHAR`,
@@ -74,7 +74,7 @@ var catalogTables = map[string]string{
 	"pg_extension":            `oid BIGINT, extname VARCHAR, extowner BIGINT, extnamespace BIGINT, extrelocatable BOOLEAN, extversion VARCHAR`,
 	"pg_depend":               `classid BIGINT, objid BIGINT, objsubid INTEGER, refclassid BIGINT, refobjid BIGINT, refobjsubid INTEGER, deptype VARCHAR`,
 	"pg_enum":                 `oid BIGINT, enumtypid BIGINT, enumsortorder FLOAT, enumlabel VARCHAR`,
-	"pg_range":                `rngtypid BIGINT, rngsubtype BIGINT`,
+	"pg_range":                `rngtypid BIGINT, rngsubtype BIGINT, rngmultitypid BIGINT`,
 	"pg_foreign_table":        `ftrelid BIGINT, ftserver BIGINT, ftoptions VARCHAR[]`,
 	"pg_sequence":             `seqrelid BIGINT`,
 	"pg_auth_members":         `roleid BIGINT, member BIGINT, grantor BIGINT, admin_option BOOLEAN`,
@@ -178,6 +178,11 @@ var typeRows = []struct {
 var catalogOIDs = map[string]uint32{"pg_type": 1247, "pg_attribute": 1249, "pg_proc": 1255, "pg_class": 1259,
 	"pg_namespace": 2615, "pg_database": 1262, "pg_description": 2609, "pg_constraint": 2606, "pg_index": 2610,
 	"pg_trigger": 2620, "pg_rewrite": 2618, "pg_attrdef": 2604, "pg_am": 2601, "pg_roles": 1260, "pg_authid": 1260}
+
+// firstProcOID is where the oids of pg_proc's rows (the types' I/O
+// functions, which pg_type's typinput... columns name, as regproc does)
+// start.
+const firstProcOID = 12000
 
 // Fixed oids: the schemas PostgreSQL always has, the owner, the heap
 // access method, and where the gateway's own oids start.
