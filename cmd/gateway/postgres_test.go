@@ -23,6 +23,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/councildata/gateway/gateway/storetest"
 )
 
 // The PostgreSQL door, tested with the real clients council analysts and
@@ -713,6 +715,15 @@ func TestPostgresRefusals(t *testing.T) {
 		}
 		t.Errorf("options -c gateway.purpose: %q %v", got, err)
 	}
+	conn, err = pgconn.Connect(ctx, "postgres://tester:demo-analyst@"+addr+"/postgres?sslmode=disable&application_name="+url.QueryEscape("Power BI; gateway.purpose=research"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = conn.Exec(ctx, "SHOW gateway.purpose").ReadAll()
+	conn.Close(ctx)
+	if err != nil || len(res) != 1 || string(res[0].Rows[0][0]) != "research" {
+		t.Errorf("application_name with gateway.purpose=: %v %v", res, err)
+	}
 }
 
 // FuzzPostgresMessages feeds messages no client would send (wrong
@@ -974,5 +985,43 @@ func TestPostgresMillionRowsBoundedMemory(t *testing.T) {
 	const bound = 128 << 20
 	if n != 2_000_000 || growth > bound || resultBytes <= bound {
 		t.Errorf("%d rows; peak RSS grew by %d MB streaming a %d MB result; the bound is %d MB", n, growth>>20, resultBytes>>20, bound>>20)
+	}
+}
+
+// TestPostgresStoreDown: a council's store that stops answering fails a
+// query over the PostgreSQL door with SQLSTATE 08006 naming the council;
+// with SET gateway.partial = on the answer covers the other councils and
+// a WARNING notice names the one left out.
+func TestPostgresStoreDown(t *testing.T) {
+	dsn, pg := storetest.Postgres(t)
+	if _, err := pg.Exec(`CREATE TABLE payments (ref text, amount numeric(14,2)); INSERT INTO payments SELECT 'P' || g, g * 10 FROM generate_series(1, 50) g`); err != nil {
+		t.Fatal(err)
+	}
+	hole := newBlackhole(t, "127.0.0.1:5432")
+	proxied := strings.Replace(dsn, "127.0.0.1:5432", hole.ln.Addr().String(), 1)
+	if proxied == dsn {
+		t.Skip("the test PostgreSQL is not on 127.0.0.1:5432, so it cannot be put behind the proxy")
+	}
+	cfg, _ := demo(t, 42, false)
+	rewrite(t, cfg, "sources:\n", fmt.Sprintf("sources:\n  - id: angus\n    council: Angus Council\n    gss: S12000041\n    type: postgres\n    dsn: %q\n    read_timeout: 1s\n    breaker_failures: -1\n\n", proxied))
+	rewrite(t, cfg, "    mappings:\n", "    mappings:\n      angus:\n        table: payments\n        columns:\n          transaction_id: ref\n          amount: amount\n")
+	_, _, addr := startPostgres(t, cfg)
+	t.Cleanup(hole.close)
+	const q = "SELECT council, count(*) AS n FROM std.spend_over_500 GROUP BY council ORDER BY council"
+	if got := pgSimple(t, addr, "demo-analyst", "", q); got.err != nil || len(got.rows) != 7 {
+		t.Fatalf("before the black hole: %s", got.text())
+	}
+	hole.hole()
+	got := pgSimple(t, addr, "demo-analyst", "", q)
+	if got.err == nil || got.err.Code != "08006" || !strings.Contains(got.err.Message, "angus") {
+		t.Errorf("blackholed: %s, want SQLSTATE 08006 naming angus", got.text())
+	}
+	got = pgSimple(t, addr, "demo-analyst", "", "SET gateway.partial = on; "+q)
+	warned := false
+	for _, n := range got.notices {
+		warned = warned || strings.HasPrefix(n, "WARNING") && strings.Contains(n, "angus")
+	}
+	if got.err != nil || len(got.rows) != 6 || !warned {
+		t.Errorf("blackholed, partial: %s, want the six other councils and a warning naming angus", got.text())
 	}
 }

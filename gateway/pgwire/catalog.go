@@ -584,10 +584,14 @@ func nameColumns(root sqltree.Node) {
 func pgColumnName(e sqltree.Node) string {
 	switch e["class"] {
 	case "FUNCTION":
-		if name := sqltree.Str(e["function_name"]); name != "count_star" {
+		switch name := sqltree.Str(e["function_name"]); {
+		case e["is_operator"] == true:
+			return "?column?"
+		case name == "count_star":
+			return "count"
+		default:
 			return name
 		}
-		return "count"
 	case "CASE":
 		return "case"
 	case "CONSTANT", "OPERATOR", "COMPARISON", "CONJUNCTION":

@@ -114,6 +114,12 @@ func newSession(s *Server, conn net.Conn, be *pgproto3.Backend, who *gateway.Req
 	if !genericDatabase(se.db, se.user) {
 		se.purpose = se.db
 	}
+	// Tools that let a user set only the application name (some BI
+	// connectors) may carry the purpose in it: "Power BI; gateway.purpose=research".
+	if _, rest, ok := strings.Cut(params["application_name"], "gateway.purpose="); ok {
+		se.purpose, _, _ = strings.Cut(rest, ";")
+		se.purpose = strings.TrimSpace(se.purpose)
+	}
 	for k, v := range parseOptions(params["options"]) {
 		if err := se.set(k, v); err != nil {
 			s.log.Info("postgres: startup option ignored", "option", k, "err", err)
