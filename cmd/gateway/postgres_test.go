@@ -685,6 +685,8 @@ func TestPostgresRefusals(t *testing.T) {
 		{"research", `SELECT * FROM pg_class c, read_csv('/etc/passwd') f`, "42000"},
 		{"research", `SELECT pg_catalog.duckdb_settings()`, "42000"},
 		{"research", `SELECT 'unterminated`, "42601"},
+		{"research", `COPY 'x' TO STDOUT`, "42601"},
+		{"research", `COPY TO STDOUT`, "42601"},
 	} {
 		got := pgSimple(t, addr, "demo-analyst", c.purpose, c.q)
 		if got.err == nil || got.err.Code != c.state {
@@ -1023,5 +1025,172 @@ func TestPostgresStoreDown(t *testing.T) {
 	}
 	if got.err != nil || len(got.rows) != 6 || !warned {
 		t.Errorf("blackholed, partial: %s, want the six other councils and a warning naming angus", got.text())
+	}
+}
+
+// pgDescribe sends Parse and Describe of the statement (what pgx's
+// Prepare does) and returns the described column names.
+func pgDescribe(t *testing.T, addr, key, purpose, q string) ([]string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgConnect(t, ctx, addr, key, purpose, nil)
+	defer conn.Close(ctx)
+	sd, err := conn.Prepare(ctx, "", q, nil)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, f := range sd.Fields {
+		names = append(names, f.Name)
+	}
+	return names, nil
+}
+
+// TestPostgresCatalogSandbox: the catalog database (where catalog
+// queries run and statements are typed for Describe) runs one checked
+// SELECT at a time and nothing of DuckDB's own: not a statement hidden
+// after a comment DuckDB ends at a carriage return, not duckdb_settings()
+// through a PIVOT's prepare-time query, not DuckDB's views named through a
+// CTE of another scope, not a change of its settings. (Found by review.)
+func TestPostgresCatalogSandbox(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	_, _, addr := startPostgres(t, cfg)
+	for _, q := range []string{
+		"SELECT 1 AS a --\r; CREATE OR REPLACE TABLE main.pg_am AS SELECT name AS amname, value AS amhandler FROM duckdb_settings(); SELECT 1",
+		"SELECT 1 AS a --\r; SET memory_limit = '4GB'; SELECT 1",
+		"FROM (PIVOT (SELECT value FROM duckdb_settings() WHERE name IN ('memory_limit','temp_directory')) ON value USING count(*))",
+		"SELECT * FROM pg_class, duckdb_settings()",
+		"SELECT * FROM std.spend_over_500, duckdb_settings()",
+	} {
+		if names, err := pgDescribe(t, addr, "demo-public", "transparency", q); err == nil {
+			t.Errorf("Describe of %q: described as %v, want a refusal", q, names)
+		}
+	}
+	if a := pgSimple(t, addr, "demo-public", "transparency", "SELECT amname, amhandler FROM pg_am"); a.err != nil || len(a.rows) != 1 || a.rows[0][0] != "heap" {
+		t.Errorf("pg_am after the attempts: %s", a.text())
+	}
+	for _, q := range []string{
+		"SELECT d.table_name, d.sql FROM (WITH duckdb_tables AS (SELECT 1 x) SELECT * FROM duckdb_tables) t, duckdb_tables d, pg_namespace n",
+		"SELECT * FROM (WITH duckdb_databases AS (SELECT 1) SELECT 1) x, duckdb_databases d, pg_class",
+		"SELECT * FROM pg_class c WHERE c.relname = (SELECT value FROM duckdb_settings() LIMIT 1)",
+		"SELECT pg_catalog.pg_size_pretty(1), pg_catalog.pg_typeof(1) FROM pg_class",
+	} {
+		if a := pgSimple(t, addr, "demo-analyst", "research", q); a.err == nil {
+			t.Errorf("%s: answered %s", q, a.text())
+		}
+	}
+}
+
+// TestPostgresCatalogQueryIsAQuery: a query of the emulated catalog is
+// bounded by the query timeout (statement_timeout), cancellable, and
+// audited with its SQL as action "catalog".
+func TestPostgresCatalogQueryIsAQuery(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	m, _, addr := startPostgres(t, cfg)
+	start := time.Now()
+	a := pgSimple(t, addr, "demo-public", "transparency", "SET statement_timeout = '300ms'; SELECT count(*) FROM generate_series(1, 4000000000) g, pg_am")
+	if a.err == nil || a.err.Code != "57014" || time.Since(start) > 20*time.Second {
+		t.Fatalf("a long catalog query with statement_timeout 300ms: %s after %s", a.text(), time.Since(start))
+	}
+	ctx := context.Background()
+	conn := pgConnect(t, ctx, addr, "demo-public", "transparency", nil)
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT nspname FROM pg_catalog.pg_namespace").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := conn.Exec(ctx, "SHOW gateway.query_id").ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := string(res[0].Rows[0][0])
+	raw, err := os.ReadFile(m.Config.Audit.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(string(raw), "\n") {
+		var r struct {
+			QueryID string `json:"query_id"`
+			Door    string `json:"door"`
+			Action  string `json:"action"`
+			SQL     string `json:"sql"`
+			Outcome string `json:"outcome"`
+			Rows    int64  `json:"rows"`
+		}
+		if json.Unmarshal([]byte(line), &r) == nil && r.QueryID == id {
+			found = true
+			if r.Door != "postgres" || r.Action != "catalog" || !strings.Contains(r.SQL, "pg_namespace") || r.Outcome != "completed" || r.Rows == 0 {
+				t.Errorf("the catalog query's audit record: %+v", r)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the catalog query %s is not in the audit log", id)
+	}
+}
+
+// TestPostgresSilentSockets: hundreds of connections that never send a
+// startup packet take no session's place: a client with a key still
+// signs in. (Found by review.)
+func TestPostgresSilentSockets(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	_, _, addr := startPostgres(t, cfg)
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 300; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if a := pgSimple(t, addr, "demo-analyst", "research", "SELECT 1 AS one"); a.err != nil || len(a.rows) != 1 {
+		t.Errorf("with 300 silent sockets open: %s", a.text())
+	}
+}
+
+// TestPostgresTimeoutWhileSending: a query whose timeout passes while its
+// rows are still being written to a client that reads slowly ends with
+// SQLSTATE 57014 and the session goes on; the timeout's close waits for
+// the sender. (Found by review: it used to close the stream under it.)
+func TestPostgresTimeoutWhileSending(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	_, _, addr := startPostgres(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgConnect(t, ctx, addr, "demo-analyst", "research", nil)
+	defer conn.Close(ctx)
+	rr := conn.Exec(ctx, "SET statement_timeout = '1s'; SELECT s.*, r FROM std.spend_over_500 s, range(60) r")
+	rows := 0
+	var err error
+	for rr.NextResult() {
+		res := rr.ResultReader()
+		for res.NextRow() {
+			if rows == 0 {
+				time.Sleep(2500 * time.Millisecond) // the socket's buffers fill; the timeout passes
+			}
+			rows++
+		}
+		if _, e := res.Close(); e != nil {
+			err = e
+		}
+	}
+	if e := rr.Close(); e != nil && err == nil {
+		err = e
+	}
+	var pe *pgconn.PgError
+	if rows == 2400*60 {
+		t.Logf("all %d rows arrived before the timeout", rows)
+	} else if !errors.As(err, &pe) || pe.Code != "57014" {
+		t.Fatalf("after %d rows: %v, want SQLSTATE 57014", rows, err)
+	}
+	if a, err := conn.Exec(ctx, "SELECT 1").ReadAll(); err != nil || len(a[0].Rows) != 1 {
+		t.Errorf("the session after the timeout: %v %v", a, err)
 	}
 }

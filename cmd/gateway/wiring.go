@@ -192,7 +192,8 @@ func (m *Main) Listen() (string, error) {
 	if m.PostgresAddr != "off" {
 		pcfg := pgwire.Config{Engine: m.Engine, Auth: m.auth, Admission: m.admission, Version: version,
 			WriteTimeout: time.Duration(sv.WriteTimeout), AllowInsecureRemote: sv.PostgresAllowInsecureRemote,
-			MaxConnections: sv.PostgresMaxConnections}
+			MaxConnections: sv.PostgresMaxConnections, MaxConnectionsPerRequester: sv.PostgresMaxConnectionsPerRequester,
+			IdleTimeout: time.Duration(sv.PostgresIdleTimeout)}
 		if t := sv.PostgresTLS; t != nil {
 			tlsCfg, err := flightapi.LoadTLS(t.CertFile, t.KeyFile)
 			if err != nil {

@@ -126,6 +126,12 @@ type Server struct {
 	// PostgresMaxConnections bounds the PostgreSQL door's open
 	// connections (default 256).
 	PostgresMaxConnections int `yaml:"postgres_max_connections"`
+	// PostgresMaxConnectionsPerRequester bounds one requester's
+	// connections (default 64).
+	PostgresMaxConnectionsPerRequester int `yaml:"postgres_max_connections_per_requester"`
+	// PostgresIdleTimeout closes a PostgreSQL session that sends nothing
+	// for that long (default 1h).
+	PostgresIdleTimeout Duration `yaml:"postgres_idle_timeout"`
 	// MaxBodyBytes caps a request body; larger ones get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// WriteTimeout is how long a client may take to read what is written
@@ -684,8 +690,8 @@ func (c *Config) validate() error {
 	if t := c.Server.PostgresTLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
 		errs = append(errs, errors.New("server.postgres_tls: fields cert_file and key_file are both required"))
 	}
-	if c.Server.PostgresMaxConnections < 0 {
-		errs = append(errs, errors.New("server.postgres_max_connections must be positive"))
+	if c.Server.PostgresMaxConnections < 0 || c.Server.PostgresMaxConnectionsPerRequester < 0 || c.Server.PostgresIdleTimeout < 0 {
+		errs = append(errs, errors.New("server: postgres_max_connections, postgres_max_connections_per_requester and postgres_idle_timeout must be positive"))
 	}
 	if c.Server.FlightTicketTTL < 0 || c.Server.FlightSessionTTL < 0 {
 		errs = append(errs, errors.New("server: flight_ticket_ttl and flight_session_ttl must be positive"))

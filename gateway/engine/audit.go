@@ -143,3 +143,20 @@ func auditMessage(err error) string {
 	}
 	return message(err)
 }
+
+// AuditCatalogQuery records a query a door answered from its own view of
+// the catalog (the PostgreSQL door's pg_catalog, which holds only what
+// Listing showed the requester): its SQL, rows and outcome, as action
+// "catalog". The door releases the rows only once this returns nil.
+func (e *Engine) AuditCatalogQuery(ctx context.Context, req Request, start time.Time, rows int64, err error) error {
+	req.Action = "catalog"
+	ev := auditEvent{req: req, start: start, outcome: audit.OutcomeCompleted, rows: rows, err: err}
+	switch {
+	case err == nil:
+	case gateway.ErrorCode(err) == gateway.CodeCanceled:
+		ev.outcome = audit.OutcomeCanceled
+	default:
+		ev.outcome = audit.OutcomeFailed
+	}
+	return e.audit(ctx, ev)
+}

@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,8 +45,10 @@ type catalogDB struct {
 	// schemas; types of pg_type's names.
 	rels, schemas map[string]uint32
 	types, procs  map[string]uint32
-	users         int // sessions using it; closed at zero once replaced
-	stale         bool
+	// denied are DuckDB's functions no catalog query may call, found in
+	// this database before the emulation's own were made
+	// (enforce.DeniedFunctionsSQL).
+	denied map[string]bool
 }
 
 // catalogInfo is what a catalog shows of the session.
@@ -259,6 +260,23 @@ func colNames(def string) []string {
 }
 
 func (c *catalogDB) fill(ctx context.Context, listed []engine.Listed, info catalogInfo) error {
+	c.denied = map[string]bool{}
+	for _, n := range enforce.DeniedFunctionNames {
+		c.denied[n] = true
+	}
+	rows, err := c.conn.QueryContext(ctx, enforce.DeniedFunctionsSQL)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		c.denied[n] = true
+	}
+	rows.Close()
 	stmts := createAll("main", catalogTables)
 	stmts = append(stmts, "CREATE SCHEMA "+infoSchema)
 	stmts = append(stmts, createAll(infoSchema, infoTables)...)
@@ -389,6 +407,8 @@ func (c *catalogDB) fill(ctx context.Context, listed []engine.Listed, info catal
 	}
 	insert("main.pg_settings", settings, "name", "setting", "category", "context", "vartype", "source", "boot_val", "reset_val")
 	stmts = append(stmts, shapes...)
+	// Nothing the catalog's queries run may change its settings.
+	stmts = append(stmts, "SET lock_configuration = true")
 	return c.exec(ctx, stmts...)
 }
 
@@ -528,15 +548,11 @@ func (c *catalogDB) rewrite(ctx context.Context, q string, toks []sqltext.Token)
 	if err != nil {
 		return "", errNotCatalog // the engine says what is wrong with it
 	}
-	ctes := map[string]bool{}
-	for _, n := range sqltree.CTENames(a.Statement()) {
-		ctes[strings.ToLower(n)] = true
-	}
 	var cat, other []string
 	for _, r := range a.Refs {
 		name := strings.ToLower(r.Table)
 		switch schema := strings.ToLower(r.Schema); {
-		case r.CTE || schema == "" && ctes[name]:
+		case r.CTE: // a common table expression in scope where it is named
 		case r.Catalog == "" && schema == "" && catalogTable(name):
 			cat = append(cat, name)
 		case r.Catalog == "" && schema == infoSchema:
@@ -638,7 +654,7 @@ func (c *catalogDB) sandbox(st any) error {
 			case catalogFunctions[name]:
 			case schema != "" && schema != "main" || sqltree.Str(n["catalog"]) != "":
 				err = gateway.Errorf(gateway.CodeBadRequest, "function %s.%s() is not available in catalog queries", schema, name)
-			case slices.Contains(enforce.DeniedFunctionNames, name) || strings.HasPrefix(name, "duckdb_") || strings.HasPrefix(name, "pragma_"):
+			case c.denied[name] || strings.HasPrefix(name, "duckdb_") || strings.HasPrefix(name, "pragma_"):
 				err = gateway.Errorf(gateway.CodeBadRequest, "function %s() is not available: it reads the query engine's own state", name)
 			}
 		case n["type"] == "SHOW_REF":
@@ -738,12 +754,13 @@ func (c *catalogDB) query(ctx context.Context, q string) (*arrow.Schema, []arrow
 		}
 		defer rdr.Release()
 		schema = rdr.Schema()
-		rows := 0
+		rows, size := 0, int64(0)
 		for rdr.Next() {
 			rec := rdr.RecordBatch()
 			rows += int(rec.NumRows())
-			if rows > 1_000_000 {
-				return errors.New("a catalog query may return at most 1,000,000 rows")
+			size += recordBytes(rec)
+			if rows > maxCatalogRows || size > maxCatalogBytes {
+				return gateway.Errorf(gateway.CodeTooLarge, "a catalog query may return at most %d rows and %d MiB", maxCatalogRows, maxCatalogBytes>>20)
 			}
 			rec.Retain()
 			recs = append(recs, rec)
@@ -754,10 +771,48 @@ func (c *catalogDB) query(ctx context.Context, q string) (*arrow.Schema, []arrow
 		for _, r := range recs {
 			r.Release()
 		}
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			return nil, nil, gateway.Wrap(gateway.CodeTimeout, err, "the catalog query did not finish within its timeout")
+		case ctx.Err() != nil:
+			return nil, nil, gateway.Wrap(gateway.CodeCanceled, err, "the query was cancelled")
+		}
+		var ge *gateway.Error
+		if errors.As(err, &ge) {
+			return nil, nil, err
+		}
 		return nil, nil, gateway.Wrap(gateway.CodeQueryFailed, err, "catalog query failed: %s", duckMessage(err))
 	}
 	return schema, recs, nil
 }
+
+// recordBytes is the size of a batch's buffers.
+func recordBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		n += dataBytes(c.Data())
+	}
+	return n
+}
+
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, ch := range d.Children() {
+		n += dataBytes(ch)
+	}
+	return n
+}
+
+// What one catalog query may return.
+const (
+	maxCatalogRows  = 1_000_000
+	maxCatalogBytes = 64 << 20
+)
 
 // duckMessage is DuckDB's error without its position marker lines.
 func duckMessage(err error) string {
@@ -768,9 +823,28 @@ func duckMessage(err error) string {
 	return msg
 }
 
-// describe types a statement of council tables without running it: its
-// parameters' types and its columns', as DuckDB infers them over empty
-// tables of the listed tables' columns.
+// checked is a statement of council tables as the catalog database may
+// prepare it: parsed (one SELECT), refused if it calls what a catalog
+// query may not, and written back from the parse tree, so that nothing
+// but that one statement reaches DuckDB.
+func (c *catalogDB) checked(ctx context.Context, q string) (string, error) {
+	serialized, err := c.parser.Serialize(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	a, err := sqltree.Analyze(serialized, q, false, sqltree.Limits{MaxDepth: 200})
+	if err != nil {
+		return "", err
+	}
+	if err := c.sandbox(a.Statement()); err != nil {
+		return "", err
+	}
+	return c.parser.Deserialize(ctx, a.Doc)
+}
+
+// describe types a statement without running it (q as checked or
+// rewrite made it): its parameters' types and its columns', as DuckDB
+// infers them over empty tables of the listed tables' columns.
 func (c *catalogDB) describe(ctx context.Context, q string) (params []uint32, cols []column, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

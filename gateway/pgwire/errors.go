@@ -41,6 +41,7 @@ const (
 	stateWarning           = "01000"
 	stateActiveTx          = "25001"
 	stateInFailedTx        = "25P02"
+	stateIdleTimeout       = "57P05"
 )
 
 // sqlstate maps a gateway error class to a SQLSTATE: the one place that

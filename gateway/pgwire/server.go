@@ -25,8 +25,17 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultMaxConnections = 256
-	DefaultStartupTimeout = 10 * time.Second
+	DefaultMaxConnections             = 256
+	DefaultMaxConnectionsPerRequester = 64
+	DefaultIdleTimeout                = time.Hour
+	DefaultStartupTimeout             = 10 * time.Second
+	// Connections that have not signed in yet, in all and from one other
+	// host: past these a new one is closed at once. They hold no
+	// session's place (max_connections counts signed-in sessions), so
+	// sockets that never send a startup packet lock nobody out below
+	// these bounds, each lasting DefaultStartupTimeout at most.
+	maxPending      = 4096
+	maxPendingPerIP = 256
 	// DefaultCatalogTTL is how long a requester's catalog database is
 	// reused before it is built again from the policy's listing.
 	DefaultCatalogTTL = 30 * time.Second
@@ -55,6 +64,12 @@ type Config struct {
 	// MaxConnections bounds open connections; one more is refused with
 	// SQLSTATE 53300.
 	MaxConnections int
+	// MaxConnectionsPerRequester bounds one requester's open connections
+	// (default 64), so one key cannot take every connection.
+	MaxConnectionsPerRequester int
+	// IdleTimeout closes a session that sends nothing for that long
+	// (default 1h; PostgreSQL's idle_session_timeout, SQLSTATE 57P05).
+	IdleTimeout time.Duration
 	// WriteTimeout bounds each write to a client; one that stops reading
 	// has its query cancelled. 0 for no limit.
 	WriteTimeout time.Duration
@@ -73,7 +88,10 @@ type Server struct {
 	ln       []net.Listener
 	sessions map[uint32]*session // by process id
 	closed   bool
-	conns    int
+	conns    int            // signed-in sessions
+	byWho    map[string]int // signed-in sessions per requester
+	pending  int            // connections not signed in yet
+	pendIP   map[string]int // the same, per client address
 	wg       sync.WaitGroup
 
 	catalogs catalogCache
@@ -87,6 +105,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = DefaultMaxConnections
 	}
+	if cfg.MaxConnectionsPerRequester <= 0 {
+		cfg.MaxConnectionsPerRequester = DefaultMaxConnectionsPerRequester
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
@@ -94,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.Default()
 	}
 	return &Server{cfg: cfg, log: cfg.Log, started: time.Now(), sessions: map[uint32]*session{},
+		byWho: map[string]int{}, pendIP: map[string]int{},
 		catalogs: catalogCache{entries: map[string]*catalogEntry{}, ttl: DefaultCatalogTTL}}, nil
 }
 
@@ -181,19 +206,31 @@ func (s *Server) serveConn(conn net.Conn) {
 			s.log.Error("postgres: session failed", "remote", conn.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
+	ip := conn.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.pending >= maxPending || !loopback(conn.RemoteAddr()) && s.pendIP[ip] >= maxPendingPerIP {
 		s.mu.Unlock()
 		return
 	}
-	s.conns++
-	over := s.conns > s.cfg.MaxConnections
+	s.pending++
+	s.pendIP[ip]++
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.conns--
-		s.mu.Unlock()
-	}()
+	signedIn := false
+	unpend := func() {
+		if !signedIn {
+			signedIn = true
+			s.mu.Lock()
+			s.pending--
+			if s.pendIP[ip]--; s.pendIP[ip] <= 0 {
+				delete(s.pendIP, ip)
+			}
+			s.mu.Unlock()
+		}
+	}
+	defer unpend()
 	_ = conn.SetDeadline(time.Now().Add(DefaultStartupTimeout))
 	be := pgproto3.NewBackend(conn, conn)
 	be.SetMaxBodyLen(maxMessage)
@@ -237,10 +274,6 @@ func (s *Server) serveConn(conn net.Conn) {
 			return
 		}
 	}
-	if over {
-		fatal(be, stateTooManyConns, fmt.Sprintf("sorry, too many clients already: the PostgreSQL door serves at most %d connections (server.postgres_max_connections)", s.cfg.MaxConnections))
-		return
-	}
 	if !secure && !loopback(conn.RemoteAddr()) && !s.cfg.AllowInsecureRemote {
 		msg := "connections from other hosts must use TLS (sslmode=require); the gateway has no server.postgres_tls certificate configured"
 		if s.cfg.TLS != nil {
@@ -281,6 +314,30 @@ func (s *Server) serveConn(conn net.Conn) {
 		fatal(be, stateInvalidPassword, msg)
 		return
 	}
+	unpend()
+	s.mu.Lock()
+	over, overWho := s.conns >= s.cfg.MaxConnections, s.byWho[who.ID] >= s.cfg.MaxConnectionsPerRequester
+	if !over && !overWho {
+		s.conns++
+		s.byWho[who.ID]++
+	}
+	s.mu.Unlock()
+	switch {
+	case over:
+		fatal(be, stateTooManyConns, fmt.Sprintf("sorry, too many clients already: the PostgreSQL door serves at most %d connections (server.postgres_max_connections)", s.cfg.MaxConnections))
+		return
+	case overWho:
+		fatal(be, stateTooManyConns, fmt.Sprintf("too many connections for %s: one requester may have %d open (server.postgres_max_connections_per_requester)", who.ID, s.cfg.MaxConnectionsPerRequester))
+		return
+	}
+	defer func() {
+		s.mu.Lock()
+		s.conns--
+		if s.byWho[who.ID]--; s.byWho[who.ID] <= 0 {
+			delete(s.byWho, who.ID)
+		}
+		s.mu.Unlock()
+	}()
 	_ = conn.SetDeadline(time.Time{})
 	// From here the backend reads through a connReader, which can read
 	// ahead while a query runs.

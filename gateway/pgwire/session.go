@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,7 +93,10 @@ type stream struct {
 	sent    int64
 	queryID string
 	expiry  *time.Timer
-	once    sync.Once
+	// mu is held while rows are sent, so the expiry timer's close waits
+	// for the sender; closed says the stream has ended.
+	mu     sync.Mutex
+	closed bool
 }
 
 func newSession(s *Server, conn net.Conn, be *pgproto3.Backend, who *gateway.Requester, params map[string]string, pid uint32, secret []byte) *session {
@@ -225,7 +229,19 @@ func (se *session) run() {
 		return
 	}
 	for {
+		_ = se.conn.SetReadDeadline(time.Now().Add(se.s.cfg.IdleTimeout))
 		msg, err := se.be.Receive()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			se.mu.Lock()
+			closing := se.closing
+			se.mu.Unlock()
+			if !closing {
+				se.be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: stateIdleTimeout,
+					Message: fmt.Sprintf("terminating connection due to idle-session timeout: it sent nothing for %s (server.postgres_idle_timeout)", se.s.cfg.IdleTimeout)})
+				_ = se.flush()
+			}
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed) {
 				se.be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: stateProtocolViolation,
@@ -342,9 +358,15 @@ func (se *session) request(sqlText, queryID string) engine.Request {
 
 // catalog returns the session's catalog database; release it after.
 func (se *session) catalog(ctx context.Context) (*catalogEntry, error) {
-	key := strings.Join([]string{se.who.ID, se.purpose, se.caseRef, se.db, se.user}, "\x00")
+	// Everything the listing can depend on: who (all of what the policy
+	// sees of them) and what the session declared; and the database name
+	// current_database() shows. Not the client's user name: current_user
+	// is the requester's id.
+	who := se.who
+	key := strings.Join([]string{who.ID, who.Organisation, strings.Join(who.Roles, ","), strings.Join(who.Purposes, ","),
+		se.purpose, se.caseRef, se.db}, "\x00")
 	eng := se.s.cfg.Engine
-	return se.s.catalogs.acquire(ctx, key, eng.Catalog(), func(ctx context.Context) (*catalogDB, error) {
+	return se.s.catalogs.acquire(ctx, who.ID, key, eng.Catalog(), func(ctx context.Context) (*catalogDB, error) {
 		listed, err := eng.Listing(ctx, se.request("", engine.NewQueryID()))
 		if err != nil {
 			se.s.log.Warn("postgres catalog: policy could not decide; showing nothing", "err", err)
@@ -400,7 +422,10 @@ func (se *session) start(query string, toks []sqltext.Token) (*stream, error) {
 	if d := slot.Deadline(); !d.IsZero() {
 		// A portal left suspended holds its slot no longer than the
 		// query's timeout.
-		out.expiry = time.AfterFunc(time.Until(d), func() { out.close(context.DeadlineExceeded) })
+		out.expiry = time.AfterFunc(time.Until(d), func() {
+			out.cancel() // a sender waiting on the engine stops; then close waits for it
+			out.close(context.DeadlineExceeded)
+		})
 	}
 	return out, nil
 }
@@ -435,9 +460,36 @@ func (se *session) startCatalog(query string, toks []sqltext.Token) (*stream, er
 	if err != nil {
 		return nil, err
 	}
-	schema, recs, err := e.db.query(ctx, sqlText)
+	// A catalog query is a query like any other: admitted, bounded by the
+	// query timeout, cancellable, and audited (action "catalog") before
+	// its rows are released.
+	queryID := engine.NewQueryID()
+	se.lastQueryID = queryID
+	req := se.request(query, queryID)
+	slot, err := se.s.cfg.Admission.Admit(ctx, se.who.ID, req.Arrived, se.timeout)
 	if err != nil {
-		return nil, err
+		return nil, withID(err, queryID)
+	}
+	defer slot.Release()
+	qctx, cancel := se.bounded(slot)
+	defer cancel()
+	se.setRunning(cancel)
+	stopWatch := se.cr.watch(cancel)
+	schema, recs, err := e.db.query(qctx, sqlText)
+	stopWatch()
+	se.setRunning(nil)
+	var rows int64
+	for _, r := range recs {
+		rows += r.NumRows()
+	}
+	if aerr := se.s.cfg.Engine.AuditCatalogQuery(ctx, req, req.Arrived, rows, err); aerr != nil {
+		for _, r := range recs {
+			r.Release()
+		}
+		return nil, withID(gateway.Wrap(gateway.CodeInternal, aerr, "the audit log could not be written"), queryID)
+	}
+	if err != nil {
+		return nil, withID(err, queryID)
 	}
 	rdr, err := array.NewRecordReader(schema, recs)
 	for _, r := range recs {
@@ -446,8 +498,26 @@ func (se *session) startCatalog(query string, toks []sqltext.Token) (*stream, er
 	if err != nil {
 		return nil, err
 	}
-	return &stream{cols: columnsOf(schema), rdr: rdr, cancel: func() {}}, nil
+	return &stream{cols: columnsOf(schema), rdr: rdr, cancel: func() {}, queryID: queryID}, nil
 }
+
+// bounded is the context of one query: it ends at the slot's deadline
+// (the query's timeout), or after query timeout's default where there is
+// no admission.
+func (se *session) bounded(slot *admission.Ticket) (context.Context, context.CancelFunc) {
+	if d := slot.Deadline(); !d.IsZero() {
+		return context.WithDeadline(context.Background(), d)
+	}
+	timeout := defaultCatalogTimeout
+	if se.timeout > 0 {
+		timeout = se.timeout
+	}
+	return context.WithTimeout(context.Background(), timeout)
+}
+
+// defaultCatalogTimeout bounds a catalog query or a Describe when no
+// admission controller gives a deadline.
+const defaultCatalogTimeout = 30 * time.Second
 
 // close ends a stream: its Result is closed (audited, with err if the
 // rows were not all read), its slot given back.
@@ -455,7 +525,13 @@ func (o *stream) close(err error) {
 	if o == nil {
 		return
 	}
-	o.once.Do(func() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	o.closed = true
+	func() {
 		if o.expiry != nil {
 			o.expiry.Stop()
 		}
@@ -473,7 +549,7 @@ func (o *stream) close(err error) {
 		}
 		o.cancel()
 		o.slot.Release()
-	})
+	}()
 }
 
 func (p *portal) close(err error) {
@@ -518,6 +594,11 @@ const flushAt = 256 << 10
 // encoded by the columns the client was told (wire). It returns how many
 // were sent and whether rows remain.
 func (se *session) sendRows(o *stream, wire []column, formats []int16, max int64, encode func([]byte, arrow.RecordBatch, int) ([]byte, error)) (int64, bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return 0, false, gateway.Errorf(gateway.CodeTimeout, "the query's timeout passed while its portal or cursor waited to be read (query.timeout, statement_timeout)")
+	}
 	se.setRunning(o.cancel)
 	defer se.setRunning(nil)
 	defer se.cr.watch(o.cancel)()
@@ -928,21 +1009,27 @@ func (se *session) describeStatement(name string) error {
 		se.be.Send(&pgproto3.NoData{})
 		return nil
 	}
-	ctx := context.Background()
+	ctx, cancel := se.bounded(nil)
+	defer cancel()
+	se.setRunning(cancel)
+	defer se.setRunning(nil)
 	e, err := se.catalog(ctx)
 	if err != nil {
 		return err
 	}
 	defer se.s.catalogs.release(e)
-	q := p.st.text
-	if mentionsCatalog(p.st.toks) {
-		rewritten, err := e.db.rewrite(ctx, q, p.st.toks)
-		switch {
-		case err == nil:
-			q = rewritten
-		case !errors.Is(err, errNotCatalog):
+	// Only the statement, parsed and checked as a catalog query is, is
+	// prepared: DuckDB's prepare runs every statement before the last.
+	q, err := e.db.rewrite(ctx, p.st.text, p.st.toks)
+	if errors.Is(err, errNotCatalog) {
+		q, err = e.db.checked(ctx, p.st.text)
+	}
+	if err != nil {
+		var ge *gateway.Error
+		if errors.As(err, &ge) {
 			return err
 		}
+		return gateway.Wrap(gateway.CodeBadRequest, err, "cannot describe the statement: %s", duckMessage(err))
 	}
 	oids, cols, err := e.db.describe(ctx, q)
 	if err != nil {

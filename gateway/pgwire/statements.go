@@ -348,6 +348,9 @@ func classifyCopy(st *statement, w []sqltext.Token, text string, rest func(int) 
 		for j < len(w) && (w[j].Kind == sqltext.Word || w[j].Kind == sqltext.QuotedName || w[j].Text == ".") && !w[j].Is("to") && !w[j].Is("from") {
 			j++
 		}
+		if j == i {
+			return nil, newError(stateSyntax, "COPY needs a table's name or ( SELECT ... ) before TO STDOUT")
+		}
 		st.query = "SELECT * FROM " + strings.TrimSpace(text[w[i].Pos:w[j-1].Pos+len(w[j-1].Text)])
 		i = j
 	}

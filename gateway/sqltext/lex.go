@@ -126,7 +126,9 @@ func Lex(q string) ([]Token, error) {
 			add(QuotedName, i, j+1)
 			i = j + 1
 		case c == '-' && i+1 < len(q) && q[i+1] == '-':
-			j := strings.IndexByte(q[i:], '\n')
+			// The comment ends at a line feed or a carriage return, as
+			// PostgreSQL's and DuckDB's lexers end it.
+			j := strings.IndexAny(q[i:], "\n\r")
 			if j < 0 {
 				j = len(q) - i
 			} else {
