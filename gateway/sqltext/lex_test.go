@@ -19,6 +19,8 @@ func TestSplit(t *testing.T) {
 		{in: "SELECT $$;$$; SELECT $t$ ; $t$", want: []string{"SELECT $$;$$", "SELECT $t$ ; $t$"}},
 		{in: "SELECT E'\\';' ; SELECT 2", want: []string{"SELECT E'\\';'", "SELECT 2"}},
 		{in: " ; ;-- nothing\n", want: nil},
+		// DuckDB and PostgreSQL end a -- comment at a carriage return too
+		{in: "SELECT 1 --\r; SELECT 2", want: []string{"SELECT 1 --", "SELECT 2"}},
 		{in: "SELECT 'open; SELECT 2", err: "unterminated"},
 		{in: "SELECT \xff", err: "UTF-8"},
 	} {
