@@ -23,8 +23,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
-
-	"github.com/councildata/gateway/gateway/storetest"
 )
 
 // The PostgreSQL door, tested with the real clients council analysts and
@@ -125,28 +123,40 @@ func pgSimple(t *testing.T, addr, key, purpose, q string) pgAnswer {
 	defer conn.Close(ctx)
 	results, err := conn.Exec(ctx, q).ReadAll()
 	for _, r := range results {
-		ans.cols, ans.oids = nil, nil
-		for _, f := range r.FieldDescriptions {
-			ans.cols = append(ans.cols, f.Name)
-			ans.oids = append(ans.oids, f.DataTypeOID)
-		}
-		for _, row := range r.Rows {
-			cells := make([]string, len(row))
-			for i, v := range row {
-				cells[i] = pgCell(v, ans.oids[i])
-			}
-			ans.rows = append(ans.rows, cells)
-		}
-		ans.tags = append(ans.tags, r.CommandTag.String())
+		ans.add(r)
 	}
-	if err != nil {
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) {
-			t.Fatalf("%s as %s: %v", q, key, err)
-		}
-		ans.err = pe
-	}
+	ans.fail(t, q, key, err)
 	return ans
+}
+
+// add takes one statement's result.
+func (a *pgAnswer) add(r *pgconn.Result) {
+	a.cols, a.oids = nil, nil
+	for _, f := range r.FieldDescriptions {
+		a.cols = append(a.cols, f.Name)
+		a.oids = append(a.oids, f.DataTypeOID)
+	}
+	for _, row := range r.Rows {
+		cells := make([]string, len(row))
+		for i, v := range row {
+			cells[i] = pgCell(v, a.oids[i])
+		}
+		a.rows = append(a.rows, cells)
+	}
+	a.tags = append(a.tags, r.CommandTag.String())
+}
+
+// fail takes the error, which must be the server's.
+func (a *pgAnswer) fail(t *testing.T, q, key string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		t.Fatalf("%s as %s: %v", q, key, err)
+	}
+	a.err = pe
 }
 
 // pgExtended runs one statement over the extended query protocol
@@ -159,25 +169,8 @@ func pgExtended(t *testing.T, addr, key, purpose, q string) pgAnswer {
 	conn := pgConnect(t, ctx, addr, key, purpose, &ans.notices)
 	defer conn.Close(ctx)
 	r := conn.ExecParams(ctx, q, nil, nil, nil, nil).Read()
-	for _, f := range r.FieldDescriptions {
-		ans.cols = append(ans.cols, f.Name)
-		ans.oids = append(ans.oids, f.DataTypeOID)
-	}
-	for _, row := range r.Rows {
-		cells := make([]string, len(row))
-		for i, v := range row {
-			cells[i] = pgCell(v, ans.oids[i])
-		}
-		ans.rows = append(ans.rows, cells)
-	}
-	ans.tags = append(ans.tags, r.CommandTag.String())
-	if r.Err != nil {
-		var pe *pgconn.PgError
-		if !errors.As(r.Err, &pe) {
-			t.Fatalf("%s as %s: %v", q, key, r.Err)
-		}
-		ans.err = pe
-	}
+	ans.add(r)
+	ans.fail(t, q, key, r.Err)
 	return ans
 }
 
@@ -995,18 +988,7 @@ func TestPostgresMillionRowsBoundedMemory(t *testing.T) {
 // with SET gateway.partial = on the answer covers the other councils and
 // a WARNING notice names the one left out.
 func TestPostgresStoreDown(t *testing.T) {
-	dsn, pg := storetest.Postgres(t)
-	if _, err := pg.Exec(`CREATE TABLE payments (ref text, amount numeric(14,2)); INSERT INTO payments SELECT 'P' || g, g * 10 FROM generate_series(1, 50) g`); err != nil {
-		t.Fatal(err)
-	}
-	hole := newBlackhole(t, "127.0.0.1:5432")
-	proxied := strings.Replace(dsn, "127.0.0.1:5432", hole.ln.Addr().String(), 1)
-	if proxied == dsn {
-		t.Skip("the test PostgreSQL is not on 127.0.0.1:5432, so it cannot be put behind the proxy")
-	}
-	cfg, _ := demo(t, 42, false)
-	rewrite(t, cfg, "sources:\n", fmt.Sprintf("sources:\n  - id: angus\n    council: Angus Council\n    gss: S12000041\n    type: postgres\n    dsn: %q\n    read_timeout: 1s\n    breaker_failures: -1\n\n", proxied))
-	rewrite(t, cfg, "    mappings:\n", "    mappings:\n      angus:\n        table: payments\n        columns:\n          transaction_id: ref\n          amount: amount\n")
+	cfg, hole := angusBehindBlackhole(t)
 	_, _, addr := startPostgres(t, cfg)
 	t.Cleanup(hole.close)
 	const q = "SELECT council, count(*) AS n FROM std.spend_over_500 GROUP BY council ORDER BY council"

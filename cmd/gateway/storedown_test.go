@@ -23,6 +23,26 @@ func (b *blackhole) unhole() {
 	b.mu.Unlock()
 }
 
+// angusBehindBlackhole is the demo (policy off) with a seventh council,
+// angus: 50 payments in a real PostgreSQL reached through a proxy that
+// can black-hole it, read_timeout 1s, no circuit breaker.
+func angusBehindBlackhole(t *testing.T) (cfg string, hole *blackhole) {
+	t.Helper()
+	dsn, pg := storetest.Postgres(t)
+	if _, err := pg.Exec(`CREATE TABLE payments (ref text, amount numeric(14,2)); INSERT INTO payments SELECT 'P' || g, g * 10 FROM generate_series(1, 50) g`); err != nil {
+		t.Fatal(err)
+	}
+	hole = newBlackhole(t, "127.0.0.1:5432")
+	proxied := strings.Replace(dsn, "127.0.0.1:5432", hole.ln.Addr().String(), 1)
+	if proxied == dsn {
+		t.Skip("the test PostgreSQL is not on 127.0.0.1:5432, so it cannot be put behind the proxy")
+	}
+	cfg, _ = demo(t, 42, false)
+	rewrite(t, cfg, "sources:\n", fmt.Sprintf("sources:\n  - id: angus\n    council: Angus Council\n    gss: S12000041\n    type: postgres\n    dsn: %q\n    read_timeout: 1s\n    breaker_failures: -1\n\n", proxied))
+	rewrite(t, cfg, "    mappings:\n", "    mappings:\n      angus:\n        table: payments\n        columns:\n          transaction_id: ref\n          amount: amount\n")
+	return cfg, hole
+}
+
 // A real PostgreSQL council of std.spend_over_500 behind a proxy that
 // blackholes it while the gateway runs: with partial and its read_timeout
 // the answer covers the six demo councils and names it; without partial
@@ -30,19 +50,8 @@ func (b *blackhole) unhole() {
 // store answers again its rows are back, with its partial aggregate
 // computed in PostgreSQL as before.
 func TestBlackholedMemberPartialAndRecovery(t *testing.T) {
-	dsn, pg := storetest.Postgres(t)
-	if _, err := pg.Exec(`CREATE TABLE payments (ref text, amount numeric(14,2)); INSERT INTO payments SELECT 'P' || g, g * 10 FROM generate_series(1, 50) g`); err != nil {
-		t.Fatal(err)
-	}
-	hole := newBlackhole(t, "127.0.0.1:5432")
-	proxied := strings.Replace(dsn, "127.0.0.1:5432", hole.ln.Addr().String(), 1)
-	if proxied == dsn {
-		t.Skip("the test PostgreSQL is not on 127.0.0.1:5432, so it cannot be put behind the proxy")
-	}
-	cfg, _ := demo(t, 42, false)
+	cfg, hole := angusBehindBlackhole(t)
 	rewrite(t, cfg, "  timeout: 60s\n", "  timeout: 20s\n")
-	rewrite(t, cfg, "sources:\n", fmt.Sprintf("sources:\n  - id: angus\n    council: Angus Council\n    gss: S12000041\n    type: postgres\n    dsn: %q\n    read_timeout: 1s\n    breaker_failures: -1\n\n", proxied))
-	rewrite(t, cfg, "    mappings:\n", "    mappings:\n      angus:\n        table: payments\n        columns:\n          transaction_id: ref\n          amount: amount\n")
 	base := start(t, cfg)
 	t.Cleanup(hole.close)
 	const q = "SELECT council, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY council ORDER BY council"

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -58,11 +57,11 @@ func literal(arr arrow.Array, i int) (string, error) {
 	case *array.StringView:
 		return sqltext.Quote(a.Value(i))
 	case *array.Binary:
-		return blob(a.Value(i)), nil
+		return sqltext.Blob(a.Value(i)), nil
 	case *array.LargeBinary:
-		return blob(a.Value(i)), nil
+		return sqltext.Blob(a.Value(i)), nil
 	case *array.BinaryView:
-		return blob(a.Value(i)), nil
+		return sqltext.Blob(a.Value(i)), nil
 	case *array.Date32:
 		return "DATE '" + a.Value(i).FormattedString() + "'", nil
 	case *array.Date64:
@@ -90,14 +89,4 @@ func decimalString(v *big.Int, scale int32) string {
 		s = "-" + s
 	}
 	return s
-}
-
-func blob(b []byte) string {
-	var sb strings.Builder
-	sb.WriteString("CAST('")
-	for _, c := range b {
-		fmt.Fprintf(&sb, "\\x%02X", c)
-	}
-	sb.WriteString("' AS BLOB)")
-	return sb.String()
 }

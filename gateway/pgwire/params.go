@@ -74,9 +74,9 @@ func paramLiteral(m *pgtype.Map, n int, oid uint32, format int16, b []byte) (str
 			if err != nil {
 				return "", bad("invalid hex bytea")
 			}
-			return blobLiteral(raw), nil
+			return sqltext.Blob(raw), nil
 		}
-		return blobLiteral(b), nil
+		return sqltext.Blob(b), nil
 	}
 	q, err := sqltext.Quote(s)
 	if err != nil {
@@ -158,7 +158,7 @@ func binaryLiteral(m *pgtype.Map, n int, oid uint32, b []byte, bad func(string) 
 		}
 		return "TIMESTAMP '" + t.Format("2006-01-02 15:04:05.999999") + "'", nil
 	case oidBytea:
-		return blobLiteral(b), nil
+		return sqltext.Blob(b), nil
 	case 0, oidText, oidVarchar, oidBpchar, oidName, oidUnknown, oidJSON:
 		q, err := sqltext.Quote(string(b))
 		if err != nil {
@@ -173,14 +173,4 @@ func binaryLiteral(m *pgtype.Map, n int, oid uint32, b []byte, bad func(string) 
 		return "'" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:] + "'", nil
 	}
 	return "", bad(fmt.Sprintf("the binary format of type %d is not supported; send the value as text", oid))
-}
-
-func blobLiteral(b []byte) string {
-	var sb strings.Builder
-	sb.WriteString("CAST('")
-	for _, c := range b {
-		fmt.Fprintf(&sb, "\\x%02X", c)
-	}
-	sb.WriteString("' AS BLOB)")
-	return sb.String()
 }

@@ -2,6 +2,7 @@ package sqltext
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -263,4 +264,15 @@ func Quote(s string) (string, error) {
 		return "", errors.New("string contains a NUL byte")
 	}
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'", nil
+}
+
+// Blob is a DuckDB BLOB literal of b, every byte as a \xNN escape.
+func Blob(b []byte) string {
+	var sb strings.Builder
+	sb.WriteString("CAST('")
+	for _, c := range b {
+		fmt.Fprintf(&sb, "\\x%02X", c)
+	}
+	sb.WriteString("' AS BLOB)")
+	return sb.String()
 }
