@@ -150,6 +150,7 @@ CREATE MACRO pg_get_function_identity_arguments(o) AS '';
 CREATE MACRO pg_get_function_arguments(o) AS '';
 CREATE MACRO pg_get_function_result(o) AS CAST(NULL AS VARCHAR);
 CREATE MACRO pg_get_partkeydef(o) AS CAST(NULL AS VARCHAR);
+CREATE MACRO pg_stat_get_numscans(o) AS 0;
 CREATE MACRO pg_get_serial_sequence(t, c) AS CAST(NULL AS VARCHAR);
 CREATE MACRO pg_get_ruledef(o) AS CAST(NULL AS VARCHAR), (o, b) AS CAST(NULL AS VARCHAR);
 CREATE MACRO pg_total_relation_size(o) AS 0;

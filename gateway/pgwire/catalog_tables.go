@@ -92,6 +92,8 @@ var catalogTables = map[string]string{
 	"pg_foreign_data_wrapper": `oid BIGINT, fdwname VARCHAR`,
 	"pg_opclass":              `oid BIGINT, opcname VARCHAR, opcnamespace BIGINT`,
 	"pg_conversion":           `oid BIGINT, conname VARCHAR`,
+	"pg_available_extensions": `name VARCHAR, default_version VARCHAR, installed_version VARCHAR, comment VARCHAR`,
+	"pg_default_acl":          `oid BIGINT, defaclrole BIGINT, defaclnamespace BIGINT, defaclobjtype VARCHAR, defaclacl VARCHAR[]`,
 	"pg_timezone_names":       `name VARCHAR, abbrev VARCHAR, utc_offset INTERVAL, is_dst BOOLEAN`,
 }
 
