@@ -23,6 +23,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/councildata/gateway/gateway/synth"
 )
 
 // The PostgreSQL door, tested with the real clients council analysts and
@@ -1174,5 +1176,43 @@ func TestPostgresTimeoutWhileSending(t *testing.T) {
 	}
 	if a, err := conn.Exec(ctx, "SELECT 1").ReadAll(); err != nil || len(a[0].Rows) != 1 {
 		t.Errorf("the session after the timeout: %v %v", a, err)
+	}
+}
+
+// TestPostgresFirstRowsBeforeTheStoreEnds: rows flow to the client as the
+// engine produces them: the first rows of a council's table arrive over
+// the PostgreSQL door while the council's own PostgreSQL query is still
+// running (it sleeps before its last rows), not once it has ended.
+func TestPostgresFirstRowsBeforeTheStoreEnds(t *testing.T) {
+	cfg, _, pg := databases(t)
+	council := synth.LoadCouncils(7, synth.StorePostgres)[6].ID
+	if _, err := pg.Exec(`CREATE VIEW "` + council + `".late_rows AS SELECT g, CASE WHEN g = 150000 THEN pg_sleep(60)::text END AS pause FROM generate_series(1, 200000) g`); err != nil {
+		t.Fatal(err)
+	}
+	_, _, addr := startPostgres(t, cfg)
+	running := func() int {
+		var n int
+		if err := pg.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%late_rows%' AND application_name LIKE 'council-gateway%' AND state = 'active'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgConnect(t, ctx, addr, "demo-analyst", "", nil)
+	rr := conn.ExecParams(ctx, `SELECT g FROM `+council+`.late_rows`, nil, nil, nil, nil)
+	if !rr.NextRow() {
+		_, err := rr.Close()
+		t.Fatalf("no first row: %v", err)
+	}
+	if running() == 0 {
+		t.Error("the first row arrived only after the council's query had ended")
+	}
+	// The client leaves mid-stream: the council's query is stopped too.
+	conn.Close(ctx)
+	for deadline := time.Now().Add(20 * time.Second); running() > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the council's query kept running after the client left mid-stream")
+		}
 	}
 }
