@@ -314,10 +314,12 @@ func (se *session) shutdown() {
 	se.mu.Lock()
 	se.closing = true
 	if se.running != nil {
-		se.running()
+		se.running() // audited as cancelled
 	}
 	se.mu.Unlock()
-	_ = se.conn.SetReadDeadline(time.Now())
+	// Closing the connection ends the session's read at once, whatever
+	// deadline its loop set last.
+	_ = se.conn.Close()
 }
 
 func (se *session) cancelRunning() {
