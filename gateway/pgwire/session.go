@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -97,6 +98,8 @@ type stream struct {
 	// for the sender; closed says the stream has ended.
 	mu     sync.Mutex
 	closed bool
+	// logged writes the query's access line when the stream ends.
+	logged func(rows int64, err error)
 }
 
 func newSession(s *Server, conn net.Conn, be *pgproto3.Backend, who *gateway.Requester, params map[string]string, pid uint32, secret []byte) *session {
@@ -401,6 +404,7 @@ func (se *session) start(query string, toks []sqltext.Token) (*stream, error) {
 	req := se.request(query, queryID)
 	slot, err := se.s.cfg.Admission.Admit(context.Background(), se.who.ID, req.Arrived, se.timeout)
 	if err != nil {
+		se.logQuery(queryID, req.Arrived, 0, err)
 		return nil, withID(err, queryID)
 	}
 	qctx, cancel := context.WithCancel(context.Background())
@@ -418,9 +422,11 @@ func (se *session) start(query string, toks []sqltext.Token) (*stream, error) {
 	if err != nil {
 		cancel()
 		slot.Release()
+		se.logQuery(queryID, req.Arrived, 0, err)
 		return nil, withID(err, queryID)
 	}
-	out := &stream{cols: columnsOf(res.Reader.Schema()), rdr: res.Reader, res: res, slot: slot, ctx: qctx, cancel: cancel, queryID: queryID}
+	out := &stream{cols: columnsOf(res.Reader.Schema()), rdr: res.Reader, res: res, slot: slot, ctx: qctx, cancel: cancel, queryID: queryID,
+		logged: func(rows int64, err error) { se.logQuery(queryID, req.Arrived, rows, err) }}
 	if d := slot.Deadline(); !d.IsZero() {
 		// A portal left suspended holds its slot no longer than the
 		// query's timeout.
@@ -430,6 +436,22 @@ func (se *session) start(query string, toks []sqltext.Token) (*stream, error) {
 		})
 	}
 	return out, nil
+}
+
+// logQuery writes the access line of one query, as the HTTP door's: its
+// id, requester, purpose, rows and time (never the SQL's values).
+func (se *session) logQuery(queryID string, start time.Time, rows int64, err error) {
+	attrs := []any{"door", "postgres", "query_id", queryID, "requester", se.who.ID, "purpose", se.purpose, "rows", rows,
+		"elapsed_ms", time.Since(start).Milliseconds()}
+	if err != nil {
+		level, code := slog.LevelInfo, gateway.ErrorCode(err)
+		if code == gateway.CodeOverloaded || code == gateway.CodeTooManyRequests {
+			level = slog.LevelDebug // refusals are counted in /readyz
+		}
+		se.s.log.Log(context.Background(), level, "query failed", append(attrs, "code", code, "err", err)...)
+		return
+	}
+	se.s.log.Info("query", attrs...)
 }
 
 // withID keeps a query id beside an error, for the client's Detail.
@@ -490,6 +512,7 @@ func (se *session) startCatalog(query string, toks []sqltext.Token) (*stream, er
 		}
 		return nil, withID(gateway.Wrap(gateway.CodeInternal, aerr, "the audit log could not be written"), queryID)
 	}
+	se.logQuery(queryID, req.Arrived, rows, err)
 	if err != nil {
 		return nil, withID(err, queryID)
 	}
@@ -551,6 +574,9 @@ func (o *stream) close(err error) {
 		}
 		o.cancel()
 		o.slot.Release()
+		if o.logged != nil {
+			o.logged(o.sent, err)
+		}
 	}()
 }
 
