@@ -1216,3 +1216,14 @@ func TestPostgresFirstRowsBeforeTheStoreEnds(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresColumnNames: unnamed result columns are named as
+// PostgreSQL names them, which BI tools show as headers.
+func TestPostgresColumnNames(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	_, _, addr := startPostgres(t, cfg)
+	got := pgSimple(t, addr, "demo-analyst", "research", `SELECT council, count(*), sum(amount), max(amount) AS top, amount > 1000, CAST(amount AS int), CASE WHEN vcse_grant THEN 1 END FROM std.spend_over_500 GROUP BY ALL LIMIT 1`)
+	if want := []string{"council", "count", "sum", "top", "?column?", "amount", "case"}; got.err != nil || !slices.Equal(got.cols, want) {
+		t.Errorf("columns %q (%v), want %q", got.cols, got.err, want)
+	}
+}

@@ -95,6 +95,8 @@ type Server struct {
 	wg       sync.WaitGroup
 
 	catalogs catalogCache
+
+	namer columnNamer // names result columns as PostgreSQL would
 }
 
 // New checks cfg and returns a server.

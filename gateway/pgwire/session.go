@@ -425,7 +425,15 @@ func (se *session) start(query string, toks []sqltext.Token) (*stream, error) {
 		se.logQuery(queryID, req.Arrived, 0, err)
 		return nil, withID(err, queryID)
 	}
-	out := &stream{cols: columnsOf(res.Reader.Schema()), rdr: res.Reader, res: res, slot: slot, ctx: qctx, cancel: cancel, queryID: queryID,
+	cols := columnsOf(res.Reader.Schema())
+	if names := se.s.namer.names(qctx, query); len(names) == len(cols) {
+		for i, n := range names {
+			if n != "" {
+				cols[i].name = n
+			}
+		}
+	}
+	out := &stream{cols: cols, rdr: res.Reader, res: res, slot: slot, ctx: qctx, cancel: cancel, queryID: queryID,
 		logged: func(rows int64, err error) { se.logQuery(queryID, req.Arrived, rows, err) }}
 	if d := slot.Deadline(); !d.IsZero() {
 		// A portal left suspended holds its slot no longer than the
