@@ -106,7 +106,10 @@ func rowsInsert(table string, cols []string, rows [][]any) string {
 }
 
 // macros shadow DuckDB's functions of the same names and add PostgreSQL's
-// catalog functions; %[n]s are filled by buildCatalog.
+// catalog functions; %[n]s are filled by buildCatalog. The privilege
+// functions say what the gateway allows on what a requester sees listed:
+// SELECT (and USAGE of its schemas, CONNECT to the database), never a
+// write, so tools such as Metabase do not offer to change data.
 const macros = `
 CREATE MACRO version() AS %[1]s;
 CREATE MACRO current_database() AS %[2]s;
@@ -134,11 +137,11 @@ CREATE MACRO obj_description(o) AS (SELECT first(description) FROM main.pg_descr
 	(o, c) AS (SELECT first(description) FROM main.pg_description WHERE objoid = o AND objsubid = 0);
 CREATE MACRO col_description(o, n) AS (SELECT first(description) FROM main.pg_description WHERE objoid = o AND objsubid = n);
 CREATE MACRO shobj_description(o, c) AS CAST(NULL AS VARCHAR);
-CREATE MACRO has_table_privilege(a, b) AS true, (a, b, c) AS true;
-CREATE MACRO has_schema_privilege(a, b) AS true, (a, b, c) AS true;
-CREATE MACRO has_database_privilege(a, b) AS true, (a, b, c) AS true;
-CREATE MACRO has_column_privilege(a, b, c) AS true, (a, b, c, d) AS true;
-CREATE MACRO has_any_column_privilege(a, b) AS true, (a, b, c) AS true;
+CREATE MACRO has_table_privilege(a, b) AS contains(upper(b), 'SELECT'), (a, b, c) AS contains(upper(c), 'SELECT');
+CREATE MACRO has_schema_privilege(a, b) AS contains(upper(b), 'USAGE'), (a, b, c) AS contains(upper(c), 'USAGE');
+CREATE MACRO has_database_privilege(a, b) AS contains(upper(b), 'CONNECT'), (a, b, c) AS contains(upper(c), 'CONNECT');
+CREATE MACRO has_column_privilege(a, b, c) AS contains(upper(c), 'SELECT'), (a, b, c, d) AS contains(upper(d), 'SELECT');
+CREATE MACRO has_any_column_privilege(a, b) AS contains(upper(b), 'SELECT'), (a, b, c) AS contains(upper(c), 'SELECT');
 CREATE MACRO has_function_privilege(a, b) AS true, (a, b, c) AS true;
 CREATE MACRO has_sequence_privilege(a, b) AS false, (a, b, c) AS false;
 CREATE MACRO pg_has_role(a, b) AS false, (a, b, c) AS false;
