@@ -73,11 +73,8 @@ func (c *catalogCache) acquire(ctx context.Context, who, key string, gen *catalo
 		case x == e:
 		case now.After(x.expires) || x.gen != gen:
 			drop(k)
-		default:
-			all = append(all, k)
-			if x.who == who {
-				mine = append(mine, k)
-			}
+		case x.who == who:
+			mine = append(mine, k)
 		}
 	}
 	oldest := func(keys []string) {
@@ -89,7 +86,6 @@ func (c *catalogCache) acquire(ctx context.Context, who, key string, gen *catalo
 			drop(k)
 		}
 	}
-	all = all[:0]
 	for k, x := range c.entries {
 		if x != e {
 			all = append(all, k)

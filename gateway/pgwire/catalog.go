@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/councildata/gateway/gateway"
@@ -40,7 +39,6 @@ type catalogDB struct {
 	conn    *sql.Conn
 	closeDB func()
 	parser  *sqltree.Parser
-	built   time.Time
 	// rels are the oids of the listed tables ("schema.table") and of the
 	// schemas; types of pg_type's names.
 	rels, schemas map[string]uint32
@@ -217,7 +215,7 @@ func buildCatalog(ctx context.Context, listed []engine.Listed, info catalogInfo)
 	if err != nil {
 		return nil, err
 	}
-	c := &catalogDB{conn: conn, closeDB: closeDB, parser: sqltree.NewParser(conn), built: time.Now(),
+	c := &catalogDB{conn: conn, closeDB: closeDB, parser: sqltree.NewParser(conn),
 		rels: map[string]uint32{}, schemas: map[string]uint32{}, types: map[string]uint32{}, procs: map[string]uint32{}}
 	if err := c.fill(ctx, listed, info); err != nil {
 		c.close()
@@ -369,7 +367,7 @@ func (c *catalogDB) fill(ctx context.Context, listed []engine.Listed, info catal
 				descs = append(descs, []any{oid, uint32(catalogOIDs["pg_class"]), int32(i + 1), d})
 			}
 			columns = append(columns, columnRow(info.database, l.Schema, l.Name, i+1, f))
-			defs = append(defs, sqltree.Ident(f.Name)+" "+catalog.SQLType(plainType(f.Type)))
+			defs = append(defs, sqltree.Ident(f.Name)+" "+catalog.SQLType(f.Type))
 		}
 		if l.Schema != "main" && l.Schema != infoSchema {
 			shapes = append(shapes, "CREATE SCHEMA IF NOT EXISTS "+sqltree.Ident(l.Schema),
@@ -414,18 +412,6 @@ func (c *catalogDB) fill(ctx context.Context, listed []engine.Listed, info catal
 	// Nothing the catalog's queries run may change its settings.
 	stmts = append(stmts, "SET lock_configuration = true")
 	return c.exec(ctx, stmts...)
-}
-
-// plainType is the Arrow type DuckDB would make of f.Type (view types
-// are the plain ones).
-func plainType(t arrow.DataType) arrow.DataType {
-	switch t.ID() {
-	case arrow.STRING_VIEW, arrow.LARGE_STRING:
-		return arrow.BinaryTypes.String
-	case arrow.BINARY_VIEW, arrow.LARGE_BINARY:
-		return arrow.BinaryTypes.Binary
-	}
-	return t
 }
 
 // columnRow is a column's information_schema.columns row.
@@ -960,5 +946,3 @@ func arrowOfDuck(info duckdb.TypeInfo) (arrow.DataType, bool) {
 	}
 	return catalog.ArrowType(name)
 }
-
-var _ = array.NewRecordReader

@@ -346,7 +346,7 @@ func (s *Server) serveConn(conn net.Conn) {
 	cr := &connReader{conn: conn}
 	be = pgproto3.NewBackend(cr, conn)
 	be.SetMaxBodyLen(maxMessage)
-	se := s.newSession(conn, be, who, params, secure)
+	se := s.newSession(conn, be, who, params)
 	if se == nil {
 		fatal(be, stateCannotConnectNow, "the gateway is shutting down")
 		return
@@ -356,7 +356,7 @@ func (s *Server) serveConn(conn net.Conn) {
 	se.run()
 }
 
-func (s *Server) newSession(conn net.Conn, be *pgproto3.Backend, who *gateway.Requester, params map[string]string, secure bool) *session {
+func (s *Server) newSession(conn net.Conn, be *pgproto3.Backend, who *gateway.Requester, params map[string]string) *session {
 	var key [8]byte
 	s.mu.Lock()
 	defer s.mu.Unlock()

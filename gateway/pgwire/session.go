@@ -61,11 +61,10 @@ type session struct {
 
 // prepared is a Parse'd statement.
 type prepared struct {
-	st    *statement
-	tmpl  sqltext.Template
-	oids  []uint32 // parameter types: the client's, or inferred by Describe
-	cols  []column // the columns Describe told the client, if it did
-	typed bool
+	st   *statement
+	tmpl sqltext.Template
+	oids []uint32 // parameter types: the client's, or inferred by Describe
+	cols []column // the columns Describe told the client, if it did
 }
 
 // portal is a bound statement (or a DECLAREd cursor) and, once started,
@@ -87,7 +86,6 @@ type stream struct {
 	rdr     array.RecordReader
 	res     *engine.Result // nil for a catalog query
 	slot    *admission.Ticket
-	ctx     context.Context
 	cancel  context.CancelFunc
 	cur     arrow.RecordBatch
 	row     int
@@ -433,7 +431,7 @@ func (se *session) start(query string, toks []sqltext.Token) (*stream, error) {
 			}
 		}
 	}
-	out := &stream{cols: cols, rdr: res.Reader, res: res, slot: slot, ctx: qctx, cancel: cancel, queryID: queryID,
+	out := &stream{cols: cols, rdr: res.Reader, res: res, slot: slot, cancel: cancel, queryID: queryID,
 		logged: func(rows int64, err error) { se.logQuery(queryID, req.Arrived, rows, err) }}
 	if d := slot.Deadline(); !d.IsZero() {
 		// A portal left suspended holds its slot no longer than the
@@ -1079,7 +1077,7 @@ func (se *session) describeStatement(name string) error {
 			p.oids[i] = oidText
 		}
 	}
-	p.cols, p.typed = cols, true
+	p.cols = cols
 	se.be.Send(&pgproto3.ParameterDescription{ParameterOIDs: p.oids})
 	if len(cols) == 0 {
 		se.be.Send(&pgproto3.NoData{})
@@ -1158,7 +1156,7 @@ func (se *session) execute(name string, max int64) error {
 	if err := se.startPortal(pt); err != nil {
 		return err
 	}
-	n, more, err := se.sendRows(pt.out, pt.wire, pt.formats, max, se.dataRow(pt.wire, pt.formats))
+	_, more, err := se.sendRows(pt.out, pt.wire, pt.formats, max, se.dataRow(pt.wire, pt.formats))
 	if err != nil {
 		pt.close(err)
 		delete(se.portals, name)
@@ -1170,8 +1168,5 @@ func (se *session) execute(name string, max int64) error {
 	}
 	pt.done = true
 	se.finish(pt.out, "SELECT "+strconv.FormatInt(pt.out.sent, 10))
-	_ = n
 	return nil
 }
-
-var _ = fmt.Sprint

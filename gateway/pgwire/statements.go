@@ -1,7 +1,6 @@
 package pgwire
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -384,5 +383,3 @@ func classifyCopy(st *statement, w []sqltext.Token, text string, rest func(int) 
 	}
 	return st, nil
 }
-
-var _ = fmt.Sprintf
