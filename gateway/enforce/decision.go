@@ -55,15 +55,26 @@ func LimitRefusal(d *gateway.TableDecision) string {
 }
 
 // StoreMayAggregate reports whether a store may compute the table's
-// partial aggregate: only over rows as stored, so not under a row filter
-// or masks, which apply in the gateway (aggregate-only queries are never
-// split).
-func StoreMayAggregate(d *gateway.TableDecision) (bool, string) {
-	switch {
-	case d != nil && d.RowFilter != "":
+// partial aggregate over its rows as stored, given the columns the partial
+// reads (its keys, measures and filters, as the decision names them): not
+// under a row filter, which applies in the gateway, and not where it reads
+// a masked column, whose values the gateway masks before anything
+// aggregates them. Masks alone keep every row and leave every other
+// column as stored, so a partial of unmasked columns is the same over the
+// rows as stored as over the rows after the policy: it reveals nothing
+// the requester could not read row by row. (Aggregate-only queries are
+// never split.)
+func StoreMayAggregate(d *gateway.TableDecision, reads []string) (bool, string) {
+	if d == nil {
+		return true, ""
+	}
+	if d.RowFilter != "" {
 		return false, "the policy's row filter is applied in the gateway"
-	case d != nil && len(d.Masks) > 0:
-		return false, "the policy masks columns, which are aggregated after masking"
+	}
+	for _, c := range reads {
+		if name, ok := Masked(d, c); ok {
+			return false, fmt.Sprintf("the policy masks %s, which is aggregated after masking", name)
+		}
 	}
 	return true, ""
 }

@@ -16,15 +16,18 @@ func TestPredicates(t *testing.T) {
 	for _, c := range []struct {
 		name                                          string
 		d                                             *gateway.TableDecision
+		reads                                         []string
 		hides, limit, aggregate, whole, aggregateOnly bool
 	}{
-		{"no decision", nil, false, true, true, false, false},
-		{"plain", plain, false, true, true, true, false},
-		{"row filter", filter, true, false, false, false, false},
-		{"mask", mask, true, true, false, false, false},
-		{"aggregate-only", agg, false, false, true, false, true},
+		{"no decision", nil, []string{"name"}, false, true, true, false, false},
+		{"plain", plain, []string{"name"}, false, true, true, true, false},
+		{"row filter", filter, nil, true, false, false, false, false},
+		// masks keep every row: a partial of other columns is exact
+		{"mask, other columns", mask, []string{"amount", "kind"}, true, true, true, false, false},
+		{"mask, the masked column", mask, []string{"amount", "NAME"}, true, true, false, false, false},
+		{"aggregate-only", agg, nil, false, false, true, false, true},
 	} {
-		ok, _ := StoreMayAggregate(c.d)
+		ok, _ := StoreMayAggregate(c.d, c.reads)
 		if FiltersOrMasks(c.d) != c.hides || StoreMayLimit(c.d) != c.limit || ok != c.aggregate || StoreAnswersWhole(c.d) != c.whole || AggregateOnly(c.d) != c.aggregateOnly {
 			t.Errorf("%s: hides %v limit %v aggregate %v whole %v", c.name, FiltersOrMasks(c.d), StoreMayLimit(c.d), ok, StoreAnswersWhole(c.d))
 		}

@@ -474,8 +474,10 @@ func (j *job) load(ctx context.Context, db *duckstream.DB) error {
 		if errs[i] == nil || s.reader == nil || !j.leaveOut(ctx, s, s.reader.failure()) {
 			continue
 		}
+		// Its relations as they are now: a partial the store was to
+		// send is no longer there, so its (no) rows go through the policy.
 		var mine []policyRel
-		for _, r := range rels {
+		for _, r := range j.policyRels() {
 			if r.scan == s {
 				mine = append(mine, r)
 			}

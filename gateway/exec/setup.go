@@ -33,8 +33,7 @@ type policyRel struct {
 func (j *job) policyRels() []policyRel {
 	var out []policyRel
 	for i, v := range j.p.Direct {
-		if enforce.FiltersOrMasks(v.Dec) {
-			s := j.of(v.Scan)
+		if s := j.of(v.Scan); viaPolicy(s, v.Dec) {
 			out = append(out, policyRel{scan: s, name: sqltree.Ident(fmt.Sprintf("__policy_direct_%d", i)), sql: func(rows string) string {
 				return j.policySelect(rows, s.Req.Columns, v.Used, v.Dec, s.Table.Schema, nil)
 			}})
@@ -43,7 +42,7 @@ func (j *job) policyRels() []policyRel {
 	for vi, v := range j.p.Std {
 		for i, m := range v.Dataset.Members {
 			s, d := j.of(v.Members[i]), v.Decs[i]
-			if !enforce.FiltersOrMasks(d) {
+			if !viaPolicy(s, d) {
 				continue
 			}
 			out = append(out, policyRel{scan: s, name: sqltree.Ident(fmt.Sprintf("__policy_std_%d_%d", vi, i)), sql: func(rows string) string {
@@ -53,6 +52,16 @@ func (j *job) policyRels() []policyRel {
 		}
 	}
 	return out
+}
+
+// viaPolicy reports whether the analyst's names read the scan's rows
+// through a policy relation: where the decision filters or masks them,
+// unless the store sent its partial aggregate instead of rows, which the
+// planner asks for only where the policy leaves every row and every value
+// it reads as stored (enforce.StoreMayAggregate); the scan's rows are then
+// an empty table.
+func viaPolicy(s *scanRun, d *gateway.TableDecision) bool {
+	return enforce.FiltersOrMasks(d) && !s.aggPushed
 }
 
 // plainRows reports whether some view reads the scan's rows as the store
@@ -114,7 +123,7 @@ func (j *job) setup() []string {
 		schema(v.Source.Config.ID)
 		s := j.of(v.Scan)
 		from := s.rows()
-		if enforce.FiltersOrMasks(v.Dec) {
+		if viaPolicy(s, v.Dec) {
 			from = relOf(s)
 		}
 		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s.%s AS SELECT * FROM %s", sqltree.Ident(v.Source.Config.ID), sqltree.Ident(v.Table), from))
@@ -125,7 +134,7 @@ func (j *job) setup() []string {
 		for i, m := range v.Dataset.Members {
 			s := j.of(v.Members[i])
 			member := memberSelect(v.Dataset, m, s.rows(), s)
-			if enforce.FiltersOrMasks(v.Decs[i]) {
+			if viaPolicy(s, v.Decs[i]) {
 				member = "SELECT * FROM " + relOf(s)
 			}
 			view := sqltree.Ident(memberView(vi, i))

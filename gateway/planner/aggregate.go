@@ -378,6 +378,23 @@ func (pl *Planner) planAggregates(p *Plan) {
 			req.Aggs = append(req.Aggs, f)
 		}
 		req.Computed = s.Req.Computed
+		// What the partial reads, as the decision names it: none of it
+		// may be masked.
+		var reads []string
+		read := func(local string) { reads = append(reads, decisionNames(m.Dataset, m.Member, local)...) }
+		for _, g := range req.GroupBy {
+			read(g)
+		}
+		for _, f := range req.Aggs {
+			if f.Column != "" {
+				read(f.Column)
+			}
+		}
+		filterColumns(req.Filters, read)
+		if ok, why := enforce.StoreMayAggregate(m.Dec, reads); !ok {
+			s.AggWhy = why
+			continue
+		}
 		s.Agg = req
 	}
 }
@@ -396,7 +413,7 @@ func (pl *Planner) aggregateRefusal(ap *AggPlan, m AggMember) string {
 	case !s.ExactFilters:
 		return "part of the WHERE clause cannot be applied in the store exactly"
 	}
-	if ok, why := enforce.StoreMayAggregate(m.Dec); !ok {
+	if ok, why := enforce.StoreMayAggregate(m.Dec, nil); !ok {
 		return why
 	}
 	if _, ok := s.Source.Store.(gateway.Aggregator); !ok {

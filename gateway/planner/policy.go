@@ -9,6 +9,7 @@ import (
 	"github.com/councildata/gateway/gateway/sqltree"
 
 	"github.com/councildata/gateway/gateway"
+	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/enforce"
 )
 
@@ -262,6 +263,9 @@ func (p *Plan) applyPolicy() {
 			s.Req.Limit = -1
 			s.Req.OrderBy = nil // an order is only ever offered with its limit
 		}
+		if len(kept) < len(s.Req.Filters) {
+			s.ExactFilters = false // the store no longer applies the whole WHERE
+		}
 		s.Req.Filters = kept
 		s.Req.Computed = referenced(s.Req)
 	}
@@ -269,35 +273,12 @@ func (p *Plan) applyPolicy() {
 		touch(v.Scan, v.Dec, func(col string) (string, bool) { return enforce.Masked(v.Dec, col) })
 	}
 	for _, v := range p.Std {
-		for i, m := range v.Dataset.Members {
+		for i := range v.Dataset.Members {
 			d := v.Decs[i]
 			v.Members[i].PolicyMember = &v.Dataset.Members[i]
-			// A local column is masked when a standard column read from it
-			// is; a standard column's conversion computed in the store,
-			// when it is masked itself or reads a masked column.
-			maskedLocal := func(local string) (string, bool) {
-				for std, cm := range m.Mapping.Columns {
-					if cm.Reads(local) {
-						if name, ok := enforce.Masked(d, std); ok {
-							return name, true
-						}
-					}
-				}
-				return "", false
-			}
 			masked := func(local string) (string, bool) {
-				if name, ok := maskedLocal(local); ok {
-					return name, true
-				}
-				std, isComputed := strings.CutPrefix(local, ComputedPrefix)
-				if !isComputed {
-					return "", false
-				}
-				if name, ok := enforce.Masked(d, std); ok {
-					return name, true
-				}
-				for _, from := range m.Mapping.Columns[std].Sources() {
-					if name, ok := maskedLocal(from); ok {
+				for _, std := range decisionNames(v.Dataset, &v.Dataset.Members[i], local) {
+					if name, ok := enforce.Masked(d, std); ok {
 						return name, true
 					}
 				}
@@ -365,6 +346,50 @@ func (pl *Planner) columnsOf(ctx context.Context, exprs []string) ([]string, err
 
 // maskedLeaf finds a condition on a masked column anywhere in f (inside
 // AND, OR and NOT too): such a filter must not reach the store.
+// decisionNames lists the columns, as the policy's decision for a council
+// names them, that reading one of its store's columns reads: for a
+// council table the column itself; for a standard dataset every standard
+// column read from it (a local column is masked when a standard column
+// read from it is), and, for a standard column's conversion computed in
+// the store, that column and every one read from its sources, each with
+// the base of a derived column.
+func decisionNames(d *catalog.Dataset, m *catalog.Member, local string) []string {
+	if m == nil {
+		return []string{local}
+	}
+	var out []string
+	add := func(std string) {
+		out = append(out, std)
+		if base := d.Base(std); base != "" {
+			out = append(out, base)
+		}
+	}
+	locals := []string{local}
+	if std, isComputed := strings.CutPrefix(local, ComputedPrefix); isComputed {
+		add(std)
+		locals = m.Mapping.Columns[std].Sources()
+	}
+	for std, cm := range m.Mapping.Columns {
+		for _, l := range locals {
+			if cm.Reads(l) {
+				add(std)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// filterColumns calls f for each column a filter reads.
+func filterColumns(fs []gateway.Filter, f func(string)) {
+	for _, x := range fs {
+		filterColumns(x.Args, f)
+		if x.Column != "" {
+			f(x.Column)
+		}
+	}
+}
+
 func maskedLeaf(f gateway.Filter, masked func(string) (string, bool)) (col, std string, ok bool) {
 	for _, a := range f.Args {
 		if col, std, ok := maskedLeaf(a, masked); ok {
