@@ -107,9 +107,9 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 	cte := map[uintptr]bool{}
 	resolveScopes(stmts[0], nil, cte)
 	var err error
-	orderAll := map[uintptr]bool{} // ORDER BY ALL's star: the select list, not the table's columns
-	var qualified [][]string       // column references of more than one name
-	aliases := map[string]bool{}   // names a qualifier may be: relations' aliases
+	noTable := map[uintptr]bool{} // stars that read no table: ORDER BY ALL's (the select list), a VALUES list's
+	var qualified [][]string      // column references of more than one name
+	aliases := map[string]bool{}  // names a qualifier may be: relations' aliases
 	Walk(stmts[0], false, func(n Node, reused bool) bool {
 		if err != nil {
 			return false
@@ -118,6 +118,14 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 		case n["type"] == "SELECT_NODE":
 			if from, ok := n["from_table"].(Node); ok && from["type"] == "BASE_TABLE" {
 				from[selectMark] = n
+			} else if ok && from["type"] == "EXPRESSION_LIST" {
+				// (VALUES ...) AS v(a, b) is SELECT * over the list: a
+				// star that reads the list's columns, no table's.
+				for _, it := range AsSlice(n["select_list"]) {
+					if e := AsNode(it); e["class"] == "STAR" {
+						noTable[reflect.ValueOf(e).Pointer()] = true
+					}
+				}
 			}
 		case n["type"] == "BASE_TABLE" && n["table_name"] != nil:
 			r := &TableRef{Schema: Str(n["schema_name"]), Table: Str(n["table_name"]), Alias: Str(n["alias"]), Catalog: Str(n["catalog_name"]),
@@ -151,7 +159,7 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 		case n["type"] == "ORDER_MODIFIER":
 			for _, o := range AsSlice(n["orders"]) {
 				if e := AsNode(AsNode(o)["expression"]); e["class"] == "STAR" && IsOrderAll(e) {
-					orderAll[reflect.ValueOf(e).Pointer()] = true
+					noTable[reflect.ValueOf(e).Pointer()] = true
 				}
 			}
 		case n["type"] == "SUBQUERY" || n["type"] == "TABLE_FUNCTION" || n["type"] == "EXPRESSION_LIST":
@@ -159,7 +167,7 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 				aliases[strings.ToLower(al)] = true
 			}
 		case n["class"] == "STAR":
-			if !orderAll[reflect.ValueOf(n).Pointer()] {
+			if !noTable[reflect.ValueOf(n).Pointer()] {
 				a.Star = true
 			}
 		case n["type"] == "JOIN":

@@ -68,3 +68,37 @@ func TestCTEScopes(t *testing.T) {
 		}
 	}
 }
+
+// TestStarReadsTables: a star reads every column of the tables in its
+// FROM, so column pruning is off; a VALUES list's own star (DuckDB writes
+// (VALUES ...) AS v(a, b) as SELECT * over the list) and ORDER BY ALL
+// read no table.
+func TestStarReadsTables(t *testing.T) {
+	p := parser(t)
+	for _, c := range []struct {
+		sql  string
+		star bool
+	}{
+		{"SELECT * FROM std.spend", true},
+		{"SELECT s.* FROM std.spend s", true},
+		{"SELECT COLUMNS('a.*') FROM std.spend", true},
+		{"SELECT amount FROM std.spend ORDER BY ALL", false},
+		{"SELECT l.grp, sum(s.amount) FROM std.spend s JOIN (VALUES ('a', 'b')) AS l(k, grp) ON s.council = l.k GROUP BY l.grp", false},
+		// a star over a subquery is taken to read tables (it could)
+		{"SELECT * FROM (VALUES (1), (2)) AS v(x)", true},
+		{"SELECT * FROM (VALUES (1)) AS v(x), std.spend", true},
+		{"SELECT * FROM std.spend, (VALUES (1)) AS v(x)", true},
+	} {
+		serialized, err := p.Serialize(context.Background(), c.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := Analyze(serialized, c.sql, false, Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.sql, err)
+		}
+		if a.Star != c.star {
+			t.Errorf("%s: star %v, want %v", c.sql, a.Star, c.star)
+		}
+	}
+}
