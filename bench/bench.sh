@@ -208,6 +208,25 @@ bench_run() { # name councils rows
   timeit s4_gateway gw_http application/json "$S4"
   timeit s4_pg pg_run "$(v $pg SQL_TOPN)"
   timeit s4_my my_pull "$(v $my SQL_TOPN)"
+  # S5J: the spend joined to a lookup of its expense types (each to one of four regions),
+  # grouped by region; with table aliases and with the tables' own names. Split below the
+  # join, each council sends its groups by expense type, so it should cost about what S1
+  # does (issue 12's S5). The lookup is made from the data's own expense types.
+  local types lookup=""
+  types=$(curl -sf "http://$HTTP_ADDR/v1/query" -H "Authorization: Bearer $KEY" -H "Accept: text/csv" \
+    --data-binary "$(jq_body "SELECT DISTINCT expense_type FROM std.spend_over_500 WHERE expense_type IS NOT NULL ORDER BY 1")" | tail -n +2)
+  local i=0 t
+  while IFS= read -r t; do
+    t=${t%$'\r'}; t=${t#\"}; t=${t%\"}; t=${t//\"\"/\"}
+    t=${t//"'"/"''"}
+    lookup+="${lookup:+, }('$t', 'region $((i % 4))')"
+    i=$((i + 1))
+  done <<<"$types"
+  echo "$i" >"$RES/s5j_lookup_rows"
+  local S5J="SELECT l.region, count(*), sum(s.amount) FROM std.spend_over_500 s JOIN (VALUES $lookup) AS l(expense_type, region) ON s.expense_type = l.expense_type GROUP BY l.region"
+  local S5JN="SELECT lookup.region, count(*), sum(spend_over_500.amount) FROM std.spend_over_500 JOIN (VALUES $lookup) AS lookup(expense_type, region) ON spend_over_500.expense_type = lookup.expense_type GROUP BY lookup.region"
+  timeit s5j_alias gw_http application/json "$S5J"
+  timeit s5j_names gw_http application/json "$S5JN"
 
   if [[ $name == default ]]; then
     local S2="SELECT * FROM $pgid.$pgtab"
@@ -409,6 +428,11 @@ write_section() { # name n rows pg my pq
     echo "| S3 … vs every database council's direct filter at once (Parquet/CSV councils left out) | | $(cell s3_all) | $(ratio "$(med s3_gateway)" "$(med s3_all)")× | (info) |"
   fi
   echo "| S4 top-10 by amount across all councils vs slowest store's own top-10 | $(cell s4_gateway) | $(cell $s4slow) | $r4× | (none) |"
+  if [[ -s $RES/s5j_alias ]]; then
+    local r5j; r5j=$(ratio "$(med s5j_alias)" "$(med s1_all_agg)")
+    echo "| S5J spend joined to a $(cat "$RES/s5j_lookup_rows")-row lookup, by region, table aliases, vs every database council's own aggregate at once | $(cell s5j_alias) | $(cell s1_all_agg) | $r5j× | ≤ 1.3× $(met "$r5j" 1.3) |"
+    echo "| S5J … with the tables' own names / vs S1 itself | $(cell s5j_names) | $(cell s1_gateway) | $(ratio "$(med s5j_names)" "$(med s1_all_agg)")× / $(ratio "$(med s5j_alias)" "$(med s1_gateway)")× | (info) |"
+  fi
   if [[ -s $RES/s9_s1 ]]; then
     local r9; r9=$(ratio "$(med s9_s1)" "$(med s1_all_agg)")
     echo "| S9 accelerated (every council from its local copy; first copies read in $(fmt_s "$(cat "$RES/s9_load_ms")")): S1 vs every database council's own aggregate at once | $(cell s9_s1) | $(cell s1_all_agg) | $r9× | ≤ 1.2× $(met "$r9" 1.2) |"

@@ -306,6 +306,7 @@ func TestDifferentialPushdown(t *testing.T) {
 	refused, failed := 0, 0
 	pushes := map[string]int{} // queries whose pushdown-on answer pushed each kind
 	notPushed := map[string]int{}
+	joinSplit := 0 // joins whose aggregation was split below the join
 	for i, q := range queries {
 		if only >= 0 && i != only {
 			continue
@@ -330,6 +331,9 @@ func TestDifferentialPushdown(t *testing.T) {
 		}
 		for k := range kinds {
 			pushes[k]++
+			if q.shape == "join+group" && k == "partial aggregate" {
+				joinSplit++
+			}
 		}
 		if res.diff != "" {
 			failed++
@@ -343,12 +347,15 @@ func TestDifferentialPushdown(t *testing.T) {
 		seed, len(queries), refused, failed, setup.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	t.Logf("shapes: %v", mix)
 	t.Logf("personas: %v", byPersona)
-	t.Logf("queries whose pushdown-on answer pushed: %v", pushes)
+	t.Logf("queries whose pushdown-on answer pushed: %v (joins split below the join: %d of %d)", pushes, joinSplit, mix["join+group"])
 	for why, n := range notPushed {
 		t.Logf("scans not pushed (%d): %s", n, why)
 	}
 	if only < 0 && (pushes["filter"] == 0 || pushes["limit"] == 0 || pushes["top-N"] == 0 || pushes["pruned"] == 0 || pushes["partial aggregate"] == 0 || pushes["whole query"] == 0) {
 		t.Errorf("the gateway with pushdown on should have pushed filters, limits, top-Ns, partial aggregates, whole queries and pruned councils: %v", pushes)
+	}
+	if only < 0 && joinSplit == 0 {
+		t.Errorf("no join's aggregation was split below the join (%d joins)", mix["join+group"])
 	}
 	if only < 0 && refused > n/3 {
 		t.Errorf("%d of %d queries were refused: the generator should mostly ask what the personas may read", refused, n)
@@ -595,6 +602,8 @@ func genQuery(r *rand.Rand, p *diffPersona, tb *diffTable) diffQuery {
 		} else {
 			q.sql, q.shape = "SELECT count(*) AS n"+from, "count"
 		}
+	case shape < 7 && r.IntN(2) == 0 && genJoin(r, p, tb, usable, aggregateOnly, &q):
+		// a GROUP BY over the table joined to a lookup (eager aggregation)
 	default:
 		// grouping with aggregates
 		nGroup := r.IntN(3)
@@ -643,6 +652,90 @@ func genQuery(r *rand.Rand, p *diffPersona, tb *diffTable) diffQuery {
 		}
 	}
 	return q
+}
+
+// genJoin makes a GROUP BY over tb joined to a VALUES lookup of one of
+// its columns, every name qualified, which the gateway splits with the
+// aggregation below the join (gateway/planner/join.go): an inner, LEFT or
+// comma join, a lookup that maps some values twice (a join that multiplies
+// rows), conditions on either side. It reports false when tb has no
+// column to join on.
+func genJoin(r *rand.Rand, p *diffPersona, tb *diffTable, cs []*diffColumn, aggregateOnly bool, q *diffQuery) bool {
+	var keys, nums []*diffColumn
+	for _, c := range cs {
+		if k := kindOfType(c.typ); len(c.values) > 0 && (k == "text" || k == "int") {
+			keys = append(keys, c)
+		}
+		if numeric(kindOfType(c.typ)) {
+			nums = append(nums, c)
+		}
+	}
+	if len(keys) == 0 {
+		return false
+	}
+	t := func(c *diffColumn) string { return "t." + ident(c.name) }
+	key := keys[r.IntN(len(keys))]
+	lit := func(v string) string {
+		if kindOfType(key.typ) == "int" {
+			return v
+		}
+		return quoteText(v)
+	}
+	var rows []string
+	for _, i := range r.Perm(len(key.values))[:1+r.IntN(min(6, len(key.values)))] {
+		rows = append(rows, fmt.Sprintf("(%s, 'g%d')", lit(key.values[i]), r.IntN(3)))
+		if r.IntN(4) == 0 {
+			rows = append(rows, fmt.Sprintf("(%s, 'twice')", lit(key.values[i])))
+		}
+	}
+	lookup := "(VALUES " + strings.Join(rows, ", ") + ") AS lk(k, label)"
+	items := []string{"lk.label"}
+	if r.IntN(2) == 0 {
+		for _, g := range pickGroupColumns(r, tb, cs, 1) {
+			items = append(items, t(g))
+		}
+	}
+	for i := range 1 + r.IntN(3) {
+		f := "count(*)"
+		switch {
+		case len(nums) > 0 && r.IntN(2) == 0:
+			fns := []string{"sum(%s)", "avg(%s)", "min(%s)", "max(%s)", "count(%s)"}
+			if aggregateOnly {
+				fns = []string{"sum(%s)", "avg(%s)"}
+			}
+			f = fmt.Sprintf(fns[r.IntN(len(fns))], t(nums[r.IntN(len(nums))]))
+		case r.IntN(2) == 0 && !aggregateOnly:
+			f = fmt.Sprintf([]string{"count(%s)", "min(%s)", "max(%s)"}[r.IntN(3)], t(cs[r.IntN(len(cs))]))
+		}
+		items = append(items, fmt.Sprintf("%s AS j%d", f, i))
+	}
+	var where []string
+	if councils := p.councilsFor[tb.dataset]; len(councils) > 0 {
+		where = append(where, "t.council IN ("+quoteList(councils)+")")
+	}
+	if r.IntN(3) == 0 {
+		where = append(where, "lk.label <> 'g0'")
+	}
+	from := " FROM " + tb.sql + " AS t "
+	switch r.IntN(4) {
+	case 0:
+		from += "LEFT JOIN " + lookup + " ON " + t(key) + " = lk.k"
+	case 1:
+		from += ", " + lookup
+		where = append(where, t(key)+" = lk.k")
+	default:
+		from += "JOIN " + lookup + " ON " + t(key) + " = lk.k"
+	}
+	sql := "SELECT " + strings.Join(items, ", ") + from
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " GROUP BY ALL"
+	if r.IntN(4) == 0 {
+		sql += fmt.Sprintf(" HAVING count(*) > %d", r.IntN(5))
+	}
+	q.sql, q.ordered, q.shape = sql+" ORDER BY ALL", true, "join+group"
+	return true
 }
 
 func joinIdents(cs []*diffColumn) string {

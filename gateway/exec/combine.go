@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/councildata/gateway/gateway"
-	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/duckstream"
 	"github.com/councildata/gateway/gateway/planner"
 	"github.com/councildata/gateway/gateway/sqltree"
@@ -25,14 +24,7 @@ import (
 // the query's database, and the rewritten query over __combined.
 func (x *Executor) combine(ctx context.Context, conn *duckstream.Conn, a *sqltree.Analysis, j *job) ([]string, string, error) {
 	ap, p := j.agg, j.p
-	var target string
-	var stdCols *catalog.Dataset
-	if len(p.Std) == 1 {
-		stdCols = p.Std[0].Dataset
-		target = "std." + sqltree.Ident(stdCols.Name())
-	} else {
-		target = sqltree.Ident(p.Direct[0].Source.Config.ID) + "." + sqltree.Ident(p.Direct[0].Table)
-	}
+	target, _ := p.Target()
 	// The type of each call as DuckDB gives it over the rows, so the
 	// combined value has exactly that type.
 	types := make([]string, len(ap.Calls))
@@ -100,15 +92,33 @@ func (x *Executor) combine(ctx context.Context, conn *duckstream.Conn, a *sqltre
 	// A view: __combined reads it once, and EXPLAIN shows the scans.
 	stmts := []string{"CREATE VIEW __partial AS " + strings.Join(parts, " UNION ALL BY NAME ")}
 	combined := append([]string{}, keyList...)
-	for i, c := range ap.Calls {
-		combined = append(combined, fmt.Sprintf("CAST(%s AS %s) AS %s", combineExpr(c, ap.CallSlots[i]), types[i], sqltree.Ident(callName(i))))
+	if ap.Join != nil {
+		// Over a join, the query aggregates __combined again: one column
+		// per slot, and only groups that have rows.
+		for k, sl := range ap.Slots {
+			combined = append(combined, slotCombine(sl, sqltree.Ident(slotName(k)))+" AS "+sqltree.Ident(slotName(k)))
+		}
+	} else {
+		for i, c := range ap.Calls {
+			combined = append(combined, fmt.Sprintf("CAST(%s AS %s) AS %s", combineExpr(c, ap.CallSlots[i]), types[i], sqltree.Ident(callName(i))))
+		}
 	}
 	view := "CREATE VIEW __combined AS SELECT " + strings.Join(combined, ", ") + " FROM __partial"
 	if len(keyList) > 0 {
 		view += " GROUP BY " + strings.Join(keyList, ", ")
 	}
+	if ap.Join != nil {
+		view += " HAVING " + slotCombine(ap.Slots[ap.RowsSlot], sqltree.Ident(slotName(ap.RowsSlot))) + " > 0"
+	}
 	stmts = append(stmts, view)
 
+	if ap.Join != nil {
+		rewritten, err := x.rewriteJoinOverCombined(ctx, a, ap, names, types)
+		if err != nil {
+			return nil, "", err
+		}
+		return stmts, rewritten, nil
+	}
 	rewritten, err := x.rewriteOverCombined(ctx, a, ap, names)
 	if err != nil {
 		return nil, "", err
@@ -147,6 +157,15 @@ func partialExpr(sl planner.AggSlot) string {
 		return "count(DISTINCT " + sqltree.Ident(sl.Column) + ")"
 	}
 	return string(sl.Kind) + "(" + sqltree.Ident(sl.Column) + ")"
+}
+
+// slotCombine combines one slot p across councils' partials.
+func slotCombine(sl planner.AggSlot, p string) string {
+	switch sl.Kind {
+	case gateway.AggCountStar, gateway.AggCount, gateway.AggCountDistinct:
+		return "COALESCE(sum(" + p + "), 0)"
+	}
+	return string(sl.Kind) + "(" + p + ")"
 }
 
 // combineExpr combines a call's slots across councils.
@@ -215,6 +234,89 @@ func (x *Executor) rewriteOverCombined(ctx context.Context, a *sqltree.Analysis,
 	out, err := x.parser.Deserialize(ctx, doc)
 	if err != nil {
 		return "", fmt.Errorf("rewrite the aggregate over the councils' partials: %w", err)
+	}
+	return out, nil
+}
+
+// rewriteJoinOverCombined returns the analyst's join with the fact
+// replaced by __combined (under the fact's name) and every aggregate of
+// the fact by its re-aggregation over __combined's slots, cast to the type
+// it has over the rows. Everything else (the join, WHERE, GROUP BY,
+// HAVING, ORDER BY) stays: it reads only __combined's keys of the fact.
+func (x *Executor) rewriteJoinOverCombined(ctx context.Context, a *sqltree.Analysis, ap *planner.AggPlan, names, types []string) (string, error) {
+	doc := sqltree.Clean(a.Doc).(sqltree.Node)
+	root := sqltree.AsNode(sqltree.AsNode(sqltree.AsSlice(doc["statements"])[0])["node"])
+	join := sqltree.AsNode(root["from_table"])
+	replaced := false
+	for _, side := range []string{"left", "right"} {
+		n := sqltree.AsNode(join[side])
+		if n["type"] == "BASE_TABLE" && sqltree.Str(n["schema_name"]) == ap.Ref.Schema && sqltree.Str(n["table_name"]) == ap.Ref.Table && sqltree.Str(n["alias"]) == ap.Ref.Alias {
+			n["catalog_name"], n["schema_name"], n["table_name"], n["alias"] = "", "", "__combined", ap.Join.Qualifier
+			replaced = true
+			break
+		}
+	}
+	if !replaced {
+		return "", fmt.Errorf("rewrite the join over the councils' partials: no %s in the FROM clause", ap.Ref.Name())
+	}
+	// Each re-aggregation, parsed from SQL, so the tree is DuckDB's own.
+	q := sqltree.Ident(ap.Join.Qualifier) + "."
+	exprs := make([]string, len(ap.Calls))
+	for i, c := range ap.Calls {
+		sl := ap.CallSlots[i]
+		p := q + sqltree.Ident(slotName(sl[0]))
+		var e string
+		switch c.Kind {
+		case "count_star", "count":
+			e = "COALESCE(sum(" + p + "), 0)"
+		case "sum", "min", "max":
+			e = c.Kind + "(" + p + ")"
+		case "avg":
+			n := q + sqltree.Ident(slotName(sl[1]))
+			e = fmt.Sprintf("CASE WHEN COALESCE(sum(%[2]s), 0) = 0 THEN NULL ELSE CAST(sum(%[1]s) AS DOUBLE) / CAST(sum(%[2]s) AS DOUBLE) END", p, n)
+		default:
+			return "", fmt.Errorf("rewrite the join over the councils' partials: %s cannot be combined", c.SQL())
+		}
+		exprs[i] = fmt.Sprintf("CAST(%s AS %s)", e, types[i])
+	}
+	nodes, err := x.parser.Expressions(ctx, exprs)
+	if err != nil {
+		return "", fmt.Errorf("rewrite the join over the councils' partials: %w", err)
+	}
+	var replace func(v any) any
+	replace = func(v any) any {
+		switch n := v.(type) {
+		case sqltree.Node:
+			if i, ok := ap.CallIndex(n); ok {
+				e := sqltree.Clean(nodes[i]).(sqltree.Node)
+				e["alias"] = n["alias"]
+				return e
+			}
+			for k, c := range n {
+				n[k] = replace(c)
+			}
+			return n
+		case []any:
+			for i, c := range n {
+				n[i] = replace(c)
+			}
+			return n
+		}
+		return v
+	}
+	list := sqltree.AsSlice(root["select_list"])
+	for i, it := range list {
+		n := sqltree.AsNode(it)
+		if sqltree.Str(n["alias"]) == "" && i < len(names) {
+			n["alias"] = names[i]
+		}
+		list[i] = replace(n)
+	}
+	root["having"] = replace(root["having"])
+	root["modifiers"] = replace(root["modifiers"])
+	out, err := x.parser.Deserialize(ctx, doc)
+	if err != nil {
+		return "", fmt.Errorf("rewrite the join over the councils' partials: %w", err)
 	}
 	return out, nil
 }

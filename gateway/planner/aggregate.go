@@ -71,6 +71,11 @@ type AggPlan struct {
 	// RowsSlot is the count(*) slot when the query groups: a store's
 	// partial without group keys of its own has a row only where it is >0.
 	RowsSlot int
+	// Join, when set, is the split of a join (see join.go): Ref is the
+	// table whose partials are combined, Keys every column of it the
+	// query reads outside its aggregates, and the rest of the query runs
+	// over the combined partials as it would over the table's rows.
+	Join *JoinSplit
 
 	aggregates map[string]bool // DuckDB's aggregate function names
 }
@@ -78,23 +83,14 @@ type AggPlan struct {
 // aggregateShape recognises a query the engine can split, or returns nil.
 func (pl *Planner) aggregateShape(a *sqltree.Analysis) *AggPlan {
 	root := a.Root
-	if root == nil || root["type"] != "SELECT_NODE" || len(a.Refs) != 1 || a.Star {
+	if root == nil || root["type"] != "SELECT_NODE" || a.Star {
 		return nil
 	}
 	if m, _ := root["cte_map"].(sqltree.Node); len(sqltree.AsSlice(m["map"])) > 0 {
 		return nil
 	}
-	from := sqltree.AsNode(root["from_table"])
-	ref := a.Refs[0]
-	if from == nil || from["type"] != "BASE_TABLE" || ref.Node == nil || root["qualify"] != nil || root["sample"] != nil {
-		return nil
-	}
-	if len(sqltree.AsSlice(root["group_sets"])) > 1 {
-		return nil // GROUPING SETS, ROLLUP, CUBE
-	}
-	conds, complete := sqltree.Conditions(ref)
-	if !complete {
-		return nil
+	if root["qualify"] != nil || root["sample"] != nil || len(sqltree.AsSlice(root["group_sets"])) > 1 {
+		return nil // QUALIFY, SAMPLE; GROUPING SETS, ROLLUP, CUBE
 	}
 	plain := true
 	sqltree.Walk(root, false, func(n sqltree.Node, _ bool) bool {
@@ -105,6 +101,21 @@ func (pl *Planner) aggregateShape(a *sqltree.Analysis) *AggPlan {
 		return plain
 	})
 	if !plain {
+		return nil
+	}
+	from := sqltree.AsNode(root["from_table"])
+	if from != nil && from["type"] == "JOIN" {
+		return pl.joinShape(a, root, from)
+	}
+	if len(a.Refs) != 1 {
+		return nil
+	}
+	ref := a.Refs[0]
+	if from == nil || from["type"] != "BASE_TABLE" || ref.Node == nil {
+		return nil
+	}
+	conds, complete := sqltree.Conditions(ref)
+	if !complete {
 		return nil
 	}
 	ap := &AggPlan{Ref: ref, Conds: conds, aggregates: pl.aggregates}
@@ -328,17 +339,49 @@ type AggMember struct {
 }
 
 // AggMembers lists the councils whose partials make up the query.
+// Split over a join, they are the fact's councils alone.
 func (p *Plan) AggMembers() []AggMember {
 	var out []AggMember
 	for vi, v := range p.Std {
+		if !p.Agg.reads(v.Dataset.Name(), "std") {
+			continue
+		}
 		for i := range v.Dataset.Members {
 			out = append(out, AggMember{Scan: v.Members[i], Member: &v.Dataset.Members[i], Dataset: v.Dataset, Dec: v.Decs[i], Std: vi, Index: i})
 		}
 	}
 	for _, v := range p.Direct {
+		if !p.Agg.reads(v.Table, v.Source.Config.ID) && !p.Agg.reads(v.Written, v.Source.Config.ID) {
+			continue
+		}
 		out = append(out, AggMember{Scan: v.Scan, Dec: v.Dec, Direct: v})
 	}
 	return out
+}
+
+// reads reports whether the split's aggregates are of schema.table: of
+// every table the query reads, unless the split is over a join.
+func (ap *AggPlan) reads(table, schema string) bool {
+	if ap == nil || ap.Join == nil {
+		return true
+	}
+	return strings.EqualFold(ap.Ref.Schema, schema) && strings.EqualFold(ap.Ref.Table, table)
+}
+
+// Target is the relation, in the query's database, of the table whose
+// partials are combined, and its standard dataset, if it is one.
+func (p *Plan) Target() (string, *catalog.Dataset) {
+	for _, v := range p.Std {
+		if p.Agg.reads(v.Dataset.Name(), "std") {
+			return "std." + sqltree.Ident(v.Dataset.Name()), v.Dataset
+		}
+	}
+	for _, v := range p.Direct {
+		if p.Agg.reads(v.Table, v.Source.Config.ID) || p.Agg.reads(v.Written, v.Source.Config.ID) {
+			return sqltree.Ident(v.Source.Config.ID) + "." + sqltree.Ident(v.Table), nil
+		}
+	}
+	return "", nil
 }
 
 // planAggregates decides, council by council, whether the store computes
@@ -348,7 +391,7 @@ func (pl *Planner) planAggregates(p *Plan) {
 	if ap == nil {
 		return
 	}
-	if len(p.Std) == 1 && len(p.Std[0].Dataset.Members) == 0 {
+	if target, d := p.Target(); target == "" || d != nil && len(d.Members) == 0 {
 		p.Agg = nil // a dataset no council maps: nothing to split
 		return
 	}
@@ -410,7 +453,7 @@ func (pl *Planner) aggregateRefusal(ap *AggPlan, m AggMember) string {
 		return "the table is read in more than one place"
 	case s.Excluded:
 		return "the query's condition on council leaves it out"
-	case !s.ExactFilters:
+	case ap.Join == nil && !s.ExactFilters, ap.Join != nil && len(s.Req.Filters) > 0:
 		return "part of the WHERE clause cannot be applied in the store exactly"
 	}
 	if ok, why := enforce.StoreMayAggregate(m.Dec, nil); !ok {

@@ -45,6 +45,37 @@ func (p *Parser) Deserialize(ctx context.Context, doc Node) (string, error) {
 	return out, err
 }
 
+// Expressions parses SQL expressions (the gateway's own) into parse tree
+// nodes, in order.
+func (p *Parser) Expressions(ctx context.Context, exprs []string) ([]Node, error) {
+	serialized, err := p.Serialize(ctx, "SELECT "+strings.Join(exprs, ", "))
+	if err != nil {
+		return nil, err
+	}
+	var root Node
+	dec := json.NewDecoder(strings.NewReader(serialized))
+	dec.UseNumber()
+	if err := dec.Decode(&root); err != nil {
+		return nil, err
+	}
+	if isErr, _ := root["error"].(bool); isErr {
+		return nil, fmt.Errorf("parse %s: %v", strings.Join(exprs, ", "), root["error_message"])
+	}
+	stmts := AsSlice(root["statements"])
+	if len(stmts) != 1 {
+		return nil, fmt.Errorf("parse %s: %d statements", strings.Join(exprs, ", "), len(stmts))
+	}
+	list := AsSlice(AsNode(AsNode(stmts[0])["node"])["select_list"])
+	if len(list) != len(exprs) {
+		return nil, fmt.Errorf("parse %s: %d expressions, not %d", strings.Join(exprs, ", "), len(list), len(exprs))
+	}
+	out := make([]Node, len(list))
+	for i, e := range list {
+		out[i] = AsNode(e)
+	}
+	return out, nil
+}
+
 // ColumnsOf returns the (lower-cased) column names SQL expressions read:
 // every part of each column reference ("t.col", "col.field" and "col" all
 // name col somewhere; an extra name only reads one more column). An

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// demoAlways is the demo with aggregate_pushdown: always on every source,
+// so that the demo's small tables get partial aggregates too.
+func demoAlways(t *testing.T) string {
+	t.Helper()
+	cfg, _ := demo(t, 42, true)
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	sources := strings.Index(text, "\nsources:\n")
+	end := strings.Index(text[sources:], "\nrequesters:")
+	if sources < 0 || end < 0 {
+		t.Fatal("the demo config has no sources section")
+	}
+	section := regexp.MustCompile(`(?m)^  - id: (\S+)$`).ReplaceAllString(text[sources:sources+end], "  - id: $1\n    aggregate_pushdown: always")
+	if err := os.WriteFile(cfg, []byte(text[:sources]+section+text[sources+end:]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestJoinAggregationSplitsBelowTheJoin: a GROUP BY over a join of a
+// standard dataset (or a council table) with a lookup is split where the
+// answer stays the same (gateway/planner/join.go), and is not split where
+// it could change. The differential test checks the answers; this checks
+// which shapes are split, through the plan /v1/explain shows.
+func TestJoinAggregationSplitsBelowTheJoin(t *testing.T) {
+	base := start(t, demoAlways(t))
+	const lookup = "(VALUES ('fife', 'east'), ('glasgow', 'west'), ('dundee', 'east')) AS l(council, grp)"
+	for _, c := range []struct {
+		name, sql string
+		split     bool
+	}{
+		{"inner join", "SELECT l.grp, count(*) AS n, sum(s.amount) AS total FROM std.spend_over_500 s JOIN " + lookup + " ON s.council = l.council GROUP BY l.grp", true},
+		{"comma join, fact keys in WHERE", "SELECT l.grp, avg(s.amount), max(s.payment_date) FROM std.spend_over_500 s, " + lookup + " WHERE s.council = l.council AND s.expense_type <> 'Rents' GROUP BY ALL ORDER BY ALL", true},
+		{"LEFT join keeping the fact's rows", "SELECT l.grp, count(*) FROM std.spend_over_500 s LEFT JOIN " + lookup + " ON s.council = l.council GROUP BY l.grp", true},
+		{"RIGHT join keeping the fact's rows", "SELECT l.grp, count(*) FROM " + lookup + " RIGHT JOIN std.spend_over_500 s ON s.council = l.council GROUP BY l.grp", true},
+		{"no table alias", "SELECT l.grp, sum(spend_over_500.amount) FROM std.spend_over_500 JOIN " + lookup + " ON spend_over_500.council = l.council GROUP BY l.grp", true},
+		{"HAVING and ORDER BY an alias", "SELECT l.grp, sum(s.amount) AS total FROM std.spend_over_500 s JOIN " + lookup + " ON s.council = l.council GROUP BY l.grp HAVING count(*) > 10 ORDER BY total DESC", true},
+		// not split: the answer could change, or which side a column is of is a guess
+		{"LEFT join inventing fact rows", "SELECT l.grp, count(*) FROM " + lookup + " LEFT JOIN std.spend_over_500 s ON s.council = l.council GROUP BY l.grp", false},
+		{"FULL join", "SELECT l.grp, count(*) FROM std.spend_over_500 s FULL JOIN " + lookup + " ON s.council = l.council GROUP BY l.grp", false},
+		{"count(DISTINCT)", "SELECT l.grp, count(DISTINCT s.expense_type) FROM std.spend_over_500 s JOIN " + lookup + " ON s.council = l.council GROUP BY l.grp", false},
+		{"an aggregate of the lookup", "SELECT s.council, count(l.grp) FROM std.spend_over_500 s JOIN " + lookup + " ON s.council = l.council GROUP BY s.council", false},
+		{"an unqualified column", "SELECT grp, sum(s.amount) FROM std.spend_over_500 s JOIN " + lookup + " ON s.council = l.council GROUP BY grp", false},
+		{"USING", "SELECT l.grp, sum(s.amount) FROM std.spend_over_500 s JOIN " + lookup + " USING (council) GROUP BY l.grp", false},
+		{"a lookup that reads a column (lateral)", "SELECT l.g, sum(s.amount) FROM std.spend_over_500 s, (SELECT s.council AS g) l GROUP BY l.g", false},
+		{"a self-join", "SELECT a.council, count(*) FROM std.spend_over_500 a JOIN std.spend_over_500 b ON a.transaction_id = b.transaction_id GROUP BY a.council", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, ex := explain(t, base, "demo-analyst", sqlFor(c.sql, "research"))
+			if status != 200 || !ex.Allowed {
+				t.Fatalf("explain: %d %+v", status, ex)
+			}
+			if split := ex.Plan == "aggregate split"; split != c.split {
+				t.Errorf("plan %q, want split %v\n%s", ex.Plan, c.split, ex.SQL)
+			}
+			if c.split && !strings.Contains(ex.SQL, "__combined") {
+				t.Errorf("the query does not read the combined partials: %s", ex.SQL)
+			}
+		})
+	}
+
+	// Under masks, a council's store computes its partial when it reads no
+	// masked column, and not when it does: the analyst sees individuals'
+	// names redacted, so min(beneficiary_name) is taken after the mask.
+	status, ex := explain(t, base, "demo-analyst", sqlFor("SELECT l.grp, min(s.beneficiary_name), count(*) FROM std.spend_over_500 s JOIN "+lookup+" ON s.council = l.council GROUP BY l.grp", "research"))
+	if status != 200 {
+		t.Fatalf("explain: %d %+v", status, ex)
+	}
+	masked := 0
+	for _, tb := range ex.Tables {
+		if strings.Contains(tb.Pushed, "partial aggregate") {
+			t.Errorf("%s computed a partial over a masked column: %s", tb.Source, tb.Statement)
+		}
+		for _, why := range tb.NotPushed {
+			if strings.Contains(why, "masks beneficiary_name") {
+				masked++
+			}
+		}
+	}
+	if masked == 0 {
+		t.Errorf("no council says its partial reads a masked column: %+v", ex.Tables)
+	}
+}
