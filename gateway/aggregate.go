@@ -26,6 +26,16 @@ type Aggregator interface {
 	Aggregate(ctx context.Context, req AggregateRequest) (*ScanResult, error)
 }
 
+// AggregateCoster is an optional capability of an Aggregator that knows
+// when computing a partial would cost its store more than sending the
+// rows the engine needs to compute it: AggregateCostlier says why, or ""
+// when it would not. aggregate_pushdown: auto then streams the rows;
+// always asks for the partial anyway. The planner finds it through
+// wrappers that Unwrap to the source they wrap.
+type AggregateCoster interface {
+	AggregateCostlier(t Table, req AggregateRequest) string
+}
+
 // ErrNotPushed is wrapped by an Aggregator's refusal.
 var ErrNotPushed = errors.New("not pushed")
 

@@ -116,6 +116,19 @@ func New(inner gateway.Source, sc config.Source, opts Options) (*Source, error) 
 // Unwrap is the store the copies are of.
 func (s *Source) Unwrap() gateway.Source { return s.inner }
 
+// AggregateCostlier is the store's cost rule while the store answers the
+// table; a copy, in DuckDB, computes any partial cheaply.
+func (s *Source) AggregateCostlier(t gateway.Table, req gateway.AggregateRequest) string {
+	_, copied, _ := fromCopy(s, req.Table, func(*gateway.CopyRead, *generation) (struct{}, error) { return struct{}{}, nil })
+	if copied {
+		return ""
+	}
+	if c, ok := s.inner.(gateway.AggregateCoster); ok {
+		return c.AggregateCostlier(t, req)
+	}
+	return ""
+}
+
 // wanted says whether the config accelerates the table.
 func (s *Source) wanted(name string) bool {
 	if len(s.cfg.Tables) == 0 {

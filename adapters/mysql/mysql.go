@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/go-sql-driver/mysql"
 
@@ -41,7 +42,40 @@ type myStore struct {
 	id string
 }
 
-var _ gateway.Source = (*Source)(nil)
+var (
+	_ gateway.Source          = (*Source)(nil)
+	_ gateway.AggregateCoster = (*Source)(nil)
+)
+
+// AggregateCostlier is the cost rule of aggregate_pushdown: auto for
+// MariaDB and MySQL. They group text through a temporary table, and
+// exactly (byte by byte, as DuckDB) only through a binary cast (see order
+// in types.go): measured on 1M rows with 20 distinct values on 2 cores,
+// MariaDB 10.11 grouped them in 2.2 s through the cast (1.1 s in the
+// column's own collation, which is not exact), and sent the key and the
+// measure in 0.62 s, which the gateway then groups in about a tenth of a
+// second. So a partial grouped by text, or counting distinct text, is
+// streamed instead.
+func (s *Source) AggregateCostlier(t gateway.Table, req gateway.AggregateRequest) string {
+	text := func(col string) bool {
+		if t.Schema == nil {
+			return false
+		}
+		i := t.Schema.FieldIndices(col)
+		return len(i) == 1 && t.Schema.Field(i[0]).Type.ID() == arrow.STRING
+	}
+	for _, k := range req.GroupBy {
+		if text(k) {
+			return fmt.Sprintf("%s groups text (%s) through a temporary table: streaming the rows costs it less", store, k)
+		}
+	}
+	for _, a := range req.Aggs {
+		if a.Kind == gateway.AggCountDistinct && text(a.Column) {
+			return fmt.Sprintf("%s counts distinct text (%s) through a temporary table: streaming the rows costs it less", store, a.Column)
+		}
+	}
+	return ""
+}
 
 const store = "mysql"
 

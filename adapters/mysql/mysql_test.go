@@ -341,3 +341,32 @@ func TestAggregate(t *testing.T) {
 		RefusedCounts: []string{"d", "ts"},
 	})
 }
+
+// TestAggregateCost: under aggregate_pushdown: auto a partial grouped by
+// text, or counting distinct text, is streamed instead (MariaDB groups
+// text through a temporary table, exactly only through a binary cast);
+// numbers, dates and global aggregates are computed in the store.
+func TestAggregateCost(t *testing.T) {
+	src, _ := setup(t, "CREATE TABLE spend (kind VARCHAR(40), amount DECIMAL(14,2), paid DATE)")
+	ctx := context.Background()
+	tables, err := src.Tables(ctx)
+	if err != nil || len(tables) != 1 {
+		t.Fatalf("tables %v: %v", tables, err)
+	}
+	tb := tables[0]
+	var coster gateway.AggregateCoster = src
+	for _, c := range []struct {
+		req      gateway.AggregateRequest
+		costlier bool
+	}{
+		{gateway.AggregateRequest{Table: "spend", GroupBy: []string{"kind"}, Aggs: []gateway.AggFunc{{Kind: gateway.AggCountStar}}}, true},
+		{gateway.AggregateRequest{Table: "spend", Aggs: []gateway.AggFunc{{Kind: gateway.AggCountDistinct, Column: "kind"}}}, true},
+		{gateway.AggregateRequest{Table: "spend", GroupBy: []string{"paid"}, Aggs: []gateway.AggFunc{{Kind: gateway.AggSum, Column: "amount"}}}, false},
+		{gateway.AggregateRequest{Table: "spend", Aggs: []gateway.AggFunc{{Kind: gateway.AggCountStar}, {Kind: gateway.AggMax, Column: "kind"}}}, false},
+	} {
+		why := coster.AggregateCostlier(tb, c.req)
+		if (why != "") != c.costlier || c.costlier && !strings.Contains(why, "kind") {
+			t.Errorf("%+v: %q, want costlier %v", c.req, why, c.costlier)
+		}
+	}
+}

@@ -438,6 +438,12 @@ func (pl *Planner) planAggregates(p *Plan) {
 			s.AggWhy = why
 			continue
 		}
+		if s.Source.Config.AggregatePushdown != config.AggregateAlways {
+			if why := costlier(s.Source.Store, s.Table, *req); why != "" {
+				s.AggWhy = why
+				continue
+			}
+		}
 		s.Agg = req
 	}
 }
@@ -503,20 +509,35 @@ func hasCouncilKey(keys []string) bool {
 // aggregate, or "".
 //
 // Measured on the benchmark's data (1M rows a council, 2 cores): MariaDB
-// groups by a text column in 1.1 s but streams the two columns in 0.67 s,
-// as it sorts text through a temporary table (and its grouping of text is
-// case-insensitive, so that partial is refused as inexact anyway); grouped
-// by a date (261 groups) it takes 0.63 s against 0.61 s to stream, and by a
-// decimal with 26,617 values 0.55 s against 0.47 s, after which the
-// gateway still has 1M rows to convert and load, against a few thousand
-// groups. A global aggregate takes 0.45 s. PostgreSQL and DuckDB aggregate
-// faster than they stream. So a partial pays wherever the store can make
-// it exactly, except on a table the store reports as small, which costs
-// little either way and spares the store a second plan.
+// grouped by a date (261 groups) takes 0.63 s against 0.61 s to stream,
+// and by a decimal with 26,617 values 0.55 s against 0.47 s, after which
+// the gateway still has 1M rows to convert and load, against a few
+// thousand groups. A global aggregate takes 0.45 s. PostgreSQL and DuckDB
+// aggregate faster than they stream. So a partial pays wherever the store
+// can make it exactly, except on a table the store reports as small, which
+// costs little either way and spares the store a second plan, and where
+// the store itself says it costs it more (gateway.AggregateCoster: MariaDB
+// and MySQL grouping text, 2.2 s against 0.62 s to stream).
 func (pl *Planner) streamCheaper(ap *AggPlan, m AggMember) string {
 	s := m.Scan
 	if s.Table.Rows >= 0 && s.Table.Rows < smallTable {
 		return fmt.Sprintf("the table is small (about %d rows): streaming it costs less", s.Table.Rows)
+	}
+	return ""
+}
+
+// costlier asks the store (through the wrappers around it) whether its
+// partial would cost it more than sending the rows (gateway.AggregateCoster).
+func costlier(st gateway.Source, t gateway.Table, req gateway.AggregateRequest) string {
+	for st != nil {
+		if c, ok := st.(gateway.AggregateCoster); ok {
+			return c.AggregateCostlier(t, req)
+		}
+		u, ok := st.(interface{ Unwrap() gateway.Source })
+		if !ok {
+			return ""
+		}
+		st = u.Unwrap()
 	}
 	return ""
 }
