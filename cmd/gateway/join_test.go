@@ -1,10 +1,13 @@
 package main
 
 import (
+	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // demoAlways is the demo with aggregate_pushdown: always on every source,
@@ -55,6 +58,8 @@ func TestJoinAggregationSplitsBelowTheJoin(t *testing.T) {
 		{"an unqualified column", "SELECT grp, sum(s.amount) FROM std.spend_over_500 s JOIN " + lookup + " ON s.council = l.council GROUP BY grp", false},
 		{"USING", "SELECT l.grp, sum(s.amount) FROM std.spend_over_500 s JOIN " + lookup + " USING (council) GROUP BY l.grp", false},
 		{"a lookup that reads a column (lateral)", "SELECT l.g, sum(s.amount) FROM std.spend_over_500 s, (SELECT s.council AS g) l GROUP BY l.g", false},
+		{"a parenthesised join as the lookup", "SELECT b.c, count(*) FROM std.spend_over_500 s JOIN ((VALUES (1), (2)) a(x) CROSS JOIN (VALUES ('Rents')) b(c)) ON s.expense_type = b.c GROUP BY 1", false},
+		{"TABLESAMPLE on the fact", "SELECT l.grp, count(*) FROM std.spend_over_500 s TABLESAMPLE 1 ROWS JOIN " + lookup + " ON s.council = l.council GROUP BY l.grp", false},
 		{"a self-join", "SELECT a.council, count(*) FROM std.spend_over_500 a JOIN std.spend_over_500 b ON a.transaction_id = b.transaction_id GROUP BY a.council", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -92,4 +97,67 @@ func TestJoinAggregationSplitsBelowTheJoin(t *testing.T) {
 	if masked == 0 {
 		t.Errorf("no council says its partial reads a masked column: %+v", ex.Tables)
 	}
+}
+
+// TestSplitsKeepMasksAndAnswers: what an attacker's review of the
+// aggregate splits found, each asked of a gateway with every pushdown on
+// and one with all of it off, which must answer alike. A mask on council
+// or council_gss (constants of a council's partial, never sent to its
+// store as keys) keeps the partial in the gateway; a parenthesised join
+// on the lookup side, which DuckDB would write back without its
+// parentheses, is not split; a TABLESAMPLE on the table samples its rows,
+// not its partial groups.
+func TestSplitsKeepMasksAndAnswers(t *testing.T) {
+	on, off, personas := diffConfigs(t)
+	// A copy of the policies whose benchmarking agreement also masks
+	// council_gss and council (hash), to show a partial in the store
+	// skips those masks.
+	pol := t.TempDir()
+	orig, _ := filepath.Abs("../../policies")
+	if err := os.CopyFS(pol, os.DirFS(orig)); err != nil {
+		t.Fatal(err)
+	}
+	agr := filepath.Join(pol, "agreements", "edinburgh-spend-benchmarking", "agreement.yaml")
+	raw, err := os.ReadFile(agr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(agr, []byte(strings.Replace(string(raw), "    masks:\n", "    masks:\n      council_gss: {kind: redact}\n      council: {kind: hash}\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{on, off} {
+		raw, err := os.ReadFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c, []byte(strings.ReplaceAll(string(raw), orig, pol)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	baseOn, baseOff := start(t, on), start(t, off)
+	client := &http.Client{Timeout: 2 * time.Minute}
+	analyst := &personas[0]
+	same := func(t *testing.T, q string) {
+		t.Helper()
+		a, errA := diffPost(client, baseOn, analyst, q)
+		b, errB := diffPost(client, baseOff, analyst, q)
+		if errA != nil || errB != nil {
+			t.Fatal(errA, errB)
+		}
+		if _, diff := diffCompare(client, baseOff, &diffQuery{persona: analyst, sql: q, ordered: true}, a, b); diff != "" {
+			t.Errorf("%s\n%s", q, diff)
+		}
+	}
+	t.Run("nested cross join on the lookup side", func(t *testing.T) {
+		same(t, "SELECT count(*) AS n, sum(s.amount) AS t FROM ((VALUES (1),(2)) a(x) CROSS JOIN (VALUES ('Rents')) b(c)) RIGHT JOIN std.spend_over_500 s ON s.expense_type = b.c")
+		same(t, "SELECT b.c, count(*) AS n FROM std.spend_over_500 s LEFT JOIN ((VALUES (1),(2)) a(x) CROSS JOIN (VALUES ('Rents')) b(c)) ON s.expense_type = b.c GROUP BY 1 ORDER BY 1")
+	})
+	t.Run("TABLESAMPLE on the fact", func(t *testing.T) {
+		same(t, "SELECT l.g, count(*) AS n FROM std.spend_over_500 s TABLESAMPLE 1 ROWS, (VALUES ('x')) l(g) GROUP BY l.g")
+		same(t, "SELECT count(*) AS n FROM std.spend_over_500 TABLESAMPLE 1 ROWS")
+	})
+	t.Run("masks on council and council_gss", func(t *testing.T) {
+		same(t, "SELECT council_gss, count(*) AS n FROM std.spend_over_500 GROUP BY 1 ORDER BY 1, 2")
+		same(t, "SELECT council, expense_type, count(*) AS n FROM std.spend_over_500 WHERE expense_type = 'Rents' GROUP BY ALL ORDER BY ALL")
+	})
 }

@@ -111,8 +111,8 @@ func (pl *Planner) aggregateShape(a *sqltree.Analysis) *AggPlan {
 		return nil
 	}
 	ref := a.Refs[0]
-	if from == nil || from["type"] != "BASE_TABLE" || ref.Node == nil {
-		return nil
+	if from == nil || from["type"] != "BASE_TABLE" || ref.Node == nil || from["sample"] != nil {
+		return nil // TABLESAMPLE samples rows, not partial groups
 	}
 	conds, complete := sqltree.Conditions(ref)
 	if !complete {
@@ -425,6 +425,11 @@ func (pl *Planner) planAggregates(p *Plan) {
 		// may be masked.
 		var reads []string
 		read := func(local string) { reads = append(reads, decisionNames(m.Dataset, m.Member, local)...) }
+		for _, k := range ap.Keys {
+			if m.Member != nil && (k == "council" || k == "council_gss") {
+				reads = append(reads, k) // a constant of the partial, masked like any column
+			}
+		}
 		for _, g := range req.GroupBy {
 			read(g)
 		}

@@ -97,6 +97,9 @@ func (pl *Planner) joinShape(a *sqltree.Analysis, root, from sqltree.Node) *AggP
 	if !uncorrelated(sides[1-factSide]) {
 		return nil
 	}
+	if sides[factSide]["sample"] != nil {
+		return nil // TABLESAMPLE samples rows, not partial groups
+	}
 	ref := refs[factSide]
 	q := strings.ToLower(qual[factSide])
 	ap := &AggPlan{Ref: ref, aggregates: pl.aggregates, Join: &JoinSplit{Qualifier: qual[factSide]}}
@@ -251,19 +254,15 @@ func readsIn(pl *Planner, root sqltree.Node, q string) bool {
 }
 
 // uncorrelated reports whether the other side of the join can read
-// nothing of the fact: base tables, and subqueries and VALUES lists that
-// name no column at all (DuckDB would bind a column a subquery does not
-// have to the fact's, a lateral join).
+// nothing of the fact: a base table, or a VALUES list that names no
+// column at all (DuckDB would bind a column a subquery does not have to
+// the fact's, a lateral join). Not a join of its own: DuckDB writes a
+// parenthesised (a CROSS JOIN b) back as "a, b", which would bind the
+// fact's join to b alone.
 func uncorrelated(n sqltree.Node) bool {
 	switch n["type"] {
 	case "BASE_TABLE":
 		return true
-	case "JOIN":
-		l, r := sqltree.AsNode(n["left"]), sqltree.AsNode(n["right"])
-		if l == nil || r == nil || n["condition"] != nil || len(sqltree.AsSlice(n["using_columns"])) > 0 {
-			return false
-		}
-		return uncorrelated(l) && uncorrelated(r)
 	case "SUBQUERY":
 		// (VALUES ...) AS v(a, b): SELECT * over an expression list
 		sel := sqltree.AsNode(sqltree.AsNode(n["subquery"])["node"])
