@@ -197,13 +197,33 @@ func (x *Executor) rewriteOverCombined(ctx context.Context, a *sqltree.Analysis,
 		alias = ap.Ref.Table
 	}
 	from["schema_name"], from["table_name"], from["alias"] = "", "__combined", alias
+	replace := replaceCalls(root, ap, names, func(i int, call sqltree.Node) sqltree.Node {
+		return sqltree.Node{"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": call["alias"],
+			"query_location": json.Number("0"), "column_names": []any{callName(i)}}
+	})
+	root["modifiers"] = replace(root["modifiers"])
+	root["where_clause"] = replace(root["having"])
+	root["having"] = nil
+	root["group_expressions"] = []any{}
+	root["group_sets"] = []any{}
+	root["aggregate_handling"] = "STANDARD_HANDLING"
+	out, err := x.parser.Deserialize(ctx, doc)
+	if err != nil {
+		return "", fmt.Errorf("rewrite the aggregate over the councils' partials: %w", err)
+	}
+	return out, nil
+}
+
+// replaceCalls names the select list's unnamed items as the query names
+// them (names), replaces every aggregate call of the split in it by
+// with(i, call), and returns the replacer, for the query's other clauses.
+func replaceCalls(root sqltree.Node, ap *planner.AggPlan, names []string, with func(i int, call sqltree.Node) sqltree.Node) func(any) any {
 	var replace func(v any) any
 	replace = func(v any) any {
 		switch n := v.(type) {
 		case sqltree.Node:
 			if i, ok := ap.CallIndex(n); ok {
-				return sqltree.Node{"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": n["alias"],
-					"query_location": json.Number("0"), "column_names": []any{callName(i)}}
+				return with(i, n)
 			}
 			for k, c := range n {
 				n[k] = replace(c)
@@ -225,17 +245,7 @@ func (x *Executor) rewriteOverCombined(ctx context.Context, a *sqltree.Analysis,
 		}
 		list[i] = replace(n)
 	}
-	root["modifiers"] = replace(root["modifiers"])
-	root["where_clause"] = replace(root["having"])
-	root["having"] = nil
-	root["group_expressions"] = []any{}
-	root["group_sets"] = []any{}
-	root["aggregate_handling"] = "STANDARD_HANDLING"
-	out, err := x.parser.Deserialize(ctx, doc)
-	if err != nil {
-		return "", fmt.Errorf("rewrite the aggregate over the councils' partials: %w", err)
-	}
-	return out, nil
+	return replace
 }
 
 // rewriteJoinOverCombined returns the analyst's join with the fact
@@ -283,35 +293,11 @@ func (x *Executor) rewriteJoinOverCombined(ctx context.Context, a *sqltree.Analy
 	if err != nil {
 		return "", fmt.Errorf("rewrite the join over the councils' partials: %w", err)
 	}
-	var replace func(v any) any
-	replace = func(v any) any {
-		switch n := v.(type) {
-		case sqltree.Node:
-			if i, ok := ap.CallIndex(n); ok {
-				e := sqltree.Clean(nodes[i]).(sqltree.Node)
-				e["alias"] = n["alias"]
-				return e
-			}
-			for k, c := range n {
-				n[k] = replace(c)
-			}
-			return n
-		case []any:
-			for i, c := range n {
-				n[i] = replace(c)
-			}
-			return n
-		}
-		return v
-	}
-	list := sqltree.AsSlice(root["select_list"])
-	for i, it := range list {
-		n := sqltree.AsNode(it)
-		if sqltree.Str(n["alias"]) == "" && i < len(names) {
-			n["alias"] = names[i]
-		}
-		list[i] = replace(n)
-	}
+	replace := replaceCalls(root, ap, names, func(i int, call sqltree.Node) sqltree.Node {
+		e := sqltree.Clean(nodes[i]).(sqltree.Node)
+		e["alias"] = call["alias"]
+		return e
+	})
 	root["having"] = replace(root["having"])
 	root["modifiers"] = replace(root["modifiers"])
 	out, err := x.parser.Deserialize(ctx, doc)

@@ -120,20 +120,8 @@ func (pl *Planner) aggregateShape(a *sqltree.Analysis) *AggPlan {
 	}
 	ap := &AggPlan{Ref: ref, Conds: conds, aggregates: pl.aggregates}
 	selectList := sqltree.AsSlice(root["select_list"])
-	aliases := map[string]bool{}
-	for _, it := range selectList {
-		if al := strings.ToLower(sqltree.Str(sqltree.AsNode(it)["alias"])); al != "" {
-			aliases[al] = true
-		}
-	}
-	addKey := func(col string) {
-		for _, k := range ap.Keys {
-			if k == col {
-				return
-			}
-		}
-		ap.Keys = append(ap.Keys, col)
-	}
+	aliases := selectAliases(selectList)
+	addKey := ap.addKey
 	switch root["aggregate_handling"] {
 	case "FORCE_AGGREGATES": // GROUP BY ALL: every item without an aggregate
 		for _, it := range selectList {
@@ -225,6 +213,24 @@ func (pl *Planner) aggregateShape(a *sqltree.Analysis) *AggPlan {
 		ap.RowsSlot = ap.slot(gateway.AggCountStar, "")
 	}
 	return ap
+}
+
+// selectAliases lists the select list's aliases, lower-cased.
+func selectAliases(list []any) map[string]bool {
+	out := map[string]bool{}
+	for _, it := range list {
+		if al := strings.ToLower(sqltree.Str(sqltree.AsNode(it)["alias"])); al != "" {
+			out[al] = true
+		}
+	}
+	return out
+}
+
+// addKey adds a group key, once.
+func (ap *AggPlan) addKey(col string) {
+	if !slices.Contains(ap.Keys, col) {
+		ap.Keys = append(ap.Keys, col)
+	}
 }
 
 // sameColumnAlias reports whether every select item aliased name is the

@@ -103,20 +103,8 @@ func (pl *Planner) joinShape(a *sqltree.Analysis, root, from sqltree.Node) *AggP
 	ref := refs[factSide]
 	q := strings.ToLower(qual[factSide])
 	ap := &AggPlan{Ref: ref, aggregates: pl.aggregates, Join: &JoinSplit{Qualifier: qual[factSide]}}
-	aliases := map[string]bool{}
-	for _, it := range sqltree.AsSlice(root["select_list"]) {
-		if al := strings.ToLower(sqltree.Str(sqltree.AsNode(it)["alias"])); al != "" {
-			aliases[al] = true
-		}
-	}
-	addKey := func(col string) {
-		for _, k := range ap.Keys {
-			if k == col {
-				return
-			}
-		}
-		ap.Keys = append(ap.Keys, col)
-	}
+	aliases := selectAliases(sqltree.AsSlice(root["select_list"]))
+	addKey := ap.addKey
 	ok := true
 	var visit func(n sqltree.Node, aliasOK bool) bool
 	visit = func(n sqltree.Node, aliasOK bool) bool {

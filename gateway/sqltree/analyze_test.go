@@ -24,6 +24,20 @@ func parser(t *testing.T) *Parser {
 	return NewParser(conn)
 }
 
+// analyze parses and analyses sql.
+func analyze(t *testing.T, p *Parser, sql string) *Analysis {
+	t.Helper()
+	serialized, err := p.Serialize(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Analyze(serialized, sql, false, Limits{})
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return a
+}
+
 // TestCTEScopes: an unqualified name is a CTE only where DuckDB binds it
 // to one.
 func TestCTEScopes(t *testing.T) {
@@ -44,14 +58,7 @@ func TestCTEScopes(t *testing.T) {
 		{"WITH q AS (SELECT 1) SELECT (SELECT * FROM q), (SELECT * FROM (SELECT * FROM q))", []bool{true, true}, []string{"q", "q"}},
 		{"SELECT * FROM std.spend", []bool{false}, []string{"std.spend"}},
 	} {
-		serialized, err := p.Serialize(context.Background(), c.sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := Analyze(serialized, c.sql, false, Limits{})
-		if err != nil {
-			t.Fatalf("%s: %v", c.sql, err)
-		}
+		a := analyze(t, p, c.sql)
 		// Compare as multisets of (name, cte): the walk visits a map's
 		// keys in no fixed order.
 		var got, want []string
@@ -89,15 +96,7 @@ func TestStarReadsTables(t *testing.T) {
 		{"SELECT * FROM (VALUES (1)) AS v(x), std.spend", true},
 		{"SELECT * FROM std.spend, (VALUES (1)) AS v(x)", true},
 	} {
-		serialized, err := p.Serialize(context.Background(), c.sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := Analyze(serialized, c.sql, false, Limits{})
-		if err != nil {
-			t.Fatalf("%s: %v", c.sql, err)
-		}
-		if a.Star != c.star {
+		if a := analyze(t, p, c.sql); a.Star != c.star {
 			t.Errorf("%s: star %v, want %v", c.sql, a.Star, c.star)
 		}
 	}

@@ -45,9 +45,8 @@ func (p *Parser) Deserialize(ctx context.Context, doc Node) (string, error) {
 	return out, err
 }
 
-// Expressions parses SQL expressions (the gateway's own) into parse tree
-// nodes, in order.
-func (p *Parser) Expressions(ctx context.Context, exprs []string) ([]Node, error) {
+// selectOf parses "SELECT exprs" and returns its parse tree document.
+func (p *Parser) selectOf(ctx context.Context, exprs []string) (Node, error) {
 	serialized, err := p.Serialize(ctx, "SELECT "+strings.Join(exprs, ", "))
 	if err != nil {
 		return nil, err
@@ -59,7 +58,17 @@ func (p *Parser) Expressions(ctx context.Context, exprs []string) ([]Node, error
 		return nil, err
 	}
 	if isErr, _ := root["error"].(bool); isErr {
-		return nil, fmt.Errorf("parse %s: %v", strings.Join(exprs, ", "), root["error_message"])
+		return nil, fmt.Errorf("%v", root["error_message"])
+	}
+	return root, nil
+}
+
+// Expressions parses SQL expressions (the gateway's own) into parse tree
+// nodes, in order.
+func (p *Parser) Expressions(ctx context.Context, exprs []string) ([]Node, error) {
+	root, err := p.selectOf(ctx, exprs)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", strings.Join(exprs, ", "), err)
 	}
 	stmts := AsSlice(root["statements"])
 	if len(stmts) != 1 {
@@ -82,18 +91,9 @@ func (p *Parser) Expressions(ctx context.Context, exprs []string) ([]Node, error
 // expression with a star or a subquery reads columns it does not name: an
 // error.
 func (p *Parser) ColumnsOf(ctx context.Context, exprs []string) ([]string, error) {
-	serialized, err := p.Serialize(ctx, "SELECT "+strings.Join(exprs, ", "))
+	root, err := p.selectOf(ctx, exprs)
 	if err != nil {
-		return nil, err
-	}
-	var root Node
-	dec := json.NewDecoder(strings.NewReader(serialized))
-	dec.UseNumber()
-	if err := dec.Decode(&root); err != nil {
-		return nil, err
-	}
-	if isErr, _ := root["error"].(bool); isErr {
-		return nil, fmt.Errorf("policy expression: %v", root["error_message"])
+		return nil, fmt.Errorf("policy expression: %w", err)
 	}
 	var names []string
 	bad := false
