@@ -716,6 +716,17 @@ func genJoin(r *rand.Rand, p *diffPersona, tb *diffTable, cs []*diffColumn, aggr
 	if r.IntN(3) == 0 {
 		where = append(where, "lk.label <> 'g0'")
 	}
+	// conditions on the table's own columns: pushed to its scans (the
+	// join keeps its rows), and keys of its partials; qualified, or not
+	if n := r.IntN(3); n > 0 {
+		q := "t."
+		if r.IntN(4) == 0 {
+			q = "" // no other relation has these names
+		}
+		for range n {
+			where = append(where, genBoolOf(r, cs, 0, q))
+		}
+	}
 	from := " FROM " + tb.sql + " AS t "
 	switch r.IntN(4) {
 	case 0:
@@ -859,23 +870,26 @@ func genWhere(r *rand.Rand, p *diffPersona, tb *diffTable, cs []*diffColumn) str
 
 // genBool makes a boolean expression: mostly single conditions, sometimes
 // OR, NOT or a nested AND.
-func genBool(r *rand.Rand, cs []*diffColumn, depth int) string {
+func genBool(r *rand.Rand, cs []*diffColumn, depth int) string { return genBoolOf(r, cs, depth, "") }
+
+// genBoolOf is genBool with every column qualified by q ("t." or "").
+func genBoolOf(r *rand.Rand, cs []*diffColumn, depth int, q string) string {
 	if depth < 2 {
 		switch r.IntN(10) {
 		case 0:
-			return "(" + genBool(r, cs, depth+1) + " OR " + genBool(r, cs, depth+1) + ")"
+			return "(" + genBoolOf(r, cs, depth+1, q) + " OR " + genBoolOf(r, cs, depth+1, q) + ")"
 		case 1:
-			return "NOT (" + genBool(r, cs, depth+1) + ")"
+			return "NOT (" + genBoolOf(r, cs, depth+1, q) + ")"
 		case 2:
-			return "(" + genBool(r, cs, depth+1) + " AND " + genBool(r, cs, depth+1) + ")"
+			return "(" + genBoolOf(r, cs, depth+1, q) + " AND " + genBoolOf(r, cs, depth+1, q) + ")"
 		}
 	}
-	return genAtom(r, cs[r.IntN(len(cs))])
+	return genAtom(r, cs[r.IntN(len(cs))], q)
 }
 
 // genAtom makes one condition on c with a literal of c's type.
-func genAtom(r *rand.Rand, c *diffColumn) string {
-	col := ident(c.name)
+func genAtom(r *rand.Rand, c *diffColumn, q string) string {
+	col := q + ident(c.name)
 	kind := kindOfType(c.typ)
 	if r.IntN(8) == 0 {
 		if r.IntN(2) == 0 {

@@ -76,10 +76,35 @@ func TestJoinAggregationSplitsBelowTheJoin(t *testing.T) {
 		})
 	}
 
+	// The WHERE clause's conditions on a table the join keeps reach its
+	// scans: councils a condition on council leaves out are pruned, the
+	// others filtered in the store, and the aggregation is still split.
+	status, ex := explain(t, base, "demo-analyst", sqlFor("SELECT l.grp, count(*) FROM std.spend_over_500 s JOIN "+lookup+" ON s.council = l.council WHERE s.council IN ('fife', 'glasgow') AND s.payment_date >= DATE '2024-10-01' GROUP BY l.grp", "research"))
+	if status != 200 || ex.Plan != "aggregate split" {
+		t.Fatalf("explain: %d %+v", status, ex)
+	}
+	for _, tb := range ex.Tables {
+		pruned, filtered := strings.Contains(tb.Pushed, "pruned"), strings.Contains(tb.Pushed, "filter")
+		if (tb.Source == "fife" || tb.Source == "glasgow") != !pruned || tb.Source == "fife" && !filtered {
+			t.Errorf("%s: pushed %q (%s)", tb.Source, tb.Pushed, tb.Statement)
+		}
+	}
+	// Not below a LEFT join's NULL-extended side: IS NULL there keeps the
+	// rows the join extends, which a filter in the store would change.
+	status, ex = explain(t, base, "demo-analyst", sqlFor("SELECT count(*) FROM "+lookup+" LEFT JOIN std.spend_over_500 s ON s.council = l.council WHERE s.council IN ('fife')", "research"))
+	if status != 200 {
+		t.Fatalf("explain: %d %+v", status, ex)
+	}
+	for _, tb := range ex.Tables {
+		if strings.Contains(tb.Pushed, "pruned") || strings.Contains(tb.Pushed, "filter") {
+			t.Errorf("%s: a condition on the NULL-extended side was pushed: %q", tb.Source, tb.Pushed)
+		}
+	}
+
 	// Under masks, a council's store computes its partial when it reads no
 	// masked column, and not when it does: the analyst sees individuals'
 	// names redacted, so min(beneficiary_name) is taken after the mask.
-	status, ex := explain(t, base, "demo-analyst", sqlFor("SELECT l.grp, min(s.beneficiary_name), count(*) FROM std.spend_over_500 s JOIN "+lookup+" ON s.council = l.council GROUP BY l.grp", "research"))
+	status, ex = explain(t, base, "demo-analyst", sqlFor("SELECT l.grp, min(s.beneficiary_name), count(*) FROM std.spend_over_500 s JOIN "+lookup+" ON s.council = l.council GROUP BY l.grp", "research"))
 	if status != 200 {
 		t.Fatalf("explain: %d %+v", status, ex)
 	}

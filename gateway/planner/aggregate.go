@@ -470,7 +470,7 @@ func (pl *Planner) aggregateRefusal(ap *AggPlan, m AggMember) string {
 		return "the table is read in more than one place"
 	case s.Excluded:
 		return "the query's condition on council leaves it out"
-	case ap.Join == nil && !s.ExactFilters, ap.Join != nil && len(s.Req.Filters) > 0:
+	case ap.Join == nil && !s.ExactFilters:
 		return "part of the WHERE clause cannot be applied in the store exactly"
 	}
 	if ok, why := enforce.StoreMayAggregate(m.Dec, nil); !ok {

@@ -196,7 +196,7 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 				conds = nil
 				s.Note("filter pushdown is off (query.pushdown_off); DuckDB applies the WHERE clause")
 			}
-			if !complete && pl.cfg.PushdownOn("filters") {
+			if !complete && rs.ref.Node != nil && pl.cfg.PushdownOn("filters") {
 				s.Note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL, joined by AND, OR and NOT); DuckDB applies it")
 			}
 			all := complete
@@ -241,7 +241,7 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 				s.Note("no filter or limit is offered: the query reads the dataset in more than one place")
 				continue
 			}
-			if !complete && pl.cfg.PushdownOn("filters") {
+			if !complete && rs.ref.Node != nil && pl.cfg.PushdownOn("filters") {
 				s.Note("part of the WHERE clause is not a simple condition (column op literal, BETWEEN, IN, LIKE, IS [NOT] NULL, joined by AND, OR and NOT); DuckDB applies it")
 			}
 			all := complete

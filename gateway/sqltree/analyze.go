@@ -47,6 +47,12 @@ type TableRef struct {
 	// when the reference renames the table's columns (ColumnAliases): a
 	// condition's name is then not the column's.
 	Node Node
+	// JoinNode is the SELECT node whose FROM is a join that keeps this
+	// table's rows (see markJoin): its WHERE clause's conditions on this
+	// table alone may be pushed to it, though the rest of the WHERE clause
+	// is not about it. Nil where Node is set, or the reference renames its
+	// columns.
+	JoinNode Node
 	// ColumnAliases rename the table's columns by position
 	// (FROM t AS x(a, b)).
 	ColumnAliases []string
@@ -67,8 +73,44 @@ type Limits struct {
 }
 
 // selectMark links a BASE_TABLE to the SELECT node reading it alone while
-// Analyze walks the tree; Clean and Walk skip it.
-const selectMark = "__select"
+// Analyze walks the tree, and joinMark to the SELECT node whose join keeps
+// its rows; Clean and Walk skip both.
+const (
+	selectMark = "__select"
+	joinMark   = "__join"
+)
+
+// markJoin marks the base tables of a join whose rows it keeps, so that
+// the WHERE clause of sel, applied after the join, may filter each of them
+// on its own: both sides of an inner or comma join, the kept side of a
+// LEFT or RIGHT join, and so on into nested joins; not a side a join
+// extends with NULLs (a condition there, such as IS NULL, would change
+// which rows are extended), nor any side of a NATURAL, ASOF, POSITIONAL
+// or lateral join.
+func markJoin(j, sel Node, keeps bool) {
+	if rt := Str(j["ref_type"]); rt != "REGULAR" && rt != "CROSS" {
+		keeps = false
+	}
+	left, right := keeps, keeps
+	switch Str(j["join_type"]) {
+	case "INNER":
+	case "LEFT":
+		right = false
+	case "RIGHT":
+		left = false
+	default:
+		left, right = false, false
+	}
+	for side, kept := range map[string]bool{"left": left, "right": right} {
+		switch n := AsNode(j[side]); {
+		case n == nil:
+		case n["type"] == "JOIN":
+			markJoin(n, sel, kept)
+		case n["type"] == "BASE_TABLE" && kept:
+			n[joinMark] = sel
+		}
+	}
+}
 
 // Analyze turns DuckDB's json_serialize_sql output into an Analysis.
 // serialized is the JSON text; query is the SQL as sent by the analyst.
@@ -118,6 +160,8 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 		case n["type"] == "SELECT_NODE":
 			if from, ok := n["from_table"].(Node); ok && from["type"] == "BASE_TABLE" {
 				from[selectMark] = n
+			} else if ok && from["type"] == "JOIN" {
+				markJoin(from, n, true)
 			} else if ok && from["type"] == "EXPRESSION_LIST" {
 				// (VALUES ...) AS v(a, b) is SELECT * over the list: a
 				// star that reads the list's columns, no table's.
@@ -138,6 +182,12 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 					r.Node = sel
 				}
 				delete(n, selectMark)
+			}
+			if sel, ok := n[joinMark].(Node); ok {
+				if len(r.ColumnAliases) == 0 {
+					r.JoinNode = sel
+				}
+				delete(n, joinMark)
 			}
 			a.Refs = append(a.Refs, r)
 		case n["type"] == "COMPARE_IN" || n["type"] == "COMPARE_NOT_IN":

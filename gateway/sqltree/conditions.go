@@ -59,13 +59,27 @@ var flipped = map[gateway.Op]gateway.Op{
 // conditions splits the WHERE clause of the SELECT Node reading ref alone
 // into simple conditions. complete is true when every conjunct was simple,
 // so the conditions say all the WHERE clause says.
+//
+// For a table a join keeps (TableRef.JoinNode) it returns the conjuncts of
+// the join's WHERE clause that are simple conditions on this table alone
+// (a name of another relation is not one of ref's: ColumnOf; a name no
+// relation qualifies is ref's only if the table has such a column, which
+// the planner checks, and DuckDB refuses one two relations have), and
+// complete is false: the rest of the clause is about other tables.
 func Conditions(ref *TableRef) (conds []Condition, complete bool) {
-	if ref.Node == nil {
+	node := ref.Node
+	if node == nil {
+		node = ref.JoinNode
+	}
+	if node == nil {
 		return nil, false
 	}
-	where, ok := ref.Node["where_clause"].(Node)
+	where, ok := node["where_clause"].(Node)
 	if !ok {
-		return nil, true
+		return nil, ref.Node != nil
+	}
+	if ref.Node == nil {
+		defer func() { complete = false }()
 	}
 	complete = true
 	var visit func(n Node)

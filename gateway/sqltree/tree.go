@@ -26,7 +26,7 @@ func Walk(v any, reused bool, visit func(Node, bool) bool) {
 		}
 		inner := reused || v["class"] == "SUBQUERY"
 		for k, child := range v {
-			if k == selectMark {
+			if k == selectMark || k == joinMark {
 				continue
 			}
 			Walk(child, inner || k == "cte_map", visit)
@@ -44,7 +44,7 @@ func Clean(v any) any {
 	case Node:
 		out := Node{}
 		for k, c := range v {
-			if k != selectMark {
+			if k != selectMark && k != joinMark {
 				out[k] = Clean(c)
 			}
 		}
