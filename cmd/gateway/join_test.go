@@ -181,6 +181,16 @@ func TestSplitsKeepMasksAndAnswers(t *testing.T) {
 		same(t, "SELECT l.g, count(*) AS n FROM std.spend_over_500 s TABLESAMPLE 1 ROWS, (VALUES ('x')) l(g) GROUP BY l.g")
 		same(t, "SELECT count(*) AS n FROM std.spend_over_500 TABLESAMPLE 1 ROWS")
 	})
+	// A sample is drawn before the WHERE clause: no filter or pruning
+	// below it (a second review's finding; single tables too).
+	t.Run("TABLESAMPLE under a WHERE", func(t *testing.T) {
+		same(t, "SELECT count(*) AS n FROM std.spend_over_500 TABLESAMPLE reservoir(20 ROWS) REPEATABLE (7) WHERE council = 'fife'")
+		same(t, "SELECT count(*) AS n FROM std.spend_over_500 s TABLESAMPLE reservoir(20 ROWS) REPEATABLE (7), (VALUES (1)) v(x) WHERE s.council = 'fife'")
+		same(t, "SELECT count(*) AS n FROM std.spend_over_500 s TABLESAMPLE reservoir(20 ROWS) REPEATABLE (7) JOIN (VALUES ('Rents')) v(et) ON true WHERE s.expense_type = 'Rents'")
+		same(t, "SELECT count(*) AS n FROM std.spend_over_500 s TABLESAMPLE reservoir(20 ROWS) REPEATABLE (7), (VALUES (1)) v(x) WHERE s.amount > 20000")
+		same(t, "SELECT count(*) AS n FROM std.planning_applications p TABLESAMPLE reservoir(5 ROWS) REPEATABLE (1) JOIN std.spend_over_500 s ON p.council = s.council WHERE s.council = 'fife' AND p.council = 'fife'")
+		same(t, "SELECT count(*) AS n FROM std.spend_over_500 WHERE council = 'fife' USING SAMPLE reservoir(20 ROWS) REPEATABLE (7)")
+	})
 	t.Run("masks on council and council_gss", func(t *testing.T) {
 		same(t, "SELECT council_gss, count(*) AS n FROM std.spend_over_500 GROUP BY 1 ORDER BY 1, 2")
 		same(t, "SELECT council, expense_type, count(*) AS n FROM std.spend_over_500 WHERE expense_type = 'Rents' GROUP BY ALL ORDER BY ALL")

@@ -157,6 +157,9 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 			return false
 		}
 		switch {
+		case n["type"] == "SELECT_NODE" && n["sample"] != nil:
+			// USING SAMPLE draws from the FROM clause's rows before the
+			// WHERE clause: a filter in the store would change the sample.
 		case n["type"] == "SELECT_NODE":
 			if from, ok := n["from_table"].(Node); ok && from["type"] == "BASE_TABLE" {
 				from[selectMark] = n
@@ -177,14 +180,17 @@ func Analyze(serialized string, query string, explain bool, lim Limits) (*Analys
 			for _, c := range AsSlice(n["column_name_alias"]) {
 				r.ColumnAliases = append(r.ColumnAliases, Str(c))
 			}
+			// TABLESAMPLE draws from the table's rows before the WHERE
+			// clause: no filter, limit or partial may be pushed below it.
+			sampled := n["sample"] != nil
 			if sel, ok := n[selectMark].(Node); ok {
-				if len(r.ColumnAliases) == 0 {
+				if len(r.ColumnAliases) == 0 && !sampled {
 					r.Node = sel
 				}
 				delete(n, selectMark)
 			}
 			if sel, ok := n[joinMark].(Node); ok {
-				if len(r.ColumnAliases) == 0 {
+				if len(r.ColumnAliases) == 0 && !sampled {
 					r.JoinNode = sel
 				}
 				delete(n, joinMark)
