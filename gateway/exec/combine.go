@@ -315,19 +315,19 @@ func (x *Executor) rewriteJoinOverCombined(ctx context.Context, a *sqltree.Analy
 	if err != nil {
 		return "", fmt.Errorf("rewrite the join over the councils' partials: %w", err)
 	}
-	if got, want := joinShape(sqltree.AsNode(back.Root["from_table"])), joinShape(join); got != want {
+	if got, want := joinTree(sqltree.AsNode(back.Root["from_table"])), joinTree(join); got != want {
 		return "", fmt.Errorf("rewrite the join over the councils' partials: the joins came back as %s, not %s", got, want)
 	}
 	return out, nil
 }
 
-// joinShape is a FROM clause's joins, their kinds and nesting, and the
+// joinTree is a FROM clause's joins, their kinds and nesting, and the
 // kinds of their leaves.
-func joinShape(n sqltree.Node) string {
+func joinTree(n sqltree.Node) string {
 	if n["type"] != "JOIN" {
 		return sqltree.Str(n["type"])
 	}
-	return fmt.Sprintf("(%s %s/%s %s)", joinShape(sqltree.AsNode(n["left"])), sqltree.Str(n["join_type"]), sqltree.Str(n["ref_type"]), joinShape(sqltree.AsNode(n["right"])))
+	return fmt.Sprintf("(%s %s/%s %s)", joinTree(sqltree.AsNode(n["left"])), sqltree.Str(n["join_type"]), sqltree.Str(n["ref_type"]), joinTree(sqltree.AsNode(n["right"])))
 }
 
 // memberRel is the relation of a council's rows after its policy: its

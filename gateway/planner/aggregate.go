@@ -121,7 +121,6 @@ func (pl *Planner) aggregateShape(a *sqltree.Analysis) *AggPlan {
 	ap := &AggPlan{Ref: ref, Conds: conds, aggregates: pl.aggregates}
 	selectList := sqltree.AsSlice(root["select_list"])
 	aliases := selectAliases(selectList)
-	addKey := ap.addKey
 	switch root["aggregate_handling"] {
 	case "FORCE_AGGREGATES": // GROUP BY ALL: every item without an aggregate
 		for _, it := range selectList {
@@ -133,7 +132,7 @@ func (pl *Planner) aggregateShape(a *sqltree.Analysis) *AggPlan {
 			if !ok {
 				return nil
 			}
-			addKey(col)
+			ap.addKey(col)
 		}
 	case "STANDARD_HANDLING", nil:
 		for _, g := range sqltree.AsSlice(root["group_expressions"]) {
@@ -149,7 +148,7 @@ func (pl *Planner) aggregateShape(a *sqltree.Analysis) *AggPlan {
 			if !ok || (len(sqltree.AsSlice(n["column_names"])) == 1 && aliases[col] && !sameColumnAlias(selectList, col, ref)) {
 				return nil // a select alias, not a column
 			}
-			addKey(col)
+			ap.addKey(col)
 		}
 	default:
 		return nil

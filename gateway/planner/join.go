@@ -69,23 +69,23 @@ func (pl *Planner) joinShape(a *sqltree.Analysis, root, from sqltree.Node) *AggP
 			refs[i] = refOf(a, n)
 		}
 	}
-	var other map[string]bool // the other side's qualifiers, lower-cased
+	var other string // the other side's name, lower-cased
 	factSide := -1
 	for i := range 2 {
-		if refs[i] == nil || refs[i].CTE || refs[i].Schema == "" {
+		if refs[i] == nil || refs[i].CTE || refs[i].Schema == "" || !uncorrelated(sides[1-i]) {
 			continue
 		}
 		q := refs[i].Alias
 		if q == "" {
 			q = refs[i].Table
 		}
-		names := qualifiers(sides[1-i])
-		if names == nil || names[strings.ToLower(q)] {
-			continue // the other side has a name that is not certain, or the same
+		name := sideName(sides[1-i])
+		if name == "" || name == strings.ToLower(q) {
+			continue // the other side's name is not certain, or the same
 		}
 		qual[i] = q
 		if factSide < 0 || readsIn(pl, root, q) && !readsIn(pl, root, qual[factSide]) {
-			factSide, other = i, names
+			factSide, other = i, name
 		}
 	}
 	if factSide < 0 {
@@ -94,9 +94,6 @@ func (pl *Planner) joinShape(a *sqltree.Analysis, root, from sqltree.Node) *AggP
 	if joinType != "INNER" && !(joinType == "LEFT" && factSide == 0) && !(joinType == "RIGHT" && factSide == 1) {
 		return nil // the join would invent rows of the fact
 	}
-	if !uncorrelated(sides[1-factSide]) {
-		return nil
-	}
 	if sides[factSide]["sample"] != nil {
 		return nil // TABLESAMPLE samples rows, not partial groups
 	}
@@ -104,7 +101,6 @@ func (pl *Planner) joinShape(a *sqltree.Analysis, root, from sqltree.Node) *AggP
 	q := strings.ToLower(qual[factSide])
 	ap := &AggPlan{Ref: ref, aggregates: pl.aggregates, Join: &JoinSplit{Qualifier: qual[factSide]}}
 	aliases := selectAliases(sqltree.AsSlice(root["select_list"]))
-	addKey := ap.addKey
 	ok := true
 	var visit func(n sqltree.Node, aliasOK bool) bool
 	visit = func(n sqltree.Node, aliasOK bool) bool {
@@ -135,8 +131,8 @@ func (pl *Planner) joinShape(a *sqltree.Analysis, root, from sqltree.Node) *AggP
 			parts := sqltree.AsSlice(n["column_names"])
 			switch {
 			case len(parts) == 2 && strings.ToLower(sqltree.Str(parts[0])) == q:
-				addKey(strings.ToLower(sqltree.Str(parts[1])))
-			case len(parts) >= 2 && other[strings.ToLower(sqltree.Str(parts[0]))]:
+				ap.addKey(strings.ToLower(sqltree.Str(parts[1])))
+			case len(parts) >= 2 && strings.ToLower(sqltree.Str(parts[0])) == other:
 			case aliasOK && len(parts) == 1 && aliases[strings.ToLower(sqltree.Str(parts[0]))]:
 			default:
 				ok = false
@@ -181,41 +177,15 @@ func refOf(a *sqltree.Analysis, n sqltree.Node) *sqltree.TableRef {
 	return found
 }
 
-// qualifiers lists, lower-cased, the names a column of a table
-// expression may be qualified with, or nil when one of them is not
-// certain (a subquery without an alias).
-func qualifiers(n sqltree.Node) map[string]bool {
-	out := map[string]bool{}
-	var add func(n sqltree.Node) bool
-	add = func(n sqltree.Node) bool {
-		switch n["type"] {
-		case "BASE_TABLE":
-			name := sqltree.Str(n["alias"])
-			if name == "" {
-				name = sqltree.Str(n["table_name"])
-			}
-			out[strings.ToLower(name)] = true
-			return true
-		case "SUBQUERY", "EXPRESSION_LIST", "TABLE_FUNCTION":
-			name := sqltree.Str(n["alias"])
-			if name == "" {
-				return false
-			}
-			out[strings.ToLower(name)] = true
-			return true
-		case "JOIN":
-			if sqltree.Str(n["alias"]) != "" {
-				return false
-			}
-			l, r := sqltree.AsNode(n["left"]), sqltree.AsNode(n["right"])
-			return l != nil && r != nil && add(l) && add(r)
-		}
-		return false
+// sideName is the name a column of the other side of the join is
+// qualified with, lower-cased: a table's alias or name, a subquery's
+// alias; "" when it has none (its columns' qualifier is not certain).
+func sideName(n sqltree.Node) string {
+	name := sqltree.Str(n["alias"])
+	if name == "" && n["type"] == "BASE_TABLE" {
+		name = sqltree.Str(n["table_name"])
 	}
-	if !add(n) {
-		return nil
-	}
-	return out
+	return strings.ToLower(name)
 }
 
 // readsIn reports whether some aggregate of the query reads a column

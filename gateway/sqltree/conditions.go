@@ -78,9 +78,6 @@ func Conditions(ref *TableRef) (conds []Condition, complete bool) {
 	if !ok {
 		return nil, ref.Node != nil
 	}
-	if ref.Node == nil {
-		defer func() { complete = false }()
-	}
 	complete = true
 	var visit func(n Node)
 	visit = func(n Node) {
@@ -108,7 +105,7 @@ func Conditions(ref *TableRef) (conds []Condition, complete bool) {
 		conds = append(conds, cs...)
 	}
 	visit(where)
-	return conds, complete
+	return conds, complete && ref.Node != nil
 }
 
 // tree reads a Condition that may combine simple ones with AND, OR and NOT
