@@ -391,6 +391,42 @@ func (s *Source) Aggregate(ctx context.Context, req gateway.AggregateRequest) (*
 	return ag.Aggregate(ctx, req)
 }
 
+var _ gateway.Joiner = (*Source)(nil)
+
+// storeJoins is the store's Joiner for req: only while the store answers
+// both tables (two copies are two databases, and a copy and the store
+// cannot meet in one statement).
+func (s *Source) storeJoins(req gateway.JoinRequest) (gateway.Joiner, error) {
+	for _, t := range []string{req.Left.Table, req.Right.Table} {
+		if _, copied, _ := fromCopy(s, t, func(*gateway.CopyRead, *generation) (struct{}, error) { return struct{}{}, nil }); copied {
+			return nil, gateway.NotPushed("%s is answered from the gateway's copy", t)
+		}
+	}
+	j, ok := s.inner.(gateway.Joiner)
+	if !ok {
+		return nil, gateway.NotPushed("the store's adapter cannot join tables")
+	}
+	return j, nil
+}
+
+// Join asks the store to join two tables that no copy answers.
+func (s *Source) Join(ctx context.Context, req gateway.JoinRequest) (*gateway.ScanResult, error) {
+	j, err := s.storeJoins(req)
+	if err != nil {
+		return nil, err
+	}
+	return j.Join(ctx, req)
+}
+
+// PlanJoin is what Join would send, or its refusal.
+func (s *Source) PlanJoin(ctx context.Context, req gateway.JoinRequest) (*gateway.ScanPlan, error) {
+	j, err := s.storeJoins(req)
+	if err != nil {
+		return nil, err
+	}
+	return j.PlanJoin(ctx, req)
+}
+
 // copyNote heads the statement EXPLAIN shows for a scan of a copy.
 func copyNote(cr *gateway.CopyRead) string {
 	return fmt.Sprintf("-- the gateway's copy (mode %s), refreshed %s\n", cr.Mode, cr.RefreshedAt.UTC().Format(time.RFC3339))

@@ -739,3 +739,37 @@ func execAll(t *testing.T, db *sql.DB, stmts ...string) {
 		}
 	}
 }
+
+// A join of two tables is the store's only while the store answers both:
+// once one table is answered from its copy, the join is refused (and the
+// engine joins the copy's rows with the store's).
+func TestJoinOnlyWhileTheStoreAnswersBoth(t *testing.T) {
+	ctx := context.Background()
+	dsn, db := storetest.Postgres(t)
+	execAll(t, db,
+		`CREATE TABLE spend (id bigint, supplier text)`, `CREATE TABLE suppliers (code text, name text)`,
+		`INSERT INTO spend VALUES (1, 'A'), (2, 'B')`, `INSERT INTO suppliers VALUES ('A', 'Acme'), ('C', 'Cee')`)
+	sc := config.Source{ID: "pg", Council: "PG Council", GSS: "E08000035", Type: "postgres", DSN: dsn, MaxConnections: 2}
+	inner, err := postgres.Open(ctx, sc, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := gateway.JoinRequest{Left: gateway.ScanRequest{Table: "spend", Limit: -1}, Right: gateway.ScanRequest{Table: "suppliers", Limit: -1},
+		On: []gateway.JoinKey{{Left: "supplier", Right: "code"}}, Limit: -1}
+	res, err := inner.Join(ctx, req)
+	if got := rows(t, res, err); !slices.Equal(got, []string{"1|A|A|Acme"}) {
+		t.Fatalf("the store's join: %q", got)
+	}
+	off := false
+	sc.Accelerate = accel(t, func(a *config.Accelerate) { a.OnChange = &off; a.Tables = []string{"suppliers"} })
+	s := newSource(t, inner, sc, nil)
+	waitFor(t, "the copy of suppliers", serving(s, "suppliers"))
+	for _, r := range []gateway.JoinRequest{req, {Left: req.Right, Right: req.Left, On: []gateway.JoinKey{{Left: "code", Right: "supplier"}}, Limit: -1}} {
+		if _, err := s.Join(ctx, r); !errors.Is(err, gateway.ErrNotPushed) || !strings.Contains(err.Error(), "suppliers is answered from the gateway's copy") {
+			t.Errorf("a join with a copied table: %v, want a refusal", err)
+		}
+		if _, err := s.PlanJoin(ctx, r); !errors.Is(err, gateway.ErrNotPushed) {
+			t.Errorf("a join with a copied table, planned: %v, want a refusal", err)
+		}
+	}
+}

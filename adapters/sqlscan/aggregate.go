@@ -41,26 +41,7 @@ func BuildAggregate(d Dialect, t Table, req gateway.AggregateRequest) (*Query, e
 		}
 		return c, nil
 	}
-	comparable := func(c Column, role string) (string, error) {
-		switch c.Type.ID() {
-		case arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64:
-			return "", gateway.NotPushed("%s %s is floating point", role, c.Name)
-		}
-		if c.LooseCollation != "" {
-			return "", gateway.NotPushed("%s %s has collation %s, which may call different strings equal", role, c.Name, c.LooseCollation)
-		}
-		if d.Order == nil {
-			return "", gateway.NotPushed("%s cannot compare values as DuckDB does", d.Name)
-		}
-		expr, ok := d.Order(c, d.ColumnSQL(c))
-		if !ok {
-			return "", gateway.NotPushed("%s compares %s (%s) differently from DuckDB", d.Name, c.Name, c.StoreType)
-		}
-		if expr == "" {
-			expr = d.ColumnSQL(c)
-		}
-		return expr, nil
-	}
+	comparable := func(c Column, role string) (string, error) { return d.compareExpr(c, d.ColumnSQL(c), role) }
 
 	q := &Query{}
 	var items, groups []string
@@ -201,6 +182,33 @@ func BuildAggregate(d Dialect, t Table, req gateway.AggregateRequest) (*Query, e
 	q.Schema = schemaOf(q.Columns)
 	q.Pushed.Columns, q.Pushed.Aggregate = true, true
 	return q, nil
+}
+
+// compareExpr is the SQL, over colSQL (the column as the statement reads
+// it), that compares c's values exactly as DuckDB compares what the
+// reader makes of them: d.Order's expression (byte-wise text, say). It
+// refuses, with an error wrapping gateway.ErrNotPushed naming role,
+// floating point, a collation that may call different strings equal, and
+// any column d.Order cannot compare exactly.
+func (d Dialect) compareExpr(c Column, colSQL, role string) (string, error) {
+	switch c.Type.ID() {
+	case arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64:
+		return "", gateway.NotPushed("%s %s is floating point", role, c.Name)
+	}
+	if c.LooseCollation != "" {
+		return "", gateway.NotPushed("%s %s has collation %s, which may call different strings equal", role, c.Name, c.LooseCollation)
+	}
+	if d.Order == nil {
+		return "", gateway.NotPushed("%s cannot compare values as DuckDB does", d.Name)
+	}
+	expr, ok := d.Order(c, colSQL)
+	if !ok {
+		return "", gateway.NotPushed("%s compares %s (%s) differently from DuckDB", d.Name, c.Name, c.StoreType)
+	}
+	if expr == "" {
+		expr = colSQL
+	}
+	return expr, nil
 }
 
 var _ gateway.Aggregator = (*Source)(nil)

@@ -268,7 +268,7 @@ func TestDifferentialPushdown(t *testing.T) {
 	for i := range queries {
 		p := &personas[r.IntN(len(personas))]
 		ts := tables[p.name]
-		queries[i] = genQuery(r, p, ts[r.IntN(len(ts))])
+		queries[i] = genQuery(r, p, ts[r.IntN(len(ts))], ts)
 		queries[i].index = i
 	}
 
@@ -323,7 +323,7 @@ func TestDifferentialPushdown(t *testing.T) {
 				notPushed[why]++
 				continue
 			}
-			for _, k := range []string{"filter", "limit", "top-N", "pruned", "columns", "partial aggregate", "whole query"} {
+			for _, k := range []string{"filter", "limit", "top-N", "pruned", "columns", "partial aggregate", "whole query", "join"} {
 				if strings.Contains(p, k) {
 					kinds[k] = true
 				}
@@ -353,6 +353,9 @@ func TestDifferentialPushdown(t *testing.T) {
 	}
 	if only < 0 && (pushes["filter"] == 0 || pushes["limit"] == 0 || pushes["top-N"] == 0 || pushes["pruned"] == 0 || pushes["partial aggregate"] == 0 || pushes["whole query"] == 0) {
 		t.Errorf("the gateway with pushdown on should have pushed filters, limits, top-Ns, partial aggregates, whole queries and pruned councils: %v", pushes)
+	}
+	if only < 0 && pushes["join"] == 0 {
+		t.Errorf("no join of two tables of one store was answered by the store (%d such joins)", mix["store join"])
 	}
 	if only < 0 && joinSplit == 0 {
 		t.Errorf("no join's aggregation was split below the join (%d joins)", mix["join+group"])
@@ -535,7 +538,7 @@ func kindOfType(typ string) string {
 func numeric(k string) bool { return k == "int" || k == "decimal" || k == "float" }
 
 // genQuery makes one query over tb as p.
-func genQuery(r *rand.Rand, p *diffPersona, tb *diffTable) diffQuery {
+func genQuery(r *rand.Rand, p *diffPersona, tb *diffTable, all []*diffTable) diffQuery {
 	q := diffQuery{persona: p}
 	cols := tb.cols
 	var usable []*diffColumn
@@ -553,6 +556,8 @@ func genQuery(r *rand.Rand, p *diffPersona, tb *diffTable) diffQuery {
 		shape += 5
 	}
 	switch {
+	case shape < 2 && genStoreJoin(r, tb, all, usable, &q):
+		// two tables of one council's store joined (answered by the store)
 	case shape < 4:
 		// projection: a total ORDER BY with or without a LIMIT, a plain
 		// LIMIT, or neither
@@ -746,6 +751,76 @@ func genJoin(r *rand.Rand, p *diffPersona, tb *diffTable, cs []*diffColumn, aggr
 		sql += fmt.Sprintf(" HAVING count(*) > %d", r.IntN(5))
 	}
 	q.sql, q.ordered, q.shape = sql+" ORDER BY ALL", true, "join+group"
+	return true
+}
+
+// genStoreJoin makes an inner join of tb, a council's own table, with
+// another table of the same council, on a pair of columns of one kind
+// whose values meet: the join a store may answer whole
+// (gateway/planner/wholejoin.go), with conditions on either side and, at
+// times, a LIMIT. It reports false when tb has no such sibling.
+func genStoreJoin(r *rand.Rand, tb *diffTable, all []*diffTable, cs []*diffColumn, q *diffQuery) bool {
+	src, _, ok := strings.Cut(tb.sql, ".")
+	if tb.dataset != "" || !ok {
+		return false
+	}
+	type pair struct{ a, b *diffColumn }
+	var pairs []pair
+	var other *diffTable
+	for _, o := range all {
+		if o.dataset != "" || o.sql == tb.sql || !strings.HasPrefix(o.sql, src+".") {
+			continue
+		}
+		for _, ca := range cs {
+			for _, cb := range o.cols {
+				k := kindOfType(ca.typ)
+				if k != kindOfType(cb.typ) || (k != "text" && k != "int" && k != "date") {
+					continue
+				}
+				if slices.ContainsFunc(ca.values, func(v string) bool { return slices.Contains(cb.values, v) }) {
+					pairs, other = append(pairs, pair{ca, cb}), o
+				}
+			}
+		}
+		if other != nil {
+			break
+		}
+	}
+	if len(pairs) == 0 {
+		return false
+	}
+	key := pairs[r.IntN(len(pairs))]
+	var ocs []*diffColumn
+	for _, c := range other.cols {
+		if kindOfType(c.typ) != "other" {
+			ocs = append(ocs, c)
+		}
+	}
+	var items []string
+	for i, c := range pickColumns(r, cs, 1+r.IntN(min(3, len(cs)))) {
+		items = append(items, fmt.Sprintf("a.%s AS a%d", ident(c.name), i))
+	}
+	for i, c := range pickColumns(r, ocs, 1+r.IntN(min(3, len(ocs)))) {
+		items = append(items, fmt.Sprintf("b.%s AS b%d", ident(c.name), i))
+	}
+	sql := "SELECT " + strings.Join(items, ", ") + " FROM " + tb.sql + " AS a JOIN " + other.sql + " AS b ON a." + ident(key.a.name) + " = b." + ident(key.b.name)
+	var where []string
+	for range r.IntN(3) {
+		if r.IntN(2) == 0 {
+			where = append(where, genBoolOf(r, cs, 0, "a."))
+		} else {
+			where = append(where, genBoolOf(r, ocs, 0, "b."))
+		}
+	}
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	q.shape = "store join"
+	if r.IntN(3) == 0 {
+		q.limit, q.full = 1+r.IntN(20), sql
+		sql += fmt.Sprintf(" LIMIT %d", q.limit)
+	}
+	q.sql = sql
 	return true
 }
 

@@ -34,7 +34,8 @@ type SourceLimits struct {
 // LimitSource wraps src, the store of council source id (council is its
 // official name), so that at most lim.MaxConcurrent of its scans are open
 // at once. The wrapper has the optional capabilities src has (Aggregator,
-// Planner), and Unwrap returns src.
+// Planner), is a Joiner that refuses when src is not, and Unwrap returns
+// src.
 //
 // A slot is held for a scan's whole life, as the SQL adapters hold a
 // connection (max_connections): a scan waiting for a slot holds nothing
@@ -101,6 +102,41 @@ func (l *Limited) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.S
 	}
 	res, err := l.Source.Scan(ctx, req)
 	return l.gate.hold(ctx, res, err)
+}
+
+var _ gateway.Joiner = (*Limited)(nil)
+
+// Join starts the join within the limit, as one scan holding one slot;
+// a source that cannot join refuses (gateway.ErrNotPushed).
+func (l *Limited) Join(ctx context.Context, req gateway.JoinRequest) (*gateway.ScanResult, error) {
+	j, ok := l.Source.(gateway.Joiner)
+	if !ok {
+		return nil, gateway.NotPushed("the adapter cannot join tables")
+	}
+	if err := l.gate.breaker.allow(); err != nil {
+		return nil, err
+	}
+	if err := l.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	res, err := j.Join(ctx, req)
+	if errors.Is(err, gateway.ErrNotPushed) {
+		l.gate.breaker.done(ctx, nil) // the store answered: it cannot join these
+	}
+	return l.gate.hold(ctx, res, err)
+}
+
+// PlanJoin plans the join within the limit.
+func (l *Limited) PlanJoin(ctx context.Context, req gateway.JoinRequest) (*gateway.ScanPlan, error) {
+	j, ok := l.Source.(gateway.Joiner)
+	if !ok {
+		return nil, gateway.NotPushed("the adapter cannot join tables")
+	}
+	if err := l.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer l.gate.leave()
+	return j.PlanJoin(ctx, req)
 }
 
 func (l *Limited) aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {

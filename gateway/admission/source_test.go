@@ -188,6 +188,47 @@ func TestLimitSourceKeepsCapabilities(t *testing.T) {
 	}
 }
 
+type fakeJoiner struct{ *fakeSource }
+
+func (f fakeJoiner) Join(ctx context.Context, req gateway.JoinRequest) (*gateway.ScanResult, error) {
+	return f.Scan(ctx, req.Left)
+}
+func (fakeJoiner) PlanJoin(context.Context, gateway.JoinRequest) (*gateway.ScanPlan, error) {
+	return &gateway.ScanPlan{Statement: "join"}, nil
+}
+
+// The wrapper is a Joiner whatever it wraps: it refuses for a source that
+// cannot join, and holds one slot for the join's whole stream otherwise.
+func TestLimitSourceJoins(t *testing.T) {
+	ctx := context.Background()
+	req := gateway.JoinRequest{Left: gateway.ScanRequest{Table: "t"}, Right: gateway.ScanRequest{Table: "u"}, On: []gateway.JoinKey{{Left: "a", Right: "a"}}, Limit: -1}
+	base := &fakeSource{alloc: memory.DefaultAllocator, batches: 2}
+	plain := LimitSource(base, "s", "S Council", SourceLimits{MaxConcurrent: 1}).(gateway.Joiner)
+	if _, err := plain.Join(ctx, req); !errors.Is(err, gateway.ErrNotPushed) {
+		t.Errorf("a source that cannot join: %v, want a refusal", err)
+	}
+	if _, err := plain.PlanJoin(ctx, req); !errors.Is(err, gateway.ErrNotPushed) {
+		t.Errorf("a source that cannot join, planned: %v, want a refusal", err)
+	}
+	w := LimitSource(fakeJoiner{base}, "s", "S Council", SourceLimits{MaxConcurrent: 1})
+	res, err := w.(gateway.Joiner).Join(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := w.(interface{ InUse() int }).InUse(); n != 1 {
+		t.Errorf("%d slots taken while the join streams, want 1", n)
+	}
+	for res.Reader.Next() {
+	}
+	res.Reader.Release()
+	if n := w.(interface{ InUse() int }).InUse(); n != 0 {
+		t.Errorf("%d slots left taken", n)
+	}
+	if sp, err := w.(gateway.Joiner).PlanJoin(ctx, req); err != nil || sp.Statement != "join" {
+		t.Errorf("PlanJoin %v %v", sp, err)
+	}
+}
+
 // A busy but healthy store: many scans over one slot all succeed, each
 // waiting its turn, because the store keeps moving.
 func TestLimitSourceQueuesWhileTheStoreMoves(t *testing.T) {

@@ -196,12 +196,13 @@ type Query struct {
 	// ... LIMIT sent to the store), "prune" (councils left out by a
 	// condition on council), "aggregate" (partial aggregates computed in
 	// the stores), "query" (a query the store answers whole, handed to the
-	// client without DuckDB).
+	// client without DuckDB), "join" (a join of two tables of one store
+	// answered whole by that store; off too when "query" is).
 	PushdownOff []string `yaml:"pushdown_off"`
 }
 
 // Pushdown kinds that PushdownOff may name.
-var PushdownKinds = []string{"columns", "filters", "limit", "topn", "prune", "aggregate", "query"}
+var PushdownKinds = []string{"columns", "filters", "limit", "topn", "prune", "aggregate", "query", "join"}
 
 // PushdownOn reports whether a kind of pushdown is on.
 func (q Query) PushdownOn(kind string) bool { return !slices.Contains(q.PushdownOff, kind) }

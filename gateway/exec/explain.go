@@ -40,7 +40,14 @@ func (x *Executor) Explain(ctx context.Context, q Query) (*Explained, error) {
 	defer cancel()
 	j := newJob(q.Plan)
 	j.explain = true
+	joined, err := x.explainJoin(ctx, j)
+	if err != nil {
+		return nil, err
+	}
 	for _, s := range j.scans {
+		if joined {
+			break // the join is the whole answer
+		}
 		if s.Pruned {
 			continue
 		}
@@ -81,6 +88,10 @@ func (x *Executor) Explain(ctx context.Context, q Query) (*Explained, error) {
 		}
 	}()
 	// whole query: the store's rows would be the answer
+	if joined {
+		out.Plan = "whole query"
+		return out, nil
+	}
 	if fields, _ := x.wholeShape(q.Analysis, j); fields != nil {
 		j.of(q.Plan.Direct[0].Scan).whole = true
 		out.Plan = "whole query"

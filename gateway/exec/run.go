@@ -94,6 +94,9 @@ type job struct {
 	agg     *planner.AggPlan
 	explain bool   // nothing is read
 	duckSQL string // what DuckDB runs (the analyst's SQL or its rewrite)
+	// join is the whole join the store answers, once started
+	// (joinwhole.go).
+	join *joinRun
 	// mayFail: the scans a failing store may leave out of the answer
 	// (Query.Partial), by scan id: those of standard dataset members that
 	// no council table of the query reads too.
@@ -331,7 +334,14 @@ func (x *Executor) run(ctx context.Context, q Query, j *job) (res *Run, err erro
 		}
 	}()
 
-	if err := startScans(qctx, j, j.explain); err != nil {
+	err = nil
+	if !j.explain {
+		_, err = x.startJoin(qctx, j)
+	}
+	if err == nil {
+		err = startScans(qctx, j, j.explain)
+	}
+	if err != nil {
 		for _, s := range j.scans {
 			if s.reader != nil {
 				s.reader.Release()

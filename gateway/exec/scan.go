@@ -24,7 +24,12 @@ type scanRun struct {
 	aggWhy    string // why the partial is the gateway's to compute (the plan's reason, or the store's)
 	aggPushed bool   // the reader carries the store's partial aggregate
 	whole     bool   // the store's rows are the answer (whole-query pushdown)
-	reader    *prefetch
+	// joined: the scan's reader carries a whole join of its table with
+	// another (joinwhole.go); joinedInto, on that other table's scan, is
+	// the scan that reads for both.
+	joined     bool
+	joinedInto *scanRun
+	reader     *prefetch
 	// hidden: a row filter or mask applies to the scan's rows, so they
 	// were loaded only where the analyst's statement cannot name them,
 	// and visible counts what the requester may see of them.
@@ -100,6 +105,9 @@ func startScans(ctx context.Context, j *job, explain bool) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(scans))
 	for i, s := range scans {
+		if s.reader != nil {
+			continue // started with another (a whole join)
+		}
 		schema := projectSchema(s.Table.Schema, s.Req.Columns)
 		if explain || s.Pruned {
 			if explain && s.aggPushed && s.planSchema != nil {
@@ -279,6 +287,12 @@ func (s *scanRun) stats(aggOnly bool) SourceStats {
 		return st
 	}
 	st.Pushed = s.pushed.Summary()
+	switch {
+	case s.joined:
+		st.Pushed += ", join"
+	case s.joinedInto != nil:
+		st.Pushed += ", join (in the statement of " + s.joinedInto.Table.Name + ")"
+	}
 	if s.whole {
 		st.Pushed += ", whole query"
 	}
@@ -288,7 +302,8 @@ func (s *scanRun) stats(aggOnly bool) SourceStats {
 	st.Files = s.files
 	st.Copy = s.copy
 	switch {
-	case aggOnly || s.reader == nil:
+	case aggOnly || s.reader == nil || s.joinedInto != nil:
+		// the joined rows are counted on the scan that read them
 	case s.hidden:
 		st.Rows = &s.visible
 	default:

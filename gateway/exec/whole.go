@@ -25,6 +25,9 @@ func (x *Executor) wholeQuery(a *sqltree.Analysis, j *job) array.RecordReader {
 	if j.explain {
 		return nil
 	}
+	if j.join != nil {
+		return j.joinReader()
+	}
 	fields, cols := x.wholeShape(a, j)
 	if fields == nil {
 		return nil

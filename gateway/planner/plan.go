@@ -20,6 +20,9 @@ type Plan struct {
 	// Agg, when set, splits the query's aggregation: each council's
 	// partial, then DuckDB combines them (see aggregate.go).
 	Agg *AggPlan
+	// Join, when set, is a join its store may answer whole, if the
+	// policy and the store allow (see wholejoin.go).
+	Join *WholeJoin
 	// AggOnly: some table is aggregate-only, so the response tells
 	// nothing per council of the rows behind the aggregates.
 	AggOnly bool

@@ -364,6 +364,7 @@ func (pl *Planner) Plan(ctx context.Context, a *sqltree.Analysis) (*Plan, error)
 			rs.std.Members = rs.scans
 		}
 	}
+	p.Join = pl.wholeJoin(a, p)
 	return p, nil
 }
 

@@ -79,33 +79,47 @@ func Conditions(ref *TableRef) (conds []Condition, complete bool) {
 		return nil, ref.Node != nil
 	}
 	complete = true
-	var visit func(n Node)
-	visit = func(n Node) {
-		if n["type"] == "CONJUNCTION_AND" {
-			for _, c := range AsSlice(n["children"]) {
-				if cn, ok := c.(Node); ok {
-					visit(cn)
-				}
-			}
-			return
-		}
-		if t := Str(n["type"]); t == "CONJUNCTION_OR" || t == "OPERATOR_NOT" || Str(n["function_name"]) == "!~~" {
-			c, ok := tree(n, ref)
-			if !ok {
-				complete = false
-				return
-			}
-			conds = append(conds, c)
-			return
-		}
-		cs := simple(n, ref)
-		if cs == nil {
+	for _, n := range Conjuncts(where) {
+		cs, ok := ConjunctConditions(n, ref)
+		if !ok {
 			complete = false
 		}
 		conds = append(conds, cs...)
 	}
-	visit(where)
 	return conds, complete && ref.Node != nil
+}
+
+// Conjuncts are the operands of a WHERE (or ON) clause's top-level ANDs,
+// nested ANDs flattened.
+func Conjuncts(where Node) []Node {
+	if where == nil {
+		return nil
+	}
+	if where["type"] != "CONJUNCTION_AND" {
+		return []Node{where}
+	}
+	var out []Node
+	for _, c := range AsSlice(where["children"]) {
+		if cn, ok := c.(Node); ok {
+			out = append(out, Conjuncts(cn)...)
+		}
+	}
+	return out
+}
+
+// ConjunctConditions reads one conjunct as the conditions on ref that say
+// all it says (one, or two for BETWEEN), or reports false when it is not
+// a simple condition (or a tree of them) on ref.
+func ConjunctConditions(n Node, ref *TableRef) ([]Condition, bool) {
+	if t := Str(n["type"]); t == "CONJUNCTION_OR" || t == "OPERATOR_NOT" || Str(n["function_name"]) == "!~~" {
+		c, ok := tree(n, ref)
+		if !ok {
+			return nil, false
+		}
+		return []Condition{c}, true
+	}
+	cs := simple(n, ref)
+	return cs, cs != nil
 }
 
 // tree reads a Condition that may combine simple ones with AND, OR and NOT
