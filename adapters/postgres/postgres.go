@@ -103,7 +103,8 @@ SELECT c.relname, c.relkind::text, c.reltuples::float8,
        bt.typname,
        CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
        format_type(a.atttypid, a.atttypmod),
-       CASE WHEN co.collisdeterministic THEN '' ELSE coalesce(co.collname, '') END
+       CASE WHEN co.collisdeterministic THEN '' ELSE coalesce(co.collname, '') END,
+       coalesce(co.collname, '')
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -149,12 +150,12 @@ func (s *pgStore) Describe(ctx context.Context, only string) ([]sqlscan.Table, e
 	var out []sqlscan.Table
 	for rows.Next() {
 		var (
-			rel, kind, col, typname, format, loose string
+			rel, kind, col, typname, format, loose, coll string
 			reltuples                              float64
 			nullable                               bool
 			typmod                                 int32
 		)
-		if err := rows.Scan(&rel, &kind, &reltuples, &col, &nullable, &typname, &typmod, &format, &loose); err != nil {
+		if err := rows.Scan(&rel, &kind, &reltuples, &col, &nullable, &typname, &typmod, &format, &loose, &coll); err != nil {
 			return nil, sqlscan.StoreError(ctx, store, s.id, "list tables", err)
 		}
 		if len(out) == 0 || out[len(out)-1].Name != rel {
@@ -167,7 +168,7 @@ func (s *pgStore) Describe(ctx context.Context, only string) ([]sqlscan.Table, e
 		}
 		c := column(col, typname, typmod, format)
 		c.Nullable = nullable
-		c.LooseCollation = loose
+		c.LooseCollation, c.Collation = loose, coll
 		t := &out[len(out)-1]
 		t.Columns = append(t.Columns, c)
 	}

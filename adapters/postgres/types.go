@@ -238,7 +238,26 @@ var dialect = sqlscan.Dialect{
 	Placeholder: sqlscan.Dollar,
 	Filter:      filter,
 	Order:       order,
+	Equal:       equal,
 	NullsOrder:  true,
+}
+
+// equal compares a join's key pair with a plain =, which PostgreSQL can
+// answer through an index on either column, where that is DuckDB's
+// equality: text of one deterministic collation (equality under one is
+// byte equality; two collations would not compare at all), and the
+// other types order accepts, which it compares as they are. Not char(n),
+// whose = ignores the trailing spaces it is read with.
+func equal(a, b sqlscan.Column, aSQL, bSQL string) (string, bool) {
+	for _, c := range []sqlscan.Column{a, b} {
+		if _, ok := order(c, "x"); !ok || c.LooseCollation != "" || c.Expr != "" {
+			return "", false
+		}
+	}
+	if a.Type.ID() == arrow.STRING && a.Collation != b.Collation {
+		return "", false
+	}
+	return aSQL + " = " + bSQL, true
 }
 
 // order orders c as DuckDB orders what the reader makes of it: numbers

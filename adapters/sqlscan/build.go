@@ -28,6 +28,10 @@ type Column struct {
 	// two byte-wise different strings of this column equal (a PostgreSQL
 	// nondeterministic collation). Empty otherwise.
 	LooseCollation string
+	// Collation is the column's collation as the store names it, where
+	// the adapter reads it (PostgreSQL); two text columns of one
+	// collation compare without a COLLATE clause (Dialect.Equal).
+	Collation string
 }
 
 // Table is one store table: its columns and the store's row estimate.
@@ -134,6 +138,12 @@ type Dialect struct {
 	// DECIMAL(38,s). Without it only integer columns are summed in the
 	// store, read as BIGINT.
 	SumCast string
+	// Equal, when set, renders an equality of two columns (a join's key
+	// pair) that holds exactly when DuckDB's does, in a form the store
+	// can answer through its indexes (PostgreSQL's plain = over one
+	// deterministic collation), or reports false; then, and when it is
+	// nil, the pair is compared through d.Order's expressions.
+	Equal func(a, b Column, aSQL, bSQL string) (string, bool)
 	// BoolMinMax names the functions that take the min and max of
 	// booleans where min and max do not (PostgreSQL: bool_and, bool_or).
 	BoolMinMax [2]string

@@ -24,7 +24,7 @@ import (
 // filter of both sides (FitExact; a superset would keep rows DuckDB
 // drops), and every key pair compared through d.Order's expression (the
 // comparison grouping uses: byte-wise text, never floating point, never a
-// loose collation), of one kind on both sides (integers, decimals of one
+// loose collation; or d.Equal's form of the same equality), of one kind on both sides (integers, decimals of one
 // scale, or one type), with NULLs where the reader makes them (a MariaDB
 // zero date, a value the store holds and the reader reads as NULL, would
 // join in the store and not in DuckDB).
@@ -69,14 +69,20 @@ func BuildJoin(d Dialect, left, right Table, req gateway.JoinRequest) (*Query, e
 		if !sameKind(lc.Type, rc.Type) {
 			return nil, gateway.NotPushed("join key %s (%s) = %s (%s): the types differ", k.Left, lc.Type, k.Right, rc.Type)
 		}
-		var exprs [2]string
+		var exprs, cols [2]string
 		for i, c := range [2]Column{lc, rc} {
-			colSQL := [2]string{"l.", "r."}[i] + d.Quote(c.Name)
-			if d.Filter(c, gateway.Filter{Column: c.Name, Op: gateway.OpIsNotNull}, colSQL).Fit != FitExact {
+			cols[i] = [2]string{"l.", "r."}[i] + d.Quote(c.Name)
+			if d.Filter(c, gateway.Filter{Column: c.Name, Op: gateway.OpIsNotNull}, cols[i]).Fit != FitExact {
 				return nil, gateway.NotPushed("join key %s: the store's NULLs are not the gateway's (%s)", c.Name, c.StoreType)
 			}
-			if exprs[i], err = d.compareExpr(c, colSQL, "join key"); err != nil {
+			if exprs[i], err = d.compareExpr(c, cols[i], "join key"); err != nil {
 				return nil, err
+			}
+		}
+		if d.Equal != nil {
+			if eq, ok := d.Equal(lc, rc, cols[0], cols[1]); ok {
+				on = append(on, eq)
+				continue
 			}
 		}
 		on = append(on, exprs[0]+" = "+exprs[1])

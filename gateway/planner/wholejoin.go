@@ -28,6 +28,8 @@ import (
 //     the whole WHERE);
 //   - a LIMIT, if any, without OFFSET and without ORDER BY; no DISTINCT,
 //     GROUP BY, HAVING, QUALIFY, SAMPLE, WITH, subquery or expression;
+//   - it is not a large table joined to a small one with nothing to cut
+//     the large one (the cost rule below);
 //   - every column named resolves to one table for certain: qualified by
 //     that table's alias (or its name, when it has none), or unqualified
 //     and a column of that table alone (DuckDB refuses a name both have;
@@ -250,6 +252,25 @@ func (pl *Planner) wholeJoin(a *sqltree.Analysis, p *Plan) *WholeJoin {
 	}
 	if len(w.Out) == 0 {
 		return nil
+	}
+	// The cost rule: a large table joined to a small one (a tenth of its
+	// rows or fewer, by the store's estimates), with no LIMIT and no
+	// condition on the small one, is no smaller joined: the store would
+	// send every row of the large table with the small one's columns
+	// repeated, and DuckDB joins the two at least as fast (1M rows to a
+	// 400-row lookup in PostgreSQL: 1.44 s joined in the store, 1.19 s in
+	// DuckDB). A LIMIT, or a condition on the small side (which cuts the
+	// large one through the join), is where the store wins.
+	if w.Limit < 0 {
+		big, small := scans[0], scans[1]
+		if small.Table.Rows > big.Table.Rows {
+			big, small = small, big
+		}
+		if small.Table.Rows >= 0 && small.Table.Rows*10 <= big.Table.Rows && len(small.Req.Filters) == 0 {
+			big.Note("the join with %s is not sent to the store: with no LIMIT and no condition on %s (about %d rows), it would send every row of %s (about %d) with %s's columns repeated; DuckDB joins them",
+				small.Table.Name, small.Table.Name, small.Table.Rows, big.Table.Name, big.Table.Rows, small.Table.Name)
+			return nil
+		}
 	}
 	return w
 }
