@@ -151,9 +151,9 @@ func (s *pgStore) Describe(ctx context.Context, only string) ([]sqlscan.Table, e
 	for rows.Next() {
 		var (
 			rel, kind, col, typname, format, loose, coll string
-			reltuples                              float64
-			nullable                               bool
-			typmod                                 int32
+			reltuples                                    float64
+			nullable                                     bool
+			typmod                                       int32
 		)
 		if err := rows.Scan(&rel, &kind, &reltuples, &col, &nullable, &typname, &typmod, &format, &loose, &coll); err != nil {
 			return nil, sqlscan.StoreError(ctx, store, s.id, "list tables", err)
