@@ -25,6 +25,7 @@ import (
 	"github.com/councildata/gateway/gateway/auth"
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/config"
+	"github.com/councildata/gateway/gateway/console"
 	"github.com/councildata/gateway/gateway/engine"
 	"github.com/councildata/gateway/gateway/flightapi"
 	"github.com/councildata/gateway/gateway/httpapi"
@@ -226,6 +227,9 @@ func (m *Main) Listen() (string, error) {
 		api.PolicyStatus = func() (string, error) { return "disabled", nil }
 	}
 	api.AuditStatus = m.audit.Err
+	sessions := console.NewSessions()
+	api.Console = (&console.Console{Auth: m.auth, Sessions: sessions, Version: version}).Handler()
+	api.Sessions = sessions
 	// The handlers set the write deadline again when they start to answer
 	// and for each batch of a result; the server's own is for what net/http
 	// writes itself.

@@ -19,6 +19,7 @@ import (
 	"github.com/councildata/gateway/gateway/admission"
 	"github.com/councildata/gateway/gateway/auth"
 	"github.com/councildata/gateway/gateway/catalog"
+	"github.com/councildata/gateway/gateway/console"
 	"github.com/councildata/gateway/gateway/engine"
 )
 
@@ -44,6 +45,19 @@ type Server struct {
 	// WriteTimeout is how long the client may take to read a response, or
 	// each batch of a streamed result; 0 for no limit.
 	WriteTimeout time.Duration
+	// Console, if set, is the web console, served at /ui/ (and / leads
+	// there); Sessions are its signed-in browsers, whose session cookie
+	// (with its CSRF header) the API takes in place of Authorization.
+	Console  http.Handler
+	Sessions SessionCredentials
+}
+
+// SessionCredentials finds the credential of a browser's console session
+// (console.Sessions): found is false when the request has no session
+// cookie; err refuses one whose session has ended or that lacks its
+// CSRF token.
+type SessionCredentials interface {
+	Credential(r *http.Request) (token string, found bool, err error)
 }
 
 // Handler returns the API's routes.
@@ -56,6 +70,10 @@ func (s *Server) Handler() http.Handler {
 	r.Use(s.writeDeadline)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
+	if s.Console != nil {
+		r.Mount("/ui", s.Console)
+		r.With(console.Headers).Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui/", http.StatusSeeOther) })
+	}
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
 		r.Post("/v1/query", s.query)
@@ -75,7 +93,18 @@ func (s *Server) Handler() http.Handler {
 
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := s.Auth.Authenticate(r.Context(), auth.BearerToken(r.Header.Get("Authorization")))
+		token := auth.BearerToken(r.Header.Get("Authorization"))
+		if token == "" && r.Header.Get("Authorization") == "" && s.Sessions != nil {
+			t, found, err := s.Sessions.Credential(r)
+			if err != nil {
+				writeError(w, s.Log, err, "")
+				return
+			}
+			if found {
+				token = t
+			}
+		}
+		req, err := s.Auth.Authenticate(r.Context(), token)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="council-gateway"`)
 			writeError(w, s.Log, err, "")

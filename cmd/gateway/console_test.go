@@ -1,0 +1,441 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/councildata/gateway/gateway/console"
+)
+
+var updateScreenshots = flag.Bool("update-screenshots", false, "write the console's screenshots to testdata/screenshots (the README shows them)")
+
+// screenshot writes the page as testdata/screenshots/<name>.png, when
+// asked to (-update-screenshots).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if !*updateScreenshots {
+		return
+	}
+	png := value(t, ctx, chromedp.CaptureScreenshot())
+	dir := filepath.Join("..", "..", "testdata", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chromium finds Debian's chromium (or another Chrome); where none is
+// installed the browser tests skip, unless CI is set.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no chromium to run the console's browser tests: apt-get install chromium")
+	}
+	t.Skip("no chromium: apt-get install chromium to run the console's browser tests")
+	return ""
+}
+
+// browser starts a headless chromium for the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.Flag("disable-gpu", true),
+		chromedp.WindowSize(1366, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	openTab(t, ctx)
+	return ctx
+}
+
+// openTab opens ctx's tab with a first action on ctx itself: the tab
+// lives as long as the context its first action ran with.
+func openTab(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+}
+
+// do runs browser steps within a minute.
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// value runs one browser action within a minute and returns its value.
+func value[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// count is how many elements match a CSS selector now.
+func count(t *testing.T, ctx context.Context, sel string) int {
+	t.Helper()
+	return len(value(t, ctx, chromedp.Nodes(chromedp.CSSAll(sel), chromedp.AtLeast(0))))
+}
+
+// signIn opens the gateway's root, which leads to the sign-in page, and
+// signs in with key.
+func signIn(t *testing.T, ctx context.Context, base, key string) {
+	t.Helper()
+	do(t, ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#key")),
+		chromedp.SendKeys(chromedp.CSS("#key"), key),
+		chromedp.Submit(chromedp.CSS("#key")),
+	)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS("#who"))); err != nil {
+		page := value(t, ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+		t.Fatalf("signing in as %s: %v; the page:\n%s", key, err, page)
+	}
+}
+
+// waitText waits until the element's text contains want, and returns it.
+func waitText(t *testing.T, ctx context.Context, sel, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		text := value(t, ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeReady))
+		if strings.Contains(text, want) {
+			return text
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s says %q, not %q", sel, text, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// runQuery types sql into the editor, runs it and waits for the answer.
+func runQuery(t *testing.T, ctx context.Context, sql string) string {
+	t.Helper()
+	do(t, ctx,
+		chromedp.SetValue(chromedp.CSS("#sql"), sql),
+		chromedp.Click(chromedp.CSS("#run")),
+	)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		status := value(t, ctx, chromedp.Text(chromedp.CSS("#status")))
+		if strings.Contains(status, " in ") || strings.Contains(status, "failed") {
+			return status
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the query did not finish: %q", status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestConsoleInABrowser: each demo persona signs in through the console,
+// sees its catalog with what the policy does to each column, runs a
+// cross-council query and sees its rows and its statistics; a data value
+// that looks like markup is shown as text.
+func TestConsoleInABrowser(t *testing.T) {
+	ctx := browser(t)
+	cfg, _ := demo(t, 42, true)
+	base := start(t, cfg)
+
+	// A key the gateway does not know: the sign-in page says so.
+	do(t, ctx,
+		chromedp.Navigate(base+"/ui/login"),
+		chromedp.WaitVisible(chromedp.CSS("#key")),
+		chromedp.SendKeys(chromedp.CSS("#key"), "not-a-key"),
+		chromedp.Submit(chromedp.CSS("#key")),
+	)
+	waitText(t, ctx, ".problem", "not one the gateway knows")
+	screenshot(t, ctx, "console-sign-in")
+
+	for _, p := range []struct{ key, id, sees string }{
+		{"demo-analyst", "analyst@edinburgh", "std.spend_over_500"},
+		{"demo-partner", "partner@nhs-lothian", "std.planning_applications"},
+		{"demo-public", "public", "std.spend_over_500"},
+		{"demo-governance", "governance@edinburgh", "Catalog"},
+	} {
+		t.Run(p.key, func(t *testing.T) {
+			pctx, cancel := chromedp.NewContext(ctx) // a tab of its own, cookies shared: sign out at the end
+			defer cancel()
+			openTab(t, pctx)
+			signIn(t, pctx, base, p.key)
+			waitText(t, pctx, "#who", p.id)
+			waitText(t, pctx, "nav#catalog", p.sees)
+			do(t, pctx, chromedp.Click(chromedp.CSS("header form button")), chromedp.WaitVisible(chromedp.CSS("#key")))
+		})
+	}
+
+	signIn(t, ctx, base, "demo-analyst")
+	// The catalog: Edinburgh's own tables for its analyst, the datasets
+	// with each column's treatment (the benchmarking agreement redacts
+	// other councils' beneficiary names).
+	waitText(t, ctx, "#tree", "std.spend_over_500")
+	value(t, ctx, chromedp.Evaluate[bool](`document.querySelectorAll("#tree details").forEach((d) => d.open = true); true`)) // expand the tree
+	tree := value(t, ctx, chromedp.Text(chromedp.CSS("#tree")))
+	for _, want := range []string{"edinburgh.payments_over_500", "beneficiary_name", "masked (redact)", "plain", "Councils: "} {
+		if !strings.Contains(tree, want) {
+			t.Errorf("the catalog tree lacks %q:\n%.2000s", want, tree)
+		}
+	}
+
+	// A cross-council query: its grid and its statistics, one line per
+	// council.
+	status := runQuery(t, ctx, "SELECT council, count(*) AS payments, sum(amount) AS total FROM std.spend_over_500 GROUP BY council ORDER BY council")
+	screenshot(t, ctx, "console-query")
+	if !strings.HasPrefix(status, "6 rows in ") {
+		t.Errorf("status %q", status)
+	}
+	heads, cells, statRows := count(t, ctx, "#grid thead th"), count(t, ctx, "#grid tbody td"), count(t, ctx, "#stats tbody tr")
+	if heads != 3 || cells != 18 || statRows != 6 {
+		t.Errorf("%d columns, %d cells, %d councils in the stats; want 3, 18, 6", heads, cells, statRows)
+	}
+	first, stats := value(t, ctx, chromedp.Text(chromedp.CSS("#grid tbody tr td"))), value(t, ctx, chromedp.TextContent(chromedp.CSS("#stats")))
+	if first != "dundee" || !strings.Contains(stats, "edinburgh") || !strings.Contains(stats, "columns") {
+		t.Errorf("first cell %q; stats %q", first, stats)
+	}
+
+	// A large result streams: every row counted, the first thousand shown.
+	status = runQuery(t, ctx, "SELECT * FROM range(25000) t(n)")
+	if !strings.HasPrefix(status, "25000 rows in ") || !strings.Contains(status, "the grid shows the first 1000") {
+		t.Errorf("status %q", status)
+	}
+
+	// A refusal is shown, with the gateway's words.
+	if status := runQuery(t, ctx, "SELECT * FROM nowhere.nothing"); !strings.Contains(status, "not_found") {
+		t.Errorf("status of a query over no table: %q", status)
+	}
+
+	// Values that look like markup are text: no element is made of them
+	// and no script runs.
+	runQuery(t, ctx, `SELECT '<img src=x onerror="window.__xss=1">' AS a, '<script>window.__xss=2</script>' AS b`)
+	imgs := count(t, ctx, "#grid img, #grid script")
+	xss := value(t, ctx, chromedp.Evaluate[string](`String(window.__xss)`))
+	cell := value(t, ctx, chromedp.Text(chromedp.CSS("#grid tbody td")))
+	if imgs != 0 || xss != "undefined" || cell != `<img src=x onerror="window.__xss=1">` {
+		t.Errorf("markup in a value: %d elements made, window.__xss %s, cell %q", imgs, xss, cell)
+	}
+}
+
+// TestConsoleSecurity: the console's pages carry a strict CSP and no
+// inline script, its cookie is HttpOnly and SameSite=Strict, and the API
+// takes the cookie only with the session's CSRF token: a request another
+// site could make (the cookie alone, or a wrong token) is refused, as is
+// a sign-in posted from another origin.
+func TestConsoleSecurity(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base := start(t, cfg)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	scripts := regexp.MustCompile(`(?is)<script([^>]*)>(.*?)</script>`)
+	attrs := regexp.MustCompile(`(?i)\son[a-z]+\s*=|\sstyle\s*=|javascript:`)
+	checkPage := func(path string, resp *http.Response, body string) {
+		t.Helper()
+		if csp := resp.Header.Get("Content-Security-Policy"); csp != console.ContentSecurityPolicy || !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
+			t.Errorf("%s: Content-Security-Policy %q", path, csp)
+		}
+		if resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: headers %v", path, resp.Header)
+		}
+		for _, m := range scripts.FindAllStringSubmatch(body, -1) {
+			if !strings.Contains(m[1], "src=") || strings.TrimSpace(m[2]) != "" {
+				t.Errorf("%s: an inline script %q", path, m[0])
+			}
+		}
+		if strings.Count(strings.ToLower(body), "<script") != len(scripts.FindAllString(body, -1)) {
+			t.Errorf("%s: a script tag not closed as expected", path)
+		}
+		if m := attrs.FindString(body); m != "" {
+			t.Errorf("%s: an inline handler or style %q", path, m)
+		}
+	}
+
+	resp, page := get("/ui/login")
+	checkPage("/ui/login", resp, page)
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("no CSRF token in the sign-in form: %s", page)
+	}
+	login := func(origin, token, key string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+"/ui/login", strings.NewReader(url.Values{"csrf": {token}, "key": {key}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	// From another site, or without the form's token: refused, no session.
+	if r := login("http://evil.example", csrf[1], "demo-analyst"); r.StatusCode != 403 || sessionCookie(r) != nil {
+		t.Errorf("a sign-in posted from another origin: %d, cookie %v", r.StatusCode, sessionCookie(r))
+	}
+	_, page = get("/ui/login")
+	csrf = regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if r := login("", "forged", "demo-analyst"); r.StatusCode != 403 || sessionCookie(r) != nil {
+		t.Errorf("a sign-in with a forged form token: %d", r.StatusCode)
+	}
+	_, page = get("/ui/login")
+	csrf = regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	r := login(base, csrf[1], "demo-analyst")
+	c := sessionCookie(r)
+	if r.StatusCode != 303 || c == nil {
+		t.Fatalf("sign-in: %d %v", r.StatusCode, r.Header)
+	}
+	raw := strings.ToLower(strings.Join(r.Header.Values("Set-Cookie"), "\n"))
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || !strings.Contains(raw, "samesite=strict") || strings.Contains(raw, "secure") {
+		t.Errorf("session cookie %+v (%s); want HttpOnly, SameSite=Strict, Path=/, not Secure over plain HTTP", c, raw)
+	}
+	if strings.Contains(raw, "demo-analyst") {
+		t.Errorf("the credential is in a cookie: %s", raw)
+	}
+	resp, page = get("/ui/")
+	checkPage("/ui/", resp, page)
+	token := regexp.MustCompile(`name="csrf-token" content="([^"]+)"`).FindStringSubmatch(page)
+	if resp.StatusCode != 200 || token == nil {
+		t.Fatalf("console page: %d %s", resp.StatusCode, page)
+	}
+	if strings.Contains(page, "demo-analyst") {
+		t.Errorf("the credential is in the page")
+	}
+
+	query := func(csrfToken string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+"/v1/query", strings.NewReader(sqlFor("SELECT count(*) AS n FROM std.spend_over_500", "research")))
+		if csrfToken != "" {
+			req.Header.Set(console.CSRFHeader, csrfToken)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// The cookie alone, as a form or an image on another site would
+	// send it (were SameSite ignored), and a wrong token: refused.
+	for _, bad := range []string{"", "wrong", token[1] + "x"} {
+		if status, body := query(bad); status != 403 || !strings.Contains(body, "CSRF") {
+			t.Errorf("the cookie with CSRF token %q: %d %s", bad, status, body)
+		}
+	}
+	if status, body := query(token[1]); status != 200 {
+		t.Errorf("the console's own request: %d %s", status, body)
+	}
+	// A request with its own Authorization is that credential's, cookie
+	// or not.
+	req, _ := http.NewRequest("GET", base+"/v1/catalog?purpose=transparency", nil)
+	req.Header.Set("Authorization", "Bearer demo-public")
+	if resp, err := client.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("an API key beside the cookie: %v %v", resp, err)
+	} else {
+		var cat struct {
+			Sources []struct {
+				Tables []any `json:"tables"`
+			} `json:"sources"`
+		}
+		json.NewDecoder(resp.Body).Decode(&cat)
+		resp.Body.Close()
+		for _, s := range cat.Sources {
+			if len(s.Tables) > 0 {
+				t.Errorf("the public's catalog lists a council's own tables: the cookie's analyst leaked in")
+			}
+		}
+	}
+
+	// Signing out ends the session on the gateway: the old cookie no
+	// longer reads anything, with its token or not.
+	form := url.Values{"csrf": {token[1]}}.Encode()
+	lreq, _ := http.NewRequest("POST", base+"/ui/logout", strings.NewReader(form))
+	lreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	old := c
+	if resp, err := client.Do(lreq); err != nil || resp.StatusCode != 303 {
+		t.Fatalf("sign out: %v %v", resp, err)
+	}
+	req, _ = http.NewRequest("POST", base+"/v1/query", strings.NewReader(sqlFor("SELECT 1", "research")))
+	req.AddCookie(old)
+	req.Header.Set(console.CSRFHeader, token[1])
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Errorf("a signed-out session's cookie: %v %v", resp, err)
+	}
+	if resp, _ := get("/ui/"); resp.StatusCode != 303 || resp.Header.Get("Location") != "/ui/login" {
+		t.Errorf("the console after signing out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func sessionCookie(r *http.Response) *http.Cookie {
+	for _, c := range r.Cookies() {
+		if c.Name == console.CookieName && c.Value != "" {
+			return c
+		}
+	}
+	return nil
+}
+
+// TestConsoleCancelStopsTheStoreQuery: Cancel in the console ends the
+// query, and the PostgreSQL council's query leaves pg_stat_activity.
+func TestConsoleCancelStopsTheStoreQuery(t *testing.T) {
+	ctx := browser(t)
+	cfg, _, pg := databases(t)
+	view := slowView(t, pg, "console_slow")
+	base := start(t, cfg)
+	signIn(t, ctx, base, "demo-analyst")
+	err := stopsStoreQuery(t, pg, "console_slow", func(stop context.Context) error {
+		do(t, ctx, chromedp.SetValue(chromedp.CSS("#sql"), "SELECT * FROM "+view), chromedp.Click(chromedp.CSS("#run")))
+		<-stop.Done()
+		do(t, ctx, chromedp.Click(chromedp.CSS("#cancel")))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#status", "Cancelled")
+}

@@ -1,0 +1,146 @@
+package console
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/councildata/gateway/gateway"
+)
+
+// CookieName is the console's session cookie.
+const CookieName = "gateway_session"
+
+// CSRFHeader carries a session's CSRF token on every request the console
+// makes with its cookie.
+const CSRFHeader = "X-CSRF-Token"
+
+// Sessions are the console's signed-in browsers. A session holds the
+// credential its browser signed in with (an API key or a token), in the
+// gateway's memory only: the browser holds a random session id in an
+// HttpOnly, SameSite=Strict cookie, which its scripts cannot read, and a
+// CSRF token that each of its API requests repeats in a header, which a
+// page of another site can neither read nor send.
+type Sessions struct {
+	// Idle and Max bound a session: it ends after Idle without a request,
+	// and Max after sign-in whatever happens.
+	Idle, Max time.Duration
+	// Limit is the most sessions kept; signing in beyond it ends the
+	// oldest.
+	Limit int
+	now   func() time.Time
+
+	mu   sync.Mutex
+	byID map[string]*session
+}
+
+type session struct {
+	token     string // the credential, as Authorization: Bearer would send it
+	csrf      string
+	requester string // the requester's id, for the console's pages
+	started   time.Time
+	seen      time.Time
+}
+
+// NewSessions returns an empty session store with the defaults: 8 hours
+// idle, 24 hours at most, 10,000 sessions.
+func NewSessions() *Sessions {
+	return &Sessions{Idle: 8 * time.Hour, Max: 24 * time.Hour, Limit: 10000, now: time.Now, byID: map[string]*session{}}
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on the platforms Go supports
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// start makes a session for a credential that has just authenticated as
+// requester, and returns its id and CSRF token.
+func (s *Sessions) start(token, requester string) (id, csrf string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.expireLocked(now)
+	for len(s.byID) >= max(s.Limit, 1) {
+		var oldest string
+		for k, v := range s.byID {
+			if oldest == "" || v.started.Before(s.byID[oldest].started) {
+				oldest = k
+			}
+		}
+		delete(s.byID, oldest)
+	}
+	id, csrf = randomToken(), randomToken()
+	s.byID[id] = &session{token: token, csrf: csrf, requester: requester, started: now, seen: now}
+	return id, csrf
+}
+
+func (s *Sessions) expireLocked(now time.Time) {
+	for k, v := range s.byID {
+		if now.Sub(v.seen) > s.Idle || now.Sub(v.started) > s.Max {
+			delete(s.byID, k)
+		}
+	}
+}
+
+// lookup is the live session the request's cookie names, or nil.
+func (s *Sessions) lookup(r *http.Request) *session {
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.byID[c.Value]
+	if !ok {
+		return nil
+	}
+	now := s.now()
+	if now.Sub(v.seen) > s.Idle || now.Sub(v.started) > s.Max {
+		delete(s.byID, c.Value)
+		return nil
+	}
+	v.seen = now
+	cp := *v
+	return &cp
+}
+
+// end forgets the request's session, if any.
+func (s *Sessions) end(r *http.Request) {
+	if c, err := r.Cookie(CookieName); err == nil {
+		s.mu.Lock()
+		delete(s.byID, c.Value)
+		s.mu.Unlock()
+	}
+}
+
+// Credential is the credential of the console session a request's cookie
+// names, for the API's authentication: found is false when the request
+// has no session cookie (the API then asks for Authorization). A request
+// with a session cookie must repeat the session's CSRF token in
+// X-CSRF-Token, whatever its method; otherwise, or when the session has
+// ended, it is refused and nothing is run.
+func (s *Sessions) Credential(r *http.Request) (token string, found bool, err error) {
+	if c, cerr := r.Cookie(CookieName); cerr != nil || c.Value == "" {
+		return "", false, nil
+	}
+	v := s.lookup(r)
+	if v == nil {
+		return "", true, gateway.Errorf(gateway.CodeUnauthorized, "the console session has ended; sign in again at /ui/login")
+	}
+	if !validCSRF(r, v.csrf) {
+		return "", true, gateway.Errorf(gateway.CodeForbidden, "the request carries the console's session cookie without its CSRF token (header %s); requests from other sites are refused", CSRFHeader)
+	}
+	return v.token, true, nil
+}
+
+func validCSRF(r *http.Request, want string) bool { return sameToken(r.Header.Get(CSRFHeader), want) }
+
+func sameToken(got, want string) bool {
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
