@@ -185,6 +185,10 @@ func TestJoinAnsweredByTheStore(t *testing.T) {
 				sql: "SELECT p.id, s.name FROM S.payments p JOIN S.suppliers s ON p.supplier_code = s.code AND s.id > 10"},
 			{name: "two outputs of one name", who: "full",
 				sql: "SELECT p.id, s.id FROM S.payments p JOIN S.suppliers s ON p.supplier_code = s.code"},
+			{name: "a qualified EXCLUDE", who: "full",
+				sql: "SELECT s.* EXCLUDE (s.code), p.amount FROM S.payments p JOIN S.suppliers s ON p.supplier_code = s.code"},
+			{name: "a qualified EXCLUDE over one table (no join)", who: "full",
+				sql: "SELECT * EXCLUDE (p.amount) FROM S.payments p"},
 			{name: "SELECT * with a name both tables have", who: "full",
 				sql: "SELECT * FROM S.payments p JOIN S.suppliers s ON p.supplier_code = s.code"},
 			// the policy: a mask or a row filter keeps the join in DuckDB

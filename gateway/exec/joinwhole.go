@@ -80,6 +80,10 @@ func (x *Executor) startJoin(ctx context.Context, j *job) (bool, error) {
 	sctx, started := l.startWithin(ctx)
 	res, err := jn.Join(sctx, jr.w.Request())
 	err = started(err)
+	if err != nil && l.stopStream != nil {
+		l.stopStream() // nothing streams in it; the scans start their own
+		l.stopStream = nil
+	}
 	if errors.Is(err, gateway.ErrNotPushed) {
 		l.notes = append(l.notes, "join with "+r.Table.Name+" in the store: "+strings.TrimPrefix(err.Error(), gateway.ErrNotPushed.Error()+": ")+"; DuckDB joins the tables")
 		return false, nil

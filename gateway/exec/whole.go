@@ -98,8 +98,7 @@ func (x *Executor) wholeShape(a *sqltree.Analysis, j *job) ([]arrow.Field, []int
 		n := sqltree.AsNode(it)
 		switch n["class"] {
 		case "STAR":
-			if columns, _ := n["columns"].(bool); sqltree.Str(n["relation_name"]) != "" || n["expr"] != nil || columns ||
-				len(sqltree.AsSlice(n["exclude_list"])) > 0 || len(sqltree.AsSlice(n["replace_list"])) > 0 || len(sqltree.AsSlice(n["rename_list"])) > 0 || sqltree.Str(n["alias"]) != "" {
+			if rel, columns, plain := sqltree.PlainStar(n); !plain || columns || rel != "" {
 				return nil, nil
 			}
 			for i, f := range schema.Fields() {

@@ -194,7 +194,7 @@ func (pl *Planner) wholeJoin(a *sqltree.Analysis, p *Plan) *WholeJoin {
 		}
 		l, ok := sqltree.Constant(sqltree.AsNode(mn["limit"]))
 		li, isInt := l.(int64)
-		if !ok || !isInt || li < 0 {
+		if !ok || !isInt || li < 0 || !pl.cfg.PushdownOn("limit") {
 			return nil
 		}
 		w.Limit = li
@@ -213,11 +213,11 @@ func (pl *Planner) wholeJoin(a *sqltree.Analysis, p *Plan) *WholeJoin {
 		n := sqltree.AsNode(it)
 		switch n["class"] {
 		case "STAR":
-			if columns, _ := n["columns"].(bool); n["expr"] != nil || columns || len(sqltree.AsSlice(n["exclude_list"])) > 0 ||
-				len(sqltree.AsSlice(n["replace_list"])) > 0 || len(sqltree.AsSlice(n["rename_list"])) > 0 || sqltree.Str(n["alias"]) != "" {
+			rel, columns, plain := sqltree.PlainStar(n)
+			if !plain || columns {
 				return nil
 			}
-			rel := strings.ToLower(sqltree.Str(n["relation_name"]))
+			rel = strings.ToLower(rel)
 			for i := range 2 {
 				if rel != "" && rel != quals[i] {
 					continue

@@ -490,8 +490,7 @@ func orderKeys(mn Node, selectList []any, ref *TableRef) ([]OrderKey, bool) {
 		if e["class"] == "STAR" {
 			// ORDER BY ALL: every select-list entry, in order, each a
 			// column of ref (no star, no constant).
-			if b, _ := e["columns"].(bool); !b || len(AsSlice(mn["orders"])) != 1 ||
-				len(AsSlice(e["exclude_list"])) > 0 || len(AsSlice(e["replace_list"])) > 0 || len(AsSlice(e["rename_list"])) > 0 {
+			if !IsOrderAll(e) || len(AsSlice(mn["orders"])) != 1 {
 				return nil, false
 			}
 			for _, s := range selectList {

@@ -62,10 +62,47 @@ func Clean(v any) any {
 // IsOrderAll reports whether a STAR in ORDER BY is ORDER BY ALL, which
 // orders by the select list.
 func IsOrderAll(e Node) bool {
-	b, _ := e["columns"].(bool)
-	return b && e["expr"] == nil && len(AsSlice(e["exclude_list"])) == 0 &&
-		len(AsSlice(e["replace_list"])) == 0 && len(AsSlice(e["rename_list"])) == 0
+	_, columns, plain := PlainStar(e)
+	return plain && columns && Str(e["relation_name"]) == ""
 }
+
+// PlainStar reports whether a STAR node is a plain * or rel.* (with
+// columns set: the star of ORDER BY ALL), and returns the relation that
+// qualifies it ("" for none). Not plain: any EXCLUDE (qualified or not),
+// REPLACE, RENAME, COLUMNS(...) expression or alias, and any field of the
+// node this code does not know, so that a modifier a later DuckDB adds is
+// never taken for a plain star.
+func PlainStar(n Node) (relation string, columns bool, plain bool) {
+	if n == nil || n["class"] != "STAR" {
+		return "", false, false
+	}
+	for k, v := range n {
+		switch k {
+		case "class", "type", "query_location", "relation_name":
+		case "columns":
+			columns, _ = v.(bool)
+		case "alias":
+			if Str(v) != "" {
+				return "", false, false
+			}
+		case "expr":
+			if v != nil {
+				return "", false, false
+			}
+		case "exclude_list", "qualified_exclude_list", "replace_list", "rename_list":
+			if len(AsSlice(v)) > 0 {
+				return "", false, false
+			}
+		default:
+			if v != nil && v != false && v != "" && !(isSlice(v) && len(AsSlice(v)) == 0) {
+				return "", false, false
+			}
+		}
+	}
+	return Str(n["relation_name"]), columns, true
+}
+
+func isSlice(v any) bool { _, ok := v.([]any); return ok }
 
 // Ident quotes an SQL identifier for DuckDB.
 func Ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
