@@ -12,10 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/councildata/gateway/gateway/console"
@@ -101,6 +103,14 @@ func value[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// js runs a statement in the page.
+func js(stmt string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](stmt+"; true")(ctx, t)
+		return err
+	})
 }
 
 // count is how many elements match a CSS selector now.
@@ -226,6 +236,69 @@ func TestConsoleInABrowser(t *testing.T) {
 	first, stats := value(t, ctx, chromedp.Text(chromedp.CSS("#grid tbody tr td"))), value(t, ctx, chromedp.TextContent(chromedp.CSS("#stats")))
 	if first != "dundee" || !strings.Contains(stats, "edinburgh") || !strings.Contains(stats, "columns") {
 		t.Errorf("first cell %q; stats %q", first, stats)
+	}
+
+	// A chart of it: one bar per council (inline SVG, no script of its
+	// own), its legend the measure's name.
+	do(t, ctx, js(`document.getElementById("chart-box").open = true`),
+		chromedp.SetValue(chromedp.CSS("#chart-y1"), "2"), chromedp.Click(chromedp.CSS("#chart-draw")))
+	if bars := count(t, ctx, "#chart svg rect[fill]"); bars != 6+1 { // six councils and the legend's swatch
+		t.Errorf("%d bars in the chart, want 6 and a legend", bars)
+	}
+	if legend := value(t, ctx, chromedp.TextContent(chromedp.CSS("#chart svg .legend"))); legend != "total" {
+		t.Errorf("chart legend %q", legend)
+	}
+	do(t, ctx, chromedp.SetValue(chromedp.CSS("#chart-kind"), "line"), chromedp.Click(chromedp.CSS("#chart-draw")))
+	if lines := count(t, ctx, "#chart svg polyline"); lines != 1 {
+		t.Errorf("%d lines in the line chart, want 1", lines)
+	}
+	screenshot(t, ctx, "console-chart")
+
+	// EXPLAIN: each council's statement, and what stays in DuckDB.
+	do(t, ctx, chromedp.Click(chromedp.CSS("#explain")))
+	plan := waitText(t, ctx, "#plan", "Sent to the store")
+	for _, want := range []string{"Plan: ", "edinburgh.payments_over_500", "What stays in the gateway (DuckDB)"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, plan)
+		}
+	}
+
+	// Downloads: the file the browser saves is the API's answer.
+	dir := t.TempDir()
+	do(t, ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+			Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir, EventsEnabled: ptrTo(true)})
+		return err
+	}), js(`document.getElementById("export-box").open = true`))
+	for _, f := range []struct{ button, ext, starts string }{
+		{"csv", "csv", "council,payments,total\ndundee,400,"},
+		{"csv-bom", "excel.csv", "\xEF\xBB\xBFcouncil,payments,total\n"},
+		{"parquet", "parquet", "PAR1"},
+		{"arrow", "arrow", "\xff\xff\xff\xff"},
+	} {
+		before, _ := filepath.Glob(filepath.Join(dir, "*"))
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#download button[value="`+f.button+`"]`)))
+		var got []byte
+		deadline := time.Now().Add(30 * time.Second)
+		for got == nil {
+			files, _ := filepath.Glob(filepath.Join(dir, "*."+f.ext))
+			for _, p := range files {
+				if !slices.Contains(before, p) {
+					got, _ = os.ReadFile(p)
+				}
+			}
+			if time.Now().After(deadline) {
+				page := value(t, ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText.slice(0, 500)`))
+				t.Fatalf("no %s file was downloaded (have %v); the page:\n%s", f.button, files, page)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !strings.HasPrefix(string(got), f.starts) {
+			t.Errorf("the %s download starts %q, want %q", f.button, firstN(string(got), 60), f.starts)
+		}
+	}
+	if snippet := value(t, ctx, chromedp.Text(chromedp.CSS("#snippet-curl"))); !strings.Contains(snippet, "$GATEWAY_KEY") || strings.Contains(snippet, "demo-analyst") || !strings.Contains(snippet, "std.spend_over_500") {
+		t.Errorf("the curl snippet: %q", snippet)
 	}
 
 	// A large result streams: every row counted, the first thousand shown.
@@ -388,6 +461,49 @@ func TestConsoleSecurity(t *testing.T) {
 			if len(s.Tables) > 0 {
 				t.Errorf("the public's catalog lists a council's own tables: the cookie's analyst leaked in")
 			}
+		}
+	}
+
+	// A download posted without the page's token (another site's form)
+	// is refused with a page, and runs nothing; with it, it is a file.
+	download := func(csrfToken string) (int, http.Header, string) {
+		t.Helper()
+		form := url.Values{"sql": {"SELECT council, beneficiary_name FROM std.spend_over_500"}, "purpose": {"research"}, "format": {"csv"}}
+		if csrfToken != "" {
+			form.Set("csrf", csrfToken)
+		}
+		req, _ := http.NewRequest("POST", base+"/ui/download", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	for _, bad := range []string{"", "wrong"} {
+		if status, h, body := download(bad); status != 403 || h.Get("Content-Disposition") != "" || strings.Contains(body, "edinburgh,") {
+			t.Errorf("a download with CSRF token %q: %d %v %.200s", bad, status, h, body)
+		}
+	}
+	if status, h, body := download(token[1]); status != 200 || !strings.HasPrefix(h.Get("Content-Disposition"), `attachment; filename="result-`) || !strings.HasPrefix(body, "council,beneficiary_name\n") {
+		t.Errorf("the console's download: %d %v %.200s", status, h, body)
+	}
+
+	// A query that fails is a page saying why, not a file.
+	{
+		form := url.Values{"sql": {"SELECT * FROM nowhere.nothing"}, "purpose": {"research"}, "format": {"parquet"}, "csrf": {token[1]}}
+		req, _ := http.NewRequest("POST", base+"/ui/download", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 || resp.Header.Get("Content-Disposition") != "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(b), "The download failed") {
+			t.Errorf("a failing download: %d %v %.300s", resp.StatusCode, resp.Header, b)
 		}
 	}
 

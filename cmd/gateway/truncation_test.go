@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
@@ -237,6 +238,16 @@ func TestTruncationMarkers(t *testing.T) {
 		t.Errorf("Arrow marker %v", amarker)
 	}
 
+	// Parquet: one file, the marker in its key-value metadata.
+	r = postCapped(t, base, "demo-analyst", "application/vnd.apache.parquet", body)
+	prows, pmarker := parquetFile(t, r.body)
+	if r.header.Get("X-Gateway-Row-Cap") != "1000" || r.trailer.Get("X-Gateway-Truncated") != "true" || prows != 1000 {
+		t.Errorf("Parquet: row cap %q, trailer %q, %d rows", r.header.Get("X-Gateway-Row-Cap"), r.trailer.Get("X-Gateway-Truncated"), prows)
+	}
+	if pmarker["gateway.truncated"] != "true" || pmarker["gateway.row_cap"] != "1000" || pmarker["gateway.rows"] != "1000" {
+		t.Errorf("Parquet marker %v", pmarker)
+	}
+
 	// JSON: stats.truncated and row_cap, the warning kept, the trailer too.
 	r = postCapped(t, base, "demo-analyst", "", body)
 	var res struct {
@@ -428,4 +439,21 @@ func TestTruncationMarkers(t *testing.T) {
 	if frows != 400 || fmarker != nil || !slices.Equal(header.Get("x-gateway-row-cap"), []string{"1000"}) || !slices.Equal(trailer.Get("x-gateway-truncated"), []string{"false"}) {
 		t.Errorf("Flight under the cap: %d rows, marker %q, header %v, trailer %v", frows, fmarker, header, trailer)
 	}
+}
+
+// parquetFile reads a Parquet response: its rows and its file's key-value
+// metadata.
+func parquetFile(t *testing.T, body []byte) (int64, map[string]string) {
+	t.Helper()
+	rdr, err := file.NewParquetReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("not a Parquet file: %v (%.200q)", err, body)
+	}
+	defer rdr.Close()
+	md := map[string]string{}
+	kv := rdr.MetaData().KeyValueMetadata()
+	for i, k := range kv.Keys() {
+		md[k] = kv.Values()[i]
+	}
+	return rdr.NumRows(), md
 }

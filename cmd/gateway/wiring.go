@@ -228,12 +228,17 @@ func (m *Main) Listen() (string, error) {
 	}
 	api.AuditStatus = m.audit.Err
 	sessions := console.NewSessions()
-	api.Console = (&console.Console{Auth: m.auth, Sessions: sessions, Version: version}).Handler()
-	api.Sessions = sessions
+	cons := &console.Console{Auth: m.auth, Sessions: sessions, Version: version}
+	if m.pg != nil {
+		cons.Postgres = m.PostgresAddr
+	}
+	api.Console, api.Sessions = cons.Handler(), sessions
 	// The handlers set the write deadline again when they start to answer
 	// and for each batch of a result; the server's own is for what net/http
 	// writes itself.
-	m.server = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: time.Duration(sv.ReadHeaderTimeout),
+	handler := api.Handler()
+	cons.API = handler // downloads are the API's answers
+	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: time.Duration(sv.ReadHeaderTimeout),
 		ReadTimeout: time.Duration(sv.ReadTimeout), WriteTimeout: time.Duration(sv.WriteTimeout), IdleTimeout: time.Duration(sv.IdleTimeout)}
 	return ln.Addr().String(), nil
 }

@@ -1,14 +1,18 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"embed"
+	"encoding/json"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -32,6 +36,12 @@ type Console struct {
 	Sessions *Sessions
 	Version  string
 	Log      *slog.Logger
+	// API is the gateway's HTTP API, which downloads are answered by:
+	// the same POST /v1/query, with the session's credential.
+	API http.Handler
+	// Postgres is the PostgreSQL door's address, for the console's psql
+	// snippet; "" when the gateway serves none.
+	Postgres string
 }
 
 // ContentSecurityPolicy is every console page's policy: the console's own
@@ -51,6 +61,7 @@ func (c *Console) Handler() http.Handler {
 	r.Get("/login", c.loginPage)
 	r.Post("/login", c.login)
 	r.Post("/logout", c.logout)
+	r.Post("/download", c.download)
 	r.Get("/", c.index)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, http.StatusNotFound, "error.html", map[string]any{"Message": "There is no console page at " + r.URL.Path + "."})
@@ -177,5 +188,118 @@ func (c *Console) index(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 		return
 	}
-	c.render(w, http.StatusOK, "console.html", map[string]any{"CSRF": v.csrf, "Requester": req})
+	c.render(w, http.StatusOK, "console.html", map[string]any{"CSRF": v.csrf, "Requester": req, "Postgres": c.Postgres})
 }
+
+// downloads are the formats the console offers: the Accept header the
+// API is asked with, and the file's extension.
+var downloads = map[string]struct{ accept, ext string }{
+	"csv":     {"text/csv", "csv"},
+	"csv-bom": {"text/csv; bom=true", "excel.csv"},
+	"parquet": {"application/vnd.apache.parquet", "parquet"},
+	"arrow":   {"application/vnd.apache.arrow.stream", "arrow"},
+}
+
+// download answers the console's download form: the query is run by the
+// API (POST /v1/query, with the session's credential, so the same policy,
+// audit and limits), and its result streams into the file as it comes.
+// An error before the first row is shown as a page, not saved as a file.
+func (c *Console) download(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	v := c.Sessions.lookup(r)
+	if v == nil {
+		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+		return
+	}
+	if err := r.ParseForm(); err != nil || !sameOrigin(r) || !sameToken(r.PostForm.Get("csrf"), v.csrf) {
+		c.render(w, http.StatusForbidden, "error.html", map[string]any{"Message": "The download was refused: it did not come from this console's page (its CSRF token was missing or wrong)."})
+		return
+	}
+	f, ok := downloads[r.PostForm.Get("format")]
+	if !ok || c.API == nil {
+		c.render(w, http.StatusBadRequest, "error.html", map[string]any{"Message": "Downloads are CSV (csv, csv-bom for Excel), Parquet (parquet) or Arrow (arrow); the form asked for " + strconv.Quote(r.PostForm.Get("format")) + "."})
+		return
+	}
+	body := map[string]string{"sql": r.PostForm.Get("sql"), "purpose": r.PostForm.Get("purpose")}
+	if ref := strings.TrimSpace(r.PostForm.Get("case_ref")); ref != "" {
+		body["case_ref"] = ref
+	}
+	raw, _ := json.Marshal(body)
+	// A request of its own for the API's router: not routed as part of
+	// this one (chi keeps its routing state in the context).
+	ctx := context.WithValue(r.Context(), chi.RouteCtxKey, (*chi.Context)(nil))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/v1/query", bytes.NewReader(raw))
+	if err != nil {
+		c.render(w, http.StatusInternalServerError, "error.html", map[string]any{"Message": "The download could not be started."})
+		return
+	}
+	req.RemoteAddr, req.Host = r.RemoteAddr, r.Host
+	req.Header.Set("Authorization", "Bearer "+v.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", f.accept)
+	name := "result-" + time.Now().UTC().Format("20060102-150405") + "." + f.ext
+	c.API.ServeHTTP(&attachment{ResponseWriter: w, name: name, console: c}, req)
+}
+
+// attachment passes a successful API response on as a file; an error
+// response is kept and shown as the console's error page.
+type attachment struct {
+	http.ResponseWriter
+	name    string
+	console *Console
+	status  int
+	failed  bytes.Buffer
+}
+
+func (a *attachment) WriteHeader(status int) {
+	if a.status != 0 {
+		return
+	}
+	a.status = status
+	if status != http.StatusOK {
+		return
+	}
+	a.Header().Set("Content-Disposition", `attachment; filename="`+a.name+`"`)
+	a.Header().Del("Content-Security-Policy") // a file, not a page
+	a.ResponseWriter.WriteHeader(status)
+}
+
+func (a *attachment) Write(b []byte) (int, error) {
+	if a.status == 0 {
+		a.WriteHeader(http.StatusOK)
+	}
+	if a.status == -1 {
+		return len(b), nil
+	}
+	if a.status != http.StatusOK {
+		if a.failed.Len() < 64<<10 {
+			a.failed.Write(b)
+		}
+		if a.failed.Len() > 0 && bytes.HasSuffix(bytes.TrimSpace(a.failed.Bytes()), []byte("}")) {
+			a.showError()
+		}
+		return len(b), nil
+	}
+	return a.ResponseWriter.Write(b)
+}
+
+// showError renders the API's error as the console's page, once.
+func (a *attachment) showError() {
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if json.Unmarshal(a.failed.Bytes(), &e) != nil {
+		return
+	}
+	a.failed.Reset()
+	h := a.ResponseWriter.Header()
+	for _, k := range []string{"Content-Length", "Content-Type", "X-Query-Id"} {
+		h.Del(k)
+	}
+	a.console.render(a.ResponseWriter, a.status, "error.html", map[string]any{"Message": "The download failed: " + e.Error.Message + " (" + e.Error.Code + ")."})
+	a.status = -1 // shown: drop anything more
+}
+
+// Unwrap lets the API's streaming reach the connection (flushes, write
+// deadlines).
+func (a *attachment) Unwrap() http.ResponseWriter { return a.ResponseWriter }

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/councildata/gateway/gateway"
@@ -23,6 +26,12 @@ import (
 const (
 	formatJSON   = "application/json"
 	formatCSV    = "text/csv"
+	// formatCSVBOM is CSV that opens with a UTF-8 byte order mark, which
+	// Excel needs to read UTF-8 (asked for as text/csv; bom=true).
+	formatCSVBOM = "text/csv; charset=utf-8"
+	// formatParquet is one Parquet file (zstd), written as the result
+	// streams: row groups as they fill, the footer at the end.
+	formatParquet = "application/vnd.apache.parquet"
 	formatNDJSON = "application/x-ndjson"
 	formatArrow  = "application/vnd.apache.arrow.stream"
 )
@@ -42,14 +51,20 @@ func negotiate(accept string) (string, error) {
 		case formatJSON, "*/*", "application/*":
 			return formatJSON, nil
 		case formatCSV, "text/*":
+			mt, params, _ := mime.ParseMediaType(strings.TrimSpace(part))
+			if mt == formatCSV && strings.EqualFold(params["bom"], "true") {
+				return formatCSVBOM, nil
+			}
 			return formatCSV, nil
+		case formatParquet, "application/x-parquet":
+			return formatParquet, nil
 		case formatNDJSON, "application/jsonl", "application/json-seq":
 			return formatNDJSON, nil
 		case formatArrow, "application/vnd.apache.arrow.file":
 			return formatArrow, nil
 		}
 	}
-	return "", gateway.Errorf(gateway.CodeNotAcceptable, "cannot produce %q; ask for application/json, text/csv, application/x-ndjson or application/vnd.apache.arrow.stream", accept)
+	return "", gateway.Errorf(gateway.CodeNotAcceptable, "cannot produce %q; ask for application/json, text/csv (text/csv; bom=true for Excel), application/x-ndjson, application/vnd.apache.arrow.stream or application/vnd.apache.parquet", accept)
 }
 
 // output is a response being streamed. Each batch is given the write
@@ -162,6 +177,14 @@ func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.
 	switch format {
 	case formatCSV:
 		err = writeCSV(out, rd.Schema(), next, &rows)
+	case formatCSVBOM:
+		out.Write([]byte("\xEF\xBB\xBF"))
+		err = writeCSV(out, rd.Schema(), next, &rows)
+	case formatParquet:
+		err = writeParquet(out, rd.Schema(), next, &rows, func() (arrow.Metadata, bool) {
+			c, ok := cutAt(res)
+			return arrowMarker(c, rows), ok && rd.Err() == nil
+		})
 	case formatNDJSON:
 		err = writeNDJSON(out, rd.Schema(), next, &rows)
 		if c, ok := cutAt(res); ok && err == nil && rd.Err() == nil {
@@ -363,6 +386,40 @@ func writeArrow(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatc
 		*rows += rec.NumRows()
 	}
 }
+
+// writeParquet writes the result as one Parquet file, zstd-compressed, in
+// row groups of up to 122,880 rows (DuckDB's own) as the batches come; a
+// result the row cap cut carries the same markers as Arrow's, in the
+// file's key-value metadata.
+func writeParquet(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64, end func() (arrow.Metadata, bool)) error {
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithMaxRowGroupLength(122880))
+	fw, err := pqarrow.NewFileWriter(schema, nopCloser{w}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		return fmt.Errorf("the result cannot be written as Parquet: %w", err)
+	}
+	for {
+		rec, ok := next()
+		if !ok {
+			if md, ok := end(); ok {
+				for i, k := range md.Keys() {
+					if err := fw.AppendKeyValueMetadata(k, md.Values()[i]); err != nil {
+						return err
+					}
+				}
+			}
+			return fw.Close()
+		}
+		if err := fw.WriteBuffered(rec); err != nil {
+			return err
+		}
+		*rows += rec.NumRows()
+	}
+}
+
+// nopCloser keeps the Parquet writer from closing the response.
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
 
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)

@@ -212,6 +212,8 @@
   }
 
   let running = null;
+  const chartRows = 5000; // the rows a chart is drawn from
+  let last = { columns: [], rows: [] }; // the last result, for charts
 
   function setStatus(text) { $("status").textContent = text; }
 
@@ -251,9 +253,7 @@
     let numeric = [];
     setStatus("Running…");
     try {
-      const payload = { sql: $("sql").value, purpose: $("purpose").value };
-      const caseRef = $("case-ref").value.trim();
-      if (caseRef) payload.case_ref = caseRef;
+      const payload = request();
       const resp = await api("/v1/query", {
         method: "POST",
         headers: { "Content-Type": "application/json", "Accept": "application/json" },
@@ -266,6 +266,7 @@
       }
       const stream = new RowStream((h) => {
         numeric = h.columns.map((c) => /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|DOUBLE|DECIMAL)/.test(c.type));
+        last = { columns: h.columns, numeric: numeric, rows: [] };
         const tr = el("tr");
         for (const c of h.columns) {
           const th = el("th", c.name);
@@ -276,6 +277,7 @@
         head.appendChild(tr);
       }, (row) => {
         rows++;
+        if (last.rows.length < chartRows) last.rows.push(row);
         if (rows <= shownRows) {
           const tr = el("tr");
           row.forEach((v, i) => {
@@ -301,6 +303,7 @@
       setStatus(text);
       showWarnings(tail.warnings);
       showStats(tail.stats);
+      chartChoices();
     } catch (e) {
       setStatus(e.name === "AbortError" ? "Cancelled after " + rows + " rows." : "The query failed: " + e.message);
     } finally {
@@ -314,9 +317,173 @@
     if (running) running.abort();
   }
 
+  function request() {
+    const payload = { sql: $("sql").value, purpose: $("purpose").value };
+    const caseRef = $("case-ref").value.trim();
+    if (caseRef) payload.case_ref = caseRef;
+    return payload;
+  }
+
+  // --- EXPLAIN -----------------------------------------------------------
+
+  async function explain() {
+    const box = $("plan");
+    box.replaceChildren(el("p", "Planning…"));
+    $("explain-box").open = true;
+    const resp = await api("/v1/explain", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(request()),
+    });
+    if (!resp.ok) {
+      box.replaceChildren(el("p", "EXPLAIN failed: " + (await errorOf(resp)), "warning"));
+      return;
+    }
+    const ex = await resp.json();
+    box.replaceChildren();
+    if (ex.allowed === false) {
+      box.appendChild(el("p", "The policy refuses this query: " + (ex.error || ""), "warning"));
+    }
+    const how = { "duckdb": "Each council's rows are read and DuckDB runs the rest", "aggregate split": "Each council's store computes its share of the aggregate; DuckDB combines them", "whole query": "The store answers the whole query; its rows are the answer" };
+    box.appendChild(el("p", "Plan: " + ex.plan + (how[ex.plan] ? " (" + how[ex.plan] + ")" : ""), "plan-kind"));
+    for (const tb of ex.tables || []) {
+      const sec = el("section", null, "plan-table");
+      sec.appendChild(el("h4", tb.source + "." + tb.table + (tb.allowed ? "" : " (denied)")));
+      if (tb.row_filter) sec.appendChild(el("p", "Row filter of the policy: " + tb.row_filter));
+      if (tb.statement) {
+        sec.appendChild(el("p", "Sent to the store" + (tb.pushed ? " (" + tb.pushed + ")" : "") + ":"));
+        sec.appendChild(el("pre", tb.statement));
+        if ((tb.parameters || []).length) sec.appendChild(el("p", "Parameters: " + JSON.stringify(tb.parameters)));
+      }
+      for (const n of tb.not_pushed || []) sec.appendChild(el("p", "Not pushed: " + n, "note"));
+      box.appendChild(sec);
+    }
+    if (ex.duckdb_sql) {
+      box.appendChild(el("h4", "What stays in the gateway (DuckDB)"));
+      box.appendChild(el("pre", ex.duckdb_sql));
+      if (ex.duckdb_plan) box.appendChild(el("pre", ex.duckdb_plan, "duckdb-plan"));
+    }
+  }
+
+  // --- charts ------------------------------------------------------------
+
+  function options(sel, names, blank) {
+    sel.replaceChildren();
+    if (blank) sel.appendChild(el("option", "(none)"));
+    for (const [i, n] of names) {
+      const o = el("option", n);
+      o.value = String(i);
+      sel.appendChild(o);
+    }
+  }
+
+  function chartChoices() {
+    const cols = last.columns.map((c, i) => [i, c.name]);
+    const measures = cols.filter(([i]) => last.numeric[i]);
+    const cats = cols.filter(([i]) => !last.numeric[i]);
+    options($("chart-x"), cats.length ? cats : cols, false);
+    options($("chart-y1"), measures, false);
+    options($("chart-y2"), measures, true);
+    if (measures.length > 1) $("chart-y2").selectedIndex = 0;
+    $("chart").replaceChildren();
+  }
+
+  const svgNS = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, text) {
+    const e = document.createElementNS(svgNS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = String(text);
+    return e;
+  }
+
+  function drawChart() {
+    const box = $("chart");
+    box.replaceChildren();
+    const x = parseInt($("chart-x").value, 10);
+    const ys = [parseInt($("chart-y1").value, 10), parseInt($("chart-y2").value, 10)].filter((i) => !isNaN(i));
+    if (isNaN(x) || !ys.length || !last.rows.length) {
+      box.appendChild(el("p", "Run a query with a category or date column and a numeric one first."));
+      return;
+    }
+    const rows = last.rows.slice(0, 200);
+    const vals = rows.map((r) => ys.map((i) => (r[i] === null ? 0 : Number(r[i]))));
+    let max = 0, min = 0;
+    for (const v of vals.flat()) { max = Math.max(max, v); min = Math.min(min, v); }
+    if (max === min) max = min + 1;
+    const W = 900, H = 320, L = 80, B = 90, T = 20, R = 20;
+    const pw = W - L - R, ph = H - T - B;
+    const yOf = (v) => T + ph - ((v - min) / (max - min)) * ph;
+    const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", class: "chart-svg" });
+    const colours = ["#0b5cad", "#c05800"];
+    // axes and grid
+    for (let k = 0; k <= 4; k++) {
+      const v = min + ((max - min) * k) / 4, y = yOf(v);
+      s.appendChild(svg("line", { x1: L, x2: W - R, y1: y, y2: y, class: "grid" }));
+      s.appendChild(svg("text", { x: L - 6, y: y + 4, "text-anchor": "end", class: "tick" }, Number(v.toPrecision(4)).toLocaleString()));
+    }
+    s.appendChild(svg("line", { x1: L, x2: L, y1: T, y2: T + ph, class: "axis" }));
+    const step = pw / rows.length;
+    rows.forEach((r, j) => {
+      const cx = L + step * j + step / 2;
+      if (rows.length <= 40 || j % Math.ceil(rows.length / 40) === 0) {
+        const label = cellText(r[x]) === null ? "NULL" : cellText(r[x]);
+        s.appendChild(svg("text", { x: cx, y: T + ph + 12, transform: `rotate(45 ${cx} ${T + ph + 12})`, class: "tick" }, label.length > 18 ? label.slice(0, 17) + "…" : label));
+      }
+    });
+    if ($("chart-kind").value === "bar") {
+      const bw = Math.max(1, (step * 0.8) / ys.length);
+      rows.forEach((r, j) => {
+        vals[j].forEach((v, k) => {
+          const x0 = L + step * j + step * 0.1 + bw * k, y0 = yOf(Math.max(v, 0)), y1 = yOf(Math.min(v, 0));
+          const rect = svg("rect", { x: x0, y: y0, width: bw, height: Math.max(0, y1 - y0), fill: colours[k] });
+          rect.appendChild(svg("title", {}, (cellText(r[x]) || "NULL") + ": " + v));
+          s.appendChild(rect);
+        });
+      });
+    } else {
+      ys.forEach((_, k) => {
+        const pts = rows.map((r, j) => `${L + step * j + step / 2},${yOf(vals[j][k])}`).join(" ");
+        s.appendChild(svg("polyline", { points: pts, fill: "none", stroke: colours[k], "stroke-width": 2 }));
+      });
+    }
+    ys.forEach((i, k) => {
+      s.appendChild(svg("rect", { x: L + 10 + k * 220, y: 2, width: 12, height: 12, fill: colours[k] }));
+      s.appendChild(svg("text", { x: L + 28 + k * 220, y: 12, class: "legend" }, last.columns[i].name));
+    });
+    box.appendChild(s);
+    if (last.rows.length > rows.length) box.appendChild(el("p", "The chart shows the first " + rows.length + " rows.", "note"));
+  }
+
+  // --- downloads and snippets ---------------------------------------------
+
+  function shellQuote(s) { return "'" + s.replace(/'/g, "'\\''") + "'"; }
+
+  function snippets() {
+    const req = request();
+    const body = JSON.stringify(req);
+    $("snippet-curl").textContent = "curl -s " + location.origin + "/v1/query -H \"Authorization: Bearer $GATEWAY_KEY\" -H 'Accept: text/csv' \\\n  -d " + shellQuote(body);
+    const pg = document.querySelector('meta[name="postgres-door"]');
+    $("snippet-psql").textContent = pg && pg.content
+      ? "PGPASSWORD=\"$GATEWAY_KEY\" psql " + shellQuote("host=" + pg.content.replace(/:(\d+)$/, " port=$1") + " user=me dbname=" + req.purpose) + " -c " + shellQuote(req.sql)
+      : "(the gateway serves no PostgreSQL door)";
+    $("snippet-python").textContent = "import os, requests\n\nr = requests.post(" + JSON.stringify(location.origin + "/v1/query") + ",\n    headers={\"Authorization\": \"Bearer \" + os.environ[\"GATEWAY_KEY\"]},\n    json=" + body + ")\nr.raise_for_status()\nprint(r.json()[\"rows\"])";
+  }
+
+  function fillDownload() {
+    const f = $("download"), req = request();
+    f.elements.sql.value = req.sql;
+    f.elements.purpose.value = req.purpose;
+    f.elements.case_ref.value = req.case_ref || "";
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     $("run").addEventListener("click", run);
     $("cancel").addEventListener("click", cancel);
+    $("explain").addEventListener("click", explain);
+    $("chart-draw").addEventListener("click", drawChart);
+    $("download").addEventListener("submit", fillDownload);
+    $("export-box").addEventListener("toggle", snippets);
+    for (const id of ["sql", "purpose", "case-ref"]) $(id).addEventListener("input", snippets);
     $("purpose").addEventListener("change", loadCatalog);
     $("sql").addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
