@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/catalog"
@@ -24,16 +24,16 @@ import (
 
 // Output formats.
 const (
-	formatJSON   = "application/json"
-	formatCSV    = "text/csv"
+	formatJSON = "application/json"
+	formatCSV  = "text/csv"
 	// formatCSVBOM is CSV that opens with a UTF-8 byte order mark, which
 	// Excel needs to read UTF-8 (asked for as text/csv; bom=true).
 	formatCSVBOM = "text/csv; charset=utf-8"
 	// formatParquet is one Parquet file (zstd), written as the result
 	// streams: row groups as they fill, the footer at the end.
 	formatParquet = "application/vnd.apache.parquet"
-	formatNDJSON = "application/x-ndjson"
-	formatArrow  = "application/vnd.apache.arrow.stream"
+	formatNDJSON  = "application/x-ndjson"
+	formatArrow   = "application/vnd.apache.arrow.stream"
 )
 
 // negotiate picks the output format from an Accept header; JSON when the
