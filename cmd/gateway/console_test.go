@@ -301,6 +301,18 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Errorf("the curl snippet: %q", snippet)
 	}
 
+	// The history: the queries just run, newest first, and Run again.
+	do(t, ctx, js(`document.getElementById("history-box").open = true`))
+	history := waitText(t, ctx, "#history", "GROUP BY council ORDER BY council")
+	if !strings.Contains(history, "completed") || !strings.Contains(history, "service-planning") {
+		t.Errorf("the history: %q", history)
+	}
+	do(t, ctx, chromedp.SetValue(chromedp.CSS("#sql"), "SELECT 1"), chromedp.Click(chromedp.CSS("#history tbody button")))
+	if sql := value(t, ctx, chromedp.Value(chromedp.CSS("#sql"))); !strings.Contains(sql, "FROM std.spend_over_500 GROUP BY council") {
+		t.Errorf("Run again put %q in the editor", sql)
+	}
+	waitText(t, ctx, "#status", "6 rows in ")
+
 	// A large result streams: every row counted, the first thousand shown.
 	status = runQuery(t, ctx, "SELECT * FROM range(25000) t(n)")
 	if !strings.HasPrefix(status, "25000 rows in ") || !strings.Contains(status, "the grid shows the first 1000") {
@@ -554,4 +566,56 @@ func TestConsoleCancelStopsTheStoreQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, "#status", "Cancelled")
+}
+
+// TestHistoryIsYourOwn: GET /v1/history gives each requester their own
+// requests only, newest first, without how long they took.
+func TestHistoryIsYourOwn(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base := start(t, cfg)
+	if r := post(t, base, "demo-analyst", "", sqlFor("SELECT 'analyst-secret-1' AS x", "research")); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if r := post(t, base, "demo-public", "", sqlFor("SELECT 'public-query-2' AS x", "transparency")); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	post(t, base, "demo-analyst", "", sqlFor("SELECT * FROM nowhere.nothing", "research"))
+	history := func(key, query string) (int, string) {
+		req, _ := http.NewRequest("GET", base+"/v1/history"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, body := history("demo-analyst", "")
+	var h struct {
+		Requester string
+		Entries   []struct {
+			SQL, Outcome, Purpose string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &h); err != nil || status != 200 {
+		t.Fatalf("%d %v %s", status, err, body)
+	}
+	if h.Requester != "analyst@edinburgh" || len(h.Entries) < 2 || h.Entries[0].SQL != "SELECT * FROM nowhere.nothing" || h.Entries[1].SQL != "SELECT 'analyst-secret-1' AS x" || h.Entries[1].Outcome != "completed" {
+		t.Errorf("the analyst's history: %s", body)
+	}
+	if strings.Contains(body, "public-query-2") || strings.Contains(body, "duration") {
+		t.Errorf("the analyst's history holds another's query or durations: %s", body)
+	}
+	if _, body := history("demo-public", ""); !strings.Contains(body, "public-query-2") || strings.Contains(body, "analyst-secret-1") {
+		t.Errorf("the public's history: %s", body)
+	}
+	for _, q := range []string{"?limit=0", "?limit=501", "?limit=x"} {
+		if status, body := history("demo-analyst", q); status != 400 || !strings.Contains(body, "limit") {
+			t.Errorf("%s: %d %s", q, status, body)
+		}
+	}
+	if status, _ := history("", ""); status != 401 {
+		t.Errorf("no key: %d", status)
+	}
 }

@@ -227,6 +227,9 @@ func (m *Main) Listen() (string, error) {
 		api.PolicyStatus = func() (string, error) { return "disabled", nil }
 	}
 	api.AuditStatus = m.audit.Err
+	api.History = func(ctx context.Context, requester string, limit int) ([]audit.Entry, error) {
+		return audit.History(ctx, m.audit.Path(), requester, limit)
+	}
 	sessions := console.NewSessions()
 	cons := &console.Console{Auth: m.auth, Sessions: sessions, Version: version}
 	if m.pg != nil {

@@ -1147,3 +1147,66 @@ func TestTable(t *testing.T) {
 		t.Errorf("unknown table: %v", err)
 	}
 }
+
+// TestHistory: a requester's history is their own records, newest first,
+// found from the log's end across chunk boundaries, without durations.
+func TestHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	long := strings.Repeat("x", 300<<10) // records longer than the reader's chunk
+	for i := range 30 {
+		who := "alice"
+		if i%3 == 0 {
+			who = "bob"
+		}
+		sql := fmt.Sprintf("SELECT %d", i)
+		if i == 10 {
+			sql += " -- " + long
+		}
+		if i == 20 {
+			sql = `SELECT '"id":"alice"'` // bob's query naming alice
+			who = "bob"
+		}
+		rec := &Record{Door: "http", Action: "query", Requester: Requester{ID: who}, SQL: sql, Outcome: OutcomeCompleted, Rows: int64(i), DurationMS: 12.5}
+		if err := l.Append(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	got, err := History(ctx, path, "alice", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sqls []string
+	for _, e := range got {
+		sqls = append(sqls, e.SQL)
+	}
+	if want := []string{"SELECT 29", "SELECT 28", "SELECT 26", "SELECT 25", "SELECT 23"}; !slices.Equal(sqls, want) {
+		t.Errorf("alice's last five: %q, want %q", sqls, want)
+	}
+	all, err := History(ctx, path, "alice", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 19 || !strings.HasPrefix(all[len(all)-1].SQL, "SELECT 1") {
+		t.Errorf("alice has %d records, the oldest %.20q", len(all), all[len(all)-1].SQL)
+	}
+	for _, e := range all {
+		if e.SQL == "SELECT 10 -- "+long {
+			goto found
+		}
+	}
+	t.Error("the record longer than a chunk is missing")
+found:
+	raw, _ := json.Marshal(all)
+	if strings.Contains(string(raw), "duration") || strings.Contains(string(raw), "12.5") {
+		t.Errorf("the history says how long requests took: %.300s", raw)
+	}
+	if none, err := History(ctx, path, "carol", 10); err != nil || len(none) != 0 {
+		t.Errorf("carol's history: %v %v", none, err)
+	}
+}

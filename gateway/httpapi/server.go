@@ -17,6 +17,7 @@ import (
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/admission"
+	"github.com/councildata/gateway/gateway/audit"
 	"github.com/councildata/gateway/gateway/auth"
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/console"
@@ -50,6 +51,9 @@ type Server struct {
 	// (with its CSRF header) the API takes in place of Authorization.
 	Console  http.Handler
 	Sessions SessionCredentials
+	// History, if set, reads a requester's own last requests from the
+	// audit log, for GET /v1/history.
+	History func(ctx context.Context, requester string, limit int) ([]audit.Entry, error)
 }
 
 // SessionCredentials finds the credential of a browser's console session
@@ -81,9 +85,10 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/v1/explain", s.explain)
 		r.Get("/v1/catalog", s.catalog)
 		r.Get("/v1/quality", s.quality)
+		r.Get("/v1/history", s.history)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, POST /v1/explain, GET /v1/catalog, GET /v1/quality, /healthz and /readyz", r.Method, r.URL.Path), "")
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, POST /v1/explain, GET /v1/catalog, GET /v1/quality, GET /v1/history, /healthz and /readyz", r.Method, r.URL.Path), "")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)}})
@@ -267,6 +272,32 @@ type catalogTable struct {
 	Columns []catalogColumn `json:"columns"`
 	// Copy, for an accelerated table, is its local copy's state.
 	Copy *gateway.CopyStatus `json:"copy,omitempty"`
+}
+
+// history answers GET /v1/history?limit=N: the requester's own last
+// requests (50 unless said, at most 500), newest first, from the audit
+// log: what they asked and what came of it (audit.Entry).
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	req := gateway.RequesterFrom(r.Context())
+	if s.History == nil {
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "this gateway keeps no history"), "")
+		return
+	}
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			writeError(w, s.Log, gateway.Errorf(gateway.CodeBadRequest, "limit %q: give a whole number from 1 to 500", v), "")
+			return
+		}
+		limit = n
+	}
+	entries, err := s.History(r.Context(), req.ID, limit)
+	if err != nil {
+		writeError(w, s.Log, err, "")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"requester": req.ID, "entries": nonNil(entries)})
 }
 
 func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {

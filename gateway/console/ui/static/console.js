@@ -304,6 +304,7 @@
       showWarnings(tail.warnings);
       showStats(tail.stats);
       chartChoices();
+      loadHistory();
     } catch (e) {
       setStatus(e.name === "AbortError" ? "Cancelled after " + rows + " rows." : "The query failed: " + e.message);
     } finally {
@@ -322,6 +323,49 @@
     const caseRef = $("case-ref").value.trim();
     if (caseRef) payload.case_ref = caseRef;
     return payload;
+  }
+
+  // --- history -----------------------------------------------------------
+
+  async function loadHistory() {
+    const body = $("history").tBodies[0];
+    const resp = await api("/v1/history?limit=50");
+    if (!resp.ok) {
+      body.replaceChildren(el("tr"));
+      body.firstChild.appendChild(el("td", "The history could not be read: " + (await errorOf(resp))));
+      return;
+    }
+    const h = await resp.json();
+    body.replaceChildren();
+    for (const e of h.entries || []) {
+      const tr = el("tr");
+      tr.appendChild(el("td", new Date(e.time).toLocaleString()));
+      tr.appendChild(el("td", e.door));
+      tr.appendChild(el("td", e.outcome, "outcome-" + e.outcome));
+      tr.appendChild(el("td", e.purpose || ""));
+      tr.appendChild(el("td", e.rows));
+      tr.appendChild(el("td", e.sql.length > 200 ? e.sql.slice(0, 199) + "…" : e.sql, "sql"));
+      const td = el("td");
+      if (e.action === "query" && e.sql) {
+        const b = el("button", "Run again", "secondary");
+        b.type = "button";
+        b.addEventListener("click", () => {
+          $("sql").value = e.sql;
+          const purposes = Array.from($("purpose").options).map((o) => o.value);
+          if (e.purpose && purposes.includes(e.purpose)) $("purpose").value = e.purpose;
+          $("case-ref").value = e.case_ref || "";
+          run();
+        });
+        td.appendChild(b);
+      }
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    if (!body.children.length) {
+      const tr = el("tr");
+      tr.appendChild(el("td", "No requests yet."));
+      body.appendChild(tr);
+    }
   }
 
   // --- EXPLAIN -----------------------------------------------------------
@@ -492,5 +536,6 @@
       }
     });
     loadCatalog();
+    loadHistory();
   });
 })();
