@@ -53,7 +53,7 @@ func History(ctx context.Context, path, requester string, limit int) ([]Entry, e
 	const chunk = 256 << 10
 	var out []Entry
 	byID := map[string]int{} // the entry of each request seen
-	var carry []byte // the start of a line whose beginning is further back
+	var carry []byte         // the start of a line whose beginning is further back
 	for pos := end; pos > 0 && len(out) < limit; {
 		if err := ctx.Err(); err != nil {
 			return nil, err
