@@ -20,7 +20,7 @@
 package gateway
 
 # The actions the gateway asks about.
-actions := {"query", "explain", "catalog", "quality"}
+actions := {"query", "explain", "catalog", "quality", "agreements"}
 
 # Roles whose holders are a council's own staff for its own data. Governance
 # officers are deliberately not among them: they read the audit log.
@@ -49,6 +49,8 @@ decision := {"tables": [deny(unknown_action_reason) | some _ in input.tables]} i
 	"governance" in requester_roles
 } else := {"tables": [quality_decision(t) | some t in input.tables]} if {
 	input.action == "quality"
+} else := {"tables": [agreements_decision | some _ in input.tables]} if {
+	input.action == "agreements"
 } else := {"tables": [decide(t) | some t in input.tables]}
 
 # A data-quality report (GET /v1/quality) says, per council and standard
@@ -68,6 +70,17 @@ quality_decision(t) := {
 	t.council == requester_council
 	own_council_staff
 } else := deny("data-quality reports are for the governance role, and for a council's own staff about their council")
+
+# The data-sharing agreements in force, their files and standing (GET
+# /v1/agreements and the console's governance pages) are the governance
+# role's to see: who shares what with whom, not the data.
+agreements_decision := {
+	"allowed": true,
+	"reason": "the governance role may see the data-sharing agreements",
+	"agreements": [governance_catalog_id],
+} if {
+	"governance" in requester_roles
+} else := deny("the data-sharing agreements are shown to the governance role only")
 
 unknown_action_reason := sprintf("action %q is not one the policy knows; denied", [input.action])
 

@@ -133,3 +133,15 @@ test_quality_reports if {
 		}
 	}
 }
+
+# The data-sharing agreements themselves: the governance role only.
+agreements_as(who) := decide(object.union(request(who, who.purposes[0], [{"source": "gateway", "council": "", "gss": "", "table": "agreements", "dataset": "", "columns": []}]), {"action": "agreements"}))
+
+test_agreements_are_for_governance if {
+	agreements_as(governance)[0].allowed
+	every who in [analyst, partner, public] {
+		d := agreements_as(who)[0]
+		not d.allowed
+		d.reason == "the data-sharing agreements are shown to the governance role only"
+	}
+}

@@ -209,6 +209,42 @@ func TestConsoleInABrowser(t *testing.T) {
 		})
 	}
 
+	// Governance: the agreements in force, the expired NHS Lothian spend
+	// review flagged; everyone else gets a 403 page, not a hidden link.
+	{
+		gctx, cancel := chromedp.NewContext(ctx)
+		openTab(t, gctx)
+		signIn(t, gctx, base, "demo-governance")
+		do(t, gctx, chromedp.Click(chromedp.CSS(`nav.pages a[href="/ui/governance"]`)), chromedp.WaitVisible(chromedp.CSS("#agreements")))
+		expired := value(t, gctx, chromedp.Text(chromedp.CSS("#agreement-nhs-lothian-spend-review")))
+		if !strings.Contains(expired, "expired") || !strings.Contains(expired, "NHS Lothian") || !strings.Contains(expired, "2025-03-31") {
+			t.Errorf("the expired agreement's row: %q", expired)
+		}
+		if inForce := value(t, gctx, chromedp.Text(chromedp.CSS("#agreement-edinburgh-spend-benchmarking"))); !strings.Contains(inForce, "in-force") {
+			t.Errorf("an agreement in force: %q", inForce)
+		}
+		if n := count(t, gctx, "#agreements tr.yaml pre"); n != 5 {
+			t.Errorf("%d agreements' files shown, want the demo's 5", n)
+		}
+		screenshot(t, gctx, "console-agreements")
+		do(t, gctx, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("header form button")), chromedp.Click(chromedp.CSS("header form button")), chromedp.WaitVisible(chromedp.CSS("#key")))
+		cancel()
+	}
+	for _, key := range []string{"demo-public", "demo-analyst", "demo-partner"} {
+		pctx, cancel := chromedp.NewContext(ctx)
+		openTab(t, pctx)
+		signIn(t, pctx, base, key)
+		if n := count(t, pctx, `a[href="/ui/governance"]`); n != 0 {
+			t.Errorf("%s sees a link to the governance pages", key)
+		}
+		resp := value(t, pctx, chromedp.NavigateResponse(base+"/ui/governance"))
+		if page := value(t, pctx, chromedp.Text(chromedp.CSS("body"))); resp.Status != 403 || !strings.Contains(page, "governance role only") || strings.Contains(page, "nhs-lothian") {
+			t.Errorf("%s opening /ui/governance: %d %q", key, resp.Status, page)
+		}
+		do(t, pctx, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("header form button")), chromedp.Click(chromedp.CSS("header form button")), chromedp.WaitVisible(chromedp.CSS("#key")))
+		cancel()
+	}
+
 	signIn(t, ctx, base, "demo-analyst")
 	// The catalog: Edinburgh's own tables for its analyst, the datasets
 	// with each column's treatment (the benchmarking agreement redacts

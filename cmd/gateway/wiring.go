@@ -223,6 +223,7 @@ func (m *Main) Listen() (string, error) {
 	api.ConfigStatus = m.ReloadStatus
 	if m.policy != nil {
 		api.PolicyStatus = func() (string, error) { return m.policy.Revision(), m.policy.LastError() }
+		api.Agreements = m.policy.Agreements
 	} else {
 		api.PolicyStatus = func() (string, error) { return "disabled", nil }
 	}

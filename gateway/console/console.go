@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,7 @@ func (c *Console) Handler() http.Handler {
 	r.Post("/logout", c.logout)
 	r.Post("/download", c.download)
 	r.Get("/", c.index)
+	r.Get("/governance", c.governance)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, http.StatusNotFound, "error.html", map[string]any{"Message": "There is no console page at " + r.URL.Path + "."})
 	})
@@ -188,7 +190,8 @@ func (c *Console) index(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 		return
 	}
-	c.render(w, http.StatusOK, "console.html", map[string]any{"CSRF": v.csrf, "Requester": req, "Postgres": c.Postgres})
+	c.render(w, http.StatusOK, "console.html", map[string]any{"CSRF": v.csrf, "Requester": req, "Postgres": c.Postgres,
+		"Governance": slices.Contains(req.Roles, "governance")})
 }
 
 // downloads are the formats the console offers: the Accept header the
@@ -225,20 +228,73 @@ func (c *Console) download(w http.ResponseWriter, r *http.Request) {
 		body["case_ref"] = ref
 	}
 	raw, _ := json.Marshal(body)
-	// A request of its own for the API's router: not routed as part of
-	// this one (chi keeps its routing state in the context).
-	ctx := context.WithValue(r.Context(), chi.RouteCtxKey, (*chi.Context)(nil))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/v1/query", bytes.NewReader(raw))
-	if err != nil {
-		c.render(w, http.StatusInternalServerError, "error.html", map[string]any{"Message": "The download could not be started."})
-		return
-	}
-	req.RemoteAddr, req.Host = r.RemoteAddr, r.Host
-	req.Header.Set("Authorization", "Bearer "+v.token)
+	req := c.apiRequest(r, v, http.MethodPost, "/v1/query", raw)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", f.accept)
 	name := "result-" + time.Now().UTC().Format("20060102-150405") + "." + f.ext
 	c.API.ServeHTTP(&attachment{ResponseWriter: w, name: name, console: c}, req)
+}
+
+// apiRequest is a request to the API on behalf of the session v: its
+// credential, the browser's address, and none of its cookies. It is
+// routed on its own (chi keeps the routing state of r in its context).
+func (c *Console) apiRequest(r *http.Request, v *session, method, path string, body []byte) *http.Request {
+	ctx := context.WithValue(r.Context(), chi.RouteCtxKey, (*chi.Context)(nil))
+	req, _ := http.NewRequestWithContext(ctx, method, path, bytes.NewReader(body))
+	req.RemoteAddr, req.Host = r.RemoteAddr, r.Host
+	req.Header.Set("Authorization", "Bearer "+v.token)
+	return req
+}
+
+// apiJSON runs a GET of the API for the session and decodes its JSON.
+func (c *Console) apiJSON(r *http.Request, v *session, path string, out any) (int, string) {
+	rec := &captured{header: http.Header{}}
+	c.API.ServeHTTP(rec, c.apiRequest(r, v, http.MethodGet, path, nil))
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	if rec.status != http.StatusOK {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		json.Unmarshal(rec.body.Bytes(), &e)
+		return rec.status, e.Error.Message
+	}
+	if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {
+		return http.StatusInternalServerError, "the gateway's answer could not be read"
+	}
+	return http.StatusOK, ""
+}
+
+// captured is an API answer kept in memory (the governance pages' small
+// JSON documents).
+type captured struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (c *captured) Header() http.Header         { return c.header }
+func (c *captured) WriteHeader(status int)      { c.status = status }
+func (c *captured) Write(b []byte) (int, error) { return c.body.Write(b) }
+
+// governance shows the data-sharing agreements in force, for the
+// governance role: the API's GET /v1/agreements, whose policy decision
+// (audited) refuses everyone else, and then so does this page (403).
+func (c *Console) governance(w http.ResponseWriter, r *http.Request) {
+	v, req := c.signedIn(r)
+	if v == nil {
+		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+		return
+	}
+	var doc struct {
+		Agreements []map[string]any `json:"agreements"`
+	}
+	if status, msg := c.apiJSON(r, v, "/v1/agreements", &doc); status != http.StatusOK {
+		c.render(w, status, "error.html", map[string]any{"Message": "The governance pages are not open to you: " + msg + "."})
+		return
+	}
+	c.render(w, http.StatusOK, "governance.html", map[string]any{"CSRF": v.csrf, "Requester": req, "Agreements": doc.Agreements})
 }
 
 // attachment passes a successful API response on as a file; an error

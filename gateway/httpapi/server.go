@@ -22,6 +22,7 @@ import (
 	"github.com/councildata/gateway/gateway/catalog"
 	"github.com/councildata/gateway/gateway/console"
 	"github.com/councildata/gateway/gateway/engine"
+	"github.com/councildata/gateway/gateway/policy"
 )
 
 // Server serves the HTTP API.
@@ -54,6 +55,9 @@ type Server struct {
 	// History, if set, reads a requester's own last requests from the
 	// audit log, for GET /v1/history.
 	History func(ctx context.Context, requester string, limit int) ([]audit.Entry, error)
+	// Agreements, if set, lists the data-sharing agreements in force, for
+	// GET /v1/agreements (the policy decides who may see them).
+	Agreements func() []policy.Loaded
 }
 
 // SessionCredentials finds the credential of a browser's console session
@@ -86,9 +90,10 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/v1/catalog", s.catalog)
 		r.Get("/v1/quality", s.quality)
 		r.Get("/v1/history", s.history)
+		r.Get("/v1/agreements", s.agreements)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, POST /v1/explain, GET /v1/catalog, GET /v1/quality, GET /v1/history, /healthz and /readyz", r.Method, r.URL.Path), "")
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, POST /v1/explain, GET /v1/catalog, GET /v1/quality, GET /v1/history, GET /v1/agreements, /healthz and /readyz", r.Method, r.URL.Path), "")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)}})
@@ -298,6 +303,70 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"requester": req.ID, "entries": nonNil(entries)})
+}
+
+// agreements answers GET /v1/agreements: every data-sharing agreement in
+// force, with its standing today (expired, suspended, review overdue), its
+// file and its text, for the governance role (a policy decision, action
+// "agreements", audited).
+func (s *Server) agreements(w http.ResponseWriter, r *http.Request) {
+	queryID := engine.NewQueryID()
+	requester := gateway.RequesterFrom(r.Context())
+	err := s.Engine.AuthorizeAgreements(r.Context(), engine.Request{QueryID: queryID, Requester: requester, Door: "http", RemoteAddr: r.RemoteAddr,
+		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose"))), CaseRef: r.Header.Get("X-Gateway-Case-Ref")})
+	if err != nil {
+		writeError(w, s.Log, err, queryID)
+		return
+	}
+	type terms struct {
+		Dataset        string   `json:"dataset"`
+		Granularity    string   `json:"granularity,omitempty"`
+		ColumnsAllowed []string `json:"columns_allowed,omitempty"`
+		ColumnsDenied  []string `json:"columns_denied,omitempty"`
+		Masked         []string `json:"masked,omitempty"`
+		RowFilter      string   `json:"row_filter,omitempty"`
+		MinCell        int      `json:"min_cell,omitempty"`
+	}
+	type view struct {
+		ID           string          `json:"id"`
+		Version      int             `json:"version"`
+		Status       string          `json:"status"`
+		Title        string          `json:"title"`
+		Standing     policy.Standing `json:"standing"`
+		Disclosing   []string        `json:"disclosing"`
+		Receiving    []string        `json:"receiving_organisations"`
+		Roles        []string        `json:"receiving_roles"`
+		Purpose      string          `json:"purpose"`
+		PurposeCodes []string        `json:"purpose_codes"`
+		LawfulBasis  string          `json:"lawful_basis"`
+		LegalPower   string          `json:"legal_power,omitempty"`
+		Datasets     []terms         `json:"datasets"`
+		Start        string          `json:"start,omitempty"`
+		End          string          `json:"end,omitempty"`
+		NextReview   string          `json:"next_review,omitempty"`
+		File         string          `json:"file"`
+		YAML         string          `json:"yaml"`
+	}
+	out := []view{}
+	if s.Agreements != nil {
+		now := time.Now()
+		for _, a := range s.Agreements() {
+			v := view{ID: a.ID, Version: a.Version, Status: a.Status, Title: a.Title, Standing: a.StandingOn(now),
+				Disclosing: a.Parties.Disclosing, Receiving: a.Parties.Receiving.Organisations, Roles: a.Parties.Receiving.Roles,
+				Purpose: a.Purpose, PurposeCodes: a.PurposeCodes, LawfulBasis: a.LawfulBasis.Article6, LegalPower: a.LawfulBasis.LegalPower,
+				Start: a.SharingSchedule.Start, End: a.SharingSchedule.End, NextReview: a.Review.NextReview, File: a.File, YAML: a.YAML}
+			for _, d := range a.Datasets {
+				t := terms{Dataset: d.Dataset, Granularity: d.Granularity, ColumnsAllowed: d.ColumnsAllowed, ColumnsDenied: d.ColumnsDenied, RowFilter: d.RowFilter, MinCell: d.MinCell}
+				for c := range d.Masks {
+					t.Masked = append(t.Masked, c)
+				}
+				slices.Sort(t.Masked)
+				v.Datasets = append(v.Datasets, t)
+			}
+			out = append(out, v)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agreements": out, "query_id": queryID})
 }
 
 func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {

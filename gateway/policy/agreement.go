@@ -478,3 +478,39 @@ func (v *validator) checkDataset(i int, ds DatasetTerms, seen map[string]bool) {
 		}
 	}
 }
+
+// Loaded is an agreement as the policy in force holds it: the file it
+// came from (relative to the policy directory) and its text.
+type Loaded struct {
+	Agreement
+	File string
+	YAML string
+}
+
+// Standing is how an agreement stands on a day, for governance officers:
+// State is its status (draft, suspended, terminated) when not active, and
+// otherwise not-started, expired or in-force by its sharing schedule;
+// ReviewOverdue is set when its next review date has passed.
+type Standing struct {
+	State         string `json:"state"`
+	ReviewOverdue bool   `json:"review_overdue"`
+}
+
+// StandingOn says how the agreement stands on day (its dates are days,
+// compared as the policy compares them: an agreement ending on a day is in
+// force all that day).
+func (a Agreement) StandingOn(day time.Time) Standing {
+	today := day.UTC().Format(time.DateOnly)
+	date := func(s string) string { return s[:min(len(s), 10)] } // as the policy reads them
+	st := Standing{State: "in-force"}
+	switch {
+	case a.Status != "active":
+		st.State = a.Status
+	case a.SharingSchedule.Start != "" && today < date(a.SharingSchedule.Start):
+		st.State = "not-started"
+	case a.SharingSchedule.End != "" && today > date(a.SharingSchedule.End):
+		st.State = "expired"
+	}
+	st.ReviewOverdue = a.Review.NextReview != "" && today > date(a.Review.NextReview) && st.State != "terminated"
+	return st
+}

@@ -42,8 +42,9 @@ type Engine struct {
 
 // prepared is one loaded, compiled policy.
 type prepared struct {
-	query    rego.PreparedEvalQuery
-	revision string
+	query      rego.PreparedEvalQuery
+	revision   string
+	agreements []Loaded
 }
 
 type errBox struct{ err error }
@@ -84,8 +85,12 @@ func (e *Engine) load(ctx context.Context) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &prepared{query: q, revision: b.revision}, nil
+	return &prepared{query: q, revision: b.revision, agreements: b.agreements}, nil
 }
+
+// Agreements are the data-sharing agreements of the policy in force, in
+// file order, each with its file and text.
+func (e *Engine) Agreements() []Loaded { return e.cur.Load().agreements }
 
 // Revision identifies the policy and agreements in force: a short hash of
 // the files loaded.

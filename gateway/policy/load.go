@@ -28,9 +28,10 @@ const agreementsDir = "agreements"
 
 // bundle is one consistent load of the policy directory.
 type bundle struct {
-	modules  map[string]*ast.Module
-	store    storage.Store
-	revision string
+	modules    map[string]*ast.Module
+	store      storage.Store
+	revision   string
+	agreements []Loaded
 }
 
 // isTest reports whether path is a Rego test file.
@@ -68,8 +69,9 @@ func load(dir string, tests bool) (*bundle, error) {
 		return nil, fmt.Errorf("policy dir %s is not a directory", dir)
 	}
 	var (
-		errs  []error
-		files []string
+		errs       []error
+		files      []string
+		agreements []Loaded
 	)
 	walkErr := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -101,9 +103,12 @@ func load(dir string, tests bool) (*bundle, error) {
 				errs = append(errs, &fileError{File: path, Msg: "an agreement lives at agreements/<id>/agreement.yaml, one directory per agreement"})
 				return nil
 			}
-			if _, err := parseAgreement(path, parts[1], src); err != nil {
+			a, err := parseAgreement(path, parts[1], src)
+			if err != nil {
 				errs = append(errs, err)
+				return nil
 			}
+			agreements = append(agreements, Loaded{Agreement: *a, File: filepath.ToSlash(rel), YAML: string(src)})
 		}
 		return nil
 	})
@@ -126,7 +131,7 @@ func load(dir string, tests bool) (*bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy dir %s: %w", dir, err)
 	}
-	b := &bundle{modules: make(map[string]*ast.Module, len(result.Modules))}
+	b := &bundle{modules: make(map[string]*ast.Module, len(result.Modules)), agreements: agreements}
 	for _, m := range result.Modules {
 		b.modules[m.Name] = m.Parsed
 	}
