@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -653,5 +654,32 @@ func TestHistoryIsYourOwn(t *testing.T) {
 	}
 	if status, _ := history("", ""); status != 401 {
 		t.Errorf("no key: %d", status)
+	}
+}
+
+// TestConsoleSlowsGuessing: an address that fails to sign in 20 times in a
+// minute is refused (429) for the rest of it, even with a good key.
+func TestConsoleSlowsGuessing(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base := start(t, cfg)
+	a := atkNew(t, base)
+	try := func(key string) int {
+		page := a.req("GET", "/ui/login", "", "", nil)
+		m := atkLoginToken.FindStringSubmatch(page.body)
+		if m == nil {
+			t.Fatalf("no sign-in token: %s", page.body)
+		}
+		return a.req("POST", "/ui/login", "application/x-www-form-urlencoded", url.Values{"csrf": {m[1]}, "key": {key}}.Encode(), nil).status
+	}
+	for i := range 20 {
+		if status := try("guess-" + strconv.Itoa(i)); status != 401 {
+			t.Fatalf("guess %d: %d", i, status)
+		}
+	}
+	if status := try("guess-20"); status != 429 {
+		t.Errorf("the 21st guess in a minute: %d, want 429", status)
+	}
+	if status := try("demo-analyst"); status != 429 {
+		t.Errorf("a good key from a guessing address: %d, want 429", status)
 	}
 }

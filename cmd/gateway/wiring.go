@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -235,6 +238,10 @@ func (m *Main) Listen() (string, error) {
 	cons := &console.Console{Auth: m.auth, Sessions: sessions, Version: version}
 	if m.pg != nil {
 		cons.Postgres = m.PostgresAddr
+	}
+	demoKey := sha256.Sum256([]byte("demo-analyst"))
+	for _, r := range m.Config.Requesters {
+		cons.Demo = cons.Demo || strings.EqualFold(r.KeySHA256, hex.EncodeToString(demoKey[:]))
 	}
 	api.Console, api.Sessions = cons.Handler(), sessions
 	// The handlers set the write deadline again when they start to answer

@@ -1210,3 +1210,33 @@ found:
 		t.Errorf("carol's history: %v %v", none, err)
 	}
 }
+
+// TestHistoryReach: History reads back no further than HistoryReach from
+// the log's end, whatever the requester asks for.
+func TestHistoryReach(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	add := func(who, sql string) {
+		if err := l.Append(ctx, &Record{Door: "http", Action: "query", Requester: Requester{ID: who}, SQL: sql, Outcome: OutcomeCompleted}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("alice", "SELECT 'long ago'")
+	big := strings.Repeat("y", 1<<20)
+	for range HistoryReach>>20 + 2 {
+		add("bob", "SELECT '"+big+"'")
+	}
+	add("alice", "SELECT 'lately'")
+	l.Close()
+	got, err := History(ctx, path, "alice", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].SQL != "SELECT 'lately'" {
+		t.Errorf("alice's history within reach: %d entries: %+v", len(got), got)
+	}
+}

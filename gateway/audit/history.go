@@ -30,12 +30,16 @@ type Entry struct {
 	Rows    int64     `json:"rows"`
 }
 
+// HistoryReach is how far back from the log's end History reads: the last
+// 32 MiB of records (tens of thousands of requests), so that a requester
+// with few requests cannot make every call read a long log whole.
+const HistoryReach = 32 << 20
+
 // History reads the log at path from its end and returns the requester's
 // last requests (at most limit), newest first, one entry per request (a
 // query has a record of its decision and one of its outcome: the entry
-// is the outcome). It reads back only as far
-// as it must, in chunks, so a long log costs what the requester's last
-// requests take to find.
+// is the outcome), among the records of the log's last HistoryReach
+// bytes. It reads back in chunks, only as far as it must.
 func History(ctx context.Context, path, requester string, limit int) ([]Entry, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -54,7 +58,7 @@ func History(ctx context.Context, path, requester string, limit int) ([]Entry, e
 	var out []Entry
 	byID := map[string]int{} // the entry of each request seen
 	var carry []byte         // the start of a line whose beginning is further back
-	for pos := end; pos > 0 && len(out) < limit; {
+	for pos := end; pos > 0 && len(out) < limit && end-pos < HistoryReach; {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -43,6 +45,9 @@ type Console struct {
 	// Postgres is the PostgreSQL door's address, for the console's psql
 	// snippet; "" when the gateway serves none.
 	Postgres string
+	// Demo: the gateway takes the demo's keys, which the sign-in page
+	// then names (never on a gateway that does not).
+	Demo bool
 }
 
 // ContentSecurityPolicy is every console page's policy: the console's own
@@ -58,7 +63,14 @@ func (c *Console) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(Headers)
 	static, _ := fs.Sub(files, "ui/static")
-	r.Handle("/static/*", http.StripPrefix("/ui/static/", http.FileServer(http.FS(static))))
+	serve := http.StripPrefix("/ui/static/", http.FileServer(http.FS(static)))
+	r.Handle("/static/*", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // no listing of the console's files
+			http.NotFound(w, r)
+			return
+		}
+		serve.ServeHTTP(w, r)
+	}))
 	r.Get("/login", c.loginPage)
 	r.Post("/login", c.login)
 	r.Post("/logout", c.logout)
@@ -113,7 +125,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 func (c *Console) loginForm(w http.ResponseWriter, r *http.Request, status int, problem string) {
 	token := randomToken()
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/ui/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
-	c.render(w, status, "login.html", map[string]any{"CSRF": token, "Problem": problem})
+	c.render(w, status, "login.html", map[string]any{"CSRF": token, "Problem": problem, "Demo": c.Demo})
 }
 
 // sameOrigin reports whether a form post came from the console's own
@@ -143,14 +155,25 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.loginForm(w, r, http.StatusForbidden, "The sign-in form expired or came from another site; sign in again.")
 		return
 	}
+	addr := remoteHost(r)
+	if c.Sessions.guessing(addr) {
+		c.loginForm(w, r, http.StatusTooManyRequests, "Too many failed sign-ins from your address; wait a minute and try again.")
+		return
+	}
 	key := strings.TrimSpace(r.PostForm.Get("key"))
 	req, err := c.Auth.Authenticate(r.Context(), key)
 	if err != nil {
-		c.Log.Info("console: sign-in refused", "remote", r.RemoteAddr)
+		c.Sessions.fail(addr)
+		c.Log.Debug("console: sign-in refused", "remote", r.RemoteAddr)
 		c.loginForm(w, r, http.StatusUnauthorized, "That API key or token is not one the gateway knows.")
 		return
 	}
-	id, _ := c.Sessions.start(key, req.ID)
+	c.Sessions.end(r) // a browser signing in again leaves no session behind
+	id, _, err := c.Sessions.start(key, req.ID)
+	if err != nil {
+		c.loginForm(w, r, http.StatusServiceUnavailable, "The gateway holds as many console sessions as it may; try again later.")
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	c.Log.Info("console: signed in", "requester", req.ID, "remote", r.RemoteAddr)
@@ -167,6 +190,14 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	c.Sessions.end(r)
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+}
+
+// remoteHost is the client's address without its port.
+func remoteHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
 }
 
 // signedIn is the request's session and its requester as the gateway
@@ -214,7 +245,16 @@ func (c *Console) download(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 		return
 	}
-	if err := r.ParseForm(); err != nil || !sameOrigin(r) || !sameToken(r.PostForm.Get("csrf"), v.csrf) {
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			c.render(w, http.StatusRequestEntityTooLarge, "error.html", map[string]any{"Message": "The download's query is larger than the console sends (1 MiB)."})
+			return
+		}
+		c.render(w, http.StatusBadRequest, "error.html", map[string]any{"Message": "The download form could not be read."})
+		return
+	}
+	if !sameOrigin(r) || !sameToken(r.PostForm.Get("csrf"), v.csrf) {
 		c.render(w, http.StatusForbidden, "error.html", map[string]any{"Message": "The download was refused: it did not come from this console's page (its CSRF token was missing or wrong)."})
 		return
 	}
@@ -227,8 +267,11 @@ func (c *Console) download(w http.ResponseWriter, r *http.Request) {
 	if ref := strings.TrimSpace(r.PostForm.Get("case_ref")); ref != "" {
 		body["case_ref"] = ref
 	}
-	raw, _ := json.Marshal(body)
-	req := c.apiRequest(r, v, http.MethodPost, "/v1/query", raw)
+	var raw bytes.Buffer
+	enc := json.NewEncoder(&raw)
+	enc.SetEscapeHTML(false) // the query as typed: no longer than the API takes it from the page
+	_ = enc.Encode(body)
+	req := c.apiRequest(r, v, http.MethodPost, "/v1/query", raw.Bytes())
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", f.accept)
 	name := "result-" + time.Now().UTC().Format("20060102-150405") + "." + f.ext
@@ -316,7 +359,7 @@ func (a *attachment) WriteHeader(status int) {
 		return
 	}
 	a.Header().Set("Content-Disposition", `attachment; filename="`+a.name+`"`)
-	a.Header().Del("Content-Security-Policy") // a file, not a page
+	a.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox") // a file: nothing in it may run, whoever shows it
 	a.ResponseWriter.WriteHeader(status)
 }
 

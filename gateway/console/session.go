@@ -28,14 +28,23 @@ type Sessions struct {
 	// Idle and Max bound a session: it ends after Idle without a request,
 	// and Max after sign-in whatever happens.
 	Idle, Max time.Duration
-	// Limit is the most sessions kept; signing in beyond it ends the
-	// oldest.
-	Limit int
-	now   func() time.Time
+	// Limit is the most sessions kept; beyond it, sign-ins are refused
+	// (no one's session is ended to make room). PerRequester is the most
+	// one requester may hold: a new sign-in ends their oldest.
+	Limit, PerRequester int
+	now                 func() time.Time
 
 	mu   sync.Mutex
 	byID map[string]*session
+	// failed counts failed sign-ins per remote address in the current
+	// minute (failedAt), to slow down guessing.
+	failed   map[string]int
+	failedAt time.Time
 }
+
+// maxFailedPerMinute is how many failed sign-ins one address may make a
+// minute; beyond it, its sign-ins are refused until the minute ends.
+const maxFailedPerMinute = 20
 
 type session struct {
 	token     string // the credential, as Authorization: Bearer would send it
@@ -48,7 +57,36 @@ type session struct {
 // NewSessions returns an empty session store with the defaults: 8 hours
 // idle, 24 hours at most, 10,000 sessions.
 func NewSessions() *Sessions {
-	return &Sessions{Idle: 8 * time.Hour, Max: 24 * time.Hour, Limit: 10000, now: time.Now, byID: map[string]*session{}}
+	return &Sessions{Idle: 8 * time.Hour, Max: 24 * time.Hour, Limit: 10000, PerRequester: 20, now: time.Now, byID: map[string]*session{}}
+}
+
+// errFull is a sign-in refused because the gateway holds as many console
+// sessions as it may.
+var errFull = gateway.Errorf(gateway.CodeOverloaded, "the gateway holds as many console sessions as it may; try again later")
+
+// guessing reports whether the address has failed to sign in too often
+// this minute.
+func (s *Sessions) guessing(addr string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failedLocked(addr) >= maxFailedPerMinute
+}
+
+func (s *Sessions) failedLocked(addr string) int {
+	if now := s.now(); s.failed == nil || now.Sub(s.failedAt) > time.Minute {
+		s.failed, s.failedAt = map[string]int{}, now
+	}
+	return s.failed[addr]
+}
+
+// fail counts a failed sign-in from the address.
+func (s *Sessions) fail(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failedLocked(addr)
+	if len(s.failed) < 100000 {
+		s.failed[addr]++
+	}
 }
 
 func randomToken() string {
@@ -60,24 +98,36 @@ func randomToken() string {
 }
 
 // start makes a session for a credential that has just authenticated as
-// requester, and returns its id and CSRF token.
-func (s *Sessions) start(token, requester string) (id, csrf string) {
+// requester, and returns its id and CSRF token. The requester's oldest
+// session ends when they hold PerRequester already; when the gateway holds
+// Limit sessions, the sign-in is refused (errFull).
+func (s *Sessions) start(token, requester string) (id, csrf string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	s.expireLocked(now)
-	for len(s.byID) >= max(s.Limit, 1) {
-		var oldest string
-		for k, v := range s.byID {
-			if oldest == "" || v.started.Before(s.byID[oldest].started) {
-				oldest = k
+	var mine []string
+	for k, v := range s.byID {
+		if v.requester == requester {
+			mine = append(mine, k)
+		}
+	}
+	for len(mine) >= max(s.PerRequester, 1) {
+		oldest := 0
+		for i, k := range mine {
+			if s.byID[k].started.Before(s.byID[mine[oldest]].started) {
+				oldest = i
 			}
 		}
-		delete(s.byID, oldest)
+		delete(s.byID, mine[oldest])
+		mine = append(mine[:oldest], mine[oldest+1:]...)
+	}
+	if len(s.byID) >= max(s.Limit, 1) {
+		return "", "", errFull
 	}
 	id, csrf = randomToken(), randomToken()
 	s.byID[id] = &session{token: token, csrf: csrf, requester: requester, started: now, seen: now}
-	return id, csrf
+	return id, csrf, nil
 }
 
 func (s *Sessions) expireLocked(now time.Time) {

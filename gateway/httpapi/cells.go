@@ -94,6 +94,37 @@ func csvCells(a arrow.Array) cells {
 	}
 }
 
+// excelCells is csvCells for Excel (CSV with a byte order mark): a text
+// cell that Excel would take for a formula (one that starts with =, +, -,
+// @, a tab or a CR, as a council's supplier name may) is written with a
+// leading apostrophe, which Excel shows as text and does not evaluate.
+// Numbers, dates and the other typed columns are written as they are.
+func excelCells(a arrow.Array) cells {
+	plain := csvCells(a)
+	if _, text := a.(*array.String); !text {
+		if _, large := a.(*array.LargeString); !large {
+			return plain
+		}
+	}
+	body := textBody(a)
+	return func(dst []byte, i int) []byte {
+		if a.IsNull(i) {
+			return dst
+		}
+		start := len(dst)
+		dst = body(dst, i)
+		if len(dst) > start {
+			switch dst[start] {
+			case '=', '+', '-', '@', '\t', '\r':
+				dst = append(dst, 0)
+				copy(dst[start+1:], dst[start:len(dst)-1])
+				dst[start] = '\''
+			}
+		}
+		return quoteCSV(dst, start)
+	}
+}
+
 // appendCSVField appends s as a CSV field.
 func appendCSVField(dst []byte, s string) []byte {
 	start := len(dst)

@@ -132,7 +132,13 @@ func BenchmarkWriters(b *testing.B) {
 		name  string
 		write func(io.Writer, *arrow.Schema, func() (arrow.RecordBatch, bool), *int64) error
 	}{
-		{"csv", writeCSV}, {"ndjson", writeNDJSON},
+		{"csv", func(out io.Writer, s *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64) error {
+			return writeCSV(out, s, next, rows, false)
+		}},
+		{"csv-excel", func(out io.Writer, s *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64) error {
+			return writeCSV(out, s, next, rows, true)
+		}},
+		{"ndjson", writeNDJSON},
 		{"arrow", func(out io.Writer, s *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64) error {
 			return writeArrow(out, s, next, rows, func() (arrow.Metadata, bool) { return arrow.Metadata{}, false })
 		}},

@@ -76,6 +76,13 @@ func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	r.Use(s.writeDeadline)
+	r.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// No answer is to be read as anything but its declared type.
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			next.ServeHTTP(w, r)
+		})
+	})
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if s.Console != nil {
@@ -112,6 +119,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 			if found {
 				token = t
+				w.Header().Set("Cache-Control", "no-store") // a browser's answer, with its session's data
 			}
 		}
 		req, err := s.Auth.Authenticate(r.Context(), token)

@@ -26,8 +26,10 @@ import (
 const (
 	formatJSON = "application/json"
 	formatCSV  = "text/csv"
-	// formatCSVBOM is CSV that opens with a UTF-8 byte order mark, which
-	// Excel needs to read UTF-8 (asked for as text/csv; bom=true).
+	// formatCSVBOM is CSV for Excel (asked for as text/csv; bom=true): it
+	// opens with a UTF-8 byte order mark, which Excel needs to read
+	// UTF-8, and a text cell Excel would evaluate as a formula starts with
+	// an apostrophe (excelCells).
 	formatCSVBOM = "text/csv; charset=utf-8"
 	// formatParquet is one Parquet file (zstd), written as the result
 	// streams: row groups as they fill, the footer at the end.
@@ -176,10 +178,10 @@ func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.
 	var err error
 	switch format {
 	case formatCSV:
-		err = writeCSV(out, rd.Schema(), next, &rows)
+		err = writeCSV(out, rd.Schema(), next, &rows, false)
 	case formatCSVBOM:
 		out.Write([]byte("\xEF\xBB\xBF"))
-		err = writeCSV(out, rd.Schema(), next, &rows)
+		err = writeCSV(out, rd.Schema(), next, &rows, true)
 	case formatParquet:
 		err = writeParquet(out, rd.Schema(), next, &rows, func() (arrow.Metadata, bool) {
 			c, ok := cutAt(res)
@@ -297,13 +299,21 @@ func writeNDJSON(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBat
 	}
 }
 
-func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64) error {
+func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch, bool), rows *int64, excel bool) error {
+	cellsOf := csvCells
+	if excel {
+		cellsOf = excelCells
+	}
 	var buf []byte
 	for i, fld := range schema.Fields() {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendCSVField(buf, fld.Name)
+		name := fld.Name
+		if excel && name != "" && strings.ContainsRune("=+-@\t\r", rune(name[0])) {
+			name = "'" + name
+		}
+		buf = appendCSVField(buf, name)
 	}
 	buf = append(buf, '\n')
 	for {
@@ -312,7 +322,7 @@ func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch,
 			_, err := w.Write(buf)
 			return err
 		}
-		enc := columnCells(rec, csvCells)
+		enc := columnCells(rec, cellsOf)
 		for i := range int(rec.NumRows()) {
 			buf = append(appendRow(buf, enc, nil, i), '\n')
 			*rows++

@@ -304,10 +304,10 @@
       showWarnings(tail.warnings);
       showStats(tail.stats);
       chartChoices();
-      loadHistory();
     } catch (e) {
       setStatus(e.name === "AbortError" ? "Cancelled after " + rows + " rows." : "The query failed: " + e.message);
     } finally {
+      loadHistory(); // a failed or cancelled query is in it too
       running = null;
       $("run").disabled = false;
       $("cancel").disabled = true;
