@@ -353,6 +353,24 @@ func TestStoreJoinAttackStoreJoinDifferential(t *testing.T) {
 }
 
 // sjaActive counts the queries the gateway has open in the test database.
+// sjaNoneActive waits up to 5 s for the store to run none of the test's
+// queries, failing the test if it still does.
+func sjaNoneActive(t *testing.T, pg *sql.DB, after string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, qs := sjaActive(t, pg)
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("5 s after %s, %d queries still run in the store: %v", after, n, qs)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func sjaActive(t *testing.T, pg *sql.DB) (n int, queries []string) {
 	t.Helper()
 	rows, err := pg.QueryContext(context.Background(), `SELECT state, left(query, 80) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`)
@@ -405,18 +423,7 @@ func TestStoreJoinAttackStoreJoinClientGoesAway(t *testing.T) {
 			}
 			cancel()
 			resp.Body.Close()
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				n, qs := sjaActive(t, pg)
-				if n == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Errorf("5 s after the client went away, %d queries still run in the store: %v", n, qs)
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			sjaNoneActive(t, pg, "the client went away")
 			// the source's one slot is free again
 			done := make(chan sjaAnswer, 1)
 			go func() { done <- sjaAsk(t, base, "full", "SELECT id FROM pgc.small") }()
@@ -460,18 +467,7 @@ func TestStoreJoinAttackStoreJoinTimeout(t *testing.T) {
 			if strings.Contains(a.body, "SELECT") || strings.Contains(a.body, "slowk") {
 				t.Errorf("the error shows the store's statement: %s", a.body)
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				n, qs := sjaActive(t, pg)
-				if n == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Errorf("5 s after the timeout, %d queries still run in the store: %v", n, qs)
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			sjaNoneActive(t, pg, "the timeout")
 		})
 	}
 }
