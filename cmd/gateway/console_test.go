@@ -683,3 +683,21 @@ func TestConsoleSlowsGuessing(t *testing.T) {
 		t.Errorf("a good key from a guessing address: %d, want 429", status)
 	}
 }
+
+// TestParquetAnswers: a Parquet answer is one file with the result's
+// rows; a column Parquet cannot hold is refused (406) before any byte.
+func TestParquetAnswers(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base := start(t, cfg)
+	r := post(t, base, "demo-analyst", "application/vnd.apache.parquet", sqlFor("SELECT council, count(*) AS n, sum(amount) AS total FROM std.spend_over_500 GROUP BY council", "research"))
+	if r.status != 200 || r.header.Get("Content-Type") != "application/vnd.apache.parquet" {
+		t.Fatalf("%d %v", r.status, r.header)
+	}
+	if rows, _ := parquetFile(t, r.body); rows != 6 {
+		t.Errorf("%d rows in the Parquet file, want 6", rows)
+	}
+	r = post(t, base, "demo-analyst", "application/vnd.apache.parquet", sqlFor("SELECT INTERVAL 1 DAY AS i", "research"))
+	if r.status != 406 || !strings.Contains(string(r.body), "Parquet cannot hold") {
+		t.Errorf("an interval as Parquet: %d %s", r.status, r.body)
+	}
+}

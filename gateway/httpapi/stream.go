@@ -155,6 +155,15 @@ func stream(w http.ResponseWriter, log *slog.Logger, format string, res *engine.
 			return 0, err
 		}
 	}
+	if format == formatParquet {
+		// A column Parquet cannot hold is said before the answer starts,
+		// not found halfway through a file.
+		if _, err := pqarrow.ToParquet(rd.Schema(), nil, pqarrow.DefaultWriterProps()); err != nil {
+			err = gateway.Wrap(gateway.CodeNotAcceptable, err, "the result has a column Parquet cannot hold (%v); ask for application/vnd.apache.arrow.stream, or cast the column", err)
+			writeError(w, log, err, res.QueryID)
+			return 0, err
+		}
+	}
 	out := newOutput(w, writeTimeout)
 	out.batch()
 	truncationHeaders(w.Header(), res)
