@@ -20,7 +20,7 @@
 package gateway
 
 # The actions the gateway asks about.
-actions := {"query", "explain", "catalog", "quality", "agreements"}
+actions := {"query", "explain", "catalog", "quality", "agreements", "verify"}
 
 # Roles whose holders are a council's own staff for its own data. Governance
 # officers are deliberately not among them: they read the audit log.
@@ -51,6 +51,10 @@ decision := {"tables": [deny(unknown_action_reason) | some _ in input.tables]} i
 	input.action == "quality"
 } else := {"tables": [agreements_decision | some _ in input.tables]} if {
 	input.action == "agreements"
+} else := {"tables": [gateway_table(t) | some t in input.tables]} if {
+	# verifying the audit chain (GET /v1/audit/verify) reads the whole log:
+	# whoever may read gateway.audit
+	input.action == "verify"
 } else := {"tables": [decide(t) | some t in input.tables]}
 
 # A data-quality report (GET /v1/quality) says, per council and standard

@@ -145,3 +145,13 @@ test_agreements_are_for_governance if {
 		d.reason == "the data-sharing agreements are shown to the governance role only"
 	}
 }
+
+# Verifying the audit chain is reading the audit log: the governance role.
+verify_as(who) := decide(object.union(request(who, who.purposes[0], [{"source": "gateway", "council": "", "gss": "", "table": "audit", "dataset": "", "columns": []}]), {"action": "verify"}))
+
+test_verifying_the_audit_chain_is_for_governance if {
+	verify_as(governance)[0].allowed
+	every who in [analyst, partner, public] {
+		not verify_as(who)[0].allowed
+	}
+}

@@ -228,6 +228,21 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Errorf("%d agreements' files shown, want the demo's 5", n)
 		}
 		screenshot(t, gctx, "console-agreements")
+		// The audit explorer: the chain verified on demand, the records
+		// filtered by requester (the personas above signed in and read
+		// their catalogs: each is in the log).
+		do(t, gctx, chromedp.Click(chromedp.CSS(`nav.pages a[href="/ui/governance/audit"]`)), chromedp.WaitVisible(chromedp.CSS("#audit")),
+			chromedp.Click(chromedp.CSS("#chain a.button")), chromedp.WaitVisible(chromedp.CSS("#chain-status")))
+		if st := value(t, gctx, chromedp.Text(chromedp.CSS("#chain"))); !strings.Contains(st, "chain intact") || !strings.Contains(st, "head signed") {
+			t.Errorf("the chain's status: %q", st)
+		}
+		do(t, gctx, chromedp.SetValue(chromedp.CSS("#f-requester"), "governance@edinburgh"), chromedp.Submit(chromedp.CSS("#f-requester")), chromedp.WaitVisible(chromedp.CSS("#audit")))
+		rows := count(t, gctx, "#audit tbody tr")
+		own := value(t, gctx, chromedp.Evaluate[int](`Array.from(document.querySelectorAll("#audit tbody tr td:nth-child(3)")).filter((td) => td.textContent === "governance@edinburgh").length`))
+		if rows < 2 || own != rows {
+			t.Errorf("filtered by requester: %d rows, %d of them governance@edinburgh's", rows, own)
+		}
+		screenshot(t, gctx, "console-audit")
 		do(t, gctx, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("header form button")), chromedp.Click(chromedp.CSS("header form button")), chromedp.WaitVisible(chromedp.CSS("#key")))
 		cancel()
 	}
@@ -241,6 +256,12 @@ func TestConsoleInABrowser(t *testing.T) {
 		resp := value(t, pctx, chromedp.NavigateResponse(base+"/ui/governance"))
 		if page := value(t, pctx, chromedp.Text(chromedp.CSS("body"))); resp.Status != 403 || !strings.Contains(page, "governance role only") || strings.Contains(page, "nhs-lothian") {
 			t.Errorf("%s opening /ui/governance: %d %q", key, resp.Status, page)
+		}
+		for _, path := range []string{"/ui/governance/audit", "/ui/governance/audit?verify=1"} {
+			resp = value(t, pctx, chromedp.NavigateResponse(base+path))
+			if page := value(t, pctx, chromedp.Text(chromedp.CSS("body"))); resp.Status != 403 || !strings.Contains(page, "not open to you") || strings.Contains(page, "governance@edinburgh") {
+				t.Errorf("%s opening %s: %d %q", key, path, resp.Status, page)
+			}
 		}
 		do(t, pctx, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("header form button")), chromedp.Click(chromedp.CSS("header form button")), chromedp.WaitVisible(chromedp.CSS("#key")))
 		cancel()

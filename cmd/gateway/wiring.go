@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -231,6 +232,13 @@ func (m *Main) Listen() (string, error) {
 		api.PolicyStatus = func() (string, error) { return "disabled", nil }
 	}
 	api.AuditStatus = m.audit.Err
+	api.VerifyAudit = func() (audit.Report, error) {
+		o := audit.VerifyOptions{Key: m.secrets.AuditHMACKey}
+		if k := m.secrets.AuditSigningKey; k != nil {
+			o.PublicKey = k.Public().(ed25519.PublicKey)
+		}
+		return audit.VerifyFileWith(m.audit.Path(), o)
+	}
 	api.History = func(ctx context.Context, requester string, limit int) ([]audit.Entry, error) {
 		return audit.History(ctx, m.audit.Path(), requester, limit)
 	}

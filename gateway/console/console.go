@@ -25,7 +25,9 @@ import (
 //go:embed ui
 var files embed.FS
 
-var pages = template.Must(template.ParseFS(files, "ui/*.html"))
+var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
+	"list": func(xs ...string) []string { return xs },
+}).ParseFS(files, "ui/*.html"))
 
 // Authenticator checks a credential as the API's Authorization header
 // would carry it.
@@ -77,6 +79,7 @@ func (c *Console) Handler() http.Handler {
 	r.Post("/download", c.download)
 	r.Get("/", c.index)
 	r.Get("/governance", c.governance)
+	r.Get("/governance/audit", c.auditPage)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, http.StatusNotFound, "error.html", map[string]any{"Message": "There is no console page at " + r.URL.Path + "."})
 	})
@@ -316,6 +319,11 @@ type captured struct {
 	status int
 	body   bytes.Buffer
 }
+
+// Flush and SetWriteDeadline let the API stream into it as into a
+// connection (the API stops a result its client cannot take).
+func (c *captured) Flush()                           {}
+func (c *captured) SetWriteDeadline(time.Time) error { return nil }
 
 func (c *captured) Header() http.Header         { return c.header }
 func (c *captured) WriteHeader(status int)      { c.status = status }

@@ -191,8 +191,8 @@ func (e *Engine) decideAudited(ctx context.Context, req Request, in gateway.Poli
 	dec, err := e.policy.Decider.Decide(ctx, in)
 	req.Action = action
 	ev := auditEvent{req: req, start: time.Now(), in: &in, dec: dec, outcome: audit.OutcomeAllowed, err: err}
-	if err != nil {
-		ev.outcome = audit.OutcomeDenied
+	if err != nil || noneAllowed(dec, in) {
+		ev.outcome = audit.OutcomeDenied // a decision that lets nothing be seen is a denial
 	}
 	if aerr := e.audit(ctx, ev); aerr != nil {
 		return nil, aerr
@@ -204,6 +204,19 @@ func (e *Engine) decideAudited(ctx context.Context, req Request, in gateway.Poli
 		return nil, err
 	}
 	return dec, nil
+}
+
+// noneAllowed reports whether a decision over some tables allows none.
+func noneAllowed(dec *gateway.Decision, in gateway.PolicyInput) bool {
+	if dec == nil || len(in.Tables) == 0 {
+		return false
+	}
+	for _, t := range dec.Tables {
+		if t.Allowed {
+			return false
+		}
+	}
+	return true
 }
 
 // columnAccess says how a query of the dataset would see column col from

@@ -58,6 +58,9 @@ type Server struct {
 	// Agreements, if set, lists the data-sharing agreements in force, for
 	// GET /v1/agreements (the policy decides who may see them).
 	Agreements func() []policy.Loaded
+	// VerifyAudit, if set, verifies the audit log's chain and signed head
+	// with the gateway's keys, for GET /v1/audit/verify.
+	VerifyAudit func() (audit.Report, error)
 }
 
 // SessionCredentials finds the credential of a browser's console session
@@ -98,9 +101,10 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/v1/quality", s.quality)
 		r.Get("/v1/history", s.history)
 		r.Get("/v1/agreements", s.agreements)
+		r.Get("/v1/audit/verify", s.verifyAudit)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, POST /v1/explain, GET /v1/catalog, GET /v1/quality, GET /v1/history, GET /v1/agreements, /healthz and /readyz", r.Method, r.URL.Path), "")
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, POST /v1/explain, GET /v1/catalog, GET /v1/quality, GET /v1/history, GET /v1/agreements, GET /v1/audit/verify, /healthz and /readyz", r.Method, r.URL.Path), "")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)}})
@@ -375,6 +379,30 @@ func (s *Server) agreements(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agreements": out, "query_id": queryID})
+}
+
+// verifyAudit answers GET /v1/audit/verify: the audit log's chain and
+// signed head checked now with the gateway's keys (as gateway audit
+// verify does), for whoever may read gateway.audit (a policy decision,
+// action "verify", audited). It reads the whole log.
+func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) {
+	queryID := engine.NewQueryID()
+	requester := gateway.RequesterFrom(r.Context())
+	if err := s.Engine.AuthorizeVerify(r.Context(), engine.Request{QueryID: queryID, Requester: requester, Door: "http", RemoteAddr: r.RemoteAddr,
+		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose")))}); err != nil {
+		writeError(w, s.Log, err, queryID)
+		return
+	}
+	if s.VerifyAudit == nil {
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "this gateway keeps no audit log to verify"), queryID)
+		return
+	}
+	rep, err := s.VerifyAudit()
+	if err != nil {
+		writeError(w, s.Log, gateway.Wrap(gateway.CodeUnavailable, err, "the audit log could not be read to verify it"), queryID)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": rep.OK(), "report": rep, "query_id": queryID})
 }
 
 func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
