@@ -722,3 +722,54 @@ func TestParquetAnswers(t *testing.T) {
 		t.Errorf("an interval as Parquet: %d %s", r.status, r.body)
 	}
 }
+
+// TestGovernanceEndpoints: the agreements and the chain's verification
+// are the governance role's (the policy's decision, audited: a refusal
+// as denied).
+func TestGovernanceEndpoints(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	base := start(t, cfg)
+	get := func(key, path string) (int, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, body := get("demo-governance", "/v1/agreements")
+	var ag struct {
+		Agreements []struct {
+			ID       string
+			Standing struct{ State string }
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &ag); err != nil || status != 200 || len(ag.Agreements) != 5 {
+		t.Fatalf("agreements as governance: %d %v %.300s", status, err, body)
+	}
+	for _, a := range ag.Agreements {
+		if a.ID == "nhs-lothian-spend-review" && a.Standing.State != "expired" {
+			t.Errorf("the NHS Lothian spend review stands %q, want expired", a.Standing.State)
+		}
+	}
+	status, body = get("demo-governance", "/v1/audit/verify")
+	if status != 200 || !strings.Contains(body, `"ok":true`) || !strings.Contains(body, `"head_signed":true`) {
+		t.Errorf("verify as governance: %d %.300s", status, body)
+	}
+	for _, key := range []string{"demo-public", "demo-analyst", "demo-partner"} {
+		for _, path := range []string{"/v1/agreements", "/v1/audit/verify"} {
+			if status, body := get(key, path); status != 403 || strings.Contains(body, "nhs-lothian") || strings.Contains(body, "records") {
+				t.Errorf("%s %s: %d %.300s", key, path, status, body)
+			}
+		}
+	}
+	r := post(t, base, "demo-governance", "", sqlFor("SELECT requester_id, action, outcome FROM gateway.audit WHERE action IN ('agreements', 'verify') ORDER BY seq", "audit"))
+	for _, want := range []string{`["governance@edinburgh","agreements","allowed"]`, `["public","agreements","denied"]`, `["analyst@edinburgh","verify","denied"]`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("the audit log lacks %s: %.600s", want, r.body)
+		}
+	}
+}
