@@ -638,17 +638,7 @@ func TestHistoryIsYourOwn(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	post(t, base, "demo-analyst", "", sqlFor("SELECT * FROM nowhere.nothing", "research"))
-	history := func(key, query string) (int, string) {
-		req, _ := http.NewRequest("GET", base+"/v1/history"+query, nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	history := func(key, query string) (int, string) { return getAs(t, base, key, "/v1/history"+query) }
 	status, body := history("demo-analyst", "")
 	var h struct {
 		Requester string
@@ -729,17 +719,7 @@ func TestParquetAnswers(t *testing.T) {
 func TestGovernanceEndpoints(t *testing.T) {
 	cfg, _ := demo(t, 42, true)
 	base := start(t, cfg)
-	get := func(key, path string) (int, string) {
-		req, _ := http.NewRequest("GET", base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(key, path string) (int, string) { return getAs(t, base, key, path) }
 	status, body := get("demo-governance", "/v1/agreements")
 	var ag struct {
 		Agreements []struct {
@@ -772,4 +752,21 @@ func TestGovernanceEndpoints(t *testing.T) {
 			t.Errorf("the audit log lacks %s: %.600s", want, r.body)
 		}
 	}
+}
+
+// getAs GETs an API path with key (none when ""), and returns the status
+// and the body.
+func getAs(t *testing.T, base, key, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+path, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
