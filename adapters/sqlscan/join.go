@@ -3,6 +3,7 @@ package sqlscan
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -42,7 +43,7 @@ func BuildJoin(d Dialect, left, right Table, req gateway.JoinRequest) (*Query, e
 		}
 		if !q.Pushed.Exact || len(q.Pushed.Filters) != len(sreq.Filters) {
 			for i, f := range sreq.Filters {
-				if !q.pushedFilter(i) {
+				if !slices.Contains(q.Pushed.Filters, i) {
 					return nil, gateway.NotPushed("filter %s on %s is not one %s applies exactly", f, t.Name, d.Name)
 				}
 			}
@@ -101,16 +102,6 @@ func BuildJoin(d Dialect, left, right Table, req gateway.JoinRequest) (*Query, e
 	q.SQL = b.String()
 	q.Pushed.Columns, q.Pushed.Exact = true, true
 	return q, nil
-}
-
-// pushedFilter reports whether the i-th filter of the request was applied.
-func (q *Query) pushedFilter(i int) bool {
-	for _, p := range q.Pushed.Filters {
-		if p == i {
-			return true
-		}
-	}
-	return false
 }
 
 func columnsByName(t Table) map[string]Column {

@@ -1,10 +1,10 @@
 package console
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,7 +51,7 @@ func (f auditFilter) sql() (string, string) {
 		t, err := time.Parse("2006-01-02T15:04", b.value)
 		if err != nil {
 			if t, err = time.Parse(time.DateOnly, b.value); err != nil {
-				return "", "the " + b.field + " time " + strconvQuote(b.value) + " is not a date (2026-12-04) or a date and time (2026-12-04T09:30)"
+				return "", "the " + b.field + " time " + strconv.Quote(b.value) + " is not a date (2026-12-04) or a date and time (2026-12-04T09:30)"
 			}
 			if b.op == "<" {
 				t = t.AddDate(0, 0, 1) // to a day: the whole day
@@ -63,12 +63,8 @@ func (f auditFilter) sql() (string, string) {
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
-	return q + " ORDER BY seq DESC LIMIT " + itoa(maxAuditRows), ""
+	return q + " ORDER BY seq DESC LIMIT " + strconv.Itoa(maxAuditRows), ""
 }
-
-func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
-
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // auditPage shows the explorer.
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +79,7 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request) {
 	data := map[string]any{"CSRF": v.csrf, "Requester": req, "Filter": f, "Max": maxAuditRows}
 	if q.Get("verify") != "" {
 		var ver map[string]any
-		if status, msg := c.apiJSON(r, v, "/v1/audit/verify", &ver); status != http.StatusOK {
+		if status, msg := c.apiJSON(r, v, "/v1/audit/verify", nil, &ver); status != http.StatusOK {
 			c.render(w, status, "error.html", map[string]any{"Message": "The audit log is not open to you: " + msg + "."})
 			return
 		}
@@ -100,24 +96,15 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request) {
 		purpose = req.Purposes[0]
 	}
 	body, _ := json.Marshal(map[string]string{"sql": sqlText, "purpose": purpose})
-	rec := &captured{header: http.Header{}}
-	api := c.apiRequest(r, v, http.MethodPost, "/v1/query", body)
-	api.Header.Set("Content-Type", "application/json")
-	c.API.ServeHTTP(rec, api)
 	var res struct {
-		Columns []struct{ Name string }        `json:"columns"`
-		Rows    [][]any                        `json:"rows"`
-		Error   struct{ Code, Message string } `json:"error"`
+		Columns []struct{ Name string } `json:"columns"`
+		Rows    [][]any                 `json:"rows"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(rec.body.Bytes()))
-	dec.UseNumber()
-	_ = dec.Decode(&res)
-	if rec.status != 0 && rec.status != http.StatusOK {
-		status := rec.status
+	if status, msg := c.apiJSON(r, v, "/v1/query", body, &res); status != http.StatusOK {
 		if status == http.StatusNotFound { // the policy hides the table: the page is refused
 			status = http.StatusForbidden
 		}
-		c.render(w, status, "error.html", map[string]any{"Message": "The audit log is not open to you: " + res.Error.Message + "."})
+		c.render(w, status, "error.html", map[string]any{"Message": "The audit log is not open to you: " + msg + "."})
 		return
 	}
 	var rows []map[string]any

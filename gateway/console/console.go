@@ -278,7 +278,9 @@ func (c *Console) download(w http.ResponseWriter, r *http.Request) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", f.accept)
 	name := "result-" + time.Now().UTC().Format("20060102-150405") + "." + f.ext
-	c.API.ServeHTTP(&attachment{ResponseWriter: w, name: name, console: c}, req)
+	a := &attachment{ResponseWriter: w, name: name, console: c}
+	c.API.ServeHTTP(a, req)
+	a.finish()
 }
 
 // apiRequest is a request to the API on behalf of the session v: its
@@ -292,10 +294,20 @@ func (c *Console) apiRequest(r *http.Request, v *session, method, path string, b
 	return req
 }
 
-// apiJSON runs a GET of the API for the session and decodes its JSON.
-func (c *Console) apiJSON(r *http.Request, v *session, path string, out any) (int, string) {
+// apiJSON runs a GET of the API for the session (a POST of a JSON body
+// when body is set) and decodes its JSON answer, numbers as json.Number;
+// for an error answer it returns the status and the error's message.
+func (c *Console) apiJSON(r *http.Request, v *session, path string, body []byte, out any) (int, string) {
+	method := http.MethodGet
+	if body != nil {
+		method = http.MethodPost
+	}
+	req := c.apiRequest(r, v, method, path, body)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rec := &captured{header: http.Header{}}
-	c.API.ServeHTTP(rec, c.apiRequest(r, v, http.MethodGet, path, nil))
+	c.API.ServeHTTP(rec, req)
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
@@ -306,7 +318,9 @@ func (c *Console) apiJSON(r *http.Request, v *session, path string, out any) (in
 		json.Unmarshal(rec.body.Bytes(), &e)
 		return rec.status, e.Error.Message
 	}
-	if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {
+	dec := json.NewDecoder(&rec.body)
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil {
 		return http.StatusInternalServerError, "the gateway's answer could not be read"
 	}
 	return http.StatusOK, ""
@@ -341,7 +355,7 @@ func (c *Console) governance(w http.ResponseWriter, r *http.Request) {
 	var doc struct {
 		Agreements []map[string]any `json:"agreements"`
 	}
-	if status, msg := c.apiJSON(r, v, "/v1/agreements", &doc); status != http.StatusOK {
+	if status, msg := c.apiJSON(r, v, "/v1/agreements", nil, &doc); status != http.StatusOK {
 		c.render(w, status, "error.html", map[string]any{"Message": "The governance pages are not open to you: " + msg + "."})
 		return
 	}
@@ -349,7 +363,8 @@ func (c *Console) governance(w http.ResponseWriter, r *http.Request) {
 }
 
 // attachment passes a successful API response on as a file; an error
-// response is kept and shown as the console's error page.
+// response is kept and, once whole (finish), shown as the console's error
+// page.
 type attachment struct {
 	http.ResponseWriter
 	name    string
@@ -375,36 +390,30 @@ func (a *attachment) Write(b []byte) (int, error) {
 	if a.status == 0 {
 		a.WriteHeader(http.StatusOK)
 	}
-	if a.status == -1 {
-		return len(b), nil
-	}
 	if a.status != http.StatusOK {
 		if a.failed.Len() < 64<<10 {
 			a.failed.Write(b)
-		}
-		if a.failed.Len() > 0 && bytes.HasSuffix(bytes.TrimSpace(a.failed.Bytes()), []byte("}")) {
-			a.showError()
 		}
 		return len(b), nil
 	}
 	return a.ResponseWriter.Write(b)
 }
 
-// showError renders the API's error as the console's page, once.
-func (a *attachment) showError() {
+// finish renders an error answer, once the API has written it whole, as
+// the console's page.
+func (a *attachment) finish() {
+	if a.status == 0 || a.status == http.StatusOK {
+		return
+	}
 	var e struct {
 		Error struct{ Code, Message string } `json:"error"`
 	}
-	if json.Unmarshal(a.failed.Bytes(), &e) != nil {
-		return
-	}
-	a.failed.Reset()
+	json.Unmarshal(a.failed.Bytes(), &e)
 	h := a.ResponseWriter.Header()
 	for _, k := range []string{"Content-Length", "Content-Type", "X-Query-Id"} {
 		h.Del(k)
 	}
 	a.console.render(a.ResponseWriter, a.status, "error.html", map[string]any{"Message": "The download failed: " + e.Error.Message + " (" + e.Error.Code + ")."})
-	a.status = -1 // shown: drop anything more
 }
 
 // Unwrap lets the API's streaming reach the connection (flushes, write

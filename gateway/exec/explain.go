@@ -67,7 +67,7 @@ func (x *Executor) Explain(ctx context.Context, q Query) (*Explained, error) {
 				s.statement, s.args, s.pushed, s.planSchema = sp.Statement, sp.Args, sp.Pushed, sp.Schema
 				continue
 			case errors.Is(err, gateway.ErrNotPushed):
-				s.aggWhy = strings.TrimPrefix(err.Error(), gateway.ErrNotPushed.Error()+": ")
+				s.aggWhy = notPushedWhy(err)
 			default:
 				return nil, scanError(s, err)
 			}

@@ -3,7 +3,6 @@ package exec
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -85,7 +84,7 @@ func (x *Executor) startJoin(ctx context.Context, j *job) (bool, error) {
 		l.stopStream = nil
 	}
 	if errors.Is(err, gateway.ErrNotPushed) {
-		l.notes = append(l.notes, "join with "+r.Table.Name+" in the store: "+strings.TrimPrefix(err.Error(), gateway.ErrNotPushed.Error()+": ")+"; DuckDB joins the tables")
+		l.notes = append(l.notes, "join with "+r.Table.Name+" in the store: "+notPushedWhy(err)+"; DuckDB joins the tables")
 		return false, nil
 	}
 	if err != nil {
@@ -98,12 +97,10 @@ func (x *Executor) startJoin(ctx context.Context, j *job) (bool, error) {
 		res.Reader.Release()
 		return false, gateway.Errorf(gateway.CodeSourceFailed, "council source %q returned columns %v for a join of %s and %s, not the %v asked for", l.Source.Config.ID, res.Reader.Schema(), l.Table.Name, r.Table.Name, jr.schema)
 	}
-	l.statement, l.args, l.files, l.copy = res.Statement, res.Args, res.Files, res.Copy
-	l.pushed, r.pushed = joinedPushed(l.Req, res.Pushed.Limit), joinedPushed(r.Req, false)
+	l.files, l.copy = res.Files, res.Copy
+	joined(l, r, res.Statement, res.Args, res.Pushed.Limit)
 	l.reader = newPrefetchIdle(sctx, l.Source.Config.ID, res.Reader, 4, time.Duration(l.Source.Config.ReadTimeout), l.stopStream)
 	r.reader = newPrefetch(ctx, r.Source.Config.ID, emptyReader(projectSchema(r.Table.Schema, r.Req.Columns)), 1)
-	l.joined, r.joinedInto = true, l
-	l.whole, r.whole = true, true
 	j.join = jr
 	return true, nil
 }
@@ -118,17 +115,23 @@ func (x *Executor) explainJoin(ctx context.Context, j *job) (bool, error) {
 	l, r := j.of(jr.w.Left), j.of(jr.w.Right)
 	sp, err := l.Source.Store.(gateway.Joiner).PlanJoin(ctx, jr.w.Request())
 	if errors.Is(err, gateway.ErrNotPushed) {
-		l.notes = append(l.notes, "join with "+r.Table.Name+" in the store: "+strings.TrimPrefix(err.Error(), gateway.ErrNotPushed.Error()+": ")+"; DuckDB joins the tables")
+		l.notes = append(l.notes, "join with "+r.Table.Name+" in the store: "+notPushedWhy(err)+"; DuckDB joins the tables")
 		return false, nil
 	}
 	if err != nil {
 		return false, scanError(l, err)
 	}
-	l.statement, l.args = sp.Statement, sp.Args
-	l.pushed, r.pushed = joinedPushed(l.Req, sp.Pushed.Limit), joinedPushed(r.Req, false)
+	joined(l, r, sp.Statement, sp.Args, sp.Pushed.Limit)
+	return true, nil
+}
+
+// joined marks the two scans as one whole join the store answers (or
+// would answer) with statement: the left reads for both.
+func joined(l, r *scanRun, statement string, args []any, limit bool) {
+	l.statement, l.args = statement, args
+	l.pushed, r.pushed = joinedPushed(l.Req, limit), joinedPushed(r.Req, false)
 	l.joined, r.joinedInto = true, l
 	l.whole, r.whole = true, true
-	return true, nil
 }
 
 // joinedPushed is what a side of a whole join had applied: its columns

@@ -201,7 +201,7 @@ func (s *scanRun) startAggregate(ctx context.Context) (bool, error) {
 	}
 	res, err := ag.Aggregate(ctx, *s.Agg)
 	if errors.Is(err, gateway.ErrNotPushed) {
-		s.aggWhy = strings.TrimPrefix(err.Error(), gateway.ErrNotPushed.Error()+": ")
+		s.aggWhy = notPushedWhy(err)
 		return false, nil
 	}
 	if err != nil {
@@ -215,6 +215,12 @@ func (s *scanRun) startAggregate(ctx context.Context) (bool, error) {
 	s.pushed, s.statement, s.args, s.files, s.copy = res.Pushed, res.Statement, res.Args, res.Files, res.Copy
 	s.reader = newPrefetchIdle(ctx, s.Source.Config.ID, res.Reader, 4, time.Duration(s.Source.Config.ReadTimeout), s.stopStream)
 	return true, nil
+}
+
+// notPushedWhy is a store's refusal (an error wrapping ErrNotPushed) in
+// its own words.
+func notPushedWhy(err error) string {
+	return strings.TrimPrefix(err.Error(), gateway.ErrNotPushed.Error()+": ")
 }
 
 func scanError(s *scanRun, err error) error {

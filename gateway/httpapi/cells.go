@@ -113,16 +113,23 @@ func excelCells(a arrow.Array) cells {
 		}
 		start := len(dst)
 		dst = body(dst, i)
-		if len(dst) > start {
-			switch dst[start] {
-			case '=', '+', '-', '@', '\t', '\r':
-				dst = append(dst, 0)
-				copy(dst[start+1:], dst[start:len(dst)-1])
-				dst[start] = '\''
-			}
+		if len(dst) > start && excelFormula(dst[start]) {
+			dst = append(dst, 0)
+			copy(dst[start+1:], dst[start:len(dst)-1])
+			dst[start] = '\''
 		}
 		return quoteCSV(dst, start)
 	}
+}
+
+// excelFormula reports whether Excel takes a cell starting with c for a
+// formula.
+func excelFormula(c byte) bool {
+	switch c {
+	case '=', '+', '-', '@', '\t', '\r':
+		return true
+	}
+	return false
 }
 
 // appendCSVField appends s as a CSV field.

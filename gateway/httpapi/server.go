@@ -324,8 +324,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 func (s *Server) agreements(w http.ResponseWriter, r *http.Request) {
 	queryID := engine.NewQueryID()
 	requester := gateway.RequesterFrom(r.Context())
-	err := s.Engine.AuthorizeAgreements(r.Context(), engine.Request{QueryID: queryID, Requester: requester, Door: "http", RemoteAddr: r.RemoteAddr,
-		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose"))), CaseRef: r.Header.Get("X-Gateway-Case-Ref")})
+	err := s.Engine.AuthorizeAgreements(r.Context(), getRequest(r, queryID, requester))
 	if err != nil {
 		writeError(w, s.Log, err, queryID)
 		return
@@ -388,8 +387,7 @@ func (s *Server) agreements(w http.ResponseWriter, r *http.Request) {
 func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	queryID := engine.NewQueryID()
 	requester := gateway.RequesterFrom(r.Context())
-	if err := s.Engine.AuthorizeVerify(r.Context(), engine.Request{QueryID: queryID, Requester: requester, Door: "http", RemoteAddr: r.RemoteAddr,
-		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose")))}); err != nil {
+	if err := s.Engine.AuthorizeVerify(r.Context(), getRequest(r, queryID, requester)); err != nil {
 		writeError(w, s.Log, err, queryID)
 		return
 	}
@@ -456,8 +454,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 		Sources  []source  `json:"sources"`
 		Datasets []dataset `json:"standard_datasets"`
 	}{Sources: []source{}, Datasets: []dataset{}}
-	acc, err := s.Engine.Access(r.Context(), engine.Request{QueryID: engine.NewQueryID(), Requester: gateway.RequesterFrom(r.Context()), Door: "http", RemoteAddr: r.RemoteAddr,
-		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose"))), CaseRef: r.Header.Get("X-Gateway-Case-Ref")})
+	acc, err := s.Engine.Access(r.Context(), getRequest(r, engine.NewQueryID(), gateway.RequesterFrom(r.Context())))
 	if err != nil {
 		s.Log.Warn("catalog: policy could not decide; showing nothing", "err", err)
 	}
@@ -733,6 +730,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// getRequest is a GET request's engine request: its purpose from
+// ?purpose= or X-Gateway-Purpose, its case reference from
+// X-Gateway-Case-Ref.
+func getRequest(r *http.Request, queryID string, requester *gateway.Requester) engine.Request {
+	return engine.Request{QueryID: queryID, Requester: requester, Door: "http", RemoteAddr: r.RemoteAddr,
+		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose"))), CaseRef: r.Header.Get("X-Gateway-Case-Ref")}
+}
+
 func firstOf(vals ...string) string {
 	for _, v := range vals {
 		if v != "" {
@@ -787,8 +792,7 @@ func (s *Server) quality(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	rep, err := s.Engine.Quality(ctx, engine.Request{QueryID: queryID, Requester: requester, Door: "http", RemoteAddr: r.RemoteAddr,
-		Purpose: strings.TrimSpace(firstOf(r.URL.Query().Get("purpose"), r.Header.Get("X-Gateway-Purpose"))), CaseRef: r.Header.Get("X-Gateway-Case-Ref")}, n)
+	rep, err := s.Engine.Quality(ctx, getRequest(r, queryID, requester), n)
 	if err != nil {
 		writeError(w, s.Log, err, queryID)
 		return

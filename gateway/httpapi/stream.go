@@ -319,7 +319,7 @@ func writeCSV(w io.Writer, schema *arrow.Schema, next func() (arrow.RecordBatch,
 			buf = append(buf, ',')
 		}
 		name := fld.Name
-		if excel && name != "" && strings.ContainsRune("=+-@\t\r", rune(name[0])) {
+		if excel && name != "" && excelFormula(name[0]) {
 			name = "'" + name
 		}
 		buf = appendCSVField(buf, name)
