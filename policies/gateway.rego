@@ -20,7 +20,7 @@
 package gateway
 
 # The actions the gateway asks about.
-actions := {"query", "explain", "catalog", "quality", "agreements", "verify"}
+actions := {"query", "explain", "catalog", "quality", "agreements", "verify", "dry_run"}
 
 # Roles whose holders are a council's own staff for its own data. Governance
 # officers are deliberately not among them: they read the audit log.
@@ -51,6 +51,8 @@ decision := {"tables": [deny(unknown_action_reason) | some _ in input.tables]} i
 	input.action == "quality"
 } else := {"tables": [agreements_decision | some _ in input.tables]} if {
 	input.action == "agreements"
+} else := {"tables": [dry_run_decision | some _ in input.tables]} if {
+	input.action == "dry_run"
 } else := {"tables": [gateway_table(t) | some t in input.tables]} if {
 	# verifying the audit chain (GET /v1/audit/verify) reads the whole log:
 	# whoever may read gateway.audit
@@ -85,6 +87,18 @@ agreements_decision := {
 } if {
 	"governance" in requester_roles
 } else := deny("the data-sharing agreements are shown to the governance role only")
+
+# A dry run asks the policy as another requester (the console's "who can
+# see what" matrix, POST /v1/explain with "as"): it shows that requester's
+# terms and plans, never a row. It is the governance role's, who answer
+# for the terms; everyone else sees only their own.
+dry_run_decision := {
+	"allowed": true,
+	"reason": "the governance role may see what the policy decides for other requesters (dry runs, no data)",
+	"agreements": [governance_catalog_id],
+} if {
+	"governance" in requester_roles
+} else := deny("dry runs as another requester are for the governance role only")
 
 unknown_action_reason := sprintf("action %q is not one the policy knows; denied", [input.action])
 

@@ -155,3 +155,15 @@ test_verifying_the_audit_chain_is_for_governance if {
 		not verify_as(who)[0].allowed
 	}
 }
+
+# Dry runs as another requester: the governance role only.
+dry_run_as(who) := decide(object.union(request(who, who.purposes[0], [{"source": "gateway", "council": "", "gss": "", "table": "policy", "dataset": "", "columns": []}]), {"action": "dry_run"}))
+
+test_dry_runs_are_for_governance if {
+	dry_run_as(governance)[0].allowed
+	every who in [analyst, partner, public] {
+		d := dry_run_as(who)[0]
+		not d.allowed
+		d.reason == "dry runs as another requester are for the governance role only"
+	}
+}

@@ -228,6 +228,75 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Errorf("%d agreements' files shown, want the demo's 5", n)
 		}
 		screenshot(t, gctx, "console-agreements")
+		// Who can see what: a row per requester and purpose, a column per
+		// council of each standard dataset, the agreement in each cell.
+		do(t, gctx, chromedp.Click(chromedp.CSS(`nav.pages a[href="/ui/governance/access"]`)), chromedp.WaitVisible(chromedp.CSS("#matrix")))
+		matrix := value(t, gctx, chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("#matrix tbody tr")).map((tr) => Array.from(tr.children).map((td) => td.innerText.trim().replace(/\s+/g, " ")))`))
+		rowOf := func(id, purpose string) []string {
+			for _, r := range matrix {
+				if len(r) > 2 && strings.HasPrefix(r[0], id) && r[1] == purpose {
+					return r
+				}
+			}
+			t.Errorf("the matrix has no row for %s (%s): %q", id, purpose, matrix)
+			return make([]string, 14)
+		}
+		// Columns: spend from dundee, edinburgh, fife, glasgow, highland,
+		// stirling, then planning from the same six.
+		for _, c := range []struct {
+			id, purpose string
+			col         int
+			want        string
+		}{
+			{"analyst@edinburgh", "service-planning", 3, "full own-council"},
+			{"analyst@edinburgh", "service-planning", 4, "masked row-capped edinburgh-spend-benchmarking"},
+			{"partner@nhs-lothian", "health-and-social-care", 3, "none"}, // the spend review has expired
+			{"partner@nhs-lothian", "health-and-social-care", 9, "row-filtered masked nhs-lothian-planning-health"},
+			{"public", "transparency", 2, "aggregate-only open-data-transparency"},
+			{"public", "transparency", 8, "full open-data-transparency"},
+			{"governance@edinburgh", "audit", 2, "none"},
+		} {
+			if got := rowOf(c.id, c.purpose)[c.col]; got != c.want {
+				t.Errorf("%s (%s), column %d: %q, want %q", c.id, c.purpose, c.col, got, c.want)
+			}
+		}
+		screenshot(t, gctx, "console-matrix")
+		// A cell's detail: the partner's planning terms, column by column.
+		do(t, gctx, chromedp.Click(chromedp.CSS(`#matrix a[href*="requester=partner%40nhs-lothian"][href*="planning_applications"][href*="source=edinburgh"]`)), chromedp.WaitVisible(chromedp.CSS("#cell-columns")))
+		detail := value(t, gctx, chromedp.Text(chromedp.CSS("main")))
+		for _, want := range []string{"row-filtered masked", "nhs-lothian-planning-health", "application_type IN ('full', 'outline', 'reserved-matters')", "postcode_sector", "truncate_date to the month"} {
+			if !strings.Contains(detail, want) {
+				t.Errorf("the cell's detail lacks %q: %q", want, detail)
+			}
+		}
+		cols := value(t, gctx, chromedp.Evaluate[map[string]string](`Object.fromEntries(Array.from(document.querySelectorAll("#cell-columns tbody tr")).map((tr) => [tr.children[0].textContent, tr.children[1].textContent]))`))
+		if !strings.HasPrefix(cols["applicant_name"], "not granted") || cols["ward"] != "plain" || cols["postcode"] != "masked (postcode_sector)" {
+			t.Errorf("the cell's columns: %q", cols)
+		}
+		// Dry run from the cell: as the partner, a query of planning
+		// applications explained, with the row filter it would get and the
+		// statement Edinburgh's store would be sent; nothing run.
+		do(t, gctx, chromedp.Click(chromedp.CSS(`main a.button[href^="/ui/governance/dry-run"]`)), chromedp.WaitVisible(chromedp.CSS("#dry-run")))
+		if as := value(t, gctx, chromedp.Value(chromedp.CSS("#as"))); as != "partner@nhs-lothian" {
+			t.Errorf("the dry run is as %q", as)
+		}
+		do(t, gctx, chromedp.SetValue(chromedp.CSS("#dry-sql"), "SELECT ward, count(*) FROM std.planning_applications WHERE council = 'edinburgh' GROUP BY ward"),
+			chromedp.Click(chromedp.CSS(`#dry-run button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS("#dry-result")))
+		dry := value(t, gctx, chromedp.Text(chromedp.CSS("#dry-result")))
+		for _, want := range []string{"Decision for partner@nhs-lothian", "allowed", "nhs-lothian-planning-health", "application_type IN", "SELECT"} {
+			if !strings.Contains(dry, want) {
+				t.Errorf("the dry run's result lacks %q: %q", want, dry)
+			}
+		}
+		screenshot(t, gctx, "console-dry-run")
+		// As the public, a council's own table is refused, and the page
+		// says why.
+		do(t, gctx, chromedp.SetValue(chromedp.CSS("#as"), "public"), chromedp.SetValue(chromedp.CSS("#dry-purpose"), "transparency"),
+			chromedp.SetValue(chromedp.CSS("#dry-sql"), "SELECT beneficiary_name FROM std.spend_over_500"),
+			chromedp.Click(chromedp.CSS(`#dry-run button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`#dry-result[data-as="public"]`)))
+		if dry := value(t, gctx, chromedp.Text(chromedp.CSS("#dry-result"))); !strings.Contains(dry, "refused") || !strings.Contains(dry, "beneficiary_name") {
+			t.Errorf("the public's dry run of names: %q", dry)
+		}
 		// The audit explorer: the chain verified on demand, the records
 		// filtered by requester (the personas above signed in and read
 		// their catalogs: each is in the log).
@@ -257,7 +326,8 @@ func TestConsoleInABrowser(t *testing.T) {
 		if page := value(t, pctx, chromedp.Text(chromedp.CSS("body"))); resp.Status != 403 || !strings.Contains(page, "governance role only") || strings.Contains(page, "nhs-lothian") {
 			t.Errorf("%s opening /ui/governance: %d %q", key, resp.Status, page)
 		}
-		for _, path := range []string{"/ui/governance/audit", "/ui/governance/audit?verify=1"} {
+		for _, path := range []string{"/ui/governance/audit", "/ui/governance/audit?verify=1", "/ui/governance/access", "/ui/governance/dry-run",
+			"/ui/governance/access/cell?requester=partner%40nhs-lothian&purpose=health-and-social-care&dataset=std.planning_applications&source=edinburgh"} {
 			resp = value(t, pctx, chromedp.NavigateResponse(base+path))
 			if page := value(t, pctx, chromedp.Text(chromedp.CSS("body"))); resp.Status != 403 || !strings.Contains(page, "not open to you") || strings.Contains(page, "governance@edinburgh") {
 				t.Errorf("%s opening %s: %d %q", key, path, resp.Status, page)
@@ -746,7 +816,114 @@ func TestGovernanceEndpoints(t *testing.T) {
 			}
 		}
 	}
-	r := post(t, base, "demo-governance", "", sqlFor("SELECT requester_id, action, outcome FROM gateway.audit WHERE action IN ('agreements', 'verify') ORDER BY seq", "audit"))
+	// Who can see what, and dry runs as another requester: the governance
+	// role's. A refusal says nothing about the requesters: an id that
+	// exists and one that does not are refused alike.
+	status, body = get("demo-governance", "/v1/policy/matrix")
+	var mx struct {
+		Matrix struct {
+			Rows []struct {
+				Requester struct{ ID string }
+				Purpose   string
+				Cells     []struct {
+					Dataset, Source string
+					Access          []string
+					Agreements      []string
+					Columns         map[string]string
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &mx); err != nil || status != 200 || len(mx.Matrix.Rows) != 5 {
+		t.Fatalf("the matrix as governance: %d %v %.300s", status, err, body)
+	}
+	for _, row := range mx.Matrix.Rows {
+		for _, c := range row.Cells {
+			if row.Requester.ID == "partner@nhs-lothian" && c.Dataset == "std.spend_over_500" && (c.Access[0] != "none" || len(c.Columns) != 0) {
+				t.Errorf("the partner's spend from %s, under an expired agreement: %v %v", c.Source, c.Access, c.Columns)
+			}
+			if row.Requester.ID == "public" && c.Dataset == "std.spend_over_500" && (strings.Join(c.Access, " ") != "aggregate-only" || c.Columns["beneficiary_name"] == "" || c.Columns["amount"] != "measure") {
+				t.Errorf("the public's spend from %s: %v %v", c.Source, c.Access, c.Columns)
+			}
+		}
+	}
+	if status, body := get("demo-governance", "/v1/policy/matrix?requester=nobody"); status != 404 || !strings.Contains(body, "partner@nhs-lothian") {
+		t.Errorf("the matrix of an unknown requester, as governance: %d %.300s", status, body)
+	}
+	dryRun := func(key, body string) (int, string) {
+		req, _ := http.NewRequest("POST", base+"/v1/explain", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, body = dryRun("demo-governance", `{"sql": "SELECT ward, count(*) FROM std.planning_applications GROUP BY ward", "as": "partner@nhs-lothian", "purpose": "health-and-social-care"}`)
+	if status != 200 || !strings.Contains(body, `"dry_run_as":{"id":"partner@nhs-lothian"`) || !strings.Contains(body, "nhs-lothian-planning-health") || !strings.Contains(body, `"row_filter":"application_type IN`) {
+		t.Errorf("a dry run as the partner: %d %.600s", status, body)
+	}
+	// A requester known only from tokens: asked as a document.
+	status, body = dryRun("demo-governance", `{"sql": "SELECT count(*) FROM std.spend_over_500", "as": {"id": "nurse@nhs-fife", "organisation": "NHS Fife", "roles": ["partner"], "purposes": ["health-and-social-care"]}, "purpose": "health-and-social-care"}`)
+	if status != 200 || !strings.Contains(body, `"allowed":false`) || !strings.Contains(body, "NHS Fife (nurse@nhs-fife)") {
+		t.Errorf("a dry run as a requester document: %d %.600s", status, body)
+	}
+	if status, body := dryRun("demo-governance", `{"sql": "SELECT 1", "as": {"id": "x", "clearance": "top"}}`); status != 400 || !strings.Contains(body, "clearance") {
+		t.Errorf("a requester document with an unknown field: %d %.300s", status, body)
+	}
+	if status, body := dryRun("demo-governance", `{"sql": "SELECT 1", "as": 7}`); status != 400 {
+		t.Errorf("as a number: %d %.300s", status, body)
+	}
+	req, _ := http.NewRequest("POST", base+"/v1/query", strings.NewReader(`{"sql": "SELECT * FROM std.planning_applications", "as": "partner@nhs-lothian", "purpose": "health-and-social-care"}`))
+	req.Header.Set("Authorization", "Bearer demo-governance")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "POST /v1/explain") || strings.Contains(string(b), "rows") {
+			t.Errorf("a query with as: %d %.300s", resp.StatusCode, b)
+		}
+	}
+	for _, key := range []string{"demo-public", "demo-analyst", "demo-partner"} {
+		var refusals []string
+		for _, path := range []string{"/v1/policy/matrix", "/v1/policy/matrix?requester=public", "/v1/policy/requesters"} {
+			status, body := get(key, path)
+			if status != 403 {
+				t.Errorf("%s %s: %d %.300s", key, path, status, body)
+			}
+			refusals = append(refusals, body)
+		}
+		for _, as := range []string{`"public"`, `"nobody"`, `{"id": "x"}`} {
+			status, body := dryRun(key, `{"sql": "SELECT count(*) FROM std.spend_over_500", "as": `+as+`}`)
+			if status != 403 {
+				t.Errorf("%s dry run as %s: %d %.300s", key, as, status, body)
+			}
+			refusals = append(refusals, body)
+		}
+		for _, body := range refusals {
+			for _, leak := range []string{"governance@edinburgh", "partner@nhs-lothian", "analyst@edinburgh", "nobody", "no configured requester", "allowed\":true"} {
+				if strings.Contains(body, leak) {
+					t.Errorf("%s's refusal names %q: %.300s", key, leak, body)
+				}
+			}
+		}
+	}
+	r := post(t, base, "demo-governance", "", sqlFor("SELECT requester_id, dry_run_as, action, outcome FROM gateway.audit WHERE action = 'dry_run' OR dry_run_as IS NOT NULL ORDER BY seq", "audit"))
+	for _, want := range []string{`["governance@edinburgh",null,"dry_run","allowed"]`, `["public",null,"dry_run","denied"]`, `["governance@edinburgh","partner@nhs-lothian","explain","allowed"]`,
+		`["governance@edinburgh","nurse@nhs-fife","explain","denied"]`, `["governance@edinburgh","public","catalog","allowed"]`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("the audit log lacks %s: %.600s", want, r.body)
+		}
+	}
+	for _, who := range []string{"public", "analyst@edinburgh", "partner@nhs-lothian"} {
+		if strings.Contains(string(r.body), `["`+who+`","`) {
+			t.Errorf("a dry run refused to %s was made anyway: %.600s", who, r.body)
+		}
+	}
+	r = post(t, base, "demo-governance", "", sqlFor("SELECT requester_id, action, outcome FROM gateway.audit WHERE action IN ('agreements', 'verify') ORDER BY seq", "audit"))
 	for _, want := range []string{`["governance@edinburgh","agreements","allowed"]`, `["public","agreements","denied"]`, `["analyst@edinburgh","verify","denied"]`} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("the audit log lacks %s: %.600s", want, r.body)

@@ -28,6 +28,8 @@ type Entry struct {
 	SQL     string    `json:"sql"`
 	Tables  []string  `json:"tables,omitempty"`
 	Rows    int64     `json:"rows"`
+	// DryRunAs is the requester a dry run decided for, if it was one.
+	DryRunAs string `json:"dry_run_as,omitempty"`
 }
 
 // HistoryReach is how far back from the log's end History reads: the last
@@ -88,6 +90,9 @@ func History(ctx context.Context, path, requester string, limit int) ([]Entry, e
 			}
 			e := Entry{Time: rec.Timestamp, QueryID: rec.QueryID, Door: rec.Door, Action: rec.Action, Outcome: rec.Outcome,
 				Purpose: rec.Purpose, CaseRef: rec.CaseRef, SQL: rec.SQL, Tables: rec.Tables, Rows: rec.Rows}
+			if rec.DryRunAs != nil {
+				e.DryRunAs = rec.DryRunAs.ID
+			}
 			// One entry per request: its last record (the outcome), or,
 			// where the last is a catalog lookup made while it was
 			// answered, its own.

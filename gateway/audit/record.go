@@ -73,7 +73,10 @@ type Record struct {
 	Action  string `json:"action"` // "query", "explain", "catalog"
 	// Requester is who asked (its roles and purposes are in Input).
 	Requester Requester `json:"requester"`
-	SQL       string    `json:"sql"`
+	// DryRunAs, on a governance officer's dry run, is the requester the
+	// policy decided for (Input.requester); Requester is the officer.
+	DryRunAs *Requester `json:"dry_run_as,omitempty"`
+	SQL      string     `json:"sql"`
 	// Tables are the tables the query named: source.table or std.dataset.
 	Tables  []string `json:"tables"`
 	Purpose string   `json:"purpose"`

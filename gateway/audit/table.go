@@ -41,6 +41,9 @@ var tableSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "requester_id", Type: arrow.BinaryTypes.String},
 	{Name: "requester_organisation", Type: arrow.BinaryTypes.String},
 	{Name: "requested_by", Type: arrow.BinaryTypes.String},
+	// dry_run_as: the requester a governance officer's dry run decided
+	// for (NULL on every other record).
+	{Name: "dry_run_as", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "purpose", Type: arrow.BinaryTypes.String},
 	{Name: "case_ref", Type: arrow.BinaryTypes.String},
 	{Name: "sql", Type: arrow.BinaryTypes.String},
@@ -170,6 +173,12 @@ func appendField(b array.Builder, col string, r *Record) {
 		str(r.Requester.Organisation)
 	case "requested_by":
 		str(r.RequestedBy)
+	case "dry_run_as":
+		if r.DryRunAs == nil {
+			b.AppendNull()
+		} else {
+			str(r.DryRunAs.ID)
+		}
 	case "purpose":
 		str(r.Purpose)
 	case "case_ref":

@@ -12,6 +12,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"slices"
 	"strings"
 
 	"github.com/councildata/gateway/gateway"
@@ -36,6 +37,16 @@ func NewKeys(rs []config.Requester) *Keys {
 		k.byHash[h] = &gateway.Requester{ID: r.ID, Organisation: r.Organisation, Roles: r.Roles, Purposes: r.Purposes}
 	}
 	return k
+}
+
+// Requesters are the requesters holding keys, by id.
+func (k *Keys) Requesters() []gateway.Requester {
+	out := make([]gateway.Requester, 0, len(k.byHash))
+	for _, r := range k.byHash {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b gateway.Requester) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
 
 // Authenticate returns the requester holding key.
@@ -118,6 +129,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, bearer string) (*gatew
 	}
 	return a.keys.Authenticate(bearer)
 }
+
+// Requesters are the configured requesters (those holding API keys), by
+// id; requesters known only from tokens are not among them.
+func (a *Authenticator) Requesters() []gateway.Requester { return a.keys.Requesters() }
 
 // Close stops background work (refreshing a JWKS URL).
 func (a *Authenticator) Close() error {

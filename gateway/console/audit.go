@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -59,7 +60,7 @@ func (f auditFilter) sql() (string, string) {
 		}
 		conds = append(conds, "timestamp "+b.op+" TIMESTAMPTZ "+sqltree.Quote(t.UTC().Format("2006-01-02 15:04:05+00")))
 	}
-	q := "SELECT seq, timestamp, requester_id, door, action, outcome, purpose, case_ref, tables, agreements, rows, sql FROM gateway.audit"
+	q := "SELECT seq, timestamp, requester_id, dry_run_as, door, action, outcome, purpose, case_ref, tables, agreements, rows, sql FROM gateway.audit"
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
@@ -76,7 +77,7 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := auditFilter{Requester: strings.TrimSpace(q.Get("requester")), Council: strings.TrimSpace(q.Get("council")), Agreement: strings.TrimSpace(q.Get("agreement")),
 		Outcome: strings.TrimSpace(q.Get("outcome")), From: strings.TrimSpace(q.Get("from")), To: strings.TrimSpace(q.Get("to"))}
-	data := map[string]any{"CSRF": v.csrf, "Requester": req, "Filter": f, "Max": maxAuditRows}
+	data := map[string]any{"CSRF": v.csrf, "Requester": req, "Filter": f, "Max": maxAuditRows, "Page": "/ui/governance/audit"}
 	if q.Get("verify") != "" {
 		var ver map[string]any
 		if status, msg := c.apiJSON(r, v, "/v1/audit/verify", nil, &ver); status != http.StatusOK {
@@ -118,6 +119,6 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, m)
 	}
 	data["Rows"], data["SQL"] = rows, sqlText
-	data["Query"] = url.Values{"requester": {f.Requester}, "council": {f.Council}, "agreement": {f.Agreement}, "outcome": {f.Outcome}, "from": {f.From}, "to": {f.To}}.Encode()
+	data["VerifyHref"] = template.URL("/ui/governance/audit?" + url.Values{"verify": {"1"}, "requester": {f.Requester}, "council": {f.Council}, "agreement": {f.Agreement}, "outcome": {f.Outcome}, "from": {f.From}, "to": {f.To}}.Encode())
 	c.render(w, http.StatusOK, "audit.html", data)
 }

@@ -26,8 +26,24 @@ import (
 var files embed.FS
 
 var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
-	"list": func(xs ...string) []string { return xs },
+	"list":      func(xs ...string) []string { return xs },
+	"pagesList": func() []navPage { return navPages },
+	"cellHref": func(requester, purpose, dataset, source string) template.URL {
+		return template.URL("/ui/governance/access/cell?" + url.Values{"requester": {requester}, "purpose": {purpose}, "dataset": {dataset}, "source": {source}}.Encode())
+	},
 }).ParseFS(files, "ui/*.html"))
+
+// navPage is a page of the header's navigation, shown to the governance
+// role (whose pages the others are refused anyway).
+type navPage struct{ Path, Name string }
+
+var navPages = []navPage{
+	{"/ui/", "Console"},
+	{"/ui/governance", "Agreements"},
+	{"/ui/governance/access", "Who can see what"},
+	{"/ui/governance/dry-run", "Dry run"},
+	{"/ui/governance/audit", "Audit log"},
+}
 
 // Authenticator checks a credential as the API's Authorization header
 // would carry it.
@@ -80,6 +96,10 @@ func (c *Console) Handler() http.Handler {
 	r.Get("/", c.index)
 	r.Get("/governance", c.governance)
 	r.Get("/governance/audit", c.auditPage)
+	r.Get("/governance/access", c.accessPage)
+	r.Get("/governance/access/cell", c.cellPage)
+	r.Get("/governance/dry-run", c.dryRunPage)
+	r.Post("/governance/dry-run", c.dryRun)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, http.StatusNotFound, "error.html", map[string]any{"Message": "There is no console page at " + r.URL.Path + "."})
 	})
@@ -110,6 +130,9 @@ func (c *Console) render(w http.ResponseWriter, status int, page string, data ma
 		data = map[string]any{}
 	}
 	data["Version"] = c.Version
+	if req, ok := data["Requester"].(*gateway.Requester); ok && req != nil {
+		data["Governance"] = slices.Contains(req.Roles, "governance")
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := pages.ExecuteTemplate(w, page, data); err != nil {
@@ -224,8 +247,7 @@ func (c *Console) index(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 		return
 	}
-	c.render(w, http.StatusOK, "console.html", map[string]any{"CSRF": v.csrf, "Requester": req, "Postgres": c.Postgres,
-		"Governance": slices.Contains(req.Roles, "governance")})
+	c.render(w, http.StatusOK, "console.html", map[string]any{"CSRF": v.csrf, "Requester": req, "Postgres": c.Postgres, "Page": "/ui/"})
 }
 
 // downloads are the formats the console offers: the Accept header the
@@ -342,25 +364,6 @@ func (c *captured) SetWriteDeadline(time.Time) error { return nil }
 func (c *captured) Header() http.Header         { return c.header }
 func (c *captured) WriteHeader(status int)      { c.status = status }
 func (c *captured) Write(b []byte) (int, error) { return c.body.Write(b) }
-
-// governance shows the data-sharing agreements in force, for the
-// governance role: the API's GET /v1/agreements, whose policy decision
-// (audited) refuses everyone else, and then so does this page (403).
-func (c *Console) governance(w http.ResponseWriter, r *http.Request) {
-	v, req := c.signedIn(r)
-	if v == nil {
-		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
-		return
-	}
-	var doc struct {
-		Agreements []map[string]any `json:"agreements"`
-	}
-	if status, msg := c.apiJSON(r, v, "/v1/agreements", nil, &doc); status != http.StatusOK {
-		c.render(w, status, "error.html", map[string]any{"Message": "The governance pages are not open to you: " + msg + "."})
-		return
-	}
-	c.render(w, http.StatusOK, "governance.html", map[string]any{"CSRF": v.csrf, "Requester": req, "Agreements": doc.Agreements})
-}
 
 // attachment passes a successful API response on as a file; an error
 // response is kept and, once whole (finish), shown as the console's error

@@ -93,6 +93,42 @@ func WholeCoverage(d *gateway.TableDecision) bool {
 	return d != nil && d.Allowed && d.Coverage == gateway.CoverageAll
 }
 
+// The kinds of access Terms names.
+const (
+	TermsNone          = "none"
+	TermsFull          = "full"
+	TermsAggregateOnly = "aggregate-only"
+	TermsRowFiltered   = "row-filtered"
+	TermsMasked        = "masked"
+	TermsRowCapped     = "row-capped"
+)
+
+// Terms names, for people, how a decision lets a table be read: "none";
+// "full" (every row and value as stored); or, in this order, those of
+// "aggregate-only", "row-filtered", "masked" and "row-capped" that apply.
+func Terms(d *gateway.TableDecision) []string {
+	if d == nil || !d.Allowed {
+		return []string{TermsNone}
+	}
+	var out []string
+	if d.AggregateOnly {
+		out = append(out, TermsAggregateOnly)
+	}
+	if d.RowFilter != "" {
+		out = append(out, TermsRowFiltered)
+	}
+	if len(d.Masks) > 0 {
+		out = append(out, TermsMasked)
+	}
+	if d.RowCap > 0 {
+		out = append(out, TermsRowCapped)
+	}
+	if out == nil {
+		out = []string{TermsFull}
+	}
+	return out
+}
+
 // RowCap is the smallest row cap among the decisions, 0 for none.
 func RowCap(decs ...*gateway.TableDecision) int64 {
 	var cap int64

@@ -40,6 +40,24 @@ func TestPredicates(t *testing.T) {
 	}
 }
 
+func TestTerms(t *testing.T) {
+	for _, c := range []struct {
+		d    *gateway.TableDecision
+		want string
+	}{
+		{nil, "none"},
+		{&gateway.TableDecision{Reason: "no agreement", RowFilter: "x > 0"}, "none"},
+		{&gateway.TableDecision{Allowed: true}, "full"},
+		{&gateway.TableDecision{Allowed: true, Masks: map[string]gateway.Mask{"n": {Kind: gateway.MaskNull}}}, "masked"},
+		{&gateway.TableDecision{Allowed: true, RowFilter: "x > 0", Masks: map[string]gateway.Mask{"n": {Kind: gateway.MaskNull}}, RowCap: 5}, "row-filtered masked row-capped"},
+		{&gateway.TableDecision{Allowed: true, AggregateOnly: true, MinGroupSize: 10}, "aggregate-only"},
+	} {
+		if got := strings.Join(Terms(c.d), " "); got != c.want {
+			t.Errorf("Terms(%+v) = %q, want %q", c.d, got, c.want)
+		}
+	}
+}
+
 func TestSelectAppliesTheDecision(t *testing.T) {
 	d := &gateway.TableDecision{Allowed: true, RowFilter: "kind <> 'person'", Masks: map[string]gateway.Mask{"name": {Kind: gateway.MaskHash}}}
 	sql := Select(`"raw"`, []Column{{Name: "name", Type: "VARCHAR", Used: true}, {Name: "amount", Type: "DECIMAL(14,2)"}, {Name: "council", Type: "VARCHAR", Keep: true}}, d, "k3y")

@@ -63,6 +63,11 @@ func (e *Engine) audit(ctx context.Context, ev auditEvent) error {
 	if ev.req.Requester != nil {
 		rec.Requester = audit.Requester{ID: ev.req.Requester.ID, Organisation: ev.req.Requester.Organisation}
 	}
+	if by := ev.req.AskedBy; by != nil {
+		// A dry run: the record is the officer's, about the other requester.
+		as := rec.Requester
+		rec.Requester, rec.DryRunAs = audit.Requester{ID: by.ID, Organisation: by.Organisation}, &as
+	}
 	if ev.err != nil {
 		rec.Error = auditMessage(ev.err)
 	}

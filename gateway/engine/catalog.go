@@ -34,6 +34,8 @@ type Access struct {
 	// Catalog is the catalog decided over (a reload may since have put
 	// another in force).
 	Catalog *catalog.Catalog
+	// Revision is the policy revision that decided.
+	Revision string
 }
 
 // MemberAccess is one council's terms for a standard dataset.
@@ -86,6 +88,7 @@ func (e *Engine) catalogAccess(ctx context.Context, req Request, columns bool) (
 	if err != nil {
 		return acc, err // nothing visible
 	}
+	acc.Revision = dec.Revision
 	for i, k := range keys {
 		acc.Tables[k] = dec.Tables[i].Allowed
 		if strings.HasPrefix(k, "std.") {

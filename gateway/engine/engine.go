@@ -204,6 +204,12 @@ type Request struct {
 	// out of the answer and named (Result.Failed) instead of failing the
 	// query with 502.
 	Partial bool
+	// AskedBy, when set, makes the request a governance officer's dry run
+	// as Requester: the policy decides for Requester, and the audit
+	// records AskedBy as the requester and Requester as dry_run_as. Only
+	// Explain and Access take one (AuthorizeDryRun first); Query refuses
+	// it: no row is ever read as someone else.
+	AskedBy *gateway.Requester
 	// Arrived is when the request reached the door; the query's timeout
 	// counts from it, waits for a slot included (default: when Query is
 	// called).
@@ -362,6 +368,9 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		ev.outcome, ev.err = outcome, err
 		_ = e.audit(ctx, ev) // the request fails anyway; the audit error is logged
 		return nil, err
+	}
+	if req.AskedBy != nil {
+		return fail(audit.OutcomeDenied, gateway.Errorf(gateway.CodeForbidden, "a dry run as another requester explains a query; it never runs one"))
 	}
 	if err := req.checkCoverage(); err != nil {
 		return fail(audit.OutcomeFailed, err)

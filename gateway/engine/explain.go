@@ -42,6 +42,9 @@ type Explanation struct {
 	DuckDBSQL string `json:"duckdb_sql,omitempty"`
 	// DuckDBPlan is DuckDB's physical plan of DuckDBSQL.
 	DuckDBPlan string `json:"duckdb_plan,omitempty"`
+	// DryRunAs, on a governance officer's dry run, is the requester the
+	// explanation is for.
+	DryRunAs *gateway.Requester `json:"dry_run_as,omitempty"`
 }
 
 // ExplainedTable is one table's decision and planned scan.
@@ -109,6 +112,9 @@ func (e *Engine) Explain(ctx context.Context, req Request) (*Explanation, error)
 	out := &Explanation{QueryID: req.QueryID, Allowed: err == nil, Tables: []ExplainedTable{}, Excluded: p.Excluded}
 	if out.Excluded == nil {
 		out.Excluded = []gateway.Exclusion{}
+	}
+	if req.AskedBy != nil {
+		out.DryRunAs = req.Requester
 	}
 	if err != nil {
 		out.Error = message(err)

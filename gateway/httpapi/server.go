@@ -102,9 +102,11 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/v1/history", s.history)
 		r.Get("/v1/agreements", s.agreements)
 		r.Get("/v1/audit/verify", s.verifyAudit)
+		r.Get("/v1/policy/matrix", s.matrix)
+		r.Get("/v1/policy/requesters", s.requesters)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, POST /v1/explain, GET /v1/catalog, GET /v1/quality, GET /v1/history, GET /v1/agreements, GET /v1/audit/verify, /healthz and /readyz", r.Method, r.URL.Path), "")
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, POST /v1/explain, GET /v1/catalog, GET /v1/quality, GET /v1/history, GET /v1/agreements, GET /v1/audit/verify, GET /v1/policy/matrix, GET /v1/policy/requesters, /healthz and /readyz", r.Method, r.URL.Path), "")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)}})
@@ -317,92 +319,6 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"requester": req.ID, "entries": nonNil(entries)})
 }
 
-// agreements answers GET /v1/agreements: every data-sharing agreement in
-// force, with its standing today (expired, suspended, review overdue), its
-// file and its text, for the governance role (a policy decision, action
-// "agreements", audited).
-func (s *Server) agreements(w http.ResponseWriter, r *http.Request) {
-	queryID := engine.NewQueryID()
-	requester := gateway.RequesterFrom(r.Context())
-	err := s.Engine.AuthorizeAgreements(r.Context(), getRequest(r, queryID, requester))
-	if err != nil {
-		writeError(w, s.Log, err, queryID)
-		return
-	}
-	type terms struct {
-		Dataset        string   `json:"dataset"`
-		Granularity    string   `json:"granularity,omitempty"`
-		ColumnsAllowed []string `json:"columns_allowed,omitempty"`
-		ColumnsDenied  []string `json:"columns_denied,omitempty"`
-		Masked         []string `json:"masked,omitempty"`
-		RowFilter      string   `json:"row_filter,omitempty"`
-		MinCell        int      `json:"min_cell,omitempty"`
-	}
-	type view struct {
-		ID           string          `json:"id"`
-		Version      int             `json:"version"`
-		Status       string          `json:"status"`
-		Title        string          `json:"title"`
-		Standing     policy.Standing `json:"standing"`
-		Disclosing   []string        `json:"disclosing"`
-		Receiving    []string        `json:"receiving_organisations"`
-		Roles        []string        `json:"receiving_roles"`
-		Purpose      string          `json:"purpose"`
-		PurposeCodes []string        `json:"purpose_codes"`
-		LawfulBasis  string          `json:"lawful_basis"`
-		LegalPower   string          `json:"legal_power,omitempty"`
-		Datasets     []terms         `json:"datasets"`
-		Start        string          `json:"start,omitempty"`
-		End          string          `json:"end,omitempty"`
-		NextReview   string          `json:"next_review,omitempty"`
-		File         string          `json:"file"`
-		YAML         string          `json:"yaml"`
-	}
-	out := []view{}
-	if s.Agreements != nil {
-		now := time.Now()
-		for _, a := range s.Agreements() {
-			v := view{ID: a.ID, Version: a.Version, Status: a.Status, Title: a.Title, Standing: a.StandingOn(now),
-				Disclosing: a.Parties.Disclosing, Receiving: a.Parties.Receiving.Organisations, Roles: a.Parties.Receiving.Roles,
-				Purpose: a.Purpose, PurposeCodes: a.PurposeCodes, LawfulBasis: a.LawfulBasis.Article6, LegalPower: a.LawfulBasis.LegalPower,
-				Start: a.SharingSchedule.Start, End: a.SharingSchedule.End, NextReview: a.Review.NextReview, File: a.File, YAML: a.YAML}
-			for _, d := range a.Datasets {
-				t := terms{Dataset: d.Dataset, Granularity: d.Granularity, ColumnsAllowed: d.ColumnsAllowed, ColumnsDenied: d.ColumnsDenied, RowFilter: d.RowFilter, MinCell: d.MinCell}
-				for c := range d.Masks {
-					t.Masked = append(t.Masked, c)
-				}
-				slices.Sort(t.Masked)
-				v.Datasets = append(v.Datasets, t)
-			}
-			out = append(out, v)
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"agreements": out, "query_id": queryID})
-}
-
-// verifyAudit answers GET /v1/audit/verify: the audit log's chain and
-// signed head checked now with the gateway's keys (as gateway audit
-// verify does), for whoever may read gateway.audit (a policy decision,
-// action "verify", audited). It reads the whole log.
-func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) {
-	queryID := engine.NewQueryID()
-	requester := gateway.RequesterFrom(r.Context())
-	if err := s.Engine.AuthorizeVerify(r.Context(), getRequest(r, queryID, requester)); err != nil {
-		writeError(w, s.Log, err, queryID)
-		return
-	}
-	if s.VerifyAudit == nil {
-		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "this gateway keeps no audit log to verify"), queryID)
-		return
-	}
-	rep, err := s.VerifyAudit()
-	if err != nil {
-		writeError(w, s.Log, gateway.Wrap(gateway.CodeUnavailable, err, "the audit log could not be read to verify it"), queryID)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": rep.OK(), "report": rep, "query_id": queryID})
-}
-
 func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 	type source struct {
 		ID      string         `json:"id"`
@@ -540,6 +456,10 @@ type queryRequest struct {
 	// Partial (or X-Gateway-Partial: true): a council whose store fails is
 	// left out and named rather than failing the query.
 	Partial bool `json:"partial"`
+	// As makes an explain a governance officer's dry run as another
+	// requester: a configured requester's id, or a requester document
+	// ({"id", "organisation", "roles", "purposes"}). A query refuses it.
+	As json.RawMessage `json:"as"`
 }
 
 // readQuery decodes a query request body, with the declared purpose and
@@ -599,7 +519,16 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ex, err := s.Engine.Explain(r.Context(), engine.Request{SQL: req.SQL, QueryID: queryID, Requester: gateway.RequesterFrom(r.Context()), Purpose: req.Purpose, CaseRef: req.CaseRef, Coverage: req.Coverage, Door: "http", RemoteAddr: r.RemoteAddr})
+	ereq := engine.Request{SQL: req.SQL, QueryID: queryID, Requester: gateway.RequesterFrom(r.Context()), Purpose: req.Purpose, CaseRef: req.CaseRef, Coverage: req.Coverage, Door: "http", RemoteAddr: r.RemoteAddr}
+	if len(req.As) > 0 {
+		as, err := s.dryRunAs(r, queryID, req.As)
+		if err != nil {
+			writeError(w, s.Log, err, queryID)
+			return
+		}
+		ereq.Requester, ereq.AskedBy = as, ereq.Requester
+	}
+	ex, err := s.Engine.Explain(r.Context(), ereq)
 	if err != nil {
 		writeError(w, s.Log, err, queryID)
 		return
@@ -613,6 +542,10 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Query-Id", queryID)
 	req, ok := s.readQuery(w, r, queryID)
 	if !ok {
+		return
+	}
+	if len(req.As) > 0 {
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeBadRequest, "field as makes a dry run, which explains a query without running it: send it to POST /v1/explain"), queryID)
 		return
 	}
 	format, err := negotiate(r.Header.Get("Accept"))
