@@ -58,8 +58,14 @@ func startMain(t testing.TB, configPath string) (m *Main, base, flightAddr strin
 // startMainAt is startMain with the PostgreSQL door listening on pgAddr.
 func startMainAt(t testing.TB, configPath, pgAddr string) (m *Main, base, flightAddr string) {
 	t.Helper()
+	return startMainOn(t, configPath, "127.0.0.1:0", pgAddr)
+}
+
+// startMainOn is startMainAt with the HTTP door listening on httpAddr.
+func startMainOn(t testing.TB, configPath, httpAddr, pgAddr string) (m *Main, base, flightAddr string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	m = &Main{ConfigPath: configPath, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0", PostgresAddr: pgAddr}
+	m = &Main{ConfigPath: configPath, HTTPAddr: httpAddr, FlightAddr: "127.0.0.1:0", PostgresAddr: pgAddr}
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -244,6 +244,9 @@ func (m *Main) Listen() (string, error) {
 	}
 	sessions := console.NewSessions()
 	cons := &console.Console{Auth: m.auth, Sessions: sessions, Version: version}
+	if o := m.Config.Auth.OIDC; o != nil {
+		cons.OIDC = &console.OIDC{Config: *o, ClientSecret: m.secrets.OIDCClientSecret}
+	}
 	if m.pg != nil {
 		cons.Postgres = m.PostgresAddr
 	}

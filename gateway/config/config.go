@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,6 +41,39 @@ type Config struct {
 type Auth struct {
 	// JWT, when set, accepts OIDC/JWT bearer tokens.
 	JWT *JWT `yaml:"jwt"`
+	// OIDC, when set, signs the web console in through an OpenID Connect
+	// provider (authorization code with PKCE); it needs JWT, which
+	// verifies the token the console's session then presents.
+	OIDC *OIDC `yaml:"oidc"`
+}
+
+// OIDC configures the console's sign-in through an OpenID Connect
+// provider.
+type OIDC struct {
+	// Issuer is the provider's issuer URL; its discovery document is
+	// read from <issuer>/.well-known/openid-configuration at the first
+	// sign-in.
+	Issuer string `yaml:"issuer"`
+	// ClientID is the console's client at the provider. ClientSecret (or
+	// ClientSecretFile, resolved against the config dir) is its secret;
+	// neither for a public client, which PKCE alone protects.
+	ClientID         string `yaml:"client_id"`
+	ClientSecret     string `yaml:"client_secret"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// RedirectURL is where the provider sends the browser back: the
+	// gateway's own address followed by /ui/oidc/callback, as registered
+	// at the provider.
+	RedirectURL string `yaml:"redirect_url"`
+	// Scopes asked for (default openid, profile, email); openid is
+	// always among them.
+	Scopes []string `yaml:"scopes"`
+	// Credential is the token the console's session presents to the API
+	// (verified by auth.jwt): id_token (the default; its audience is the
+	// client id) or access_token.
+	Credential string `yaml:"credential"`
+	// Name labels the sign-in button (default "your organisation's
+	// sign-in").
+	Name string `yaml:"name"`
 }
 
 // JWT configures the verification of JWT bearer tokens.
@@ -591,6 +625,23 @@ func (c *Config) setDefaults() {
 	c.Audit.HMACKeyFile, c.Audit.SigningKeyFile = c.Resolve(c.Audit.HMACKeyFile), c.Resolve(c.Audit.SigningKeyFile)
 	c.Policy.HashSaltFile = c.Resolve(c.Policy.HashSaltFile)
 	c.Server.FlightTicketKeyFile = c.Resolve(c.Server.FlightTicketKeyFile)
+	if o := c.Auth.OIDC; o != nil {
+		if o.ClientSecretFile != "" {
+			o.ClientSecretFile = c.Resolve(o.ClientSecretFile)
+		}
+		if len(o.Scopes) == 0 {
+			o.Scopes = []string{"openid", "profile", "email"}
+		}
+		if !slices.Contains(o.Scopes, "openid") {
+			o.Scopes = append([]string{"openid"}, o.Scopes...)
+		}
+		if o.Credential == "" {
+			o.Credential = "id_token"
+		}
+		if o.Name == "" {
+			o.Name = "your organisation's sign-in"
+		}
+	}
 	if j := c.Auth.JWT; j != nil {
 		if j.JWKSFile != "" {
 			j.JWKSFile = c.Resolve(j.JWKSFile)
@@ -854,6 +905,9 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	if o := c.Auth.OIDC; o != nil {
+		errs = append(errs, o.validate(c.Auth.JWT)...)
+	}
 	if c.Policy.HashSalt != "" && c.Policy.HashSaltFile != "" {
 		errs = append(errs, errors.New("policy: give hash_salt or hash_salt_file, not both"))
 	}
@@ -938,6 +992,40 @@ func (a *Accelerate) validate(where, typ string) []error {
 			errs = append(errs, fmt.Errorf("%s: field tables: %q is empty or named twice", where, t))
 		}
 		seen[strings.ToLower(t)] = true
+	}
+	return errs
+}
+
+// validate checks the console's OIDC sign-in against the JWT
+// verification that will check the token its sessions present.
+func (o *OIDC) validate(j *JWT) []error {
+	var errs []error
+	for _, f := range []struct{ name, value string }{{"issuer", o.Issuer}, {"client_id", o.ClientID}, {"redirect_url", o.RedirectURL}} {
+		if strings.TrimSpace(f.value) == "" {
+			errs = append(errs, fmt.Errorf("auth.oidc: field %s is required", f.name))
+		}
+	}
+	if o.ClientSecret != "" && o.ClientSecretFile != "" {
+		errs = append(errs, errors.New("auth.oidc: give client_secret or client_secret_file, not both"))
+	}
+	if o.RedirectURL != "" {
+		u, err := url.Parse(o.RedirectURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "/ui/oidc/callback" {
+			errs = append(errs, fmt.Errorf("auth.oidc: field redirect_url %q must be the gateway's own address followed by /ui/oidc/callback (https://gateway.example.gov.uk/ui/oidc/callback)", o.RedirectURL))
+		}
+	}
+	switch o.Credential {
+	case "id_token", "access_token":
+	default:
+		errs = append(errs, fmt.Errorf("auth.oidc: field credential %q is not id_token or access_token", o.Credential))
+	}
+	switch {
+	case j == nil:
+		errs = append(errs, errors.New("auth.oidc: needs auth.jwt, which verifies the token a console session presents (issuer, audience, claims)"))
+	case j.Issuer != "" && o.Issuer != "" && strings.TrimSuffix(j.Issuer, "/") != strings.TrimSuffix(o.Issuer, "/"):
+		errs = append(errs, fmt.Errorf("auth.oidc: issuer %q differs from auth.jwt's issuer %q: the tokens the console signs in with would be refused", o.Issuer, j.Issuer))
+	case o.Credential == "id_token" && j.Audience != "" && o.ClientID != "" && j.Audience != o.ClientID:
+		errs = append(errs, fmt.Errorf("auth.oidc: the console presents the ID token, whose audience is the client id %q, but auth.jwt's audience is %q: make them equal, or set credential: access_token if the provider issues JWT access tokens for %q", o.ClientID, j.Audience, j.Audience))
 	}
 	return errs
 }

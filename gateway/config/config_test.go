@@ -156,6 +156,13 @@ func TestRejects(t *testing.T) {
 		{"bad copy memory", `sources: [{id: fife, council: F, gss: S12000047, type: sqlite, path: x, accelerate: {memory_limit: plenty}}]`, []string{`source "fife": accelerate`, "field memory_limit", `"plenty"`}},
 		{"copied table twice", `sources: [{id: fife, council: F, gss: S12000047, type: sqlite, path: x, accelerate: {tables: [spend, Spend]}}]`, []string{`source "fife": accelerate`, `"Spend" is empty or named twice`}},
 		{"shared key", base + `requesters: [{id: a, key_sha256: cce657f16c436d5357567f215df4e4d5c56f8a19c32916e43562db7905035a04}, {id: b, key_sha256: cce657f16c436d5357567f215df4e4d5c56f8a19c32916e43562db7905035a04}]`, []string{`requester "b"`, "same key"}},
+		{"oidc without jwt", base + `auth: {oidc: {issuer: "https://idp", client_id: gw, redirect_url: "https://gw/ui/oidc/callback"}}`, []string{"auth.oidc: needs auth.jwt"}},
+		{"oidc without client", base + `auth: {jwt: {jwks_url: "https://idp/jwks", issuer: "https://idp", audience: gw}, oidc: {issuer: "https://idp", redirect_url: "https://gw/ui/oidc/callback"}}`, []string{"auth.oidc: field client_id is required"}},
+		{"oidc redirect elsewhere", base + `auth: {jwt: {jwks_url: "https://idp/jwks", issuer: "https://idp", audience: gw}, oidc: {issuer: "https://idp", client_id: gw, redirect_url: "https://gw/callback"}}`, []string{"auth.oidc: field redirect_url", "/ui/oidc/callback"}},
+		{"oidc other issuer", base + `auth: {jwt: {jwks_url: "https://idp/jwks", issuer: "https://idp", audience: gw}, oidc: {issuer: "https://other", client_id: gw, redirect_url: "https://gw/ui/oidc/callback"}}`, []string{`issuer "https://other" differs from auth.jwt's issuer "https://idp"`}},
+		{"oidc id token for another audience", base + `auth: {jwt: {jwks_url: "https://idp/jwks", issuer: "https://idp", audience: api}, oidc: {issuer: "https://idp", client_id: console, redirect_url: "https://gw/ui/oidc/callback"}}`, []string{`client id "console"`, `audience is "api"`, "credential: access_token"}},
+		{"oidc bad credential", base + `auth: {jwt: {jwks_url: "https://idp/jwks", issuer: "https://idp", audience: gw}, oidc: {issuer: "https://idp", client_id: gw, redirect_url: "https://gw/ui/oidc/callback", credential: refresh_token}}`, []string{`field credential "refresh_token"`}},
+		{"oidc two secrets", base + `auth: {jwt: {jwks_url: "https://idp/jwks", issuer: "https://idp", audience: gw}, oidc: {issuer: "https://idp", client_id: gw, redirect_url: "https://gw/ui/oidc/callback", client_secret: a, client_secret_file: b}}`, []string{"client_secret or client_secret_file, not both"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

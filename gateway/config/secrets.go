@@ -24,6 +24,10 @@ type Secrets struct {
 	AuditHMACKey []byte
 	// AuditSigningKey signs the audit log's head (audit.signing_key_file).
 	AuditSigningKey ed25519.PrivateKey
+	// OIDCClientSecret is the console's OIDC client secret
+	// (auth.oidc.client_secret or client_secret_file); "" for a public
+	// client.
+	OIDCClientSecret string
 	// CopyKeys key the encryption of each accelerated source's snapshots
 	// (sources[].accelerate.encryption_key_file), by source id; a source
 	// without one is not here.
@@ -110,6 +114,19 @@ func (c *Config) LoadSecrets() (*Secrets, error) {
 			errs = append(errs, fmt.Errorf("secret audit.signing_key_file (%s) is refused: its seed: %w", signing, secrets.Check(key.Seed())))
 		default:
 			s.AuditSigningKey = key
+		}
+	}
+	if o := c.Auth.OIDC; o != nil {
+		// The provider checks it, so it is not held to secrets.Check; it
+		// is only never printed.
+		const what = "the console's OIDC client secret"
+		switch {
+		case o.ClientSecretFile != "":
+			if v := read("auth.oidc.client_secret_file", what, o.ClientSecretFile); v != nil {
+				s.OIDCClientSecret = string(v)
+			}
+		default:
+			s.OIDCClientSecret = o.ClientSecret
 		}
 	}
 	const copyKey = "the key of an accelerated source's snapshots"

@@ -66,6 +66,9 @@ type Console struct {
 	// Demo: the gateway takes the demo's keys, which the sign-in page
 	// then names (never on a gateway that does not).
 	Demo bool
+	// OIDC, if set, offers sign-in through the configured OpenID Connect
+	// provider beside the API key.
+	OIDC *OIDC
 }
 
 // ContentSecurityPolicy is every console page's policy: the console's own
@@ -92,6 +95,10 @@ func (c *Console) Handler() http.Handler {
 	r.Get("/login", c.loginPage)
 	r.Post("/login", c.login)
 	r.Post("/logout", c.logout)
+	if c.OIDC != nil {
+		r.Get("/oidc/start", c.oidcStart)
+		r.Get("/oidc/callback", c.oidcCallback)
+	}
 	r.Post("/download", c.download)
 	r.Get("/", c.index)
 	r.Get("/governance", c.governance)
@@ -151,7 +158,11 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 func (c *Console) loginForm(w http.ResponseWriter, r *http.Request, status int, problem string) {
 	token := randomToken()
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/ui/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
-	c.render(w, status, "login.html", map[string]any{"CSRF": token, "Problem": problem, "Demo": c.Demo})
+	data := map[string]any{"CSRF": token, "Problem": problem, "Demo": c.Demo}
+	if c.OIDC != nil {
+		data["OIDC"] = c.OIDC.Config.Name
+	}
+	c.render(w, status, "login.html", data)
 }
 
 // sameOrigin reports whether a form post came from the console's own
