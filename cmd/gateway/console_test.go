@@ -60,7 +60,7 @@ func chromium(t *testing.T) string {
 }
 
 // browser starts a headless chromium for the test.
-func browser(t *testing.T) context.Context {
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)),
@@ -68,6 +68,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-gpu", true),
 		chromedp.WindowSize(1366, 900),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })

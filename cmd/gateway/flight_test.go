@@ -82,7 +82,11 @@ func startMainOn(t testing.TB, configPath, httpAddr, pgAddr string) (m *Main, ba
 		}
 		m.Close()
 	})
-	return m, "http://" + addr, m.FlightAddr
+	scheme := "http://"
+	if m.Config.Server.HTTPTLS != nil {
+		scheme = "https://"
+	}
+	return m, scheme + addr, m.FlightAddr
 }
 
 // withConfig rewrites the demo config's server block.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -189,6 +190,14 @@ func (m *Main) Listen() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("listen on %s: %w", m.HTTPAddr, err)
 	}
+	if t := sv.HTTPTLS; t != nil {
+		tlsCfg, err := flightapi.LoadTLS(t.CertFile, t.KeyFile)
+		if err != nil {
+			ln.Close()
+			return "", fmt.Errorf("config %s: server.http_tls: %w", m.Config.File, err)
+		}
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	fln, err := net.Listen("tcp", m.FlightAddr)
 	if err != nil {
 		ln.Close()
@@ -243,7 +252,8 @@ func (m *Main) Listen() (string, error) {
 		return audit.History(ctx, m.audit.Path(), requester, limit)
 	}
 	sessions := console.NewSessions()
-	cons := &console.Console{Auth: m.auth, Sessions: sessions, Version: version}
+	sessions.Secure = sv.HTTPTLS != nil || strings.HasPrefix(sv.PublicURL, "https://")
+	cons := &console.Console{Auth: m.auth, Sessions: sessions, Version: version, PublicURL: sv.PublicURL}
 	if o := m.Config.Auth.OIDC; o != nil {
 		cons.OIDC = &console.OIDC{Config: *o, ClientSecret: m.secrets.OIDCClientSecret}
 	}
@@ -281,7 +291,11 @@ func (m *Main) Serve(ctx context.Context) error {
 	if m.pg != nil {
 		pgURL = "postgres://" + m.PostgresAddr
 	}
-	slog.Info("council gateway serving", "http", "http://"+m.listener.Addr().String(), "flight", flightScheme+m.FlightAddr, "postgres", pgURL,
+	httpScheme := "http://"
+	if m.Config.Server.HTTPTLS != nil {
+		httpScheme = "https://"
+	}
+	slog.Info("council gateway serving", "http", httpScheme+m.listener.Addr().String(), "flight", flightScheme+m.FlightAddr, "postgres", pgURL,
 		"sources", len(m.Config.Sources), "standard_datasets", len(m.Config.Datasets))
 	errc := make(chan error, 3)
 	watchCtx, stopWatch := context.WithCancel(ctx)

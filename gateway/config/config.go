@@ -132,8 +132,18 @@ type Audit struct {
 
 // Server holds the listen addresses.
 type Server struct {
-	HTTP   string `yaml:"http"`
-	Flight string `yaml:"flight"`
+	HTTP string `yaml:"http"`
+	// HTTPTLS, when set, serves the HTTP door (API and console) over TLS
+	// with this certificate and key (PEM files, resolved against the
+	// config dir).
+	HTTPTLS *TLS `yaml:"http_tls"`
+	// PublicURL is the address browsers and clients reach the HTTP door
+	// at, when a proxy in front of it answers for it
+	// (https://gateway.example.gov.uk): with https, the console's cookies
+	// are Secure and its session cookie __Host- prefixed, as with
+	// HTTPTLS; a console form must come from this origin.
+	PublicURL string `yaml:"public_url"`
+	Flight    string `yaml:"flight"`
 	// FlightTLS, when set, serves Flight SQL over TLS with this
 	// certificate and key (PEM files, resolved against the config dir).
 	FlightTLS *TLS `yaml:"flight_tls"`
@@ -568,6 +578,9 @@ func (c *Config) setDefaults() {
 			*d.field = Duration(d.def)
 		}
 	}
+	if t := c.Server.HTTPTLS; t != nil {
+		t.CertFile, t.KeyFile = c.Resolve(t.CertFile), c.Resolve(t.KeyFile)
+	}
 	if t := c.Server.FlightTLS; t != nil {
 		t.CertFile, t.KeyFile = c.Resolve(t.CertFile), c.Resolve(t.KeyFile)
 	}
@@ -736,6 +749,15 @@ var reserved = map[string]bool{"std": true, "gateway": true, "main": true, "temp
 
 func (c *Config) validate() error {
 	var errs []error
+	if t := c.Server.HTTPTLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
+		errs = append(errs, errors.New("server.http_tls: fields cert_file and key_file are both required"))
+	}
+	if p := c.Server.PublicURL; p != "" {
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("server.public_url %q must be the address the HTTP door is reached at, scheme and host only (https://gateway.example.gov.uk)", p))
+		}
+	}
 	if t := c.Server.FlightTLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
 		errs = append(errs, errors.New("server.flight_tls: fields cert_file and key_file are both required"))
 	}

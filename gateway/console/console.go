@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/councildata/gateway/gateway"
 )
@@ -66,6 +67,9 @@ type Console struct {
 	// Demo: the gateway takes the demo's keys, which the sign-in page
 	// then names (never on a gateway that does not).
 	Demo bool
+	// PublicURL, if set, is the address browsers reach the gateway at
+	// (server.public_url): the origin a form must come from.
+	PublicURL string
 	// OIDC, if set, offers sign-in through the configured OpenID Connect
 	// provider beside the API key.
 	OIDC *OIDC
@@ -82,7 +86,7 @@ func (c *Console) Handler() http.Handler {
 		c.Log = slog.Default()
 	}
 	r := chi.NewRouter()
-	r.Use(Headers)
+	r.Use(Headers, middleware.GetHead) // HEAD of a page: its GET's headers
 	static, _ := fs.Sub(files, "ui/static")
 	serve := http.StripPrefix("/ui/static/", http.FileServer(http.FS(static)))
 	r.Handle("/static/*", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -157,7 +161,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) loginForm(w http.ResponseWriter, r *http.Request, status int, problem string) {
 	token := randomToken()
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/ui/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	http.SetCookie(w, c.Sessions.cookie(loginCookie, token, "/ui/", 3600, http.SameSiteStrictMode))
 	data := map[string]any{"CSRF": token, "Problem": problem, "Demo": c.Demo}
 	if c.OIDC != nil {
 		data["OIDC"] = c.OIDC.Config.Name
@@ -167,9 +171,10 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request, status int, 
 
 // sameOrigin reports whether a form post came from the console's own
 // origin, as far as the browser says: Sec-Fetch-Site, where it sends it,
-// is same-origin; otherwise an Origin header names this host. A client
-// that sends neither (not a browser) still needs the form's token.
-func sameOrigin(r *http.Request) bool {
+// is same-origin; otherwise an Origin header names this origin, scheme
+// included (PublicURL's where it is set). A client that sends neither (not
+// a browser) still needs the form's token.
+func (c *Console) sameOrigin(r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
 		return site == "same-origin"
 	}
@@ -178,7 +183,18 @@ func sameOrigin(r *http.Request) bool {
 		return true
 	}
 	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
+	if err != nil {
+		return false
+	}
+	if c.PublicURL != "" {
+		want, err := url.Parse(c.PublicURL)
+		return err == nil && strings.EqualFold(u.Scheme, want.Scheme) && strings.EqualFold(u.Host, want.Host)
+	}
+	scheme := "http"
+	if c.Sessions.Secure || r.TLS != nil {
+		scheme = "https"
+	}
+	return u.Scheme == scheme && u.Host == r.Host
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
@@ -188,7 +204,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lc, err := r.Cookie(loginCookie)
-	if !sameOrigin(r) || err != nil || !sameToken(r.PostForm.Get("csrf"), lc.Value) {
+	if !c.sameOrigin(r) || err != nil || !sameToken(r.PostForm.Get("csrf"), lc.Value) {
 		c.loginForm(w, r, http.StatusForbidden, "The sign-in form expired or came from another site; sign in again.")
 		return
 	}
@@ -211,8 +227,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.loginForm(w, r, http.StatusServiceUnavailable, "The gateway holds as many console sessions as it may; try again later.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, c.Sessions.cookie(c.Sessions.CookieName(), id, "/", 0, http.SameSiteStrictMode))
+	http.SetCookie(w, c.Sessions.cookie(loginCookie, "", "/ui/", -1, http.SameSiteStrictMode))
 	c.Log.Info("console: signed in", "requester", req.ID, "remote", r.RemoteAddr)
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
@@ -225,7 +241,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.Sessions.end(r)
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, c.Sessions.cookie(c.Sessions.CookieName(), "", "/", -1, http.SameSiteStrictMode))
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }
 
@@ -290,7 +306,7 @@ func (c *Console) download(w http.ResponseWriter, r *http.Request) {
 		c.render(w, http.StatusBadRequest, "error.html", map[string]any{"Message": "The download form could not be read."})
 		return
 	}
-	if !sameOrigin(r) || !sameToken(r.PostForm.Get("csrf"), v.csrf) {
+	if !c.sameOrigin(r) || !sameToken(r.PostForm.Get("csrf"), v.csrf) {
 		c.render(w, http.StatusForbidden, "error.html", map[string]any{"Message": "The download was refused: it did not come from this console's page (its CSRF token was missing or wrong)."})
 		return
 	}

@@ -163,7 +163,7 @@ func (c *Console) dryRun(w http.ResponseWriter, r *http.Request) {
 		c.render(w, http.StatusBadRequest, "error.html", map[string]any{"Message": "The dry-run form could not be read (at most 1 MiB)."})
 		return
 	}
-	if !sameOrigin(r) || !sameToken(r.PostForm.Get("csrf"), v.csrf) {
+	if !c.sameOrigin(r) || !sameToken(r.PostForm.Get("csrf"), v.csrf) {
 		c.render(w, http.StatusForbidden, "error.html", map[string]any{"Message": "The dry run was refused: it did not come from this console's page (its CSRF token was missing or wrong)."})
 		return
 	}

@@ -129,7 +129,7 @@ func (c *Console) oidcStart(w http.ResponseWriter, r *http.Request) {
 		c.loginForm(w, r, http.StatusServiceUnavailable, "Too many sign-ins are under way; try again in a few minutes.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: id, Path: "/ui/oidc/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: int(flowTTL / time.Second)})
+	http.SetCookie(w, c.Sessions.cookie(flowCookie, id, "/ui/oidc/", int(flowTTL/time.Second), http.SameSiteLaxMode))
 	http.Redirect(w, r, oc.AuthCodeURL(f.state, oauth2.S256ChallengeOption(f.verifier), oidc.Nonce(f.nonce)), http.StatusFound)
 }
 
@@ -140,7 +140,7 @@ func (c *Console) oidcStart(w http.ResponseWriter, r *http.Request) {
 func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	o := c.OIDC
 	q := r.URL.Query()
-	http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: "", Path: "/ui/oidc/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, c.Sessions.cookie(flowCookie, "", "/ui/oidc/", -1, http.SameSiteLaxMode))
 	addr := remoteHost(r)
 	if c.Sessions.guessing(addr) {
 		c.loginForm(w, r, http.StatusTooManyRequests, "Too many failed sign-ins from your address; wait a minute and try again.")
@@ -204,7 +204,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		c.loginForm(w, r, http.StatusServiceUnavailable, "The gateway holds as many console sessions as it may; try again later.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: sid, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, c.Sessions.cookie(c.Sessions.CookieName(), sid, "/", 0, http.SameSiteStrictMode))
 	c.Log.Info("console: signed in", "requester", req.ID, "remote", r.RemoteAddr, "via", "oidc")
 	// Not a redirect: the provider's redirect made this a navigation from
 	// another site, and the browser would not send the new SameSite=Strict

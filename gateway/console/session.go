@@ -11,8 +11,14 @@ import (
 	"github.com/councildata/gateway/gateway"
 )
 
-// CookieName is the console's session cookie.
-const CookieName = "gateway_session"
+// CookieName is the console's session cookie; SecureCookieName when the
+// console is reached over HTTPS (Sessions.Secure): a __Host- cookie is
+// Secure, for this host only and for its whole path, which the browser
+// enforces (no other site's page, nor a plain-HTTP answer, can set it).
+const (
+	CookieName       = "gateway_session"
+	SecureCookieName = "__Host-gateway_session"
+)
 
 // CSRFHeader carries a session's CSRF token on every request the console
 // makes with its cookie.
@@ -32,7 +38,11 @@ type Sessions struct {
 	// (no one's session is ended to make room). PerRequester is the most
 	// one requester may hold: a new sign-in ends their oldest.
 	Limit, PerRequester int
-	now                 func() time.Time
+	// Secure: browsers reach the console over HTTPS (server.http_tls, or
+	// server.public_url behind a proxy that terminates TLS): its cookies
+	// are Secure and the session's is SecureCookieName.
+	Secure bool
+	now    func() time.Time
 
 	mu   sync.Mutex
 	byID map[string]*session
@@ -138,9 +148,22 @@ func (s *Sessions) expireLocked(now time.Time) {
 	}
 }
 
+// CookieName is the session cookie's name: SecureCookieName over HTTPS.
+func (s *Sessions) CookieName() string {
+	if s.Secure {
+		return SecureCookieName
+	}
+	return CookieName
+}
+
+// cookie is one of the console's cookies: HttpOnly, Secure over HTTPS.
+func (s *Sessions) cookie(name, value, path string, maxAge int, site http.SameSite) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true, Secure: s.Secure, SameSite: site}
+}
+
 // lookup is the live session the request's cookie names, or nil.
 func (s *Sessions) lookup(r *http.Request) *session {
-	c, err := r.Cookie(CookieName)
+	c, err := r.Cookie(s.CookieName())
 	if err != nil || c.Value == "" {
 		return nil
 	}
@@ -162,7 +185,7 @@ func (s *Sessions) lookup(r *http.Request) *session {
 
 // end forgets the request's session, if any.
 func (s *Sessions) end(r *http.Request) {
-	if c, err := r.Cookie(CookieName); err == nil {
+	if c, err := r.Cookie(s.CookieName()); err == nil {
 		s.mu.Lock()
 		delete(s.byID, c.Value)
 		s.mu.Unlock()
@@ -176,7 +199,7 @@ func (s *Sessions) end(r *http.Request) {
 // X-CSRF-Token, whatever its method; otherwise, or when the session has
 // ended, it is refused and nothing is run.
 func (s *Sessions) Credential(r *http.Request) (token string, found bool, err error) {
-	if c, cerr := r.Cookie(CookieName); cerr != nil || c.Value == "" {
+	if c, cerr := r.Cookie(s.CookieName()); cerr != nil || c.Value == "" {
 		return "", false, nil
 	}
 	v := s.lookup(r)

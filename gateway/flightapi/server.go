@@ -152,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("flight TLS: %w", err)
+		return nil, fmt.Errorf("TLS certificate and key: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

@@ -90,7 +90,9 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/readyz", s.readyz)
 	if s.Console != nil {
 		r.Mount("/ui", s.Console)
-		r.With(console.Headers).Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui/", http.StatusSeeOther) })
+		toConsole := func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui/", http.StatusSeeOther) }
+		r.With(console.Headers).Get("/", toConsole)
+		r.With(console.Headers).Head("/", toConsole)
 	}
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
