@@ -44,7 +44,7 @@ stop_gateway() {
 trap stop_gateway EXIT
 
 start_gateway() { # config http flight logfile
-  "$GATEWAY" serve --config "$1" --http "$2" --flight "$3" >"$4" 2>&1 &
+  "$GATEWAY" serve --config "$1" --http "$2" --flight "$3" --admin off >"$4" 2>&1 &
   GW_PID=$!
   for _ in $(seq 1 120); do
     if curl -sf "http://$2/readyz" >/dev/null 2>&1; then return 0; fi

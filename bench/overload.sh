@@ -41,7 +41,7 @@ for i in $(seq -w 1 "$REQUESTERS"); do
   KEYS=${KEYS:+$KEYS,}$key
 done
 
-"$GATEWAY" serve --config "$OUT/gateway.yaml" --http "$HTTP_ADDR" --flight "$FLIGHT_ADDR" >"$OUT/gateway.log" 2>&1 &
+"$GATEWAY" serve --config "$OUT/gateway.yaml" --http "$HTTP_ADDR" --flight "$FLIGHT_ADDR" --admin off >"$OUT/gateway.log" 2>&1 &
 GW_PID=$!
 trap 'kill $GW_PID 2>/dev/null || true; wait $GW_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do

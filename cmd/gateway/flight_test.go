@@ -65,7 +65,7 @@ func startMainAt(t testing.TB, configPath, pgAddr string) (m *Main, base, flight
 func startMainOn(t testing.TB, configPath, httpAddr, pgAddr string) (m *Main, base, flightAddr string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	m = &Main{ConfigPath: configPath, HTTPAddr: httpAddr, FlightAddr: "127.0.0.1:0", PostgresAddr: pgAddr}
+	m = &Main{ConfigPath: configPath, HTTPAddr: httpAddr, FlightAddr: "127.0.0.1:0", PostgresAddr: pgAddr, AdminAddr: "127.0.0.1:0"}
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -63,9 +63,9 @@ func machineMemory() int64 {
 }
 
 // limitSource puts a council's store behind its per-source call limit.
-func limitSource(st gateway.Source, sc config.Source) gateway.Source {
+func limitSource(st gateway.Source, sc config.Source, obs admission.Observer) gateway.Source {
 	cool := time.Duration(sc.BreakerCooldown)
-	return admission.LimitSource(st, sc.ID, sc.Council, admission.SourceLimits{MaxConcurrent: sc.MaxConcurrent, StallTimeout: time.Duration(sc.StallTimeout),
+	return admission.LimitSource(st, sc.ID, sc.Council, admission.SourceLimits{MaxConcurrent: sc.MaxConcurrent, StallTimeout: time.Duration(sc.StallTimeout), Observer: obs,
 		Breaker: admission.BreakerLimits{Failures: max(sc.BreakerFailures, 0), Cooldown: cool, MaxCooldown: max(cool, time.Minute)}})
 }
 
@@ -73,7 +73,7 @@ func limitSource(st gateway.Source, sc config.Source) gateway.Source {
 // goes through: its local copies, when the source is accelerated, then its
 // per-source call limit. keys are the snapshots' encryption keys by source
 // id.
-func serveSource(st gateway.Source, sc config.Source, keys map[string][]byte) (gateway.Source, error) {
+func serveSource(st gateway.Source, sc config.Source, keys map[string][]byte, obs admission.Observer) (gateway.Source, error) {
 	if sc.Accelerate != nil {
 		a, err := accelerate.New(st, sc, accelerate.Options{Key: keys[sc.ID]})
 		if err != nil {
@@ -81,5 +81,5 @@ func serveSource(st gateway.Source, sc config.Source, keys map[string][]byte) (g
 		}
 		st = a
 	}
-	return limitSource(st, sc), nil
+	return limitSource(st, sc, obs), nil
 }

@@ -36,7 +36,8 @@ func main() {
 }
 
 const usage = `usage:
-  gateway serve --config FILE [--http ADDR] [--flight ADDR] [--postgres ADDR]
+  gateway serve --config FILE [--http ADDR] [--flight ADDR] [--postgres ADDR] [--admin ADDR]
+                [--log-format text|json] [--log-level debug|info|warn|error]
   gateway check --config FILE [--sample N] connect to every council; with --sample, read N rows of
                                           each mapped table and report its conversions and NULLs
   gateway policy test [-v] [DIR]          run the Rego unit tests (default DIR: policies)
@@ -76,12 +77,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&m.HTTPAddr, "http", "", "HTTP listen address (default from config, else 127.0.0.1:8080)")
 	fs.StringVar(&m.FlightAddr, "flight", "", "Flight SQL listen address (default from config, else 127.0.0.1:8815)")
 	fs.StringVar(&m.PostgresAddr, "postgres", "", `PostgreSQL door's listen address (default from config, else 127.0.0.1:5433; "off" for none)`)
+	logFormat := fs.String("log-format", "text", "log lines as text (logfmt) or json")
+	logLevel := fs.String("log-level", "info", "least level logged: debug (adds each request's SQL), info, warn or error")
+	fs.StringVar(&m.AdminAddr, "admin", "", `admin listener's address: /metrics and /debug/pprof (default from config, else 127.0.0.1:9090; "off" for none)`)
 	if args[0] == "check" {
 		fs.IntVar(&m.Sample, "sample", 0, "read this many rows of each mapped table and report each standard column's conversion failures and NULLs")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	h, err := logHandler(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(slog.New(h))
 	if m.ConfigPath == "" {
 		return fmt.Errorf("%s needs --config FILE\n%s", args[0], usage)
 	}
@@ -93,4 +102,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer m.Close()
 	return m.Serve(ctx)
+}
+
+// logHandler is the log's handler for --log-format and --log-level.
+func logHandler(w io.Writer, format, level string) (slog.Handler, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: give debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.NewTextHandler(w, opts), nil
+	case "json":
+		return slog.NewJSONHandler(w, opts), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: give text or json", format)
 }

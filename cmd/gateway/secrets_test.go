@@ -58,7 +58,7 @@ func TestStartRefusesBadSecrets(t *testing.T) {
 				if c.file == secrets.AuditSigningKeyFile && bad.value != nil {
 					why = "PRIVATE KEY" // not a key at all
 				}
-				m := &Main{ConfigPath: cfg, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0", PostgresAddr: "127.0.0.1:0"}
+				m := &Main{ConfigPath: cfg, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0", PostgresAddr: "127.0.0.1:0", AdminAddr: "off"}
 				err = m.Open(context.Background())
 				if err == nil {
 					m.Close()
@@ -80,7 +80,7 @@ func TestStartRefusesBadSecrets(t *testing.T) {
 		}
 	}
 	// With the secrets back, it starts.
-	m := &Main{ConfigPath: cfg, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0", PostgresAddr: "127.0.0.1:0"}
+	m := &Main{ConfigPath: cfg, HTTPAddr: "127.0.0.1:0", FlightAddr: "127.0.0.1:0", PostgresAddr: "127.0.0.1:0", AdminAddr: "off"}
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/councildata/gateway/gateway/engine"
 	"github.com/councildata/gateway/gateway/flightapi"
 	"github.com/councildata/gateway/gateway/httpapi"
+	"github.com/councildata/gateway/gateway/metrics"
 	"github.com/councildata/gateway/gateway/pgwire"
 	"github.com/councildata/gateway/gateway/policy"
 )
@@ -48,6 +49,9 @@ type Main struct {
 	// PostgresAddr overrides the config like FlightAddr ("off": no
 	// PostgreSQL door).
 	PostgresAddr string
+	// AdminAddr overrides the config like PostgresAddr: the admin
+	// listener (/metrics, /debug/pprof).
+	AdminAddr string
 	// Sample, for Check, is how many rows of each mapped table to read
 	// to measure the mappings (0: none).
 	Sample int
@@ -66,6 +70,10 @@ type Main struct {
 
 	listener net.Listener
 	server   *http.Server
+
+	metrics       *metrics.Metrics
+	adminListener net.Listener // nil: no admin listener
+	admin         *http.Server
 
 	flightListener net.Listener
 	flight         *flightapi.Server
@@ -96,6 +104,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.FlightAddr == "" {
 		m.FlightAddr = cfg.Server.Flight
 	}
+	if m.AdminAddr == "" {
+		m.AdminAddr = cfg.Server.Admin
+	}
+	m.metrics = metrics.New()
 	if m.PostgresAddr == "" {
 		m.PostgresAddr = cfg.Server.Postgres
 	}
@@ -117,7 +129,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	for _, sc := range cfg.Sources {
-		st, err := serveSource(opened[sc.ID], sc, m.secrets.CopyKeys)
+		st, err := serveSource(opened[sc.ID], sc, m.secrets.CopyKeys, m.metrics)
 		if err != nil {
 			return failed(sc, err)
 		}
@@ -140,7 +152,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Close()
 		return fmt.Errorf("config %s: %w", cfg.File, err)
 	}
-	gov := engine.Policy{HashSalt: m.secrets.HashSalt, Audit: m.audit}
+	gov := engine.Policy{HashSalt: m.secrets.HashSalt, Audit: m.metrics.Audit(m.audit)}
 	if cfg.Policy.Disabled {
 		slog.Warn("POLICY IS DISABLED: every authenticated requester may read everything", "config", cfg.File)
 	} else {
@@ -148,7 +160,7 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Close()
 			return fmt.Errorf("config %s: policy: %w", cfg.File, err)
 		}
-		gov.Decider = m.policy
+		gov.Decider = m.metrics.Decider(m.policy)
 		watchCtx, stop := context.WithCancel(context.Background())
 		m.stop = stop
 		go func() {
@@ -202,6 +214,15 @@ func (m *Main) Listen() (string, error) {
 	if err != nil {
 		ln.Close()
 		return "", fmt.Errorf("listen for Flight SQL on %s: %w", m.FlightAddr, err)
+	}
+	if m.AdminAddr != "off" {
+		if m.adminListener, err = net.Listen("tcp", m.AdminAddr); err != nil {
+			ln.Close()
+			fln.Close()
+			return "", fmt.Errorf("listen for the admin listener on %s (server.admin, --admin; \"off\" for none): %w", m.AdminAddr, err)
+		}
+		m.AdminAddr = m.adminListener.Addr().String()
+		m.admin = &http.Server{Handler: m.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	}
 	if m.PostgresAddr != "off" {
 		pcfg := pgwire.Config{Engine: m.Engine, Auth: m.auth, Admission: m.admission, Version: version,
@@ -295,7 +316,11 @@ func (m *Main) Serve(ctx context.Context) error {
 	if m.Config.Server.HTTPTLS != nil {
 		httpScheme = "https://"
 	}
-	slog.Info("council gateway serving", "http", httpScheme+m.listener.Addr().String(), "flight", flightScheme+m.FlightAddr, "postgres", pgURL,
+	adminURL := "off"
+	if m.admin != nil {
+		adminURL = "http://" + m.AdminAddr
+	}
+	slog.Info("council gateway serving", "http", httpScheme+m.listener.Addr().String(), "flight", flightScheme+m.FlightAddr, "postgres", pgURL, "admin", adminURL,
 		"sources", len(m.Config.Sources), "standard_datasets", len(m.Config.Datasets))
 	errc := make(chan error, 3)
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -303,6 +328,13 @@ func (m *Main) Serve(ctx context.Context) error {
 	go m.watchConfig(watchCtx) // sources, mappings and datasets reload on change or SIGHUP
 	go func() { errc <- m.server.Serve(m.listener) }()
 	go func() { errc <- m.flight.Serve(m.flightListener) }()
+	if m.admin != nil {
+		go func() {
+			if err := m.admin.Serve(m.adminListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				slog.Error("admin listener stopped", "addr", m.AdminAddr, "err", err)
+			}
+		}()
+	}
 	if m.pg != nil {
 		go func() { errc <- m.pg.Serve(m.pgListener) }()
 	}
@@ -318,6 +350,9 @@ func (m *Main) Serve(ctx context.Context) error {
 		_ = m.pg.Close(shutdown)
 	}
 	err := m.server.Shutdown(shutdown)
+	if m.admin != nil {
+		_ = m.admin.Shutdown(shutdown)
+	}
 	if failed != nil && !errors.Is(failed, http.ErrServerClosed) {
 		return failed
 	}

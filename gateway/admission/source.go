@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/councildata/gateway/gateway"
@@ -29,6 +30,17 @@ type SourceLimits struct {
 	// Breaker skips the store for a while after it has failed several
 	// scans in a row (see breaker).
 	Breaker BreakerLimits
+	// Observer, if set, is told how each of the store's calls ended.
+	Observer Observer
+}
+
+// Observer is told how each call to a store ended (for metrics): a scan,
+// join or partial aggregate that failed to start, or whose stream ended,
+// failed or was let go of early, with the rows and bytes it delivered and
+// how long it was open. err is nil for a stream read to its end or
+// stopped early (stopped true).
+type Observer interface {
+	StoreCall(source string, rows, bytes int64, open time.Duration, stopped bool, err error)
 }
 
 // LimitSource wraps src, the store of council source id (council is its
@@ -45,7 +57,7 @@ type SourceLimits struct {
 // would hold the slots those streams need to read on.
 func LimitSource(src gateway.Source, id, council string, lim SourceLimits) gateway.Source {
 	l := &Limited{Source: src, gate: &gate{id: id, council: council, slots: make(chan struct{}, max(lim.MaxConcurrent, 1)), stall: lim.StallTimeout, progress: time.Now(),
-		breaker: newBreaker(id, council, lim.Breaker)}}
+		breaker: newBreaker(id, council, lim.Breaker), obs: lim.Observer}}
 	_, agg := src.(gateway.Aggregator)
 	_, plan := src.(gateway.Planner)
 	switch {
@@ -94,14 +106,12 @@ func (l *Limited) Breaker() BreakerState { return l.gate.breaker.state() }
 // Scan starts the scan within the limit; its slot is held until its
 // reader is released.
 func (l *Limited) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanResult, error) {
-	if err := l.gate.breaker.allow(); err != nil {
+	if err := l.gate.admit(ctx); err != nil {
 		return nil, err
 	}
-	if err := l.gate.enter(ctx); err != nil {
-		return nil, err
-	}
+	started := time.Now()
 	res, err := l.Source.Scan(ctx, req)
-	return l.gate.hold(ctx, res, err)
+	return l.gate.hold(ctx, res, err, started)
 }
 
 var _ gateway.Joiner = (*Limited)(nil)
@@ -113,17 +123,15 @@ func (l *Limited) Join(ctx context.Context, req gateway.JoinRequest) (*gateway.S
 	if !ok {
 		return nil, gateway.NotPushed("the adapter cannot join tables")
 	}
-	if err := l.gate.breaker.allow(); err != nil {
+	if err := l.gate.admit(ctx); err != nil {
 		return nil, err
 	}
-	if err := l.gate.enter(ctx); err != nil {
-		return nil, err
-	}
+	started := time.Now()
 	res, err := j.Join(ctx, req)
 	if errors.Is(err, gateway.ErrNotPushed) {
 		l.gate.breaker.done(ctx, nil) // the store answered: it cannot join these
 	}
-	return l.gate.hold(ctx, res, err)
+	return l.gate.hold(ctx, res, err, started)
 }
 
 // PlanJoin plans the join within the limit.
@@ -140,17 +148,15 @@ func (l *Limited) PlanJoin(ctx context.Context, req gateway.JoinRequest) (*gatew
 }
 
 func (l *Limited) aggregate(ctx context.Context, req gateway.AggregateRequest) (*gateway.ScanResult, error) {
-	if err := l.gate.breaker.allow(); err != nil {
+	if err := l.gate.admit(ctx); err != nil {
 		return nil, err
 	}
-	if err := l.gate.enter(ctx); err != nil {
-		return nil, err
-	}
+	started := time.Now()
 	res, err := l.Source.(gateway.Aggregator).Aggregate(ctx, req)
 	if errors.Is(err, gateway.ErrNotPushed) {
 		l.gate.breaker.done(ctx, nil) // the store answered: it cannot compute this one
 	}
-	return l.gate.hold(ctx, res, err)
+	return l.gate.hold(ctx, res, err, started)
 }
 
 func (l *Limited) planScan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanPlan, error) {
@@ -200,9 +206,23 @@ type gate struct {
 	stall       time.Duration
 
 	breaker *breaker
+	obs     Observer
 
 	mu       sync.Mutex
 	progress time.Time // when a scan last started, read a batch or ended
+}
+
+// admit lets a call to the store start: its breaker closed, a slot taken.
+// A refusal is told to the observer as the call's failure.
+func (g *gate) admit(ctx context.Context) error {
+	err := g.breaker.allow()
+	if err == nil {
+		err = g.enter(ctx)
+	}
+	if err != nil && g.obs != nil {
+		g.obs.StoreCall(g.id, 0, 0, 0, false, err)
+	}
+	return err
 }
 
 func (g *gate) mark() {
@@ -281,10 +301,13 @@ func (g *gate) ended(ctx context.Context) error {
 
 // hold keeps the slot taken for a started scan until its reader is
 // released; a scan that did not start gives it back at once.
-func (g *gate) hold(ctx context.Context, res *gateway.ScanResult, err error) (*gateway.ScanResult, error) {
+func (g *gate) hold(ctx context.Context, res *gateway.ScanResult, err error, started time.Time) (*gateway.ScanResult, error) {
 	if err != nil || res == nil || res.Reader == nil {
 		if !errors.Is(err, gateway.ErrNotPushed) {
 			g.breaker.done(ctx, err)
+			if g.obs != nil {
+				g.obs.StoreCall(g.id, 0, 0, time.Since(started), false, err)
+			}
 		}
 		g.leave()
 		return res, err
@@ -292,7 +315,7 @@ func (g *gate) hold(ctx context.Context, res *gateway.ScanResult, err error) (*g
 	g.mark()
 	g.breaker.started()
 	out := *res
-	r := &reader{RecordReader: res.Reader, gate: g, ctx: ctx}
+	r := &reader{RecordReader: res.Reader, gate: g, ctx: ctx, started: started}
 	r.refs.Store(1)
 	out.Reader = r
 	return &out, nil
@@ -306,15 +329,34 @@ type reader struct {
 	ctx  context.Context // the scan's: its end is the query's, not the store's
 	refs atomic.Int64
 	once sync.Once // the stream's outcome goes to the breaker once
+
+	started     time.Time
+	rows, bytes int64
+	observed    sync.Once // the stream's outcome goes to the observer once
 }
 
 func (r *reader) Next() bool {
 	ok := r.RecordReader.Next()
 	r.gate.mark()
 	if !ok {
-		r.once.Do(func() { r.gate.breaker.done(r.ctx, r.RecordReader.Err()) })
+		err := r.RecordReader.Err()
+		r.once.Do(func() { r.gate.breaker.done(r.ctx, err) })
+		r.observe(false, err)
+		return false
+	}
+	if rec := r.RecordReader.RecordBatch(); rec != nil {
+		r.rows += rec.NumRows()
+		for _, col := range rec.Columns() {
+			r.bytes += dataBytes(col.Data())
+		}
 	}
 	return ok
+}
+
+func (r *reader) observe(stopped bool, err error) {
+	if r.gate.obs != nil {
+		r.observed.Do(func() { r.gate.obs.StoreCall(r.gate.id, r.rows, r.bytes, time.Since(r.started), stopped, err) })
+	}
 }
 
 func (r *reader) Retain() {
@@ -326,6 +368,21 @@ func (r *reader) Release() {
 	last := r.refs.Add(-1) == 0
 	r.RecordReader.Release()
 	if last {
+		r.observe(true, nil) // let go of before its end
 		r.gate.leave()
 	}
+}
+
+// dataBytes is the size of an array's buffers, its children's included.
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	return n
 }

@@ -97,6 +97,9 @@ type Record struct {
 	Outcome string `json:"outcome"`
 	// Error is the error message when the outcome is not allowed.
 	Error string `json:"error"`
+	// ErrorCode is the error's class (forbidden, timeout, source_failed,
+	// ...), as the API's error.code says it.
+	ErrorCode string `json:"error_code,omitempty"`
 
 	// The chain, filled by Append.
 	Seq      uint64 `json:"seq"`

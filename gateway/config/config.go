@@ -156,6 +156,10 @@ type Server struct {
 	// FlightTicketKeyFile holds the key that signs Flight SQL tickets,
 	// prepared-statement handles and session tokens.
 	FlightTicketKeyFile string `yaml:"flight_ticket_key_file"`
+	// Admin is the admin listener's address (default 127.0.0.1:9090):
+	// /metrics and /debug/pprof, for operators, never on a query door;
+	// "off" serves none.
+	Admin string `yaml:"admin"`
 	// Postgres is the PostgreSQL door's listen address (default
 	// 127.0.0.1:5433); "off" serves no PostgreSQL door.
 	Postgres string `yaml:"postgres"`
@@ -468,6 +472,7 @@ const (
 	DefaultHTTP          = "127.0.0.1:8080"
 	DefaultFlight        = "127.0.0.1:8815"
 	DefaultPostgres      = "127.0.0.1:5433"
+	DefaultAdmin         = "127.0.0.1:9090"
 	DefaultTicketTTL     = 2 * time.Minute
 	DefaultSessionTTL    = time.Hour
 	DefaultTimeout       = 60 * time.Second
@@ -556,6 +561,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Server.Flight == "" {
 		c.Server.Flight = DefaultFlight
+	}
+	if c.Server.Admin == "" {
+		c.Server.Admin = DefaultAdmin
 	}
 	if c.Server.Postgres == "" {
 		c.Server.Postgres = DefaultPostgres

@@ -31,6 +31,7 @@ type auditEvent struct {
 	// failed: the councils a partial answer left out, their stores failing
 	failed []gateway.SourceFailure
 	rows   int64
+	bytes  int64 // the Arrow bytes the door read of the result
 	start  time.Time
 }
 
@@ -69,7 +70,7 @@ func (e *Engine) audit(ctx context.Context, ev auditEvent) error {
 		rec.Requester, rec.DryRunAs = audit.Requester{ID: by.ID, Organisation: by.Organisation}, &as
 	}
 	if ev.err != nil {
-		rec.Error = auditMessage(ev.err)
+		rec.Error, rec.ErrorCode = auditMessage(ev.err), string(gateway.ErrorCode(ev.err))
 	}
 	if ev.dec != nil {
 		for _, t := range ev.dec.Tables {
@@ -87,7 +88,33 @@ func (e *Engine) audit(ctx context.Context, ev auditEvent) error {
 		slog.Error("audit write failed", "query_id", ev.req.QueryID, "err", err)
 		return gateway.Wrap(gateway.CodeUnavailable, err, "the audit log could not be written, so no data was released (query %s)", ev.req.QueryID)
 	}
+	accessLine(ctx, rec, ev.bytes)
 	return nil
+}
+
+// accessLine logs one line per request, every door alike, once its
+// outcome is audited (a query's decision record, "allowed", comes before
+// it runs and is not an outcome). The SQL, whose literals may be a
+// requester's search terms, is only in debug lines; the error is its
+// class, whose text may quote a value.
+func accessLine(ctx context.Context, rec *audit.Record, bytes int64) {
+	if rec.Action == "query" && rec.Outcome == audit.OutcomeAllowed {
+		return
+	}
+	attrs := []slog.Attr{slog.String("query_id", rec.QueryID), slog.String("requester", rec.Requester.ID), slog.String("purpose", rec.Purpose),
+		slog.String("door", rec.Door), slog.String("action", rec.Action), slog.String("outcome", rec.Outcome), slog.Int64("rows", rec.Rows),
+		slog.Int64("bytes", bytes), slog.Float64("duration_ms", rec.DurationMS), slog.String("remote", rec.RequestedBy)}
+	if rec.ErrorCode != "" {
+		attrs = append(attrs, slog.String("code", rec.ErrorCode))
+	}
+	if rec.DryRunAs != nil {
+		attrs = append(attrs, slog.String("dry_run_as", rec.DryRunAs.ID))
+	}
+	log := slog.Default()
+	if log.Enabled(ctx, slog.LevelDebug) {
+		attrs = append(attrs, slog.String("sql", rec.SQL))
+	}
+	log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "request", attrs...)
 }
 
 // refNames are the tables a query names, as written.

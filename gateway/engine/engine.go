@@ -265,12 +265,52 @@ type Result struct {
 	excluded []gateway.Exclusion
 	failure  error                       // the classified error met while reading, if any
 	done     func(rows int64, err error) // audits the end of the request
+	counted  *countingReader
 	start    time.Time
 	once     sync.Once
 }
 
 func newResult(queryID string, run *exec.Run, start time.Time) *Result {
-	return &Result{QueryID: queryID, Reader: run.Reader, run: run, start: start}
+	r := &Result{QueryID: queryID, run: run, start: start}
+	r.counted = &countingReader{RecordReader: run.Reader}
+	r.Reader = r.counted
+	return r
+}
+
+// countingReader counts the Arrow bytes of the batches a door reads: what
+// the request was sent, as the access log and metrics say it (before the
+// door's own encoding).
+type countingReader struct {
+	array.RecordReader
+	bytes atomic.Int64
+}
+
+func (c *countingReader) Next() bool {
+	if !c.RecordReader.Next() {
+		return false
+	}
+	if rec := c.RecordReader.RecordBatch(); rec != nil {
+		var n int64
+		for _, col := range rec.Columns() {
+			n += arrowBytes(col.Data())
+		}
+		c.bytes.Add(n)
+	}
+	return true
+}
+
+// arrowBytes is the size of an array's buffers, its children's included.
+func arrowBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += arrowBytes(c)
+	}
+	return n
 }
 
 // Sources reports what each scan did so far; after the reader is exhausted
@@ -412,7 +452,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	res := newResult(req.QueryID, run, start)
 	res.excluded = p.Excluded
 	res.done = func(rows int64, err error) {
-		ev.outcome, ev.err, ev.rows, ev.failed = outcomeOf(err), err, rows, run.Failed()
+		ev.outcome, ev.err, ev.rows, ev.failed, ev.bytes = outcomeOf(err), err, rows, run.Failed(), res.counted.bytes.Load()
 		_ = e.audit(ctx, ev)
 	}
 	return res, nil

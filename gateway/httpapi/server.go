@@ -578,19 +578,16 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	s.logQuery(requester, queryID, req.SQL, arrived, rows, err)
 }
 
+// logQuery logs a query the engine did not see to its end: a refusal
+// before it (admission: 503, 429), at debug level (they are counted in
+// /readyz and the metrics; under a flood, a line each would cost more
+// than the refusal). Every request the engine decides gets its access
+// line there (engine's accessLine), on every door alike.
 func (s *Server) logQuery(r *gateway.Requester, queryID, sql string, start time.Time, rows int64, err error) {
-	attrs := []any{"query_id", queryID, "requester", r.ID, "rows", rows, "elapsed_ms", time.Since(start).Milliseconds()}
-	if err != nil {
-		level, code := slog.LevelInfo, gateway.ErrorCode(err)
-		if code == gateway.CodeOverloaded || code == gateway.CodeTooManyRequests {
-			// Refusals are counted in /readyz; under a flood, a log line
-			// each would cost more than the refusal.
-			level = slog.LevelDebug
-		}
-		s.Log.Log(context.Background(), level, "query failed", append(attrs, "code", code, "err", err)...)
+	if err == nil {
 		return
 	}
-	s.Log.Info("query", attrs...)
+	s.Log.Debug("query refused or failed", "query_id", queryID, "requester", r.ID, "rows", rows, "elapsed_ms", time.Since(start).Milliseconds(), "code", gateway.ErrorCode(err))
 }
 
 type errorDetail struct {
