@@ -20,7 +20,7 @@
 package gateway
 
 # The actions the gateway asks about.
-actions := {"query", "explain", "catalog", "quality", "agreements", "verify", "dry_run"}
+actions := {"query", "explain", "catalog", "quality", "agreements", "verify", "dry_run", "queries"}
 
 # Roles whose holders are a council's own staff for its own data. Governance
 # officers are deliberately not among them: they read the audit log.
@@ -53,6 +53,8 @@ decision := {"tables": [deny(unknown_action_reason) | some _ in input.tables]} i
 	input.action == "agreements"
 } else := {"tables": [dry_run_decision | some _ in input.tables]} if {
 	input.action == "dry_run"
+} else := {"tables": [queries_decision | some _ in input.tables]} if {
+	input.action == "queries"
 } else := {"tables": [gateway_table(t) | some t in input.tables]} if {
 	# verifying the audit chain (GET /v1/audit/verify) reads the whole log:
 	# whoever may read gateway.audit
@@ -99,6 +101,18 @@ dry_run_decision := {
 } if {
 	"governance" in requester_roles
 } else := deny("dry runs as another requester are for the governance role only")
+
+# Every requester's running queries (GET and DELETE /v1/queries): the SQL
+# and purpose of others' work, and the power to stop it, for the
+# governance and admin roles; everyone else sees and cancels their own.
+queries_decision := {
+	"allowed": true,
+	"reason": "the governance and admin roles may see and cancel every running query",
+	"agreements": [governance_catalog_id],
+} if {
+	some r in requester_roles
+	r in {"governance", "admin"}
+} else := deny("a requester sees and cancels its own running queries only")
 
 unknown_action_reason := sprintf("action %q is not one the policy knows; denied", [input.action])
 

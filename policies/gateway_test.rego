@@ -167,3 +167,16 @@ test_dry_runs_are_for_governance if {
 		d.reason == "dry runs as another requester are for the governance role only"
 	}
 }
+
+# Every running query: the governance and admin roles; the others their own.
+queries_as(who) := decide(object.union(request(who, who.purposes[0], [{"source": "gateway", "council": "", "gss": "", "table": "queries", "dataset": "", "columns": []}]), {"action": "queries"}))
+
+test_every_running_query_is_for_governance_and_admins if {
+	queries_as(governance)[0].allowed
+	queries_as(object.union(public, {"roles": ["admin"]}))[0].allowed
+	every who in [analyst, partner, public] {
+		d := queries_as(who)[0]
+		not d.allowed
+		d.reason == "a requester sees and cancels its own running queries only"
+	}
+}

@@ -56,8 +56,9 @@ var tableSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "rows", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "duration_ms", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "error", Type: arrow.BinaryTypes.String},
-	{Name: "input", Type: arrow.BinaryTypes.String, Nullable: true},  // JSON
-	{Name: "result", Type: arrow.BinaryTypes.String, Nullable: true}, // JSON
+	{Name: "error_code", Type: arrow.BinaryTypes.String, Nullable: true}, // the error's class; NULL when none
+	{Name: "input", Type: arrow.BinaryTypes.String, Nullable: true},      // JSON
+	{Name: "result", Type: arrow.BinaryTypes.String, Nullable: true},     // JSON
 	{Name: "prev_hash", Type: arrow.BinaryTypes.String},
 	{Name: "hash", Type: arrow.BinaryTypes.String},
 }, nil)
@@ -199,6 +200,12 @@ func appendField(b array.Builder, col string, r *Record) {
 		b.(*array.Float64Builder).Append(r.DurationMS)
 	case "error":
 		str(r.Error)
+	case "error_code":
+		if r.ErrorCode == "" {
+			b.AppendNull()
+		} else {
+			str(r.ErrorCode)
+		}
 	case "input":
 		jsonText(b, r.Input, r.Input == nil)
 	case "result":

@@ -41,6 +41,7 @@ type Engine struct {
 	aggregates map[string]bool // DuckDB's aggregate function names
 	names      enforce.Names   // what no query may call or name a CTE after
 	closeDB    func()
+	running    running // the queries between start and Close
 }
 
 // generation is one catalog (sources, mappings, standard datasets) and
@@ -444,14 +445,25 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if err := e.audit(ctx, ev); err != nil {
 		return nil, err // nothing has been read
 	}
-	run, err := e.exec.Run(ctx, exec.Query{ID: req.QueryID, Analysis: a, Plan: p, Aggregate: ao, Deadline: req.deadline(e.cfg, time.Now()), Partial: req.Partial})
+	// Cancellable by DELETE /v1/queries/{id} (Cancel) as by its client.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	rq := &RunningQuery{QueryID: req.QueryID, Door: req.Door, Purpose: req.Purpose, Started: start, SQL: req.SQL, cancel: cancel}
+	if req.Requester != nil {
+		rq.Requester, rq.Organisation = req.Requester.ID, req.Requester.Organisation
+	}
+	e.running.add(rq)
+	run, err := e.exec.Run(runCtx, exec.Query{ID: req.QueryID, Analysis: a, Plan: p, Aggregate: ao, Deadline: req.deadline(e.cfg, time.Now()), Partial: req.Partial})
 	if err != nil {
+		e.running.remove(req.QueryID)
+		cancel(nil)
 		err = columnHint(a, p, err)
 		return fail(outcomeOf(err), err)
 	}
 	res := newResult(req.QueryID, run, start)
 	res.excluded = p.Excluded
 	res.done = func(rows int64, err error) {
+		e.running.remove(req.QueryID)
+		cancel(nil)
 		ev.outcome, ev.err, ev.rows, ev.failed, ev.bytes = outcomeOf(err), err, rows, run.Failed(), res.counted.bytes.Load()
 		_ = e.audit(ctx, ev)
 	}

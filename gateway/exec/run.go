@@ -634,6 +634,11 @@ func classify(ctx context.Context, scans []*scanRun, err error) error {
 		case context.DeadlineExceeded:
 			return gateway.Wrap(gateway.CodeTimeout, err, "the query did not finish within its timeout")
 		case context.Canceled:
+			// Cancelled by someone (DELETE /v1/queries/{id}): say by whom.
+			var by *gateway.Error
+			if errors.As(context.Cause(ctx), &by) {
+				return gateway.Wrap(gateway.CodeCanceled, err, "%s", by.Message)
+			}
 			return gateway.Wrap(gateway.CodeCanceled, err, "the query was cancelled")
 		}
 	}

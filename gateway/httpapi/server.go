@@ -106,9 +106,11 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/v1/audit/verify", s.verifyAudit)
 		r.Get("/v1/policy/matrix", s.matrix)
 		r.Get("/v1/policy/requesters", s.requesters)
+		r.Get("/v1/queries", s.listQueries)
+		r.Delete("/v1/queries/{id}", s.cancelQuery)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, POST /v1/explain, GET /v1/catalog, GET /v1/quality, GET /v1/history, GET /v1/agreements, GET /v1/audit/verify, GET /v1/policy/matrix, GET /v1/policy/requesters, /healthz and /readyz", r.Method, r.URL.Path), "")
+		writeError(w, s.Log, gateway.Errorf(gateway.CodeNotFound, "no such endpoint %s %s; the API has POST /v1/query, POST /v1/explain, GET /v1/catalog, GET /v1/quality, GET /v1/history, GET /v1/agreements, GET /v1/audit/verify, GET /v1/policy/matrix, GET /v1/policy/requesters, GET and DELETE /v1/queries, /healthz and /readyz", r.Method, r.URL.Path), "")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)}})
