@@ -136,24 +136,40 @@ func TestOIDCSignInAttacks(t *testing.T) {
 	}
 	signedIn := func(resp *http.Response) bool {
 		for _, ck := range resp.Cookies() {
-			if ck.Name == "gateway_session" && ck.Value != "" {
+			if (ck.Name == "gateway_session" || ck.Name == "gateway_oidc_done") && ck.Value != "" {
 				return true
 			}
 		}
 		return false
 	}
 
-	// The honest flow, then its callback replayed: good once.
+	// The honest flow, then its callback replayed: good once. The
+	// callback hands the session to /ui/oidc/finish, a navigation of the
+	// gateway's own site, which sets the session cookie.
 	alice := newClient()
 	callback := authorize(alice, begin(alice))
 	resp, body := get(alice, callback)
-	if resp.StatusCode != 200 || !signedIn(resp) || !strings.Contains(body, "nurse@nhs-lothian") {
+	if resp.StatusCode != 200 || !signedIn(resp) || !strings.Contains(body, "nurse@nhs-lothian") || !strings.Contains(body, `url=/ui/oidc/finish`) {
 		t.Fatalf("the callback: %d %v %.300s", resp.StatusCode, resp.Cookies(), body)
 	}
+	resp, _ = get(alice, base+"/ui/oidc/finish")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/" {
+		t.Fatalf("finish: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	session := false
 	for _, ck := range resp.Cookies() {
-		if ck.Name == "gateway_session" && (!ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode) {
-			t.Errorf("the session cookie: %+v", ck)
+		if ck.Name == "gateway_session" && ck.Value != "" {
+			session = true
+			if !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" {
+				t.Errorf("the session cookie: %+v", ck)
+			}
 		}
+	}
+	if !session {
+		t.Errorf("finish set no session cookie: %v", resp.Header["Set-Cookie"])
+	}
+	if resp, _ := get(alice, base+"/ui/oidc/finish"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/login" || signedIn(resp) {
+		t.Errorf("finish again: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, body = get(alice, callback)
 	if resp.StatusCode != 403 || signedIn(resp) || !strings.Contains(body, "already used") {

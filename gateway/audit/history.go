@@ -58,8 +58,9 @@ func History(ctx context.Context, path, requester string, limit int) ([]Entry, e
 	needle := append([]byte(`"id":`), idJSON...)
 	const chunk = 256 << 10
 	var out []Entry
-	byID := map[string]int{} // the entry of each request seen
-	var carry []byte         // the start of a line whose beginning is further back
+	byID := map[string]int{}     // the entry of each request seen
+	several := map[string]bool{} // requests whose dry runs were for several requesters
+	var carry []byte             // the start of a line whose beginning is further back
 	for pos := end; pos > 0 && len(out) < limit && end-pos < HistoryReach; {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -97,9 +98,20 @@ func History(ctx context.Context, path, requester string, limit int) ([]Entry, e
 			// where the last is a catalog lookup made while it was
 			// answered, its own.
 			if i, seen := byID[rec.QueryID]; seen && rec.QueryID != "" {
+				as := out[i].DryRunAs
 				if out[i].Action == "catalog" && rec.Action != "catalog" {
 					e.Time = out[i].Time
 					out[i] = e
+				}
+				// A dry run's decisions name whom it was for; its entry
+				// does too, when they are all for one requester.
+				switch {
+				case as == "" && e.DryRunAs != "" && !several[rec.QueryID]:
+					out[i].DryRunAs = e.DryRunAs
+				case as != "" && e.DryRunAs != "" && as != e.DryRunAs:
+					several[rec.QueryID], out[i].DryRunAs = true, ""
+				default:
+					out[i].DryRunAs = as
 				}
 				continue
 			}

@@ -49,6 +49,16 @@ func (k *Keys) Requesters() []gateway.Requester {
 	return out
 }
 
+// has reports whether a configured requester has the id.
+func (k *Keys) has(id string) bool {
+	for _, r := range k.byHash {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
 // Authenticate returns the requester holding key.
 func (k *Keys) Authenticate(key string) (*gateway.Requester, error) {
 	key = strings.TrimSpace(key)
@@ -125,7 +135,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, bearer string) (*gatew
 		if a.jwt == nil {
 			return nil, gateway.Errorf(gateway.CodeUnauthorized, "JWT tokens are not enabled on this gateway: use an API key")
 		}
-		return a.jwt.Verify(ctx, bearer)
+		r, err := a.jwt.Verify(ctx, bearer)
+		if err == nil && a.keys.has(r.ID) {
+			// The same id would be the same requester to everything keyed
+			// on it (history, sessions, the hash mask, quotas): a token may
+			// not take a configured requester's identity.
+			return nil, gateway.Errorf(gateway.CodeUnauthorized, "the token's requester id %q is a configured requester's (requesters[].id), which a token may not take: give the provider's users other ids, or map another claim (auth.jwt.claims.id)", r.ID)
+		}
+		return r, err
 	}
 	return a.keys.Authenticate(bearer)
 }

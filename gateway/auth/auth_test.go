@@ -79,6 +79,9 @@ func TestAuthenticator(t *testing.T) {
 
 	token := k.token(t, claims(nil))
 	expired := k.token(t, claims(map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}))
+	// A token whose id is an API-key requester's, with another
+	// organisation: not that requester.
+	impostor := k.token(t, claims(map[string]any{"sub": "analyst", "org": "NHS Lothian"}))
 	cases := []struct {
 		name   string
 		a      *Authenticator
@@ -92,6 +95,7 @@ func TestAuthenticator(t *testing.T) {
 		{"JWT", withJWT, token, "ana.lyst@fife.gov.uk", ""},
 		{"JWT from a header", withJWT, BearerToken("Bearer " + token), "ana.lyst@fife.gov.uk", ""},
 		{"expired JWT", withJWT, expired, "", "expired"},
+		{"JWT with an API-key requester's id", withJWT, impostor, "", `requester id "analyst" is a configured requester's`},
 		{"JWT not enabled", keysOnly, token, "", "JWT tokens are not enabled"},
 		{"nothing", withJWT, "  ", "", "required"},
 	}

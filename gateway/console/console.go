@@ -102,6 +102,7 @@ func (c *Console) Handler() http.Handler {
 	if c.OIDC != nil {
 		r.Get("/oidc/start", c.oidcStart)
 		r.Get("/oidc/callback", c.oidcCallback)
+		r.Get("/oidc/finish", c.oidcFinish)
 	}
 	r.Post("/download", c.download)
 	r.Get("/", c.index)

@@ -2,7 +2,12 @@ package console
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,6 +29,12 @@ import (
 // provider that is down does not stop the gateway. The session then holds
 // the token named by Credential (the ID token by default), which the API
 // verifies as any bearer JWT (auth.jwt): one place decides who a token is.
+//
+// A started sign-in is kept in the browser, not in the gateway: its state,
+// nonce and PKCE verifier sealed (AES-GCM, a key of this process) in the
+// flow cookie, so starting sign-ins by the million fills nothing. A
+// finished one is remembered until it would have expired anyway, so its
+// callback cannot be used twice.
 type OIDC struct {
 	Config       config.OIDC
 	ClientSecret string
@@ -32,46 +43,64 @@ type OIDC struct {
 
 	mu       sync.Mutex
 	provider *oidc.Provider
-	flows    map[string]*flow // started sign-ins, by their cookie's id
+	seal     cipher.AEAD
+	spent    map[string]time.Time // states of finished sign-ins, until they expire
 }
 
-// flow is one started sign-in, until its callback or flowTTL.
+// flow is one started sign-in, as its cookie holds it.
 type flow struct {
-	state, nonce, verifier string
-	started                time.Time
+	State    string    `json:"s"`
+	Nonce    string    `json:"n"`
+	Verifier string    `json:"v"`
+	Started  time.Time `json:"t"`
 }
 
 const (
-	// flowCookie names the started sign-in in the browser. SameSite=Lax:
+	// flowCookie holds the started sign-in in the browser. SameSite=Lax:
 	// the provider's redirect back is a navigation from another site,
 	// which a Strict cookie would not come with.
 	flowCookie = "gateway_oidc"
+	// doneCookie carries a finished sign-in's new session from the
+	// callback (a navigation from the provider's site) to /ui/oidc/finish
+	// (one of this site, which the old session's Strict cookie comes with).
+	doneCookie = "gateway_oidc_done"
 	flowTTL    = 10 * time.Minute
-	// maxFlows bounds the sign-ins started and not finished; beyond it,
-	// new ones are refused until some expire.
-	maxFlows = 10000
+	doneTTL    = time.Minute
+	// maxSpent bounds the finished sign-ins remembered; beyond it, the
+	// oldest are forgotten first (their codes are spent at the provider).
+	maxSpent = 100000
 )
 
-// setup is the provider (discovered once) and the OAuth 2 client.
+// cookieFor is a flow cookie's name and path: over HTTPS a __Host- cookie
+// for the whole host, which no sibling domain can plant; otherwise one for
+// /ui/oidc/ only.
+func cookieFor(s *Sessions, name string) (string, string) {
+	if s.Secure {
+		return "__Host-" + name, "/"
+	}
+	return name, "/ui/oidc/"
+}
+
+// setup is the provider (discovered once: a second sign-in waits for no
+// one's discovery) and the OAuth 2 client.
 func (o *OIDC) setup(ctx context.Context) (*oidc.Provider, *oauth2.Config, error) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.provider == nil {
-		client := o.HTTPClient
-		if client == nil {
-			client = &http.Client{Timeout: 10 * time.Second}
-		}
-		dctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, client), 10*time.Second)
+	p := o.provider
+	o.mu.Unlock()
+	if p == nil {
+		dctx, cancel := context.WithTimeout(o.client(ctx), 10*time.Second)
 		defer cancel()
-		p, err := oidc.NewProvider(dctx, o.Config.Issuer)
-		if err != nil {
+		var err error
+		if p, err = oidc.NewProvider(dctx, o.Config.Issuer); err != nil {
 			return nil, nil, fmt.Errorf("the identity provider %s could not be reached for its discovery document: %w", o.Config.Issuer, err)
 		}
+		o.mu.Lock()
 		o.provider = p
+		o.mu.Unlock()
 	}
-	oc := &oauth2.Config{ClientID: o.Config.ClientID, ClientSecret: o.ClientSecret, Endpoint: o.provider.Endpoint(),
+	oc := &oauth2.Config{ClientID: o.Config.ClientID, ClientSecret: o.ClientSecret, Endpoint: p.Endpoint(),
 		RedirectURL: o.Config.RedirectURL, Scopes: o.Config.Scopes}
-	return o.provider, oc, nil
+	return p, oc, nil
 }
 
 func (o *OIDC) client(ctx context.Context) context.Context {
@@ -81,38 +110,75 @@ func (o *OIDC) client(ctx context.Context) context.Context {
 	return oidc.ClientContext(ctx, &http.Client{Timeout: 10 * time.Second})
 }
 
-// begin records a new sign-in and returns its cookie id and flow.
-func (o *OIDC) begin(now time.Time) (string, *flow, error) {
+// aead is the process's key for flow cookies, made at first use.
+func (o *OIDC) aead() cipher.AEAD {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.flows == nil {
-		o.flows = map[string]*flow{}
-	}
-	for k, f := range o.flows {
-		if now.Sub(f.started) > flowTTL {
-			delete(o.flows, k)
+	if o.seal == nil {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			panic(err) // crypto/rand never fails on the platforms Go supports
 		}
+		block, _ := aes.NewCipher(key)
+		o.seal, _ = cipher.NewGCM(block)
 	}
-	if len(o.flows) >= maxFlows {
-		return "", nil, errors.New("too many sign-ins are under way; try again in a few minutes")
-	}
-	id := randomToken()
-	f := &flow{state: randomToken(), nonce: randomToken(), verifier: oauth2.GenerateVerifier(), started: now}
-	o.flows[id] = f
-	return id, f, nil
+	return o.seal
 }
 
-// finish takes the browser's started sign-in (once: a callback replayed
-// finds nothing) if its state matches.
-func (o *OIDC) finish(id, state string, now time.Time) *flow {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	f := o.flows[id]
-	delete(o.flows, id)
-	if f == nil || now.Sub(f.started) > flowTTL || subtle.ConstantTimeCompare([]byte(f.state), []byte(state)) != 1 {
+// begin is a new sign-in and its sealed cookie value.
+func (o *OIDC) begin(now time.Time) (string, *flow) {
+	f := &flow{State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier(), Started: now}
+	plain, _ := json.Marshal(f)
+	a := o.aead()
+	nonce := make([]byte, a.NonceSize())
+	_, _ = rand.Read(nonce)
+	return base64.RawURLEncoding.EncodeToString(a.Seal(nonce, nonce, plain, []byte(flowCookie))), f
+}
+
+// finish opens the browser's sealed sign-in if it is this process's,
+// unexpired, unspent, and its state is the callback's.
+func (o *OIDC) finish(sealed, state string, now time.Time) *flow {
+	raw, err := base64.RawURLEncoding.DecodeString(sealed)
+	a := o.aead()
+	if err != nil || len(raw) < a.NonceSize() {
 		return nil
 	}
-	return f
+	plain, err := a.Open(nil, raw[:a.NonceSize()], raw[a.NonceSize():], []byte(flowCookie))
+	var f flow
+	if err != nil || json.Unmarshal(plain, &f) != nil || now.Sub(f.Started) > flowTTL || now.Before(f.Started.Add(-time.Minute)) ||
+		subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, used := o.spent[f.State]; used {
+		return nil
+	}
+	return &f
+}
+
+// spend remembers a finished sign-in's state until it would have expired.
+func (o *OIDC) spend(f *flow, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.spent == nil {
+		o.spent = map[string]time.Time{}
+	}
+	for k, t := range o.spent {
+		if now.Sub(t) > flowTTL {
+			delete(o.spent, k)
+		}
+	}
+	for len(o.spent) >= maxSpent { // the oldest first: their codes are spent at the provider anyway
+		var oldest string
+		for k, t := range o.spent {
+			if oldest == "" || t.Before(o.spent[oldest]) {
+				oldest = k
+			}
+		}
+		delete(o.spent, oldest)
+	}
+	o.spent[f.State] = f.Started
 }
 
 // oidcStart sends the browser to the provider.
@@ -124,34 +190,35 @@ func (c *Console) oidcStart(w http.ResponseWriter, r *http.Request) {
 		c.loginForm(w, r, http.StatusBadGateway, "The sign-in through "+o.Config.Name+" is unavailable: its identity provider could not be reached. Try again, or sign in with an API key.")
 		return
 	}
-	id, f, err := o.begin(time.Now())
-	if err != nil {
-		c.loginForm(w, r, http.StatusServiceUnavailable, "Too many sign-ins are under way; try again in a few minutes.")
-		return
-	}
-	http.SetCookie(w, c.Sessions.cookie(flowCookie, id, "/ui/oidc/", int(flowTTL/time.Second), http.SameSiteLaxMode))
-	http.Redirect(w, r, oc.AuthCodeURL(f.state, oauth2.S256ChallengeOption(f.verifier), oidc.Nonce(f.nonce)), http.StatusFound)
+	sealed, f := o.begin(time.Now())
+	name, path := cookieFor(c.Sessions, flowCookie)
+	http.SetCookie(w, c.Sessions.cookie(name, sealed, path, int(flowTTL/time.Second), http.SameSiteLaxMode))
+	http.Redirect(w, r, oc.AuthCodeURL(f.State, oauth2.S256ChallengeOption(f.Verifier), oidc.Nonce(f.Nonce)), http.StatusFound)
 }
 
-// oidcCallback finishes a sign-in: the browser's own flow, the code
-// exchanged with its PKCE verifier, the ID token verified (issuer,
-// audience, expiry, signature, nonce), and the chosen token
-// authenticated as the API would.
+// oidcCallback finishes a sign-in at the provider: the browser's own
+// flow, the code exchanged with its PKCE verifier, the ID token verified
+// (issuer, audience, expiry, signature, nonce), and the chosen token
+// authenticated as the API would. The new session is handed on to
+// /ui/oidc/finish, a navigation of this site.
 func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	o := c.OIDC
 	q := r.URL.Query()
-	http.SetCookie(w, c.Sessions.cookie(flowCookie, "", "/ui/oidc/", -1, http.SameSiteLaxMode))
+	name, path := cookieFor(c.Sessions, flowCookie)
+	http.SetCookie(w, c.Sessions.cookie(name, "", path, -1, http.SameSiteLaxMode))
 	addr := remoteHost(r)
 	if c.Sessions.guessing(addr) {
 		c.loginForm(w, r, http.StatusTooManyRequests, "Too many failed sign-ins from your address; wait a minute and try again.")
 		return
 	}
 	var f *flow
-	if ck, err := r.Cookie(flowCookie); err == nil {
+	if ck, err := r.Cookie(name); err == nil {
 		f = o.finish(ck.Value, q.Get("state"), time.Now())
 	}
 	if f == nil {
-		c.Sessions.fail(addr)
+		// Not counted as a failed sign-in: it guesses nothing (the state
+		// is random and sealed in the browser's own cookie), and any page
+		// can make a browser send it.
 		c.loginForm(w, r, http.StatusForbidden, "The sign-in expired, was already used, or was started in another browser; sign in again.")
 		return
 	}
@@ -169,7 +236,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := o.client(r.Context())
-	tok, err := oc.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.verifier))
+	tok, err := oc.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		c.Sessions.fail(addr)
 		c.Log.Warn("console: OIDC code exchange failed", "issuer", o.Config.Issuer, "err", err)
@@ -182,12 +249,13 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	idt, err := provider.Verifier(&oidc.Config{ClientID: o.Config.ClientID}).Verify(ctx, rawID)
-	if err != nil || subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.nonce)) != 1 {
+	if err != nil || subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.Nonce)) != 1 {
 		c.Sessions.fail(addr)
 		c.Log.Warn("console: OIDC ID token refused", "issuer", o.Config.Issuer, "err", err)
 		c.loginForm(w, r, http.StatusUnauthorized, "The identity provider's ID token could not be verified (signature, issuer, audience, expiry or nonce); sign in again.")
 		return
 	}
+	o.spend(f, time.Now())
 	credential := rawID
 	if o.Config.Credential == "access_token" {
 		credential = tok.AccessToken
@@ -198,19 +266,36 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		c.loginForm(w, r, http.StatusUnauthorized, "You signed in at the identity provider, but the gateway does not accept its "+strings.ReplaceAll(o.Config.Credential, "_", " ")+": "+errorText(err)+".")
 		return
 	}
-	c.Sessions.end(r)
 	sid, _, err := c.Sessions.start(credential, req.ID)
 	if err != nil {
 		c.loginForm(w, r, http.StatusServiceUnavailable, "The gateway holds as many console sessions as it may; try again later.")
 		return
 	}
-	http.SetCookie(w, c.Sessions.cookie(c.Sessions.CookieName(), sid, "/", 0, http.SameSiteStrictMode))
+	done, dpath := cookieFor(c.Sessions, doneCookie)
+	http.SetCookie(w, c.Sessions.cookie(done, sid, dpath, int(doneTTL/time.Second), http.SameSiteLaxMode))
 	c.Log.Info("console: signed in", "requester", req.ID, "remote", r.RemoteAddr, "via", "oidc")
 	// Not a redirect: the provider's redirect made this a navigation from
-	// another site, and the browser would not send the new SameSite=Strict
-	// cookie along a redirect from it. The page moves on by itself, as a
-	// navigation of this site.
+	// another site, along which the browser sends no SameSite=Strict
+	// cookie. The page moves on by itself, as a navigation of this site.
 	c.render(w, http.StatusOK, "signedin.html", map[string]any{"Requester": req})
+}
+
+// oidcFinish installs the session a callback made: the browser's old
+// session, whose Strict cookie comes with this same-site navigation, ends
+// (as an API key sign-in ends it), and the new one's cookie is set.
+func (c *Console) oidcFinish(w http.ResponseWriter, r *http.Request) {
+	done, dpath := cookieFor(c.Sessions, doneCookie)
+	ck, err := r.Cookie(done)
+	http.SetCookie(w, c.Sessions.cookie(done, "", dpath, -1, http.SameSiteLaxMode))
+	if err != nil || !c.Sessions.live(ck.Value) {
+		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+		return
+	}
+	if old, err := r.Cookie(c.Sessions.CookieName()); err == nil && old.Value != ck.Value {
+		c.Sessions.end(r)
+	}
+	http.SetCookie(w, c.Sessions.cookie(c.Sessions.CookieName(), ck.Value, "/", 0, http.SameSiteStrictMode))
+	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
 
 // errorText is an authentication error's message for the person it is

@@ -183,6 +183,18 @@ func (s *Sessions) lookup(r *http.Request) *session {
 	return &cp
 }
 
+// live reports whether id is a session now.
+func (s *Sessions) live(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.byID[id]
+	if !ok {
+		return false
+	}
+	now := s.now()
+	return now.Sub(v.seen) <= s.Idle && now.Sub(v.started) <= s.Max
+}
+
 // end forgets the request's session, if any.
 func (s *Sessions) end(r *http.Request) {
 	if c, err := r.Cookie(s.CookieName()); err == nil {

@@ -192,3 +192,11 @@ func (e *Engine) AuditCatalogQuery(ctx context.Context, req Request, start time.
 	}
 	return e.audit(ctx, ev)
 }
+
+// AuditFailed records a request a door refused after the policy had
+// allowed what it asked for (a dry run whose "as" names no requester, or
+// is malformed): its SQL and error, outcome failed, so the audit and the
+// requester's history say what came of it.
+func (e *Engine) AuditFailed(ctx context.Context, req Request, err error) error {
+	return e.audit(ctx, auditEvent{req: req, start: time.Now(), outcome: audit.OutcomeFailed, err: err})
+}

@@ -527,6 +527,12 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	if len(req.As) > 0 {
 		as, err := s.dryRunAs(r, queryID, req.As)
 		if err != nil {
+			if c := gateway.ErrorCode(err); c == gateway.CodeNotFound || c == gateway.CodeBadRequest {
+				// Allowed to ask, but as no one: audited as the explain it was.
+				failed := ereq
+				failed.Action = "explain"
+				_ = s.Engine.AuditFailed(r.Context(), failed, err)
+			}
 			writeError(w, s.Log, err, queryID)
 			return
 		}
