@@ -342,6 +342,7 @@ func (m *Main) Serve(ctx context.Context) error {
 	select {
 	case failed = <-errc:
 	case <-ctx.Done():
+		m.drain(time.Duration(m.Config.Server.DrainTimeout))
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -357,6 +358,28 @@ func (m *Main) Serve(ctx context.Context) error {
 		return failed
 	}
 	return err
+}
+
+// drain stops the gateway taking queries (new ones get 503 with
+// Retry-After, /readyz says draining) while the doors stay open, lets the
+// running queries finish for up to grace, then cancels those left (each
+// audited as cancelled, its client told why) and waits for them to end.
+func (m *Main) drain(grace time.Duration) {
+	m.admission.Drain()
+	busy := func() bool { st := m.admission.Stats(); return st.Running+st.Queued > 0 }
+	slog.Info("draining: taking no new queries", "running", m.admission.Stats().Running, "grace", grace)
+	deadline := time.Now().Add(grace)
+	for busy() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if busy() {
+		n := m.Engine.CancelAll(fmt.Sprintf("the query was cancelled: the gateway is shutting down, and its drain timeout (server.drain_timeout, %s) has passed", grace))
+		slog.Warn("drain timeout passed: cancelling the queries still running", "queries", n)
+		for end := time.Now().Add(10 * time.Second); busy() && time.Now().Before(end); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	slog.Info("drained")
 }
 
 // Close releases the engine and every store.

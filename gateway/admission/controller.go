@@ -49,6 +49,29 @@ type Controller struct {
 	hold     time.Duration  // moving average of how long a query holds its slot
 	booked   time.Time      // until when the retries told to refused queries fill the slots
 	counts   Counts
+	draining bool // the gateway is stopping: no query is admitted
+}
+
+// Drain stops admitting queries: each is refused at once (503, Retry-After:
+// another replica, or this one restarted, will answer). The queries
+// already running or queued go on.
+func (c *Controller) Drain() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.draining = true
+	c.mu.Unlock()
+}
+
+// Draining reports whether Drain was called.
+func (c *Controller) Draining() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.draining
 }
 
 // waiter is a query in the queue.
@@ -133,6 +156,12 @@ func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, t
 		deadline = arrived.Add(timeout)
 	}
 	c.mu.Lock()
+	if c.draining {
+		c.counts.Overloaded++
+		c.mu.Unlock()
+		return nil, &gateway.Error{Code: gateway.CodeUnavailable, RetryAfter: 5 * time.Second,
+			Message: "the gateway is shutting down: it finishes the queries it is running and takes no new ones; retry (another replica, or this one restarted, will answer)"}
+	}
 	if c.lim.PerRequester > 0 && c.per[who] >= c.lim.PerRequester {
 		c.counts.TooMany++
 		retry := c.retryLocked(1)

@@ -180,6 +180,10 @@ type Server struct {
 	// PostgresIdleTimeout closes a PostgreSQL session that sends nothing
 	// for that long (default 1h).
 	PostgresIdleTimeout Duration `yaml:"postgres_idle_timeout"`
+	// DrainTimeout is how long, once the gateway is told to stop
+	// (SIGTERM), its running queries have to finish before they are
+	// cancelled (default 30s); meanwhile it takes no new ones.
+	DrainTimeout Duration `yaml:"drain_timeout"`
 	// MaxBodyBytes caps a request body; larger ones get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// WriteTimeout is how long a client may take to read what is written
@@ -561,6 +565,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Server.Flight == "" {
 		c.Server.Flight = DefaultFlight
+	}
+	if c.Server.DrainTimeout == 0 {
+		c.Server.DrainTimeout = Duration(30 * time.Second)
 	}
 	if c.Server.Admin == "" {
 		c.Server.Admin = DefaultAdmin

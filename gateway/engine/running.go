@@ -89,3 +89,14 @@ func (e *Engine) AuthorizeQueries(ctx context.Context, req Request) (all bool, e
 	}
 	return err == nil, err
 }
+
+// CancelAll cancels every running query, saying why (the gateway stopping
+// after its drain timeout), as Cancel does one.
+func (e *Engine) CancelAll(why string) int {
+	e.running.mu.Lock()
+	defer e.running.mu.Unlock()
+	for _, q := range e.running.byID {
+		q.cancel(gateway.Errorf(gateway.CodeCanceled, "%s", why))
+	}
+	return len(e.running.byID)
+}

@@ -162,7 +162,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			down = append(down, st.Source)
 		}
 	}
-	if s.AuditStatus != nil {
+	if s.Admission.Draining() {
+		status, code = "draining: the gateway is shutting down and takes no new queries", http.StatusServiceUnavailable
+	} else if s.AuditStatus != nil {
 		if err := s.AuditStatus(); err != nil {
 			status, code = "not ready: the audit log cannot be written: "+err.Error(), http.StatusServiceUnavailable
 		}
