@@ -21,6 +21,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/councildata/gateway/gateway/tracing"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -97,6 +100,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if args[0] == "check" {
 		return m.Check(ctx, stdout)
 	}
+	stopTracing, err := tracing.Setup(ctx, version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(flush)
+	}()
 	if err := m.Open(ctx); err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func (m *Main) Reload(ctx context.Context) error {
 			}
 			keys = sec.CopyKeys
 		}
-		served, err := serveSource(st, sc, keys, m.metrics)
+		served, err := serveSource(st, sc, keys, m.storeObserver())
 		if err != nil {
 			st.Close()
 			return fail(fmt.Errorf("config %s: source %q: %w", cfg.File, sc.ID, err))

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"io"
 	"log/slog"
 	"net"
@@ -37,6 +38,7 @@ import (
 	"github.com/councildata/gateway/gateway/metrics"
 	"github.com/councildata/gateway/gateway/pgwire"
 	"github.com/councildata/gateway/gateway/policy"
+	"github.com/councildata/gateway/gateway/tracing"
 )
 
 // Main is the running gateway: config, stores, catalog, engine, servers.
@@ -129,7 +131,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	for _, sc := range cfg.Sources {
-		st, err := serveSource(opened[sc.ID], sc, m.secrets.CopyKeys, m.metrics)
+		st, err := serveSource(opened[sc.ID], sc, m.secrets.CopyKeys, m.storeObserver())
 		if err != nil {
 			return failed(sc, err)
 		}
@@ -152,7 +154,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Close()
 		return fmt.Errorf("config %s: %w", cfg.File, err)
 	}
-	gov := engine.Policy{HashSalt: m.secrets.HashSalt, Audit: m.metrics.Audit(m.audit)}
+	gov := engine.Policy{HashSalt: m.secrets.HashSalt, Audit: m.metrics.Audit(tracing.Audit(m.audit))}
 	if cfg.Policy.Disabled {
 		slog.Warn("POLICY IS DISABLED: every authenticated requester may read everything", "config", cfg.File)
 	} else {
@@ -160,7 +162,7 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Close()
 			return fmt.Errorf("config %s: policy: %w", cfg.File, err)
 		}
-		gov.Decider = m.metrics.Decider(m.policy)
+		gov.Decider = m.metrics.Decider(tracing.Decider(m.policy))
 		watchCtx, stop := context.WithCancel(context.Background())
 		m.stop = stop
 		go func() {
@@ -291,7 +293,8 @@ func (m *Main) Listen() (string, error) {
 	// writes itself.
 	handler := api.Handler()
 	cons.API = handler // downloads are the API's answers
-	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: time.Duration(sv.ReadHeaderTimeout),
+	// Traces: a span per HTTP request, the caller's traceparent honoured.
+	m.server = &http.Server{Handler: otelhttp.NewHandler(handler, "gateway.http", otelhttp.WithSpanNameFormatter(func(string, *http.Request) string { return "gateway.http" })), ReadHeaderTimeout: time.Duration(sv.ReadHeaderTimeout),
 		ReadTimeout: time.Duration(sv.ReadTimeout), WriteTimeout: time.Duration(sv.WriteTimeout), IdleTimeout: time.Duration(sv.IdleTimeout)}
 	return ln.Addr().String(), nil
 }
@@ -358,6 +361,12 @@ func (m *Main) Serve(ctx context.Context) error {
 		return failed
 	}
 	return err
+}
+
+// storeObserver is told of each call to a council's store: the metrics
+// and the traces.
+func (m *Main) storeObserver() admission.Observer {
+	return admission.Observers{m.metrics, tracing.Stores{}}
 }
 
 // drain stops the gateway taking queries (new ones get 503 with

@@ -34,13 +34,62 @@ type SourceLimits struct {
 	Observer Observer
 }
 
-// Observer is told how each call to a store ended (for metrics): a scan,
-// join or partial aggregate that failed to start, or whose stream ended,
-// failed or was let go of early, with the rows and bytes it delivered and
-// how long it was open. err is nil for a stream read to its end or
-// stopped early (stopped true).
+// Observer is told of each call to a store (for metrics and traces).
 type Observer interface {
-	StoreCall(source string, rows, bytes int64, open time.Duration, stopped bool, err error)
+	// StoreCall is told that a call (a scan, join or partial aggregate)
+	// starts, with its shape: the kind of call, the table, how many
+	// columns, filters and keys, whether limited; never a value. The func
+	// it returns is told once how it ended: failed to start, or its
+	// stream ended, failed or was let go of early (stopped), with the
+	// rows and bytes it delivered. err is nil for a stream read to its
+	// end or stopped early.
+	// The context it returns is the call's (with a span, say).
+	StoreCall(ctx context.Context, source, shape string) (context.Context, func(rows, bytes int64, stopped bool, err error))
+	// StoreRefused is told of a call refused before it reached the
+	// store (its circuit open, the store busy, the query ended waiting).
+	StoreRefused(source string, err error)
+}
+
+// Observers tells each of its observers.
+type Observers []Observer
+
+func (o Observers) StoreCall(ctx context.Context, source, shape string) (context.Context, func(rows, bytes int64, stopped bool, err error)) {
+	ends := make([]func(int64, int64, bool, error), len(o))
+	for i, x := range o {
+		ctx, ends[i] = x.StoreCall(ctx, source, shape)
+	}
+	return ctx, func(rows, bytes int64, stopped bool, err error) {
+		for _, end := range ends {
+			end(rows, bytes, stopped, err)
+		}
+	}
+}
+
+func (o Observers) StoreRefused(source string, err error) {
+	for _, x := range o {
+		x.StoreRefused(source, err)
+	}
+}
+
+// scanShape, joinShape and aggregateShape describe a call for an
+// observer: never a value.
+func scanShape(req gateway.ScanRequest) string {
+	s := fmt.Sprintf("scan %s: %d columns, %d filters", req.Table, len(req.Columns), len(req.Filters))
+	if req.Limit >= 0 {
+		s += ", limit"
+	}
+	if len(req.OrderBy) > 0 {
+		s += ", top-N"
+	}
+	return s
+}
+
+func joinShape(req gateway.JoinRequest) string {
+	return fmt.Sprintf("join %s with %s: %d keys, %d+%d filters", req.Left.Table, req.Right.Table, len(req.On), len(req.Left.Filters), len(req.Right.Filters))
+}
+
+func aggregateShape(req gateway.AggregateRequest) string {
+	return fmt.Sprintf("partial aggregate %s: %d keys, %d aggregates, %d filters", req.Table, len(req.GroupBy), len(req.Aggs), len(req.Filters))
 }
 
 // LimitSource wraps src, the store of council source id (council is its
@@ -109,9 +158,9 @@ func (l *Limited) Scan(ctx context.Context, req gateway.ScanRequest) (*gateway.S
 	if err := l.gate.admit(ctx); err != nil {
 		return nil, err
 	}
-	started := time.Now()
+	ctx, end := l.gate.observe(ctx, scanShape(req))
 	res, err := l.Source.Scan(ctx, req)
-	return l.gate.hold(ctx, res, err, started)
+	return l.gate.hold(ctx, res, err, end)
 }
 
 var _ gateway.Joiner = (*Limited)(nil)
@@ -126,12 +175,12 @@ func (l *Limited) Join(ctx context.Context, req gateway.JoinRequest) (*gateway.S
 	if err := l.gate.admit(ctx); err != nil {
 		return nil, err
 	}
-	started := time.Now()
+	ctx, end := l.gate.observe(ctx, joinShape(req))
 	res, err := j.Join(ctx, req)
 	if errors.Is(err, gateway.ErrNotPushed) {
 		l.gate.breaker.done(ctx, nil) // the store answered: it cannot join these
 	}
-	return l.gate.hold(ctx, res, err, started)
+	return l.gate.hold(ctx, res, err, end)
 }
 
 // PlanJoin plans the join within the limit.
@@ -151,12 +200,12 @@ func (l *Limited) aggregate(ctx context.Context, req gateway.AggregateRequest) (
 	if err := l.gate.admit(ctx); err != nil {
 		return nil, err
 	}
-	started := time.Now()
+	ctx, end := l.gate.observe(ctx, aggregateShape(req))
 	res, err := l.Source.(gateway.Aggregator).Aggregate(ctx, req)
 	if errors.Is(err, gateway.ErrNotPushed) {
 		l.gate.breaker.done(ctx, nil) // the store answered: it cannot compute this one
 	}
-	return l.gate.hold(ctx, res, err, started)
+	return l.gate.hold(ctx, res, err, end)
 }
 
 func (l *Limited) planScan(ctx context.Context, req gateway.ScanRequest) (*gateway.ScanPlan, error) {
@@ -220,9 +269,18 @@ func (g *gate) admit(ctx context.Context) error {
 		err = g.enter(ctx)
 	}
 	if err != nil && g.obs != nil {
-		g.obs.StoreCall(g.id, 0, 0, 0, false, err)
+		g.obs.StoreRefused(g.id, err)
 	}
 	return err
+}
+
+// observe tells the observer a call starts; the context it returns is the
+// call's (a trace's span for it, say), end is told how it ended.
+func (g *gate) observe(ctx context.Context, shape string) (context.Context, func(rows, bytes int64, stopped bool, err error)) {
+	if g.obs == nil {
+		return ctx, func(int64, int64, bool, error) {}
+	}
+	return g.obs.StoreCall(ctx, g.id, shape)
 }
 
 func (g *gate) mark() {
@@ -301,21 +359,19 @@ func (g *gate) ended(ctx context.Context) error {
 
 // hold keeps the slot taken for a started scan until its reader is
 // released; a scan that did not start gives it back at once.
-func (g *gate) hold(ctx context.Context, res *gateway.ScanResult, err error, started time.Time) (*gateway.ScanResult, error) {
+func (g *gate) hold(ctx context.Context, res *gateway.ScanResult, err error, end func(rows, bytes int64, stopped bool, err error)) (*gateway.ScanResult, error) {
 	if err != nil || res == nil || res.Reader == nil {
 		if !errors.Is(err, gateway.ErrNotPushed) {
 			g.breaker.done(ctx, err)
-			if g.obs != nil {
-				g.obs.StoreCall(g.id, 0, 0, time.Since(started), false, err)
-			}
 		}
+		end(0, 0, false, err)
 		g.leave()
 		return res, err
 	}
 	g.mark()
 	g.breaker.started()
 	out := *res
-	r := &reader{RecordReader: res.Reader, gate: g, ctx: ctx, started: started}
+	r := &reader{RecordReader: res.Reader, gate: g, ctx: ctx, end: end}
 	r.refs.Store(1)
 	out.Reader = r
 	return &out, nil
@@ -330,7 +386,7 @@ type reader struct {
 	refs atomic.Int64
 	once sync.Once // the stream's outcome goes to the breaker once
 
-	started     time.Time
+	end         func(rows, bytes int64, stopped bool, err error)
 	rows, bytes int64
 	observed    sync.Once // the stream's outcome goes to the observer once
 }
@@ -354,9 +410,7 @@ func (r *reader) Next() bool {
 }
 
 func (r *reader) observe(stopped bool, err error) {
-	if r.gate.obs != nil {
-		r.observed.Do(func() { r.gate.obs.StoreCall(r.gate.id, r.rows, r.bytes, time.Since(r.started), stopped, err) })
-	}
+	r.observed.Do(func() { r.end(r.rows, r.bytes, stopped, err) })
 }
 
 func (r *reader) Retain() {

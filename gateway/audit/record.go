@@ -97,6 +97,9 @@ type Record struct {
 	Outcome string `json:"outcome"`
 	// Error is the error message when the outcome is not allowed.
 	Error string `json:"error"`
+	// TraceID is the OpenTelemetry trace the request was part of, when
+	// traces are recorded.
+	TraceID string `json:"trace_id,omitempty"`
 	// ErrorCode is the error's class (forbidden, timeout, source_failed,
 	// ...), as the API's error.code says it.
 	ErrorCode string `json:"error_code,omitempty"`

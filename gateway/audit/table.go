@@ -57,6 +57,7 @@ var tableSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "duration_ms", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "error", Type: arrow.BinaryTypes.String},
 	{Name: "error_code", Type: arrow.BinaryTypes.String, Nullable: true}, // the error's class; NULL when none
+	{Name: "trace_id", Type: arrow.BinaryTypes.String, Nullable: true},   // the OpenTelemetry trace; NULL when none
 	{Name: "input", Type: arrow.BinaryTypes.String, Nullable: true},      // JSON
 	{Name: "result", Type: arrow.BinaryTypes.String, Nullable: true},     // JSON
 	{Name: "prev_hash", Type: arrow.BinaryTypes.String},
@@ -200,6 +201,12 @@ func appendField(b array.Builder, col string, r *Record) {
 		b.(*array.Float64Builder).Append(r.DurationMS)
 	case "error":
 		str(r.Error)
+	case "trace_id":
+		if r.TraceID == "" {
+			b.AppendNull()
+		} else {
+			str(r.TraceID)
+		}
 	case "error_code":
 		if r.ErrorCode == "" {
 			b.AppendNull()

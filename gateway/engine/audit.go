@@ -10,6 +10,7 @@ import (
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/audit"
 	"github.com/councildata/gateway/gateway/sqltree"
+	"github.com/councildata/gateway/gateway/tracing"
 )
 
 // Auditor appends audit records; *audit.Log is one. An Append error means
@@ -57,6 +58,7 @@ func (e *Engine) audit(ctx context.Context, ev auditEvent) error {
 		Failed:      ev.failed,
 		DurationMS:  float64(time.Since(ev.start).Microseconds()) / 1000,
 		Outcome:     ev.outcome,
+		TraceID:     tracing.TraceID(ctx),
 	}
 	if rec.Door == "" {
 		rec.Door = audit.DoorHTTP

@@ -16,6 +16,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/audit"
@@ -25,6 +27,7 @@ import (
 	"github.com/councildata/gateway/gateway/exec"
 	"github.com/councildata/gateway/gateway/planner"
 	"github.com/councildata/gateway/gateway/sqltree"
+	"github.com/councildata/gateway/gateway/tracing"
 )
 
 // Engine runs queries. It is safe for concurrent use.
@@ -404,10 +407,17 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if req.Arrived.IsZero() {
 		req.Arrived = start
 	}
+	// The query's span, from planning to the result's Close; its
+	// children are the parse, plan, policy decision, audit writes, each
+	// council's store call and the run that merges and streams.
+	ctx, span := tracing.Tracer().Start(ctx, "gateway.query", trace.WithAttributes(attribute.String("gateway.query_id", req.QueryID),
+		attribute.String("gateway.door", req.Door), attribute.String("gateway.action", req.action())))
 	ev := auditEvent{req: req, start: start}
 	fail := func(outcome string, err error) (*Result, error) {
 		ev.outcome, ev.err = outcome, err
 		_ = e.audit(ctx, ev) // the request fails anyway; the audit error is logged
+		span.SetAttributes(attribute.String("gateway.outcome", outcome))
+		tracing.End(span, err)
 		return nil, err
 	}
 	if req.AskedBy != nil {
@@ -416,16 +426,21 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if err := req.checkCoverage(); err != nil {
 		return fail(audit.OutcomeFailed, err)
 	}
-	a, err := e.parse(ctx, req.SQL)
+	pctx, pspan := tracing.Tracer().Start(ctx, "gateway.parse")
+	a, err := e.parse(pctx, req.SQL)
+	tracing.End(pspan, err)
 	if err != nil {
 		return fail(audit.OutcomeFailed, err)
 	}
 	if a.Explain {
+		span.End()
 		return e.explainQuery(ctx, req, start)
 	}
 	ev.tables = refNames(a)
 	g := e.gen.Load()
-	p, err := g.planner.Plan(ctx, a)
+	pctx, pspan = tracing.Tracer().Start(ctx, "gateway.plan")
+	p, err := g.planner.Plan(pctx, a)
+	tracing.End(pspan, err)
 	if err != nil {
 		return fail(audit.OutcomeFailed, e.didYouMean(ctx, req, a, e.hideListing(err)))
 	}
@@ -443,10 +458,12 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	}
 	ev.outcome = audit.OutcomeAllowed
 	if err := e.audit(ctx, ev); err != nil {
+		tracing.End(span, err)
 		return nil, err // nothing has been read
 	}
 	// Cancellable by DELETE /v1/queries/{id} (Cancel) as by its client.
-	runCtx, cancel := context.WithCancelCause(ctx)
+	runCtx, rspan := tracing.Tracer().Start(ctx, "gateway.run")
+	runCtx, cancel := context.WithCancelCause(runCtx)
 	rq := &RunningQuery{QueryID: req.QueryID, Door: req.Door, Purpose: req.Purpose, Started: start, SQL: req.SQL, cancel: cancel}
 	if req.Requester != nil {
 		rq.Requester, rq.Organisation = req.Requester.ID, req.Requester.Organisation
@@ -457,6 +474,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		e.running.remove(req.QueryID)
 		cancel(nil)
 		err = columnHint(a, p, err)
+		tracing.End(rspan, err)
 		return fail(outcomeOf(err), err)
 	}
 	res := newResult(req.QueryID, run, start)
@@ -464,8 +482,12 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	res.done = func(rows int64, err error) {
 		e.running.remove(req.QueryID)
 		cancel(nil)
+		rspan.SetAttributes(attribute.Int64("gateway.rows", rows), attribute.Int64("gateway.bytes", res.counted.bytes.Load()))
+		tracing.End(rspan, err)
 		ev.outcome, ev.err, ev.rows, ev.failed, ev.bytes = outcomeOf(err), err, rows, run.Failed(), res.counted.bytes.Load()
 		_ = e.audit(ctx, ev)
+		span.SetAttributes(attribute.String("gateway.outcome", ev.outcome))
+		tracing.End(span, err)
 	}
 	return res, nil
 }

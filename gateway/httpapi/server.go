@@ -14,6 +14,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/admission"
@@ -23,6 +25,7 @@ import (
 	"github.com/councildata/gateway/gateway/console"
 	"github.com/councildata/gateway/gateway/engine"
 	"github.com/councildata/gateway/gateway/policy"
+	"github.com/councildata/gateway/gateway/tracing"
 )
 
 // Server serves the HTTP API.
@@ -83,6 +86,9 @@ func (s *Server) Handler() http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// No answer is to be read as anything but its declared type.
 			w.Header().Set("X-Content-Type-Options", "nosniff")
+			if id := tracing.TraceID(r.Context()); id != "" {
+				w.Header().Set("X-Trace-Id", id) // to find the request's trace
+			}
 			next.ServeHTTP(w, r)
 		})
 	})
@@ -584,7 +590,10 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	}
 	defer res.Close()
 	coverageHeaders(w.Header(), res)
+	_, span := tracing.Tracer().Start(r.Context(), "gateway.stream", trace.WithAttributes(attribute.String("gateway.format", string(format))))
 	rows, err := stream(w, s.Log, format, res, s.WriteTimeout)
+	span.SetAttributes(attribute.Int64("gateway.rows", rows))
+	tracing.End(span, err)
 	s.logQuery(requester, queryID, req.SQL, arrived, rows, err)
 }
 

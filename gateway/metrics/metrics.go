@@ -138,26 +138,30 @@ func (d *deciding) Decide(ctx context.Context, in gateway.PolicyInput) (*gateway
 var _ admission.Observer = (*Metrics)(nil)
 
 // StoreCall counts one call to a council's store (admission.Observer).
-func (m *Metrics) StoreCall(source string, rows, bytes int64, open time.Duration, stopped bool, err error) {
-	result := "ok"
-	switch {
-	case err != nil && open == 0:
-		result = "refused"
-	case err != nil && (errors.Is(err, context.Canceled) || gateway.ErrorCode(err) == gateway.CodeCanceled):
-		result = "stopped"
-	case err != nil:
-		result = "error"
-	case stopped:
-		result = "stopped"
+func (m *Metrics) StoreCall(ctx context.Context, source, _ string) (context.Context, func(rows, bytes int64, stopped bool, err error)) {
+	start := time.Now()
+	return ctx, func(rows, bytes int64, stopped bool, err error) {
+		result := "ok"
+		switch {
+		case err != nil && (errors.Is(err, context.Canceled) || gateway.ErrorCode(err) == gateway.CodeCanceled):
+			result = "stopped"
+		case err != nil:
+			result = "error"
+		case stopped:
+			result = "stopped"
+		}
+		m.storeCalls.WithLabelValues(source, result).Inc()
+		if rows > 0 {
+			m.storeRows.WithLabelValues(source).Add(float64(rows))
+		}
+		if bytes > 0 {
+			m.storeBytes.WithLabelValues(source).Add(float64(bytes))
+		}
+		m.storeOpen.WithLabelValues(source).Observe(time.Since(start).Seconds())
 	}
-	m.storeCalls.WithLabelValues(source, result).Inc()
-	if rows > 0 {
-		m.storeRows.WithLabelValues(source).Add(float64(rows))
-	}
-	if bytes > 0 {
-		m.storeBytes.WithLabelValues(source).Add(float64(bytes))
-	}
-	if open > 0 {
-		m.storeOpen.WithLabelValues(source).Observe(open.Seconds())
-	}
+}
+
+// StoreRefused counts a call refused before it reached the store.
+func (m *Metrics) StoreRefused(source string, _ error) {
+	m.storeCalls.WithLabelValues(source, "refused").Inc()
 }
