@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -130,5 +131,53 @@ func TestQueriesAreYourOwn(t *testing.T) {
 	a := post(t, base, "demo-governance", "", sqlFor("SELECT outcome, error_code FROM gateway.audit WHERE query_id = '"+id+"' ORDER BY seq", "audit"))
 	if !strings.Contains(string(a.body), `["allowed",null],["canceled","canceled"]`) {
 		t.Errorf("the audit log of the cancelled query: %.400s", a.body)
+	}
+}
+
+// TestDeleteQueriesOnEveryDoor: GET /v1/queries lists a query of the
+// Flight SQL and of the PostgreSQL door with its door, and DELETE
+// cancels it there: the client is told who cancelled it.
+func TestDeleteQueriesOnEveryDoor(t *testing.T) {
+	cfg, _ := demo(t, 42, true)
+	m, base, flightAddr := startMain(t, cfg)
+	const long = "SELECT count(*) FROM std.spend_over_500 a, std.spend_over_500 b, std.spend_over_500 c"
+	for _, door := range []string{"flight", "postgres"} {
+		t.Run(door, func(t *testing.T) {
+			failed := make(chan string, 1)
+			go func() {
+				switch door {
+				case "flight":
+					_, err := adbcTable(t, adbcAs(t, flightAddr, "demo-analyst", "research"), long)
+					failed <- fmt.Sprint(err)
+				case "postgres":
+					ans := pgSimple(t, m.PostgresAddr, "demo-analyst", "research", long)
+					failed <- fmt.Sprint(ans.err)
+				}
+			}()
+			var id string
+			for deadline := time.Now().Add(20 * time.Second); id == ""; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the query never showed in GET /v1/queries")
+				}
+				status, body := getAs(t, base, "demo-analyst", "/v1/queries")
+				if status == 200 && strings.Contains(body, `"door":"`+door+`"`) {
+					_, ids, _ := running(t, base, "demo-analyst")
+					if len(ids) == 1 {
+						id = ids[0]
+					}
+				}
+			}
+			if status, body := deleteAs(t, base, "demo-analyst", "/v1/queries/"+id); status != http.StatusAccepted {
+				t.Fatalf("DELETE: %d %s", status, body)
+			}
+			select {
+			case msg := <-failed:
+				if !strings.Contains(msg, "cancelled by analyst@edinburgh") {
+					t.Errorf("the %s client was told: %s", door, msg)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("the %s query went on after DELETE", door)
+			}
+		})
 	}
 }
