@@ -851,17 +851,7 @@ func TestGovernanceEndpoints(t *testing.T) {
 	if status, body := get("demo-governance", "/v1/policy/matrix?requester=nobody"); status != 404 || !strings.Contains(body, "partner@nhs-lothian") {
 		t.Errorf("the matrix of an unknown requester, as governance: %d %.300s", status, body)
 	}
-	dryRun := func(key, body string) (int, string) {
-		req, _ := http.NewRequest("POST", base+"/v1/explain", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	dryRun := func(key, body string) (int, string) { return requestAs(t, base, key, "POST", "/v1/explain", body) }
 	status, body = dryRun("demo-governance", `{"sql": "SELECT ward, count(*) FROM std.planning_applications GROUP BY ward", "as": "partner@nhs-lothian", "purpose": "health-and-social-care"}`)
 	if status != 200 || !strings.Contains(body, `"dry_run_as":{"id":"partner@nhs-lothian"`) || !strings.Contains(body, "nhs-lothian-planning-health") || !strings.Contains(body, `"row_filter":"application_type IN`) {
 		t.Errorf("a dry run as the partner: %d %.600s", status, body)
@@ -936,7 +926,14 @@ func TestGovernanceEndpoints(t *testing.T) {
 // and the body.
 func getAs(t *testing.T, base, key, path string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", base+path, nil)
+	return requestAs(t, base, key, "GET", path, "")
+}
+
+// requestAs sends method path (with body, when not "") with key (none
+// when ""), and returns the status and the body.
+func requestAs(t *testing.T, base, key, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}

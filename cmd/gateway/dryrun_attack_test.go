@@ -588,8 +588,12 @@ func TestDryRunAttackConsoleDryRunNeedsItsPagesToken(t *testing.T) {
 
 // ---- OpenID Connect ----
 
-// oidcGatewayWith is oidcGateway with more of auth.jwt (jwtExtra, lines of
-// YAML indented by four spaces).
+// oidcGatewayWith starts an OpenID Connect provider (oauth2-proxy's
+// mockoidc, on 127.0.0.1) and the demo gateway signing its console in
+// through it, reached as http://localhost:<port>: another site than the
+// provider, as in real life, so the browser's cookie rules are the real
+// ones. jwtExtra is more of auth.jwt (lines of YAML indented by four
+// spaces).
 func oidcGatewayWith(t *testing.T, jwtExtra string) (*mockoidc.MockOIDC, string) {
 	t.Helper()
 	m, err := mockoidc.Run()

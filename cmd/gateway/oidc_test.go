@@ -2,11 +2,9 @@ package main
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,31 +35,7 @@ func (n nurse) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims, err
 // in real life, so the browser's cookie rules are the real ones.
 func oidcGateway(t *testing.T) (*mockoidc.MockOIDC, string) {
 	t.Helper()
-	m, err := mockoidc.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Shutdown() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	base := "http://localhost:" + strconv.Itoa(port)
-	cfg, _ := demo(t, 42, true)
-	raw, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth := "\nauth:\n  jwt:\n    jwks_url: " + m.Addr() + mockoidc.JWKSEndpoint + "\n    issuer: " + m.Issuer() + "\n    audience: " + m.ClientID +
-		"\n  oidc:\n    issuer: " + m.Issuer() + "\n    client_id: " + m.ClientID + "\n    client_secret: " + m.ClientSecret +
-		"\n    redirect_url: " + base + "/ui/oidc/callback\n    name: NHS Lothian sign-in\n"
-	if err := os.WriteFile(cfg, append(raw, auth...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	startMainOn(t, cfg, "127.0.0.1:"+strconv.Itoa(port), "off")
-	return m, base
+	return oidcGatewayWith(t, "")
 }
 
 // TestConsoleSignsInThroughOIDC: a partner signs in at their

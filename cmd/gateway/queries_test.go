@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -15,15 +14,7 @@ import (
 // deleteAs sends DELETE path with key and returns the status and body.
 func deleteAs(t *testing.T, base, key, path string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("DELETE", base+path, nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return requestAs(t, base, key, "DELETE", path, "")
 }
 
 // running lists GET /v1/queries as key.

@@ -14,13 +14,24 @@ import (
 // cancelling one. A requester sees and cancels its own; the governance and
 // admin roles everyone's (policy action "queries", audited).
 
-// listQueries answers GET /v1/queries.
-func (s *Server) listQueries(w http.ResponseWriter, r *http.Request) {
+// queriesScope asks the policy whether the request's requester may see
+// and cancel every running query (all) or its own; ok is false when the
+// policy could not say, and the error was written.
+func (s *Server) queriesScope(w http.ResponseWriter, r *http.Request) (requester *gateway.Requester, all, ok bool) {
 	queryID := engine.NewQueryID()
-	requester := gateway.RequesterFrom(r.Context())
+	requester = gateway.RequesterFrom(r.Context())
 	all, err := s.Engine.AuthorizeQueries(r.Context(), getRequest(r, queryID, requester))
 	if err != nil {
 		writeError(w, s.Log, err, queryID)
+		return nil, false, false
+	}
+	return requester, all, true
+}
+
+// listQueries answers GET /v1/queries.
+func (s *Server) listQueries(w http.ResponseWriter, r *http.Request) {
+	requester, all, ok := s.queriesScope(w, r)
+	if !ok {
 		return
 	}
 	type listed struct {
@@ -42,16 +53,13 @@ func (s *Server) listQueries(w http.ResponseWriter, r *http.Request) {
 // if its client had gone away (its stores' queries stopped, audited as
 // cancelled, saying by whom), and its client is told so.
 func (s *Server) cancelQuery(w http.ResponseWriter, r *http.Request) {
-	queryID := engine.NewQueryID()
-	requester := gateway.RequesterFrom(r.Context())
-	all, err := s.Engine.AuthorizeQueries(r.Context(), getRequest(r, queryID, requester))
-	if err != nil {
-		writeError(w, s.Log, err, queryID)
+	requester, all, ok := s.queriesScope(w, r)
+	if !ok {
 		return
 	}
 	id := chi.URLParam(r, "id")
 	if err := s.Engine.Cancel(id, requester, all); err != nil {
-		writeError(w, s.Log, err, queryID)
+		writeError(w, s.Log, err, "")
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"cancelled": id})
