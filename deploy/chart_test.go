@@ -95,6 +95,8 @@ func decodeAll(t *testing.T, objs map[string][]byte) {
 			decode(t, key, doc, &networkingv1.Ingress{})
 		case "PodDisruptionBudget":
 			decode(t, key, doc, &policyv1.PodDisruptionBudget{})
+		case "NetworkPolicy":
+			decode(t, key, doc, &networkingv1.NetworkPolicy{})
 		case "HorizontalPodAutoscaler":
 			decode(t, key, doc, &autoscalingv2.HorizontalPodAutoscaler{})
 		case "ServiceMonitor":
@@ -173,6 +175,7 @@ func TestChartFullValues(t *testing.T) {
 		"service":             map[string]any{"type": "LoadBalancer", "postgres": map[string]any{"enabled": true}},
 		"serviceMonitor":      map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
 		"autoscaling":         map[string]any{"enabled": true, "minReplicas": 1, "maxReplicas": 1},
+		"networkPolicy":       map[string]any{"enabled": true, "adminFrom": []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}}},
 		"agreementsConfigMap": "gw-agreements",
 		"extraEnv":            []any{map[string]any{"name": "FIFE_DSN", "valueFrom": map[string]any{"secretKeyRef": map[string]any{"name": "fife-db", "key": "dsn"}}}},
 		"policies":            map[string]any{"gateway.rego": "package gateway\n", "masks.rego": "package gateway\n"},
@@ -202,6 +205,11 @@ func TestChartFullValues(t *testing.T) {
 	decode(t, "Ingress", objs["Ingress/gw-council-gateway"], &ing)
 	if b := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service; b.Name != "gw-council-gateway-http" {
 		t.Errorf("the Ingress leads to %s, not the HTTP door", b.Name)
+	}
+	var np networkingv1.NetworkPolicy
+	decode(t, "NetworkPolicy", objs["NetworkPolicy/gw-council-gateway"], &np)
+	if len(np.Spec.Ingress) != 2 || len(np.Spec.Ingress[1].From) != 1 || np.Spec.Ingress[1].Ports[0].Port.IntValue() != 9090 || len(np.Spec.Ingress[0].From) != 0 {
+		t.Errorf("the network policy: %+v", np.Spec.Ingress)
 	}
 	var admin corev1.Service
 	decode(t, "Service", objs["Service/gw-council-gateway-admin"], &admin)

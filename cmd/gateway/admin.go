@@ -1,8 +1,10 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 
 	"github.com/councildata/gateway/gateway"
 	"github.com/councildata/gateway/gateway/admission"
@@ -36,7 +38,26 @@ func (m *Main) adminHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("council gateway admin listener: /metrics (Prometheus), /debug/pprof/ (Go profiles)\n"))
 	})
-	return mux
+	return adminHosts(mux)
+}
+
+// adminHosts answers only requests addressed to an IP address or to
+// localhost (Prometheus scrapes by address; an operator's curl and
+// port-forward say 127.0.0.1 or localhost): a web page that rebinds its
+// own name to this address gets 421, not the metrics or a profile.
+func adminHosts(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+		if net.ParseIP(host) == nil && !strings.EqualFold(host, "localhost") {
+			http.Error(w, "the admin listener answers requests to an IP address or localhost only", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // sourceStates are the councils' stores as the catalog serves them now,

@@ -354,8 +354,18 @@ func (m *Main) Serve(ctx context.Context) error {
 		_ = m.pg.Close(shutdown)
 	}
 	err := m.server.Shutdown(shutdown)
+	if err != nil {
+		// A client still holding a connection after the drain: closed.
+		err = nil
+		_ = m.server.Close()
+	}
 	if m.admin != nil {
 		_ = m.admin.Shutdown(shutdown)
+	}
+	// Every result closed, so every query's last record written, before
+	// Close closes the audit log.
+	for end := time.Now().Add(5 * time.Second); !m.Engine.Idle() && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
 	}
 	if failed != nil && !errors.Is(failed, http.ErrServerClosed) {
 		return failed

@@ -60,9 +60,20 @@ func (c *Controller) Drain() {
 		return
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.draining = true
-	c.mu.Unlock()
+	// The queries waiting for a slot have not started: refused as new ones.
+	for _, w := range c.queue {
+		w.refused = true
+		c.forgetLocked(w.who)
+		close(w.ready)
+	}
+	c.queue = nil
 }
+
+// errDraining refuses a query while the gateway drains.
+var errDraining = &gateway.Error{Code: gateway.CodeUnavailable, RetryAfter: 5 * time.Second,
+	Message: "the gateway is shutting down: it finishes the queries it is running and takes no new ones; retry (another replica, or this one restarted, will answer)"}
 
 // Draining reports whether Drain was called.
 func (c *Controller) Draining() bool {
@@ -76,8 +87,10 @@ func (c *Controller) Draining() bool {
 
 // waiter is a query in the queue.
 type waiter struct {
-	ready   chan struct{} // closed when it is given a slot
+	ready   chan struct{} // closed when it is given a slot, or refused
 	granted bool
+	refused bool // the gateway began to drain while it waited
+	who     string
 }
 
 // Counts are what a Controller has decided since it started.
@@ -159,8 +172,7 @@ func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, t
 	if c.draining {
 		c.counts.Overloaded++
 		c.mu.Unlock()
-		return nil, &gateway.Error{Code: gateway.CodeUnavailable, RetryAfter: 5 * time.Second,
-			Message: "the gateway is shutting down: it finishes the queries it is running and takes no new ones; retry (another replica, or this one restarted, will answer)"}
+		return nil, errDraining
 	}
 	if c.lim.PerRequester > 0 && c.per[who] >= c.lim.PerRequester {
 		c.counts.TooMany++
@@ -205,7 +217,7 @@ func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, t
 		return nil, &gateway.Error{Code: gateway.CodeOverloaded, RetryAfter: retry,
 			Message: fmt.Sprintf("the gateway is at capacity: the %d queries waiting ahead of this one and its own run would take about %s, longer than its timeout allows; retry after %s", queued, seconds(wait+c.hold), seconds(retry))}
 	}
-	w := &waiter{ready: make(chan struct{})}
+	w := &waiter{ready: make(chan struct{}), who: who}
 	c.queue = append(c.queue, w)
 	c.per[who]++
 	c.counts.QueuedTotal++
@@ -224,6 +236,9 @@ func (c *Controller) Admit(ctx context.Context, who string, arrived time.Time, t
 	var err error
 	select {
 	case <-w.ready:
+		if w.refused {
+			return nil, errDraining
+		}
 		t.start = time.Now()
 		return t, nil
 	case <-ctx.Done():
@@ -291,7 +306,7 @@ func (c *Controller) release(t *Ticket) {
 	} else {
 		c.hold = (c.hold*7 + held) / 8
 	}
-	for len(c.queue) > 0 && c.fitsLocked() {
+	for !c.draining && len(c.queue) > 0 && c.fitsLocked() {
 		w := c.queue[0]
 		c.queue = c.queue[1:]
 		c.running++

@@ -214,6 +214,11 @@ type Request struct {
 	// Explain and Access take one (AuthorizeDryRun first); Query refuses
 	// it: no row is ever read as someone else.
 	AskedBy *gateway.Requester
+	// Abandon, if set, is called when the query is cancelled by Cancel or
+	// CancelAll: a door that holds the result for a client to fetch later
+	// (Flight SQL's ticket) lets go of it, so that the query ends now
+	// rather than when the ticket expires.
+	Abandon func()
 	// Arrived is when the request reached the door; the query's timeout
 	// counts from it, waits for a slot included (default: when Query is
 	// called).
@@ -270,6 +275,7 @@ type Result struct {
 	failure  error                       // the classified error met while reading, if any
 	done     func(rows int64, err error) // audits the end of the request
 	counted  *countingReader
+	ctx      context.Context // the run's: ends when the query is cancelled
 	start    time.Time
 	once     sync.Once
 }
@@ -360,6 +366,16 @@ func (r *Result) Truncated() bool { return r.run.Truncated() }
 // requester; then the response must not say how long the query took
 // (it grows with them), as each council's stats do not.
 func (r *Result) Hides() bool { return r.run.Hides() }
+
+// Done is closed when the query is cancelled (by its client, DELETE
+// /v1/queries, the gateway's drain) or closed: a door blocked writing to
+// a client that reads nothing should then stop.
+func (r *Result) Done() <-chan struct{} {
+	if r.ctx == nil {
+		return nil
+	}
+	return r.ctx.Done()
+}
 
 // Elapsed is the time since the query started.
 func (r *Result) Elapsed() time.Duration { return time.Since(r.start) }
@@ -464,7 +480,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	// Cancellable by DELETE /v1/queries/{id} (Cancel) as by its client.
 	runCtx, rspan := tracing.Tracer().Start(ctx, "gateway.run")
 	runCtx, cancel := context.WithCancelCause(runCtx)
-	rq := &RunningQuery{QueryID: req.QueryID, Door: req.Door, Purpose: req.Purpose, Started: start, SQL: req.SQL, cancel: cancel}
+	rq := &RunningQuery{QueryID: req.QueryID, Door: req.Door, Purpose: req.Purpose, Started: start, SQL: req.SQL, cancel: cancel, abandon: req.Abandon}
 	if req.Requester != nil {
 		rq.Requester, rq.Organisation = req.Requester.ID, req.Requester.Organisation
 	}
@@ -478,7 +494,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		return fail(outcomeOf(err), err)
 	}
 	res := newResult(req.QueryID, run, start)
-	res.excluded = p.Excluded
+	res.excluded, res.ctx = p.Excluded, runCtx
 	res.done = func(rows int64, err error) {
 		e.running.remove(req.QueryID)
 		cancel(nil)

@@ -20,13 +20,24 @@ type RunningQuery struct {
 	Started      time.Time `json:"started"`
 	SQL          string    `json:"sql"`
 
-	cancel context.CancelCauseFunc
+	cancel  context.CancelCauseFunc
+	abandon func() // the door's, for a result it holds unread (Request.Abandon)
+}
+
+// stop cancels the query with cause, and has its door let go of a result
+// no one is reading.
+func (q *RunningQuery) stop(cause error) {
+	q.cancel(cause)
+	if q.abandon != nil {
+		go q.abandon()
+	}
 }
 
 // running is the engine's queries now, by id.
 type running struct {
-	mu   sync.Mutex
-	byID map[string]*RunningQuery
+	mu      sync.Mutex
+	byID    map[string]*RunningQuery
+	closing error // set by CancelAll: a query that starts after it is cancelled at once
 }
 
 func (r *running) add(q *RunningQuery) {
@@ -36,6 +47,16 @@ func (r *running) add(q *RunningQuery) {
 		r.byID = map[string]*RunningQuery{}
 	}
 	r.byID[q.QueryID] = q
+	if r.closing != nil {
+		q.stop(r.closing)
+	}
+}
+
+// Idle reports whether no query is running.
+func (e *Engine) Idle() bool {
+	e.running.mu.Lock()
+	defer e.running.mu.Unlock()
+	return len(e.running.byID) == 0
 }
 
 func (r *running) remove(id string) {
@@ -74,7 +95,7 @@ func (e *Engine) Cancel(id string, by *gateway.Requester, all bool) error {
 	if by != nil {
 		who = by.ID
 	}
-	q.cancel(gateway.Errorf(gateway.CodeCanceled, "the query was cancelled by %s (DELETE /v1/queries/%s)", who, id))
+	q.stop(gateway.Errorf(gateway.CodeCanceled, "the query was cancelled by %s (DELETE /v1/queries/%s)", who, id))
 	return nil
 }
 
@@ -91,12 +112,14 @@ func (e *Engine) AuthorizeQueries(ctx context.Context, req Request) (all bool, e
 }
 
 // CancelAll cancels every running query, saying why (the gateway stopping
-// after its drain timeout), as Cancel does one.
+// after its drain timeout), as Cancel does one, and every query that
+// starts after it.
 func (e *Engine) CancelAll(why string) int {
 	e.running.mu.Lock()
 	defer e.running.mu.Unlock()
+	e.running.closing = gateway.Errorf(gateway.CodeCanceled, "%s", why)
 	for _, q := range e.running.byID {
-		q.cancel(gateway.Errorf(gateway.CodeCanceled, "%s", why))
+		q.stop(e.running.closing)
 	}
 	return len(e.running.byID)
 }

@@ -73,6 +73,18 @@ func (s *Server) plan(ctx context.Context, sqlText string, desc *flight.FlightDe
 		cancel = joinCancel(stopTimer, cancel)
 	}
 	stop := context.AfterFunc(ctx, cancel)
+	// Cancelled through DELETE /v1/queries or the gateway's drain while
+	// its ticket waits for a DoGet: the ticket is let go of now.
+	var abandonMu sync.Mutex
+	var abandon func()
+	req.Abandon = func() {
+		abandonMu.Lock()
+		f := abandon
+		abandonMu.Unlock()
+		if f != nil {
+			f()
+		}
+	}
 	res, err := s.cfg.Engine.Query(qctx, req)
 	if err != nil {
 		stop()
@@ -104,6 +116,19 @@ func (s *Server) plan(ctx context.Context, sqlText string, desc *flight.FlightDe
 	}
 	s.tickets[id] = p
 	s.mu.Unlock()
+	abandonMu.Lock()
+	abandon = func() {
+		s.mu.Lock()
+		pending := s.tickets[id] == p
+		if pending {
+			delete(s.tickets, id)
+		}
+		s.mu.Unlock()
+		if pending { // not yet taken by a DoGet, which ends with the query
+			p.close()
+		}
+	}
+	abandonMu.Unlock()
 	// A planned query nobody fetches holds its slot until its ticket
 	// expires, or its timeout passes if that comes first.
 	wait := s.cfg.TicketTTL

@@ -589,6 +589,21 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer res.Close()
+	// Cancelled (DELETE /v1/queries, the drain) while blocked writing to a
+	// client that reads nothing: the write gives up now, not at its
+	// deadline.
+	if done := res.Done(); done != nil {
+		rc := http.NewResponseController(w)
+		stopWatch := make(chan struct{})
+		defer close(stopWatch)
+		go func() {
+			select {
+			case <-done:
+				_ = rc.SetWriteDeadline(time.Now())
+			case <-stopWatch:
+			}
+		}()
+	}
 	coverageHeaders(w.Header(), res)
 	_, span := tracing.Tracer().Start(r.Context(), "gateway.stream", trace.WithAttributes(attribute.String("gateway.format", string(format))))
 	rows, err := stream(w, s.Log, format, res, s.WriteTimeout)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -447,17 +446,13 @@ func (se *session) start(query string, toks []sqltext.Token) (*stream, error) {
 // logQuery writes the access line of one query, as the HTTP door's: its
 // id, requester, purpose, rows and time (never the SQL's values).
 func (se *session) logQuery(queryID string, start time.Time, rows int64, err error) {
-	attrs := []any{"door", "postgres", "query_id", queryID, "requester", se.who.ID, "purpose", se.purpose, "rows", rows,
-		"elapsed_ms", time.Since(start).Milliseconds()}
+	// The engine logs each request it decides (its access line); this is
+	// the door's own, at debug, by the error's class: its text may quote
+	// a row's value or the query's literals.
 	if err != nil {
-		level, code := slog.LevelInfo, gateway.ErrorCode(err)
-		if code == gateway.CodeOverloaded || code == gateway.CodeTooManyRequests {
-			level = slog.LevelDebug // refusals are counted in /readyz
-		}
-		se.s.log.Log(context.Background(), level, "query failed", append(attrs, "code", code, "err", err)...)
-		return
+		se.s.log.Debug("query refused or failed", "door", "postgres", "query_id", queryID, "requester", se.who.ID, "rows", rows,
+			"elapsed_ms", time.Since(start).Milliseconds(), "code", gateway.ErrorCode(err))
 	}
-	se.s.log.Info("query", attrs...)
 }
 
 // withID keeps a query id beside an error, for the client's Detail.

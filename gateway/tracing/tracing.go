@@ -91,13 +91,14 @@ func Setup(ctx context.Context, version string) (shutdown func(context.Context) 
 }
 
 // TraceID is the trace id of the span in ctx, "" when there is none
-// being recorded.
+// being recorded: with tracing off, a client's traceparent names no trace
+// of ours, and is neither echoed nor audited.
 func TraceID(ctx context.Context) string {
-	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
 		return ""
 	}
-	return sc.TraceID().String()
+	return span.SpanContext().TraceID().String()
 }
 
 // Stores traces each call to a council's store as a span (an
