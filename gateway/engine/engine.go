@@ -275,7 +275,7 @@ type Result struct {
 	failure  error                       // the classified error met while reading, if any
 	done     func(rows int64, err error) // audits the end of the request
 	counted  *countingReader
-	ctx      context.Context // the run's: ends when the query is cancelled
+	stopped  <-chan struct{} // closed when the query is cancelled by Cancel or CancelAll
 	start    time.Time
 	once     sync.Once
 }
@@ -367,15 +367,10 @@ func (r *Result) Truncated() bool { return r.run.Truncated() }
 // (it grows with them), as each council's stats do not.
 func (r *Result) Hides() bool { return r.run.Hides() }
 
-// Done is closed when the query is cancelled (by its client, DELETE
-// /v1/queries, the gateway's drain) or closed: a door blocked writing to
-// a client that reads nothing should then stop.
-func (r *Result) Done() <-chan struct{} {
-	if r.ctx == nil {
-		return nil
-	}
-	return r.ctx.Done()
-}
+// Stopped is closed when the query is cancelled by DELETE /v1/queries or
+// the gateway's drain: a door blocked writing to a client that reads
+// nothing should then give up the write. Nil for a result that cannot be.
+func (r *Result) Stopped() <-chan struct{} { return r.stopped }
 
 // Elapsed is the time since the query started.
 func (r *Result) Elapsed() time.Duration { return time.Since(r.start) }
@@ -480,7 +475,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	// Cancellable by DELETE /v1/queries/{id} (Cancel) as by its client.
 	runCtx, rspan := tracing.Tracer().Start(ctx, "gateway.run")
 	runCtx, cancel := context.WithCancelCause(runCtx)
-	rq := &RunningQuery{QueryID: req.QueryID, Door: req.Door, Purpose: req.Purpose, Started: start, SQL: req.SQL, cancel: cancel, abandon: req.Abandon}
+	rq := &RunningQuery{QueryID: req.QueryID, Door: req.Door, Purpose: req.Purpose, Started: start, SQL: req.SQL, cancel: cancel, abandon: req.Abandon, stopped: make(chan struct{})}
 	if req.Requester != nil {
 		rq.Requester, rq.Organisation = req.Requester.ID, req.Requester.Organisation
 	}
@@ -494,7 +489,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		return fail(outcomeOf(err), err)
 	}
 	res := newResult(req.QueryID, run, start)
-	res.excluded, res.ctx = p.Excluded, runCtx
+	res.excluded, res.stopped = p.Excluded, rq.stopped
 	res.done = func(rows int64, err error) {
 		e.running.remove(req.QueryID)
 		cancel(nil)

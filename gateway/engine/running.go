@@ -20,14 +20,17 @@ type RunningQuery struct {
 	Started      time.Time `json:"started"`
 	SQL          string    `json:"sql"`
 
-	cancel  context.CancelCauseFunc
-	abandon func() // the door's, for a result it holds unread (Request.Abandon)
+	cancel   context.CancelCauseFunc
+	abandon  func()        // the door's, for a result it holds unread (Request.Abandon)
+	stopped  chan struct{} // closed by stop
+	stopOnce sync.Once
 }
 
 // stop cancels the query with cause, and has its door let go of a result
 // no one is reading.
 func (q *RunningQuery) stop(cause error) {
 	q.cancel(cause)
+	q.stopOnce.Do(func() { close(q.stopped) })
 	if q.abandon != nil {
 		go q.abandon()
 	}

@@ -592,7 +592,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	// Cancelled (DELETE /v1/queries, the drain) while blocked writing to a
 	// client that reads nothing: the write gives up now, not at its
 	// deadline.
-	if done := res.Done(); done != nil {
+	if done := res.Stopped(); done != nil {
 		rc := http.NewResponseController(w)
 		stopWatch := make(chan struct{})
 		defer close(stopWatch)
