@@ -32,6 +32,8 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	as := fs.String("as", "", "the API key or JWT to explain the query for")
 	purpose := fs.String("purpose", "", "the purpose the request declares")
 	caseRef := fs.String("case-ref", "", "the case reference the request declares")
+	out := fs.String("out", "", "policy bundle: the bundle file to write")
+	rev := fs.String("revision", "", "policy bundle: the revision its .manifest says (default: the files' hash)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -54,6 +56,26 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: policies compile (strict)\n", dir)
+		return nil
+	case "bundle":
+		if *out == "" {
+			return fmt.Errorf("policy bundle needs --out FILE\n%s", usage)
+		}
+		if err := policy.Check(dir); err != nil {
+			return err
+		}
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		r, err := policy.WriteBundle(dir, f, *rev)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("policy bundle: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s: bundle of %s, revision %s\n", *out, dir, r)
 		return nil
 	case "explain":
 		if m.ConfigPath == "" || *as == "" || fs.NArg() != 1 {

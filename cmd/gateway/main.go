@@ -45,6 +45,8 @@ const usage = `usage:
                                           each mapped table and report its conversions and NULLs
   gateway policy test [-v] [DIR]          run the Rego unit tests (default DIR: policies)
   gateway policy check [DIR]              compile the policies strictly, like opa check --strict
+  gateway policy bundle --out FILE [--revision R] [DIR]
+                                          write DIR as a policy bundle (OPA's layout) for policy.bundle
   gateway policy explain --config FILE --as KEY [--purpose P] [--case-ref C] "SQL"
   gateway audit verify --public-key FILE [--key FILE] LOG
                                           check the audit log's HMAC chain and signed head

@@ -410,6 +410,9 @@ func (m *Main) Close() error {
 	if m.audit != nil {
 		errs = append(errs, m.audit.Close())
 	}
+	if m.policy != nil {
+		errs = append(errs, m.policy.Close())
+	}
 	if m.Engine != nil {
 		errs = append(errs, m.Engine.Close())
 	}

@@ -115,6 +115,21 @@ type Policy struct {
 	// Disabled turns policy off: every authenticated requester reads
 	// everything. For development only; logged loudly.
 	Disabled bool `yaml:"disabled"`
+	// Bundle, when set, loads the policy from a bundle server instead of
+	// Dir, polled for new revisions, so every replica enforces the same.
+	Bundle *PolicyBundle `yaml:"bundle"`
+}
+
+// PolicyBundle is where the policy bundle is served.
+type PolicyBundle struct {
+	// URL is the bundle (a gzipped tar in OPA's bundle layout, as
+	// `gateway policy bundle` writes it): http(s).
+	URL string `yaml:"url"`
+	// Interval is how often the bundle is asked for again (default 30s);
+	// an unchanged one (ETag) costs a 304.
+	Interval Duration `yaml:"interval"`
+	// Token, if set, is sent as Authorization: Bearer (use ${ENV}).
+	Token string `yaml:"token"`
 }
 
 // Audit configures the audit log.
@@ -643,6 +658,9 @@ func (c *Config) setDefaults() {
 	if c.Policy.Dir != "" {
 		c.Policy.Dir = c.Resolve(c.Policy.Dir)
 	}
+	if b := c.Policy.Bundle; b != nil && b.Interval == 0 {
+		b.Interval = Duration(30 * time.Second)
+	}
 	if c.Policy.Timeout == 0 {
 		c.Policy.Timeout = Duration(DefaultPolicyTimeout)
 	}
@@ -948,8 +966,19 @@ func (c *Config) validate() error {
 	if c.Policy.HashSalt != "" && c.Policy.HashSaltFile != "" {
 		errs = append(errs, errors.New("policy: give hash_salt or hash_salt_file, not both"))
 	}
-	if !c.Policy.Disabled && c.Policy.Dir == "" {
-		errs = append(errs, errors.New("policy: field dir is required (the Rego policies and agreements), or set disabled: true for development"))
+	if b := c.Policy.Bundle; b != nil {
+		u, err := url.Parse(b.URL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("policy.bundle: field url %q must be an http(s) URL of the bundle", b.URL))
+		}
+		if c.Policy.Dir != "" {
+			errs = append(errs, errors.New("policy: give dir or bundle, not both"))
+		}
+		if b.Interval < 0 || (b.Interval > 0 && b.Interval < Duration(time.Second)) {
+			errs = append(errs, errors.New("policy.bundle: field interval must be a second or more"))
+		}
+	} else if !c.Policy.Disabled && c.Policy.Dir == "" {
+		errs = append(errs, errors.New("policy: field dir is required (the Rego policies and agreements), or bundle, or set disabled: true for development"))
 	}
 	for _, k := range c.Query.PushdownOff {
 		if !slices.Contains(PushdownKinds, k) {

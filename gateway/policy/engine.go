@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -38,6 +40,12 @@ type Engine struct {
 	reload  sync.Mutex // one reload at a time
 
 	watching chan struct{} // closed once Watch watches (for tests)
+
+	// dir is the policy directory in force: cfg.Dir, or the bundle's
+	// unpacked copy (below tmp).
+	dir  string
+	tmp  string
+	etag string // the bundle's, for If-None-Match
 }
 
 // prepared is one loaded, compiled policy.
@@ -55,7 +63,7 @@ var _ gateway.Decider = (*Engine)(nil)
 // agreements/<id>/agreement.yaml), validates and compiles it, and prepares
 // the decision query. Errors name the file and line.
 func New(ctx context.Context, cfg config.Policy) (*Engine, error) {
-	if cfg.Dir == "" {
+	if cfg.Dir == "" && cfg.Bundle == nil {
 		return nil, errors.New("policy: no policy dir configured")
 	}
 	e := &Engine{
@@ -63,12 +71,27 @@ func New(ctx context.Context, cfg config.Policy) (*Engine, error) {
 		timeout:  time.Duration(cfg.Timeout),
 		log:      slog.Default().With("component", "policy"),
 		watching: make(chan struct{}),
+		dir:      cfg.Dir,
 	}
 	if e.timeout <= 0 {
 		e.timeout = defaultTimeout
 	}
-	p, err := e.load(ctx)
+	var p *prepared
+	var err error
+	if cfg.Bundle != nil {
+		// No policy, no gateway: the first bundle must come.
+		if e.tmp, err = os.MkdirTemp("", "council-gateway-policy-"); err != nil {
+			return nil, fmt.Errorf("policy: %w", err)
+		}
+		p, err = e.loadBundle(ctx)
+		if err == nil && p == nil {
+			err = fmt.Errorf("policy bundle %s: the server answered 304 to the first request", cfg.Bundle.URL)
+		}
+	} else {
+		p, err = e.load(ctx)
+	}
 	if err != nil {
+		e.Close()
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	e.cur.Store(p)
@@ -77,7 +100,7 @@ func New(ctx context.Context, cfg config.Policy) (*Engine, error) {
 }
 
 func (e *Engine) load(ctx context.Context) (*prepared, error) {
-	b, err := load(e.cfg.Dir, false)
+	b, err := load(e.dir, false)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +109,43 @@ func (e *Engine) load(ctx context.Context) (*prepared, error) {
 		return nil, err
 	}
 	return &prepared{query: q, revision: b.revision, agreements: b.agreements}, nil
+}
+
+// loadBundle fetches the bundle (nil, nil when unchanged), unpacks and
+// loads it; on success its directory is the one in force and the last
+// one is removed. The revision is the bundle's .manifest's, when it says
+// one.
+func (e *Engine) loadBundle(ctx context.Context) (*prepared, error) {
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	f, err := fetch(fctx, &http.Client{Timeout: 30 * time.Second}, e.cfg.Bundle.URL, e.cfg.Bundle.Token, e.etag, e.tmp)
+	if err != nil || f == nil {
+		return nil, err
+	}
+	prev := e.dir
+	e.dir = f.dir
+	p, err := e.load(ctx)
+	if err != nil {
+		e.dir = prev
+		os.RemoveAll(f.dir)
+		return nil, fmt.Errorf("policy bundle %s (revision %q): %w", e.cfg.Bundle.URL, f.revision, err)
+	}
+	if f.revision != "" {
+		p.revision = f.revision
+	}
+	e.etag = f.etag
+	if prev != "" {
+		os.RemoveAll(prev)
+	}
+	return p, nil
+}
+
+// Close removes the unpacked bundle, if any.
+func (e *Engine) Close() error {
+	if e.tmp == "" {
+		return nil
+	}
+	return os.RemoveAll(e.tmp)
 }
 
 // Agreements are the data-sharing agreements of the policy in force, in
@@ -104,17 +164,26 @@ func (e *Engine) LastError() error { return e.lastErr.Load().err }
 func (e *Engine) Reload(ctx context.Context) error {
 	e.reload.Lock()
 	defer e.reload.Unlock()
-	p, err := e.load(ctx)
+	var p *prepared
+	var err error
+	if e.cfg.Bundle != nil {
+		if p, err = e.loadBundle(ctx); err == nil && p == nil {
+			e.lastErr.Store(&errBox{})
+			return nil // unchanged
+		}
+	} else {
+		p, err = e.load(ctx)
+	}
 	if err != nil {
 		err = fmt.Errorf("policy: reload rejected, revision %s stays in force: %w", e.Revision(), err)
 		e.lastErr.Store(&errBox{err: err})
-		e.log.Error("policy reload rejected", "dir", e.cfg.Dir, "revision", e.Revision(), "err", err)
+		e.log.Error("policy reload rejected", "dir", e.cfg.Dir, "bundle", bundleURL(e.cfg), "revision", e.Revision(), "err", err)
 		return err
 	}
 	old := e.cur.Swap(p)
 	e.lastErr.Store(&errBox{})
 	if old.revision != p.revision {
-		e.log.Info("policy reloaded", "dir", e.cfg.Dir, "revision", p.revision, "previous", old.revision)
+		e.log.Info("policy reloaded", "dir", e.cfg.Dir, "bundle", bundleURL(e.cfg), "revision", p.revision, "previous", old.revision)
 	}
 	return nil
 }
@@ -418,4 +487,11 @@ func asMasks(v ast.Value) (map[string]gateway.Mask, error) {
 		out[col] = m
 	}
 	return out, nil
+}
+
+func bundleURL(cfg config.Policy) string {
+	if cfg.Bundle == nil {
+		return ""
+	}
+	return cfg.Bundle.URL
 }

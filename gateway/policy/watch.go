@@ -20,6 +20,20 @@ const debounce = 250 * time.Millisecond
 // stays in force. It returns nil when ctx is done, or an error if it cannot
 // watch.
 func (e *Engine) Watch(ctx context.Context) error {
+	if b := e.cfg.Bundle; b != nil {
+		// A bundle: asked for again every interval (a 304 when unchanged).
+		close(e.watching)
+		tick := time.NewTicker(time.Duration(b.Interval))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+				_ = e.Reload(ctx) // logs and records its own failure
+			}
+		}
+	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("policy: watch: %w", err)
