@@ -250,6 +250,28 @@ func TestChartFullValues(t *testing.T) {
 	}
 }
 
+// TestChartWithAPolicyBundle: a config whose policy comes from a bundle
+// server gets no policy directory from the chart (the gateway refuses
+// both).
+func TestChartWithAPolicyBundle(t *testing.T) {
+	objs, err := render(t, map[string]any{"secrets": secrets, "config": map[string]any{
+		"policy":  map[string]any{"bundle": map[string]any{"url": "https://bundles.example.gov.uk/council.tar.gz"}},
+		"sources": []any{map[string]any{"id": "fife", "council": "Fife Council", "gss": "S12000047", "type": "sqlite", "path": "/data/fife.sqlite"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	decode(t, "ConfigMap", objs["ConfigMap/gw-council-gateway-config"], &cm)
+	cfg, err := config.Parse([]byte(cm.Data["gateway.yaml"]), "/etc/gateway/gateway.yaml")
+	if err != nil {
+		t.Fatalf("the rendered config is refused: %v\n%s", err, cm.Data["gateway.yaml"])
+	}
+	if cfg.Policy.Dir != "" || cfg.Policy.Bundle == nil || cfg.Policy.HashSaltFile != "/etc/gateway/secrets/hash_salt" {
+		t.Errorf("the rendered policy: %+v", cfg.Policy)
+	}
+}
+
 // TestChartRefusesWhatCannotWork: settings that would run but break the
 // audit's promise are refused when rendering, saying why.
 func TestChartRefusesWhatCannotWork(t *testing.T) {

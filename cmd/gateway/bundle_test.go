@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/councildata/gateway/gateway/config"
 	"github.com/councildata/gateway/gateway/policy"
 )
 
@@ -135,5 +137,37 @@ func TestPolicyFromABundle(t *testing.T) {
 	r := post(t, base, "demo-governance", "", sqlFor("SELECT count(*) FROM gateway.audit WHERE contains(result, '\"revision\":\"r2\"')", "audit"))
 	if !strings.Contains(string(r.body), `"rows":[[`) || strings.Contains(string(r.body), `"rows":[[0]]`) {
 		t.Errorf("no decision audited under r2: %.300s", r.body)
+	}
+}
+
+// TestPolicyBundleCommand: gateway policy bundle writes a bundle that
+// loads, with the revision asked for.
+func TestPolicyBundleCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "council.tar.gz")
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"policy", "bundle", "--out", out, "--revision", "2026-12-06.1", "../../policies"}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "revision 2026-12-06.1") {
+		t.Errorf("it says: %q", stdout.String())
+	}
+	if err := run(context.Background(), []string{"policy", "bundle", "../../policies"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Errorf("without --out: %v", err)
+	}
+	bs := &bundleServer{}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs.tgz, bs.etag = raw, `"x"`
+	srv := httptest.NewServer(bs)
+	defer srv.Close()
+	e, err := policy.New(context.Background(), config.Policy{Bundle: &config.PolicyBundle{URL: srv.URL, Token: "bundle-token", Interval: config.Duration(time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.Revision() != "2026-12-06.1" || len(e.Agreements()) != 5 {
+		t.Errorf("the bundle loads as revision %q with %d agreements", e.Revision(), len(e.Agreements()))
 	}
 }

@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     "postgres" (ternary (printf "0.0.0.0:%v" .Values.ports.postgres) "off" .Values.service.postgres.enabled)
     "admin" (printf "0.0.0.0:%v" .Values.ports.admin)
     "flight_ticket_key_file" "/etc/gateway/secrets/flight_ticket_key")
-  "policy" (dict "dir" "/etc/gateway/policies" "hash_salt_file" "/etc/gateway/secrets/hash_salt")
+  "policy" (ternary (dict "hash_salt_file" "/etc/gateway/secrets/hash_salt") (dict "dir" "/etc/gateway/policies" "hash_salt_file" "/etc/gateway/secrets/hash_salt") (hasKey (default (dict) .Values.config.policy) "bundle"))
   "audit" (dict
     "file" "/var/lib/gateway/audit/audit.jsonl"
     "hmac_key_file" "/etc/gateway/secrets/audit_hmac_key"
