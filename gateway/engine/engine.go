@@ -475,7 +475,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	// Cancellable by DELETE /v1/queries/{id} (Cancel) as by its client.
 	runCtx, rspan := tracing.Tracer().Start(ctx, "gateway.run")
 	runCtx, cancel := context.WithCancelCause(runCtx)
-	rq := &RunningQuery{QueryID: req.QueryID, Door: req.Door, Purpose: req.Purpose, Started: start, SQL: req.SQL, cancel: cancel, abandon: req.Abandon, stopped: make(chan struct{})}
+	rq := &RunningQuery{QueryID: req.QueryID, Door: req.Door, Purpose: req.Purpose, Started: start, SQL: req.SQL, ctl: &control{cancel: cancel, abandon: req.Abandon, stopped: make(chan struct{})}}
 	if req.Requester != nil {
 		rq.Requester, rq.Organisation = req.Requester.ID, req.Requester.Organisation
 	}
@@ -489,7 +489,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 		return fail(outcomeOf(err), err)
 	}
 	res := newResult(req.QueryID, run, start)
-	res.excluded, res.stopped = p.Excluded, rq.stopped
+	res.excluded, res.stopped = p.Excluded, rq.ctl.stopped
 	res.done = func(rows int64, err error) {
 		e.running.remove(req.QueryID)
 		cancel(nil)

@@ -20,6 +20,11 @@ type RunningQuery struct {
 	Started      time.Time `json:"started"`
 	SQL          string    `json:"sql"`
 
+	ctl *control // shared by the copies Running hands out
+}
+
+// control is how a running query is stopped.
+type control struct {
 	cancel   context.CancelCauseFunc
 	abandon  func()        // the door's, for a result it holds unread (Request.Abandon)
 	stopped  chan struct{} // closed by stop
@@ -29,10 +34,11 @@ type RunningQuery struct {
 // stop cancels the query with cause, and has its door let go of a result
 // no one is reading.
 func (q *RunningQuery) stop(cause error) {
-	q.cancel(cause)
-	q.stopOnce.Do(func() { close(q.stopped) })
-	if q.abandon != nil {
-		go q.abandon()
+	c := q.ctl
+	c.cancel(cause)
+	c.stopOnce.Do(func() { close(c.stopped) })
+	if c.abandon != nil {
+		go c.abandon()
 	}
 }
 
