@@ -66,8 +66,7 @@ func (m *Main) sourceStates() []metrics.SourceState {
 	var out []metrics.SourceState
 	for _, src := range m.Engine.Catalog().Sources() {
 		st := metrics.SourceState{Source: src.Config.ID}
-		if b, ok := src.Store.(interface{ Breaker() admission.BreakerState }); ok {
-			bs := b.Breaker()
+		if bs, ok := admission.BreakerOf(src.Store); ok {
 			st.Breaker = &bs
 		}
 		if c, ok := gateway.Find[gateway.Copier](src.Store); ok {

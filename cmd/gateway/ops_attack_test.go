@@ -65,25 +65,11 @@ type opsResp struct {
 	body   string
 }
 
+// opsDo sends method url with key (none when "") and hdr.
 func opsDo(t *testing.T, method, url, key string, hdr map[string]string) opsResp {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return opsResp{resp.StatusCode, resp.Header, string(b)}
+	status, header, body := drDo(t, "", key, method, url, "", hdr)
+	return opsResp{status, header, body}
 }
 
 // opsRaw sends a request line as written (no client-side path cleaning).
@@ -623,27 +609,9 @@ func TestOpsAttackDrainRefusesEveryDoor(t *testing.T) {
 	if err != nil || !rep.OK() || !rep.HeadSigned || rep.HeadSeq != rep.LastSeq {
 		t.Errorf("the audit log after the drain: %+v %v", rep, err)
 	}
-	if got := opsOutcome(t, log, "opsDrainMarker"); got != "canceled" {
+	if got := lastQueryOutcome(t, log, "opsDrainMarker"); got != "canceled" {
 		t.Errorf("the long query is audited %q", got)
 	}
-}
-
-// opsOutcome is the last audit outcome of the query action whose SQL
-// contains marker.
-func opsOutcome(t *testing.T, log, marker string) string {
-	t.Helper()
-	raw, err := os.ReadFile(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := ""
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.Contains(line, marker) && strings.Contains(line, `"action":"query"`) {
-			_, rest, _ := strings.Cut(line, `"outcome":"`)
-			out, _, _ = strings.Cut(rest, `"`)
-		}
-	}
-	return out
 }
 
 // TestOpsAttackDrainCancelsQueuedQueries: a query waiting for a slot when the
@@ -684,7 +652,7 @@ func TestOpsAttackDrainCancelsQueuedQueries(t *testing.T) {
 	log := m.Config.Audit.File
 	m.Close()
 	for _, mk := range []string{"opsFirst", "opsSecond"} {
-		if got := opsOutcome(t, log, mk); got == "allowed" {
+		if got := lastQueryOutcome(t, log, mk); got == "allowed" {
 			t.Errorf("query %s has no end-of-query audit record when the log closed (last: %q)", mk, got)
 		}
 	}
@@ -770,7 +738,7 @@ func TestOpsAttackSlowReaderCannotHoldTheDrain(t *testing.T) {
 	}
 	log := m.Config.Audit.File
 	m.Close()
-	if got := opsOutcome(t, log, "opsSlowReader"); got == "allowed" || got == "" {
+	if got := lastQueryOutcome(t, log, "opsSlowReader"); got == "allowed" || got == "" {
 		t.Errorf("the slow reader's query has no end-of-query audit record when the log closed (last: %q)", got)
 	}
 	time.Sleep(35 * time.Second) // let the handler's write time out before the test's cleanup

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/councildata/gateway/gateway"
@@ -151,6 +150,15 @@ func (l *Limited) InUse() int { return len(l.gate.slots) }
 
 // Breaker reports the source's circuit breaker (for /readyz).
 func (l *Limited) Breaker() BreakerState { return l.gate.breaker.state() }
+
+// BreakerOf is the circuit breaker of a store served behind LimitSource
+// (any of its wrappers); false for one that is not.
+func BreakerOf(store gateway.Source) (BreakerState, bool) {
+	if b, ok := store.(interface{ Breaker() BreakerState }); ok {
+		return b.Breaker(), true
+	}
+	return BreakerState{}, false
+}
 
 // Scan starts the scan within the limit; its slot is held until its
 // reader is released.
@@ -402,9 +410,7 @@ func (r *reader) Next() bool {
 	}
 	if rec := r.RecordReader.RecordBatch(); rec != nil {
 		r.rows += rec.NumRows()
-		for _, col := range rec.Columns() {
-			r.bytes += dataBytes(col.Data())
-		}
+		r.bytes += gateway.RecordBytes(rec)
 	}
 	return ok
 }
@@ -425,18 +431,4 @@ func (r *reader) Release() {
 		r.observe(true, nil) // let go of before its end
 		r.gate.leave()
 	}
-}
-
-// dataBytes is the size of an array's buffers, its children's included.
-func dataBytes(d arrow.ArrayData) int64 {
-	var n int64
-	for _, b := range d.Buffers() {
-		if b != nil {
-			n += int64(b.Len())
-		}
-	}
-	for _, c := range d.Children() {
-		n += dataBytes(c)
-	}
-	return n
 }

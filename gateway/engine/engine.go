@@ -300,27 +300,9 @@ func (c *countingReader) Next() bool {
 		return false
 	}
 	if rec := c.RecordReader.RecordBatch(); rec != nil {
-		var n int64
-		for _, col := range rec.Columns() {
-			n += arrowBytes(col.Data())
-		}
-		c.bytes.Add(n)
+		c.bytes.Add(gateway.RecordBytes(rec))
 	}
 	return true
-}
-
-// arrowBytes is the size of an array's buffers, its children's included.
-func arrowBytes(d arrow.ArrayData) int64 {
-	var n int64
-	for _, b := range d.Buffers() {
-		if b != nil {
-			n += int64(b.Len())
-		}
-	}
-	for _, c := range d.Children() {
-		n += arrowBytes(c)
-	}
-	return n
 }
 
 // Sources reports what each scan did so far; after the reader is exhausted

@@ -195,8 +195,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			if c, ok := gateway.Find[gateway.Copier](src.Store); ok {
 				sources[i].Copies = summarise(c.Copies())
 			}
-			if b, ok := src.Store.(interface{ Breaker() admission.BreakerState }); ok {
-				bs := b.Breaker()
+			if bs, ok := admission.BreakerOf(src.Store); ok {
 				sources[i].Breaker = &bs
 				if bs.State == "open" && st.OK {
 					down = append(down, st.Source) // reachable, but skipped until it works again
@@ -577,14 +576,14 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	// Retry-After at once. The ticket goes back when the Result is closed.
 	ctx, release, err := s.admit(r.Context(), requester, arrived, timeout)
 	if err != nil {
-		s.logQuery(requester, queryID, req.SQL, arrived, 0, err)
+		s.logQuery(requester, queryID, arrived, 0, err)
 		writeError(w, s.Log, err, queryID)
 		return
 	}
 	defer release()
 	res, err := s.Engine.Query(ctx, engine.Request{SQL: req.SQL, QueryID: queryID, Requester: requester, Purpose: req.Purpose, CaseRef: req.CaseRef, Coverage: req.Coverage, Partial: req.Partial, Timeout: timeout, Arrived: arrived, Door: "http", RemoteAddr: r.RemoteAddr})
 	if err != nil {
-		s.logQuery(requester, queryID, req.SQL, arrived, 0, err)
+		s.logQuery(requester, queryID, arrived, 0, err)
 		writeError(w, s.Log, err, queryID)
 		return
 	}
@@ -609,7 +608,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	rows, err := stream(w, s.Log, format, res, s.WriteTimeout)
 	span.SetAttributes(attribute.Int64("gateway.rows", rows))
 	tracing.End(span, err)
-	s.logQuery(requester, queryID, req.SQL, arrived, rows, err)
+	s.logQuery(requester, queryID, arrived, rows, err)
 }
 
 // logQuery logs a query the engine did not see to its end: a refusal
@@ -617,7 +616,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 // /readyz and the metrics; under a flood, a line each would cost more
 // than the refusal). Every request the engine decides gets its access
 // line there (engine's accessLine), on every door alike.
-func (s *Server) logQuery(r *gateway.Requester, queryID, sql string, start time.Time, rows int64, err error) {
+func (s *Server) logQuery(r *gateway.Requester, queryID string, start time.Time, rows int64, err error) {
 	if err == nil {
 		return
 	}

@@ -748,7 +748,7 @@ func (c *catalogDB) query(ctx context.Context, q string) (*arrow.Schema, []arrow
 		for rdr.Next() {
 			rec := rdr.RecordBatch()
 			rows += int(rec.NumRows())
-			size += recordBytes(rec)
+			size += gateway.RecordBytes(rec)
 			if rows > maxCatalogRows || size > maxCatalogBytes {
 				return gateway.Errorf(gateway.CodeTooLarge, "a catalog query may return at most %d rows and %d MiB", maxCatalogRows, maxCatalogBytes>>20)
 			}
@@ -774,28 +774,6 @@ func (c *catalogDB) query(ctx context.Context, q string) (*arrow.Schema, []arrow
 		return nil, nil, gateway.Wrap(gateway.CodeQueryFailed, err, "catalog query failed: %s", duckMessage(err))
 	}
 	return schema, recs, nil
-}
-
-// recordBytes is the size of a batch's buffers.
-func recordBytes(rec arrow.RecordBatch) int64 {
-	var n int64
-	for _, c := range rec.Columns() {
-		n += dataBytes(c.Data())
-	}
-	return n
-}
-
-func dataBytes(d arrow.ArrayData) int64 {
-	var n int64
-	for _, b := range d.Buffers() {
-		if b != nil {
-			n += int64(b.Len())
-		}
-	}
-	for _, ch := range d.Children() {
-		n += dataBytes(ch)
-	}
-	return n
 }
 
 // What one catalog query may return.
